@@ -1,0 +1,668 @@
+"""CVAT for video 1.1 XML: tracks as keyframes, skeleton tracks, and action segments as checkbox attributes.
+
+The layout follows what CVAT's own "CVAT for video 1.1" dumper writes (``cvat/apps/dataset_manager/formats/cvat.py``):
+
+- one ``<track id label source group_id>`` per box track, with ``<box frame keyframe outside occluded xtl ytl xbr ybr
+  z_order>`` shapes; only keyframes are written (CVAT's importer keeps only ``keyframe="1"`` shapes anyway) and an
+  ``outside="1"`` shape starts every gap and follows the last box, unless the last box is on the video's last frame;
+- a second track per skeleton-bearing object, of a label of type ``skeleton``, with ``<skeleton frame keyframe
+  z_order>`` shapes holding one ``<points label="nose" keyframe outside occluded points="x,y">`` element per COCO-17
+  keypoint (``outside="1"`` marks a missing keypoint; every element outside marks "no skeleton from here");
+- CVAT for video has no per-track tags, so each action label is a mutable ``checkbox`` attribute of the object's
+  label, ``true`` while a segment of that track is active (CVAT holds a mutable attribute's value from one keyframe to
+  the next, so segment boundaries are written as keyframes);
+- the box track and the skeleton track of one object share ``group_id`` = the prelabel track id, which is how the
+  importer puts them back together.
+
+Coordinates are 0-based frames and pixels (CVAT writes two decimals). Parsing goes through defusedxml with DTDs
+forbidden, so entity expansion and external entities are refused with :class:`~prelabel.errors.InvalidInputError`.
+CVAT has no place for scores, keypoint confidences or timestamps: importers give them 1.0 / ``ts_ms`` from ``info``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+from xml.sax.saxutils import XMLGenerator
+from xml.sax.xmlreader import AttributesImpl
+
+import defusedxml.ElementTree as DefusedET
+import numpy as np
+from defusedxml import DefusedXmlException
+from prelabel.errors import InvalidInputError
+from prelabel.formats.keyframes import KeyframeReducer, densify, keyframe_frames
+from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs, segment_runs
+from prelabel.types import COCO17_EDGES, COCO17_KEYPOINTS, NUM_KEYPOINTS, Keyframe, Segment, Skeleton, Source, Track
+from prelabel.types import VideoInfo as _VideoInfo
+
+logger = logging.getLogger(__name__)
+
+CVAT_VERSION = "1.1"
+SKELETON_SUFFIX = "-skeleton"
+# Attribute names CVAT reserves for itself; an action label may not take one of them.
+CVAT_RESERVED = frozenset({"occluded", "outside", "keyframe", "track_id", "rotation"})
+# Node positions (0..100) of the skeleton template CVAT draws when it creates the label from this file.
+_TEMPLATE_XY: tuple[tuple[float, float], ...] = (
+    (50, 10), (47, 8), (53, 8), (44, 10), (56, 10), (40, 25), (60, 25), (35, 40), (65, 40), (32, 55), (68, 55),
+    (44, 55), (56, 55), (43, 75), (57, 75), (42, 95), (58, 95),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CvatOptions:
+    """Export choices.
+
+    Attributes:
+        keyframe_reducer: picks each box track's keyframes; None keeps every observed frame.
+        skeleton_suffix: the skeleton label is the object's label plus this suffix (CVAT label names are unique and a
+            skeleton label cannot hold boxes).
+        source: CVAT's ``source`` of the tracks ("auto" for machine proposals, "manual", "semi-auto", "file").
+    """
+
+    keyframe_reducer: KeyframeReducer | None = None
+    skeleton_suffix: str = SKELETON_SUFFIX
+    source: str = "auto"
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+class _Writer:
+    """Indented SAX writer, the way CVAT's own dumper lays the file out."""
+
+    def __init__(self, fh: Any) -> None:
+        self._gen = XMLGenerator(fh, "utf-8")
+        self._level = 0
+
+    def _indent(self) -> None:
+        self._gen.ignorableWhitespace("\n" + "  " * self._level)
+
+    def open(self, tag: str, attrs: dict[str, str] | None = None) -> None:
+        self._indent()
+        self._gen.startElement(tag, AttributesImpl(attrs or {}))
+        self._level += 1
+
+    def close(self, tag: str, inline: bool = False) -> None:
+        self._level -= 1
+        if not inline:
+            self._indent()
+        self._gen.endElement(tag)
+
+    def leaf(self, tag: str, text: str, attrs: dict[str, str] | None = None) -> None:
+        self._indent()
+        self._gen.startElement(tag, AttributesImpl(attrs or {}))
+        self._gen.characters(text)
+        self._gen.endElement(tag)
+
+    def start_document(self) -> None:
+        self._gen.startDocument()
+
+    def end_document(self) -> None:
+        self._gen.ignorableWhitespace("\n")
+        self._gen.endDocument()
+
+
+def _f2(v: float) -> str:
+    return f"{float(v):.2f}"
+
+
+def _skeleton_svg() -> str:
+    parts = []
+    for a, b in COCO17_EDGES:
+        (x1, y1), (x2, y2) = _TEMPLATE_XY[a], _TEMPLATE_XY[b]
+        parts.append(
+            f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="black" data-type="edge" '
+            f'data-node-from="{a + 1}" stroke-width="0.5" data-node-to="{b + 1}"></line>'
+        )
+    for i, name in enumerate(COCO17_KEYPOINTS):
+        x, y = _TEMPLATE_XY[i]
+        parts.append(
+            f'<circle r="1.5" stroke="black" fill="#b3b3b3" cx="{x}" cy="{y}" stroke-width="0.1" '
+            f'data-type="element node" data-element-id="{i + 1}" data-node-id="{i + 1}" '
+            f'data-label-name="{name}"></circle>'
+        )
+    return "".join(parts)
+
+
+def _write_labels(w: _Writer, labels: Iterable[str], skeleton_labels: Iterable[str], actions: tuple[str, ...]) -> None:
+    w.open("labels")
+    for name in labels:
+        w.open("label")
+        w.leaf("name", name)
+        w.leaf("type", "rectangle")
+        w.open("attributes")
+        for action in actions:
+            w.open("attribute")
+            w.leaf("name", action)
+            w.leaf("mutable", "True")
+            w.leaf("input_type", "checkbox")
+            w.leaf("default_value", "false")
+            w.leaf("values", "false")
+            w.close("attribute")
+        w.close("attributes")
+        w.close("label")
+    for name in skeleton_labels:
+        w.open("label")
+        w.leaf("name", name)
+        w.leaf("type", "skeleton")
+        w.leaf("attributes", "")
+        w.leaf("svg", _skeleton_svg())
+        w.close("label")
+        for kp in COCO17_KEYPOINTS:
+            w.open("label")
+            w.leaf("name", kp)
+            w.leaf("type", "points")
+            w.leaf("attributes", "")
+            w.leaf("parent", name)
+            w.close("label")
+    w.close("labels")
+
+
+def _action_mask(segments: list[Segment], label: str, start: int, stop: int) -> np.ndarray:
+    """(stop - start,) bool: frames of [start, stop) inside a segment with ``label``."""
+    mask = np.zeros(max(stop - start, 0), dtype=bool)
+    for s in segments:
+        if s.label == label:
+            a, b = max(s.start_frame, start), min(s.end_frame, stop - 1)
+            if a <= b:
+                mask[a - start : b - start + 1] = True
+    return mask
+
+
+def _box_shapes(
+    track: Track, segments: list[Segment], actions: tuple[str, ...], num_frames: int, reducer: KeyframeReducer | None
+) -> list[tuple[int, bool, np.ndarray, dict[str, bool]]]:
+    """(frame, outside, xyxy, action flags) for every shape of a box track, in frame order."""
+    frames = track.frames
+    first, last = int(frames[0]), int(frames[-1])
+    end = last + 1 if num_frames <= 0 or last + 1 < num_frames else last  # frame of the closing outside shape
+    clipped = []
+    for s in segments:
+        a, b = max(s.start_frame, first), min(s.end_frame, last)
+        if (a, b) != (s.start_frame, s.end_frame):
+            logger.warning(
+                "track %d: segment %r %d..%d clipped to the track's frames %d..%d",
+                track.track_id,
+                s.label,
+                s.start_frame,
+                s.end_frame,
+                first,
+                last,
+            )
+        if a <= b:
+            clipped.append(Segment(s.track_id, s.label, a, b))
+    boundaries = {s.start_frame for s in clipped} | {s.end_frame + 1 for s in clipped}
+    observed = set(frames.tolist())
+    keys = set(keyframe_frames(track, reducer, boundaries))
+    gap_starts = {b[1] + 1 for b in frame_runs(frames)}
+    outside = {f for f in gap_starts if f <= end and f not in observed}
+    outside |= {f for f in boundaries if first <= f <= end and f not in observed}
+    if end == last:
+        outside.discard(last + 1)
+    masks = {a: _action_mask(clipped, a, first, end + 1) for a in actions}
+    shapes = []
+    prev_xyxy = track.boxes[0].xyxy
+    for f in sorted(keys | outside):
+        box = track.at(f)
+        if box is not None:
+            prev_xyxy = box.xyxy
+        flags = {a: bool(masks[a][f - first]) if f - first < len(masks[a]) else False for a in actions}
+        shapes.append((f, box is None, prev_xyxy, flags))
+    return shapes
+
+
+def _skeleton_shapes(track: Track, num_frames: int) -> list[tuple[int, Skeleton | None]]:
+    """(frame, skeleton or None for "no skeleton from here") for a skeleton track; empty when the track has none."""
+    with_skel = [b.frame_idx for b in track.boxes if b.skeleton is not None and b.skeleton.present.any()]
+    out: list[tuple[int, Skeleton | None]] = []
+    for a, b in frame_runs(np.asarray(with_skel, dtype=np.int64)):
+        for f in range(a, b + 1):
+            box = track.at(f)
+            assert box is not None and box.skeleton is not None
+            out.append((f, box.skeleton))
+        if num_frames <= 0 or b + 1 < num_frames:
+            out.append((b + 1, None))
+    return out
+
+
+def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None = None) -> Path:
+    """Write ``annotations`` as a CVAT for video 1.1 XML file.
+
+    Args:
+        annotations: tracks (boxes, optional skeletons) and segments.
+        path: the .xml file to write; parent folders are created.
+        options: keyframe reducer, skeleton label suffix, track source.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        InvalidInputError: an action label collides with a CVAT attribute name or an object label.
+    """
+    opts = options or CvatOptions()
+    actions = annotations.all_action_labels()
+    bad = [a for a in actions if a in CVAT_RESERVED]
+    if bad:
+        raise InvalidInputError(f"CVAT export: action label {bad[0]!r} is a reserved CVAT attribute name")
+    n = annotations.num_frames
+    labels = annotations.all_labels()
+    with_skeleton = [t for t in annotations.tracks if any(b.skeleton is not None for b in t.boxes)]
+    skel_names = (annotations.class_name(t) + opts.skeleton_suffix for t in with_skeleton)
+    skeleton_labels = list(OrderedDict.fromkeys(skel_names))
+    clash = set(skeleton_labels) & (set(labels) | set(COCO17_KEYPOINTS))
+    if clash:
+        raise InvalidInputError(f"CVAT export: skeleton label {sorted(clash)[0]!r} is also an object or keypoint label")
+    track_ids = {t.track_id for t in annotations.tracks}
+    orphans = [s for s in annotations.segments if s.track_id not in track_ids]
+    if orphans:
+        logger.warning(
+            "CVAT export: %d segments name no exported track (e.g. track %d) and are left out",
+            len(orphans),
+            orphans[0].track_id,
+        )
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        w = _Writer(fh)
+        w.start_document()
+        w.open("annotations")
+        w.leaf("version", CVAT_VERSION)
+        w.open("meta")
+        w.open("task")
+        for key, value in (
+            ("id", "0"),
+            ("name", annotations.name),
+            ("size", str(n)),
+            ("mode", "interpolation"),
+            ("overlap", "0"),
+            ("bugtracker", ""),
+            ("flipped", "False"),
+            ("start_frame", "0"),
+            ("stop_frame", str(max(n - 1, 0))),
+            ("frame_filter", ""),
+        ):
+            w.leaf(key, value)
+        _write_labels(w, labels, skeleton_labels, actions)
+        w.open("original_size")
+        w.leaf("width", str(annotations.info.width))
+        w.leaf("height", str(annotations.info.height))
+        w.close("original_size")
+        w.close("task")
+        w.close("meta")
+
+        counter = 0
+        for track in sorted(annotations.tracks, key=lambda t: t.track_id):
+            if not track.boxes:
+                continue
+            label = annotations.class_name(track)
+            head = {"id": str(counter), "label": label, "source": opts.source, "group_id": str(track.track_id)}
+            counter += 1
+            w.open("track", head)
+            segs = annotations.segments_of(track.track_id)
+            for f, outside, xyxy, flags in _box_shapes(track, segs, actions, n, opts.keyframe_reducer):
+                w.open("box", {
+                    "frame": str(f), "keyframe": "1", "outside": str(int(outside)), "occluded": "0",
+                    "xtl": _f2(xyxy[0]), "ytl": _f2(xyxy[1]), "xbr": _f2(xyxy[2]), "ybr": _f2(xyxy[3]),
+                    "z_order": "0",
+                })  # fmt: skip
+                for a in actions:
+                    w.leaf("attribute", "true" if flags[a] else "false", {"name": a})
+                w.close("box")
+            w.close("track")
+
+            skel_shapes = _skeleton_shapes(track, n)
+            if not skel_shapes:
+                continue
+            head = {"id": str(counter), "label": label + opts.skeleton_suffix, "source": opts.source,
+                    "group_id": str(track.track_id)}  # fmt: skip
+            counter += 1
+            w.open("track", head)
+            last_xy = np.zeros((NUM_KEYPOINTS, 2), np.float32)
+            for f, skel in skel_shapes:
+                w.open("skeleton", {"frame": str(f), "keyframe": "1", "z_order": "0"})
+                for k, name in enumerate(COCO17_KEYPOINTS):
+                    present = skel is not None and bool(skel.present[k])
+                    if present and skel is not None:
+                        last_xy[k] = skel.keypoints[k, :2]
+                    x, y = last_xy[k]
+                    w.open("points", {
+                        "label": name, "keyframe": "1", "outside": str(int(not present)), "occluded": "0",
+                        "points": f"{_f2(x)},{_f2(y)}",
+                    })  # fmt: skip
+                    w.close("points")
+                w.close("skeleton")
+            w.close("track")
+        w.close("annotations")
+        w.end_document()
+    logger.info("wrote CVAT video XML with %d tracks to %s", counter, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def parse_xml_safely(path: Path) -> Element:
+    """Parse an XML file with DTDs, entity declarations and external references refused.
+
+    Raises:
+        InvalidInputError: the file is not well-formed XML or tries entity expansion / external entities.
+        NotFoundError: propagated as OSError subclasses by the caller's open.
+    """
+    try:
+        tree = DefusedET.parse(str(path), forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise InvalidInputError(f"{Path(path).name}: refused unsafe XML ({type(exc).__name__}: {exc})") from exc
+    except ParseError as exc:
+        raise InvalidInputError(f"{Path(path).name}: not well-formed XML: {exc}") from exc
+    root = tree.getroot()
+    if root is None:
+        raise InvalidInputError(f"{Path(path).name}: empty XML document")
+    return root
+
+
+def _int_attr(el: Element, name: str, where: str) -> int:
+    raw = el.get(name)
+    if raw is None:
+        raise InvalidInputError(f"{where}: <{el.tag}> is missing attribute {name!r}")
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"{where}: <{el.tag}> {name}={raw!r}, expected an integer") from exc
+
+
+def _float_attr(el: Element, name: str, where: str) -> float:
+    raw = el.get(name)
+    if raw is None:
+        raise InvalidInputError(f"{where}: <{el.tag}> is missing attribute {name!r}")
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"{where}: <{el.tag}> {name}={raw!r}, expected a number") from exc
+    if not np.isfinite(value):
+        raise InvalidInputError(f"{where}: <{el.tag}> {name}={raw!r} is not finite")
+    return value
+
+
+@dataclass
+class _Meta:
+    size: int = 0
+    width: int = 0
+    height: int = 0
+    name: str = ""
+    object_labels: list[str] = field(default_factory=list)
+    skeleton_labels: set[str] = field(default_factory=set)
+    checkbox_attrs: list[str] = field(default_factory=list)
+
+
+def _text(el: Element | None, default: str = "") -> str:
+    return el.text.strip() if el is not None and el.text is not None else default
+
+
+def _parse_meta(root: Element) -> _Meta:
+    meta = _Meta()
+    task = root.find("meta/task")
+    if task is None:
+        task = root.find("meta/job")
+    if task is None:
+        task = root.find("meta/project")
+    if task is None:
+        return meta
+    try:
+        meta.size = int(_text(task.find("size"), "0") or 0)
+        stop = _text(task.find("stop_frame"))
+        if stop and not meta.size:
+            meta.size = int(stop) + 1
+        meta.width = int(_text(task.find("original_size/width"), "0") or 0)
+        meta.height = int(_text(task.find("original_size/height"), "0") or 0)
+    except ValueError as exc:
+        raise InvalidInputError(f"CVAT meta: expected integer size and frame size: {exc}") from exc
+    meta.name = _text(task.find("name"))
+    parents = {_text(lab.find("parent")) for lab in task.iter("label")}
+    for lab in task.iter("label"):
+        name = _text(lab.find("name"))
+        kind = _text(lab.find("type"))
+        if _text(lab.find("parent")):
+            continue
+        if kind == "skeleton" or name in parents:
+            meta.skeleton_labels.add(name)
+            continue
+        meta.object_labels.append(name)
+        for attr in lab.iter("attribute"):
+            aname = _text(attr.find("name"))
+            if _text(attr.find("input_type")) == "checkbox" and aname not in meta.checkbox_attrs:
+                meta.checkbox_attrs.append(aname)
+    return meta
+
+
+@dataclass
+class _RawTrack:
+    cvat_id: int
+    group: int
+    label: str
+    kind: str  # "box" or "skeleton"
+    keyframes: list[Keyframe]
+    attrs: list[dict[str, str]]  # per keyframe, the attribute values
+
+
+def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict[str, str]]]:
+    kfs: list[Keyframe] = []
+    attrs: list[dict[str, str]] = []
+    for shape in el:
+        if shape.tag != "box":
+            continue
+        if shape.get("keyframe", "1") != "1":
+            continue
+        f = _int_attr(shape, "frame", where)
+        xyxy = np.array([_float_attr(shape, k, f"{where} frame {f}") for k in ("xtl", "ytl", "xbr", "ybr")])
+        outside = shape.get("outside", "0") == "1"
+        kfs.append(Keyframe(frame_idx=f, xyxy=xyxy, outside=outside))
+        attrs.append({a.get("name", ""): _text(a) for a in shape.findall("attribute")})
+    return kfs, attrs
+
+
+def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
+    index = {name: i for i, name in enumerate(COCO17_KEYPOINTS)}
+    kfs: list[Keyframe] = []
+    for shape in el:
+        if shape.tag != "skeleton" or shape.get("keyframe", "1") != "1":
+            continue
+        f = _int_attr(shape, "frame", where)
+        kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+        present = np.zeros(NUM_KEYPOINTS, bool)
+        for pt in shape.findall("points"):
+            k = index.get(pt.get("label", ""))
+            if k is None:
+                logger.warning(
+                    "%s frame %d: skeleton element %r is not a COCO-17 keypoint; ignored", where, f, pt.get("label")
+                )
+                continue
+            if pt.get("outside", "0") == "1":
+                continue
+            raw = pt.get("points", "")
+            try:
+                x, y = (float(v) for v in raw.split(";")[0].split(","))
+            except ValueError as exc:
+                raise InvalidInputError(
+                    f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r}, expected 'x,y'"
+                ) from exc
+            kp[k] = (x, y, 1.0)
+            present[k] = True
+        if present.any():
+            kfs.append(Keyframe(frame_idx=f, skeleton=Skeleton(kp, present, 1.0)))
+        else:
+            kfs.append(Keyframe(frame_idx=f, outside=True))
+    return kfs
+
+
+def _sorted_unique(kfs: list[Keyframe], attrs: list[dict[str, str]] | None, where: str) -> None:
+    order = sorted(range(len(kfs)), key=lambda i: kfs[i].frame_idx)
+    kfs[:] = [kfs[i] for i in order]
+    if attrs is not None:
+        attrs[:] = [attrs[i] for i in order]
+    for a, b in itertools.pairwise(kfs):
+        if a.frame_idx == b.frame_idx:
+            raise InvalidInputError(f"{where}: two keyframes at frame {a.frame_idx}")
+
+
+def _assign_ids(raw: list[_RawTrack]) -> list[tuple[int, _RawTrack]]:
+    """Object id per raw track: its group_id when set (box and skeleton of one group share it), else a free id."""
+    taken: dict[tuple[int, str], int] = {}
+    used: set[int] = {r.group for r in raw if r.group > 0}
+    out: list[tuple[int, _RawTrack]] = []
+    pending: list[_RawTrack] = []
+    for r in raw:
+        if r.group > 0 and (r.group, r.kind) not in taken:
+            taken[(r.group, r.kind)] = r.group
+            out.append((r.group, r))
+        else:
+            pending.append(r)
+    for r in pending:
+        tid = r.cvat_id + 1
+        while tid in used or tid <= 0:
+            tid += 1
+        used.add(tid)
+        out.append((tid, r))
+    return out
+
+
+def _segments_from_attrs(
+    tid: int, kfs: list[Keyframe], attrs: list[dict[str, str]], actions: list[str], last_frame: int
+) -> list[tuple[str, int, int]]:
+    """(label, start, end) of the runs where a checkbox attribute is true, holding values between keyframes."""
+    if not kfs:
+        return []
+    first = kfs[0].frame_idx
+    stop = kfs[-1].frame_idx - 1 if kfs[-1].outside else max(last_frame, kfs[-1].frame_idx)
+    if stop < first:
+        return []
+    out = []
+    names = list(actions) + sorted({k for a in attrs for k, v in a.items() if v in ("true", "false")} - set(actions))
+    for name in names:
+        flags = np.zeros(stop - first + 1, dtype=bool)
+        for i, k in enumerate(kfs):
+            end = kfs[i + 1].frame_idx - 1 if i + 1 < len(kfs) else stop
+            if attrs[i].get(name, "false") == "true":
+                flags[k.frame_idx - first : min(end, stop) - first + 1] = True
+        out += [(name, a, b) for a, b in segment_runs(flags, first)]
+    return out
+
+
+def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | None = None) -> Annotations:
+    """Read a CVAT for video 1.1 XML file: keyframes per object, dense tracks rendered from them, and segments.
+
+    Args:
+        path: the annotations.xml.
+        info: the video's info; None takes size and frame count from the file's meta (fps unknown: 0).
+        ts_ms: optional (num_frames,) timestamps in ms for the boxes and segments.
+
+    Returns:
+        Annotations whose ``keyframe_tracks`` hold the annotator's keyframes (boxes and skeletons merged per object by
+        ``group_id``) and whose ``tracks`` are those keyframes rendered as CVAT renders them. Track ids are the
+        ``group_id`` when set, else the CVAT track id + 1.
+
+    Raises:
+        InvalidInputError: unsafe or malformed XML, a root other than ``<annotations>``, bad numbers (naming the
+            track and frame), duplicate keyframes.
+    """
+    path = Path(path)
+    root = parse_xml_safely(path)
+    if root.tag != "annotations":
+        raise InvalidInputError(f"{path.name}: root element is <{root.tag}>, expected <annotations>")
+    meta = _parse_meta(root)
+    if info is None:
+        info = _VideoInfo(width=meta.width, height=meta.height, num_frames=meta.size, fps=0.0)
+    raw: list[_RawTrack] = []
+    for el in root.findall("track"):
+        cvat_id = int(el.get("id", str(len(raw))) or 0)
+        label = el.get("label", "")
+        where = f"{path.name}: track {cvat_id} ({label!r})"
+        try:
+            group = int(el.get("group_id", "0") or 0)
+        except ValueError as exc:
+            raise InvalidInputError(f"{where}: group_id={el.get('group_id')!r}, expected an integer") from exc
+        kinds = {child.tag for child in el}
+        if "skeleton" in kinds:
+            kfs = _parse_skeleton_track(el, where)
+            _sorted_unique(kfs, None, where)
+            raw.append(_RawTrack(cvat_id, group, label, "skeleton", kfs, [{} for _ in kfs]))
+        elif "box" in kinds:
+            kfs, attrs = _parse_box_track(el, where)
+            _sorted_unique(kfs, attrs, where)
+            raw.append(_RawTrack(cvat_id, group, label, "box", kfs, attrs))
+        else:
+            logger.warning("%s: shapes %s are not boxes or skeletons; track skipped", where, sorted(kinds))
+
+    n = info.num_frames
+    ann = Annotations(info=info, ts_ms=ts_ms, name=meta.name or path.stem)
+    ts = ann.frame_ts_ms
+    last_frame = n - 1 if n > 0 else -1
+    objects: dict[int, dict[str, _RawTrack]] = {}
+    for tid, r in _assign_ids(raw):
+        objects.setdefault(tid, {})[r.kind] = r
+    labels = list(meta.object_labels)
+    segments: list[Segment] = []
+    tracks: list[Track] = []
+    keyframe_tracks: list[KeyframeTrack] = []
+    for tid in sorted(objects):
+        parts = objects[tid]
+        box_raw, skel_raw = parts.get("box"), parts.get("skeleton")
+        if box_raw is not None:
+            label = box_raw.label
+        else:
+            assert skel_raw is not None
+            label = skel_raw.label.removesuffix(SKELETON_SUFFIX)
+        if label not in labels:
+            labels.append(label)
+        class_id = labels.index(label)
+        end = max(last_frame, max((k.frame_idx for p in parts.values() for k in p.keyframes), default=0))
+        box_track = densify(KeyframeTrack(tid, label, box_raw.keyframes), end, class_id, ts) if box_raw else None
+        skel_track = densify(KeyframeTrack(tid, label, skel_raw.keyframes), end, class_id, ts) if skel_raw else None
+        if box_track is not None and skel_track is not None:
+            for tb in box_track.boxes:
+                sb = skel_track.at(tb.frame_idx)
+                tb.skeleton = sb.skeleton if sb is not None else None
+            track = box_track
+        else:
+            track = box_track if box_track is not None else skel_track  # type: ignore[assignment]
+        tracks.append(track)
+        keyframe_tracks.append(KeyframeTrack(tid, label, _merge_keyframes(box_raw, skel_raw)))
+        if box_raw is not None:
+            for name, a, b in _segments_from_attrs(
+                tid, box_raw.keyframes, box_raw.attrs, meta.checkbox_attrs, last_frame
+            ):
+                segments.append(Segment(tid, name, a, b, ts(a), ts(b), source=Source.KEYFRAME, method="cvat"))
+    actions = [a for a in meta.checkbox_attrs if any(s.label == a for s in segments)]
+    actions += [s.label for s in segments if s.label not in actions]
+    ann.tracks = tracks
+    ann.segments = segments
+    ann.labels = tuple(labels)
+    ann.action_labels = tuple(dict.fromkeys(actions))
+    ann.keyframe_tracks = keyframe_tracks
+    logger.info("read %d objects and %d segments from %s", len(tracks), len(segments), path)
+    return ann
+
+
+def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> list[Keyframe]:
+    """One keyframe per frame: the box keyframe's box and outside flag, the skeleton keyframe's skeleton."""
+    by_frame: dict[int, Keyframe] = {}
+    if box_raw is not None:
+        for k in box_raw.keyframes:
+            by_frame[k.frame_idx] = Keyframe(k.frame_idx, k.xyxy, None, k.outside)
+    if skel_raw is not None:
+        for k in skel_raw.keyframes:
+            cur = by_frame.get(k.frame_idx)
+            if cur is not None:
+                cur.skeleton = k.skeleton
+            elif box_raw is None:
+                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, k.outside)
+            elif k.skeleton is not None:
+                # a skeleton keyframe between box keyframes: the box there is the interpolator's to fill
+                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, False)
+    return [by_frame[f] for f in sorted(by_frame)]

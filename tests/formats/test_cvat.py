@@ -1,0 +1,176 @@
+"""CVAT for video 1.1 XML: exact round trips, keyframe export, CVAT's layout, and refusal of unsafe XML."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from formats_fixtures import assert_tracks_equal, segment_keys
+from prelabel.errors import InvalidInputError
+from prelabel.formats.cvat import CvatOptions, read_cvat, write_cvat
+from prelabel.formats.model import Annotations
+from prelabel.types import COCO17_KEYPOINTS, Track
+
+
+def test_round_trip_every_frame_is_exact(annotations: Annotations, tmp_path: Path) -> None:
+    back = read_cvat(write_cvat(annotations, tmp_path / "a.xml"), ts_ms=annotations.ts_ms)
+    assert_tracks_equal(annotations, back, atol=0.006)  # CVAT writes two decimals
+    assert segment_keys(back) == segment_keys(annotations)
+    assert back.action_labels == annotations.action_labels
+    assert back.info.width == 640 and back.info.height == 480 and back.info.num_frames == 30
+    # timestamps come from the caller (CVAT has none)
+    assert back.tracks[0].boxes[3].ts_ms == pytest.approx(annotations.ts_ms[3])  # type: ignore[index]
+    kt = {k.track_id: k for k in back.keyframe_tracks}
+    outside1 = [k.frame_idx for k in kt[1].keyframes if k.outside]
+    assert outside1 == [10, 25]  # first frame of the gap, and right after the last box
+    assert not any(k.outside for k in kt[3].keyframes)  # track 3 ends on the last frame: no closing shape
+    with_skel = [k.frame_idx for k in kt[1].keyframes if k.skeleton is not None]
+    assert with_skel == [*range(0, 6), *range(18, 23)]
+
+
+def _every_fifth(track: Track) -> list[int]:
+    return [int(f) for f in track.frames if f % 5 == 0]
+
+
+def test_keyframe_reducer_writes_only_keyframes_and_gap_bounds(annotations: Annotations, tmp_path: Path) -> None:
+    path = write_cvat(annotations, tmp_path / "k.xml", CvatOptions(keyframe_reducer=_every_fifth))
+    root = ET.parse(path).getroot()
+    track1 = next(t for t in root.findall("track") if t.get("group_id") == "1" and t.find("box") is not None)
+    frames = [(int(b.get("frame", -1)), b.get("outside")) for b in track1.findall("box")]
+    # every 5th frame, run starts/ends (0, 9, 15, 24), segment boundaries (2, 8, 4, 20), outside at 10 and 25
+    assert frames == [
+        (0, "0"), (2, "0"), (4, "0"), (5, "0"), (8, "0"), (9, "0"), (10, "1"),
+        (15, "0"), (20, "0"), (24, "0"), (25, "1"),
+    ]  # fmt: skip
+    back = read_cvat(path)
+    # gaps survive, keyframes are exact, segments survive because their bounds are keyframes
+    orig, dense = annotations.track(1), back.track(1)
+    np.testing.assert_array_equal(orig.frames, dense.frames)
+    for f, _ in frames:
+        box = orig.at(f)
+        if box is not None:
+            got = dense.at(f)
+            assert got is not None
+            np.testing.assert_allclose(got.xyxy, box.xyxy, atol=0.006)
+    assert segment_keys(back) == segment_keys(annotations)
+    # in between, CVAT renders linearly: frame 1 is the mean of keyframes 0 and 2
+    mid = dense.at(1)
+    a0, a2 = orig.at(0), orig.at(2)
+    assert mid is not None and a0 is not None and a2 is not None
+    np.testing.assert_allclose(mid.xyxy, (a0.xyxy + a2.xyxy) / 2, atol=0.006)
+
+
+def test_layout_matches_cvat(annotations: Annotations, tmp_path: Path) -> None:
+    root = ET.parse(write_cvat(annotations, tmp_path / "a.xml")).getroot()
+    assert root.tag == "annotations" and root.findtext("version") == "1.1"
+    assert root.findtext("meta/task/mode") == "interpolation"
+    labels = {lab.findtext("name"): lab for lab in root.iter("label")}
+    assert labels["person-skeleton"].findtext("type") == "skeleton"
+    assert labels["nose"].findtext("parent") == "person-skeleton"
+    tracks = root.findall("track")
+    assert [(t.get("label"), t.get("group_id")) for t in tracks] == [
+        ("person", "1"),
+        ("person-skeleton", "1"),
+        ("car", "3"),
+    ]
+    box = tracks[0].find("box")
+    assert box is not None
+    assert list(box.attrib) == ["frame", "keyframe", "outside", "occluded", "xtl", "ytl", "xbr", "ybr", "z_order"]
+    assert {a.get("name"): a.text for a in box.findall("attribute")} == {
+        "walking": "false", "waving": "false", "turning": "false"
+    }  # fmt: skip
+    skel = tracks[1].find("skeleton")
+    assert skel is not None
+    points = skel.findall("points")
+    assert [p.get("label") for p in points] == list(COCO17_KEYPOINTS)
+    assert points[16].get("outside") == "1" and points[0].get("outside") == "0"  # frame 0 misses keypoint 16
+    # the skeleton run 0..5 is closed by an all-outside skeleton at frame 6
+    closing = [s for s in tracks[1].findall("skeleton") if s.get("frame") == "6"]
+    assert closing and all(p.get("outside") == "1" for p in closing[0].findall("points"))
+
+
+CVAT_EXPORT = """<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <meta><task><size>20</size><mode>interpolation</mode>
+    <labels><label><name>person</name><type>rectangle</type><attributes/></label></labels>
+    <original_size><width>320</width><height>240</height></original_size></task></meta>
+  <track id="0" label="person" source="manual">
+    <box frame="0" keyframe="1" outside="0" occluded="0" xtl="10.00" ytl="10.00" xbr="20.00" ybr="30.00" z_order="0"/>
+    <box frame="5" keyframe="0" outside="0" occluded="0" xtl="99.00" ytl="99.00" xbr="99.00" ybr="99.00" z_order="0"/>
+    <box frame="10" keyframe="1" outside="0" occluded="0" xtl="30.00" ytl="10.00" xbr="40.00" ybr="30.00" z_order="0"/>
+    <box frame="12" keyframe="1" outside="1" occluded="0" xtl="30.00" ytl="10.00" xbr="40.00" ybr="30.00" z_order="0"/>
+  </track>
+  <track id="1" label="person" source="manual">
+    <box frame="15" keyframe="1" outside="0" occluded="0" xtl="1.00" ytl="2.00" xbr="3.00" ybr="4.00" z_order="0"/>
+  </track>
+</annotations>
+"""
+
+
+def test_reads_a_cvat_export_without_groups(tmp_path: Path) -> None:
+    path = tmp_path / "cvat.xml"
+    path.write_text(CVAT_EXPORT)
+    ann = read_cvat(path)
+    assert [t.track_id for t in ann.tracks] == [1, 2]  # CVAT ids 0, 1 -> 1, 2
+    kt = ann.keyframe_tracks[0]
+    assert kt.frames == [0, 10, 12]  # keyframe="0" shapes are CVAT's own interpolation and are dropped
+    assert [k.outside for k in kt.keyframes] == [False, False, True]
+    t1 = ann.tracks[0]
+    np.testing.assert_array_equal(t1.frames, np.arange(0, 12))
+    got = t1.at(5)
+    assert got is not None
+    np.testing.assert_allclose(got.xyxy, [20, 10, 30, 30])
+    # the last visible keyframe of track 2 holds to the end of the video
+    np.testing.assert_array_equal(ann.tracks[1].frames, np.arange(15, 20))
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<annotations><version>&lol3;</version></annotations>
+"""
+
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE annotations [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<annotations><version>&xxe;</version></annotations>
+"""
+
+EXTERNAL_DTD = """<?xml version="1.0"?>
+<!DOCTYPE annotations SYSTEM "http://example.invalid/evil.dtd">
+<annotations><version>1.1</version></annotations>
+"""
+
+
+@pytest.mark.parametrize("text", [BILLION_LAUGHS, EXTERNAL_ENTITY, EXTERNAL_DTD], ids=["laughs", "xxe", "dtd"])
+def test_unsafe_xml_is_refused(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "evil.xml"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match="unsafe XML"):
+        read_cvat(path)
+
+
+def test_malformed_and_wrong_files_are_invalid_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<annotations><track>")
+    with pytest.raises(InvalidInputError, match="not well-formed"):
+        read_cvat(bad)
+    other = tmp_path / "other.xml"
+    other.write_text("<html/>")
+    with pytest.raises(InvalidInputError, match="expected <annotations>"):
+        read_cvat(other)
+    nan = tmp_path / "nan.xml"
+    nan.write_text(CVAT_EXPORT.replace('xtl="30.00"', 'xtl="abc"', 1))
+    with pytest.raises(InvalidInputError, match=r"track 0 .* frame 10"):
+        read_cvat(nan)
+
+
+def test_reserved_action_label_is_refused(annotations: Annotations, tmp_path: Path) -> None:
+    annotations.segments[0].label = "outside"
+    with pytest.raises(InvalidInputError, match="reserved"):
+        write_cvat(annotations, tmp_path / "x.xml")
