@@ -1,0 +1,155 @@
+"""Geometric interpolation methods: they use keyframe boxes only (no frames).
+
+- ``linear``: CVAT's rule, each ``xyxy`` coordinate linear in the frame index between neighbouring keyframes (Label
+  Studio does the same); the baseline.
+- ``spline``: monotone piecewise-cubic Hermite (PCHIP, via scipy) through the keyframes, on box centre and size.
+- ``kalman`` / ``kalman-ca``: RTS smoother (:mod:`prelabel.interpolate.kalman`) with constant velocity / constant
+  acceleration, keyframes as near-exact measurements.
+
+Confidence for all of them comes from the distance to the surrounding keyframes: a position uncertainty ``u(t)``
+(pixels) from the constant-velocity model's Brownian-bridge variance, mapped to ``exp(-u / (0.3 * diag))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from prelabel.interpolate.base import Float64Array, RunEstimate, RunInput
+from prelabel.interpolate.kalman import SmootherParams, rts_smooth
+
+# Process noise relative to the squared box diagonal, per frame^3 (cv) or frame^5 (ca).
+DEFAULT_Q_REL = 1e-3
+
+
+def xyxy_to_cxcywh(xyxy: Float64Array) -> Float64Array:
+    """(N, 4) ``xyxy`` -> (N, 4) ``cx, cy, w, h``."""
+    out = np.empty_like(xyxy)
+    out[:, 0] = (xyxy[:, 0] + xyxy[:, 2]) / 2.0
+    out[:, 1] = (xyxy[:, 1] + xyxy[:, 3]) / 2.0
+    out[:, 2] = xyxy[:, 2] - xyxy[:, 0]
+    out[:, 3] = xyxy[:, 3] - xyxy[:, 1]
+    return out
+
+
+def cxcywh_to_xyxy(c: Float64Array) -> Float64Array:
+    """(N, 4) ``cx, cy, w, h`` -> (N, 4) ``xyxy`` (negative sizes clamped to 0)."""
+    w = np.maximum(c[:, 2], 0.0) / 2.0
+    h = np.maximum(c[:, 3], 0.0) / 2.0
+    return np.stack([c[:, 0] - w, c[:, 1] - h, c[:, 0] + w, c[:, 1] + h], axis=1)
+
+
+def box_scale(key_xyxy: Float64Array) -> float:
+    """Mean box diagonal of the keyframes in pixels (at least 1)."""
+    d = np.hypot(key_xyxy[:, 2] - key_xyxy[:, 0], key_xyxy[:, 3] - key_xyxy[:, 1])
+    return max(float(d.mean()), 1.0)
+
+
+def bridge_uncertainty(key_frames: np.ndarray, scale: float, q_rel: float = DEFAULT_Q_REL) -> Float64Array:
+    """Position std (pixels) of a constant-velocity bridge pinned at the keyframes, for every frame of the run.
+
+    ``u(t) = scale * sqrt(q_rel / 3) * (d1 * d2 / L)^1.5`` with ``d1, d2`` the distances to the previous and next
+    keyframe and ``L = d1 + d2``: zero at keyframes, largest mid-gap, growing with the gap length.
+    """
+    kf = np.asarray(key_frames, dtype=np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    if len(kf) == 1:
+        return np.zeros(1)
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    d1 = (frames - kf[seg]).astype(np.float64)
+    d2 = (kf[seg + 1] - frames).astype(np.float64)
+    return np.asarray(scale * np.sqrt(q_rel / 3.0) * (d1 * d2 / (d1 + d2)) ** 1.5)
+
+
+def confidence_from_uncertainty(u: Float64Array, scale: float) -> Float64Array:
+    """Map a pixel uncertainty to a confidence in [0, 1]: ``exp(-u / (0.3 * scale))``."""
+    return np.asarray(np.exp(-np.asarray(u) / (0.3 * scale)))
+
+
+def linear_boxes(key_frames: np.ndarray, key_xyxy: Float64Array) -> Float64Array:
+    """CVAT's rule: every coordinate linear in the frame index between neighbouring keyframes.
+
+    Args:
+        key_frames: (K,) int64 strictly increasing.
+        key_xyxy: (K, 4) float64.
+
+    Returns:
+        (T, 4) float64 for frames ``key_frames[0] .. key_frames[-1]``.
+    """
+    kf = np.asarray(key_frames, dtype=np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    if len(kf) == 1:
+        return np.asarray(key_xyxy, np.float64).reshape(1, 4).copy()
+    # offset = (frame - f0) / (f1 - f0); points = p0 + (p1 - p0) * offset, exactly as CVAT computes it.
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    off = (frames - kf[seg]) / (kf[seg + 1] - kf[seg])
+    p0 = key_xyxy[seg]
+    return np.asarray(p0 + (key_xyxy[seg + 1] - p0) * off[:, None])
+
+
+def _estimate(run: RunInput, xyxy: Float64Array, u: Float64Array, name: str) -> RunEstimate:
+    scale = box_scale(run.key_xyxy)
+    xyxy[run.key_frames - run.key_frames[0]] = run.key_xyxy
+    conf = confidence_from_uncertainty(u, scale)
+    return RunEstimate(xyxy, conf, u, [name] * len(xyxy), "distance from keyframes")
+
+
+@dataclass
+class LinearMethod:
+    """CVAT / Label Studio linear interpolation (the baseline)."""
+
+    name: str = "linear"
+    needs_video: bool = False
+
+    def interpolate_run(self, run: RunInput) -> RunEstimate:
+        """Linear boxes; see :func:`linear_boxes`."""
+        xyxy = linear_boxes(run.key_frames, run.key_xyxy)
+        u = bridge_uncertainty(run.key_frames, box_scale(run.key_xyxy))
+        return _estimate(run, xyxy, u, self.name)
+
+
+@dataclass
+class SplineMethod:
+    """Monotone cubic (PCHIP) through the keyframes, on centre and size; linear with two keyframes."""
+
+    name: str = "spline"
+    needs_video: bool = False
+
+    def interpolate_run(self, run: RunInput) -> RunEstimate:
+        """PCHIP boxes."""
+        kf = run.key_frames
+        if len(kf) < 3:
+            xyxy = linear_boxes(kf, run.key_xyxy)
+        else:
+            frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+            c = PchipInterpolator(kf.astype(np.float64), xyxy_to_cxcywh(run.key_xyxy), axis=0)(frames)
+            xyxy = cxcywh_to_xyxy(np.asarray(c, np.float64))
+        u = bridge_uncertainty(kf, box_scale(run.key_xyxy))
+        return _estimate(run, xyxy, u, self.name)
+
+
+@dataclass
+class KalmanMethod:
+    """RTS smoother through the keyframes (constant velocity ``"cv"`` or constant acceleration ``"ca"``).
+
+    Attributes:
+        q_rel: process noise relative to the squared mean box diagonal.
+    """
+
+    name: str = "kalman"
+    needs_video: bool = False
+    model: str = "cv"
+    q_rel: float = DEFAULT_Q_REL
+
+    def interpolate_run(self, run: RunInput) -> RunEstimate:
+        """Smoothed boxes (on centre and size) with the posterior std as uncertainty."""
+        scale = box_scale(run.key_xyxy)
+        model = self.model if len(run.key_frames) >= 3 else "cv"  # two points do not determine an acceleration
+        q = self.q_rel * scale * scale * (1.0 if model == "cv" else 1e-2)
+        params = SmootherParams(model, q=q, r=1e-4, prior_var=1e4 * scale * scale)
+        mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params)
+        if model == "ca":  # the acceleration prior is diffuse; report the bridge uncertainty instead
+            std = bridge_uncertainty(run.key_frames, scale, self.q_rel)
+        return _estimate(run, cxcywh_to_xyxy(mean), std, self.name)

@@ -1,0 +1,223 @@
+"""Skeleton interpolation along the COCO-17 kinematic tree.
+
+``linear`` (CVAT) moves every keypoint linearly in image coordinates, so a limb that swings through a large angle
+shrinks mid-swing. ``kinematic`` instead interpolates, per bone, the angle (shortest arc, or monotone cubic over the
+unwrapped angles with three or more keyframes) and the length (linear between the keyframes' lengths), and rebuilds
+positions from the root outward. The root (mid-hip) follows the dense box path when one is given, keeping its offset
+relative to the box as at the keyframes, so a guided box path also guides the skeleton.
+
+Optionally, per-frame pose estimates (e.g. a pose detector's keypoints matched to the box) pull the joints toward
+what the frames show, weighted by keypoint confidence and by how far the frame is from a keyframe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.interpolate import PchipInterpolator
+
+from prelabel.interpolate.base import Float64Array
+
+BoolArray = npt.NDArray[np.bool_]
+
+ROOT = 17  # virtual mid-hip
+NECK = 18  # virtual mid-shoulder
+NUM_NODES = 19
+# Parent of each node (COCO-17 keypoints 0..16, then the virtual root and neck); -1 for the root.
+PARENT: tuple[int, ...] = (
+    NECK, 0, 0, 1, 2,  # nose, eyes, ears
+    NECK, NECK, 5, 6, 7, 8,  # shoulders, elbows, wrists
+    ROOT, ROOT, 11, 12, 13, 14,  # hips, knees, ankles
+    -1, ROOT,  # root, neck
+)  # fmt: skip
+
+
+def _topological_order() -> list[int]:
+    order: list[int] = [ROOT]
+    while len(order) < NUM_NODES:
+        for n in range(NUM_NODES):
+            if n not in order and PARENT[n] in order:
+                order.append(n)
+    return order
+
+
+ORDER: tuple[int, ...] = tuple(_topological_order())
+
+
+def with_virtual_nodes(xy: Float64Array, present: BoolArray) -> tuple[Float64Array, BoolArray]:
+    """Append the virtual root (mid-hip) and neck (mid-shoulder): (..., 17, 2) -> (..., 19, 2), presence likewise."""
+    root = (xy[..., 11, :] + xy[..., 12, :]) / 2.0
+    neck = (xy[..., 5, :] + xy[..., 6, :]) / 2.0
+    xy19 = np.concatenate([xy, root[..., None, :], neck[..., None, :]], axis=-2)
+    p_root = present[..., 11] & present[..., 12]
+    p_neck = present[..., 5] & present[..., 6]
+    pr19 = np.concatenate([present, p_root[..., None], p_neck[..., None]], axis=-1)
+    return xy19, pr19
+
+
+def chain_present(present19: BoolArray) -> BoolArray:
+    """(..., 19) True where a node and all its ancestors are present."""
+    out = np.zeros_like(present19)
+    for n in ORDER:
+        par = PARENT[n]
+        out[..., n] = present19[..., n] if par < 0 else present19[..., n] & out[..., par]
+    return out
+
+
+def linear_skeletons(
+    key_frames: npt.NDArray[np.int64], key_xy: Float64Array, key_present: BoolArray
+) -> tuple[Float64Array, BoolArray]:
+    """CVAT's rule for skeletons: every keypoint linear in image coordinates between neighbouring keyframes.
+
+    Args:
+        key_frames: (K,) strictly increasing.
+        key_xy: (K, 17, 2) pixels.
+        key_present: (K, 17).
+
+    Returns:
+        (T, 17, 2) positions and (T, 17) presence (a keypoint is present between two keyframes only when present
+        in both), for frames ``key_frames[0] .. key_frames[-1]``.
+    """
+    kf = np.asarray(key_frames, np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    if len(kf) == 1:
+        return key_xy.copy(), key_present.copy()
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    off = ((frames - kf[seg]) / (kf[seg + 1] - kf[seg]))[:, None, None]
+    xy = key_xy[seg] + (key_xy[seg + 1] - key_xy[seg]) * off
+    present = key_present[seg] & key_present[seg + 1]
+    at_key = frames == kf[seg]
+    present[at_key] = key_present[seg[at_key]]
+    at_last = frames == kf[-1]
+    present[at_last] = key_present[-1]
+    xy[at_last] = key_xy[-1]
+    return np.asarray(xy), np.asarray(present)
+
+
+def _interp_series(
+    kf: npt.NDArray[np.int64], values: Float64Array, frames: npt.NDArray[np.int64], cubic: bool
+) -> Float64Array:
+    """Interpolate (K, N) keyframe values to (T, N): monotone cubic with >= 3 keyframes when ``cubic``, else linear."""
+    if len(kf) >= 3 and cubic:
+        return np.asarray(PchipInterpolator(kf.astype(np.float64), values, axis=0)(frames))
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    off = ((frames - kf[seg]) / (kf[seg + 1] - kf[seg]))[:, None]
+    return np.asarray(values[seg] + (values[seg + 1] - values[seg]) * off)
+
+
+@dataclass(frozen=True)
+class KinematicOptions:
+    """Options of :func:`kinematic_skeletons`.
+
+    Attributes:
+        cubic: monotone cubic over unwrapped angles and root offsets with >= 3 keyframes (else linear).
+    """
+
+    cubic: bool = True
+
+
+def kinematic_skeletons(
+    key_frames: npt.NDArray[np.int64],
+    key_xy: Float64Array,
+    key_present: BoolArray,
+    key_boxes: Float64Array | None = None,
+    boxes: Float64Array | None = None,
+    options: KinematicOptions | None = None,
+) -> tuple[Float64Array, BoolArray]:
+    """Interpolate joint angles along the kinematic tree with bone lengths from the keyframes.
+
+    Args:
+        key_frames: (K,) int64 strictly increasing, K >= 1.
+        key_xy: (K, 17, 2) float64 keyframe keypoints in pixels.
+        key_present: (K, 17) bool.
+        key_boxes: (K, 4) keyframe boxes ``xyxy`` (with ``boxes``: the root follows the box path).
+        boxes: (T, 4) dense box path ``xyxy`` for every frame of the run.
+        options: see :class:`KinematicOptions`.
+
+    Returns:
+        (T, 17, 2) float64 positions and (T, 17) bool presence, exact at keyframes. A keypoint present in both
+        neighbouring keyframes but whose chain to the root is broken falls back to linear; one missing in either
+        neighbouring keyframe is missing in between.
+    """
+    opts = options or KinematicOptions()
+    kf = np.asarray(key_frames, np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    lin_xy, lin_present = linear_skeletons(kf, key_xy, key_present)
+    if len(kf) == 1:
+        return lin_xy, lin_present
+    xy19, pr19 = with_virtual_nodes(key_xy, key_present)
+    chain = chain_present(pr19)  # (K, 19)
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    # Presence between keyframes: chain present at both ends (exact at keyframes handled below).
+    chain_t = chain[seg] & chain[seg + 1]
+
+    # Bone vectors at keyframes: angle and length per node (root has none).
+    par = np.array([p if p >= 0 else ROOT for p in PARENT])
+    vec = xy19 - xy19[:, par]  # (K, 19, 2)
+    ang = np.arctan2(vec[..., 1], vec[..., 0])
+    length = np.hypot(vec[..., 0], vec[..., 1])
+    ang = np.unwrap(ang, axis=0)  # shortest arc between consecutive keyframes
+    ang_t = _interp_series(kf, ang, frames, opts.cubic)
+    len_t = _interp_series(kf, length, frames, False)
+
+    # Root: relative to the box when a box path is given, else interpolated directly.
+    root_k = xy19[:, ROOT]
+    if boxes is not None and key_boxes is not None:
+        kc = (key_boxes[:, :2] + key_boxes[:, 2:]) / 2.0
+        ks = np.maximum(key_boxes[:, 2:] - key_boxes[:, :2], 1.0)
+        rel_t = _interp_series(kf, (root_k - kc) / ks, frames, opts.cubic)
+        c = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+        s = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
+        root_t = c + rel_t * s
+    else:
+        root_t = _interp_series(kf, root_k, frames, opts.cubic)
+
+    pos = np.zeros((len(frames), NUM_NODES, 2))
+    pos[:, ROOT] = root_t
+    for n in ORDER[1:]:
+        p = PARENT[n]
+        pos[:, n] = pos[:, p] + len_t[:, n, None] * np.stack([np.cos(ang_t[:, n]), np.sin(ang_t[:, n])], axis=1)
+
+    use_kin = chain_t[:, :17]
+    out = np.where(use_kin[..., None], pos[:, :17], lin_xy)
+    present = lin_present.copy()
+    idx = kf - kf[0]
+    out[idx] = key_xy
+    present[idx] = key_present
+    return np.asarray(out), present
+
+
+def blend_pose_estimates(
+    xy: Float64Array,
+    present: BoolArray,
+    weight_interp: Float64Array,
+    est_xy: Float64Array,
+    est_conf: Float64Array,
+    min_conf: float = 0.3,
+) -> Float64Array:
+    """Pull interpolated joints toward per-frame pose estimates.
+
+    Args:
+        xy: (T, 17, 2) interpolated positions.
+        present: (T, 17) presence of the interpolated joints.
+        weight_interp: (T,) weight of the interpolation (large near keyframes, infinite at them).
+        est_xy: (T, 17, 2) estimated positions (NaN where no estimate).
+        est_conf: (T, 17) estimate confidences in [0, 1] (0 where no estimate).
+        min_conf: estimates below this confidence are ignored.
+
+    Returns:
+        (T, 17, 2) blended positions; joints without a usable estimate are unchanged.
+    """
+    w_est = np.where((est_conf >= min_conf) & np.isfinite(est_xy).all(-1) & present, est_conf, 0.0)
+    w_int = np.broadcast_to(weight_interp[:, None], w_est.shape)
+    tot = w_int + w_est
+    safe_est = np.nan_to_num(est_xy)
+    with np.errstate(invalid="ignore"):
+        out = np.where(
+            (w_est > 0)[..., None] & np.isfinite(w_int)[..., None],
+            (w_int[..., None] * xy + w_est[..., None] * safe_est) / np.maximum(tot, 1e-9)[..., None],
+            xy,
+        )
+    return np.asarray(out)
