@@ -37,3 +37,7 @@ class UnavailableError(PrelabelError):
 
 class NotImplementedYetError(PrelabelError, NotImplementedError):
     """The capability is part of the API but not built yet."""
+
+
+class UnauthenticatedError(PrelabelError):
+    """Missing or wrong credentials."""

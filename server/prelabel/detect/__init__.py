@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from prelabel.detect.base import DetectOptions, Detector
+from prelabel.detect.base import DetectOptions, Detector, Image
 
-__all__ = ["DetectOptions", "Detector"]
+__all__ = ["DetectOptions", "Detector", "Image"]

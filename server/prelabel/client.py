@@ -1,0 +1,223 @@
+"""A typed Python client for the prelabel service.
+
+Example::
+
+    from prelabel.client import PrelabelClient
+
+    with PrelabelClient("127.0.0.1:50051") as client:
+        dets = client.detect([cv2.imread("frame.jpg")])
+        print(dets[0].xyxy, dets[0].scores)
+
+Errors arrive as :class:`grpc.RpcError` with the server's status code and message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from prelabel.types import Detections, Skeleton
+from prelabel.v1 import prelabel_pb2 as pb
+from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
+
+ImageLike = np.ndarray | bytes | str | Path
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One person found by a pose model: the box and its skeleton."""
+
+    xyxy: np.ndarray
+    skeleton: Skeleton
+
+
+def encode_image(image: ImageLike, encoding: str = ".jpg", quality: int = 95) -> bytes:
+    """Bytes for the wire: arrays (BGR uint8) are encoded; bytes pass through; paths are read.
+
+    Args:
+        image: a BGR uint8 array (H, W, 3), encoded bytes, or a file path.
+        encoding: ".jpg" (fast, lossy) or ".png" (lossless).
+        quality: JPEG quality 1..100.
+    """
+    if isinstance(image, bytes):
+        return image
+    if isinstance(image, (str, Path)):
+        return Path(image).read_bytes()
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if encoding == ".jpg" else []
+    ok, buf = cv2.imencode(encoding, image, params)
+    if not ok:
+        raise ValueError(f"cannot encode an array of shape {image.shape} as {encoding}")
+    return bytes(buf.tobytes())
+
+
+class PrelabelClient:
+    """Connects to a prelabel server.
+
+    Args:
+        target: ``host:port``.
+        token: bearer token when the server requires one.
+        tls_ca: PEM file of the CA that signed the server's certificate; set to use TLS.
+        timeout_s: default deadline per call.
+        max_message_mb: largest message sent or received.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        token: str | None = None,
+        tls_ca: Path | None = None,
+        timeout_s: float = 120.0,
+        max_message_mb: int = 64,
+    ) -> None:
+        options = [
+            ("grpc.max_send_message_length", max_message_mb * 1024 * 1024),
+            ("grpc.max_receive_message_length", max_message_mb * 1024 * 1024),
+        ]
+        if tls_ca is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
+            self.channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+        self.stub = pb_grpc.PrelabelStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self.timeout_s = timeout_s
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+
+    def __enter__(self) -> PrelabelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def _kw(self, timeout_s: float | None) -> dict[str, object]:
+        return {"timeout": timeout_s or self.timeout_s, "metadata": self._metadata}
+
+    # ------------------------------------------------------------------ health and models
+
+    def health(self, service: str = "", timeout_s: float | None = 10.0) -> str:
+        """The server's health status name: SERVING, NOT_SERVING, ..."""
+        resp = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
+
+    def wait_until_serving(self, timeout_s: float = 120.0) -> None:
+        """Block until health says SERVING (raises TimeoutError otherwise)."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if self.health() == "SERVING":
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"server not SERVING after {timeout_s} s")
+
+    def list_models(self, task: str = "") -> list[pb.ModelInfo]:
+        """Models the server knows (optionally of one task)."""
+        return list(self.stub.ListModels(pb.ListModelsRequest(task=task), **self._kw(None)).models)
+
+    # ------------------------------------------------------------------ detection and pose
+
+    @staticmethod
+    def _options(conf: float, iou: float, classes: Sequence[int], imgsz: int, max_det: int) -> pb.DetectOptions:
+        return pb.DetectOptions(conf=conf, iou=iou, classes=list(classes), imgsz=imgsz, max_det=max_det)
+
+    def detect(
+        self,
+        images: Sequence[ImageLike],
+        model: str = "",
+        *,
+        conf: float = 0.0,
+        iou: float = 0.0,
+        classes: Sequence[int] = (),
+        imgsz: int = 0,
+        max_det: int = 0,
+        encoding: str = ".jpg",
+        timeout_s: float | None = None,
+    ) -> list[Detections]:
+        """Detections per image (0 for a filter means the server default)."""
+        req = pb.DetectRequest(
+            model=model,
+            images=[encode_image(img, encoding) for img in images],
+            options=self._options(conf, iou, classes, imgsz, max_det),
+        )
+        resp = self.stub.Detect(req, **self._kw(timeout_s))
+        return [_detections(r) for r in resp.results]
+
+    def estimate_pose(
+        self,
+        images: Sequence[ImageLike],
+        model: str = "",
+        *,
+        conf: float = 0.0,
+        imgsz: int = 0,
+        encoding: str = ".jpg",
+        timeout_s: float | None = None,
+    ) -> list[list[Pose]]:
+        """Skeletons per image."""
+        req = pb.EstimatePoseRequest(
+            model=model,
+            images=[encode_image(img, encoding) for img in images],
+            options=self._options(conf, 0.0, (), imgsz, 0),
+        )
+        resp = self.stub.EstimatePose(req, **self._kw(timeout_s))
+        out = []
+        for r in resp.results:
+            out.append([Pose(_xyxy(s.box), _skeleton(s)) for s in r.skeletons])
+        return out
+
+    # ------------------------------------------------------------------ video
+
+    def upload_video(self, path: Path | str, chunk_bytes: int = 1 << 20, timeout_s: float | None = None) -> str:
+        """Upload a local video; returns its upload id."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+
+        def messages() -> Iterator[pb.UploadVideoRequest]:
+            header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest())
+            yield pb.UploadVideoRequest(header=header)
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(chunk_bytes), b""):
+                    yield pb.UploadVideoRequest(chunk=block)
+
+        return str(self.stub.UploadVideo(messages(), **self._kw(timeout_s)).upload_id)
+
+    def track_video(self, request: pb.TrackVideoRequest, timeout_s: float | None = None) -> Iterator[pb.TrackVideoResponse]:
+        """Stream of video info, progress and per-frame tracks."""
+        yield from self.stub.TrackVideo(request, **self._kw(timeout_s))
+
+
+def _xyxy(box: pb.Box) -> np.ndarray:
+    return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32)
+
+
+def _skeleton(msg: pb.Skeleton) -> Skeleton:
+    kp = np.array([[k.x, k.y, k.confidence] for k in msg.keypoints], dtype=np.float32).reshape(-1, 3)
+    present = np.array([k.present for k in msg.keypoints], dtype=bool)
+    return Skeleton(kp, present, msg.score)
+
+
+def _detections(msg: pb.ImageDetections) -> Detections:
+    if not msg.detections:
+        return Detections.empty()
+    xyxy = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in msg.detections], dtype=np.float32)
+    scores = np.array([d.score for d in msg.detections], dtype=np.float32)
+    cls = np.array([d.class_id for d in msg.detections], dtype=np.int64)
+    names_by_id = {d.class_id: d.class_name for d in msg.detections}
+    names = [names_by_id.get(i, str(i)) for i in range(int(cls.max()) + 1)]
+    return Detections(xyxy, scores, cls, names)

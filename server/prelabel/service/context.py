@@ -1,0 +1,52 @@
+"""What the servicers share: settings, the model registry and manager, the upload store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prelabel.detect.manager import ModelManager
+from prelabel.errors import InvalidInputError
+from prelabel.registry import ModelRegistry
+from prelabel.settings import Settings
+from prelabel.video.paths import resolve_allowed_path
+from prelabel.video.store import UploadStore
+
+
+@dataclass
+class ServiceContext:
+    """Objects owned by one server instance (no globals)."""
+
+    settings: Settings
+    registry: ModelRegistry
+    models: ModelManager
+    uploads: UploadStore
+
+    @classmethod
+    def build(cls, settings: Settings) -> ServiceContext:
+        """Create the registry, model manager and upload store from settings (loads no model yet)."""
+        registry = ModelRegistry.load(settings.registry_path)
+        models = ModelManager(registry, settings.device, settings.batch_max_size, settings.batch_max_delay_ms)
+        uploads = UploadStore(settings.data_dir / "uploads", settings.max_upload_mb * 1024 * 1024)
+        return cls(settings, registry, models, uploads)
+
+    def resolve_video(self, kind: str | None, value: str) -> Path:
+        """A video reference -> a local path.
+
+        Args:
+            kind: "path" (server path, checked against the allowed roots) or "upload_id".
+            value: the path or the id.
+
+        Raises:
+            InvalidInputError: no video given. PermissionDeniedError: path outside the roots.
+            NotFoundError: missing file or unknown upload.
+        """
+        if kind == "upload_id":
+            return self.uploads.path(value)
+        if kind == "path" and value:
+            return resolve_allowed_path(value, self.settings.allowed_roots)
+        raise InvalidInputError("no video given: set video.path or video.upload_id")
+
+    def close(self) -> None:
+        """Release models and workers."""
+        self.models.close()

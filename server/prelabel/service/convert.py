@@ -1,0 +1,203 @@
+"""Protobuf <-> domain conversions. Validation of shapes and values happens in the domain types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from prelabel.detect.base import DetectOptions, Image
+from prelabel.errors import InvalidInputError
+from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Segment, Skeleton, Track, TrackedBox, VideoInfo
+from prelabel.v1 import prelabel_pb2 as pb
+
+# Decoded images larger than this are refused (decompression bombs: a small PNG can expand to gigabytes).
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+def decode_image(data: bytes, index: int) -> Image:
+    """Decode an encoded image (PNG, JPEG, BMP, WebP, ...) to (H, W, 3) uint8 BGR.
+
+    Raises:
+        InvalidInputError: empty or undecodable data, or an image too large.
+    """
+    if not data:
+        raise InvalidInputError(f"image {index} is empty")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise InvalidInputError(f"image {index} cannot be decoded: {exc}") from exc
+    if img is None or img.ndim != 3 or img.size == 0:
+        raise InvalidInputError(f"image {index} cannot be decoded (not a PNG/JPEG/BMP/WebP image, or corrupt)")
+    if img.shape[0] * img.shape[1] > MAX_IMAGE_PIXELS:
+        raise InvalidInputError(f"image {index} is {img.shape[1]}x{img.shape[0]}, larger than allowed")
+    return np.ascontiguousarray(img)
+
+
+def detect_options(msg: pb.DetectOptions) -> DetectOptions:
+    """Request options with 0 meaning "server default"."""
+    return DetectOptions(
+        conf=msg.conf or 0.25,
+        iou=msg.iou or 0.7,
+        classes=tuple(int(c) for c in msg.classes),
+        imgsz=int(msg.imgsz),
+        max_det=int(msg.max_det) or 300,
+    )
+
+
+def box_to_proto(xyxy: np.ndarray) -> pb.Box:
+    """(4,) xyxy -> Box."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return pb.Box(x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+def box_from_proto(box: pb.Box) -> np.ndarray:
+    """Box -> (4,) float32 xyxy."""
+    return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32)
+
+
+def detections_to_proto(dets: Detections, index: int, width: int, height: int) -> pb.ImageDetections:
+    """One image's detections."""
+    out = pb.ImageDetections(index=index, width=width, height=height)
+    for i in range(len(dets)):
+        out.detections.append(
+            pb.Detection(
+                box=box_to_proto(dets.xyxy[i]),
+                class_id=int(dets.class_ids[i]),
+                class_name=dets.class_name(i),
+                score=float(dets.scores[i]),
+            )
+        )
+    return out
+
+
+def detections_from_proto(items: Sequence[pb.Detection], where: str) -> Detections:
+    """A client's detections -> :class:`Detections` (validated: NaN, negative size -> InvalidInputError)."""
+    if not items:
+        return Detections.empty()
+    xyxy = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in items], dtype=np.float32)
+    scores = np.array([d.score for d in items], dtype=np.float32)
+    classes = np.array([d.class_id for d in items], dtype=np.int64)
+    names_by_id = {d.class_id: d.class_name for d in items if d.class_name}
+    names: list[str] = []
+    if names_by_id:
+        names = [names_by_id.get(i, str(i)) for i in range(max(names_by_id) + 1)]
+    try:
+        return Detections(xyxy, scores, classes, names)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from exc
+
+
+def skeleton_to_proto(sk: Skeleton, xyxy: np.ndarray | None = None) -> pb.Skeleton:
+    """Skeleton -> proto (a missing keypoint has present=false and zero coordinates)."""
+    msg = pb.Skeleton(score=float(sk.score))
+    for (x, y, c), present in zip(sk.keypoints, sk.present, strict=True):
+        msg.keypoints.append(pb.Keypoint(x=float(x), y=float(y), confidence=float(c), present=bool(present)))
+    if xyxy is not None:
+        msg.box.CopyFrom(box_to_proto(xyxy))
+    return msg
+
+
+def skeleton_from_proto(msg: pb.Skeleton, where: str) -> Skeleton:
+    """Proto -> Skeleton; requires exactly 17 keypoints."""
+    if len(msg.keypoints) != NUM_KEYPOINTS:
+        raise InvalidInputError(f"{where}: skeleton needs {NUM_KEYPOINTS} keypoints (COCO-17), got {len(msg.keypoints)}")
+    kp = np.array([[k.x, k.y, k.confidence] for k in msg.keypoints], dtype=np.float32)
+    present = np.array([k.present for k in msg.keypoints], dtype=bool)
+    try:
+        return Skeleton(kp, present, float(msg.score))
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from exc
+
+
+def poses_to_proto(dets: Detections, index: int, width: int, height: int, min_kpt_conf: float) -> pb.ImagePoses:
+    """A pose model's detections -> skeletons (keypoints under ``min_kpt_conf`` are marked missing)."""
+    out = pb.ImagePoses(index=index, width=width, height=height)
+    if dets.keypoints is None:
+        return out
+    for i in range(len(dets)):
+        sk = Skeleton.from_array(dets.keypoints[i], min_conf=min_kpt_conf, score=float(dets.scores[i]))
+        out.skeletons.append(skeleton_to_proto(sk, dets.xyxy[i]))
+    return out
+
+
+def video_info_to_proto(info: VideoInfo) -> pb.VideoInfo:
+    """VideoInfo -> proto."""
+    return pb.VideoInfo(
+        width=info.width,
+        height=info.height,
+        num_frames=info.num_frames,
+        fps=info.fps,
+        variable_frame_rate=info.variable_frame_rate,
+        duration_ms=info.duration_ms,
+    )
+
+
+def tracked_to_proto(track: Track, box: TrackedBox) -> pb.TrackedObject:
+    """One track's entry in one frame."""
+    msg = pb.TrackedObject(
+        track_id=track.track_id,
+        box=box_to_proto(box.xyxy),
+        score=float(box.score),
+        class_id=track.class_id,
+        class_name=track.class_name,
+        source=int(box.source),
+    )
+    if box.skeleton is not None:
+        msg.skeleton.CopyFrom(skeleton_to_proto(box.skeleton))
+        msg.has_skeleton = True
+    return msg
+
+
+def tracks_to_frames(tracks: Sequence[Track], ts_ms: Sequence[float] | None = None) -> list[pb.FrameTracks]:
+    """Per-track lists -> per-frame messages in frame order (frames with no object are omitted)."""
+    by_frame: dict[int, list[pb.TrackedObject]] = {}
+    ts_of: dict[int, float] = {}
+    for track in tracks:
+        for box in track.boxes:
+            by_frame.setdefault(box.frame_idx, []).append(tracked_to_proto(track, box))
+            ts_of[box.frame_idx] = box.ts_ms
+    out = []
+    for f in sorted(by_frame):
+        ts = float(ts_ms[f]) if ts_ms is not None and f < len(ts_ms) else ts_of[f]
+        out.append(pb.FrameTracks(frame_idx=f, ts_ms=ts, objects=by_frame[f]))
+    return out
+
+
+def keyframes_from_proto(track: pb.KeyframeTrack) -> list[Keyframe]:
+    """An annotator's keyframes; errors name the track and frame."""
+    out = []
+    for kf in track.keyframes:
+        where = f"track {track.track_id} keyframe at frame {kf.frame_idx}"
+        xyxy = None
+        if kf.has_box:
+            xyxy = box_from_proto(kf.box)
+            if not np.all(np.isfinite(xyxy)):
+                raise InvalidInputError(f"{where}: box is not finite")
+            if xyxy[2] < xyxy[0] or xyxy[3] < xyxy[1]:
+                raise InvalidInputError(f"{where}: box has negative width or height")
+        skeleton = skeleton_from_proto(kf.skeleton, where) if kf.has_skeleton else None
+        try:
+            out.append(Keyframe(kf.frame_idx, xyxy, skeleton, kf.outside))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from exc
+    return out
+
+
+def segment_to_proto(seg: Segment) -> pb.ActionSegment:
+    """Segment -> proto."""
+    return pb.ActionSegment(
+        track_id=seg.track_id,
+        label=seg.label,
+        start_frame=seg.start_frame,
+        end_frame=seg.end_frame,
+        start_ts_ms=seg.start_ts_ms,
+        end_ts_ms=seg.end_ts_ms,
+        confidence=seg.confidence,
+        start_uncertainty_frames=seg.start_uncertainty_frames,
+        end_uncertainty_frames=seg.end_uncertainty_frames,
+        source=int(seg.source),
+        method=seg.method,
+    )

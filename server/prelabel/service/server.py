@@ -1,0 +1,137 @@
+"""The gRPC server: listening, limits, TLS, health, reflection, graceful shutdown.
+
+Start-up order: bind and start with health NOT_SERVING, load and warm the preloaded models, then SERVING.
+Shutdown (SIGTERM/SIGINT or :meth:`PrelabelServer.stop`): health NOT_SERVING first, so balancers drain traffic,
+then in-flight RPCs get ``grace_s`` to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent import futures
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from prelabel.service.context import ServiceContext
+from prelabel.service.interceptors import ServiceInterceptor
+from prelabel.service.servicer import PrelabelServicer
+from prelabel.settings import Settings
+from prelabel.v1 import prelabel_pb2 as pb
+from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Prelabel"].full_name
+
+
+class PrelabelServer:
+    """One running server instance.
+
+    Args:
+        settings: the configuration (see :class:`~prelabel.settings.Settings`).
+        context: prebuilt shared objects (tests may pass their own); built from settings when None.
+    """
+
+    def __init__(self, settings: Settings, context: ServiceContext | None = None) -> None:
+        self.settings = settings
+        self.ctx = context or ServiceContext.build(settings)
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.port = 0
+        self._stopped = threading.Event()
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+            interceptors=[ServiceInterceptor(settings.auth_token)],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.servicer = PrelabelServicer(self.ctx)
+        pb_grpc.add_PrelabelServicer_to_server(self.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self._server,
+        )
+
+    def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, status)
+
+    def start(self) -> int:
+        """Bind, start, load and warm the preloaded models, then report SERVING. Returns the bound port.
+
+        Raises:
+            RuntimeError: the address cannot be bound.
+            PrelabelError: a preloaded model cannot be loaded (the server is stopped again).
+        """
+        s = self.settings
+        address = f"{s.host}:{s.port}"
+        if s.tls_cert is not None and s.tls_key is not None:
+            creds = grpc.ssl_server_credentials([(s.tls_key.read_bytes(), s.tls_cert.read_bytes())])
+            self.port = self._server.add_secure_port(address, creds)
+        else:
+            self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {address}")
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._server.start()
+        log.info("listening on %s:%d (%s)", s.host, self.port, "TLS" if s.tls_cert else "plaintext")
+        try:
+            self.ctx.models.preload(self._preload_names())
+        except Exception:
+            self.stop(grace=0)
+            raise
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving with models %s", self.ctx.models.loaded())
+        return self.port
+
+    def _preload_names(self) -> list[str]:
+        if self.settings.preload:
+            return list(self.settings.preload)
+        default = self.ctx.registry.defaults.get("detect")
+        if default and self.ctx.registry.get(default).available:
+            return [default]
+        return []
+
+    def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, then stop accepting calls and give in-flight ones ``grace`` seconds."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        if grace is None and self.settings.drain_s > 0:
+            time.sleep(self.settings.drain_s)  # let health checkers see NOT_SERVING and drain traffic
+        g = self.settings.grace_s if grace is None else grace
+        self._server.stop(g).wait()
+        self.ctx.close()
+        log.info("stopped")
+
+    def wait(self) -> None:
+        """Block until the server has stopped."""
+        self._server.wait_for_termination()
+
+
+def serve(settings: Settings) -> int:
+    """Run a server until SIGTERM or SIGINT; returns the process exit status."""
+    server = PrelabelServer(settings)
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    done.wait()
+    server.stop()
+    return 0

@@ -1,0 +1,152 @@
+"""Decode video frames with their container timestamps (PyAV / FFmpeg).
+
+``ts_ms`` is each frame's presentation time from the container (``pts * time_base``), relative to the stream's
+first frame, so variable-frame-rate videos keep their real timing. ``frame_idx`` counts decoded frames from 0.
+Unreadable, corrupt or empty files raise :class:`InvalidInputError`; a missing file raises :class:`NotFoundError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.errors import InvalidInputError, NotFoundError
+from prelabel.types import VideoInfo
+
+log = logging.getLogger(__name__)
+
+# Relative spread of frame intervals above which a stream counts as variable frame rate.
+_VFR_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: ``image`` is (H, W, 3) uint8 BGR."""
+
+    frame_idx: int
+    ts_ms: float
+    image: npt.NDArray[np.uint8]
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise NotFoundError(f"video {path} does not exist")
+    if not path.is_file():
+        raise InvalidInputError(f"video {path} is not a file")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"video {path} is empty")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"video {path} cannot be read: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise InvalidInputError(f"video {path} has no video stream")
+    return container
+
+
+class VideoReader:
+    """Sequential decoder over one video file.
+
+    Use as a context manager; iterate :meth:`frames` for ``Frame`` objects in order.
+
+    Raises:
+        NotFoundError: the file does not exist.
+        InvalidInputError: the file is not a decodable video, or decoding fails part-way.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._container = _open(self.path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file."""
+        self._container.close()
+
+    @property
+    def nominal_fps(self) -> float:
+        """The container's average frame rate (0 when unknown)."""
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        return float(rate) if rate else 0.0
+
+    def frames(self, start: int = 0, end: int | None = None, decode_images: bool = True) -> Iterator[Frame]:
+        """Frames ``start <= frame_idx < end`` in order, with container timestamps.
+
+        Args:
+            start: first frame index (0-based).
+            end: one past the last frame index; None reads to the end.
+            decode_images: False yields empty images (timestamps only; much faster).
+        """
+        if start < 0 or (end is not None and end < start):
+            raise InvalidInputError(f"bad frame range [{start}, {end})")
+        tb = self._stream.time_base or Fraction(1, 1000)
+        first_pts: int | None = None
+        idx = 0
+        empty = np.zeros((0, 0, 3), np.uint8)
+        try:
+            for frame in self._container.decode(self._stream):
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is None:  # no timestamps at all: fall back to the nominal rate
+                    ts_ms = idx * 1000.0 / (self.nominal_fps or 25.0)
+                else:
+                    if first_pts is None:
+                        first_pts = pts
+                    ts_ms = float((pts - first_pts) * tb * 1000)
+                if idx >= start:
+                    if end is not None and idx >= end:
+                        return
+                    image = frame.to_ndarray(format="bgr24") if decode_images else empty
+                    yield Frame(idx, ts_ms, image)
+                idx += 1
+        except av.error.FFmpegError as exc:
+            raise InvalidInputError(f"video {self.path}: decoding failed at frame {idx}: {exc}") from exc
+        if idx == 0:
+            raise InvalidInputError(f"video {self.path} has no decodable frames")
+        if start >= idx:
+            raise InvalidInputError(f"video {self.path}: start frame {start} is past the last frame {idx - 1}")
+
+
+def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
+    """Video info and every frame's ``ts_ms`` (decodes without converting pixels).
+
+    Returns:
+        (info, ts_ms) with ts_ms of shape (num_frames,) float64.
+
+    Raises:
+        NotFoundError, InvalidInputError: as :class:`VideoReader`.
+    """
+    with VideoReader(path) as reader:
+        stream = reader._stream
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+        ts = np.array([f.ts_ms for f in reader.frames(decode_images=False)], dtype=np.float64)
+        fps = reader.nominal_fps
+    if width <= 0 or height <= 0:
+        raise InvalidInputError(f"video {path}: invalid frame size {width}x{height}")
+    dts = np.diff(ts)
+    vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
+    if len(dts) and np.median(dts) > 0 and (fps <= 0 or vfr):
+        fps = 1000.0 / float(np.median(dts))
+    duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
+    info = VideoInfo(width, height, len(ts), fps, vfr, duration)
+    return info, ts
+
+
+def read_frames(path: Path | str, start: int = 0, end: int | None = None) -> Iterator[Frame]:
+    """Convenience generator: decoded frames ``[start, end)`` of the video at ``path``."""
+    with VideoReader(path) as reader:
+        yield from reader.frames(start, end)

@@ -1,0 +1,119 @@
+"""Chunked upload store: uploaded videos land in ``data_dir/uploads/<upload_id>/`` after their checksum checks out.
+
+Chunks go to a temporary file; only when the size and SHA-256 match the header, and the file decodes as a video,
+is it moved into place atomically. A failed upload leaves nothing behind, and never touches stored uploads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prelabel.errors import InvalidInputError, NotFoundError, ResourceExhaustedError
+from prelabel.types import VideoInfo
+from prelabel.video.decode import probe
+
+log = logging.getLogger(__name__)
+
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload that passed its checks."""
+
+    upload_id: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    info: VideoInfo
+
+
+class UploadStore:
+    """Stores uploaded videos under ``root``.
+
+    Args:
+        root: folder for uploads (created when missing).
+        max_bytes: largest accepted upload.
+    """
+
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def put(self, filename: str, expected_size: int, expected_sha256: str, chunks: Iterable[bytes]) -> StoredUpload:
+        """Write ``chunks``, verify them against the header, and store the video.
+
+        Args:
+            filename: the client's file name (only its suffix is kept).
+            expected_size: bytes announced by the client (0: unknown).
+            expected_sha256: hex SHA-256 the content must have.
+            chunks: the file content in pieces.
+
+        Raises:
+            InvalidInputError: missing or malformed checksum, size or checksum mismatch, not a video.
+            ResourceExhaustedError: larger than ``max_bytes``.
+        """
+        expected = expected_sha256.lower().strip()
+        if not re.fullmatch(r"[0-9a-f]{64}", expected):
+            raise InvalidInputError("upload header: sha256 must be 64 hex digits")
+        if expected_size < 0 or expected_size > self.max_bytes:
+            raise ResourceExhaustedError(f"upload of {expected_size} bytes exceeds the limit of {self.max_bytes}")
+        suffix = Path(filename).suffix.lower()
+        suffix = suffix if _SAFE_SUFFIX.match(suffix) else ".bin"
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise ResourceExhaustedError(f"upload exceeds the limit of {self.max_bytes} bytes")
+                    digest.update(chunk)
+                    fh.write(chunk)
+            if expected_size and size != expected_size:
+                raise InvalidInputError(f"upload size mismatch: header says {expected_size} bytes, got {size}")
+            actual = digest.hexdigest()
+            if actual != expected:
+                raise InvalidInputError(f"upload checksum mismatch: header says {expected}, content is {actual}")
+            upload_id = uuid.uuid4().hex
+            final_dir = self.root / upload_id
+            final_dir.mkdir()
+            final = final_dir / f"video{suffix}"
+            os.replace(tmp, final)
+            try:
+                info, _ = probe(final)
+            except Exception:
+                shutil.rmtree(final_dir, ignore_errors=True)
+                raise
+            log.info("stored upload %s (%d bytes, %dx%d, %d frames)", upload_id, size, info.width, info.height,
+                     info.num_frames)
+            return StoredUpload(upload_id, final, size, actual, info)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def path(self, upload_id: str) -> Path:
+        """The stored video of ``upload_id``.
+
+        Raises:
+            NotFoundError: unknown or malformed id.
+        """
+        if not _ID_RE.match(upload_id):
+            raise NotFoundError(f"unknown upload id {upload_id!r}")
+        folder = self.root / upload_id
+        files = sorted(folder.glob("video.*")) if folder.is_dir() else []
+        if not files:
+            raise NotFoundError(f"unknown upload id {upload_id!r}")
+        return files[0]

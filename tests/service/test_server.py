@@ -1,0 +1,339 @@
+"""The real server, in-process on port 0, called through the real client."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+
+from prelabel.client import PrelabelClient
+from prelabel.detect.base import DetectOptions, Image
+from prelabel.detect.manager import ModelManager
+from prelabel.detect.ultralytics import UltralyticsDetector
+from prelabel.registry import ModelRegistry, ModelSpec
+from prelabel.service.context import ServiceContext
+from prelabel.service.server import PrelabelServer
+from prelabel.settings import Settings
+from prelabel.types import Detections
+from prelabel.v1 import prelabel_pb2 as pb
+from prelabel.video.store import UploadStore
+
+TOKEN = "s3cret-token"
+
+
+def _settings(tmp: Path, **kw: object) -> Settings:
+    allowed = tmp / "allowed"
+    allowed.mkdir(exist_ok=True)
+    base: dict[str, object] = {
+        "port": 0,
+        "preload": ["arch-yolo11n"],
+        "data_dir": tmp / "data",
+        "allowed_roots": [allowed],
+        "drain_s": 0.0,
+        "grace_s": 1.0,
+        "max_message_mb": 4,
+    }
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def make_video(path: Path, frames: int = 20, size: tuple[int, int] = (160, 120)) -> Path:
+    """A small MJPG clip with a moving square."""
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (w, h))
+    for i in range(frames):
+        img = np.full((h, w, 3), 40, np.uint8)
+        cv2.rectangle(img, (5 + 4 * i, 30), (35 + 4 * i, 80), (0, 200, 255), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrelabelServer, Path]]:
+    tmp = tmp_path_factory.mktemp("srv")
+    srv = PrelabelServer(_settings(tmp, auth_token=TOKEN))
+    srv.start()
+    yield srv, tmp
+    srv.stop()
+
+
+@pytest.fixture()
+def client(server: tuple[PrelabelServer, Path]) -> Iterator[PrelabelClient]:
+    srv, _ = server
+    with PrelabelClient(f"127.0.0.1:{srv.port}", token=TOKEN, timeout_s=60) as c:
+        yield c
+
+
+def _image(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((240, 320, 3), 90, np.uint8)
+    cv2.rectangle(img, (100, 40), (160, 200), tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
+    return img
+
+
+def test_health_serving_after_models_warm(server: tuple[PrelabelServer, Path], client: PrelabelClient) -> None:
+    srv, _ = server
+    assert client.health() == "SERVING"
+    assert client.health("prelabel.v1.Prelabel") == "SERVING"
+    assert "arch-yolo11n" in srv.ctx.models.loaded()
+
+
+def test_detect_round_trip_matches_direct_model(server: tuple[PrelabelServer, Path], client: PrelabelClient) -> None:
+    srv, _ = server
+    images = [_image(0), _image(1)]
+    got = client.detect(images, "arch-yolo11n", conf=0.0001, encoding=".png")
+    direct = UltralyticsDetector(srv.ctx.registry.get("arch-yolo11n")).detect(images, DetectOptions(conf=0.0001))
+    assert len(got) == 2
+    for g, d in zip(got, direct, strict=True):
+        assert len(g) == len(d)
+        np.testing.assert_allclose(g.xyxy, d.xyxy, atol=1e-3)
+        np.testing.assert_allclose(g.scores, d.scores, atol=1e-5)
+
+
+def test_detect_response_shape(client: PrelabelClient) -> None:
+    resp = client.stub.Detect(
+        pb.DetectRequest(model="arch-yolo11n", images=[cv2.imencode(".png", _image())[1].tobytes()] * 3),
+        metadata=(("authorization", f"Bearer {TOKEN}"),),
+    )
+    assert resp.model == "arch-yolo11n"
+    assert [r.index for r in resp.results] == [0, 1, 2]
+    assert all((r.width, r.height) == (320, 240) for r in resp.results)
+
+
+def test_wrong_or_missing_token_is_unauthenticated(server: tuple[PrelabelServer, Path]) -> None:
+    srv, _ = server
+    for token in ("wrong", None):
+        with PrelabelClient(f"127.0.0.1:{srv.port}", token=token) as c:
+            with pytest.raises(grpc.RpcError) as err:
+                c.list_models()
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert c.health() == "SERVING"  # health stays open for probes
+
+
+def test_oversized_message_is_resource_exhausted(client: PrelabelClient) -> None:
+    big = b"\xff" * (5 * 1024 * 1024)  # server limit in these tests: 4 MiB
+    with pytest.raises(grpc.RpcError) as err:
+        client.detect([big], "arch-yolo11n")
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert len(client.detect([_image()], "arch-yolo11n")) == 1
+
+
+def test_corrupt_image_is_invalid_and_server_keeps_serving(client: PrelabelClient) -> None:
+    png = cv2.imencode(".png", _image())[1].tobytes()
+    for bad in (b"not an image", png[: len(png) // 3], b""):
+        with pytest.raises(grpc.RpcError) as err:
+            client.detect([png, bad], "arch-yolo11n")
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "image 1" in (err.value.details() or "")
+    assert len(client.detect([png], "arch-yolo11n")) == 1
+
+
+def test_empty_batch_unknown_model_and_bad_options(client: PrelabelClient) -> None:
+    cases = [
+        (lambda: client.detect([], "arch-yolo11n"), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: client.detect([_image()], "no-such-model"), grpc.StatusCode.NOT_FOUND),
+        (lambda: client.detect([_image()], "arch-yolo11n", conf=1.5), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: client.detect([_image()], "arch-yolo11n", imgsz=100), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: client.detect([_image()], "arch-yolo11n-pose"), grpc.StatusCode.NOT_FOUND),  # wrong task
+    ]
+    for call, code in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            call()
+        assert err.value.code() == code, err.value.details()
+
+
+def test_missing_weights_is_failed_precondition_naming_the_file(client: PrelabelClient) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        client.detect([_image()], "yolo11s")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "yolo11s.pt" in (err.value.details() or "")
+    models = {m.name: m for m in client.list_models()}
+    assert not models["yolo11s"].available and models["yolo11s"].how_to_get
+    assert models["arch-yolo11n"].available
+
+
+def test_estimate_pose_returns_coco17_skeletons(client: PrelabelClient) -> None:
+    poses = client.estimate_pose([_image()], "arch-yolo11n-pose", conf=0.0001)
+    assert len(poses) == 1
+    for pose in poses[0]:
+        assert pose.skeleton.keypoints.shape == (17, 3)
+
+
+def test_path_outside_allowed_roots_is_permission_denied(
+    server: tuple[PrelabelServer, Path], client: PrelabelClient
+) -> None:
+    _, tmp = server
+    outside = make_video(tmp / "outside.avi")
+    inside_escape = str(tmp / "allowed" / ".." / "outside.avi")
+    for path in (str(outside), inside_escape, "/etc/passwd"):
+        req = pb.TrackVideoRequest(video=pb.VideoSource(path=path))
+        with pytest.raises(grpc.RpcError) as err:
+            list(client.track_video(req))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, path
+    link = tmp / "allowed" / "link.avi"
+    link.symlink_to(outside)
+    with pytest.raises(grpc.RpcError) as err:
+        list(client.track_video(pb.TrackVideoRequest(video=pb.VideoSource(path=str(link)))))
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as err:
+        list(client.track_video(pb.TrackVideoRequest(video=pb.VideoSource(path=str(tmp / "allowed" / "nope.avi")))))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_upload_checks_checksum_and_content(server: tuple[PrelabelServer, Path], client: PrelabelClient) -> None:
+    srv, tmp = server
+    video = make_video(tmp / "clip.avi")
+    upload_id = client.upload_video(video, chunk_bytes=4096)
+    stored = srv.ctx.uploads.path(upload_id)
+    assert stored.read_bytes() == video.read_bytes()
+
+    def send(data: bytes, sha: str) -> None:
+        def msgs() -> Iterator[pb.UploadVideoRequest]:
+            yield pb.UploadVideoRequest(header=pb.UploadHeader(filename="x.avi", size_bytes=len(data), sha256=sha))
+            yield pb.UploadVideoRequest(chunk=data)
+
+        client.stub.UploadVideo(msgs(), metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30)
+
+    data = video.read_bytes()
+    with pytest.raises(grpc.RpcError) as err:
+        send(data, "0" * 64)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "checksum" in (err.value.details() or "")
+    garbage = b"this is not a video" * 100
+    with pytest.raises(grpc.RpcError) as err:
+        send(garbage, hashlib.sha256(garbage).hexdigest())
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Failed uploads leave nothing behind, and the good one is still there.
+    assert sorted(p.name for p in srv.ctx.uploads.root.iterdir()) == [upload_id]
+    assert stored.read_bytes() == data
+
+
+def test_unbuilt_capabilities_answer_unimplemented(client: PrelabelClient) -> None:
+    md = (("authorization", f"Bearer {TOKEN}"),)
+    with pytest.raises(grpc.RpcError) as err:
+        client.stub.GetJob(pb.GetJobRequest(job_id="x"), metadata=md)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_reflection_lists_services(server: tuple[PrelabelServer, Path]) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    srv, _ = server
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
+        req = reflection_pb2.ServerReflectionRequest(list_services="")
+        md = (("authorization", f"Bearer {TOKEN}"),)
+        resp = next(iter(stub.ServerReflectionInfo(iter([req]), metadata=md)))
+    names = {s.name for s in resp.list_services_response.service}
+    assert {"prelabel.v1.Prelabel", "grpc.health.v1.Health"} <= names
+
+
+class _SlowDetector:
+    """A backend that takes a fixed time per call, to hold RPCs in flight deterministically."""
+
+    name = "slow"
+    task = "detect"
+    class_names: Sequence[str] = ("thing",)
+    device = "cpu"
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
+    def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+        time.sleep(self.delay_s)
+        return [Detections.empty(self.class_names) for _ in images]
+
+    def warmup(self) -> None:
+        pass
+
+
+def _slow_server(tmp: Path, delay_s: float, **kw: object) -> PrelabelServer:
+    settings = _settings(tmp, preload=["arch-yolo11n"], **kw)
+    registry = ModelRegistry.load(settings.registry_path)
+    # Different batch keys per call are impossible here, so disable cross-request batching (max_batch=1).
+    models = ModelManager(registry, "cpu", max_batch=1, factory=lambda spec, dev: _SlowDetector(delay_s))
+    ctx = ServiceContext(settings, registry, models, UploadStore(tmp / "uploads", 1 << 20))
+    return PrelabelServer(settings, ctx)
+
+
+def test_concurrency_limit_rejects_extra_calls_and_serves_admitted(tmp_path: Path) -> None:
+    srv = _slow_server(tmp_path, delay_s=0.1, max_concurrent_rpcs=2, workers=8)
+    srv.start()
+    try:
+        with PrelabelClient(f"127.0.0.1:{srv.port}") as c:
+            img = _image()
+
+            def call(_: int) -> str:
+                try:
+                    c.detect([img], "arch-yolo11n")
+                    return "OK"
+                except grpc.RpcError as exc:
+                    return str(exc.code().name)
+
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(call, range(8)))
+            assert codes.count("OK") >= 2
+            assert "RESOURCE_EXHAUSTED" in codes
+            assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}
+            assert call(0) == "OK"  # the server keeps serving
+    finally:
+        srv.stop()
+
+
+def test_graceful_shutdown_goes_not_serving_first_and_finishes_inflight(tmp_path: Path) -> None:
+    srv = _slow_server(tmp_path, delay_s=1.5, drain_s=0.6, grace_s=5.0)
+    srv.start()
+    c = PrelabelClient(f"127.0.0.1:{srv.port}")
+    result: dict[str, object] = {}
+
+    def inflight() -> None:
+        result["dets"] = c.detect([_image()], "arch-yolo11n")
+
+    t = threading.Thread(target=inflight)
+    t.start()
+    time.sleep(0.3)
+    stopper = threading.Thread(target=srv.stop)
+    stopper.start()
+    time.sleep(0.2)
+    assert c.health() == "NOT_SERVING"
+    t.join(10)
+    stopper.join(10)
+    assert isinstance(result.get("dets"), list)  # the in-flight call completed
+    c.close()
+
+
+def test_tls_round_trip(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not available to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    srv = PrelabelServer(_settings(tmp_path, tls_cert=cert, tls_key=key, host="localhost"))
+    srv.start()
+    try:
+        with PrelabelClient(f"localhost:{srv.port}", tls_ca=cert) as c:
+            assert c.health() == "SERVING"
+            assert len(c.detect([_image()], "arch-yolo11n")) == 1
+        with PrelabelClient(f"localhost:{srv.port}", timeout_s=3) as plain, pytest.raises(grpc.RpcError):
+            plain.list_models()
+    finally:
+        srv.stop()
+
+
+def test_unknown_spec_fields_are_kept() -> None:
+    spec = ModelSpec(name="x", task="detect", arch="yolo11n.yaml", extra={"foo": 1})
+    assert spec.available and spec.extra["foo"] == 1
