@@ -13,9 +13,11 @@ from prelabel.formats.cvat import CvatOptions, read_cvat, write_cvat
 from prelabel.formats.model import Annotations
 from prelabel.types import COCO17_KEYPOINTS, Track
 
+EXACT = CvatOptions(keyframe_reducer=None)  # every observed frame is a keyframe
+
 
 def test_round_trip_every_frame_is_exact(annotations: Annotations, tmp_path: Path) -> None:
-    back = read_cvat(write_cvat(annotations, tmp_path / "a.xml"), ts_ms=annotations.ts_ms)
+    back = read_cvat(write_cvat(annotations, tmp_path / "a.xml", EXACT), ts_ms=annotations.ts_ms)
     assert_tracks_equal(annotations, back, atol=0.006)  # CVAT writes two decimals
     assert segment_keys(back) == segment_keys(annotations)
     assert back.action_labels == annotations.action_labels
@@ -63,7 +65,7 @@ def test_keyframe_reducer_writes_only_keyframes_and_gap_bounds(annotations: Anno
 
 
 def test_layout_matches_cvat(annotations: Annotations, tmp_path: Path) -> None:
-    root = ET.parse(write_cvat(annotations, tmp_path / "a.xml")).getroot()
+    root = ET.parse(write_cvat(annotations, tmp_path / "a.xml", EXACT)).getroot()
     assert root.tag == "annotations" and root.findtext("version") == "1.1"
     assert root.findtext("meta/task/mode") == "interpolation"
     labels = {lab.findtext("name"): lab for lab in root.iter("label")}

@@ -35,8 +35,9 @@ from xml.sax.xmlreader import AttributesImpl
 import defusedxml.ElementTree as DefusedET
 import numpy as np
 from defusedxml import DefusedXmlException
+
 from prelabel.errors import InvalidInputError
-from prelabel.formats.keyframes import KeyframeReducer, densify, keyframe_frames
+from prelabel.formats.keyframes import AUTO, KeyframeReducer, densify, keyframe_frames, resolve_reducer
 from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs, segment_runs
 from prelabel.types import COCO17_EDGES, COCO17_KEYPOINTS, NUM_KEYPOINTS, Keyframe, Segment, Skeleton, Source, Track
 from prelabel.types import VideoInfo as _VideoInfo
@@ -59,13 +60,14 @@ class CvatOptions:
     """Export choices.
 
     Attributes:
-        keyframe_reducer: picks each box track's keyframes; None keeps every observed frame.
+        keyframe_reducer: picks each box track's keyframes; None keeps every observed frame; ``"auto"`` uses
+            prelabel's keyframe compression when available (else every observed frame).
         skeleton_suffix: the skeleton label is the object's label plus this suffix (CVAT label names are unique and a
             skeleton label cannot hold boxes).
         source: CVAT's ``source`` of the tracks ("auto" for machine proposals, "manual", "semi-auto", "file").
     """
 
-    keyframe_reducer: KeyframeReducer | None = None
+    keyframe_reducer: KeyframeReducer | str | None = AUTO
     skeleton_suffix: str = SKELETON_SUFFIX
     source: str = "auto"
 
@@ -246,6 +248,7 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
         InvalidInputError: an action label collides with a CVAT attribute name or an object label.
     """
     opts = options or CvatOptions()
+    reducer = resolve_reducer(opts.keyframe_reducer)
     actions = annotations.all_action_labels()
     bad = [a for a in actions if a in CVAT_RESERVED]
     if bad:
@@ -306,7 +309,7 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
             counter += 1
             w.open("track", head)
             segs = annotations.segments_of(track.track_id)
-            for f, outside, xyxy, flags in _box_shapes(track, segs, actions, n, opts.keyframe_reducer):
+            for f, outside, xyxy, flags in _box_shapes(track, segs, actions, n, reducer):
                 w.open("box", {
                     "frame": str(f), "keyframe": "1", "outside": str(int(outside)), "occluded": "0",
                     "xtl": _f2(xyxy[0]), "ytl": _f2(xyxy[1]), "xbr": _f2(xyxy[2]), "ybr": _f2(xyxy[3]),

@@ -10,10 +10,13 @@ visible keyframe held to the end of the video.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Iterable
 
 import numpy as np
+
+from prelabel.errors import InvalidInputError
 from prelabel.formats.model import KeyframeTrack, frame_runs
 from prelabel.types import NUM_KEYPOINTS, Keyframe, Skeleton, Source, Track, TrackedBox
 
@@ -21,6 +24,39 @@ logger = logging.getLogger(__name__)
 
 KeyframeReducer = Callable[[Track], list[int]]
 """Returns the frames of a track worth keeping as keyframes (a subset of its observed frames)."""
+
+AUTO = "auto"
+"""Reducer choice meaning: prelabel's keyframe compression when it is available, else every observed frame."""
+
+
+def compression_reducer(min_iou: float = 0.9) -> KeyframeReducer | None:
+    """A reducer from :func:`prelabel.interpolate.compress_track` (fewest keyframes that linear interpolation turns
+    back into the track within ``min_iou``), or None when that function is not available."""
+    try:
+        module = importlib.import_module("prelabel.interpolate")
+    except ImportError:
+        return None
+    compress = getattr(module, "compress_track", None)
+    if compress is None:
+        return None
+
+    def reduce(track: Track) -> list[int]:
+        return [int(k.frame_idx) for k in compress(track, min_iou=min_iou) if not k.outside]
+
+    return reduce
+
+
+def resolve_reducer(reducer: KeyframeReducer | str | None) -> KeyframeReducer | None:
+    """``"auto"`` -> :func:`compression_reducer` (None when unavailable); a callable or None is returned as is.
+
+    Raises:
+        InvalidInputError: any other string.
+    """
+    if isinstance(reducer, str):
+        if reducer != AUTO:
+            raise InvalidInputError(f"keyframe reducer: expected a callable, None or {AUTO!r}, got {reducer!r}")
+        return compression_reducer()
+    return reducer
 
 
 def keyframe_frames(track: Track, reducer: KeyframeReducer | None = None, required: Iterable[int] = ()) -> list[int]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
 from prelabel.errors import InvalidInputError
 from prelabel.types import Keyframe, Segment, Track, VideoInfo
 

@@ -1,0 +1,327 @@
+"""Label Studio JSON tasks: ``videorectangle`` tracks and ``timelinelabels`` action segments, as predictions.
+
+Label Studio's video schema (the ``VideoRectangle`` and ``TimelineLabels`` tags):
+
+- a track is one ``videorectangle`` result whose ``value.sequence`` lists keyframes ``{frame, enabled, x, y, width,
+  height, rotation, time}``: ``frame`` is 1-based, ``x, y, width, height`` are percent of the frame size, ``time`` is
+  seconds. Between a keyframe and the next one the box moves linearly; a keyframe with ``enabled: false`` is still
+  drawn at its own frame and ends the span, so the object is absent until the next keyframe
+  (``label_studio_tools.postprocessing.video.extract_key_frames`` renders it this way);
+- an action segment is one ``timelinelabels`` result with ``value.ranges = [{start, end}]`` (1-based frames, both
+  inclusive) and ``value.timelinelabels = [label]``.
+
+Label Studio has no track ids and no per-track timeline rows, so the writer names each region ``track-<id>`` (and
+``track-<id>-<action>-<n>`` for segments) and shows ``track <id>`` as the region's meta text; the reader takes the id
+back from there. Skeletons are not written: Label Studio's video tags have no keypoint tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prelabel.errors import InvalidInputError
+from prelabel.formats.keyframes import AUTO, KeyframeReducer, densify, keyframe_frames, resolve_reducer
+from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs
+from prelabel.types import Keyframe, Segment, Source, Track, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+_TRACK_ID = re.compile(r"^track-(\d+)")
+_META_TRACK = re.compile(r"^track (\d+)$")
+
+
+@dataclass(frozen=True)
+class LabelStudioOptions:
+    """Export choices; the names must match the project's labeling config.
+
+    Attributes:
+        keyframe_reducer: picks each track's keyframes; None keeps every observed frame; ``"auto"`` uses prelabel's
+            keyframe compression when available (else every observed frame).
+        video_url: ``data.video`` of the task (defaults to the annotations' name).
+        data_key: the ``$variable`` of the ``<Video value="$video">`` tag.
+        box_from_name: ``name`` of the ``<VideoRectangle>`` (or ``<Labels>``) control.
+        actions_from_name: ``name`` of the ``<TimelineLabels>`` control.
+        to_name: ``name`` of the ``<Video>`` object tag.
+        model_version: written on the prediction.
+        as_annotations: write ``annotations`` (ground truth) instead of ``predictions``.
+    """
+
+    keyframe_reducer: KeyframeReducer | str | None = AUTO
+    video_url: str = ""
+    data_key: str = "video"
+    box_from_name: str = "box"
+    actions_from_name: str = "actions"
+    to_name: str = "video"
+    model_version: str = "prelabel"
+    as_annotations: bool = False
+
+
+def _seq_item(ann: Annotations, f: int, xyxy: np.ndarray, enabled: bool) -> dict[str, Any]:
+    w, h = ann.info.width, ann.info.height
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return {
+        "frame": f + 1,
+        "enabled": enabled,
+        "rotation": 0,
+        "x": x1 / w * 100.0,
+        "y": y1 / h * 100.0,
+        "width": (x2 - x1) / w * 100.0,
+        "height": (y2 - y1) / h * 100.0,
+        "time": ann.frame_ts_ms(f) / 1000.0,
+    }
+
+
+def track_sequence(ann: Annotations, track: Track, reducer: KeyframeReducer | None) -> list[dict[str, Any]]:
+    """Label Studio ``sequence`` of a track: its keyframes, the last frame of each visible run disabled."""
+    run_ends = {b for _, b in frame_runs(track.frames)}
+    out = []
+    for f in keyframe_frames(track, reducer):
+        box = track.at(f)
+        assert box is not None
+        out.append(_seq_item(ann, f, box.xyxy, enabled=f not in run_ends))
+    return out
+
+
+def write_label_studio(annotations: Annotations, path: Path, options: LabelStudioOptions | None = None) -> Path:
+    """Write ``annotations`` as a Label Studio task list (one task) with the tracks and segments as a prediction.
+
+    Args:
+        annotations: tracks and segments; ``info.width`` and ``info.height`` must be known (boxes go in percent).
+        path: the .json file to write; parent folders are created.
+        options: control names, keyframe reducer, prediction or annotation.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        InvalidInputError: frame size unknown.
+    """
+    opts = options or LabelStudioOptions()
+    ann = annotations
+    if ann.info.width <= 0 or ann.info.height <= 0:
+        raise InvalidInputError(
+            f"Label Studio export: frame size must be known, got {ann.info.width}x{ann.info.height}"
+        )
+    reducer = resolve_reducer(opts.keyframe_reducer)
+    n = ann.num_frames
+    duration_s = ann.info.duration_ms / 1000.0 if ann.info.duration_ms > 0 else ann.frame_ts_ms(n) / 1000.0
+    results: list[dict[str, Any]] = []
+    for track in sorted(ann.tracks, key=lambda t: t.track_id):
+        if not track.boxes:
+            continue
+        results.append({
+            "id": f"track-{track.track_id}",
+            "type": "videorectangle",
+            "from_name": opts.box_from_name,
+            "to_name": opts.to_name,
+            "origin": "prediction",
+            "score": float(np.mean([b.score for b in track.boxes])),
+            "meta": {"text": [f"track {track.track_id}"]},
+            "value": {
+                "framesCount": n,
+                "duration": duration_s,
+                "sequence": track_sequence(ann, track, reducer),
+                "labels": [ann.class_name(track)],
+            },
+        })  # fmt: skip
+    for i, s in enumerate(sorted(ann.segments, key=lambda s: (s.track_id, s.start_frame, s.label))):
+        region: dict[str, Any] = {
+            "id": f"track-{s.track_id}-{s.label}-{i}" if s.track_id > 0 else f"video-{s.label}-{i}",
+            "type": "timelinelabels",
+            "from_name": opts.actions_from_name,
+            "to_name": opts.to_name,
+            "origin": "prediction",
+            "score": float(s.confidence),
+            "value": {"ranges": [{"start": s.start_frame + 1, "end": s.end_frame + 1}], "timelinelabels": [s.label]},
+        }
+        if s.track_id > 0:
+            region["meta"] = {"text": [f"track {s.track_id}"]}
+        results.append(region)
+    data = {
+        opts.data_key: opts.video_url or ann.name,
+        "width": ann.info.width,
+        "height": ann.info.height,
+        "fps": ann.info.fps,
+        "frames_count": n,
+    }
+    scores = [r["score"] for r in results]
+    body: dict[str, Any] = {"result": results}
+    task: dict[str, Any] = {"data": data}
+    if opts.as_annotations:
+        task["annotations"] = [body]
+    else:
+        body.update({"model_version": opts.model_version, "score": float(np.mean(scores)) if scores else 0.0})
+        task["predictions"] = [body]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([task], indent=1))
+    logger.info("wrote Label Studio task with %d regions to %s", len(results), path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def _num(item: dict[str, Any], key: str, where: str) -> float:
+    try:
+        value = float(item[key])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where}: expected a number in {key!r}, got {item.get(key)!r}") from exc
+    if not np.isfinite(value):
+        raise InvalidInputError(f"{where}: {key}={value} is not finite")
+    return value
+
+
+def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: str) -> list[Keyframe]:
+    """Label Studio keyframes -> prelabel keyframes (0-based, pixels, ``outside`` after each disabled keyframe).
+
+    Raises:
+        InvalidInputError: a non-numeric field or a frame below 1, naming the region and item.
+    """
+    items = []
+    for j, item in enumerate(sequence):
+        w = f"{where} sequence[{j}]"
+        frame = int(_num(item, "frame", w))
+        if frame < 1:
+            raise InvalidInputError(f"{w}: frame {frame}, expected >= 1 (Label Studio frames are 1-based)")
+        x, y = _num(item, "x", w), _num(item, "y", w)
+        bw, bh = _num(item, "width", w), _num(item, "height", w)
+        scale = np.array([info.width, info.height, info.width, info.height], np.float64) / 100.0
+        xyxy = (np.array([x, y, x + bw, y + bh], np.float64) * scale).astype(np.float32)
+        items.append((frame - 1, xyxy, bool(item.get("enabled", True))))
+    items.sort(key=lambda t: t[0])
+    out: list[Keyframe] = []
+    for j, (f, xyxy, enabled) in enumerate(items):
+        if out and out[-1].frame_idx == f:
+            raise InvalidInputError(f"{where}: two keyframes at frame {f + 1}")
+        out.append(Keyframe(f, xyxy))
+        next_f = items[j + 1][0] if j + 1 < len(items) else None
+        at_end = info.num_frames > 0 and f + 1 >= info.num_frames
+        if not enabled and next_f != f + 1 and not at_end:
+            out.append(Keyframe(f + 1, outside=True))
+    return out
+
+
+def _pick_results(task: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    for key in ("annotations", "completions"):
+        for a in task.get(key) or []:
+            if not a.get("was_cancelled", False):
+                return list(a.get("result") or [])
+    preds = task.get("predictions") or []
+    if preds:
+        return list(preds[0].get("result") or [])
+    raise InvalidInputError(f"{where}: task has no annotations and no predictions")
+
+
+def _track_id_of(region: dict[str, Any]) -> int | None:
+    m = _TRACK_ID.match(str(region.get("id", "")))
+    if m:
+        return int(m.group(1))
+    for text in (region.get("meta") or {}).get("text") or []:
+        m = _META_TRACK.match(str(text))
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def read_label_studio(
+    path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | None = None, task_index: int = 0
+) -> Annotations:
+    """Read one task of a Label Studio JSON export (or of a file this module wrote).
+
+    The first non-cancelled annotation is read; without one, the first prediction.
+
+    Args:
+        path: the .json file (a task list, or one task).
+        info: the video's info; None takes width/height/fps/frames_count from the task's ``data`` when present.
+        ts_ms: optional (num_frames,) timestamps in ms.
+        task_index: which task of the list.
+
+    Returns:
+        Annotations with the annotator's keyframes per track and the dense tracks rendered from them, and the
+        ``timelinelabels`` segments (track id 0 when the region names no track).
+
+    Raises:
+        InvalidInputError: bad JSON, frame size unknown, non-numeric fields (naming region and item).
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path.name}: not JSON: {exc}") from exc
+    tasks = doc if isinstance(doc, list) else [doc]
+    if not 0 <= task_index < len(tasks) or not isinstance(tasks[task_index], dict):
+        raise InvalidInputError(f"{path.name}: expected a task at index {task_index}, the file has {len(tasks)}")
+    task = tasks[task_index]
+    data = task.get("data") or {}
+    if info is None:
+        try:
+            info = VideoInfo(
+                width=int(data.get("width", 0)),
+                height=int(data.get("height", 0)),
+                num_frames=int(data.get("frames_count", 0)),
+                fps=float(data.get("fps", 0.0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{path.name}: task data has a non-numeric width/height/fps: {exc}") from exc
+    if info.width <= 0 or info.height <= 0:
+        raise InvalidInputError(f"{path.name}: frame size unknown; pass info= (Label Studio boxes are in percent)")
+    results = _pick_results(task, path.name)
+    rects = [r for r in results if str(r.get("type", "")).lower() == "videorectangle"]
+    if info.num_frames <= 0:
+        counts = [int(r.get("value", {}).get("framesCount", 0) or 0) for r in rects]
+        if counts and max(counts) > 0:
+            info = VideoInfo(info.width, info.height, max(counts), info.fps, info.variable_frame_rate, info.duration_ms)
+    ann = Annotations(info=info, ts_ms=ts_ms, name=str(data.get("video", path.stem)))
+    ts = ann.frame_ts_ms
+    used = {tid for r in rects if (tid := _track_id_of(r)) is not None}
+    next_id = 1
+    labels: list[str] = []
+    tracks: list[Track] = []
+    kts: list[KeyframeTrack] = []
+    for r in rects:
+        where = f"{path.name}: region {r.get('id', '?')!r}"
+        tid = _track_id_of(r)
+        if tid is None:
+            while next_id in used:
+                next_id += 1
+            tid = next_id
+            used.add(tid)
+        value = r.get("value") or {}
+        label = (value.get("labels") or ["object"])[0]
+        if label not in labels:
+            labels.append(label)
+        kfs = sequence_keyframes(list(value.get("sequence") or []), info, where)
+        kt = KeyframeTrack(tid, label, kfs)
+        kts.append(kt)
+        end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)
+        tracks.append(densify(kt, end, labels.index(label), ts))
+    segments: list[Segment] = []
+    for r in results:
+        if str(r.get("type", "")).lower() != "timelinelabels":
+            continue
+        where = f"{path.name}: region {r.get('id', '?')!r}"
+        value = r.get("value") or {}
+        names = value.get("timelinelabels") or []
+        tid = _track_id_of(r) or 0
+        for rng in value.get("ranges") or []:
+            start, end = int(_num(rng, "start", where)) - 1, int(_num(rng, "end", where)) - 1
+            for name in names:
+                conf = float(r.get("score", 1.0))
+                seg = Segment(tid, str(name), start, end, ts(start), ts(end), conf, source=Source.KEYFRAME)
+                seg.method = "label_studio"
+                segments.append(seg)
+    ann.tracks = sorted(tracks, key=lambda t: t.track_id)
+    ann.keyframe_tracks = sorted(kts, key=lambda k: k.track_id)
+    ann.segments = segments
+    ann.labels = tuple(labels)
+    ann.action_labels = tuple(dict.fromkeys(s.label for s in segments))
+    ann.__post_init__()
+    return ann

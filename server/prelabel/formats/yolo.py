@@ -1,0 +1,142 @@
+"""YOLO text labels, one file per frame, as Ultralytics writes tracked results with ``save_txt`` and ``save_conf``.
+
+Each line is ``class cx cy w h [x y conf]*17 conf track_id``, coordinates normalised to [0, 1] by the frame size
+(``cxcywh`` boxes; keypoints only for pose rows, missing ones ``0 0 0``). Every frame ``0..num_frames-1`` gets a file
+``frame_{idx:06d}.txt`` (empty when nothing is in view), and ``data.yaml`` lists the class names (``names``, plus
+``kpt_shape`` when there are skeletons) and the frame size the coordinates are normalised by.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from prelabel.errors import InvalidInputError
+from prelabel.formats.model import Annotations
+from prelabel.types import NUM_KEYPOINTS, Skeleton, Source, Track, TrackedBox, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+_FRAME_FILE = re.compile(r"^frame_(\d+)\.txt$")
+BOX_COLUMNS = 7  # class cx cy w h conf id
+POSE_COLUMNS = 5 + 3 * NUM_KEYPOINTS + 2
+
+
+def write_yolo(annotations: Annotations, path: Path) -> Path:
+    """Write one YOLO label file per frame into the folder ``path``, plus ``data.yaml``.
+
+    Raises:
+        InvalidInputError: frame size unknown.
+    """
+    ann = annotations
+    w, h = ann.info.width, ann.info.height
+    if w <= 0 or h <= 0:
+        raise InvalidInputError(f"YOLO export: frame size must be known, got {w}x{h}")
+    labels = ann.all_labels()
+    pose = any(b.skeleton is not None for t in ann.tracks for b in t.boxes)
+    lines: dict[int, list[str]] = {f: [] for f in range(ann.num_frames)}
+    for t in sorted(ann.tracks, key=lambda t: t.track_id):
+        cls = labels.index(ann.class_name(t))
+        for b in t.boxes:
+            x1, y1, x2, y2 = (float(v) for v in b.xyxy)
+            vals: list[float] = [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]
+            if pose:
+                kp = np.zeros((NUM_KEYPOINTS, 3), np.float64)
+                if b.skeleton is not None:
+                    p = b.skeleton.present
+                    kp[p] = b.skeleton.keypoints[p] / [w, h, 1.0]
+                vals += kp.reshape(-1).tolist()
+            vals.append(float(b.score))
+            lines[b.frame_idx].append(f"{cls} " + " ".join(f"{v:.8g}" for v in vals) + f" {t.track_id}")
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for f, rows in lines.items():
+        (folder / f"frame_{f:06d}.txt").write_text("".join(r + "\n" for r in rows))
+    meta: dict[str, Any] = {
+        "names": dict(enumerate(labels)),
+        "video": {"name": ann.name, "width": w, "height": h, "num_frames": ann.num_frames, "fps": ann.info.fps},
+    }
+    if pose:
+        meta["kpt_shape"] = [NUM_KEYPOINTS, 3]
+    (folder / "data.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    logger.info("wrote %d YOLO label files to %s", len(lines), folder)
+    return folder
+
+
+def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | None = None) -> Annotations:
+    """Read a folder of per-frame YOLO label files with track ids (as :func:`write_yolo` writes them).
+
+    Args:
+        path: the folder holding ``frame_XXXXXX.txt`` files and, optionally, ``data.yaml``.
+        info: the video's info; None takes it from ``data.yaml``.
+        ts_ms: optional (num_frames,) timestamps in ms.
+
+    Raises:
+        InvalidInputError: frame size unknown, a line with a column count other than 7 (box) or 58 (pose), or
+            non-numeric values, naming file and line; one id twice on one frame.
+    """
+    folder = Path(path)
+    meta: dict[str, Any] = {}
+    if (folder / "data.yaml").is_file():
+        meta = yaml.safe_load((folder / "data.yaml").read_text()) or {}
+    names_raw = meta.get("names") or {}
+    names = dict(enumerate(names_raw)) if isinstance(names_raw, list) else {int(k): v for k, v in names_raw.items()}
+    if info is None:
+        v = meta.get("video") or {}
+        info = VideoInfo(int(v.get("width", 0)), int(v.get("height", 0)), int(v.get("num_frames", 0)),
+                         float(v.get("fps", 0.0)))  # fmt: skip
+    if info.width <= 0 or info.height <= 0:
+        raise InvalidInputError(f"{folder.name}: frame size unknown; pass info= (YOLO coordinates are normalised)")
+    scale = np.array([info.width, info.height, info.width, info.height], np.float64)
+    tmp = Annotations(info=VideoInfo(info.width, info.height, 0, info.fps), ts_ms=ts_ms)
+    per_track: dict[int, dict[int, TrackedBox]] = {}
+    cls_of: dict[int, int] = {}
+    for file in sorted(folder.glob("frame_*.txt")):
+        m = _FRAME_FILE.match(file.name)
+        if not m:
+            continue
+        f = int(m.group(1))
+        for lineno, line in enumerate(file.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            where = f"{file.name} line {lineno}"
+            try:
+                vals = [float(x) for x in line.split()]
+            except ValueError as exc:
+                raise InvalidInputError(f"{where}: not numbers: {line!r}") from exc
+            if len(vals) not in (BOX_COLUMNS, POSE_COLUMNS):
+                raise InvalidInputError(
+                    f"{where}: {len(vals)} columns, expected {BOX_COLUMNS} (class cx cy w h conf id) or "
+                    f"{POSE_COLUMNS} (with 17 keypoints)"
+                )
+            cls, tid = int(vals[0]), int(vals[-1])
+            cx, cy, bw, bh = vals[1:5]
+            xyxy = np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]) * scale
+            skel = None
+            if len(vals) == POSE_COLUMNS:
+                kp = np.asarray(vals[5:-2], np.float64).reshape(NUM_KEYPOINTS, 3)
+                present = kp[:, 2] > 0
+                if present.any():
+                    kp[:, :2] *= [info.width, info.height]
+                    kp[~present] = 0.0
+                    skel = Skeleton(kp.astype(np.float32), present, float(kp[present, 2].mean()))
+            if tid < 1:
+                raise InvalidInputError(f"{where}: track id {tid}, expected >= 1")
+            if f in per_track.get(tid, {}):
+                raise InvalidInputError(f"{where}: track {tid} already has a box on frame {f}")
+            box = TrackedBox(f, xyxy.astype(np.float32), vals[-2], Source.DETECTOR, tmp.frame_ts_ms(f), skel)
+            per_track.setdefault(tid, {})[f] = box
+            cls_of.setdefault(tid, cls)
+    labels = [names[k] for k in sorted(names)]
+    tracks = []
+    for tid in sorted(per_track):
+        cls = cls_of[tid]
+        name = names.get(cls, str(cls))
+        tracks.append(Track(tid, [per_track[tid][f] for f in sorted(per_track[tid])], cls, name))
+    video_name = str((meta.get("video") or {}).get("name", folder.name))
+    return Annotations(info=info, tracks=tracks, labels=tuple(labels), ts_ms=ts_ms, name=video_name)

@@ -1,0 +1,125 @@
+"""Label Studio JSON: exact round trips, the documented schema (1-based frames, percent, enabled=false closing a
+span), and importing an annotator's keyframes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from formats_fixtures import assert_tracks_equal, segment_keys
+from prelabel.errors import InvalidInputError
+from prelabel.formats.label_studio import LabelStudioOptions, read_label_studio, write_label_studio
+from prelabel.formats.model import Annotations
+from prelabel.types import Track, VideoInfo
+
+EXACT = LabelStudioOptions(keyframe_reducer=None)
+
+
+def test_round_trip_every_frame_is_exact(annotations: Annotations, tmp_path: Path) -> None:
+    back = read_label_studio(write_label_studio(annotations, tmp_path / "t.json", EXACT), ts_ms=annotations.ts_ms)
+    assert_tracks_equal(annotations, back, atol=1e-3, skeletons=False)  # Label Studio has no video keypoints
+    assert segment_keys(back) == segment_keys(annotations)
+    assert back.info == VideoInfo(640, 480, 30, 25.0)
+    assert back.action_labels == annotations.action_labels
+
+
+def test_schema(annotations: Annotations, tmp_path: Path) -> None:
+    doc = json.loads(write_label_studio(annotations, tmp_path / "t.json", EXACT).read_text())
+    task = doc[0]
+    assert task["data"]["video"] == "clip"
+    results = task["predictions"][0]["result"]
+    rect = next(r for r in results if r["id"] == "track-1")
+    assert rect["type"] == "videorectangle" and rect["value"]["labels"] == ["person"]
+    seq = rect["value"]["sequence"]
+    first = seq[0]
+    assert set(first) == {"frame", "enabled", "x", "y", "width", "height", "rotation", "time"}
+    box0 = annotations.track(1).boxes[0]
+    assert first["frame"] == 1  # 1-based
+    assert first["x"] == pytest.approx(box0.xyxy[0] / 640 * 100)
+    assert first["height"] == pytest.approx((box0.xyxy[3] - box0.xyxy[1]) / 480 * 100)
+    assert first["time"] == pytest.approx(box0.ts_ms / 1000)
+    # enabled=false on the last frame of each visible run (frames 9 and 24, 1-based 10 and 25)
+    assert [s["frame"] for s in seq if not s["enabled"]] == [10, 25]
+    seg = next(r for r in results if r["type"] == "timelinelabels" and r["value"]["timelinelabels"] == ["waving"])
+    assert seg["value"]["ranges"] == [{"start": 5, "end": 20}]  # frames 4..19, 1-based
+    assert seg["meta"]["text"] == ["track 1"]
+
+
+def test_reducer_keeps_gaps_and_run_bounds(annotations: Annotations, tmp_path: Path) -> None:
+    def every_seventh(track: Track) -> list[int]:
+        return [int(f) for f in track.frames if f % 7 == 0]
+
+    path = write_label_studio(annotations, tmp_path / "t.json", LabelStudioOptions(keyframe_reducer=every_seventh))
+    back = read_label_studio(path)
+    kt = next(k for k in back.keyframe_tracks if k.track_id == 1)
+    assert kt.frames == [0, 7, 9, 10, 15, 21, 24, 25]  # 10 and 25: outside after the disabled keyframes
+    assert [k.outside for k in kt.keyframes] == [False, False, False, True, False, False, False, True]
+    np.testing.assert_array_equal(back.track(1).frames, annotations.track(1).frames)
+
+
+ANNOTATOR_EXPORT = {
+    "id": 7,
+    "data": {"video": "/data/upload/clip.mp4"},
+    "annotations": [
+        {
+            "was_cancelled": False,
+            "result": [
+                {
+                    "id": "aB3xY9",
+                    "type": "videorectangle",
+                    "from_name": "box",
+                    "to_name": "video",
+                    "value": {
+                        "framesCount": 12,
+                        "labels": ["person"],
+                        "sequence": [
+                            {"frame": 1, "enabled": True, "x": 10, "y": 10, "width": 10, "height": 20, "rotation": 0},
+                            {"frame": 5, "enabled": False, "x": 30, "y": 10, "width": 10, "height": 20, "rotation": 0},
+                            {"frame": 9, "enabled": True, "x": 50, "y": 50, "width": 10, "height": 10, "rotation": 0},
+                        ],
+                    },
+                },
+                {
+                    "id": "q1",
+                    "type": "timelinelabels",
+                    "value": {"ranges": [{"start": 2, "end": 4}], "timelinelabels": ["wave"]},
+                },
+            ],
+        }
+    ],
+}
+
+
+def test_reads_an_annotator_export(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([ANNOTATOR_EXPORT]))
+    ann = read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+    kt = ann.keyframe_tracks[0]
+    assert kt.track_id == 1 and kt.label == "person"
+    assert kt.frames == [0, 4, 5, 8] and [k.outside for k in kt.keyframes] == [False, False, True, False]
+    assert kt.keyframes[1].xyxy is not None
+    np.testing.assert_allclose(kt.keyframes[1].xyxy, [60, 10, 80, 30])
+    track = ann.tracks[0]
+    # visible 0..4 (the disabled keyframe is drawn), absent 5..7, then held from 8 to the last frame 11
+    np.testing.assert_array_equal(track.frames, [0, 1, 2, 3, 4, 8, 9, 10, 11])
+    mid = track.at(2)
+    assert mid is not None
+    np.testing.assert_allclose(mid.xyxy, [40, 10, 60, 30])
+    assert segment_keys(ann) == [(0, "wave", 1, 3)]
+
+
+def test_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    with pytest.raises(InvalidInputError, match="not JSON"):
+        read_label_studio(path)
+    path.write_text(json.dumps([ANNOTATOR_EXPORT]))
+    with pytest.raises(InvalidInputError, match="frame size unknown"):
+        read_label_studio(path)
+    broken = json.loads(json.dumps(ANNOTATOR_EXPORT))
+    broken["annotations"][0]["result"][0]["value"]["sequence"][1]["x"] = "left"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(InvalidInputError, match=r"aB3xY9.*sequence\[1\].*'x'"):
+        read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
