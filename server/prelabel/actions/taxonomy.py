@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from prelabel.errors import InvalidInputError, NotFoundError
 from prelabel.types import Segment
 
