@@ -77,8 +77,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     registry = ModelRegistry.load((args.models_dir or default_models_dir()) / "registry.yaml")
     rows = [
-        {"name": s.name, "task": s.task, "available": s.available, "weights": str(s.weights or s.arch),
-         "description": s.description}
+        {
+            "name": s.name,
+            "task": s.task,
+            "available": s.available,
+            "weights": str(s.weights or s.arch),
+            "description": s.description,
+        }
         for s in registry.list(args.task or "")
     ]
     print(json.dumps({"defaults": registry.defaults, "models": rows}, indent=2))
@@ -213,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plugin_registrars() -> list[Any]:
-    """Subcommands defined next to their code (each module exposes ``add_subcommands(subparsers)``)."""
+    """Subcommands defined next to their code (``add_subcommands(subparsers)`` or ``add_subparser(subparsers)``)."""
     import importlib
     import importlib.util
 
@@ -222,7 +227,7 @@ def _plugin_registrars() -> list[Any]:
         if importlib.util.find_spec(module) is None:
             continue
         mod = importlib.import_module(module)
-        register = getattr(mod, "add_subcommands", None)
+        register = getattr(mod, "add_subcommands", None) or getattr(mod, "add_subparser", None)
         if register is not None:
             out.append(register)
     return out

@@ -9,6 +9,7 @@ stream; ``ts_ms`` comes from the container; track IDs are positive ints; skeleto
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -178,7 +179,9 @@ class Skeleton:
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
         if self.keypoints.shape != (NUM_KEYPOINTS, 3):
-            raise InvalidInputError(f"skeleton.keypoints: expected shape ({NUM_KEYPOINTS}, 3), got {self.keypoints.shape}")
+            raise InvalidInputError(
+                f"skeleton.keypoints: expected shape ({NUM_KEYPOINTS}, 3), got {self.keypoints.shape}"
+            )
         self.present = np.asarray(self.present, dtype=bool).reshape(-1)
         if self.present.shape != (NUM_KEYPOINTS,):
             raise InvalidInputError(f"skeleton.present: expected shape ({NUM_KEYPOINTS},), got {self.present.shape}")
@@ -248,7 +251,7 @@ class Track:
         """Inclusive frame ranges between the first and last box where the track has no box ("outside")."""
         f = self.frames
         out: list[tuple[int, int]] = []
-        for a, b in zip(f[:-1], f[1:], strict=False):
+        for a, b in itertools.pairwise(f.tolist()):
             if b - a > 1:
                 out.append((int(a) + 1, int(b) - 1))
         return out

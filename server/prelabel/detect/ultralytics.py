@@ -69,7 +69,7 @@ class UltralyticsDetector:
                 f"model {spec.name!r}: registry says task {spec.task!r} but {source} is a {self._model.task!r} model"
             )
         names = self._model.names
-        self.class_names: tuple[str, ...] = tuple(names[i] for i in sorted(names)) if isinstance(names, dict) else ()
+        self.class_names: Sequence[str] = tuple(names[i] for i in sorted(names)) if isinstance(names, dict) else ()
         log.info("loaded model %s (%s) from %s on %s half=%s", spec.name, spec.task, source, self.device, self.half)
 
     def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
@@ -112,7 +112,7 @@ class UltralyticsDetector:
         if self.task == "pose" and result.keypoints is not None:
             data = result.keypoints.data.cpu().numpy().astype(np.float32)
             if data.shape[-1] == 2:  # models without keypoint visibility: confidence unknown -> 1
-                data = np.concatenate([data, np.ones(data.shape[:-1] + (1,), np.float32)], axis=-1)
+                data = np.concatenate([data, np.ones((*data.shape[:-1], 1), np.float32)], axis=-1)
             if data.shape[1:] == (NUM_KEYPOINTS, 3):
                 kpts = data
         return Detections(xyxy, scores, cls, self.class_names, kpts)

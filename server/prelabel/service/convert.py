@@ -103,7 +103,9 @@ def skeleton_to_proto(sk: Skeleton, xyxy: np.ndarray | None = None) -> pb.Skelet
 def skeleton_from_proto(msg: pb.Skeleton, where: str) -> Skeleton:
     """Proto -> Skeleton; requires exactly 17 keypoints."""
     if len(msg.keypoints) != NUM_KEYPOINTS:
-        raise InvalidInputError(f"{where}: skeleton needs {NUM_KEYPOINTS} keypoints (COCO-17), got {len(msg.keypoints)}")
+        raise InvalidInputError(
+            f"{where}: skeleton needs {NUM_KEYPOINTS} keypoints (COCO-17), got {len(msg.keypoints)}"
+        )
     kp = np.array([[k.x, k.y, k.confidence] for k in msg.keypoints], dtype=np.float32)
     present = np.array([k.present for k in msg.keypoints], dtype=bool)
     try:
@@ -143,7 +145,7 @@ def tracked_to_proto(track: Track, box: TrackedBox) -> pb.TrackedObject:
         score=float(box.score),
         class_id=track.class_id,
         class_name=track.class_name,
-        source=int(box.source),
+        source=pb.Source.Name(int(box.source)),
     )
     if box.skeleton is not None:
         msg.skeleton.CopyFrom(skeleton_to_proto(box.skeleton))
@@ -198,6 +200,6 @@ def segment_to_proto(seg: Segment) -> pb.ActionSegment:
         confidence=seg.confidence,
         start_uncertainty_frames=seg.start_uncertainty_frames,
         end_uncertainty_frames=seg.end_uncertainty_frames,
-        source=int(seg.source),
+        source=pb.Source.Name(int(seg.source)),
         method=seg.method,
     )

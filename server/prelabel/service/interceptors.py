@@ -41,17 +41,20 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         method = details.method
         if handler.request_streaming and handler.response_streaming:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(handler.stream_stream, method), handler.request_deserializer,
+                self._wrap_stream(handler.stream_stream, method),
+                handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method), handler.request_deserializer,
+                self._wrap_stream(handler.unary_stream, method),
+                handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.request_streaming:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, method), handler.request_deserializer,
+                self._wrap_unary(handler.stream_unary, method),
+                handler.request_deserializer,
                 handler.response_serializer,
             )
         return grpc.unary_unary_rpc_method_handler(
@@ -79,7 +82,11 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         latency_ms = (time.perf_counter() - start) * 1000.0
         fields = {"method": method, "peer": context.peer(), "status": name, "latency_ms": round(latency_ms, 2)}
         log.info(
-            "rpc method=%s peer=%s status=%s latency_ms=%.1f", method, fields["peer"], name, latency_ms,
+            "rpc method=%s peer=%s status=%s latency_ms=%.1f",
+            method,
+            fields["peer"],
+            name,
+            latency_ms,
             extra={"fields": fields},
         )
 

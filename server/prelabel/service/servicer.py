@@ -113,7 +113,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         """A request's video: an upload id, or a server path under the allowed roots."""
         return self.ctx.resolve_video(source.WhichOneof("source"), source.path or source.upload_id)
 
-    def TrackVideo(self, request: pb.TrackVideoRequest, context: grpc.ServicerContext) -> Iterator[pb.TrackVideoResponse]:
+    def TrackVideo(
+        self, request: pb.TrackVideoRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.TrackVideoResponse]:
         self.resolve_video(request.video)
         raise _unimplemented("TrackVideo", "multi-object tracking")
         yield  # pragma: no cover - makes this a generator

@@ -110,7 +110,7 @@ class VideoReader:
                 if idx >= start:
                     if end is not None and idx >= end:
                         return
-                    image = frame.to_ndarray(format="bgr24") if decode_images else empty
+                    image = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8) if decode_images else empty
                     yield Frame(idx, ts_ms, image)
                 idx += 1
         except av.error.FFmpegError as exc:
@@ -139,7 +139,7 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         raise InvalidInputError(f"video {path}: invalid frame size {width}x{height}")
     dts = np.diff(ts)
     vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
-    if len(dts) and np.median(dts) > 0 and (fps <= 0 or vfr):
+    if len(dts) and np.median(dts) > 0:  # the timestamps are the truth; the container's rate is a fallback
         fps = 1000.0 / float(np.median(dts))
     duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
     info = VideoInfo(width, height, len(ts), fps, vfr, duration)

@@ -98,8 +98,14 @@ class UploadStore:
             except Exception:
                 shutil.rmtree(final_dir, ignore_errors=True)
                 raise
-            log.info("stored upload %s (%d bytes, %dx%d, %d frames)", upload_id, size, info.width, info.height,
-                     info.num_frames)
+            log.info(
+                "stored upload %s (%d bytes, %dx%d, %d frames)",
+                upload_id,
+                size,
+                info.width,
+                info.height,
+                info.num_frames,
+            )
             return StoredUpload(upload_id, final, size, actual, info)
         finally:
             tmp.unlink(missing_ok=True)

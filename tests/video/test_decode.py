@@ -1,0 +1,83 @@
+"""Decoding with container timestamps, frame ranges and bad files."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from prelabel.errors import InvalidInputError, NotFoundError
+from prelabel.video.decode import VideoReader, probe, read_frames
+
+
+def write_vfr_video(path: Path, pts_ms: list[int], size: tuple[int, int] = (96, 64)) -> Path:
+    """An H.264/MPEG-4 clip whose frames sit at the given presentation times (variable frame rate)."""
+    w, h = size
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("mpeg4", rate=1000)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        for i, t in enumerate(pts_ms):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[:, : (i * 7) % w] = (0, 180, 255)
+            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+            frame.pts = t
+            frame.time_base = Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_timestamps_come_from_the_container(tmp_path: Path) -> None:
+    pts = [0, 40, 80, 200, 240, 500, 533, 566]
+    video = write_vfr_video(tmp_path / "vfr.mp4", pts)
+    info, ts = probe(video)
+    assert info.num_frames == len(pts)
+    np.testing.assert_allclose(ts, pts, atol=1.0)
+    assert info.variable_frame_rate
+    frames = list(read_frames(video))
+    assert [f.frame_idx for f in frames] == list(range(len(pts)))
+    assert frames[0].image.shape == (64, 96, 3) and frames[0].image.dtype == np.uint8
+
+
+def test_frame_range(tmp_path: Path) -> None:
+    video = write_vfr_video(tmp_path / "cfr.mp4", [i * 100 for i in range(12)])
+    with VideoReader(video) as reader:
+        got = [(f.frame_idx, round(f.ts_ms)) for f in reader.frames(3, 7)]
+    assert got == [(3, 300), (4, 400), (5, 500), (6, 600)]
+    info, _ = probe(video)
+    assert not info.variable_frame_rate and info.fps == pytest.approx(10.0, rel=0.01)
+    with pytest.raises(InvalidInputError, match="past the last frame"):
+        list(read_frames(video, 50, 60))
+
+
+@pytest.mark.parametrize("content", [b"", b"definitely not a video" * 50])
+def test_bad_files_are_invalid_input(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    with pytest.raises(InvalidInputError):
+        probe(bad)
+
+
+def test_truncated_video_is_invalid_or_shorter(tmp_path: Path) -> None:
+    video = write_vfr_video(tmp_path / "ok.mp4", [i * 40 for i in range(30)])
+    data = video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 4])  # mp4 index ('moov') is at the end: unreadable
+    with pytest.raises(InvalidInputError):
+        probe(cut)
+
+
+def test_missing_file_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_pets09_decodes_with_its_timestamps(pets09_dir: Path) -> None:
+    info, ts = probe(pets09_dir / "video.avi")
+    assert (info.width, info.height, info.num_frames) == (768, 576, 795)
+    assert ts[1] - ts[0] == pytest.approx(100.0)  # the container says 10 fps
