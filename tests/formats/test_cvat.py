@@ -176,3 +176,38 @@ def test_reserved_action_label_is_refused(annotations: Annotations, tmp_path: Pa
     annotations.segments[0].label = "outside"
     with pytest.raises(InvalidInputError, match="reserved"):
         write_cvat(annotations, tmp_path / "x.xml")
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, :2], b[:, :2])
+    rb = np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def test_pets09_ground_truth_through_cvat_keyframes(pets09_dir: Path, tmp_path: Path) -> None:
+    from prelabel.formats.mot import read_mot
+
+    gt = read_mot(pets09_dir / "gt" / "gt.txt", gt=True)
+    path = write_cvat(gt, tmp_path / "pets.xml")  # default: prelabel's keyframe compression when available
+    back = read_cvat(path)
+    boxes = sum(len(t) for t in gt.tracks)
+    keyframes = sum(sum(not k.outside for k in kt.keyframes) for kt in back.keyframe_tracks)
+    ious = []
+    for t in gt.tracks:
+        rebuilt = back.track(t.track_id)
+        np.testing.assert_array_equal(rebuilt.frames, t.frames)  # every gap survives
+        ious.append(_iou(t.xyxy, rebuilt.xyxy))
+    iou = np.concatenate(ious)
+    try:
+        import prelabel.interpolate as interp
+
+        compressing = hasattr(interp, "compress_track")
+    except ImportError:
+        compressing = False
+    if compressing:
+        assert keyframes < boxes / 2, f"{keyframes} keyframes for {boxes} boxes"
+        assert iou.min() > 0.89  # compression bound 0.9, less CVAT's two-decimal rounding
+    else:
+        assert keyframes == boxes and iou.min() > 0.999

@@ -248,11 +248,11 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
         InvalidInputError: an action label collides with a CVAT attribute name or an object label.
     """
     opts = options or CvatOptions()
-    reducer = resolve_reducer(opts.keyframe_reducer)
     actions = annotations.all_action_labels()
     bad = [a for a in actions if a in CVAT_RESERVED]
     if bad:
         raise InvalidInputError(f"CVAT export: action label {bad[0]!r} is a reserved CVAT attribute name")
+    reducer = resolve_reducer(opts.keyframe_reducer)
     n = annotations.num_frames
     labels = annotations.all_labels()
     with_skeleton = [t for t in annotations.tracks if any(b.skeleton is not None for b in t.boxes)]

@@ -1,0 +1,133 @@
+"""COCO, MOTChallenge and YOLO: exact round trips, the layouts other tools read, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from formats_fixtures import assert_tracks_equal, segment_keys
+from prelabel.errors import InvalidInputError
+from prelabel.formats import EXPORTERS, IMPORTERS, export, load
+from prelabel.formats.coco import read_coco, write_coco
+from prelabel.formats.model import Annotations
+from prelabel.formats.mot import read_mot, read_mot_detections, write_mot
+from prelabel.formats.yolo import read_yolo, write_yolo
+from prelabel.types import COCO17_KEYPOINTS, VideoInfo
+
+
+def test_coco_round_trip_is_exact(annotations: Annotations, tmp_path: Path) -> None:
+    back = read_coco(write_coco(annotations, tmp_path / "c.json"))
+    assert_tracks_equal(annotations, back, atol=1e-4, scores=True, kp_conf=True)
+    assert segment_keys(back) == segment_keys(annotations)
+    assert back.info == annotations.info
+    np.testing.assert_allclose(back.ts_ms, annotations.ts_ms)  # type: ignore[arg-type]
+    assert back.track(3).class_id == 2 and back.labels == annotations.labels
+
+
+def test_coco_layout_is_read_by_pycocotools(annotations: Annotations, tmp_path: Path) -> None:
+    coco_mod = pytest.importorskip("pycocotools.coco")
+    cocoeval_mod = pytest.importorskip("pycocotools.cocoeval")
+    path = write_coco(annotations, tmp_path / "c.json")
+    doc = json.loads(path.read_text())
+    assert len(doc["images"]) == 30 and doc["images"][12]["frame_id"] == 12
+    person = next(c for c in doc["categories"] if c["name"] == "person")
+    assert person["keypoints"] == list(COCO17_KEYPOINTS) and [16, 14] in person["skeleton"]
+    row = next(a for a in doc["annotations"] if a["track_id"] == 1 and a["frame_idx"] == 0)
+    assert row["image_id"] == 1 and row["num_keypoints"] == 16 and row["keypoints"][16 * 3 + 2] == 0
+    gt = coco_mod.COCO(str(path))
+    assert len(gt.getAnnIds()) == len(annotations.track(1)) + len(annotations.track(3))
+    # the file evaluated against itself scores perfectly: boxes, keypoints and image ids line up
+    dets = gt.loadRes([{**a, "score": 1.0} for a in doc["annotations"]])
+    ev = cocoeval_mod.COCOeval(gt, dets, "bbox")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)
+
+
+def test_mot_round_trips(annotations: Annotations, tmp_path: Path) -> None:
+    back = read_mot(write_mot(annotations, tmp_path / "res.txt"), annotations.info, ts_ms=annotations.ts_ms)
+    # the results layout has no class column
+    assert_tracks_equal(annotations, back, atol=1e-3, skeletons=False, scores=True, classes=False)
+    first = (tmp_path / "res.txt").read_text().splitlines()[0].split(",")
+    assert first[:2] == ["1", "1"] and first[7:] == ["-1", "-1", "-1"]  # frame 0 -> 1, tlwh, unused world coords
+    annotations.tracks[1].class_name = "person"
+    gt_path = write_mot(annotations, tmp_path / "gt.txt", gt=True)
+    row = gt_path.read_text().splitlines()[0].split(",")
+    assert len(row) == 9 and row[6:] == ["1", "1", "1"]  # flag, class pedestrian, visibility
+    back = read_mot(gt_path, annotations.info, gt=True)
+    assert_tracks_equal(annotations, back, atol=1e-3, skeletons=False)
+
+
+def test_mot_errors_name_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("1,1,10,10,5,5,0.9,-1,-1,-1\n2,1,10,x,5,5,0.9,-1,-1,-1\n")
+    with pytest.raises(InvalidInputError, match="row 2"):
+        read_mot(path)
+    path.write_text("1,1,10,10,5,5,0.9,-1,-1,-1\n1,1,11,10,5,5,0.9,-1,-1,-1\n")
+    with pytest.raises(InvalidInputError, match="row 2: id 1 already has a box on frame 1"):
+        read_mot(path)
+    path.write_text("1,-1,10,10,5,5,0.9,-1,-1,-1\n")
+    with pytest.raises(InvalidInputError, match="read_mot_detections"):
+        read_mot(path)
+    dets = read_mot_detections(path)
+    np.testing.assert_allclose(dets[0].xyxy, [[10, 10, 15, 15]])
+
+
+def test_reads_pets09_ground_truth(pets09_dir: Path) -> None:
+    gt_file = pets09_dir / "gt" / "gt.txt"
+    ann = read_mot(gt_file, gt=True)
+    assert ann.info == VideoInfo(768, 576, 795, 7.0)  # from seqinfo.ini
+    assert len(ann.tracks) == 19
+    rows = [r.split(",") for r in gt_file.read_text().split()]
+    kept = [r for r in rows if r[6] == "1"]
+    assert sum(len(t) for t in ann.tracks) == len(kept) == 4476
+    r = kept[0]
+    box = ann.track(int(r[1])).at(int(r[0]) - 1)
+    assert box is not None
+    x, y, w, h = (float(v) for v in r[2:6])
+    np.testing.assert_allclose(box.xyxy, [x, y, x + w, y + h], atol=1e-3)
+    assert min(t.boxes[0].frame_idx for t in ann.tracks) >= 0 and max(t.boxes[-1].frame_idx for t in ann.tracks) < 795
+    assert len(read_mot(gt_file, gt=True, keep_ignored=True).tracks[0]) >= len(ann.tracks[0])
+    dets = read_mot_detections(pets09_dir / "det" / "det.txt")
+    assert min(dets) == 0 and max(dets) == 794
+
+
+def test_yolo_round_trip_is_exact(annotations: Annotations, tmp_path: Path) -> None:
+    folder = write_yolo(annotations, tmp_path / "yolo")
+    assert len(list(folder.glob("frame_*.txt"))) == 30
+    assert (folder / "frame_000010.txt").read_text().count("\n") == 1  # track 1 is in its gap, track 3 is seen
+    back = read_yolo(folder, ts_ms=annotations.ts_ms)
+    assert_tracks_equal(annotations, back, atol=1e-3, scores=True, kp_conf=True)
+    line = (folder / "frame_000000.txt").read_text().split()
+    assert len(line) == 5 + 51 + 2 and line[0] == "0" and line[-1] == "1"
+    cx = float(line[1])
+    b = annotations.track(1).boxes[0].xyxy
+    assert cx == pytest.approx((b[0] + b[2]) / 2 / 640, abs=1e-7)
+
+
+def test_yolo_bad_line(tmp_path: Path) -> None:
+    folder = tmp_path / "y"
+    folder.mkdir()
+    (folder / "frame_000000.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(InvalidInputError, match=r"frame_000000\.txt line 1: 5 columns"):
+        read_yolo(folder, info=VideoInfo(100, 100, 1, 1.0))
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPORTERS))
+def test_registry_round_trips_every_format(fmt: str, annotations: Annotations, tmp_path: Path) -> None:
+    if fmt == "mot_gt":
+        annotations.tracks[1].class_name = "person"
+    out = export(annotations, fmt, tmp_path / fmt, keyframe_reducer=None)
+    assert fmt in IMPORTERS
+    back = load(fmt, out, annotations.info)
+    tol = 0.006 if fmt == "cvat" else 1e-3
+    skeletons = fmt in ("cvat", "coco", "yolo")
+    assert_tracks_equal(annotations, back, atol=tol, skeletons=skeletons, classes=fmt != "mot")
+
+
+def test_unknown_format(annotations: Annotations, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="unknown format 'pascal'"):
+        export(annotations, "pascal", tmp_path / "x")
