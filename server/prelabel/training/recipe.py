@@ -1,0 +1,49 @@
+"""The training recipe of the shipped synthetic models, as data (recorded in the model card)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from prelabel.training.dataset import DEFAULT_MIX
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """Everything that decides the shipped weights.
+
+    One YOLO11n-pose network is trained on ``person`` (17 keypoints) and ``ball`` (no keypoints); the shipped
+    detector is its box/class branch (pose head dropped) and the shipped pose model is the same network with the ball
+    class removed, so both come from one training run.
+
+    Attributes:
+        train_seeds: (first, count) of training scene seeds.
+        heldout_seeds: (first, count) of held-out scene seeds (never used in training).
+        frames_per_scene: images sampled per scene.
+        scene_frames: frames generated per scene.
+        arch: Ultralytics architecture config.
+        imgsz: training and inference size (pixels, longest side).
+        epochs: maximum epochs.
+        time_hours: wall-clock budget in hours (Ultralytics ``time``; 0 = use ``epochs``).
+        batch: images per batch.
+        workers: dataloader workers.
+        seed: training seed.
+        mix: scene preset mixture.
+    """
+
+    train_seeds: tuple[int, int] = (0, 260)
+    heldout_seeds: tuple[int, int] = (1_000_000, 40)
+    frames_per_scene: int = 6
+    scene_frames: int = 60
+    arch: str = "yolo11n-pose.yaml"
+    imgsz: int = 320
+    epochs: int = 30
+    time_hours: float = 0.0
+    batch: int = 16
+    workers: int = 2
+    seed: int = 0
+    mix: tuple[tuple[str, float], ...] = field(default=DEFAULT_MIX)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for JSON)."""
+        return asdict(self)
