@@ -211,3 +211,27 @@ def test_pets09_ground_truth_through_cvat_keyframes(pets09_dir: Path, tmp_path: 
         assert iou.min() > 0.89  # compression bound 0.9, less CVAT's two-decimal rounding
     else:
         assert keyframes == boxes and iou.min() > 0.999
+
+
+def test_skeleton_only_track_gets_boxes_from_keypoints(tmp_path: Path) -> None:
+    pts = "".join(
+        f'<points label="{name}" keyframe="1" outside="{int(i > 1)}" occluded="0" points="{10 + i},{20 + 2 * i}"/>'
+        for i, name in enumerate(COCO17_KEYPOINTS)
+    )
+    later = pts.replace('points="10,20"', 'points="30,20"')
+    xml = (
+        "<annotations><version>1.1</version><meta><task><size>10</size></task></meta>"
+        f'<track id="4" label="person-skeleton" source="manual"><skeleton frame="2" keyframe="1" z_order="0">{pts}'
+        f'</skeleton><skeleton frame="6" keyframe="1" z_order="0">{later}</skeleton></track></annotations>'
+    )
+    path = tmp_path / "s.xml"
+    path.write_text(xml)
+    ann = read_cvat(path)
+    track = ann.tracks[0]
+    assert track.track_id == 5 and track.class_name == "person"
+    np.testing.assert_array_equal(track.frames, np.arange(2, 10))
+    mid = track.at(4)
+    assert mid is not None and mid.skeleton is not None
+    assert mid.skeleton.present.tolist() == [True, True] + [False] * 15
+    np.testing.assert_allclose(mid.skeleton.keypoints[0, :2], [20, 20])  # halfway from (10, 20) to (30, 20)
+    np.testing.assert_allclose(mid.xyxy, [11, 20, 20, 22])  # around the present keypoints

@@ -122,7 +122,7 @@ def densify(
     Between a visible keyframe and the next keyframe, boxes (and keypoints present at both ends) move linearly towards
     the next keyframe's geometry (an ``outside`` keyframe's geometry counts when it has one, as in CVAT); from an
     ``outside`` keyframe nothing is drawn until the next keyframe; the last visible keyframe holds until
-    ``end_frame``. A keyframe with only a skeleton gets the box around its present keypoints.
+    ``end_frame``. From a keyframe with only a skeleton, boxes are the boxes around the rendered present keypoints.
 
     Args:
         kt: the keyframes.
@@ -152,6 +152,9 @@ def densify(
             skel = None
             if k.skeleton is not None and k.skeleton.present.any():
                 skel = _lerp_skeleton(k.skeleton, skel1, t) if f != k.frame_idx else k.skeleton
+                if k.xyxy is None:  # no box drawn: the box follows the rendered keypoints
+                    around = skeleton_box(skel)
+                    xyxy = around if around is not None else xyxy
             boxes.append(
                 TrackedBox(
                     frame_idx=f,
