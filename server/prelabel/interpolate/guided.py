@@ -189,7 +189,7 @@ class GuidedMethod:
         conf = np.empty(n)
         boxes[0] = box
         conf[0] = 1.0
-        guess = velocity * step
+        guess = velocity  # signed: per-step motion in the direction of travel
         prev = self._frame(video, start)
         for i in range(1, n):
             cur = self._frame(video, start + i * step)

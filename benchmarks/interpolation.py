@@ -1,0 +1,423 @@
+"""Interpolation benchmark: error against the keyframe interval, per method, on real and generated fast motion.
+
+Scenes:
+- ``pets09``: PETS09-S2L1 (real video and ground truth, ``../shared/data/pets09-s2l1``); ``guided`` also uses the
+  sequence's public Faster R-CNN detections (``det/det.txt``) as its detector, ``guided-flow`` uses frames only.
+- ``fast-motion``: generated scenes (``prelabel.synthetic``, preset ``fast-motion``), boxes and skeletons.
+- ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``).
+
+Keyframes every ``k`` frames (plus the last frame of each contiguous ground-truth span); metrics on the frames in
+between: mean / 10th-percentile IoU, centre error / box diagonal, skeleton PCK@0.05 and OKS, each split by motion
+speed; keyframes an annotator needs until every frame has IoU >= 0.8; throughput. ``linear`` is CVAT's rule, the
+reference. Writes ``benchmarks/results/interpolation.{json,md}`` and ``interpolation_error_vs_k.png``.
+
+Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2
+from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
+from prelabel.interpolate.registry import default_registry
+from prelabel.metrics.interpolation import (
+    box_iou,
+    box_speed,
+    centre_error,
+    oks,
+    pck,
+    speed_bin_masks,
+    summarize_boxes,
+)
+from prelabel.types import Detections, Keyframe, Skeleton
+
+logger = logging.getLogger("benchmarks.interpolation")
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+BOX_METHODS = ("linear", "spline", "kalman", "kalman-ca", "guided-flow", "guided", "auto")
+
+
+@dataclass
+class GtSpan:
+    """One contiguous span of a ground-truth track."""
+
+    track_id: int
+    frames: np.ndarray  # (T,) consecutive
+    xyxy: np.ndarray  # (T, 4)
+    kp: np.ndarray | None = None  # (T, 17, 2)
+    kp_present: np.ndarray | None = None  # (T, 17)
+
+
+@dataclass
+class Scene:
+    name: str
+    spans: list[GtSpan]
+    video: FrameSource | None
+    detections: Mapping[int, Detections] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray]]]:
+    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy)]}, rows with conf 0 dropped."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    out: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
+    for r in rows:
+        if r.shape[0] > 6 and r[6] == 0:
+            continue
+        x, y, w, h = r[2:6]
+        out[int(r[1])].append((int(r[0]) - 1, np.array([x, y, x + w, y + h])))
+    return out
+
+
+def spans_from_mot(tracks: Mapping[int, list[tuple[int, np.ndarray]]], min_len: int = 3) -> list[GtSpan]:
+    spans: list[GtSpan] = []
+    for tid, rows in sorted(tracks.items()):
+        rows = sorted(rows, key=lambda r: r[0])
+        f = np.array([r[0] for r in rows])
+        b = np.stack([r[1] for r in rows])
+        cuts = np.flatnonzero(np.diff(f) != 1) + 1
+        for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
+            if e - s >= min_len:
+                spans.append(GtSpan(tid, f[s:e], b[s:e]))
+    return spans
+
+
+def load_dets(path: Path) -> dict[int, Detections]:
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    out: dict[int, Detections] = {}
+    for f in np.unique(rows[:, 0]).astype(int):
+        r = rows[rows[:, 0] == f]
+        xyxy = np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]]
+        out[f - 1] = Detections(xyxy, np.clip(r[:, 6], 0, 1), np.zeros(len(r), np.int64), ("person",))
+    return out
+
+
+def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while max_frames is None or len(frames) < max_frames:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    cap.release()
+    return ArrayFrames(np.stack(frames))
+
+
+def pets09_scene(quick: bool) -> Scene | None:
+    d = DATA / "pets09-s2l1"
+    if not d.exists():
+        logger.warning("PETS09-S2L1 absent from ../shared/data: skipped")
+        return None
+    spans = spans_from_mot(load_mot(d / "gt" / "gt.txt"))
+    if quick:
+        spans = spans[:6]
+    return Scene(
+        "pets09",
+        spans,
+        load_video_gray(d / "video.avi"),
+        load_dets(d / "det" / "det.txt"),
+        ["guided uses det/det.txt (public Faster R-CNN detections) as its detector; guided-flow uses frames only"],
+    )
+
+
+def synthetic_scenes(preset: str, seeds: Sequence[int]) -> list[Scene]:
+    from prelabel.synthetic import generate
+
+    scenes = []
+    for seed in seeds:
+        sc = generate(preset, seed)
+        spans: list[GtSpan] = []
+        for tr in sc.tracks:
+            f = tr.frames
+            cuts = np.flatnonzero(np.diff(f) != 1) + 1
+            for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
+                if e - s < 3:
+                    continue
+                boxes = tr.boxes[s:e]
+                span = GtSpan(tr.track_id, f[s:e], tr.xyxy[s:e].astype(np.float64))
+                if all(b.skeleton is not None for b in boxes):
+                    span.kp = np.stack([b.skeleton.keypoints[:, :2] for b in boxes if b.skeleton]).astype(np.float64)
+                    span.kp_present = np.stack([b.skeleton.present for b in boxes if b.skeleton])
+                spans.append(span)
+        assert sc.frames is not None
+        scenes.append(Scene(f"{preset}-{seed}", spans, ArrayFrames(sc.frames), None))
+    return scenes
+
+
+def keyframes_for(span: GtSpan, key_idx: Sequence[int]) -> list[Keyframe]:
+    out = []
+    for i in key_idx:
+        sk = None
+        if span.kp is not None and span.kp_present is not None:
+            kp = np.c_[span.kp[i], np.ones(17)]
+            sk = Skeleton(np.where(span.kp_present[i][:, None], kp, 0.0), span.kp_present[i])
+        out.append(Keyframe(int(span.frames[i]), span.xyxy[i], sk))
+    return out
+
+
+def every_k(n: int, k: int) -> list[int]:
+    idx = list(range(0, n, k))
+    if idx[-1] != n - 1:
+        idx.append(n - 1)
+    return idx
+
+
+def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object]):
+    """Run one method; guided-flow is guided without detections."""
+    reg = default_registry()
+    name = "guided" if method == "guided-flow" else method
+    obj = cache.get(method)
+    if obj is None:
+        obj = cache[method] = reg.create(name)
+    dets = None if method == "guided-flow" else scene.detections
+    video = scene.video if name in ("guided", "auto") else None
+    return interpolate_track(kfs, name, video=video, detections=dets, track_id=track_id, method_object=obj)  # type: ignore[arg-type]
+
+
+def evaluate(
+    group: Sequence[Scene], methods: Sequence[str], ks: Sequence[int]
+) -> dict[str, dict[str, dict[str, object]]]:
+    """{method: {k: metrics}} over all spans of all scenes in ``group`` (frames pooled)."""
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    for m in methods:
+        if m in ("guided", "guided-flow", "auto") and any(sc.video is None for sc in group):
+            continue
+        out[m] = {}
+        for k in ks:
+            ious, cerrs, speeds, pcks, okss, pspeed = [], [], [], [], [], []
+            t_total = 0.0
+            n_frames = 0
+            for scene, sp in ((sc, sp) for sc in group for sp in sc.spans):
+                cache: dict[str, object] = {}
+                n = len(sp.frames)
+                kidx = every_k(n, k)
+                kfs = keyframes_for(sp, kidx)
+                t = time.perf_counter()
+                res = method_call(m, scene, kfs, sp.track_id, cache)
+                t_total += time.perf_counter() - t
+                n_frames += n
+                inner = np.ones(n, bool)
+                inner[kidx] = False
+                ious.append(box_iou(res.xyxy[inner], sp.xyxy[inner]))
+                cerrs.append(centre_error(res.xyxy[inner], sp.xyxy[inner]))
+                spd = box_speed(sp.xyxy)[inner]
+                speeds.append(spd)
+                if sp.kp is not None and res.keypoints is not None and res.keypoints_present is not None:
+                    pred = np.where(res.keypoints_present[..., None], res.keypoints[..., :2], np.nan)[inner]
+                    assert sp.kp_present is not None
+                    pcks.append(pck(pred, sp.kp[inner], sp.kp_present[inner], sp.xyxy[inner], 0.05))
+                    okss.append(oks(pred, sp.kp[inner], sp.kp_present[inner], sp.xyxy[inner]))
+                    pspeed.append(spd)
+            iou, cerr, spd = np.concatenate(ious), np.concatenate(cerrs), np.concatenate(speeds)
+            res_k: dict[str, object] = {
+                "all": summarize_boxes(iou, cerr).as_dict(),
+                "by_speed": {
+                    b: summarize_boxes(iou[msk], cerr[msk]).as_dict() for b, msk in speed_bin_masks(spd).items()
+                },
+                "frames_per_s": n_frames / max(t_total, 1e-9),
+            }
+            if pcks:
+                pk, ok, ps = np.concatenate(pcks), np.concatenate(okss), np.concatenate(pspeed)
+                limbs = [7, 8, 9, 10, 13, 14, 15, 16]  # elbows, wrists, knees, ankles
+                res_k["skeleton"] = {
+                    "pck05": float(np.nanmean(pk)),
+                    "pck05_limbs": float(np.nanmean(pk[:, limbs])),
+                    "oks": float(np.nanmean(ok)),
+                    "by_speed": {
+                        b: {"pck05_limbs": float(np.nanmean(pk[msk][:, limbs])) if msk.any() else float("nan")}
+                        for b, msk in speed_bin_masks(ps).items()
+                    },
+                }
+            out[m][str(k)] = res_k
+            logger.info("%s %s k=%d: %s", group[0].name, m, k, res_k["all"])
+    return out
+
+
+def keyframes_needed(scene: Scene, method: str, policy: str, min_iou: float = 0.8, max_spans: int | None = None) -> int:
+    """Simulated annotator: start with first and last frame, add a keyframe until every frame has IoU >= min_iou.
+
+    ``policy="suggested"``: add the method's top suggestion (the worst frame if it has none or it is already fine
+    and other frames are not); ``"worst"``: add the frame with the lowest IoU.
+    """
+    cache: dict[str, object] = {}
+    total = 0
+    for sp in scene.spans[:max_spans]:
+        n = len(sp.frames)
+        kidx = sorted({0, n - 1})
+        while True:
+            res = method_call(method, scene, keyframes_for(sp, kidx), sp.track_id, cache)
+            iou = box_iou(res.xyxy, sp.xyxy)
+            iou[kidx] = 1.0
+            bad = iou < min_iou
+            if not bad.any():
+                break
+            pick = int(np.argmin(iou))
+            if policy == "suggested" and res.suggestions:
+                cand = [int(s.frame_idx - sp.frames[0]) for s in res.suggestions]
+                cand = [c for c in cand if c not in kidx]
+                if cand:
+                    pick = cand[0]
+            kidx = sorted({*kidx, pick})
+        total += len(kidx)
+    return total
+
+
+def throughput_geometric(methods: Sequence[str], n_frames: int = 200_000, k: int = 20) -> dict[str, float]:
+    """Box-frames per second of each geometric method on one long generated track (keyframe every k frames)."""
+    rng = np.random.default_rng(0)
+    f = np.arange(0, n_frames, k)
+    c = np.cumsum(rng.normal(0, 5, (len(f), 2)), axis=0) + 500
+    kfs = [Keyframe(int(t), [x - 20, y - 40, x + 20, y + 40]) for t, (x, y) in zip(f, c, strict=True)]
+    out = {}
+    for m in methods:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            interpolate_track(kfs, m, num_suggestions=3)
+            times.append(time.perf_counter() - t)
+        out[m] = (int(f[-1]) + 1) / float(np.median(times))
+    return out
+
+
+def markdown(results: dict[str, object]) -> str:
+    lines = ["# Interpolation benchmark", ""]
+    for note in results.get("notes", []):  # type: ignore[union-attr]
+        lines.append(f"- {note}")
+    lines.append("")
+    scenes: dict[str, dict[str, dict[str, dict[str, object]]]] = results["scenes"]  # type: ignore[assignment]
+    for sname, per_m in scenes.items():
+        lines += [
+            f"## {sname}",
+            "",
+            "| method | k | mean IoU | p10 IoU | centre err/diag | IoU fast | PCK@.05 limbs | OKS |",
+        ]
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for m, per_k in per_m.items():
+            for k, r in per_k.items():
+                a = r["all"]  # type: ignore[index]
+                fast = r["by_speed"]["fast"]["mean_iou"]  # type: ignore[index]
+                sk = r.get("skeleton")
+                pk = f"{sk['pck05_limbs']:.3f}" if sk else "-"  # type: ignore[index]
+                ok = f"{sk['oks']:.3f}" if sk else "-"  # type: ignore[index]
+                lines.append(
+                    f"| {m} | {k} | {a['mean_iou']:.3f} | {a['p10_iou']:.3f} | {a['mean_centre_error']:.3f} | "  # type: ignore[index]
+                    f"{fast:.3f} | {pk} | {ok} |"
+                )
+        lines.append("")
+    eff = results.get("keyframes_needed", {})
+    if eff:
+        lines += [
+            "## Keyframes needed for IoU >= 0.8 on every frame",
+            "",
+            "| scene | method | policy | keyframes | ratio to linear |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for sname, per_m in eff.items():  # type: ignore[union-attr]
+            for m, per_p in per_m.items():
+                for pol, v in per_p.items():
+                    base = per_m["linear"][pol]
+                    lines.append(f"| {sname} | {m} | {pol} | {v} | {v / base:.2f} |")
+        lines.append("")
+    lines += ["## Throughput", ""]
+    for m, v in results.get("throughput_box_frames_per_s", {}).items():  # type: ignore[union-attr]
+        lines.append(f"- {m}: {v / 1e6:.2f} M box-frames/s (one 200k-frame track, keyframe every 20)")
+    for s, v in results.get("guided_frames_per_s", {}).items():  # type: ignore[union-attr]
+        lines.append(f"- guided on {s}: {v:.0f} frames/s per track (frames decoded in memory beforehand)")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, object], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenes: dict[str, dict[str, dict[str, dict[str, object]]]] = results["scenes"]  # type: ignore[assignment]
+    fig, axes = plt.subplots(1, len(scenes), figsize=(6 * len(scenes), 4), squeeze=False)
+    for ax, (sname, per_m) in zip(axes[0], scenes.items(), strict=True):
+        for m, per_k in per_m.items():
+            ks = [int(k) for k in per_k]
+            ax.plot(ks, [1 - per_k[str(k)]["all"]["mean_iou"] for k in ks], marker="o", label=m)  # type: ignore[index]
+        ax.set_xlabel("keyframe interval k (frames)")
+        ax.set_ylabel("1 - mean IoU")
+        ax.set_title(sname)
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20, 40])
+    ap.add_argument("--methods", nargs="+", default=list(BOX_METHODS))
+    ap.add_argument("--fast-seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    ap.add_argument("--mot-gt", type=Path, help="your own MOTChallenge ground truth (needs --video)")
+    ap.add_argument("--video", type=Path, help="the video of --mot-gt")
+    ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt")
+    ap.add_argument("--no-pets", action="store_true")
+    ap.add_argument("--no-effort", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="fewer tracks and seeds")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cv2.setNumThreads(1)
+
+    scenes: list[Scene] = []
+    if args.mot_gt:
+        if not args.video:
+            ap.error("--mot-gt needs --video")
+        dets = load_dets(args.dets) if args.dets else None
+        scenes.append(Scene("custom", spans_from_mot(load_mot(args.mot_gt)), load_video_gray(args.video), dets))
+    if not args.no_pets and (sc := pets09_scene(args.quick)) is not None:
+        scenes.append(sc)
+    seeds = args.fast_seeds[:2] if args.quick else args.fast_seeds
+    fast = synthetic_scenes("fast-motion", seeds)
+    # Pool the generated seeds into one scene ("fast-motion"): spans of each seed keep their own frames.
+    results: dict[str, object] = {"notes": [], "scenes": {}, "keyframes_needed": {}}
+    for sc in scenes:
+        results["notes"].extend(sc.notes)  # type: ignore[union-attr]
+        results["scenes"][sc.name] = evaluate([sc], args.methods, args.ks)  # type: ignore[index]
+    results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks)  # type: ignore[index]
+    results["notes"].append(f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}")  # type: ignore[union-attr]
+
+    if not args.no_effort:
+        eff_methods = [m for m in ("linear", "spline", "kalman", "guided", "auto") if m in args.methods]
+        eff: dict[str, dict[str, dict[str, int]]] = {}
+        for name, group in [("fast-motion", fast)] + [(s.name, [s]) for s in scenes]:
+            eff[name] = {}
+            for m in eff_methods:
+                eff[name][m] = {pol: sum(keyframes_needed(s, m, pol) for s in group) for pol in ("suggested", "worst")}
+                logger.info("keyframes needed %s %s: %s", name, m, eff[name][m])
+        results["keyframes_needed"] = eff
+
+    geo = [m for m in ("linear", "spline", "kalman", "kalman-ca") if m in args.methods]
+    results["throughput_box_frames_per_s"] = throughput_geometric(geo)
+    results["guided_frames_per_s"] = {
+        s: per_m["guided-flow"][str(args.ks[-1])]["frames_per_s"]  # type: ignore[index]
+        for s, per_m in results["scenes"].items()  # type: ignore[union-attr]
+        if "guided-flow" in per_m
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "interpolation.json").write_text(json.dumps(results, indent=1, default=float))
+    (args.out / "interpolation.md").write_text(markdown(results))
+    plot(results, args.out / "interpolation_error_vs_k.png")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

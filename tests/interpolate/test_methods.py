@@ -1,0 +1,151 @@
+"""Interpolation methods: CVAT's linear rule, passing through keyframes, validation, suggestions, registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate import ArrayFrames, default_registry, interpolate_track
+from prelabel.types import Keyframe, Skeleton
+
+GEOMETRIC = ("linear", "spline", "kalman", "kalman-ca")
+
+
+def _kf(f: int, x: float, y: float = 0.0, w: float = 10.0, outside: bool = False) -> Keyframe:
+    return Keyframe(f, [x, y, x + w, y + w], outside=outside)
+
+
+def cvat_reference(keyframes: list[dict], start: int, stop: int) -> dict[int, tuple[list[float], bool]]:
+    """CVAT's TrackManager rule, written out per frame: linear points, outside copied from the left keyframe."""
+    out: dict[int, tuple[list[float], bool]] = {}
+    for a, b in zip(keyframes[:-1], keyframes[1:], strict=True):
+        out[a["frame"]] = (a["points"], a["outside"])
+        for f in range(a["frame"] + 1, b["frame"]):
+            off = (f - a["frame"]) / (b["frame"] - a["frame"])
+            pts = [p0 + (p1 - p0) * off for p0, p1 in zip(a["points"], b["points"], strict=True)]
+            out[f] = (pts, a["outside"])
+    last = keyframes[-1]
+    out[last["frame"]] = (last["points"], last["outside"])
+    return {f: v for f, v in out.items() if start <= f <= stop}
+
+
+def test_linear_equals_cvat_rules_with_outside() -> None:
+    kfs = [
+        {"frame": 0, "points": [0.0, 0.0, 10.0, 20.0], "outside": False},
+        {"frame": 4, "points": [8.0, 4.0, 22.0, 28.0], "outside": False},
+        {"frame": 7, "points": [8.0, 4.0, 22.0, 28.0], "outside": True},
+        {"frame": 10, "points": [30.0, 0.0, 40.0, 10.0], "outside": False},
+        {"frame": 13, "points": [33.0, 3.0, 49.0, 19.0], "outside": False},
+    ]
+    ours = interpolate_track(
+        [Keyframe(k["frame"], k["points"], outside=k["outside"]) for k in kfs], "linear", num_suggestions=0
+    )
+    ref = cvat_reference(kfs, 0, 13)
+    assert ours.frames.tolist() == list(range(14))
+    for i, f in enumerate(ours.frames.tolist()):
+        pts, outside = ref[f]
+        assert bool(ours.outside[i]) == outside, f
+        if not outside:
+            np.testing.assert_allclose(ours.xyxy[i], pts, atol=1e-4, err_msg=f"frame {f}")
+        else:
+            assert not ours.has_box[i] and ours.confidence[i] == 0.0
+    # Frames 5, 6 lie between a visible keyframe and an outside one: CVAT keeps them visible, moving toward it.
+    assert not ours.outside[5] and not ours.outside[6]
+    assert ours.outside[7:10].all() and not ours.outside[10]
+
+
+def test_outside_keyframe_without_box_holds_last_box() -> None:
+    res = interpolate_track([_kf(0, 0), _kf(3, 9), Keyframe(6, None, outside=True), _kf(8, 0)], "linear")
+    np.testing.assert_allclose(res.xyxy[4], res.xyxy[3])
+    assert res.outside[6] and res.outside[7] and not res.outside[8]
+
+
+@pytest.mark.parametrize("method", GEOMETRIC)
+def test_methods_pass_exactly_through_keyframes(method: str) -> None:
+    rng = np.random.default_rng(1)
+    frames = np.array([0, 7, 15, 18, 30, 41])
+    kfs = [
+        _kf(int(f), float(x), float(y), float(w))
+        for f, x, y, w in zip(frames, *rng.uniform(5, 200, (3, 6)), strict=True)
+    ]
+    res = interpolate_track(kfs, method)
+    for kf in kfs:
+        i = kf.frame_idx - res.frames[0]
+        assert kf.xyxy is not None
+        np.testing.assert_array_equal(res.xyxy[i], kf.xyxy)
+        assert res.is_keyframe[i] and res.confidence[i] == 1.0
+    inner = ~res.is_keyframe
+    assert (res.confidence[inner] < 1.0).all() and (res.confidence[inner] > 0.0).all()
+    assert np.isfinite(res.xyxy).all()
+
+
+def test_guided_passes_through_keyframes() -> None:
+    frames = np.zeros((12, 64, 64), np.uint8)
+    kfs = [_kf(0, 5), _kf(6, 20), _kf(11, 30)]
+    res = interpolate_track(kfs, "guided", video=ArrayFrames(frames))
+    for kf in kfs:
+        assert kf.xyxy is not None
+        np.testing.assert_array_equal(res.xyxy[kf.frame_idx], kf.xyxy)
+
+
+def test_smoother_beats_linear_on_curved_motion() -> None:
+    t = np.arange(0, 121)
+    x = 200 + 100 * np.sin(t / 12.0)
+    gt = np.c_[x, 50 + t, x + 30, 110 + t]
+    kidx = list(range(0, 121, 15))
+    kfs = [Keyframe(int(i), gt[i]) for i in kidx]
+    errs = {}
+    for m in GEOMETRIC:
+        r = interpolate_track(kfs, m)
+        errs[m] = float(np.abs(r.xyxy - gt).mean())
+    assert errs["kalman"] < 0.5 * errs["linear"], errs
+    assert errs["spline"] < errs["linear"], errs
+
+
+@pytest.mark.parametrize(
+    ("kfs", "match"),
+    [
+        ([], "no keyframes"),
+        ([_kf(5, 0), _kf(3, 1)], "frame 3"),
+        ([_kf(5, 0), _kf(5, 1)], "duplicate"),
+        ([_kf(0, 0), _kf(4, 1), Keyframe(9, None, Skeleton(np.ones((17, 3)), np.ones(17, bool)))], "frame 9"),
+    ],
+    ids=["empty", "unsorted", "duplicate", "no-box"],
+)
+def test_bad_input_names_track_and_frame(kfs: list[Keyframe], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match) as err:
+        interpolate_track(kfs, "linear", track_id=7)
+    assert "track 7" in str(err.value)
+
+
+def test_nan_and_out_of_video_are_rejected() -> None:
+    kf = _kf(2, 0)
+    assert kf.xyxy is not None
+    kf.xyxy[0] = np.nan
+    with pytest.raises(InvalidInputError, match=r"track 3, frame 2: box is not finite"):
+        interpolate_track([_kf(0, 0), kf], "linear", track_id=3)
+    video = ArrayFrames(np.zeros((10, 8, 8), np.uint8))
+    with pytest.raises(InvalidInputError, match=r"track 4, frame 12: outside the video"):
+        interpolate_track([_kf(0, 0), _kf(12, 1)], "guided", video=video, track_id=4)
+    with pytest.raises(InvalidInputError, match="needs a video"):
+        interpolate_track([_kf(0, 0), _kf(5, 1)], "guided")
+    with pytest.raises(InvalidInputError, match="unknown interpolation method"):
+        interpolate_track([_kf(0, 0), _kf(5, 1)], "cubic-magic")
+
+
+def test_suggestions_rank_longest_gap_first_and_spread_over_gaps() -> None:
+    kfs = [_kf(0, 0), _kf(10, 10), _kf(50, 50), _kf(60, 60)]
+    res = interpolate_track(kfs, "linear", num_suggestions=3)
+    assert len(res.suggestions) == 3
+    assert 25 <= res.suggestions[0].frame_idx <= 35  # middle of the 40-frame gap
+    gaps = {np.searchsorted([0, 10, 50, 60], s.frame_idx) for s in res.suggestions}
+    assert len(gaps) == 3
+    assert all(0.0 <= s.score <= 1.0 for s in res.suggestions)
+
+
+def test_registry_lists_methods_and_single_keyframe_is_valid() -> None:
+    assert {"linear", "spline", "kalman", "kalman-ca", "guided", "auto"} <= set(default_registry().names())
+    res = interpolate_track([_kf(4, 1)], "auto")
+    assert res.frames.tolist() == [4] and res.is_keyframe.all() and res.suggestions == []
+    track = res.to_track()
+    assert len(track) == 1 and track.boxes[0].frame_idx == 4

@@ -1,0 +1,94 @@
+"""Skeleton interpolation keeps bone lengths through a fast swing, where linear interpolation shrinks limbs."""
+
+from __future__ import annotations
+
+import numpy as np
+from prelabel.interpolate import interpolate_track
+from prelabel.interpolate.skeleton import PARENT, with_virtual_nodes
+from prelabel.metrics.interpolation import pck
+from prelabel.types import Keyframe, Skeleton
+
+
+def swinging_person(t: np.ndarray) -> np.ndarray:
+    """(T, 17, 2) COCO-17 keypoints of a standing person whose arms and legs swing through +-70 degrees."""
+    out = np.zeros((len(t), 17, 2))
+    root = np.c_[200 + 3 * t, np.full(len(t), 300.0)]
+    swing = np.deg2rad(70) * np.sin(t * 2 * np.pi / 16)
+    down = np.pi / 2
+    hips = {11: -12.0, 12: 12.0}
+    for j, dx in hips.items():
+        out[:, j] = root + [dx, 0]
+    out[:, 5] = root + [-18, -90]
+    out[:, 6] = root + [18, -90]
+    out[:, 0] = root + [0, -115]
+    out[:, 1] = root + [-4, -120]
+    out[:, 2] = root + [4, -120]
+    out[:, 3] = root + [-9, -117]
+    out[:, 4] = root + [9, -117]
+
+    def limb(parent: int, child: int, length: float, ang: np.ndarray) -> None:
+        out[:, child] = out[:, parent] + length * np.c_[np.cos(ang), np.sin(ang)]
+
+    limb(5, 7, 35, down + swing)
+    limb(7, 9, 30, down + 1.3 * swing)
+    limb(6, 8, 35, down - swing)
+    limb(8, 10, 30, down - 1.3 * swing)
+    limb(11, 13, 45, down - 0.8 * swing)
+    limb(13, 15, 45, down - 0.9 * swing)
+    limb(12, 14, 45, down + 0.8 * swing)
+    limb(14, 16, 45, down + 0.9 * swing)
+    return out
+
+
+def _keyframes(kp: np.ndarray, kidx: list[int]) -> list[Keyframe]:
+    out = []
+    for i in kidx:
+        xy = kp[i]
+        box = [xy[:, 0].min() - 5, xy[:, 1].min() - 5, xy[:, 0].max() + 5, xy[:, 1].max() + 5]
+        out.append(Keyframe(i, box, Skeleton(np.c_[xy, np.ones(17)], np.ones(17, bool))))
+    return out
+
+
+def _bone_lengths(kp: np.ndarray, present: np.ndarray) -> np.ndarray:
+    xy19, _ = with_virtual_nodes(kp, present)
+    par = [p if p >= 0 else 17 for p in PARENT]
+    return np.linalg.norm(xy19 - xy19[:, par], axis=-1)
+
+
+def test_bone_lengths_preserved_and_pck_beats_linear() -> None:
+    t = np.arange(41)
+    gt = swinging_person(t)
+    kidx = list(range(0, 41, 6)) + [40]
+    kfs = _keyframes(gt, kidx)
+    res = interpolate_track(kfs, "kalman")
+    lin = interpolate_track(kfs, "linear")
+    assert res.keypoints is not None and res.keypoints_present is not None and lin.keypoints is not None
+    assert res.keypoints_present.all() and res.has_skeleton.all()
+    # Bone lengths equal the keyframes' (constant here) on every frame.
+    gt_len = _bone_lengths(gt[:1], np.ones((1, 17), bool))[0]
+    ours_len = _bone_lengths(res.keypoints[..., :2].astype(np.float64), res.keypoints_present)
+    lin_len = _bone_lengths(lin.keypoints[..., :2].astype(np.float64), res.keypoints_present)
+    limbs = [7, 9, 8, 10, 13, 15, 14, 16]
+    np.testing.assert_allclose(ours_len[:, limbs], np.broadcast_to(gt_len[limbs], (41, 8)), rtol=1e-3)
+    assert (lin_len[:, limbs] / gt_len[limbs]).min() < 0.8  # linear shrinks limbs mid-swing
+    # Exact at keyframes, and more keypoints within 5% of the box than linear.
+    for i in kidx:
+        np.testing.assert_allclose(res.keypoints[i, :, :2], gt[i], atol=1e-3)
+    inner = np.setdiff1d(t, kidx)
+    boxes = np.c_[gt[..., 0].min(1), gt[..., 1].min(1), gt[..., 0].max(1), gt[..., 1].max(1)]
+    vis = np.ones((len(inner), 17), bool)
+    p_ours = np.nanmean(pck(res.keypoints[inner, :, :2], gt[inner], vis, boxes[inner])[:, limbs])
+    p_lin = np.nanmean(pck(lin.keypoints[inner, :, :2], gt[inner], vis, boxes[inner])[:, limbs])
+    assert p_ours >= p_lin + 0.10, (p_ours, p_lin)
+
+
+def test_missing_keypoint_stays_missing() -> None:
+    t = np.arange(11)
+    gt = swinging_person(t)
+    kfs = _keyframes(gt, [0, 10])
+    assert kfs[1].skeleton is not None
+    kfs[1].skeleton.present[9] = False  # left wrist not annotated at frame 10
+    res = interpolate_track(kfs, "kalman")
+    assert res.keypoints_present is not None
+    assert not res.keypoints_present[1:10, 9].any() and res.keypoints_present[0, 9]
+    assert res.keypoints_present[1:10, 7].all()
