@@ -20,7 +20,7 @@ def fast_clip(n: int = 41, size: int = 40, seed: int = 0) -> tuple[np.ndarray, n
     frames = np.repeat(bg[None], n, axis=0)
     boxes = np.zeros((n, 4))
     for i in range(n):
-        x0, y0 = int(round(cx[i] - size / 2)), int(round(cy[i] - size / 2))
+        x0, y0 = round(cx[i] - size / 2), round(cy[i] - size / 2)
         frames[i, y0 : y0 + size, x0 : x0 + size] = patch
         boxes[i] = [x0, y0, x0 + size, y0 + size]
     return frames, boxes
@@ -56,7 +56,7 @@ def test_detections_support_guided_without_texture() -> None:
     """Flat frames give the flow nothing; detections near the path (with a constant offset) carry the boxes."""
     _, gt = fast_clip()
     flat = ArrayFrames(np.full((len(gt), 240, 320), 100, np.uint8))
-    dets = {i: Detections(gt[i : i + 1] + [2, 2, 2, 2], [0.9], [0]) for i in range(len(gt))}
+    dets = {i: Detections(gt[i : i + 1] + np.full(4, 2.0), [0.9], [0]) for i in range(len(gt))}
     kidx = [0, 5, 10, 15, 20, 25, 30, 35, 40]
     kfs = [Keyframe(i, gt[i]) for i in kidx]
     inner = np.ones(len(gt), bool)

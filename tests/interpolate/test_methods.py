@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from prelabel.errors import InvalidInputError
@@ -18,7 +20,7 @@ def _kf(f: int, x: float, y: float = 0.0, w: float = 10.0, outside: bool = False
 def cvat_reference(keyframes: list[dict], start: int, stop: int) -> dict[int, tuple[list[float], bool]]:
     """CVAT's TrackManager rule, written out per frame: linear points, outside copied from the left keyframe."""
     out: dict[int, tuple[list[float], bool]] = {}
-    for a, b in zip(keyframes[:-1], keyframes[1:], strict=True):
+    for a, b in itertools.pairwise(keyframes):
         out[a["frame"]] = (a["points"], a["outside"])
         for f in range(a["frame"] + 1, b["frame"]):
             off = (f - a["frame"]) / (b["frame"] - a["frame"])

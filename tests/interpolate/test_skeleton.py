@@ -17,14 +17,14 @@ def swinging_person(t: np.ndarray) -> np.ndarray:
     down = np.pi / 2
     hips = {11: -12.0, 12: 12.0}
     for j, dx in hips.items():
-        out[:, j] = root + [dx, 0]
-    out[:, 5] = root + [-18, -90]
-    out[:, 6] = root + [18, -90]
-    out[:, 0] = root + [0, -115]
-    out[:, 1] = root + [-4, -120]
-    out[:, 2] = root + [4, -120]
-    out[:, 3] = root + [-9, -117]
-    out[:, 4] = root + [9, -117]
+        out[:, j] = root + np.array([dx, 0])
+    out[:, 5] = root + np.array([-18, -90])
+    out[:, 6] = root + np.array([18, -90])
+    out[:, 0] = root + np.array([0, -115])
+    out[:, 1] = root + np.array([-4, -120])
+    out[:, 2] = root + np.array([4, -120])
+    out[:, 3] = root + np.array([-9, -117])
+    out[:, 4] = root + np.array([9, -117])
 
     def limb(parent: int, child: int, length: float, ang: np.ndarray) -> None:
         out[:, child] = out[:, parent] + length * np.c_[np.cos(ang), np.sin(ang)]
@@ -58,7 +58,7 @@ def _bone_lengths(kp: np.ndarray, present: np.ndarray) -> np.ndarray:
 def test_bone_lengths_preserved_and_pck_beats_linear() -> None:
     t = np.arange(41)
     gt = swinging_person(t)
-    kidx = list(range(0, 41, 6)) + [40]
+    kidx = [*range(0, 41, 6), 40]
     kfs = _keyframes(gt, kidx)
     res = interpolate_track(kfs, "kalman")
     lin = interpolate_track(kfs, "linear")
