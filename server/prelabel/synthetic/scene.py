@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -301,6 +302,7 @@ def generate(
     height: int | None = None,
     fps: float | None = None,
     render: bool = True,
+    paint_frames: Sequence[int] | None = None,
 ) -> Scene:
     """Generate a scene with exact ground truth, deterministically from ``preset`` and ``seed``.
 
@@ -309,6 +311,8 @@ def generate(
         seed: any integer; the same preset and seed give identical ground truth and frames.
         num_frames, width, height, fps: override the preset (pixels, frames per second).
         render: also paint the frames (``Scene.frames``); ``False`` computes ground truth only (faster).
+        paint_frames: with ``render``, paint only these frame indices (others stay black); for sampling training
+            images without painting every frame. Ground truth is unaffected.
 
     Returns:
         The :class:`Scene`.
@@ -318,12 +322,12 @@ def generate(
         InvalidInputError: out-of-range overrides.
     """
     pre = _resolve(preset)
-    w = int(width or pre.width)
-    h = int(height or pre.height)
-    n = int(num_frames or pre.num_frames)
+    w = int(pre.width if width is None else width)
+    h = int(pre.height if height is None else height)
+    n = int(pre.num_frames if num_frames is None else num_frames)
     ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(pre.name.encode())])
     r_time, r_people, r_balls, r_occ, r_cam, r_look = (np.random.default_rng(s) for s in ss.spawn(6))
-    nominal = float(fps) if fps else float(r_time.uniform(*pre.fps_range))
+    nominal = float(fps) if fps is not None else float(r_time.uniform(*pre.fps_range))
     nominal = round(nominal, 3)
     _check_args(n, w, h, nominal)
     ts = _timestamps(r_time, n, nominal, pre.variable_frame_rate)
@@ -342,6 +346,7 @@ def generate(
     noise = r_look.normal(0, 3.0, (3, h, w, 3)).astype(np.int16) if render else None
 
     frames = np.zeros((n, h, w, 3), np.uint8) if render else None
+    paint = None if paint_frames is None else {int(i) for i in paint_frames}
     boxes: dict[int, list[TrackedBox]] = {p.track_id: [] for p in people}
     boxes.update({b.track_id: [] for b in balls})
     vis = {tid: np.zeros(n) for tid in boxes}
@@ -404,7 +409,7 @@ def generate(
             if tb is not None:
                 boxes[o.track_id].append(tb)
                 vis[o.track_id][f] = tb.score
-        if frames is not None and background is not None and noise is not None:
+        if frames is not None and background is not None and noise is not None and (paint is None or f in paint):
             frame = np.asarray(
                 cv2.warpAffine(
                     background,
