@@ -37,6 +37,14 @@ def add_subparser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     return parser
 
 
+def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``synth`` and ``train-synthetic`` on the ``prelabel`` sub-command table."""
+    from prelabel.training import cli as training_cli
+
+    add_subparser(subparsers)
+    training_cli.add_subparser(subparsers)
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate and write one scene from parsed arguments; returns a process exit code."""
     if getattr(args, "list", False):

@@ -141,6 +141,10 @@ def export_yolo_dataset(
     for seed in spec.seeds:
         preset = preset_for_seed(seed, spec.mix)
         idx = sample_frames(seed, spec.scene_frames, spec.frames_per_scene)
+        stems = [f"{preset}_{seed}_{f:04d}" for f in idx]
+        if all((img_dir / f"{s}.jpg").exists() and (lab_dir / f"{s}.txt").exists() for s in stems):
+            count += len(stems)  # already exported (resumed run); files are deterministic per seed
+            continue
         scene = generate(preset, seed, num_frames=spec.scene_frames, paint_frames=idx)
         assert scene.frames is not None
         for f in idx:

@@ -26,6 +26,9 @@ class TrainRecipe:
         epochs: maximum epochs.
         time_hours: wall-clock budget in hours (Ultralytics ``time``; 0 = use ``epochs``).
         batch: images per batch.
+        nbs: nominal batch size (Ultralytics accumulates gradients up to it; equal to ``batch`` = a step per batch,
+            which matters for short CPU runs).
+        warmup_epochs: learning-rate warm-up epochs.
         workers: dataloader workers.
         seed: training seed.
         mix: scene preset mixture.
@@ -40,6 +43,8 @@ class TrainRecipe:
     epochs: int = 30
     time_hours: float = 0.0
     batch: int = 16
+    nbs: int = 16
+    warmup_epochs: float = 1.0
     workers: int = 2
     seed: int = 0
     mix: tuple[tuple[str, float], ...] = field(default=DEFAULT_MIX)

@@ -53,7 +53,9 @@ def train_network(recipe: TrainRecipe, data_yaml: Path, project: Path, name: str
         project=str(project),
         name=name,
         exist_ok=True,
-        close_mosaic=3,
+        close_mosaic=2,
+        nbs=recipe.nbs,
+        warmup_epochs=recipe.warmup_epochs,
         patience=0,
     )
     if recipe.time_hours > 0:
