@@ -1,0 +1,74 @@
+"""The tracking entry point the service and the pipeline call: detections of a whole video in, tracks out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.errors import InvalidInputError
+from prelabel.track.config import TrackerConfig
+from prelabel.track.offline import refine
+from prelabel.track.online import OnlineTracker
+from prelabel.types import Detections, Track, TrackedBox
+
+logger = logging.getLogger(__name__)
+
+
+def frame_times_ms(frames: Sequence[tuple[int, float, Detections]], fps: float) -> list[float]:
+    """Timestamps (ms) of ``frames``; when every given ``ts_ms`` is 0 they are derived as ``frame_idx / fps``.
+
+    Raises:
+        InvalidInputError: ``fps`` not positive where it is needed.
+    """
+    ts = [float(t) for _, t, _ in frames]
+    if ts and all(t == 0.0 for t in ts) and len(ts) > 1:
+        if not fps > 0:
+            raise InvalidInputError(f"fps: expected a positive frame rate to derive timestamps, got {fps}")
+        return [f * 1000.0 / fps for f, _, _ in frames]
+    return ts
+
+
+def track_detections(
+    frames: Sequence[tuple[int, float, Detections]],
+    config: TrackerConfig | None = None,
+    *,
+    fps: float,
+    images: Callable[[int], npt.NDArray[np.uint8]] | None = None,
+    offline: bool = True,
+) -> list[Track]:
+    """Track the detections of a video.
+
+    Args:
+        frames: ``(frame_idx, ts_ms, detections)`` in strictly increasing ``frame_idx``; ``ts_ms`` in milliseconds
+            (all zeros: derived from ``fps``). Frames without detections may be omitted or given empty.
+        config: tracker parameters; defaults to :class:`TrackerConfig()`.
+        fps: nominal frame rate, frames per second (> 0).
+        images: optional ``frame_idx -> (H, W, 3) uint8 BGR`` frame; enables camera-motion compensation and
+            appearance cues in linking.
+        offline: True (pre-labeling): link, fill and smooth after the online pass; False: the online tracker's
+            output only (observed boxes of confirmed tracks, ``Source.DETECTOR``).
+
+    Returns:
+        Tracks ordered by ``track_id`` (1, 2, ...).
+
+    Raises:
+        InvalidInputError: non-positive ``fps``, frames out of order, or a detection with NaN/inf, negative size or
+            a score outside [0, 1] (the message names the frame and row).
+    """
+    cfg = config or TrackerConfig()
+    if not fps > 0:
+        raise InvalidInputError(f"fps: expected a positive frame rate, got {fps}")
+    tracker = OnlineTracker(cfg)
+    online: dict[int, list[TrackedBox]] = {}
+    classes: dict[int, tuple[int, str]] = {}
+    for (frame_idx, _, dets), ts in zip(frames, frame_times_ms(frames, fps), strict=True):
+        image = images(frame_idx) if images is not None else None
+        for obj in tracker.update(frame_idx, ts, dets, image):
+            online.setdefault(obj.track_id, []).append(obj.box)
+            classes[obj.track_id] = (obj.class_id, obj.class_name)
+    if offline:
+        return refine(tracker.tracklets(), cfg, fps, appearance=tracker.appearance())
+    return [Track(tid, boxes, *classes[tid]) for tid, boxes in sorted(online.items())]

@@ -1,0 +1,67 @@
+"""Vectorised association costs (IoU, motion-direction consistency) and gated linear assignment (lap)."""
+
+from __future__ import annotations
+
+import lap
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+_FORBIDDEN = 1e6
+_UNMATCHED = 1e5
+
+
+def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
+    """IoU between (N, 4) and (M, 4) ``xyxy`` boxes -> (N, M) float64."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0, None)
+    inter = iw * ih
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def direction_consistency(track_dirs: F64, track_anchor: F64, det_centres: F64) -> F64:
+    """Cosine between each track's motion direction and the direction from its anchor to each detection.
+
+    Args:
+        track_dirs: (N, 2) unit vectors of the tracks' recent motion (zero when unknown).
+        track_anchor: (N, 2) centres of the tracks' last observations, pixels.
+        det_centres: (M, 2) detection centres, pixels.
+
+    Returns:
+        (N, M) cosines in [-1, 1]; 0 where a track has no direction (OC-SORT's velocity-direction consistency).
+    """
+    d = det_centres[None, :, :] - track_anchor[:, None, :]
+    norm = np.linalg.norm(d, axis=2, keepdims=True)
+    unit = d / np.maximum(norm, 1e-6)
+    return np.einsum("nmk,nk->nm", unit, track_dirs)
+
+
+def linear_assignment(score: F64, valid: npt.NDArray[np.bool_]) -> tuple[I64, I64]:
+    """Pairs maximising the total ``score`` among ``valid`` pairs (as many valid pairs as possible).
+
+    Args:
+        score: (N, M) higher is better.
+        valid: (N, M) pairs that may be matched (the gate).
+
+    Returns:
+        ``rows, cols`` (K,) int64 matched indices.
+    """
+    n, m = score.shape
+    if n == 0 or m == 0 or not valid.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cost = np.where(valid, 1.0 - score, _FORBIDDEN)
+    # Entries above cost_limit are never assigned; the gate forbids pairs, the cost ranks the rest.
+    _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=_UNMATCHED)
+    rows = np.nonzero(x >= 0)[0]
+    cols = x[rows]
+    keep = valid[rows, cols]
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)

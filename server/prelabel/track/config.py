@@ -1,0 +1,114 @@
+"""Every tracker parameter in one dataclass; time-based values are in seconds so one config fits 5 to 60 fps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prelabel.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Parameters of the online tracker and of the offline refinement.
+
+    Scores are detection confidences in [0, 1]; IoU thresholds are in [0, 1]; durations are seconds (converted to
+    frames with the video's real timestamps / fps, so the same defaults work from 5 to 60 fps).
+
+    Online association (per frame):
+        high_score: detections at or above this score take part in the first matching pass.
+        low_score: detections below this are dropped; those in ``[low_score, high_score)`` only feed the second
+            (ByteTrack) pass that keeps tracks alive through partial occlusion.
+        new_track_score: a track is born from an unmatched detection at or above this score.
+        match_iou: least IoU between a track's predicted box and a detection in the first pass.
+        low_match_iou: least IoU in the second pass with low-score detections.
+        recovery_iou: least IoU between a lost track's last observed box and a detection in the observation-centric
+            recovery pass (OC-SORT's OCR).
+        direction_weight: weight of the motion-direction consistency term (OC-SORT's inertia), in IoU units.
+        direction_window_s: the direction of a track is measured between its observations this far apart.
+        max_lost_s: a track unmatched for longer than this is ended (track death).
+        min_hits: observations a track needs before the online tracker reports it (track birth); the offline pass
+            reports all tracklets that survive its own filter.
+        confirm_window_s: a track with fewer than ``min_hits`` observations that misses a detection within this time
+            of its birth is deleted.
+
+    Kalman motion model (state: centre x, y, width, height and their velocities, pixels and pixels/s):
+        accel_std: process noise, white acceleration of the centre in box heights per s².
+        size_accel_std: the same for width and height.
+        meas_std: measurement noise of a box edge at score 1, as a fraction of the box height.
+        low_score_noise_gain: measurement noise std is multiplied by ``1 + gain * (1 - score)``.
+
+    Camera-motion compensation (used when frames are given):
+        cmc: ``"flow"`` (sparse optical flow + partial affine, OpenCV) or ``"none"``.
+        cmc_max_side: frames are downscaled so their longest side is at most this many pixels before the flow.
+
+    Offline refinement:
+        max_gap_s: longest time gap that linking bridges and that gap filling fills.
+        link_max_dist: largest allowed distance between a tracklet's extrapolated end and the next tracklet's start,
+            in box heights, at zero gap.
+        link_dist_per_s: how much that allowance grows per second of gap (box heights / s).
+        link_max_size_ratio: largest allowed height ratio between the linked ends.
+        appearance_weight: weight of the colour-histogram distance in the link cost (used when frames are given).
+        min_track_s: tracklets shorter than this (after linking) are dropped as false positives.
+        min_track_score: tracklets whose mean score is below this (after linking) are dropped.
+        smooth_accel_std: process noise of the RTS smoother (box heights / s²); lower is smoother.
+        smooth_size_accel_std: the same for width and height.
+    """
+
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    match_iou: float = 0.2
+    low_match_iou: float = 0.4
+    recovery_iou: float = 0.2
+    direction_weight: float = 0.2
+    direction_window_s: float = 0.3
+    max_lost_s: float = 1.0
+    min_hits: int = 2
+    confirm_window_s: float = 0.3
+    accel_std: float = 2.0
+    size_accel_std: float = 0.5
+    meas_std: float = 0.05
+    low_score_noise_gain: float = 2.0
+    cmc: str = "flow"
+    cmc_max_side: int = 480
+    max_gap_s: float = 3.0
+    link_max_dist: float = 0.75
+    link_dist_per_s: float = 0.75
+    link_max_size_ratio: float = 1.6
+    appearance_weight: float = 0.5
+    min_track_s: float = 0.5
+    min_track_score: float = 0.0
+    smooth_accel_std: float = 0.5
+    smooth_size_accel_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "recovery_iou"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise InvalidInputError(f"TrackerConfig.{name}: expected a value in [0, 1], got {v}")
+        if self.low_score > self.high_score:
+            raise InvalidInputError(
+                f"TrackerConfig: low_score ({self.low_score}) must not exceed high_score ({self.high_score})"
+            )
+        for name in (
+            "direction_window_s",
+            "max_lost_s",
+            "confirm_window_s",
+            "accel_std",
+            "size_accel_std",
+            "meas_std",
+            "max_gap_s",
+            "link_max_dist",
+            "min_track_s",
+            "smooth_accel_std",
+            "smooth_size_accel_std",
+        ):
+            v = getattr(self, name)
+            if not v >= 0.0:
+                raise InvalidInputError(f"TrackerConfig.{name}: expected a value >= 0, got {v}")
+        if self.min_hits < 1:
+            raise InvalidInputError(f"TrackerConfig.min_hits: expected >= 1, got {self.min_hits}")
+        if self.cmc not in ("flow", "none"):
+            raise InvalidInputError(f"TrackerConfig.cmc: expected 'flow' or 'none', got {self.cmc!r}")
+        if self.meas_std <= 0.0:
+            raise InvalidInputError(f"TrackerConfig.meas_std: expected > 0, got {self.meas_std}")
