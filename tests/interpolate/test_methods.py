@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate import ArrayFrames, default_registry, interpolate_track
 from prelabel.types import Keyframe, Skeleton

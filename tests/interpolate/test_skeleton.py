@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from prelabel.interpolate import interpolate_track
 from prelabel.interpolate.skeleton import PARENT, with_virtual_nodes
 from prelabel.metrics.interpolation import pck

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.metrics.interpolation import box_iou, box_speed, centre_error, oks, pck, summarize_boxes
 

@@ -151,7 +151,7 @@ class GuidedMethod:
     prior: KalmanMethod = field(default_factory=KalmanMethod)
     prior_weight: float = 0.05
     det_min_iou: float = 0.5
-    det_weight: float = 1.5
+    det_weight: float = 0.3
     cache_frames: int = 256
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
     _video_id: int = field(default=0, init=False, repr=False)

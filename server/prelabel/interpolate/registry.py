@@ -28,7 +28,7 @@ class AutoMethod:
     needs_video: bool = False
     geometric: KalmanMethod = field(default_factory=KalmanMethod)
     guided: GuidedMethod = field(default_factory=GuidedMethod)
-    min_guided_confidence: float = 0.2
+    min_guided_confidence: float = 0.7
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """Per-gap choice between guided and geometric; both pass through the keyframes, so the stitch is seamless."""
