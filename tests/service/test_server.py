@@ -15,6 +15,7 @@ import cv2
 import grpc
 import numpy as np
 import pytest
+
 from prelabel.client import PrelabelClient
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.detect.manager import ModelManager

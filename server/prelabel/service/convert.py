@@ -9,7 +9,9 @@ import numpy as np
 
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.errors import InvalidInputError
-from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Segment, Skeleton, Track, TrackedBox, VideoInfo
+from prelabel.interpolate import InterpolationResult
+from prelabel.pipeline import Progress
+from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Segment, Skeleton, Source, Track, TrackedBox, VideoInfo
 from prelabel.v1 import prelabel_pb2 as pb
 
 # Decoded images larger than this are refused (decompression bombs: a small PNG can expand to gigabytes).
@@ -153,7 +155,7 @@ def tracked_to_proto(track: Track, box: TrackedBox) -> pb.TrackedObject:
     return msg
 
 
-def tracks_to_frames(tracks: Sequence[Track], ts_ms: Sequence[float] | None = None) -> list[pb.FrameTracks]:
+def tracks_to_frames(tracks: Sequence[Track], ts_ms: Sequence[float] | np.ndarray | None = None) -> list[pb.FrameTracks]:
     """Per-track lists -> per-frame messages in frame order (frames with no object are omitted)."""
     by_frame: dict[int, list[pb.TrackedObject]] = {}
     ts_of: dict[int, float] = {}
@@ -203,3 +205,56 @@ def segment_to_proto(seg: Segment) -> pb.ActionSegment:
         source=pb.Source.Name(int(seg.source)),
         method=seg.method,
     )
+
+
+def progress_to_proto(p: Progress) -> pb.Progress:
+    """Pipeline progress -> proto."""
+    return pb.Progress(stage=p.stage, done=p.done, total=p.total, frames_per_s=p.frames_per_s, eta_s=p.eta_s)
+
+
+def interpolation_to_proto(res: InterpolationResult) -> pb.InterpolatedTrack:
+    """Dense interpolation of one track, with its suggestions."""
+    out = pb.InterpolatedTrack(track_id=res.track_id)
+    for i in range(len(res)):
+        frame = pb.InterpolatedFrame(
+            frame_idx=int(res.frames[i]),
+            outside=bool(res.outside[i]),
+            is_keyframe=bool(res.is_keyframe[i]),
+            confidence=float(res.confidence[i]),
+            method=res.frame_methods[i],
+            source=pb.Source.Name(int(Source.KEYFRAME if res.is_keyframe[i] else Source.INTERPOLATED)),
+        )
+        if res.has_box[i]:
+            frame.box.CopyFrom(box_to_proto(res.xyxy[i]))
+            frame.has_box = True
+        skeleton = res.skeleton_at(i)
+        if skeleton is not None:
+            frame.skeleton.CopyFrom(skeleton_to_proto(skeleton))
+            frame.has_skeleton = True
+        out.frames.append(frame)
+    for s in res.suggestions:
+        out.suggestions.append(pb.SuggestedKeyframe(frame_idx=s.frame_idx, score=float(s.score), reason=s.reason))
+    return out
+
+
+def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
+    """A client's skeleton track -> a person :class:`Track` (errors name the track and frame)."""
+    boxes = []
+    for f in msg.frames:
+        where = f"track {msg.track_id} frame {f.frame_idx}"
+        sk = skeleton_from_proto(f.skeleton, where)
+        if f.HasField("box"):
+            xyxy = box_from_proto(f.box)
+        elif sk.present.any():
+            pts = sk.keypoints[sk.present, :2]
+            xyxy = np.concatenate([pts.min(axis=0), pts.max(axis=0)]).astype(np.float32)
+        else:
+            raise InvalidInputError(f"{where}: no box and no present keypoint")
+        try:
+            boxes.append(TrackedBox(f.frame_idx, xyxy, float(sk.score), Source.DETECTOR, f.ts_ms, sk))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from exc
+    try:
+        return Track(int(msg.track_id), boxes, 0, "person")
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"track {msg.track_id}: {exc}") from exc

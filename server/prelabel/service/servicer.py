@@ -6,17 +6,21 @@ Errors are raised as domain exceptions; :mod:`prelabel.service.interceptors` map
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 
+from prelabel.detect.base import DetectOptions
 from prelabel.errors import InvalidInputError, NotImplementedYetError
+from prelabel.pipeline import STAGES, Pipeline, PipelineConfig, Progress
 from prelabel.registry import ModelSpec
 from prelabel.service import convert
 from prelabel.service.context import ServiceContext
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
+from prelabel.video.decode import probe
 
 log = logging.getLogger(__name__)
 
@@ -113,25 +117,110 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         """A request's video: an upload id, or a server path under the allowed roots."""
         return self.ctx.resolve_video(source.WhichOneof("source"), source.path or source.upload_id)
 
+    def _pipeline_config(self, request: pb.TrackVideoRequest) -> PipelineConfig:
+        stages: tuple[str, ...] = ("detect", "track", "pose") if request.with_pose else ("detect", "track")
+        if request.start_frame < 0 or request.end_frame < 0:
+            raise InvalidInputError(f"bad frame range [{request.start_frame}, {request.end_frame})")
+        opts = convert.detect_options(request.detect_options)
+        if not request.detect_options.conf:
+            opts = DetectOptions(0.1, opts.iou, opts.classes, opts.imgsz, opts.max_det)  # tracker sees low scores
+        return PipelineConfig(
+            stages=stages,
+            detector_model=request.detector_model,
+            pose_model=request.pose_model,
+            detect_options=opts,
+            offline_refine=request.tracker_options.offline_refine or not request.HasField("tracker_options"),
+            max_gap_s=request.tracker_options.max_gap_s,
+            start_frame=request.start_frame,
+            end_frame=request.end_frame or None,
+        )
+
     def TrackVideo(
         self, request: pb.TrackVideoRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.TrackVideoResponse]:
-        self.resolve_video(request.video)
-        raise _unimplemented("TrackVideo", "multi-object tracking")
-        yield  # pragma: no cover - makes this a generator
+        path = self.resolve_video(request.video)
+        config = self._pipeline_config(request)
+        info, _ = probe(path)
+        yield pb.TrackVideoResponse(info=convert.video_info_to_proto(info))
+        cancel = threading.Event()
+        context.add_callback(cancel.set)  # client went away: stop decoding and inference
+        pipeline = Pipeline(self.ctx.models.get, config, self.ctx.settings.models_dir)
+        for event in pipeline.events(path, cancel):
+            if isinstance(event, Progress):
+                yield pb.TrackVideoResponse(progress=convert.progress_to_proto(event))
+            else:
+                for frame in convert.tracks_to_frames(event.tracks, event.ts_ms):
+                    yield pb.TrackVideoResponse(frame=frame)
 
     def TrackDetections(
         self, request: pb.TrackDetectionsRequest, context: grpc.ServicerContext
     ) -> pb.TrackDetectionsResponse:
-        raise _unimplemented("TrackDetections", "multi-object tracking")
+        from prelabel.track import TrackerConfig, track_detections
+
+        if not request.frames:
+            raise InvalidInputError("no frames given")
+        frames = [
+            (f.frame_idx, f.ts_ms, convert.detections_from_proto(f.detections, f"frame {f.frame_idx} (message {i})"))
+            for i, f in enumerate(request.frames)
+        ]
+        opts = request.tracker_options
+        config = TrackerConfig(max_gap_s=opts.max_gap_s) if opts.max_gap_s > 0 else TrackerConfig()
+        offline = opts.offline_refine or not request.HasField("tracker_options")
+        tracks = track_detections(frames, config, fps=request.fps, offline=offline)
+        return pb.TrackDetectionsResponse(frames=convert.tracks_to_frames(tracks))
 
     def Interpolate(self, request: pb.InterpolateRequest, context: grpc.ServicerContext) -> pb.InterpolateResponse:
-        raise _unimplemented("Interpolate", "keyframe interpolation")
+        from prelabel.interpolate import VideoFileFrames, interpolate_track
+
+        if not request.tracks:
+            raise InvalidInputError("no tracks given")
+        if request.num_suggestions < 0:
+            raise InvalidInputError(f"num_suggestions must be >= 0, got {request.num_suggestions}")
+        video = None
+        if request.HasField("video"):
+            video = VideoFileFrames(self.resolve_video(request.video))
+        ids = [t.track_id for t in request.tracks]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError(f"duplicate track ids in the request: {sorted(ids)}")
+        out = pb.InterpolateResponse()
+        for track in request.tracks:
+            if track.track_id <= 0:
+                raise InvalidInputError(f"track {track.track_id}: track ids must be positive")
+            if not track.keyframes:
+                raise InvalidInputError(f"track {track.track_id}: no keyframes")
+            result = interpolate_track(
+                convert.keyframes_from_proto(track),
+                request.method or "auto",
+                video=video,
+                num_suggestions=request.num_suggestions or 3,
+                track_id=track.track_id,
+            )
+            out.tracks.append(convert.interpolation_to_proto(result))
+        return out
 
     def ProposeSegments(
         self, request: pb.ProposeSegmentsRequest, context: grpc.ServicerContext
     ) -> pb.ProposeSegmentsResponse:
-        raise _unimplemented("ProposeSegments", "action segments")
+        from prelabel.actions.propose import load_segmenter
+
+        kind = request.WhichOneof("input")
+        if kind == "skeleton_tracks":
+            st = request.skeleton_tracks
+            if st.fps <= 0:
+                raise InvalidInputError(f"skeleton_tracks.fps must be positive, got {st.fps}")
+            tracks = [convert.skeleton_track_from_proto(t) for t in st.tracks]
+            if not tracks:
+                raise InvalidInputError("no skeleton tracks given")
+            segmenter = load_segmenter(request.model or "rules", models_dir=self.ctx.settings.models_dir)
+            segments = segmenter.propose(tracks, fps=st.fps)
+        elif kind == "video":
+            path = self.resolve_video(request.video)
+            config = PipelineConfig(stages=STAGES, action_model=request.model or "rules")
+            result = Pipeline(self.ctx.models.get, config, self.ctx.settings.models_dir).run(path, None)
+            segments = result.segments
+        else:
+            raise InvalidInputError("set either video or skeleton_tracks")
+        return pb.ProposeSegmentsResponse(segments=[convert.segment_to_proto(s) for s in segments])
 
     # ------------------------------------------------------------------ jobs
 

@@ -1,0 +1,288 @@
+"""One video through decode -> detect -> track -> pose -> actions, as a stream of events.
+
+Decoding runs in its own thread, a bounded queue ahead of inference, so the two overlap. Frames are not kept:
+memory grows with the number of detections, not with the number of frames. Detections can be read from and
+written to a :class:`DetectionCache` (jobs use it as their checkpoint: a resumed run skips inference for frames
+already done and, the rest being deterministic, ends with the same result as an uninterrupted run).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from prelabel.detect.base import DetectOptions, Detector
+from prelabel.errors import InvalidInputError, PrelabelError
+from prelabel.types import Detections, Segment, Track, VideoInfo
+from prelabel.video.decode import Frame, VideoReader, probe
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detect", "track", "pose", "actions")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What to run on a video.
+
+    Attributes:
+        stages: subset of :data:`STAGES`; "track" needs "detect", "actions" needs "pose" and "track".
+        detector_model, pose_model: registry names ("" = the registry default). When the detector is itself a pose
+            model, one pass gives boxes and skeletons.
+        action_model: "rules" or a trained action model's registry name.
+        detect_options: detector filters; ``conf`` should be at most the tracker's ``low_score`` so the tracker's
+            second pass sees low-score boxes.
+        offline_refine: link, fill and smooth tracks (pre-labeling); False keeps online output only.
+        batch_frames: frames per detector call.
+        start_frame, end_frame: the range to process (end exclusive; None = to the end).
+        person_class: class name whose tracks get skeletons and actions.
+    """
+
+    stages: tuple[str, ...] = STAGES
+    detector_model: str = ""
+    pose_model: str = ""
+    action_model: str = "rules"
+    detect_options: DetectOptions = field(default_factory=lambda: DetectOptions(conf=0.1))
+    offline_refine: bool = True
+    max_gap_s: float = 0.0
+    batch_frames: int = 8
+    start_frame: int = 0
+    end_frame: int | None = None
+    person_class: str = "person"
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise InvalidInputError(f"unknown stages {unknown}; expected a subset of {list(STAGES)}")
+        if not self.stages:
+            raise InvalidInputError("no stages selected")
+        needs = {"track": ("detect",), "pose": ("detect",), "actions": ("detect", "track", "pose")}
+        for stage in self.stages:
+            missing = [n for n in needs.get(stage, ()) if n not in self.stages]
+            if missing:
+                raise InvalidInputError(f"stage {stage!r} needs {missing}")
+        if self.batch_frames <= 0:
+            raise InvalidInputError(f"batch_frames must be positive, got {self.batch_frames}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: ``done`` of ``total`` frames in ``stage``, at ``frames_per_s``, ``eta_s`` left."""
+
+    stage: str
+    done: int
+    total: int
+    frames_per_s: float
+    eta_s: float
+
+
+@dataclass
+class PipelineResult:
+    """Everything a run produced; frames are 0-based indices into the decoded stream."""
+
+    info: VideoInfo
+    ts_ms: np.ndarray
+    detections: dict[int, Detections]
+    tracks: list[Track]
+    segments: list[Segment]
+    class_names: tuple[str, ...] = ()
+    models: dict[str, str] = field(default_factory=dict)
+
+
+class DetectionCache(Protocol):
+    """Per-frame model outputs kept across restarts (a job's checkpoint)."""
+
+    def get(self, frame_idx: int) -> tuple[Detections, Detections | None] | None:
+        """Cached (detections, pose detections) of a frame, or None."""
+        ...
+
+    def put(self, items: Sequence[tuple[int, Detections, Detections | None]]) -> None:
+        """Store a batch's outputs durably."""
+        ...
+
+
+class CancelledError(PrelabelError):
+    """The run was cancelled by its caller."""
+
+
+ModelGetter = Callable[[str, str], Detector]
+
+
+def _decode_thread(
+    path: Path, start: int, end: int | None, out: queue.Queue[Frame | BaseException | None], stop: threading.Event
+) -> None:
+    try:
+        with VideoReader(path) as reader:
+            for frame in reader.frames(start, end):
+                while not stop.is_set():
+                    try:
+                        out.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        out.put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        out.put(exc)
+
+
+def iter_frames(path: Path, start: int = 0, end: int | None = None, prefetch: int = 16) -> Iterator[Frame]:
+    """Decoded frames from a background thread (decoding overlaps the consumer's work)."""
+    q: queue.Queue[Frame | BaseException | None] = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    t = threading.Thread(target=_decode_thread, args=(path, start, end, q, stop), daemon=True, name="decode")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+class Pipeline:
+    """Runs :class:`PipelineConfig` on videos.
+
+    Args:
+        get_model: ``(name, task) -> Detector`` (e.g. :meth:`ModelManager.get`).
+        config: stages and models.
+        models_dir: where trained action models live.
+    """
+
+    def __init__(self, get_model: ModelGetter, config: PipelineConfig, models_dir: Path | None = None) -> None:
+        self.get_model = get_model
+        self.config = config
+        self.models_dir = models_dir
+
+    def run(
+        self, video: Path, cancel: threading.Event | None = None, cache: DetectionCache | None = None
+    ) -> PipelineResult:
+        """Run to completion; see :meth:`events`."""
+        result = None
+        for event in self.events(video, cancel, cache):
+            if isinstance(event, PipelineResult):
+                result = event
+        assert result is not None
+        return result
+
+    def events(
+        self, video: Path, cancel: threading.Event | None = None, cache: DetectionCache | None = None
+    ) -> Iterator[Progress | PipelineResult]:
+        """Progress events while frames are processed, then the :class:`PipelineResult`.
+
+        Raises:
+            InvalidInputError: unreadable video, bad frame range.
+            NotFoundError, FailedPreconditionError: unknown model, missing weights.
+            CancelledError: ``cancel`` was set.
+        """
+        cfg = self.config
+        info, ts_all = probe(video)
+        end = info.num_frames if cfg.end_frame is None else min(cfg.end_frame, info.num_frames)
+        if cfg.start_frame >= end:
+            raise InvalidInputError(
+                f"frame range [{cfg.start_frame}, {end}) is empty for a {info.num_frames}-frame video"
+            )
+        total = end - cfg.start_frame
+        detector = self.get_model(cfg.detector_model, "detect") if "detect" in cfg.stages else None
+        pose_model: Detector | None = None
+        if "pose" in cfg.stages:
+            pose_model = self.get_model(cfg.pose_model, "pose")
+        models = {"detector": detector.name if detector else "", "pose": pose_model.name if pose_model else ""}
+
+        from prelabel.track import OnlineTracker, TrackerConfig, refine
+
+        tcfg = TrackerConfig(max_gap_s=cfg.max_gap_s) if cfg.max_gap_s > 0 else TrackerConfig()
+        tracker = OnlineTracker(tcfg, detector.class_names if detector else ())
+        detections: dict[int, Detections] = {}
+        poses: dict[int, Detections] = {}
+        done = 0
+        t0 = time.perf_counter()
+        batch: list[Frame] = []
+
+        def process(frames: list[Frame]) -> None:
+            assert detector is not None
+            todo = [f for f in frames if cache is None or cache.get(f.frame_idx) is None]
+            fresh: dict[int, tuple[Detections, Detections | None]] = {}
+            if todo:
+                dets = detector.detect([f.image for f in todo], cfg.detect_options)
+                pdets: list[Detections | None] = [None] * len(todo)
+                if pose_model is not None:
+                    pdets = list(pose_model.detect([f.image for f in todo], cfg.detect_options))
+                fresh = {f.frame_idx: (d, p) for f, d, p in zip(todo, dets, pdets, strict=True)}
+                if cache is not None:
+                    cache.put([(i, d, p) for i, (d, p) in fresh.items()])
+            for f in frames:
+                cached = fresh.get(f.frame_idx) or (cache.get(f.frame_idx) if cache is not None else None)
+                assert cached is not None
+                d, p = cached
+                detections[f.frame_idx] = d
+                if p is not None:
+                    poses[f.frame_idx] = p
+                if "track" in cfg.stages:
+                    tracker.update(f.frame_idx, f.ts_ms, d, f.image)
+
+        stage = "detect+track" if "track" in cfg.stages else "detect"
+        for frame in iter_frames(video, cfg.start_frame, end):
+            batch.append(frame)
+            if len(batch) < cfg.batch_frames:
+                continue
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("cancelled")
+            process(batch)
+            done += len(batch)
+            batch = []
+            yield _progress(stage, done, total, t0)
+        if batch:
+            process(batch)
+            done += len(batch)
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("cancelled")
+        yield _progress(stage, done, total, t0)
+
+        tracks: list[Track] = []
+        fps = info.fps or 25.0
+        if "track" in cfg.stages:
+            raw = tracker.tracklets()
+            tracks = refine(raw, tcfg, fps, appearance=tracker.appearance()) if cfg.offline_refine else raw
+        if "pose" in cfg.stages:
+            tracks = self._attach_pose(tracks, poses)
+        segments: list[Segment] = []
+        if "actions" in cfg.stages:
+            from prelabel.actions.propose import propose_segments
+
+            people = [t for t in tracks if t.class_name == cfg.person_class]
+            segments = propose_segments(
+                people, fps=fps, ts_ms=ts_all, model=cfg.action_model or "rules", models_dir=self.models_dir
+            )
+            models["actions"] = cfg.action_model or "rules"
+        class_names = tuple(detector.class_names) if detector else ()
+        yield PipelineResult(info, ts_all, detections, tracks, segments, class_names, models)
+
+    def _attach_pose(self, tracks: list[Track], poses: dict[int, Detections]) -> list[Track]:
+        from prelabel.pose import attach_skeletons, smooth_skeleton_tracks
+
+        person = self.config.person_class
+        people = [t for t in tracks if t.class_name == person]
+        others = [t for t in tracks if t.class_name != person]
+        people = smooth_skeleton_tracks(attach_skeletons(people, poses))
+        return sorted([*people, *others], key=lambda t: t.track_id)
+
+
+def _progress(stage: str, done: int, total: int, t0: float) -> Progress:
+    elapsed = max(time.perf_counter() - t0, 1e-9)
+    rate = done / elapsed
+    return Progress(stage, done, total, rate, (total - done) / rate if rate > 0 else 0.0)

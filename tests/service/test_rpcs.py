@@ -1,0 +1,163 @@
+"""Round trips of the tracking, interpolation and segment RPCs through a real server and client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from prelabel.client import PrelabelClient
+from prelabel.service.server import PrelabelServer
+from prelabel.settings import Settings
+from prelabel.synthetic import generate, write_scene
+from prelabel.v1 import prelabel_pb2 as pb
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrelabelClient, Path]]:
+    tmp = tmp_path_factory.mktemp("rpcs")
+    settings = Settings(port=0, preload=[], data_dir=tmp / "data", allowed_roots=[tmp], drain_s=0.0, grace_s=1.0)
+    srv = PrelabelServer(settings)
+    srv.start()
+    with PrelabelClient(f"127.0.0.1:{srv.port}", timeout_s=120) as client:
+        yield client, tmp
+    srv.stop()
+
+
+def _box(xyxy: np.ndarray) -> pb.Box:
+    return pb.Box(x1=float(xyxy[0]), y1=float(xyxy[1]), x2=float(xyxy[2]), y2=float(xyxy[3]))
+
+
+def test_track_detections_keeps_ids_through_a_generated_clip(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    scene = generate("occlusion", 11, num_frames=90, render=False)
+    people = [t for t in scene.tracks if t.class_name == "person"]
+    frames = []
+    for f in range(scene.info.num_frames):
+        dets = [
+            pb.Detection(box=_box(b.xyxy), class_id=0, class_name="person", score=0.9)
+            for t in people
+            for b in t.boxes
+            if b.frame_idx == f and b.score > 0.3
+        ]
+        frames.append(pb.FrameDetections(frame_idx=f, ts_ms=float(scene.ts_ms[f]), detections=dets))
+    resp = client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=frames, fps=scene.info.fps), timeout=60)
+    # Every ground-truth identity maps to exactly one output id (no switches), by best IoU per frame.
+    gt_to_ids: dict[int, set[int]] = {}
+    by_frame = {ft.frame_idx: ft for ft in resp.frames}
+    for t in people:
+        for b in t.boxes:
+            ft = by_frame.get(b.frame_idx)
+            if ft is None or b.score <= 0.3:
+                continue
+            best, best_iou = None, 0.5
+            for o in ft.objects:
+                ob = np.array([o.box.x1, o.box.y1, o.box.x2, o.box.y2])
+                tl, br = np.maximum(ob[:2], b.xyxy[:2]), np.minimum(ob[2:], b.xyxy[2:])
+                inter = float(np.prod(np.clip(br - tl, 0, None)))
+                union = float(np.prod(ob[2:] - ob[:2]) + np.prod(b.xyxy[2:] - b.xyxy[:2]) - inter)
+                if inter / union > best_iou:
+                    best, best_iou = o.track_id, inter / union
+            if best is not None:
+                gt_to_ids.setdefault(t.track_id, set()).add(best)
+    assert len(gt_to_ids) >= len(people) - 1
+    switches = sum(len(ids) - 1 for ids in gt_to_ids.values())
+    assert switches <= 1, gt_to_ids
+
+
+def test_track_detections_bad_rows_are_invalid(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    good = pb.Detection(box=pb.Box(x1=1, y1=1, x2=10, y2=20), score=0.9)
+    cases = {
+        "nan": [pb.FrameDetections(frame_idx=0, detections=[good, pb.Detection(box=pb.Box(x1=float("nan")))])],
+        "negative": [pb.FrameDetections(frame_idx=0, detections=[pb.Detection(box=pb.Box(x1=5, y1=5, x2=1, y2=9))])],
+        "order": [pb.FrameDetections(frame_idx=3, detections=[good]), pb.FrameDetections(frame_idx=2)],
+    }
+    for name, frames in cases.items():
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=frames, fps=10), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+        assert "frame" in (err.value.details() or ""), name
+
+
+def test_interpolate_passes_through_keyframes_and_suggests(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    kfs = [
+        pb.Keyframe(frame_idx=0, box=pb.Box(x1=0, y1=0, x2=10, y2=10), has_box=True),
+        pb.Keyframe(frame_idx=10, box=pb.Box(x1=100, y1=0, x2=110, y2=10), has_box=True),
+        pb.Keyframe(frame_idx=14, outside=True),
+        pb.Keyframe(frame_idx=20, box=pb.Box(x1=50, y1=50, x2=70, y2=70), has_box=True),
+    ]
+    req = pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=4, keyframes=kfs)], method="linear")
+    resp = client.stub.Interpolate(req, timeout=30)
+    (track,) = resp.tracks
+    frames = {f.frame_idx: f for f in track.frames}
+    assert sorted(frames) == list(range(21))
+    assert frames[5].box.x1 == pytest.approx(50.0) and frames[5].method == "linear"
+    assert frames[10].is_keyframe and frames[10].box.x1 == pytest.approx(100.0)
+    assert all(frames[f].outside for f in range(14, 20))
+    assert not frames[20].outside and frames[20].box.x2 == pytest.approx(70.0)
+    assert track.suggestions
+
+
+def test_interpolate_bad_keyframes_name_track_and_frame(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    box = pb.Box(x1=0, y1=0, x2=10, y2=10)
+    cases = {
+        "unsorted": [pb.Keyframe(frame_idx=5, box=box, has_box=True), pb.Keyframe(frame_idx=2, box=box, has_box=True)],
+        "nan": [pb.Keyframe(frame_idx=0, box=pb.Box(x1=float("nan"), x2=1, y2=1), has_box=True)],
+        "unknown method": [pb.Keyframe(frame_idx=0, box=box, has_box=True)],
+    }
+    for name, kfs in cases.items():
+        method = "bogus" if name == "unknown method" else "linear"
+        req = pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=7, keyframes=kfs)], method=method)
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.Interpolate(req, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+        if name != "unknown method":
+            assert "track 7" in (err.value.details() or ""), name
+
+
+def test_propose_segments_from_skeleton_tracks(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    scene = generate("actions", 5, num_frames=150, render=False)
+    tracks = []
+    for t in scene.tracks:
+        if t.class_name != "person":
+            continue
+        st = pb.SkeletonTrack(track_id=t.track_id)
+        for b in t.boxes:
+            if b.skeleton is None:
+                continue
+            sk = pb.Skeleton(score=1.0)
+            for (x, y, _c), present in zip(b.skeleton.keypoints, b.skeleton.present, strict=True):
+                sk.keypoints.append(pb.Keypoint(x=float(x), y=float(y), confidence=1.0 if present else 0.0,
+                                                present=bool(present)))  # fmt: skip
+            st.frames.append(pb.SkeletonTrackFrame(frame_idx=b.frame_idx, ts_ms=b.ts_ms, box=_box(b.xyxy), skeleton=sk))
+        tracks.append(st)
+    req = pb.ProposeSegmentsRequest(skeleton_tracks=pb.SkeletonTracks(tracks=tracks, fps=scene.info.fps))
+    resp = client.stub.ProposeSegments(req, timeout=60)
+    assert resp.segments
+    ids = {t.track_id for t in tracks}
+    for seg in resp.segments:
+        assert seg.track_id in ids and seg.end_frame >= seg.start_frame and seg.label
+    with pytest.raises(grpc.RpcError) as err:
+        client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=pb.SkeletonTracks(fps=0)), timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_track_video_streams_info_progress_and_frames(env: tuple[PrelabelClient, Path]) -> None:
+    client, tmp = env
+    scene = generate("default", 2, num_frames=16, width=320, height=192)
+    video = write_scene(scene, tmp / "clip")["video"]
+    req = pb.TrackVideoRequest(video=pb.VideoSource(path=str(video)), detector_model="arch-yolo11n")
+    kinds = [m.WhichOneof("item") for m in client.track_video(req)]
+    assert kinds[0] == "info" and "progress" in kinds
+    info = next(iter(client.track_video(req))).info
+    assert (info.width, info.height, info.num_frames) == (320, 192, 16)
+    with pytest.raises(grpc.RpcError) as err:
+        list(client.track_video(pb.TrackVideoRequest(video=pb.VideoSource(path=str(video)), start_frame=40)))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
