@@ -155,7 +155,9 @@ def tracked_to_proto(track: Track, box: TrackedBox) -> pb.TrackedObject:
     return msg
 
 
-def tracks_to_frames(tracks: Sequence[Track], ts_ms: Sequence[float] | np.ndarray | None = None) -> list[pb.FrameTracks]:
+def tracks_to_frames(
+    tracks: Sequence[Track], ts_ms: Sequence[float] | np.ndarray | None = None
+) -> list[pb.FrameTracks]:
     """Per-track lists -> per-frame messages in frame order (frames with no object are omitted)."""
     by_frame: dict[int, list[pb.TrackedObject]] = {}
     ts_of: dict[int, float] = {}
