@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
 from prelabel.types import NUM_KEYPOINTS, Detections, Skeleton, Track, TrackedBox
 
 # Standing person, keypoints relative to the top-centre of the body, in units of body height (y down).

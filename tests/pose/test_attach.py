@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.pose.attach import AttachConfig, attach_skeletons, box_iou, match_skeletons
 from prelabel.types import Detections, Skeleton, Track, TrackedBox

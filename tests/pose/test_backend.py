@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.errors import FailedPreconditionError, InvalidInputError, NotFoundError
 from prelabel.pose.backend import PoseOptions, decode_image, estimate_pose, poses_from_detections

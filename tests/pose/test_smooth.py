@@ -6,11 +6,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.metrics.pose import instances_from_tracks, keypoint_jitter, oks_ap, trajectory_lag
 from prelabel.pose.attach import attach_skeletons
-from prelabel.pose.smooth import SmoothConfig, one_euro_smooth, smooth_skeleton_track, smooth_skeleton_tracks
-from prelabel.types import Track
+from prelabel.pose.smooth import (
+    SmoothConfig,
+    one_euro_smooth,
+    smooth_skeleton_track,
+    smooth_skeleton_tracks,
+    track_times_s,
+)
+from prelabel.types import Track, TrackedBox
 
 
 def _arrays(track: Track) -> tuple[np.ndarray, np.ndarray]:
@@ -78,13 +85,19 @@ def test_time_comes_from_timestamps() -> None:
     rng = np.random.default_rng(0)
     t_ms = np.cumsum(rng.choice([20.0, 50.0], 100))  # variable frame rate
     truth = np.zeros((100, 1, 2))
-    truth[:, 0, 0] = 300.0 * t_ms / 1000.0  # 300 px/s, constant
+    truth[:, 0, 0] = 60.0 * t_ms / 1000.0  # 60 px/s, constant
     noisy = truth + rng.normal(0, 2.0, truth.shape)
     present = np.ones((100, 1), bool)
     out = one_euro_smooth(noisy, present, t_ms / 1000.0, np.full(100, 200.0))
     err_raw = np.abs(noisy - truth)[5:-5].mean()
     err_out = np.abs(out - truth)[5:-5].mean()
-    assert err_out < 0.7 * err_raw, (err_raw, err_out)
+    assert err_out < 0.6 * err_raw, (err_raw, err_out)
+    boxes = [
+        TrackedBox(f, [0, 0, 10, 10], 1.0, ts_ms=float(t)) for f, t in zip([0, 1, 5], [0.0, 40.0, 300.0], strict=True)
+    ]
+    assert track_times_s(boxes, fps=25.0).tolist() == pytest.approx([0.0, 0.04, 0.3])
+    no_ts = [replace(b, ts_ms=0.0) for b in boxes]
+    assert track_times_s(no_ts, fps=25.0).tolist() == pytest.approx([0.0, 0.04, 0.2])
 
 
 def test_bad_input_raises() -> None:

@@ -46,8 +46,8 @@ class SmoothConfig:
         bidirectional: average a forward and a backward pass (zero lag to first order); False is causal.
     """
 
-    min_cutoff_hz: float = 1.5
-    beta: float = 3.0
+    min_cutoff_hz: float = 1.0
+    beta: float = 6.0
     d_cutoff_hz: float = 1.0
     max_gap_s: float = 0.5
     fps: float = 30.0
@@ -80,6 +80,7 @@ def _one_euro_pass(
     x_hat = np.zeros((k, 2))
     v_hat = np.zeros((k, 2))
     t_last = np.full(k, -np.inf)
+    fresh = np.zeros(k, bool)  # one sample seen since (re)start: the next speed is taken as is
     for i in range(len(xy)):
         m = present[i]
         if not m.any():
@@ -92,10 +93,14 @@ def _one_euro_pass(
         if upd.any():
             dt = np.maximum(gap[upd], 1e-6)
             v = (xy[i, upd] - x_hat[upd]) / dt[:, None]
-            v_hat[upd] += _alpha(np.full(dt.shape, cfg.d_cutoff_hz), dt)[:, None] * (v - v_hat[upd])
+            # Starting the speed estimate at 0 would read a fast limb as still for the first frames (and lag it).
+            a_d = np.where(fresh[upd], 1.0, _alpha(np.full(dt.shape, cfg.d_cutoff_hz), dt))
+            v_hat[upd] += a_d[:, None] * (v - v_hat[upd])
             speed = np.linalg.norm(v_hat[upd], axis=1) / max(scale[i], 1.0)
             fc = cfg.min_cutoff_hz + cfg.beta * speed
             x_hat[upd] += _alpha(fc, dt)[:, None] * (xy[i, upd] - x_hat[upd])
+        fresh[upd] = False
+        fresh[new] = True
         t_last[m] = t_s[i]
         out[i, m] = x_hat[m]
     return out
