@@ -31,6 +31,7 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2
+
 from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
 from prelabel.interpolate.registry import default_registry
 from prelabel.metrics.interpolation import (
