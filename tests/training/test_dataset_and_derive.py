@@ -1,0 +1,100 @@
+"""Training pipeline pieces: YOLO label export and the derivation of the shipped detector and pose model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from prelabel.errors import InvalidInputError
+from prelabel.synthetic import generate
+from prelabel.training.dataset import (
+    COCO17_FLIP_IDX,
+    DatasetSpec,
+    export_yolo_dataset,
+    frame_labels,
+    preset_for_seed,
+    write_data_yaml,
+)
+from prelabel.training.train import _save, derive_models
+from prelabel.types import COCO17_KEYPOINTS
+
+
+def test_flip_idx_swaps_left_and_right() -> None:
+    for i, j in enumerate(COCO17_FLIP_IDX):
+        a, b = COCO17_KEYPOINTS[i], COCO17_KEYPOINTS[j]
+        assert a.replace("left", "right") == b or a.replace("right", "left") == b or a == b == "nose"
+
+
+def test_frame_labels_match_ground_truth() -> None:
+    scene = generate("ball", 4, num_frames=20, render=False)
+    f = next(b.frame_idx for t in scene.tracks if t.class_name == "ball" for b in t.boxes if b.score > 0.5)
+    lines = frame_labels(scene, f, 0.2, 4.0, pose=True)
+    expected = [
+        t for t in scene.tracks if (b := t.at(f)) is not None and b.score >= 0.2 and min(b.xyxy[2:] - b.xyxy[:2]) >= 4
+    ]
+    assert len(lines) == len(expected) and lines
+    w, h = scene.info.width, scene.info.height
+    for line, t in zip(lines, expected, strict=True):
+        vals = [float(v) for v in line.split()]
+        assert len(vals) == 5 + 17 * 3 and int(vals[0]) == t.class_id
+        box = t.at(f)
+        assert box is not None
+        cx, cy = (box.xyxy[0] + box.xyxy[2]) / 2 / w, (box.xyxy[1] + box.xyxy[3]) / 2 / h
+        assert vals[1] == pytest.approx(cx, abs=1e-5) and vals[2] == pytest.approx(cy, abs=1e-5)
+        kp = np.array(vals[5:]).reshape(17, 3)
+        if t.class_name == "ball":
+            assert not kp.any()
+        else:
+            assert box.skeleton is not None
+            assert np.array_equal(kp[:, 2] == 2, box.skeleton.present)
+    det_lines = frame_labels(scene, f, 0.2, 4.0, pose=False, person_only=True)
+    assert all(len(line.split()) == 5 and line.startswith("0 ") for line in det_lines)
+
+
+def test_export_writes_images_labels_and_yaml(tmp_path: Path) -> None:
+    spec = DatasetSpec((3, 4), frames_per_scene=2, scene_frames=12)
+    n = export_yolo_dataset(spec, tmp_path, "train", pose=True)
+    assert n == 4
+    imgs = sorted((tmp_path / "images" / "train").glob("*.jpg"))
+    labels = sorted((tmp_path / "labels" / "train").glob("*.txt"))
+    assert [p.stem for p in imgs] == [p.stem for p in labels] and len(imgs) == 4
+    assert all(p.stem.startswith(preset_for_seed(int(p.stem.split("_")[-2]), spec.mix)) for p in imgs)
+    data = yaml.safe_load(write_data_yaml(tmp_path, pose=True).read_text())
+    assert data["kpt_shape"] == [17, 3] and data["names"] == {0: "person", 1: "ball"}
+    # A resumed export reuses the files instead of regenerating them.
+    before = imgs[0].stat().st_mtime_ns
+    assert export_yolo_dataset(spec, tmp_path, "train", pose=True) == 4
+    assert imgs[0].stat().st_mtime_ns == before
+    with pytest.raises(InvalidInputError, match="frames_per_scene"):
+        DatasetSpec((1,), frames_per_scene=20, scene_frames=10)
+
+
+def test_derived_models_reproduce_the_trained_network(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import PoseModel
+
+    torch.manual_seed(0)
+    net = PoseModel("yolo11n-pose.yaml", nc=2, data_kpt_shape=(17, 3), verbose=False)
+    net.names = {0: "person", 1: "ball"}
+    trained = tmp_path / "trained.pt"
+    _save(net, trained, {"task": "pose"})
+    det_path, pose_path = tmp_path / "det.pt", tmp_path / "pose.pt"
+    derive_models(trained, det_path, pose_path, 320)
+    det, pose, ref = (YOLO(str(p)) for p in (det_path, pose_path, trained))
+    assert det.task == "detect" and det.names == {0: "person", 1: "ball"}
+    assert pose.task == "pose" and pose.names == {0: "person"}
+    x = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        y_ref = ref.model.float().eval()(x)[0]  # type: ignore[union-attr,operator]
+        y_det = det.model.float().eval()(x)[0]  # type: ignore[union-attr,operator]
+        y_pose = pose.model.float().eval()(x)[0]  # type: ignore[union-attr,operator]
+    assert y_det.shape[1] == 4 + 2 and y_pose.shape[1] == 4 + 1 + 17 * 3
+    assert torch.allclose(y_det, y_ref[:, :6], atol=1e-4)
+    assert torch.allclose(y_pose[:, :5], y_ref[:, :5], atol=1e-4)
+    assert torch.allclose(y_pose[:, 5:], y_ref[:, 6:], atol=1e-3)
+    for p in (det_path, pose_path):
+        assert p.stat().st_size < 10_000_000
