@@ -197,10 +197,80 @@ class PrelabelClient:
 
         return str(self.stub.UploadVideo(messages(), **self._kw(timeout_s)).upload_id)
 
-    def track_video(self, request: pb.TrackVideoRequest, timeout_s: float | None = None) -> Iterator[pb.TrackVideoResponse]:
+    def track_video(
+        self, request: pb.TrackVideoRequest, timeout_s: float | None = None
+    ) -> Iterator[pb.TrackVideoResponse]:
         """Stream of video info, progress and per-frame tracks."""
         yield from self.stub.TrackVideo(request, **self._kw(timeout_s))
 
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit_job(
+        self,
+        *,
+        path: str = "",
+        upload_id: str = "",
+        stages: Sequence[str] = (),
+        detector_model: str = "",
+        pose_model: str = "",
+        action_model: str = "",
+        options: dict[str, str] | None = None,
+        idempotency_key: str = "",
+        timeout_s: float | None = None,
+    ) -> pb.Job:
+        """Queue a pre-labeling job for a server path (under its allowed roots) or an uploaded video."""
+        video = pb.VideoSource(upload_id=upload_id) if upload_id else pb.VideoSource(path=path)
+        req = pb.SubmitJobRequest(
+            video=video,
+            stages=list(stages),
+            detector_model=detector_model,
+            pose_model=pose_model,
+            action_model=action_model,
+            options=options or {},
+            idempotency_key=idempotency_key,
+        )
+        return self.stub.SubmitJob(req, **self._kw(timeout_s))
+
+    def watch_job(self, job_id: str, timeout_s: float | None = None) -> Iterator[pb.Job]:
+        """The job's state each time it changes, ending with its final state."""
+        yield from self.stub.WatchJob(pb.WatchJobRequest(job_id=job_id), **self._kw(timeout_s or 24 * 3600.0))
+
+    def get_job(self, job_id: str) -> pb.Job:
+        """One job."""
+        return self.stub.GetJob(pb.GetJobRequest(job_id=job_id), **self._kw(None))
+
+    def list_jobs(self, state: int = 0, page_size: int = 50) -> list[pb.Job]:
+        """Every job (newest first), following pages."""
+        out: list[pb.Job] = []
+        token = ""
+        while True:
+            req = pb.ListJobsRequest(state=state, page_size=page_size, page_token=token)  # type: ignore[arg-type]
+            resp = self.stub.ListJobs(req, **self._kw(None))
+            out.extend(resp.jobs)
+            token = resp.next_page_token
+            if not token:
+                return out
+
+    def cancel_job(self, job_id: str) -> pb.Job:
+        """Cancel a queued or running job."""
+        return self.stub.CancelJob(pb.CancelJobRequest(job_id=job_id), **self._kw(None))
+
+    def download_result(self, job_id: str, fmt: str, dest: Path | str, timeout_s: float | None = None) -> Path:
+        """Save a finished job's result in ``fmt`` (json, cvat, labelstudio, coco, mot, yolo).
+
+        ``dest`` is a folder (the server's file name is kept) or a file path.
+        """
+        dest = Path(dest)
+        chunks = self.stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id, format=fmt), **self._kw(timeout_s))
+        first = next(iter(chunks))
+        target = dest / first.filename if dest.is_dir() else dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:
+            fh.write(first.data)
+            for chunk in chunks:
+                fh.write(chunk.data)
+        return target
 
 def _xyxy(box: pb.Box) -> np.ndarray:
     return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32)
@@ -221,3 +291,4 @@ def _detections(msg: pb.ImageDetections) -> Detections:
     names_by_id = {d.class_id: d.class_name for d in msg.detections}
     names = [names_by_id.get(i, str(i)) for i in range(int(cls.max()) + 1)]
     return Detections(xyxy, scores, cls, names)
+

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prelabel.detect.manager import ModelManager
 from prelabel.errors import InvalidInputError
+from prelabel.jobs import JobRunner
 from prelabel.registry import ModelRegistry
 from prelabel.settings import Settings
 from prelabel.video.paths import resolve_allowed_path
@@ -21,6 +22,7 @@ class ServiceContext:
     registry: ModelRegistry
     models: ModelManager
     uploads: UploadStore
+    jobs: JobRunner
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceContext:
@@ -28,7 +30,10 @@ class ServiceContext:
         registry = ModelRegistry.load(settings.registry_path)
         models = ModelManager(registry, settings.device, settings.batch_max_size, settings.batch_max_delay_ms)
         uploads = UploadStore(settings.data_dir / "uploads", settings.max_upload_mb * 1024 * 1024)
-        return cls(settings, registry, models, uploads)
+        jobs = JobRunner(
+            settings.data_dir, models.get, settings.models_dir, settings.job_workers, settings.max_queued_jobs
+        )
+        return cls(settings, registry, models, uploads, jobs)
 
     def resolve_video(self, kind: str | None, value: str) -> Path:
         """A video reference -> a local path.
@@ -48,5 +53,6 @@ class ServiceContext:
         raise InvalidInputError("no video given: set video.path or video.upload_id")
 
     def close(self) -> None:
-        """Release models and workers."""
+        """Stop job workers (running jobs resume at the next start), then release models."""
+        self.jobs.stop()
         self.models.close()

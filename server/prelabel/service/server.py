@@ -90,6 +90,7 @@ class PrelabelServer:
         except Exception:
             self.stop(grace=0)
             raise
+        self.ctx.jobs.start()  # resumes jobs a previous process left unfinished
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving with models %s", self.ctx.models.loaded())
         return self.port

@@ -13,7 +13,10 @@ from pathlib import Path
 import grpc
 
 from prelabel.detect.base import DetectOptions
-from prelabel.errors import InvalidInputError, NotImplementedYetError
+from prelabel.errors import FailedPreconditionError, InvalidInputError
+from prelabel.jobs import JobRecord, JobRequest, JobState
+from prelabel.jobs.results import result_file
+from prelabel.jobs.runner import pipeline_config
 from prelabel.pipeline import STAGES, Pipeline, PipelineConfig, Progress
 from prelabel.registry import ModelSpec
 from prelabel.service import convert
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 MAX_IMAGES_PER_REQUEST = 256
 # Keypoints whose confidence is at or below this are reported as missing.
 MIN_KEYPOINT_CONF = 0.3
+# Result downloads are streamed in pieces of this size.
+DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 
 def _model_info(spec: ModelSpec) -> pb.ModelInfo:
@@ -44,12 +49,8 @@ def _model_info(spec: ModelSpec) -> pb.ModelInfo:
     )
 
 
-def _unimplemented(what: str, issue: str) -> NotImplementedYetError:
-    return NotImplementedYetError(f"{what} is part of the API but not available in this server version ({issue})")
-
-
 class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
-    """Serves every RPC of the contract; capabilities not built yet answer UNIMPLEMENTED."""
+    """Serves every RPC of the contract."""
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -224,24 +225,87 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ jobs
 
+    def _job_to_proto(self, job: JobRecord) -> pb.Job:
+        video = pb.VideoSource(**job.request.video)
+        return pb.Job(
+            job_id=job.job_id,
+            state=pb.JobState.Name(int(job.state)),
+            stage=job.stage,
+            frames_done=job.frames_done,
+            frames_total=job.frames_total,
+            frames_per_s=job.frames_per_s,
+            eta_s=job.eta_s,
+            error=job.error,
+            created_unix_s=job.created,
+            updated_unix_s=job.updated,
+            formats=list(job.formats),
+            video=video,
+            stages=list(job.request.stages),
+        )
+
     def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.ServicerContext) -> pb.Job:
-        raise _unimplemented("SubmitJob", "batch jobs")
+        kind = request.video.WhichOneof("source")
+        path = self.resolve_video(request.video)
+        job_request = JobRequest(
+            video={kind: getattr(request.video, kind)} if kind else {},
+            stages=tuple(request.stages) or STAGES,
+            detector_model=request.detector_model,
+            pose_model=request.pose_model,
+            action_model=request.action_model,
+            options=dict(sorted(request.options.items())),
+        )
+        # Unknown models fail now, not later in a worker.
+        config = pipeline_config(job_request)
+        if "detect" in config.stages:
+            self.ctx.registry.resolve(config.detector_model, "detect").require_available()
+        if "pose" in config.stages:
+            self.ctx.registry.resolve(config.pose_model, "pose").require_available()
+        job = self.ctx.jobs.submit(job_request, path, request.idempotency_key or None)
+        return self._job_to_proto(job)
 
     def WatchJob(self, request: pb.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[pb.Job]:
-        raise _unimplemented("WatchJob", "batch jobs")
-        yield  # pragma: no cover
+        job = self.ctx.jobs.store.get(request.job_id)
+        yield self._job_to_proto(job)
+        while not job.state.terminal and context.is_active():
+            changed = self.ctx.jobs.store.wait_change(job.job_id, job.seq, timeout_s=1.0)
+            if changed.seq != job.seq:
+                job = changed
+                yield self._job_to_proto(job)
 
     def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.Job:
-        raise _unimplemented("GetJob", "batch jobs")
+        return self._job_to_proto(self.ctx.jobs.store.get(request.job_id))
 
     def ListJobs(self, request: pb.ListJobsRequest, context: grpc.ServicerContext) -> pb.ListJobsResponse:
-        raise _unimplemented("ListJobs", "batch jobs")
+        size = request.page_size or 50
+        if not 0 < size <= 1000:
+            raise InvalidInputError(f"page_size must be in 1..1000, got {request.page_size}")
+        try:
+            offset = int(request.page_token or 0)
+        except ValueError as exc:
+            raise InvalidInputError(f"bad page_token {request.page_token!r}") from exc
+        state = JobState(request.state) if request.state else None
+        jobs = self.ctx.jobs.store.list(state, limit=size + 1, offset=offset)
+        token = str(offset + size) if len(jobs) > size else ""
+        return pb.ListJobsResponse(jobs=[self._job_to_proto(j) for j in jobs[:size]], next_page_token=token)
 
     def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.Job:
-        raise _unimplemented("CancelJob", "batch jobs")
+        return self._job_to_proto(self.ctx.jobs.cancel(request.job_id))
 
     def DownloadResult(
         self, request: pb.DownloadResultRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ResultChunk]:
-        raise _unimplemented("DownloadResult", "batch jobs")
-        yield  # pragma: no cover
+        job = self.ctx.jobs.store.get(request.job_id)
+        if job.state != JobState.SUCCEEDED:
+            raise FailedPreconditionError(f"job {job.job_id} is {job.state.name}, results exist once it SUCCEEDED")
+        path, ctype = result_file(self.ctx.jobs.result_folder(job.job_id), request.format or "json")
+        first = True
+        with path.open("rb") as fh:
+            while True:
+                block = fh.read(DOWNLOAD_CHUNK_BYTES)
+                if not block and not first:
+                    return
+                if first:
+                    yield pb.ResultChunk(filename=path.name, content_type=ctype, data=block)
+                    first = False
+                else:
+                    yield pb.ResultChunk(data=block)

@@ -1,0 +1,136 @@
+"""A finished job's result files: prelabel's own JSON plus the formats annotation tools import."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from prelabel.errors import InvalidInputError, NotFoundError
+from prelabel.pipeline import PipelineResult
+from prelabel.types import Track
+
+log = logging.getLogger(__name__)
+
+# Download name -> (formats registry name or "json", file name, content type).
+RESULT_FORMATS: dict[str, tuple[str, str, str]] = {
+    "json": ("json", "result.json", "application/json"),
+    "cvat": ("cvat", "annotations.xml", "application/xml"),
+    "labelstudio": ("label_studio", "labelstudio.json", "application/json"),
+    "coco": ("coco", "coco.json", "application/json"),
+    "mot": ("mot", "mot.txt", "text/plain"),
+    "yolo": ("yolo", "yolo.zip", "application/zip"),
+}
+ALIASES = {"label_studio": "labelstudio", "label-studio": "labelstudio", "cvat_video": "cvat"}
+
+
+def canonical_format(name: str) -> str:
+    """The download name for ``name`` (aliases accepted).
+
+    Raises:
+        InvalidInputError: unknown format (the message lists the known ones).
+    """
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in RESULT_FORMATS:
+        raise InvalidInputError(f"unknown result format {name!r}; known: {sorted(RESULT_FORMATS)}")
+    return key
+
+
+def _track_json(t: Track) -> dict[str, Any]:
+    boxes = []
+    for b in t.boxes:
+        item: dict[str, Any] = {
+            "frame": b.frame_idx,
+            "ts_ms": float(b.ts_ms),
+            "xyxy": [float(v) for v in b.xyxy],
+            "score": float(b.score),
+            "source": b.source.name.lower(),
+        }
+        if b.skeleton is not None:
+            item["keypoints"] = b.skeleton.keypoints.astype(float).round(3).tolist()
+            item["keypoints_present"] = b.skeleton.present.tolist()
+        boxes.append(item)
+    return {"track_id": t.track_id, "class_id": t.class_id, "class_name": t.class_name, "boxes": boxes}
+
+
+def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
+    """prelabel's native result document (deterministic: same result, same bytes)."""
+    info = result.info
+    return {
+        "video": video_name,
+        "info": {
+            "width": info.width,
+            "height": info.height,
+            "num_frames": info.num_frames,
+            "fps": info.fps,
+            "variable_frame_rate": info.variable_frame_rate,
+        },
+        "models": dict(sorted(result.models.items())),
+        "class_names": list(result.class_names),
+        "ts_ms": [float(t) for t in result.ts_ms],
+        "tracks": [_track_json(t) for t in result.tracks],
+        "segments": [
+            {
+                "track_id": s.track_id,
+                "label": s.label,
+                "start_frame": s.start_frame,
+                "end_frame": s.end_frame,
+                "start_ts_ms": s.start_ts_ms,
+                "end_ts_ms": s.end_ts_ms,
+                "confidence": s.confidence,
+                "start_uncertainty_frames": s.start_uncertainty_frames,
+                "end_uncertainty_frames": s.end_uncertainty_frames,
+                "method": s.method,
+            }
+            for s in result.segments
+        ],
+    }
+
+
+def write_results(result: PipelineResult, video_name: str, folder: Path) -> list[str]:
+    """Write every result format into ``folder``; returns the download names written."""
+    from prelabel.formats import Annotations, export
+
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = result_to_json(result, video_name)
+    (folder / "result.json").write_text(json.dumps(doc, indent=1))
+    written = ["json"]
+    labels = result.class_names or tuple(sorted({t.class_name for t in result.tracks}))
+    ann = Annotations(
+        info=result.info,
+        tracks=result.tracks,
+        segments=result.segments,
+        ts_ms=result.ts_ms,
+        labels=tuple(labels),
+        action_labels=tuple(sorted({s.label for s in result.segments})),
+        name=video_name,
+    )
+    for key, (fmt, filename, _) in RESULT_FORMATS.items():
+        if fmt == "json":
+            continue
+        target = folder / filename
+        if fmt == "yolo":
+            tmp_dir = folder / "yolo"
+            export(ann, fmt, tmp_dir)
+            shutil.make_archive(str(folder / "yolo"), "zip", tmp_dir)
+            shutil.rmtree(tmp_dir)
+        else:
+            export(ann, fmt, target)
+        written.append(key)
+    return written
+
+
+def result_file(folder: Path, fmt: str) -> tuple[Path, str]:
+    """(path, content type) of a written result.
+
+    Raises:
+        InvalidInputError: unknown format. NotFoundError: not written.
+    """
+    key = canonical_format(fmt)
+    _, filename, ctype = RESULT_FORMATS[key]
+    path = folder / filename
+    if not path.is_file():
+        raise NotFoundError(f"result {key!r} is not available")
+    return path, ctype

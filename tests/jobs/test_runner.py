@@ -1,0 +1,120 @@
+"""Jobs run in-process: results in every format, cancel, failures isolated, bounded queue."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from prelabel.detect.manager import ModelManager
+from prelabel.errors import InvalidInputError, ResourceExhaustedError
+from prelabel.formats import load
+from prelabel.jobs import JobRequest, JobRunner, JobState
+from prelabel.registry import ModelRegistry
+from prelabel.settings import default_models_dir
+
+from prelabel.synthetic import generate, write_scene
+
+
+@pytest.fixture()
+def runner(tmp_path: Path) -> Iterator[JobRunner]:
+    models = ModelManager(ModelRegistry.load(default_models_dir() / "registry.yaml"), "cpu")
+    r = JobRunner(tmp_path / "data", models.get, workers=1, max_active=3)
+    r.start()
+    yield r
+    r.stop()
+    models.close()
+
+
+def _wait(runner: JobRunner, job_id: str, timeout_s: float = 120) -> JobState:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = runner.store.get(job_id).state
+        if state.terminal:
+            return state
+        time.sleep(0.05)
+    raise TimeoutError(job_id)
+
+
+def make_clip(folder: Path, seed: int = 4, frames: int = 48) -> Path:
+    scene = generate("default", seed, num_frames=frames, width=320, height=192)
+    return write_scene(scene, folder)["video"]
+
+
+RequestFactory = Callable[..., JobRequest]
+
+
+@pytest.fixture()
+def make_request(job_detector: tuple[str, dict[str, str]]) -> RequestFactory:
+    name, opts = job_detector
+
+    def build(
+        video: Path, *, stages: tuple[str, ...] = ("detect", "track"), options: dict[str, str] | None = None
+    ) -> JobRequest:
+        return JobRequest(
+            video={"path": str(video)}, stages=stages, detector_model=name, options={**opts, **(options or {})}
+        )
+
+    return build
+
+
+def test_job_succeeds_and_writes_every_format(runner: JobRunner, tmp_path: Path, make_request: RequestFactory) -> None:
+    video = make_clip(tmp_path / "clip", frames=24)
+    job = runner.submit(make_request(video), video)
+    assert _wait(runner, job.job_id) == JobState.SUCCEEDED
+    final = runner.store.get(job.job_id)
+    assert final.frames_done == final.frames_total == 24
+    assert set(final.formats) == {"json", "cvat", "labelstudio", "coco", "mot", "yolo"}
+    folder = runner.result_folder(job.job_id)
+    doc = json.loads((folder / "result.json").read_text())
+    assert doc["info"]["num_frames"] == 24 and len(doc["ts_ms"]) == 24
+    cvat = load("cvat", folder / "annotations.xml")
+    assert {t.track_id for t in cvat.tracks} == {t["track_id"] for t in doc["tracks"]}
+
+
+def test_cancel_stops_a_running_job_within_a_second(
+    runner: JobRunner, tmp_path: Path, make_request: RequestFactory
+) -> None:
+    video = make_clip(tmp_path / "clip", frames=400)
+    job = runner.submit(make_request(video, options={"batch_frames": "4"}), video)
+    deadline = time.monotonic() + 60
+    while runner.store.get(job.job_id).frames_done < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    assert runner.cancel(job.job_id).state == JobState.CANCELLED
+    # The worker lets go of the job: the next one starts promptly.
+    while job.job_id in runner._running and time.monotonic() - t0 < 5:
+        time.sleep(0.01)
+    assert time.monotonic() - t0 < 1.0
+    done_at_cancel = runner.store.get(job.job_id).frames_done
+    assert done_at_cancel < 400
+    assert runner.store.get(job.job_id).state == JobState.CANCELLED
+
+
+def test_corrupt_video_fails_with_reason_while_another_job_completes(
+    runner: JobRunner, tmp_path: Path, make_request: RequestFactory
+) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)
+    good = make_clip(tmp_path / "clip", frames=16)
+    bad_job = runner.submit(make_request(bad), bad)
+    good_job = runner.submit(make_request(good), good)
+    assert _wait(runner, bad_job.job_id) == JobState.FAILED
+    assert "bad.mp4" in runner.store.get(bad_job.job_id).error
+    assert _wait(runner, good_job.job_id) == JobState.SUCCEEDED
+
+
+def test_bounded_queue_and_option_validation(runner: JobRunner, tmp_path: Path, make_request: RequestFactory) -> None:
+    video = make_clip(tmp_path / "clip", frames=200)
+    jobs = [runner.submit(make_request(video, options={"batch_frames": "2"}), video) for _ in range(3)]
+    with pytest.raises(ResourceExhaustedError):
+        runner.submit(make_request(video), video)
+    with pytest.raises(InvalidInputError, match="unknown job option"):
+        runner.submit(make_request(video, options={"bogus": "1"}), video)
+    with pytest.raises(InvalidInputError, match="unknown stages"):
+        runner.submit(make_request(video, stages=("detect", "dance")), video)
+    for j in jobs:
+        runner.cancel(j.job_id)
