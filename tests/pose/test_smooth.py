@@ -107,3 +107,31 @@ def test_bad_input_raises() -> None:
         one_euro_smooth(np.zeros((3, 17, 2)), np.ones((3, 17), bool), [0.0, 0.1, 0.1], [1.0, 1.0, 1.0])
     with pytest.raises(InvalidInputError, match="expected xy"):
         one_euro_smooth(np.zeros((3, 17)), np.ones((3, 17), bool), [0.0, 0.1, 0.2], [1.0, 1.0, 1.0])
+
+
+def test_skeleton_tracks_attaches_then_smooths(make_crossing_scene, make_poses) -> None:
+    from prelabel.pose import skeleton_tracks
+
+    scene = make_crossing_scene(num_frames=90)
+    gt = scene.tracks()
+    sim = make_poses(scene, np.random.default_rng(11), p_swap=0.0)
+    tracks = scene.tracks(np.random.default_rng(12), box_noise=0.03)
+    for t in tracks:
+        t.boxes = [replace(b, skeleton=None) for b in t.boxes]
+    out = skeleton_tracks(tracks, sim.poses)
+    raw = attach_skeletons(tracks, sim.poses)
+    assert [t.track_id for t in out] == [1, 2]
+    for g, s, r in zip(gt, out, raw, strict=True):
+        gxy, _ = _arrays(g)
+        assert sum(b.skeleton is not None for b in s.boxes) >= 0.95 * len(s.boxes)
+        errs = {}
+        for name, track in (("smoothed", s), ("raw", r)):
+            e = [
+                np.linalg.norm(
+                    b.skeleton.keypoints[b.skeleton.present, :2] - gxy[b.frame_idx][b.skeleton.present], axis=1
+                )
+                for b in track.boxes
+                if b.skeleton is not None
+            ]
+            errs[name] = float(np.mean(np.concatenate(e)))
+        assert errs["smoothed"] < 0.8 * errs["raw"], errs
