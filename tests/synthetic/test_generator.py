@@ -212,3 +212,22 @@ def test_cli_writes_a_scene(tmp_path: Path) -> None:
     back = load_scene(tmp_path / "s")
     assert back.preset == "ball" and back.seed == 2 and back.info.num_frames == 8
     assert synth_main(["--preset", "ball", "--out", str(tmp_path / "t"), "--frames", "0"]) == 2
+
+
+def test_squat_bend_and_fall_overlap_in_box_shape() -> None:
+    # "Confusable at a glance": box aspect ratios (h / w) of the three low poses share a common range.
+    ratios: dict[str, list[float]] = {"squat": [], "bend": [], "fall": []}
+    for seed in range(3):
+        scene = generate("actions", seed, render=False)
+        tracks = {t.track_id: t for t in scene.tracks}
+        for s in scene.segments:
+            if s.label not in ratios:
+                continue
+            for f in range(s.start_frame, s.end_frame + 1):
+                b = tracks[s.track_id].at(f)
+                if b is not None and b.score > 0.9:
+                    ratios[s.label].append(float((b.xyxy[3] - b.xyxy[1]) / (b.xyxy[2] - b.xyxy[0])))
+    quartiles = {k: np.percentile(v, [25, 75]) for k, v in ratios.items()}
+    for a, b in itertools.combinations(quartiles, 2):
+        (a_lo, a_hi), (b_lo, b_hi) = quartiles[a], quartiles[b]
+        assert a_lo < b_hi and b_lo < a_hi, f"{a} {quartiles[a]} and {b} {quartiles[b]} do not overlap"

@@ -42,8 +42,8 @@ class TrainRecipe:
     imgsz: int = 320
     epochs: int = 30
     time_hours: float = 0.0
-    batch: int = 16
-    nbs: int = 16
+    batch: int = 8
+    nbs: int = 8
     warmup_epochs: float = 1.0
     workers: int = 2
     seed: int = 0
