@@ -203,7 +203,6 @@ class PrelabelClient:
         """Stream of video info, progress and per-frame tracks."""
         yield from self.stub.TrackVideo(request, **self._kw(timeout_s))
 
-
     # ------------------------------------------------------------------ jobs
 
     def submit_job(
@@ -272,6 +271,7 @@ class PrelabelClient:
                 fh.write(chunk.data)
         return target
 
+
 def _xyxy(box: pb.Box) -> np.ndarray:
     return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32)
 
@@ -291,4 +291,3 @@ def _detections(msg: pb.ImageDetections) -> Detections:
     names_by_id = {d.class_id: d.class_name for d in msg.detections}
     names = [names_by_id.get(i, str(i)) for i in range(int(cls.max()) + 1)]
     return Detections(xyxy, scores, cls, names)
-

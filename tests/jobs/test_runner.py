@@ -15,7 +15,6 @@ from prelabel.formats import load
 from prelabel.jobs import JobRequest, JobRunner, JobState
 from prelabel.registry import ModelRegistry
 from prelabel.settings import default_models_dir
-
 from prelabel.synthetic import generate, write_scene
 
 

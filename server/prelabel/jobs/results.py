@@ -56,7 +56,11 @@ def _track_json(t: Track) -> dict[str, Any]:
 
 
 def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
-    """prelabel's native result document (deterministic: same result, same bytes)."""
+    """prelabel's native result document (deterministic: same result, same bytes).
+
+    ``detections`` maps each frame index to its raw detections ``[x1, y1, x2, y2, score, class_id]``; ``tracks``
+    and ``segments`` are the refined proposals.
+    """
     info = result.info
     return {
         "video": video_name,
@@ -70,6 +74,10 @@ def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
         "models": dict(sorted(result.models.items())),
         "class_names": list(result.class_names),
         "ts_ms": [float(t) for t in result.ts_ms],
+        "detections": {
+            str(f): [[*(float(v) for v in d.xyxy[i]), float(d.scores[i]), int(d.class_ids[i])] for i in range(len(d))]
+            for f, d in sorted(result.detections.items())
+        },
         "tracks": [_track_json(t) for t in result.tracks],
         "segments": [
             {

@@ -234,7 +234,9 @@ class JobStore:
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {sorted(bad)}")
-        values = {k: (int(v) if k == "state" else json.dumps(list(v)) if k == "formats" else v) for k, v in fields.items()}
+        values = {
+            k: (int(v) if k == "state" else json.dumps(list(v)) if k == "formats" else v) for k, v in fields.items()
+        }
         sets = ", ".join(f"{k} = ?" for k in values)
         cond = " AND state NOT IN (3, 4, 5)" if only_if_not_terminal else ""
         with self._lock:
