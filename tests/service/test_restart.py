@@ -66,11 +66,9 @@ def clip(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def _finish(client: PrelabelClient, job_id: str) -> pb.Job:
-    last = None
-    for last in client.watch_job(job_id, timeout_s=300):
-        pass
-    assert last is not None
-    return last
+    updates = list(client.watch_job(job_id, timeout_s=300))
+    assert updates
+    return updates[-1]
 
 
 def test_sigkill_mid_job_then_restart_gives_the_same_result(tmp_path: Path, clip: tuple[Path, Path]) -> None:

@@ -12,6 +12,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from prelabel.pipeline import STAGES, CancelledError, ModelGetter, Pipeline, Pip
 log = logging.getLogger(__name__)
 
 # Options a job accepts in its ``options`` map, with their parsers.
-_OPTION_PARSERS = {
+_OPTION_PARSERS: dict[str, Callable[[str], object]] = {
     "conf": float,
     "iou": float,
     "imgsz": int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import enum
 import json
 import sqlite3
@@ -195,7 +196,7 @@ class JobStore:
             raise NotFoundError(f"unknown job {job_id!r}")
         return _record(row)
 
-    def list(self, state: JobState | None = None, limit: int = 100, offset: int = 0) -> list[JobRecord]:
+    def list(self, state: JobState | None = None, limit: int = 100, offset: int = 0) -> builtins.list[JobRecord]:
         """Jobs newest first, optionally of one state."""
         query = f"SELECT {_COLUMNS} FROM jobs"
         args: tuple[Any, ...] = ()
@@ -215,7 +216,7 @@ class JobStore:
             ).fetchone()
         return int(row[0])
 
-    def unfinished(self) -> list[JobRecord]:
+    def unfinished(self) -> builtins.list[JobRecord]:
         """Jobs that were queued or running (oldest first): what a restarted server resumes."""
         with self._lock:
             rows = self._db.execute(
