@@ -32,20 +32,11 @@ from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe
 logger = logging.getLogger(__name__)
 
 
-def _visible_runs(keyframes: Sequence[Keyframe]) -> list[list[int]]:
-    """Indices of maximal runs of consecutive visible keyframes."""
-    runs: list[list[int]] = []
-    cur: list[int] = []
-    for i, kf in enumerate(keyframes):
-        if kf.outside:
-            if cur:
-                runs.append(cur)
-            cur = []
-        else:
-            cur.append(i)
-    if cur:
-        runs.append(cur)
-    return runs
+def _visible_runs(outside: np.ndarray) -> list[range]:
+    """Keyframe index ranges of the maximal runs of consecutive visible keyframes (``outside``: (K,) bool)."""
+    vis = np.concatenate([[False], ~np.asarray(outside, bool), [False]])
+    edges = np.flatnonzero(np.diff(vis.astype(np.int8)))
+    return [range(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def suggest_keyframes(
@@ -68,29 +59,31 @@ def suggest_keyframes(
     """
     if num <= 0:
         return []
-    cand = np.flatnonzero(uncertainty > 0)
-    if cand.size == 0:
-        return []
-    gap = np.searchsorted(np.asarray(key_frames), frames[cand])
-    order = cand[np.argsort(-uncertainty[cand], kind="stable")]
-    gap_of = dict(zip(cand.tolist(), gap.tolist(), strict=True))
+    unc = np.asarray(uncertainty, np.float64)
+    kf = np.asarray(key_frames)
+    # Gaps are contiguous runs of frames; cut at each keyframe inside the range.
+    cuts = np.unique(np.searchsorted(frames, kf))
+    cuts = cuts[(cuts > 0) & (cuts < len(frames))]
+    starts = np.concatenate([[0], cuts])
+    best = np.maximum.reduceat(unc, starts)
+    gaps = np.flatnonzero(best > 0)
     out: list[SuggestedKeyframe] = []
-    used: set[int] = set()
-    taken: set[int] = set()
-    while len(out) < num and len(taken) < len(order):
-        progressed = False
-        for i in order.tolist():
-            if i in taken or gap_of[i] in used:
-                continue
-            taken.add(i)
-            used.add(gap_of[i])
-            progressed = True
-            out.append(SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {uncertainty[i]:.1f} px"))
-            if len(out) >= num:
-                break
-        if not progressed:
-            used.clear()
-    return out
+    if num <= len(gaps):
+        # One round of the round-robin suffices: the most uncertain frame of each of the top ``num`` gaps.
+        ends = np.concatenate([starts[1:], [len(frames)]])
+        for g in gaps[np.argsort(-best[gaps], kind="stable")][:num].tolist():
+            i = int(starts[g]) + int(np.argmax(unc[starts[g] : ends[g]]))
+            out.append(SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px"))
+        return out
+    # More suggestions than gaps: round r takes each gap's r-th most uncertain frame, most uncertain first.
+    cand = np.flatnonzero(unc > 0)
+    gap_of = np.searchsorted(starts, cand, side="right") - 1
+    by_gap = cand[np.lexsort((-unc[cand], gap_of))]
+    gap_sorted = np.searchsorted(starts, by_gap, side="right") - 1
+    first = np.searchsorted(gap_sorted, gap_sorted, side="left")
+    rank = np.arange(len(by_gap)) - first
+    order = by_gap[np.lexsort((-unc[by_gap], rank))][:num]
+    return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px") for i in order.tolist()]
 
 
 def _pose_estimates(
@@ -149,7 +142,7 @@ def interpolate_track(
             unknown method, ``guided`` without a video, negative ``num_suggestions``; the message names the track
             and the frame.
     """
-    validate_keyframes(keyframes, track_id, video)
+    arr = validate_keyframes(keyframes, track_id, video)
     if num_suggestions < 0:
         raise InvalidInputError(f"track {track_id}: num_suggestions must be >= 0, got {num_suggestions}")
     name = method or "auto"
@@ -158,41 +151,41 @@ def interpolate_track(
         raise InvalidInputError(f"track {track_id}: method {name!r} needs a video, none was given")
     linear_meth = name == "linear"
 
-    kframes = np.array([k.frame_idx for k in keyframes], dtype=np.int64)
+    kframes = arr.frames
     t0 = int(kframes[0])
     frames = np.arange(t0, int(kframes[-1]) + 1, dtype=np.int64)
     n = len(frames)
-    kidx = np.searchsorted(kframes, frames, side="right") - 1  # keyframe at or before each frame
-    outside = np.array([keyframes[i].outside for i in kidx], dtype=bool)
-    is_key = frames == kframes[kidx]
+    gaps = np.diff(kframes)
+    kidx = np.repeat(np.arange(len(kframes) - 1), gaps) if len(kframes) > 1 else np.zeros(0, np.int64)
+    kidx = np.concatenate([kidx, [len(kframes) - 1]])  # keyframe at or before each frame
+    outside = arr.outside[kidx]
+    is_key = np.zeros(n, bool)
+    is_key[kframes - t0] = True
     xyxy = np.full((n, 4), np.nan)
     conf = np.zeros(n)
     unc = np.zeros(n)
     fmethods = [""] * n
     reason = "distance from keyframes"
-    has_box_track = any(k.xyxy is not None for k in keyframes if not k.outside)
+    has_box_track = bool(arr.has_box[~arr.outside].any())
 
-    runs = _visible_runs(keyframes)
+    runs = _visible_runs(arr.outside)
     if has_box_track:
         for run in runs:
-            kf = kframes[run]
-            boxes = np.stack([np.asarray(keyframes[i].xyxy, np.float64) for i in run])
-            est = meth.interpolate_run(RunInput(track_id, kf, boxes, video, detections))
+            kf = kframes[run.start : run.stop]
+            est = meth.interpolate_run(RunInput(track_id, kf, arr.xyxy[run.start : run.stop], video, detections))
             sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
             xyxy[sl], conf[sl], unc[sl] = est.xyxy, est.confidence, est.uncertainty
             fmethods[sl] = est.method
             reason = est.reason
         # Tails: a visible keyframe followed by an outside keyframe (CVAT: linear toward its box, or hold).
-        for i in range(len(keyframes) - 1):
-            a, b = keyframes[i], keyframes[i + 1]
-            if a.outside or not b.outside or b.frame_idx - a.frame_idx < 2:
-                continue
-            end = b.xyxy if b.xyxy is not None else a.xyxy
-            pair = np.stack([np.asarray(a.xyxy, np.float64), np.asarray(end, np.float64)])
-            lin = linear_boxes(np.array([a.frame_idx, b.frame_idx]), pair)
-            sl = slice(a.frame_idx + 1 - t0, b.frame_idx - t0)
+        tails = np.flatnonzero(~arr.outside[:-1] & arr.outside[1:] & (gaps >= 2))
+        for i in tails.tolist():
+            fa, fb = int(kframes[i]), int(kframes[i + 1])
+            end = arr.xyxy[i + 1] if arr.has_box[i + 1] else arr.xyxy[i]
+            lin = linear_boxes(np.array([fa, fb]), np.stack([arr.xyxy[i], end]))
+            sl = slice(fa + 1 - t0, fb - t0)
             xyxy[sl] = lin[1:-1]
-            steps = np.arange(1, b.frame_idx - a.frame_idx, dtype=np.float64)
+            steps = np.arange(1, fb - fa, dtype=np.float64)
             conf[sl] = np.exp(-steps / 10.0)
             unc[sl] = 0.0  # nothing to anchor a new keyframe against: the object is leaving view
             fmethods[sl] = ["linear"] * len(steps)
@@ -231,7 +224,7 @@ def _skeletons(
     keyframes: Sequence[Keyframe],
     kframes: np.ndarray,
     frames: np.ndarray,
-    runs: list[list[int]],
+    runs: list[range],
     xyxy: Float64Array,
     conf: Float64Array,
     linear_meth: bool,
@@ -247,7 +240,7 @@ def _skeletons(
     for run in runs:
         # Split the run where a keyframe has no skeleton.
         groups: list[list[int]] = [[]]
-        for i in run:
+        for i in list(run):
             if keyframes[i].skeleton is None:
                 groups.append([])
             else:

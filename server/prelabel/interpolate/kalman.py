@@ -7,17 +7,25 @@ Each box coordinate follows an independent linear-Gaussian motion model with sta
 - constant acceleration (``"ca"``): ``s = [p, v, a]``, ``F(dt) = [[1, dt, dt^2/2], [0, 1, dt], [0, 0, 1]]``,
   ``Q(dt) = q [[dt^5/20, dt^4/8, dt^3/6], [dt^4/8, dt^3/3, dt^2/2], [dt^3/6, dt^2/2, dt]]`` (white-noise jerk).
 
-Only keyframes carry measurements (``z = p + e``, ``e ~ N(0, r)``, ``r`` tiny). The forward filter therefore steps
-from keyframe to keyframe with ``F(t_{k+1} - t_k)``, the backward RTS pass runs over keyframes, and every frame ``t``
-strictly between keyframes ``k`` and ``k+1`` gets its smoothed state in closed form (no measurement in between)::
+Only keyframes carry measurements (``z = p + e``, ``e ~ N(0, r)``, ``r`` tiny), so the smoother works in two steps:
 
-    x_t|k = F(t - t_k) x_k|k,           P_t|k = F P_k|k F^T + Q(t - t_k)
-    J_t   = P_t|k F(t_{k+1} - t)^T P_{k+1|k}^-1
-    x_t   = x_t|k + J_t (x_{k+1}^s - x_{k+1|k}),   P_t = P_t|k + J_t (P_{k+1}^s - P_{k+1|k}) J_t^T
+1. Smoothed states at the keyframes. The RTS smoother's means are the minimiser of the negative log posterior
 
-which is exactly what the per-frame RTS recursion composes to, but evaluated for all frames at once with batched
-matrix products. Since the noise parameters are shared by the coordinates, covariances are computed once and the
-means of all coordinates ride along as columns.
+       (x_0 - m_0)^T P_0^-1 (x_0 - m_0) + sum_k (z_k - p_k)^2 / r
+           + sum_k (x_{k+1} - F_k x_k)^T Q_k^-1 (x_{k+1} - F_k x_k),
+
+   whose normal equations are block-tridiagonal (blocks of the state size). They are solved at once as one
+   symmetric banded system (``scipy.linalg.solveh_banded``), every coordinate a right-hand side: no Python loop over
+   keyframes. ``m_0 = [z_0, 0, ...]`` and ``P_0 = diag(r, prior_var, ...)`` (diffuse velocity/acceleration).
+2. Every frame ``t`` strictly between keyframes ``k`` and ``k+1`` (``d1 = t - t_k``, ``d2 = t_{k+1} - t``,
+   ``L = d1 + d2``) is the Gaussian bridge between the smoothed neighbouring states (Markov property; the smoothed
+   mean is linear in them)::
+
+       x_t = F(d1) x_k + G (x_{k+1} - F(L) x_k),   G = Q(d1) F(d2)^T Q(L)^-1
+       Var(x_t | x_k, x_{k+1}) = Q(d1) - G F(d2) Q(d1)
+
+   The coefficients depend on ``(d1, L)`` only, so they are computed once per distinct pair (a handful with regular
+   keyframe spacing) and applied to all frames with one gather.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg import solveh_banded
 
 from prelabel.errors import InvalidInputError
 
@@ -88,6 +97,80 @@ class SmootherParams:
             )
 
 
+def keyframe_states(
+    key_frames: npt.NDArray[np.int64], key_values: Float64Array, params: SmootherParams
+) -> Float64Array:
+    """Smoothed states at the keyframes: (K, order, D) float64 (position, velocity[, acceleration]).
+
+    Args:
+        key_frames: (K,) int64 strictly increasing, K >= 2.
+        key_values: (K, D) float64 measured positions (pixels).
+        params: motion model and noise.
+    """
+    order = 2 if params.model == "cv" else 3
+    kf = np.asarray(key_frames, dtype=np.int64)
+    z = np.asarray(key_values, dtype=np.float64)
+    n_key, dims = z.shape
+    dts = np.diff(kf).astype(np.float64)
+    f = transition(dts, order)  # (K-1, s, s)
+    qi = np.linalg.inv(process_noise(dts, order, params.q))  # (K-1, s, s)
+    qif = qi @ f  # Q_k^-1 F_k
+    ftqif = np.swapaxes(f, 1, 2) @ qif  # F_k^T Q_k^-1 F_k
+
+    # Diagonal blocks D_k and upper off-diagonal blocks U_k = block (k, k+1) = -F_k^T Q_k^-1.
+    diag = np.zeros((n_key, order, order))
+    diag[:-1] += ftqif
+    diag[1:] += qi
+    diag[1:, 0, 0] += 1.0 / params.r
+    diag[0] += np.diag([1.0 / params.r] + [1.0 / params.prior_var] * (order - 1))
+    upper = -np.swapaxes(qif, 1, 2)
+    rhs = np.zeros((n_key, order, dims))
+    rhs[:, 0, :] = z / params.r  # the prior mean m_0 = [z_0, 0, ...] contributes z_0 / r like a measurement
+
+    # Upper banded storage: ab[u + i - j, j] = A[i, j] for i <= j, u = 2 * order - 1.
+    u = 2 * order - 1
+    n = n_key * order
+    ab = np.zeros((u + 1, n))
+    base = (np.arange(n_key) * order)[:, None, None]
+    ii, jj = np.triu_indices(order)
+    rows = base + ii.reshape(1, -1, 1)
+    cols = base + jj.reshape(1, -1, 1)
+    ab[u + rows - cols, cols] = diag[:, ii, jj][..., None]
+    if n_key > 1:
+        pi, pj = np.meshgrid(np.arange(order), np.arange(order), indexing="ij")
+        b2 = base[:-1]
+        r_off = b2 + pi.reshape(1, -1, 1)
+        c_off = b2 + order + pj.reshape(1, -1, 1)
+        ab[u + r_off - c_off, c_off] = upper.reshape(n_key - 1, -1)[..., None]
+    sol = solveh_banded(ab, rhs.reshape(n, dims), check_finite=False)
+    return np.asarray(sol, np.float64).reshape(n_key, order, dims)
+
+
+def bridge_coefficients(
+    d1: Float64Array, length: Float64Array, order: int, q: float
+) -> tuple[Float64Array, Float64Array, Float64Array]:
+    """Position row of the bridge between two states: ``p_t = a . x_k + b . x_{k+1}``, and its conditional variance.
+
+    Args:
+        d1: (n,) frames since the left keyframe, ``0 < d1 < length``.
+        length: (n,) gap lengths in frames.
+        order: 2 (cv) or 3 (ca).
+        q: process noise density.
+
+    Returns:
+        ``(a, b, var)``: (n, order), (n, order), (n,) float64.
+    """
+    d2 = length - d1
+    f1 = transition(d1, order)
+    f2 = transition(d2, order)
+    fl = transition(length, order)
+    q1 = process_noise(d1, order, q)
+    g = q1 @ np.swapaxes(f2, 1, 2) @ np.linalg.inv(process_noise(length, order, q))
+    a = (f1 - g @ fl)[:, 0, :]
+    var = (q1 - g @ f2 @ q1)[:, 0, 0]
+    return a, g[:, 0, :], np.maximum(var, 0.0)
+
+
 def rts_smooth(
     key_frames: npt.NDArray[np.int64], key_values: Float64Array, params: SmootherParams
 ) -> tuple[Float64Array, Float64Array]:
@@ -99,68 +182,47 @@ def rts_smooth(
         params: motion model and noise.
 
     Returns:
-        ``(mean, std)``: (T, D) float64 smoothed positions and (T,) float64 posterior position std in pixels, with
-        ``T = key_frames[-1] - key_frames[0] + 1``.
+        ``(mean, std)``: (T, D) float64 smoothed positions (exactly the keyframe values at keyframes) and (T,)
+        float64 position std in pixels of the bridge between the neighbouring smoothed states (0 at keyframes),
+        with ``T = key_frames[-1] - key_frames[0] + 1``.
     """
     order = 2 if params.model == "cv" else 3
     kf = np.asarray(key_frames, dtype=np.int64)
     z = np.asarray(key_values, dtype=np.float64)
-    n_key, dims = z.shape
     t0 = int(kf[0])
     total = int(kf[-1]) - t0 + 1
-    mean = np.empty((total, dims))
+    mean = np.empty((total, z.shape[1]))
     std = np.zeros(total)
     mean[kf - t0] = z
-    if n_key == 1:
+    if len(kf) == 1:
         return mean, std
+    xs = keyframe_states(kf, z, params)
 
-    # Forward filter over keyframes only. x: (order, D); covariances shared by all coordinates.
-    dts = np.diff(kf).astype(np.float64)
-    f_all = transition(dts, order)
-    q_all = process_noise(dts, order, params.q)
-    xf = np.zeros((n_key, order, dims))
-    pf = np.zeros((n_key, order, order))
-    xp = np.zeros((n_key, order, dims))
-    pp = np.zeros((n_key, order, order))
-    xf[0, 0] = z[0]
-    pf[0] = np.diag([params.r] + [params.prior_var] * (order - 1))
-    for k in range(1, n_key):
-        f = f_all[k - 1]
-        xp[k] = f @ xf[k - 1]
-        pp[k] = f @ pf[k - 1] @ f.T + q_all[k - 1]
-        s = pp[k, 0, 0] + params.r
-        gain = pp[k, :, 0] / s
-        xf[k] = xp[k] + np.outer(gain, z[k] - xp[k, 0])
-        pf[k] = pp[k] - np.outer(gain, pp[k, 0, :])
-
-    # Backward RTS pass over keyframes.
-    xs = xf.copy()
-    ps = pf.copy()
-    pp_inv = np.zeros_like(pp)
-    pp_inv[1:] = np.linalg.inv(pp[1:])
-    for k in range(n_key - 2, -1, -1):
-        j = pf[k] @ f_all[k].T @ pp_inv[k + 1]
-        xs[k] = xf[k] + j @ (xs[k + 1] - xp[k + 1])
-        ps[k] = pf[k] + j @ (ps[k + 1] - pp[k + 1]) @ j.T
-    std[kf - t0] = np.sqrt(np.maximum(ps[:, 0, 0], 0.0))
-
-    # Closed-form smoothed states for all in-between frames at once.
-    frames = np.arange(t0, t0 + total)
-    seg = np.searchsorted(kf, frames, side="right") - 1  # keyframe at or before each frame
-    inner = frames != kf[np.minimum(seg, n_key - 1)]
-    t_in = frames[inner]
-    k_in = seg[inner]
-    if t_in.size:
-        dt1 = (t_in - kf[k_in]).astype(np.float64)
-        dt2 = (kf[k_in + 1] - t_in).astype(np.float64)
-        f1 = transition(dt1, order)
-        f2t = np.swapaxes(transition(dt2, order), 1, 2)
-        x_pred = f1 @ xf[k_in]  # (n, order, D)
-        p_pred = f1 @ pf[k_in] @ np.swapaxes(f1, 1, 2) + process_noise(dt1, order, params.q)
-        j = p_pred @ f2t @ pp_inv[k_in + 1]
-        x_s = x_pred + j @ (xs[k_in + 1] - xp[k_in + 1])
-        p_s00 = p_pred[:, 0, 0] + np.einsum("ni,nij,nj->n", j[:, 0, :], ps[k_in + 1] - pp[k_in + 1], j[:, 0, :])
-        mean[t_in - t0] = x_s[:, 0, :]
-        std[t_in - t0] = np.sqrt(np.maximum(p_s00, 0.0))
+    # Frames t0 .. t_last - 1 by segment: d1 = 0 at the left keyframe (where the bridge is the state itself).
+    # Segments of equal length share their coefficients: one small matrix product per distinct length.
+    gaps = np.diff(kf)
+    gap_vals, gap_id = np.unique(gaps, return_inverse=True)
+    if len(gap_vals) <= 64:
+        for g_idx, g in enumerate(gap_vals.tolist()):
+            segs = np.flatnonzero(gap_id == g_idx)
+            a, b, var = bridge_coefficients(np.arange(g, dtype=np.float64), np.full(g, float(g)), order, params.q)
+            ends = np.concatenate([xs[segs], xs[segs + 1]], axis=1)  # (k, 2 order, D)
+            block = np.hstack([a, b]) @ ends.transpose(1, 0, 2).reshape(2 * order, -1)  # (g, k D), one BLAS call
+            rows = (kf[segs] - t0)[:, None] + np.arange(g)[None, :]
+            mean[rows] = block.reshape(g, len(segs), -1).transpose(1, 0, 2)
+            std[rows] = np.sqrt(var)[None, :]
+    else:
+        table_start = np.concatenate([[0], np.cumsum(gap_vals)[:-1]])
+        d1_tab = np.concatenate([np.arange(g, dtype=np.float64) for g in gap_vals.tolist()])
+        a, b, var = bridge_coefficients(d1_tab, np.repeat(gap_vals.astype(np.float64), gap_vals), order, params.q)
+        seg_start = np.repeat(kf[:-1] - t0, gaps)
+        idx = np.repeat(table_start[gap_id], gaps) + (np.arange(total - 1) - seg_start)
+        left = np.repeat(xs[:-1], gaps, axis=0)  # (T-1, order, D)
+        right = np.repeat(xs[1:], gaps, axis=0)
+        acc = np.zeros((total - 1, z.shape[1]))
+        for s in range(order):
+            acc += a[idx, s, None] * left[:, s] + b[idx, s, None] * right[:, s]
+        mean[:-1] = acc
+        std[:-1] = np.sqrt(var)[idx]
     mean[kf - t0] = z  # keyframes are exact, not merely near-exact
     return mean, std

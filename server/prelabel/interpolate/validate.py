@@ -1,53 +1,118 @@
-"""Validation of an annotator's keyframes, with errors that name the track and the frame."""
+"""Validation of an annotator's keyframes, with errors that name the track and the frame.
+
+The checks run on arrays gathered in one pass over the keyframes, so validating a long track costs little more than
+reading it; the arrays are handed back for the interpolation itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from prelabel.errors import InvalidInputError
-from prelabel.interpolate.base import FrameSource
-from prelabel.types import Keyframe
+from prelabel.interpolate.base import Float64Array, FrameSource
+from prelabel.types import BoolArray, IntArray, Keyframe
 
 
-def validate_keyframes(keyframes: Sequence[Keyframe], track_id: int, video: FrameSource | None = None) -> None:
+@dataclass(frozen=True)
+class KeyframeArrays:
+    """One track's keyframes as arrays (K keyframes).
+
+    Attributes:
+        frames: (K,) int64 frame indices, strictly increasing.
+        outside: (K,) bool.
+        has_box: (K,) bool, True where the keyframe carries a box.
+        has_skeleton: (K,) bool.
+        xyxy: (K, 4) float64 boxes in pixels, NaN rows where there is no box.
+    """
+
+    frames: IntArray
+    outside: BoolArray
+    has_box: BoolArray
+    has_skeleton: BoolArray
+    xyxy: Float64Array
+
+
+def keyframe_arrays(keyframes: Sequence[Keyframe]) -> KeyframeArrays:
+    """Gather ``keyframes`` into :class:`KeyframeArrays` (no checks)."""
+    n = len(keyframes)
+    frames = np.fromiter((int(k.frame_idx) for k in keyframes), np.int64, n)
+    outside = np.fromiter((bool(k.outside) for k in keyframes), bool, n)
+    has_box = np.fromiter((k.xyxy is not None for k in keyframes), bool, n)
+    has_skel = np.fromiter((k.skeleton is not None for k in keyframes), bool, n)
+    xyxy = np.full((n, 4), np.nan)
+    if has_box.all():
+        xyxy[:] = np.array([k.xyxy for k in keyframes], dtype=np.float64).reshape(n, 4)
+    elif has_box.any():
+        idx = np.flatnonzero(has_box)
+        xyxy[idx] = np.array([keyframes[i].xyxy for i in idx.tolist()], dtype=np.float64).reshape(-1, 4)
+    return KeyframeArrays(frames, outside, has_box, has_skel, xyxy)
+
+
+def validate_keyframes(
+    keyframes: Sequence[Keyframe], track_id: int, video: FrameSource | None = None
+) -> KeyframeArrays:
     """Check one track's keyframes before interpolating.
 
-    Rules: at least one keyframe; frame indices strictly increasing (no duplicates); inside the video when one is
-    given; finite boxes and skeletons; among visible (non-outside) keyframes, either all or none carry a box.
+    Rules: at least one keyframe; frame indices >= 0 and strictly increasing (no duplicates); inside the video when
+    one is given; finite boxes and skeletons; every visible keyframe has a box or a skeleton; among visible
+    (non-outside) keyframes, either all or none carry a box.
+
+    Returns:
+        The keyframes as :class:`KeyframeArrays`.
 
     Raises:
-        InvalidInputError: naming the track and the offending frame.
+        InvalidInputError: naming the track and the offending frame (the first offending keyframe in order).
     """
     if track_id <= 0:
         raise InvalidInputError(f"track {track_id}: track_id must be positive")
     if len(keyframes) == 0:
         raise InvalidInputError(f"track {track_id}: no keyframes (expected at least one)")
-    prev: int | None = None
-    for kf in keyframes:
-        f = int(kf.frame_idx)
-        if f < 0:
-            raise InvalidInputError(f"track {track_id}, frame {f}: frame index must be >= 0")
-        if prev is not None and f <= prev:
-            what = "duplicate keyframe" if f == prev else f"keyframes not sorted (frame {f} follows frame {prev})"
-            raise InvalidInputError(f"track {track_id}, frame {f}: {what}; expected strictly increasing frame indices")
-        prev = f
-        if video is not None and f >= video.num_frames:
-            raise InvalidInputError(
-                f"track {track_id}, frame {f}: outside the video (expected 0 <= frame < {video.num_frames})"
-            )
-        if kf.xyxy is not None and not np.all(np.isfinite(kf.xyxy)):
-            raise InvalidInputError(f"track {track_id}, frame {f}: box is not finite (NaN or inf): {kf.xyxy.tolist()}")
-        if kf.skeleton is not None and not np.all(np.isfinite(kf.skeleton.keypoints[kf.skeleton.present])):
-            raise InvalidInputError(f"track {track_id}, frame {f}: a present skeleton keypoint is not finite")
-        if not kf.outside and kf.xyxy is None and kf.skeleton is None:
-            raise InvalidInputError(f"track {track_id}, frame {f}: a visible keyframe needs a box or a skeleton")
-    visible = [kf for kf in keyframes if not kf.outside]
-    with_box = [kf.xyxy is not None for kf in visible]
-    if any(with_box) and not all(with_box):
-        bad = visible[with_box.index(False)]
-        raise InvalidInputError(
-            f"track {track_id}, frame {bad.frame_idx}: keyframe has no box while other keyframes of the track do "
-            "(expected a box on every visible keyframe or on none)"
+    arr = keyframe_arrays(keyframes)
+    f = arr.frames
+    problems: list[tuple[int, str]] = []  # (keyframe position, message) of the first failure of each rule
+
+    neg = np.flatnonzero(f < 0)
+    if neg.size:
+        problems.append((int(neg[0]), "frame index must be >= 0"))
+    step = np.flatnonzero(np.diff(f) <= 0)
+    if step.size:
+        i = int(step[0]) + 1
+        what = (
+            "duplicate keyframe"
+            if f[i] == f[i - 1]
+            else f"keyframes not sorted (frame {int(f[i])} follows frame {int(f[i - 1])})"
         )
+        problems.append((i, f"{what}; expected strictly increasing frame indices"))
+    if video is not None:
+        out = np.flatnonzero(f >= video.num_frames)
+        if out.size:
+            problems.append((int(out[0]), f"outside the video (expected 0 <= frame < {video.num_frames})"))
+    bad_box = np.flatnonzero(arr.has_box & ~np.isfinite(arr.xyxy).all(axis=1))
+    if bad_box.size:
+        i = int(bad_box[0])
+        problems.append((i, f"box is not finite (NaN or inf): {arr.xyxy[i].tolist()}"))
+    for i in np.flatnonzero(arr.has_skeleton).tolist():
+        sk = keyframes[i].skeleton
+        if sk is not None and not np.all(np.isfinite(sk.keypoints[sk.present])):
+            problems.append((i, "a present skeleton keypoint is not finite"))
+            break
+    empty = np.flatnonzero(~arr.outside & ~arr.has_box & ~arr.has_skeleton)
+    if empty.size:
+        problems.append((int(empty[0]), "a visible keyframe needs a box or a skeleton"))
+    visible = ~arr.outside
+    if arr.has_box[visible].any() and not arr.has_box[visible].all():
+        i = int(np.flatnonzero(visible & ~arr.has_box)[0])
+        problems.append(
+            (
+                i,
+                "keyframe has no box while other keyframes of the track do "
+                "(expected a box on every visible keyframe or on none)",
+            )
+        )
+    if problems:
+        i, msg = min(problems, key=lambda p: p[0])
+        raise InvalidInputError(f"track {track_id}, frame {int(f[i])}: {msg}")
+    return arr
