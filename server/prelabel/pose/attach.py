@@ -40,6 +40,9 @@ class AttachConfig:
         box_margin: the track box grows by this fraction of its width/height on each side for the inside test.
         iou_weight, inside_weight, identity_weight: weights of the affinity terms (module docstring).
         identity_max_gap: the identity term uses the track's last skeleton when it is at most this many frames old.
+        identity_iou_margin: the identity term only counts for candidates whose IoU with the track box is within this
+            of the track's best candidate IoU: it breaks near-ties (crossings) but never outvotes a clearly better box
+            match, so one wrong attachment (or a tracker ID switch) does not pull the next frames along with it.
         min_kpt_conf: keypoints of a pose detection below this confidence are marked missing.
         min_pose_score: pose detections scored below this are ignored.
         person_classes: track class names that can get skeletons; tracks with an empty class name always can;
@@ -53,6 +56,7 @@ class AttachConfig:
     inside_weight: float = 0.5
     identity_weight: float = 1.0
     identity_max_gap: int = 5
+    identity_iou_margin: float = 0.2
     min_kpt_conf: float = DEFAULT_MIN_KPT_CONF
     min_pose_score: float = 0.0
     person_classes: tuple[str, ...] = ("person",)
@@ -62,7 +66,7 @@ class AttachConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise InvalidInputError(f"{name} must be in [0, 1], got {v}")
-        for name in ("box_margin", "iou_weight", "inside_weight", "identity_weight"):
+        for name in ("box_margin", "iou_weight", "inside_weight", "identity_weight", "identity_iou_margin"):
             if getattr(self, name) < 0:
                 raise InvalidInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.identity_max_gap < 0:
@@ -190,8 +194,9 @@ def match_skeletons(
                 continue
             moved = _shifted(prev[1], prev[2] * float(f - prev[0]))
             area = float(np.prod(np.clip(b.xyxy[2:] - b.xyxy[:2], 0, None)))
+            near_best = iou[r].max() - cfg.identity_iou_margin
             for c, sk in enumerate(cand):
-                if iou[r, c] >= cfg.min_iou:
+                if iou[r, c] >= cfg.min_iou and iou[r, c] >= near_best:
                     ident[r, c] = skeleton_similarity(moved, sk, area)
         feasible = (iou >= cfg.min_iou) & (inside >= cfg.min_inside)
         if not feasible.any():
