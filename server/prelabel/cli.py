@@ -18,6 +18,7 @@ from typing import Any
 from prelabel import __version__
 from prelabel.logs import setup_logging
 
+FORMATS_HELP = "json, cvat, labelstudio, coco, mot, yolo"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -176,6 +177,135 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, seed=args.seed, frames=args.frames)
 
 
+def _formats(text: str) -> list[str]:
+    from prelabel.jobs.results import canonical_format
+
+    return [canonical_format(f.strip()) for f in text.split(",") if f.strip()]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Pre-label videos in-process or through a server; write the requested formats per video."""
+    from tqdm import tqdm
+
+    formats = _formats(args.format)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    options = {"imgsz": str(args.imgsz)} if args.imgsz else {}
+    if args.conf is not None:
+        options["conf"] = str(args.conf)
+    if args.server:
+        from prelabel.client import PrelabelClient
+
+        with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
+            for video in args.videos:
+                dest = args.out / video.stem
+                dest.mkdir(parents=True, exist_ok=True)
+                if args.server_paths:
+                    job = client.submit_job(path=str(video), stages=stages, detector_model=args.detector,
+                                            pose_model=args.pose_model, action_model=args.action_model,
+                                            options=options)  # fmt: skip
+                else:
+                    upload_id = client.upload_video(video)
+                    job = client.submit_job(upload_id=upload_id, stages=stages, detector_model=args.detector,
+                                            pose_model=args.pose_model, action_model=args.action_model,
+                                            options=options)  # fmt: skip
+                bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
+                final = job
+                for final in client.watch_job(job.job_id):
+                    bar.total = final.frames_total
+                    bar.n = final.frames_done
+                    bar.set_postfix_str(final.stage)
+                    bar.refresh()
+                bar.close()
+                from prelabel.v1 import prelabel_pb2 as pb
+
+                if final.state != pb.JOB_STATE_SUCCEEDED:
+                    print(f"error: {video}: job {final.job_id} {pb.JobState.Name(final.state)}: {final.error}",
+                          file=sys.stderr)  # fmt: skip
+                    return 1
+                for fmt in ["json", *formats]:
+                    print(client.download_result(job.job_id, fmt, dest))
+        return 0
+
+    from prelabel.detect.manager import ModelManager
+    from prelabel.jobs.results import write_results
+    from prelabel.jobs.runner import pipeline_config
+    from prelabel.jobs.store import JobRequest
+    from prelabel.pipeline import Pipeline, PipelineResult, Progress
+    from prelabel.registry import ModelRegistry
+    from prelabel.settings import default_models_dir
+
+    models_dir = args.models_dir or default_models_dir()
+    manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device)
+    try:
+        for video in args.videos:
+            request = JobRequest(
+                video={"path": str(video)},
+                stages=tuple(stages),
+                detector_model=args.detector,
+                pose_model=args.pose_model,
+                action_model=args.action_model,
+                options=options,
+            )
+            pipeline = Pipeline(manager.get, pipeline_config(request), models_dir)
+            bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
+            result = None
+            for event in pipeline.events(video):
+                if isinstance(event, Progress):
+                    bar.total, bar.n = event.total, event.done
+                    bar.refresh()
+                elif isinstance(event, PipelineResult):
+                    result = event
+            bar.close()
+            assert result is not None
+            dest = args.out / video.stem
+            write_results(result, video.name, dest, formats)
+            for path in sorted(dest.iterdir()):
+                print(path)
+    finally:
+        manager.close()
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Inspect and control a server's jobs."""
+    from google.protobuf.json_format import MessageToDict
+
+    from prelabel.client import PrelabelClient
+
+    with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
+        if args.action == "list":
+            jobs = client.list_jobs()
+            for job in jobs:
+                print(json.dumps(MessageToDict(job)))
+        elif args.action in ("get", "cancel", "watch"):
+            if not args.job_id:
+                print("error: a job id is needed", file=sys.stderr)
+                return 2
+            if args.action == "watch":
+                for job in client.watch_job(args.job_id):
+                    print(json.dumps(MessageToDict(job)), flush=True)
+            else:
+                job = client.get_job(args.job_id) if args.action == "get" else client.cancel_job(args.job_id)
+                print(json.dumps(MessageToDict(job), indent=1))
+        elif args.action == "download":
+            if not args.job_id:
+                print("error: a job id is needed", file=sys.stderr)
+                return 2
+            args.out.mkdir(parents=True, exist_ok=True)
+            for fmt in _formats(args.format):
+                print(client.download_result(args.job_id, fmt, args.out))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Draw a result over its video (MP4 or GIF)."""
+    from prelabel.render import render_overlay
+
+    print(render_overlay(args.video, args.result, args.out, max_frames=args.max_frames, every=args.every,
+                         max_side=args.max_side))  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``prelabel`` command."""
     parser = argparse.ArgumentParser(prog="prelabel", description="Model-assisted video labeling.")
@@ -205,6 +335,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", type=Path)
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("run", help="pre-label videos (in-process, or through --server) and export results")
+    p.add_argument("videos", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True, help="one folder per video is written under this")
+    p.add_argument("--format", default="cvat,labelstudio,coco,mot", help="comma-separated: " + FORMATS_HELP)
+    p.add_argument("--stages", default="detect,track,pose,actions")
+    p.add_argument("--detector", default="", help="detector name (default: the registry's)")
+    p.add_argument("--pose-model", default="")
+    p.add_argument("--action-model", default="")
+    p.add_argument("--imgsz", type=int, default=0)
+    p.add_argument("--conf", type=float, default=None)
+    p.add_argument("--server", help="host:port; without it the pipeline runs in this process")
+    p.add_argument("--server-paths", action="store_true", help="send paths (under the server's roots), not uploads")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--models-dir", type=Path)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("jobs", help="list, watch, cancel or download a server's jobs")
+    p.add_argument("action", choices=("list", "get", "watch", "cancel", "download"))
+    p.add_argument("job_id", nargs="?", default="")
+    p.add_argument("--server", default="127.0.0.1:50051")
+    p.add_argument("--format", default="json,cvat,labelstudio", help="download: comma-separated formats")
+    p.add_argument("--out", type=Path, default=Path("."), help="download: destination folder")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("render", help="draw a result.json over its video (MP4 or GIF)")
+    p.add_argument("video", type=Path)
+    p.add_argument("result", type=Path, help="result.json from a job or `prelabel run`")
+    p.add_argument("--out", type=Path, required=True, help="overlay.mp4 or overlay.gif")
+    p.add_argument("--every", type=int, default=1)
+    p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--max-side", type=int, default=0)
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("demo", help="the main job: generate a clip, label it through a real server, summarise")
     p.add_argument("--out", type=Path, default=Path("demo-out"))

@@ -258,12 +258,13 @@ class PrelabelClient:
     def download_result(self, job_id: str, fmt: str, dest: Path | str, timeout_s: float | None = None) -> Path:
         """Save a finished job's result in ``fmt`` (json, cvat, labelstudio, coco, mot, yolo).
 
-        ``dest`` is a folder (the server's file name is kept) or a file path.
+        ``dest`` is a folder (an existing one, or a path without a suffix; the server's file name is kept) or a
+        file path.
         """
         dest = Path(dest)
         chunks = self.stub.DownloadResult(pb.DownloadResultRequest(job_id=job_id, format=fmt), **self._kw(timeout_s))
         first = next(iter(chunks))
-        target = dest / first.filename if dest.is_dir() else dest
+        target = dest / first.filename if dest.is_dir() or not dest.suffix else dest
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as fh:
             fh.write(first.data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,10 @@ def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
     }
 
 
-def write_results(result: PipelineResult, video_name: str, folder: Path) -> list[str]:
-    """Write every result format into ``folder``; returns the download names written."""
+def write_results(
+    result: PipelineResult, video_name: str, folder: Path, formats: Sequence[str] | None = None
+) -> list[str]:
+    """Write result formats into ``folder`` (all when ``formats`` is None; ``json`` always); returns the names."""
     from prelabel.formats import Annotations, export
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,8 +118,9 @@ def write_results(result: PipelineResult, video_name: str, folder: Path) -> list
         action_labels=tuple(sorted({s.label for s in result.segments})),
         name=video_name,
     )
+    wanted = set(RESULT_FORMATS) if formats is None else {canonical_format(f) for f in formats}
     for key, (fmt, filename, _) in RESULT_FORMATS.items():
-        if fmt == "json":
+        if fmt == "json" or key not in wanted:
             continue
         target = folder / filename
         if fmt == "yolo":

@@ -1,0 +1,73 @@
+"""The `prelabel` command: detect, run (in-process), render, models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from prelabel.cli import main
+from prelabel.synthetic import generate, write_scene
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    scene = generate("default", 9, num_frames=12, width=320, height=192)
+    return write_scene(scene, tmp_path_factory.mktemp("clip"))["video"]
+
+
+def test_detect_image_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.full((96, 128, 3), 120, np.uint8))
+    assert main(["detect", str(img), "--model", "arch-yolo11n", "--conf", "0.0001", "--compact"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["width"], doc["height"]) == (128, 96) and doc["model"] == "arch-yolo11n"
+    assert all(len(d["xyxy"]) == 4 for d in doc["detections"])
+
+
+def test_detect_video_every_nth_frame(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", str(clip), "--model", "arch-yolo11n", "--every", "5", "--compact"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["frame_idx"] for f in doc["frames"]] == [0, 5, 10]
+    assert doc["frames"][1]["ts_ms"] > 0
+
+
+def test_unknown_model_is_a_clear_error(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", str(clip), "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_run_in_process_writes_formats_and_render_draws_them(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    argv = ["run", str(clip), "--out", str(out), "--format", "cvat,labelstudio,mot", "--stages", "detect,track",
+            "--detector", "arch-yolo11n", "--imgsz", "320", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    folder = out / clip.stem
+    assert {p.name for p in folder.iterdir()} == {"result.json", "annotations.xml", "labelstudio.json", "mot.txt"}
+    doc = json.loads((folder / "result.json").read_text())
+    assert doc["info"]["num_frames"] == 12
+    # Render a result with one hand-made track over the clip.
+    doc["tracks"] = [{"track_id": 3, "class_id": 0, "class_name": "person", "boxes": [
+        {"frame": f, "ts_ms": 0.0, "xyxy": [20, 20, 80, 150], "score": 1.0, "source": "detector"} for f in range(12)
+    ]}]  # fmt: skip
+    result = tmp_path / "r.json"
+    result.write_text(json.dumps(doc))
+    for name in ("o.gif", "o.mp4"):
+        assert main(["render", str(clip), str(result), "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).stat().st_size > 1000
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape[:2] == (192, 320)
+    assert np.abs(frame[20:150, 20].astype(int) - frame[20:150, 10].astype(int)).mean() > 20  # the box edge is drawn
+
+
+def test_models_lists_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert any(m["name"] == "arch-yolo11n" and m["available"] for m in doc["models"])
