@@ -38,6 +38,7 @@ def track_detections(
     fps: float,
     images: Callable[[int], npt.NDArray[np.uint8]] | None = None,
     offline: bool = True,
+    frame_size: tuple[int, int] | None = None,
 ) -> list[Track]:
     """Track the detections of a video.
 
@@ -50,6 +51,8 @@ def track_detections(
             appearance cues in linking.
         offline: True (pre-labeling): link, fill and smooth after the online pass; False: the online tracker's
             output only (observed boxes of confirmed tracks, ``Source.DETECTOR``).
+        frame_size: ``(width, height)`` pixels when known; the offline pass clips boxes to it and fills no gap
+            frame where the object would be mostly out of view.
 
     Returns:
         Tracks ordered by ``track_id`` (1, 2, ...).
@@ -70,5 +73,5 @@ def track_detections(
             online.setdefault(obj.track_id, []).append(obj.box)
             classes[obj.track_id] = (obj.class_id, obj.class_name)
     if offline:
-        return refine(tracker.tracklets(), cfg, fps, appearance=tracker.appearance())
+        return refine(tracker.tracklets(), cfg, fps, appearance=tracker.appearance(), frame_size=frame_size)
     return [Track(tid, boxes, *classes[tid]) for tid, boxes in sorted(online.items())]

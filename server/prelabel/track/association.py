@@ -45,12 +45,15 @@ def direction_consistency(track_dirs: F64, track_anchor: F64, det_centres: F64) 
     return np.einsum("nmk,nk->nm", unit, track_dirs)
 
 
-def linear_assignment(score: F64, valid: npt.NDArray[np.bool_]) -> tuple[I64, I64]:
-    """Pairs maximising the total ``score`` among ``valid`` pairs (as many valid pairs as possible).
+def linear_assignment(score: F64, valid: npt.NDArray[np.bool_], unmatched_cost: float | None = None) -> tuple[I64, I64]:
+    """Pairs maximising the total ``score`` among ``valid`` pairs.
 
     Args:
-        score: (N, M) higher is better.
+        score: (N, M) higher is better; the cost of a pair is ``1 - score``.
         valid: (N, M) pairs that may be matched (the gate).
+        unmatched_cost: None: as many valid pairs as possible, ranked by score. A number: leaving a row and a
+            column unmatched costs this in total, so a pair is made only where it beats that (a cheaper pair
+            elsewhere may win over two costly ones).
 
     Returns:
         ``rows, cols`` (K,) int64 matched indices.
@@ -60,7 +63,8 @@ def linear_assignment(score: F64, valid: npt.NDArray[np.bool_]) -> tuple[I64, I6
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     cost = np.where(valid, 1.0 - score, _FORBIDDEN)
     # Entries above cost_limit are never assigned; the gate forbids pairs, the cost ranks the rest.
-    _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=_UNMATCHED)
+    limit = _UNMATCHED if unmatched_cost is None else float(unmatched_cost)
+    _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
     rows = np.nonzero(x >= 0)[0]
     cols = x[rows]
     keep = valid[rows, cols]

@@ -42,16 +42,21 @@ class TrackerConfig:
         cmc_max_side: frames are downscaled so their longest side is at most this many pixels before the flow.
 
     Offline refinement:
-        max_gap_s: longest time gap that linking bridges and that gap filling fills.
+        max_gap_s: longest time gap that linking bridges.
+        fill_max_s: longest gap filled with boxes; a linked track keeps longer gaps as gaps (the object is hidden).
         link_max_dist: largest allowed distance between a tracklet's extrapolated end and the next tracklet's start,
             in box heights, at zero gap.
         link_dist_per_s: how much that allowance grows per second of gap (box heights / s).
         link_max_size_ratio: largest allowed height ratio between the linked ends.
+        link_unmatched_cost: cost of leaving an end and a start unlinked, in units of the link cost (distance over
+            allowance, plus the appearance term); one assignment minimises the total.
         appearance_weight: weight of the colour-histogram distance in the link cost (used when frames are given).
         min_track_s: tracklets shorter than this (after linking) are dropped as false positives.
         min_track_score: tracklets whose mean score is below this (after linking) are dropped.
         smooth_accel_std: process noise of the RTS smoother (box heights / s²); lower is smoother.
         smooth_size_accel_std: the same for width and height.
+        smooth_noise_scales: per track, the smoother uses the multiple of the two above under which the track's
+            observations are most likely (maximum likelihood over these candidates).
     """
 
     high_score: float = 0.5
@@ -65,21 +70,24 @@ class TrackerConfig:
     max_lost_s: float = 1.0
     min_hits: int = 2
     confirm_window_s: float = 0.3
-    accel_std: float = 2.0
+    accel_std: float = 1.0
     size_accel_std: float = 0.5
-    meas_std: float = 0.05
+    meas_std: float = 0.1
     low_score_noise_gain: float = 2.0
     cmc: str = "flow"
     cmc_max_side: int = 480
     max_gap_s: float = 3.0
+    fill_max_s: float = 0.5
     link_max_dist: float = 0.75
     link_dist_per_s: float = 0.75
     link_max_size_ratio: float = 1.6
+    link_unmatched_cost: float = 1.0
     appearance_weight: float = 0.5
     min_track_s: float = 0.5
     min_track_score: float = 0.0
-    smooth_accel_std: float = 0.5
+    smooth_accel_std: float = 2.0
     smooth_size_accel_std: float = 0.1
+    smooth_noise_scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         for name in ("high_score", "low_score", "new_track_score", "match_iou", "low_match_iou", "recovery_iou"):
@@ -98,6 +106,7 @@ class TrackerConfig:
             "size_accel_std",
             "meas_std",
             "max_gap_s",
+            "fill_max_s",
             "link_max_dist",
             "min_track_s",
             "smooth_accel_std",
@@ -110,5 +119,9 @@ class TrackerConfig:
             raise InvalidInputError(f"TrackerConfig.min_hits: expected >= 1, got {self.min_hits}")
         if self.cmc not in ("flow", "none"):
             raise InvalidInputError(f"TrackerConfig.cmc: expected 'flow' or 'none', got {self.cmc!r}")
+        if not self.smooth_noise_scales or min(self.smooth_noise_scales) <= 0:
+            raise InvalidInputError(
+                f"TrackerConfig.smooth_noise_scales: expected positive values, got {self.smooth_noise_scales}"
+            )
         if self.meas_std <= 0.0:
             raise InvalidInputError(f"TrackerConfig.meas_std: expected > 0, got {self.meas_std}")

@@ -141,7 +141,7 @@ def link_tracklets(
         return []
     times = [_times(t, fps) for t in live]
     cost, valid = _link_cost(live, times, config, appearance)
-    rows, cols = linear_assignment(1.0 - cost, valid)
+    rows, cols = linear_assignment(1.0 - cost, valid, config.link_unmatched_cost)
     nxt = dict(zip(rows.tolist(), cols.tolist(), strict=True))
     has_prev = set(cols.tolist())
     chains: list[list[Track]] = []
@@ -166,6 +166,39 @@ def _frame_times(tracks: Sequence[Track], fps: float) -> dict[int, float]:
     return out
 
 
+def _forward(
+    z: F64, rs: F64, ft: F64, k_obs: npt.NDArray[np.int64], accel: float, size_accel: float, meas_std: float
+) -> tuple[F64, F64, F64, F64, float]:
+    """Kalman forward pass over every frame (``k_obs[k]`` the observation at frame k, or -1) with its log-likelihood.
+
+    Returns (n, 8) states, (n, 8, 8) covariances, transitions and process noises into the next frame, and the
+    summed log-likelihood of the observations' innovations (Gaussian, ``-½(yᵀS⁻¹y + log|2πS|)``).
+    """
+    n = len(k_obs)
+    xs = np.zeros((n, 8))
+    ps = np.zeros((n, 8, 8))
+    fs = np.zeros((n, 8, 8))
+    qs = np.zeros((n, 8, 8))
+    x, p = kalman.initial_state(z[k_obs[0]], meas_std)
+    loglik = 0.0
+    for k in range(n):
+        if k > 0:
+            dt = float(ft[k] - ft[k - 1])
+            fs[k - 1] = kalman.transition(dt)
+            qs[k - 1] = kalman.process_noise(dt, x[3], accel, size_accel)
+            x, p = kalman.predict(x, p, dt, accel, size_accel)
+        i = int(k_obs[k])
+        if i >= 0:
+            s = p[:4, :4] + rs[i]
+            y = z[i] - x[:4]
+            if k > 0:
+                loglik -= 0.5 * float(y @ np.linalg.solve(s, y) + np.linalg.slogdet(2 * np.pi * s)[1])
+            x, p = kalman.update(x, p, z[i], rs[i])
+        xs[k], ps[k] = x, p
+    fs[-1], qs[-1] = np.eye(8), np.zeros((8, 8))
+    return xs, ps, fs, qs, loglik
+
+
 def smooth_track(
     frames: npt.NDArray[np.int64],
     times: F64,
@@ -176,6 +209,10 @@ def smooth_track(
     fps: float,
 ) -> tuple[npt.NDArray[np.int64], F64, F64, npt.NDArray[np.bool_]]:
     """Fill the gaps of one track and RTS-smooth it.
+
+    The process noise is chosen per track: the forward pass runs with ``smooth_accel_std`` times each of
+    ``smooth_noise_scales`` and the one under which the observations are most likely is smoothed (a walking person
+    gets a smooth track, a ball that bounces a responsive one).
 
     Args:
         frames: (T,) strictly increasing frame indices of the observations.
@@ -205,28 +242,18 @@ def smooth_track(
     ft = np.maximum.accumulate(ft)
     z = kalman.xyxy_to_cxcywh(xyxy)
     n = len(all_frames)
-    xs = np.zeros((n, 8))
-    ps = np.zeros((n, 8, 8))
-    fs = np.zeros((n, 8, 8))
-    qs = np.zeros((n, 8, 8))
-    x, p = kalman.initial_state(z[0], config.meas_std)
-    observed = np.zeros(n, bool)
-    out_scores = np.zeros(n)
-    for k in range(n):
-        if k > 0:
-            dt = float(ft[k] - ft[k - 1])
-            fs[k - 1] = kalman.transition(dt)
-            qs[k - 1] = kalman.process_noise(dt, x[3], config.smooth_accel_std, config.smooth_size_accel_std)
-            x, p = kalman.predict(x, p, dt, config.smooth_accel_std, config.smooth_size_accel_std)
-        i = obs_pos.get(int(all_frames[k]))
-        if i is not None:
-            r = kalman.measurement_noise(z[i, 3], scores[i], config.meas_std, config.low_score_noise_gain)
-            x, p = kalman.update(x, p, z[i], r)
-            observed[k] = True
-            out_scores[k] = scores[i]
-        xs[k], ps[k] = x, p
-    fs[-1], qs[-1] = np.eye(8), np.zeros((8, 8))
-    sm = kalman.rts_smooth(xs, ps, fs, qs) if n > 1 else xs
+    k_obs = np.array([obs_pos.get(f, -1) for f in all_frames.tolist()], np.int64)
+    observed = k_obs >= 0
+    out_scores = np.where(observed, scores[np.maximum(k_obs, 0)], 0.0)
+    rs = kalman.measurement_noise_batch(z[:, 3], scores, config.meas_std, config.low_score_noise_gain)
+    best: tuple[float, F64] | None = None
+    for scale in config.smooth_noise_scales:
+        accel, size_accel = config.smooth_accel_std * scale, config.smooth_size_accel_std * scale
+        xs, ps, fs, qs, loglik = _forward(z, rs, ft, k_obs, accel, size_accel, config.meas_std)
+        if best is None or loglik > best[0]:
+            best = (loglik, kalman.rts_smooth(xs, ps, fs, qs) if n > 1 else xs)
+    assert best is not None
+    sm = best[1]
     # Gap frames inherit the lower of the neighbouring observations' scores, discounted.
     obs_idx = np.nonzero(observed)[0]
     prev_i = obs_idx[np.clip(np.searchsorted(obs_idx, np.arange(n), side="right") - 1, 0, None)]
@@ -236,12 +263,32 @@ def smooth_track(
     return all_frames, kalman.cxcywh_to_xyxy(sm[:, :4]), out_scores, observed
 
 
+def _short_gaps(observed: npt.NDArray[np.bool_], times: F64, max_s: float) -> npt.NDArray[np.bool_]:
+    """(F,) True on unobserved frames whose gap (time between the observations around it) is at most ``max_s``."""
+    obs = np.nonzero(observed)[0]
+    out = np.zeros(len(observed), bool)
+    for a, b in zip(obs[:-1].tolist(), obs[1:].tolist(), strict=True):
+        if b - a > 1 and times[b] - times[a] <= max_s:
+            out[a + 1 : b] = True
+    return out
+
+
+def _clip_to_frame(xyxy: F64, frame_size: tuple[int, int]) -> tuple[F64, F64]:
+    """Boxes clipped to ``(width, height)`` and the fraction of each box's area that was inside."""
+    w, h = frame_size
+    clipped = np.clip(xyxy, 0.0, [w, h, w, h])
+    area = np.prod(np.clip(xyxy[:, 2:] - xyxy[:, :2], 1e-9, None), axis=1)
+    inside = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0.0, None), axis=1) / area
+    return clipped, inside
+
+
 def refine(
     tracks: Sequence[Track],
     config: TrackerConfig | None = None,
     fps: float = 30.0,
     *,
     appearance: Mapping[int, F32] | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> list[Track]:
     """Offline pass over a whole video's tracklets: link, drop short/weak tracks, fill gaps, RTS-smooth.
 
@@ -251,10 +298,12 @@ def refine(
         fps: nominal frame rate (frames per second), used only for frames whose timestamp is unknown.
         appearance: optional per-track (T, D) appearance vectors aligned with the boxes
             (:meth:`OnlineTracker.appearance`), used in linking.
+        frame_size: ``(width, height)`` in pixels when known: boxes are clipped to the frame and filled boxes less
+            than half inside it are left out (the object is out of view there).
 
     Returns:
         Tracks with new consecutive IDs (ordered by first frame); every box's ``source`` is ``SMOOTHED`` (observed)
-        or ``FILLED`` (gap), its ``ts_ms`` set.
+        or ``FILLED`` (gap of at most ``fill_max_s``; longer gaps of a linked track stay gaps), its ``ts_ms`` set.
 
     Raises:
         InvalidInputError: ``fps`` not positive.
@@ -274,13 +323,21 @@ def refine(
             continue
         xyxy = np.stack([b.xyxy for b in boxes]).astype(np.float64)
         f_all, sm, sc, observed = smooth_track(frames, times, xyxy, scores, cfg, all_times, fps)
-        ts_all = [all_times.get(int(f), times[0] + (int(f) - int(frames[0])) / fps) * 1000.0 for f in f_all]
+        ts_all = np.array([all_times.get(int(f), times[0] + (int(f) - int(frames[0])) / fps) for f in f_all])
+        keep = observed | _short_gaps(observed, ts_all, cfg.fill_max_s)
+        if frame_size is not None:
+            sm, inside = _clip_to_frame(sm, frame_size)
+            keep &= observed | (inside >= 0.5)
         track = Track(len(out) + 1, [], chain[0].class_id, chain[0].class_name)
         track.boxes = [
             TrackedBox(
-                int(f), sm[k].astype(np.float32), float(sc[k]), Source.SMOOTHED if observed[k] else Source.FILLED, t
+                int(f_all[k]),
+                sm[k].astype(np.float32),
+                float(sc[k]),
+                Source.SMOOTHED if observed[k] else Source.FILLED,
+                float(ts_all[k] * 1000.0),
             )
-            for k, (f, t) in enumerate(zip(f_all, ts_all, strict=True))
+            for k in np.nonzero(keep)[0].tolist()
         ]
         out.append(track)
     logger.debug("refine: %d tracklets -> %d chains -> %d tracks", len(tracks), len(chains), len(out))
