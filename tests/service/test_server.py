@@ -20,6 +20,7 @@ from prelabel.client import PrelabelClient
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.detect.manager import ModelManager
 from prelabel.detect.ultralytics import UltralyticsDetector
+from prelabel.jobs import JobRunner
 from prelabel.registry import ModelRegistry, ModelSpec
 from prelabel.service.context import ServiceContext
 from prelabel.service.server import PrelabelServer
@@ -219,11 +220,16 @@ def test_upload_checks_checksum_and_content(server: tuple[PrelabelServer, Path],
     assert stored.read_bytes() == data
 
 
-def test_unbuilt_capabilities_answer_unimplemented(client: PrelabelClient) -> None:
+def test_unknown_job_is_not_found(client: PrelabelClient) -> None:
     md = (("authorization", f"Bearer {TOKEN}"),)
-    with pytest.raises(grpc.RpcError) as err:
-        client.stub.GetJob(pb.GetJobRequest(job_id="x"), metadata=md)
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    for call in (
+        lambda: client.stub.GetJob(pb.GetJobRequest(job_id="nope"), metadata=md),
+        lambda: client.stub.CancelJob(pb.CancelJobRequest(job_id="nope"), metadata=md),
+        lambda: list(client.stub.DownloadResult(pb.DownloadResultRequest(job_id="nope"), metadata=md)),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            call()
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_reflection_lists_services(server: tuple[PrelabelServer, Path]) -> None:
@@ -263,7 +269,8 @@ def _slow_server(tmp: Path, delay_s: float, **kw: object) -> PrelabelServer:
     registry = ModelRegistry.load(settings.registry_path)
     # Different batch keys per call are impossible here, so disable cross-request batching (max_batch=1).
     models = ModelManager(registry, "cpu", max_batch=1, factory=lambda spec, dev: _SlowDetector(delay_s))
-    ctx = ServiceContext(settings, registry, models, UploadStore(tmp / "uploads", 1 << 20))
+    jobs = JobRunner(tmp / "data", models.get)
+    ctx = ServiceContext(settings, registry, models, UploadStore(tmp / "uploads", 1 << 20), jobs)
     return PrelabelServer(settings, ctx)
 
 
