@@ -27,7 +27,8 @@ Measured:
   on the keypoint trajectories with the fastest motion (top quartile of ground-truth speed, person heights / s).
 - time per frame for attach and smoothing.
 
-Run: ``python benchmarks/pose.py`` (``--quick`` for a short run). Writes ``benchmarks/results/pose.{json,md}``.
+Run: ``python benchmarks/pose.py`` (``--quick`` for a short run). Writes ``benchmarks/results/pose.{json,md}`` and
+``pose_wrist.png`` (one fast wrist: ground truth, raw, causal One-Euro, ours).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +339,7 @@ def run_scene(preset: str, seed: int, noise: NoiseModel, smooth_cfg: SmoothConfi
         t0 = time.perf_counter()
         ours_s = smooth_skeleton_tracks(raw, smooth_cfg)
         smooth_ms = 1000 * (time.perf_counter() - t0) / scene.info.num_frames
-        causal = smooth_skeleton_tracks(raw, SmoothConfig(**{**smooth_cfg.__dict__, "bidirectional": False}))
+        causal = smooth_skeleton_tracks(raw, replace(smooth_cfg, bidirectional=False))
         variants = {"raw": raw, "one-euro-causal": causal, "ours": ours_s}
         res = out[setting]
         res["smooth_ms_per_frame"] = smooth_ms
@@ -475,6 +476,52 @@ def write_markdown(path: Path, summary: dict[str, Any], meta: dict[str, Any]) ->
     path.write_text("\n".join(lines))
 
 
+def plot_example(path: Path, noise: NoiseModel, smooth_cfg: SmoothConfig) -> None:
+    """Plot the fastest wrist of a held-out ``actions`` scene: ground truth, raw, causal One-Euro and ours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scene = generate("actions", HELD_OUT_SEED0, render=False)
+    sim = simulate_pose_model(scene, np.random.default_rng(HELD_OUT_SEED0 + 17), noise)
+    raw = attach_skeletons(jittered_gt_tracks(scene, np.random.default_rng(HELD_OUT_SEED0 + 29)), sim.poses)
+    variants = {
+        "raw": raw,
+        "One-Euro, causal": smooth_skeleton_tracks(
+            raw, SmoothConfig(**{**smooth_cfg.__dict__, "bidirectional": False})
+        ),
+        "ours": smooth_skeleton_tracks(raw, smooth_cfg),
+    }
+    best: tuple[float, Track, int] | None = None
+    for g in person_tracks(scene):
+        xy, p = _dense(g, int(g.frames[0]), int(g.frames[-1]))
+        for k in (9, 10):
+            v = np.linalg.norm(np.diff(xy[:, k], axis=0), axis=1)[p[1:, k] & p[:-1, k]]
+            if len(v) > 60 and (best is None or v.mean() > best[0]):
+                best = (float(v.mean()), g, k)
+    if best is None:
+        return
+    _, g, k = best
+    first, last = int(g.frames[0]), int(g.frames[-1])
+    t = np.asarray(scene.ts_ms[first : last + 1]) / 1000.0
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    gxy, gp = _dense(g, first, last)
+    for axis, ax in enumerate(axes):
+        ax.plot(t[gp[:, k]], gxy[gp[:, k], k, axis], "k-", lw=2, label="ground truth")
+        for (name, tracks), style in zip(variants.items(), ("c.", "C1-", "C3-"), strict=True):
+            tr = next(x for x in tracks if x.track_id == g.track_id)
+            dxy, dp = _dense(tr, first, last)
+            ax.plot(t[dp[:, k]], dxy[dp[:, k], k, axis], style, lw=1.2, ms=3, label=name)
+        ax.set_ylabel(("x", "y")[axis] + " (px)")
+    axes[0].set_title(f"actions/{HELD_OUT_SEED0}, track {g.track_id}, {('left', 'right')[k - 9]} wrist")
+    axes[0].legend(loc="best", fontsize=8)
+    axes[1].set_xlabel("time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write ``benchmarks/results/pose.{json,md}``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -532,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dumps({"meta": meta, "summary": summary, "scenes": scenes}, indent=1, default=float)
     )
     write_markdown(args.out / "pose.md", summary, meta)
+    plot_example(args.out / "pose_wrist.png", noise, smooth_cfg)
     print((args.out / "pose.md").read_text())
     return 0
 
