@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.metrics.tracking import box_iou, evaluate_tracks
 from prelabel.types import Track, TrackedBox

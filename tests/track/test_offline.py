@@ -1,0 +1,92 @@
+"""Offline refinement: linking across gaps, gap filling, RTS smoothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prelabel.errors import InvalidInputError
+from prelabel.track import TrackerConfig, refine
+from prelabel.types import Source, Track, TrackedBox
+
+FPS = 25.0
+
+
+def _walk(frames: range, x0: float = 100.0, vx: float = 100.0, y: float = 200.0) -> np.ndarray:
+    """(T, 4) boxes of a person 100 px tall walking at ``vx`` px/s."""
+    t = np.array(list(frames), float) / FPS
+    x = x0 + vx * t
+    return np.stack([x, np.full_like(x, y), x + 40, np.full_like(x, y + 100)], axis=1)
+
+
+def _track(tid: int, frames: range, boxes: np.ndarray, score: float = 0.9) -> Track:
+    return Track(
+        tid,
+        [TrackedBox(f, b, score, Source.DETECTOR, f * 1000.0 / FPS) for f, b in zip(frames, boxes, strict=True)],
+    )
+
+
+def test_smoothing_reduces_jitter_against_ground_truth() -> None:
+    rng = np.random.default_rng(0)
+    frames = range(100)
+    truth = _walk(frames)
+    noisy = truth + rng.normal(0, 5.0, truth.shape)  # 5 % of the height per edge
+    (out,) = refine([_track(1, frames, noisy)], TrackerConfig(), FPS)
+    assert [b.source for b in out.boxes] == [Source.SMOOTHED] * 100
+    err_raw = np.abs(noisy - truth).mean()
+    err_smooth = np.abs(out.xyxy - truth).mean()
+    assert err_smooth < 0.6 * err_raw
+
+
+def test_gap_is_linked_and_filled_along_the_motion() -> None:
+    a, b = range(0, 40), range(48, 90)  # 7 frames (0.28 s) missing in the middle
+    truth = _walk(range(90))
+    out = refine([_track(1, a, truth[:40]), _track(2, b, truth[48:])], TrackerConfig(), FPS)
+    assert len(out) == 1
+    track = out[0]
+    assert track.track_id == 1
+    assert track.frames.tolist() == list(range(90))
+    filled = [bx for bx in track.boxes if bx.source is Source.FILLED]
+    assert [bx.frame_idx for bx in filled] == list(range(40, 48))
+    np.testing.assert_allclose(np.stack([bx.xyxy for bx in filled]), truth[40:48], atol=2.0)
+    assert all(bx.score < 0.9 for bx in filled)
+
+
+def test_long_gap_is_linked_but_left_unfilled() -> None:
+    a, b = range(0, 30), range(60, 90)  # 1.2 s gap: same person, hidden
+    truth = _walk(range(90))
+    out = refine([_track(1, a, truth[:30]), _track(2, b, truth[60:])], TrackerConfig(fill_max_s=0.5), FPS)
+    assert len(out) == 1
+    assert out[0].gaps() == [(30, 59)]
+
+
+def test_inconsistent_motion_is_not_linked() -> None:
+    truth = _walk(range(90))
+    other = _walk(range(90), x0=700.0, vx=-100.0, y=380.0)  # someone else, elsewhere, walking the other way
+    out = refine([_track(1, range(0, 30), truth[:30]), _track(2, range(45, 90), other[45:])], TrackerConfig(), FPS)
+    assert len(out) == 2
+
+
+def test_short_tracklets_are_dropped_and_ids_renumbered() -> None:
+    truth = _walk(range(60))
+    blip = _walk(range(3), x0=600.0, y=50.0)
+    out = refine([_track(7, range(60), truth), _track(9, range(3), blip)], TrackerConfig(min_track_s=0.5), FPS)
+    assert [t.track_id for t in out] == [1]
+
+
+def test_frame_size_drops_filled_boxes_out_of_view() -> None:
+    # Walks out of the right edge (frame 640 px wide) and back: filled boxes outside the frame are not invented.
+    t = np.arange(60) / FPS
+    x = 560 + 400 * np.sin(np.pi * t / 2.4)
+    boxes = np.stack([x, np.full_like(x, 100), x + 40, np.full_like(x, 200)], axis=1)
+    seen = [f for f in range(60) if boxes[f, 2] <= 640]
+    track = Track(1, [TrackedBox(f, boxes[f], 0.9, Source.DETECTOR, f * 40.0) for f in seen])
+    (out,) = refine([track], TrackerConfig(fill_max_s=5.0), FPS, frame_size=(640, 480))
+    assert out.xyxy[:, 2].max() <= 640
+    filled = [b for b in out.boxes if b.source is Source.FILLED]
+    assert all((b.xyxy[2] - b.xyxy[0]) > 0 for b in filled)
+
+
+def test_refine_rejects_bad_fps() -> None:
+    with pytest.raises(InvalidInputError, match="fps"):
+        refine([], TrackerConfig(), 0.0)
