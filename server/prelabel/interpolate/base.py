@@ -72,6 +72,8 @@ class RunEstimate:
             rank suggested keyframes.
         method: (T,) names of the method that produced each frame.
         reason: short text explaining what the uncertainty measures (used in suggestions).
+        support: (T,) float64 in [0, 1], how much of each frame the frames themselves support (visual methods);
+            None for methods that do not look at frames.
     """
 
     xyxy: Float64Array
@@ -79,6 +81,7 @@ class RunEstimate:
     uncertainty: Float64Array
     method: list[str]
     reason: str = "distance from keyframes"
+    support: Float64Array | None = None
 
 
 @runtime_checkable

@@ -29,6 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
+from prelabel.interpolate.foreground import (
+    BackgroundParams,
+    Float32Array,
+    background_model,
+    foreground_centroid,
+    mean_shift,
+)
 from prelabel.interpolate.geometric import (
     KalmanMethod,
     box_scale,
@@ -36,6 +43,7 @@ from prelabel.interpolate.geometric import (
     cxcywh_to_xyxy,
     xyxy_to_cxcywh,
 )
+from prelabel.interpolate.kalman import SmootherParams, keyframe_states
 from prelabel.types import Detections
 
 logger = logging.getLogger(__name__)
@@ -153,6 +161,15 @@ class GuidedMethod:
     det_min_iou: float = 0.5
     det_weight: float = 0.3
     cache_frames: int = 256
+    background: BackgroundParams = field(default_factory=BackgroundParams)
+    use_background: bool = True
+    meas_sigma: float = 0.5
+    agree_sigma: float = 0.5
+    meas_q_rel_steps: tuple[float, ...] = (1e-4, 1e-2, 1.0)
+    max_median_residual: float = 0.5
+    robust_k: float = 2.0
+    _bg: Float32Array | None = field(default=None, init=False, repr=False)
+    _bg_video_id: int = field(default=0, init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
     _video_id: int = field(default=0, init=False, repr=False)
     _passes: dict[tuple[object, ...], tuple[Float64Array, Float64Array]] = field(
@@ -199,11 +216,174 @@ class GuidedMethod:
         self._passes[key] = (boxes, conf)
         return boxes, conf
 
+    def _background(self, video: FrameSource) -> Float32Array | None:
+        self._frame(video, 0)  # resets the caches when the video changed
+        if self._bg_video_id != id(video):
+            self._bg = background_model(video, lambda i: self._frame(video, i), self.background)
+            self._bg_video_id = id(video)
+            logger.debug("guided: static background %s", "found" if self._bg is not None else "not found")
+        return self._bg
+
     def interpolate_run(self, run: RunInput) -> RunEstimate:
-        """Guided boxes for one run; falls back to the prior where the video is missing."""
+        """Guided boxes for one run; falls back to the prior where the video is missing.
+
+        On a static camera (a median background explains most pixels) the box centres come from foreground
+        measurements smoothed through the keyframes (:meth:`_foreground_run`); otherwise from optical flow passes
+        (:meth:`_flow_run`).
+        """
         prior = self.prior.interpolate_run(run)
-        if run.video is None:
+        if run.video is None or len(run.key_frames) < 2:
             return prior
+        bg = self._background(run.video) if self.use_background else None
+        if bg is not None:
+            return self._foreground_run(run, prior, bg)
+        return self._flow_run(run, prior)
+
+    def _foreground_run(self, run: RunInput, prior: RunEstimate, bg: Float32Array) -> RunEstimate:
+        """Centres from foreground mean shift (offset-calibrated at the keyframes), smoothed with the keyframes.
+
+        Every in-between frame with a measurement adds ``z_t = c_t + e``, ``e ~ N(0, (sigma * w)^2)``, to the
+        constant-velocity smoother in which keyframes are near-exact; one robust pass drops measurements more than
+        ``robust_k`` standard deviations from the first solution (a passer-by in the window). Sizes come from the
+        prior. Uncertainty (pixels) is the local measurement residual plus the prior's uncertainty where
+        measurements are missing.
+        """
+        assert run.video is not None
+        kf = run.key_frames
+        t0 = int(kf[0])
+        n = int(kf[-1]) - t0 + 1
+        key_c = xyxy_to_cxcywh(run.key_xyxy)
+        pc = xyxy_to_cxcywh(prior.xyxy)
+        meas = np.full((n, 2), np.nan)
+        sig_rel = np.full(n, self.meas_sigma)
+        for k in range(len(kf) - 1):
+            a, b = int(kf[k]), int(kf[k + 1])
+            if b - a < 2:
+                continue
+            offs = []
+            for f, kc in ((a, key_c[k]), (b, key_c[k + 1])):
+                cen, _ = foreground_centroid(self._frame(run.video, f), bg, kc[:2], kc[2:], self.background)
+                offs.append(np.zeros(2) if cen is None else cen - kc[:2])
+            sl = slice(a - t0, b - t0 + 1)
+            s = np.linspace(0.0, 1.0, b - a + 1)[:, None]
+            off = (1 - s) * offs[0] + s * offs[1]
+            fwd = self._fg_pass(run.video, bg, a, b, key_c[k, :2], pc[sl], off)
+            bwd = self._fg_pass(run.video, bg, b, a, key_c[k + 1, :2], pc[sl][::-1], off[::-1])[::-1]
+            gap_meas = np.full((b - a + 1, 2), np.nan)
+            gap_sig = np.full(b - a + 1, self.meas_sigma)
+            for i in range(1, b - a):
+                row = a + i - t0
+                w = max(pc[row, 2], 1.0)
+                if np.isfinite(fwd[i, 0]) and np.isfinite(bwd[i, 0]) and np.hypot(*(fwd[i] - bwd[i])) < 0.25 * w:
+                    gap_meas[i] = (1 - s[i, 0]) * fwd[i] + s[i, 0] * bwd[i]  # both passes found the same object
+                    gap_sig[i] = self.agree_sigma
+                    continue
+                c, _ = mean_shift(self._frame(run.video, a + i), bg, pc[row, :2], pc[row, 2:], off[i], self.background)
+                if c is not None:
+                    gap_meas[i] = c
+            meas[sl][1:-1] = gap_meas[1:-1]
+            sig_rel[sl][1:-1] = gap_sig[1:-1]
+        scale = box_scale(run.key_xyxy)
+        sigma = sig_rel * np.maximum(pc[:, 2], 1.0)
+        frames = np.arange(n, dtype=np.int64)
+        key_rows = kf - t0
+
+        def solve(valid: npt.NDArray[np.bool_], q_rel: float) -> Float64Array:
+            params = SmootherParams("cv", q=q_rel * scale * scale, r=1e-4, prior_var=1e4 * scale * scale)
+            var = np.where(valid, sigma**2, np.inf)
+            var[key_rows] = 1e-4
+            z = np.where(valid[:, None], meas, 0.0)
+            z[key_rows] = key_c[:, :2]
+            return keyframe_states(frames, z, params, var)[:, 0, :]
+
+        valid = np.isfinite(meas[:, 0])
+        valid[key_rows] = False
+        # The smoothest motion model that explains the measurements: raise the process noise until the median
+        # normalised residual is small (slow walkers keep heavy smoothing, bounces and sharp turns get followed).
+        centre = pc[:, :2]
+        resid = np.zeros(n)
+        q_rel = self.meas_q_rel_steps[0]
+        for q_rel in self.meas_q_rel_steps if valid.any() else ():
+            centre = solve(valid, q_rel)
+            resid = np.linalg.norm(np.where(valid[:, None], meas - centre, 0.0), axis=1)
+            if float(np.median(resid[valid] / sigma[valid])) <= self.max_median_residual:
+                break
+        inlier = valid & (resid <= self.robust_k * sigma)
+        if inlier.sum() < valid.sum():
+            centre = solve(inlier, q_rel)
+            resid = np.linalg.norm(np.where(inlier[:, None], meas - centre, 0.0), axis=1)
+        out = pc.copy()
+        out[:, :2] = centre
+        win = np.ones(5) / 5.0
+        local_res = np.sqrt(np.convolve(np.where(inlier, resid**2, 0.0), win, "same"))
+        local_miss = np.convolve((~inlier).astype(np.float64), win, "same")
+        u = local_res + prior.uncertainty * local_miss
+        supported = np.zeros(n, bool)
+        if run.detections is not None:
+            for k in range(len(kf) - 1):
+                a, b = int(kf[k]), int(kf[k + 1])
+                if b - a < 2:
+                    continue
+                sl = slice(a - t0, b - t0 + 1)
+                tw = np.where(inlier[sl], 1.0, 0.0)
+                out[sl], sup = self._fuse_detections(run.detections, a, b, out[sl], tw, key_c[k], key_c[k + 1])
+                supported[sl] |= sup
+            u = np.where(supported, 0.5 * u, u)
+        u[key_rows] = 0.0
+        xyxy = cxcywh_to_xyxy(out)
+        xyxy[key_rows] = run.key_xyxy
+        conf = confidence_from_uncertainty(u, scale)
+        conf[key_rows] = 1.0
+        methods = [self.name] * n
+        reason = "foreground measurement residual and gaps" + (
+            " and detection support" if run.detections is not None else ""
+        )
+        est = RunEstimate(xyxy, conf, u, methods, reason)
+        est.support = inlier.astype(np.float64)
+        return est
+
+    def _fg_pass(
+        self,
+        video: FrameSource,
+        bg: Float32Array,
+        start: int,
+        stop: int,
+        centre: Float64Array,
+        prior: Float64Array,
+        offset: Float64Array,
+    ) -> Float64Array:
+        """Sequential foreground mean shift from a keyframe: (n, 2) centres, NaN where the object was lost.
+
+        Each step starts from the last centre plus the last velocity (the prior's velocity at first), so fast
+        motion that leaves the prior path far behind is still followed.
+        """
+        step = 1 if stop > start else -1
+        n = abs(stop - start) + 1
+        out = np.full((n, 2), np.nan)
+        out[0] = centre
+        c = np.asarray(centre, np.float64)
+        vel = prior[1, :2] - prior[0, :2] if n > 1 else np.zeros(2)
+        lost = 0
+        for i in range(1, n):
+            guess = c + vel
+            found, _ = mean_shift(
+                self._frame(video, start + i * step), bg, guess, prior[i, 2:], offset[i], self.background
+            )
+            if found is None:
+                lost += 1
+                if lost > 2:
+                    break
+                c = guess
+                continue
+            lost = 0
+            vel = found - c
+            c = found
+            out[i] = found
+        return out
+
+    def _flow_run(self, run: RunInput, prior: RunEstimate) -> RunEstimate:
+        """Optical-flow passes forward and backward, drift-corrected to both keyframes and blended."""
+        assert run.video is not None
         kf = run.key_frames
         t0 = int(kf[0])
         key_c = xyxy_to_cxcywh(run.key_xyxy)
@@ -245,7 +425,9 @@ class GuidedMethod:
         xyxy[kf - t0] = run.key_xyxy
         conf = confidence_from_uncertainty(u, scale)
         reason = "forward/backward disagreement" + (" and detection support" if run.detections is not None else "")
-        return RunEstimate(xyxy, conf, u, [self.name] * len(xyxy), reason)
+        est = RunEstimate(xyxy, conf, u, [self.name] * len(xyxy), reason)
+        est.support = np.clip(conf, 0.0, 1.0)
+        return est
 
     def _det_offset(self, dets: Detections | None, key: Float64Array) -> Float64Array | None:
         """Annotator-vs-detector offset at a keyframe: (dcx / w, dcy / h, log w ratio, log h ratio), or None."""
@@ -288,11 +470,13 @@ class GuidedMethod:
             dets = detections.get(a + i)
             if dets is None or len(dets) == 0:
                 continue
-            iou = box_iou_matrix(cxcywh_to_xyxy(blend[i : i + 1]), dets.xyxy.astype(np.float64))[0]
+            s = i / length
+            # Match against the current path and the straight line between the keyframes (whichever overlaps).
+            paths = np.stack([blend[i], (1.0 - s) * key_a + s * key_b])
+            iou = box_iou_matrix(cxcywh_to_xyxy(paths), dets.xyxy.astype(np.float64)).max(axis=0)
             j = int(np.argmax(iou))
             if iou[j] < self.det_min_iou:
                 continue
-            s = i / length
             off = (1.0 - s) * off_a + s * off_b
             d = xyxy_to_cxcywh(dets.xyxy[j : j + 1].astype(np.float64))[0]
             corrected = np.array(

@@ -98,14 +98,19 @@ class SmootherParams:
 
 
 def keyframe_states(
-    key_frames: npt.NDArray[np.int64], key_values: Float64Array, params: SmootherParams
+    key_frames: npt.NDArray[np.int64],
+    key_values: Float64Array,
+    params: SmootherParams,
+    meas_var: Float64Array | None = None,
 ) -> Float64Array:
-    """Smoothed states at the keyframes: (K, order, D) float64 (position, velocity[, acceleration]).
+    """Smoothed states at the measured frames: (K, order, D) float64 (position, velocity[, acceleration]).
 
     Args:
         key_frames: (K,) int64 strictly increasing, K >= 2.
-        key_values: (K, D) float64 measured positions (pixels).
+        key_values: (K, D) float64 measured positions (pixels); ignored where ``meas_var`` is infinite.
         params: motion model and noise.
+        meas_var: (K,) measurement variance per frame in px^2 (``inf``: no measurement); ``params.r`` for all when
+            None. The first measurement must be finite (it anchors the prior).
     """
     order = 2 if params.model == "cv" else 3
     kf = np.asarray(key_frames, dtype=np.int64)
@@ -121,11 +126,13 @@ def keyframe_states(
     diag = np.zeros((n_key, order, order))
     diag[:-1] += ftqif
     diag[1:] += qi
-    diag[1:, 0, 0] += 1.0 / params.r
-    diag[0] += np.diag([1.0 / params.r] + [1.0 / params.prior_var] * (order - 1))
+    prec = np.full(n_key, 1.0 / params.r) if meas_var is None else 1.0 / np.asarray(meas_var, np.float64)
+    diag[:, 0, 0] += prec
+    diag[0] += np.diag([0.0] + [1.0 / params.prior_var] * (order - 1))
     upper = -np.swapaxes(qif, 1, 2)
     rhs = np.zeros((n_key, order, dims))
-    rhs[:, 0, :] = z / params.r  # the prior mean m_0 = [z_0, 0, ...] contributes z_0 / r like a measurement
+    # The prior mean m_0 = [z_0, 0, ...] contributes z_0 / r like a measurement.
+    rhs[:, 0, :] = np.where(np.isfinite(prec)[:, None] & (prec[:, None] > 0), z, 0.0) * prec[:, None]
 
     # Upper banded storage: ab[u + i - j, j] = A[i, j] for i <= j, u = 2 * order - 1.
     u = 2 * order - 1

@@ -17,18 +17,19 @@ MethodFactory = Callable[[], InterpolationMethod]
 
 @dataclass
 class AutoMethod:
-    """Picks per gap between keyframes: ``guided`` where frames are given and its confidence is high enough there,
+    """Picks per gap between keyframes: ``guided`` where frames are given and they support its boxes on enough of
+    the gap (foreground measurements that agree with the smoothed path, or, with optical flow, confident passes),
     else the geometric method (constant-velocity RTS smoother, identical to linear with only two keyframes).
 
     Attributes:
-        min_guided_confidence: mean confidence over a gap that ``guided`` needs to be chosen there.
+        min_guided_support: mean visual support over a gap that ``guided`` needs to be chosen there.
     """
 
     name: str = "auto"
     needs_video: bool = False
     geometric: KalmanMethod = field(default_factory=KalmanMethod)
     guided: GuidedMethod = field(default_factory=GuidedMethod)
-    min_guided_confidence: float = 0.7
+    min_guided_support: float = 0.5
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """Per-gap choice between guided and geometric; both pass through the keyframes, so the stitch is seamless."""
@@ -42,7 +43,8 @@ class AutoMethod:
             if b - a < 2:
                 continue
             inner = slice(a + 1, b)
-            if float(np.mean(gui.confidence[inner])) < self.min_guided_confidence:
+            support = gui.support if gui.support is not None else gui.confidence
+            if float(np.mean(support[inner])) < self.min_guided_support:
                 out.xyxy[inner] = geo.xyxy[inner]
                 out.confidence[inner] = geo.confidence[inner]
                 out.uncertainty[inner] = geo.uncertainty[inner]
