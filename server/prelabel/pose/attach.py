@@ -1,17 +1,19 @@
 """Attach pose detections to person tracks: at most one skeleton per track per frame, none claimed twice.
 
-Per frame, every (track box, pose detection) pair gets an affinity in [0, 1]::
+Per frame, every (track box, pose detection) pair gets an affinity (a weighted sum of terms in [0, 1])::
 
     a = w_iou * IoU(track box, pose box)
       + w_in  * (fraction of the pose's present keypoints inside the track box, grown by `box_margin`)
       + w_id  * OKS(track's last skeleton, moved at its recent velocity, pose skeleton)
 
-The last term keeps identities through crossings, where two persons' boxes overlap and IoU alone is ambiguous. Pairs
+The last term keeps identities through crossings, where two persons' boxes overlap and IoU alone is ambiguous; it
+counts only for candidates whose IoU is within ``identity_iou_margin`` of the track's best, so it breaks near-ties
+and never outvotes a clearly better box match. Pairs
 below the gates (``min_iou``, ``min_inside``) are infeasible; the rest are assigned globally per frame by
 ``scipy.optimize.linear_sum_assignment`` (maximum total affinity), so no skeleton is attached twice.
 
-When the pose model is also the person detector for the tracker, its boxes are the track boxes (IoU ~ 1) and the
-assignment recovers each track's own detection.
+When the pose model is also the person detector for the tracker, its boxes are (after the tracker's smoothing, nearly)
+the track boxes, and the assignment recovers each track's own detection.
 """
 
 from __future__ import annotations
