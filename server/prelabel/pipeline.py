@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -82,6 +82,16 @@ class Progress:
     total: int
     frames_per_s: float
     eta_s: float
+
+
+@dataclass(frozen=True)
+class OnlineFrame:
+    """The online tracker's confirmed objects in one frame (emitted only when offline refinement is off, so
+    callers can stream tracks while the video is still being processed)."""
+
+    frame_idx: int
+    ts_ms: float
+    objects: tuple[Any, ...]  # prelabel.track.TrackedObject
 
 
 @dataclass
@@ -181,8 +191,9 @@ class Pipeline:
 
     def events(
         self, video: Path, cancel: threading.Event | None = None, cache: DetectionCache | None = None
-    ) -> Iterator[Progress | PipelineResult]:
-        """Progress events while frames are processed, then the :class:`PipelineResult`.
+    ) -> Iterator[Progress | OnlineFrame | PipelineResult]:
+        """Progress events while frames are processed (and :class:`OnlineFrame` per frame when offline refinement
+        is off), then the :class:`PipelineResult`.
 
         Raises:
             InvalidInputError: unreadable video, bad frame range.
@@ -213,6 +224,9 @@ class Pipeline:
         t0 = time.perf_counter()
         batch: list[Frame] = []
 
+        online: list[OnlineFrame] = []
+        stream_online = "track" in cfg.stages and not cfg.offline_refine
+
         def process(frames: list[Frame]) -> None:
             assert detector is not None
             todo = [f for f in frames if cache is None or cache.get(f.frame_idx) is None]
@@ -233,7 +247,9 @@ class Pipeline:
                 if p is not None:
                     poses[f.frame_idx] = p
                 if "track" in cfg.stages:
-                    tracker.update(f.frame_idx, f.ts_ms, d, f.image)
+                    objects = tracker.update(f.frame_idx, f.ts_ms, d, f.image)
+                    if stream_online:
+                        online.append(OnlineFrame(f.frame_idx, f.ts_ms, tuple(objects)))
 
         stage = "detect+track" if "track" in cfg.stages else "detect"
         for frame in iter_frames(video, cfg.start_frame, end):
@@ -245,10 +261,14 @@ class Pipeline:
             process(batch)
             done += len(batch)
             batch = []
+            yield from online
+            online.clear()
             yield _progress(stage, done, total, t0)
         if batch:
             process(batch)
             done += len(batch)
+            yield from online
+            online.clear()
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
         yield _progress(stage, done, total, t0)

@@ -161,3 +161,19 @@ def test_track_video_streams_info_progress_and_frames(env: tuple[PrelabelClient,
     with pytest.raises(grpc.RpcError) as err:
         list(client.track_video(pb.TrackVideoRequest(video=pb.VideoSource(path=str(video)), start_frame=40)))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_track_video_online_mode_streams_frames_while_processing(env: tuple[PrelabelClient, Path]) -> None:
+    client, tmp = env
+    scene = generate("default", 3, num_frames=20, width=320, height=192)
+    video = write_scene(scene, tmp / "clip-online")["video"]
+    req = pb.TrackVideoRequest(
+        video=pb.VideoSource(path=str(video)),
+        detector_model="arch-yolo11n",
+        tracker_options=pb.TrackerOptions(offline_refine=False),
+    )
+    kinds = [m.WhichOneof("item") for m in client.track_video(req)]
+    assert kinds.count("frame") == 20
+    # Frames arrive between progress messages, not all at the end.
+    first_frame, last_progress = kinds.index("frame"), len(kinds) - 1 - kinds[::-1].index("progress")
+    assert first_frame < last_progress

@@ -21,7 +21,15 @@ from prelabel.errors import FailedPreconditionError, InvalidInputError, Prelabel
 from prelabel.jobs.checkpoint import FileDetectionCache
 from prelabel.jobs.results import write_results
 from prelabel.jobs.store import JobRecord, JobRequest, JobState, JobStore
-from prelabel.pipeline import STAGES, CancelledError, ModelGetter, Pipeline, PipelineConfig, Progress
+from prelabel.pipeline import (
+    STAGES,
+    CancelledError,
+    ModelGetter,
+    Pipeline,
+    PipelineConfig,
+    PipelineResult,
+    Progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +235,7 @@ class JobRunner:
                             frames_per_s=event.frames_per_s,
                             eta_s=event.eta_s,
                         )
-                else:
+                elif isinstance(event, PipelineResult):
                     result = event
             if result is None or cancel.is_set():
                 raise CancelledError("cancelled")

@@ -10,7 +10,7 @@ import numpy as np
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate import InterpolationResult
-from prelabel.pipeline import Progress
+from prelabel.pipeline import OnlineFrame, Progress
 from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Segment, Skeleton, Source, Track, TrackedBox, VideoInfo
 from prelabel.v1 import prelabel_pb2 as pb
 
@@ -260,3 +260,20 @@ def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
         return Track(int(msg.track_id), boxes, 0, "person")
     except InvalidInputError as exc:
         raise InvalidInputError(f"track {msg.track_id}: {exc}") from exc
+
+
+def online_frame_to_proto(frame: OnlineFrame) -> pb.FrameTracks:
+    """The online tracker's objects in one frame."""
+    out = pb.FrameTracks(frame_idx=frame.frame_idx, ts_ms=frame.ts_ms)
+    for obj in frame.objects:
+        out.objects.append(
+            pb.TrackedObject(
+                track_id=obj.track_id,
+                box=box_to_proto(obj.xyxy),
+                score=float(obj.score),
+                class_id=int(obj.class_id),
+                class_name=obj.class_name,
+                source=pb.Source.Name(int(obj.source)),
+            )
+        )
+    return out

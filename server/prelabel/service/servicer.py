@@ -17,7 +17,7 @@ from prelabel.errors import FailedPreconditionError, InvalidInputError
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
 from prelabel.jobs.runner import pipeline_config
-from prelabel.pipeline import STAGES, Pipeline, PipelineConfig, Progress
+from prelabel.pipeline import STAGES, OnlineFrame, Pipeline, PipelineConfig, Progress
 from prelabel.registry import ModelSpec
 from prelabel.service import convert
 from prelabel.service.context import ServiceContext
@@ -149,7 +149,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         for event in pipeline.events(path, cancel):
             if isinstance(event, Progress):
                 yield pb.TrackVideoResponse(progress=convert.progress_to_proto(event))
-            else:
+            elif isinstance(event, OnlineFrame):  # online mode: frames as they are tracked
+                yield pb.TrackVideoResponse(frame=convert.online_frame_to_proto(event))
+            elif config.offline_refine:  # offline refinement needs the whole video: frames come at the end
                 for frame in convert.tracks_to_frames(event.tracks, event.ts_ms):
                     yield pb.TrackVideoResponse(frame=frame)
 
