@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.metrics.pose import PoseInstance, keypoint_jitter, oks, oks_ap, pck, trajectory_lag
 from prelabel.types import COCO17_SIGMAS, Skeleton
