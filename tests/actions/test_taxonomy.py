@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from prelabel.actions.taxonomy import Taxonomy, default_taxonomy
 from prelabel.errors import InvalidInputError, NotFoundError
 from prelabel.types import Segment

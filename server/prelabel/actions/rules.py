@@ -30,7 +30,8 @@ class RuleThresholds:
     Attributes:
         walk_speed: horizontal hip speed above which a person walks (torso lengths / s).
         run_speed: speed above which a person runs.
-        jump_vel: peak upward and downward hip speed, both within +-``jump_window_s`` that marks a jump (torso lengths / s).
+        jump_vel: upward and downward hip speed, both reached within +-``jump_window_s``, that mark a jump
+            (torso lengths / s).
         jump_window_s: half-width of the window over which a take-off or landing marks the frames as a jump.
         jump_lift: ankle height above the local ground that marks a flight phase (torso lengths).
         squat_drop: hip drop below its typical height for a squat (torso lengths).

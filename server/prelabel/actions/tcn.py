@@ -38,8 +38,8 @@ class TCNConfig:
         dropout: dropout inside residual layers during training.
     """
 
-    channels: int = 48
-    num_layers: int = 7
+    channels: int = 32
+    num_layers: int = 6
     dropout: float = 0.2
 
 

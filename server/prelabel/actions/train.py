@@ -48,7 +48,9 @@ class TrainConfig:
     """Training settings.
 
     Attributes:
-        epochs: passes over the data (full batch: one optimiser step per epoch and chunk batch).
+        epochs: optimiser steps, each on ``batch_size`` random crops of ``crop_frames`` frames.
+        batch_size: sequences per step.
+        crop_frames: length of each random crop (the whole sequence when shorter).
         lr: Adam learning rate.
         weight_decay: Adam L2.
         smooth_weight: weight of the MS-TCN smoothing loss (truncated MSE of log-probabilities between frames).
@@ -58,7 +60,9 @@ class TrainConfig:
         tcn: network shape.
     """
 
-    epochs: int = 150
+    epochs: int = 300
+    batch_size: int = 24
+    crop_frames: int = 96
     lr: float = 3e-3
     weight_decay: float = 1e-4
     smooth_weight: float = 0.15
@@ -154,6 +158,19 @@ def _batch(
     )
 
 
+def _crops(
+    examples: Sequence[tuple[F32, list[npt.NDArray[np.int64]]]], cfg: TrainConfig, rng: np.random.Generator
+) -> list[tuple[F32, list[npt.NDArray[np.int64]]]]:
+    """``cfg.batch_size`` random windows of ``cfg.crop_frames`` frames from random sequences."""
+    out = []
+    for i in rng.integers(0, len(examples), size=cfg.batch_size):
+        f, ys = examples[int(i)]
+        a = int(rng.integers(0, max(1, len(f) - cfg.crop_frames + 1)))
+        b = a + cfg.crop_frames
+        out.append((f[a:b], [y[a:b] for y in ys]))
+    return out
+
+
 def _loss(logits: list[torch.Tensor], ys: list[torch.Tensor], mask: torch.Tensor, smooth_weight: float) -> torch.Tensor:
     total = torch.zeros(())
     for lg, y in zip(logits, ys, strict=True):
@@ -206,12 +223,13 @@ def train_action_model(
             )
         allf = np.concatenate([f for f, _ in examples])
         model = TCNActionModel(tax, cfg.tcn, allf.mean(axis=0), allf.std(axis=0), name=name)
-        x, mask, ys = _batch(examples, model)
         opt = torch.optim.Adam(model.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
+        rng = np.random.default_rng(cfg.seed)
         losses = []
         model.net.train()
         for _ in range(cfg.epochs):
+            x, mask, ys = _batch(_crops(examples, cfg, rng), model)
             opt.zero_grad()
             loss = _loss(model.net(x, mask), ys, mask, cfg.smooth_weight)
             loss.backward()  # type: ignore[no-untyped-call]
