@@ -19,6 +19,8 @@ from prelabel import __version__
 from prelabel.logs import setup_logging
 
 FORMATS_HELP = "json, cvat, labelstudio, coco, mot, yolo"
+RUNTIME_CHOICES = ("auto", "torch", "onnx", "openvino")
+RUNTIME_HELP = "inference runtime; auto: PyTorch FP16 on CUDA, the fastest exported one on a CPU (default: auto)"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -35,6 +37,7 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
     p.add_argument("--preload", action="append", default=[], help="model to load and warm before SERVING")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
+    p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
     p.add_argument("--batch-size", type=int, default=8, help="max images per batched forward pass")
     p.add_argument("--batch-delay-ms", type=float, default=5.0, help="max wait to fill a batch")
 
@@ -59,6 +62,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         models_dir=args.models_dir or default_models_dir(),
         preload=list(args.preload),
         device=args.device,
+        runtime=args.runtime,
         batch_max_size=args.batch_size,
         batch_max_delay_ms=args.batch_delay_ms,
     )
@@ -127,7 +131,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         from prelabel.settings import default_models_dir
 
         registry = ModelRegistry.load((args.models_dir or default_models_dir()) / "registry.yaml")
-        detector = ModelManager(registry, args.device).get(args.model, "detect")
+        detector = ModelManager(registry, args.device, runtime=args.runtime).get(args.model, "detect")
         model_name = detector.name
         options = DetectOptions(conf=args.conf, imgsz=args.imgsz)
 
@@ -235,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from prelabel.settings import default_models_dir
 
     models_dir = args.models_dir or default_models_dir()
-    manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device)
+    manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device, runtime=args.runtime)
     try:
         for video in args.videos:
             request = JobRequest(
@@ -306,6 +310,60 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    """Fill an annotation tool's keyframes (CVAT XML or Label Studio JSON) with prelabel's interpolation and write
+    the result back in the same format, so the annotator opens it in their tool."""
+    from dataclasses import replace
+
+    from prelabel.formats import Annotations, export, load
+    from prelabel.interpolate import VideoFileFrames, interpolate_track
+    from prelabel.video.decode import probe
+
+    fmt = {"cvat": "cvat", "labelstudio": "label_studio", "label_studio": "label_studio"}[args.format]
+    info = ts = None
+    frames = None
+    if args.video is not None:
+        info, ts = probe(args.video)
+        frames = VideoFileFrames(args.video)
+    ann = load(fmt, args.input, info)
+    if not ann.keyframe_tracks:
+        print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
+        return 2
+    tracks = []
+    summary = []
+    for kt in ann.keyframe_tracks:
+        # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
+        # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track.
+        keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None] or kt.keyframes
+        res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id,
+                                num_suggestions=args.suggestions)  # fmt: skip
+        track = res.to_track()
+        tracks.append(replace(track, class_name=kt.label))
+        summary.append({
+            "track_id": kt.track_id,
+            "label": kt.label,
+            "keyframes": len(keyframes),
+            "frames": len(track),
+            "mean_confidence": round(float(res.confidence[~res.outside].mean()), 3) if (~res.outside).any() else 0.0,
+            "suggested_keyframes": [s.frame_idx for s in res.suggestions],
+        })  # fmt: skip
+    labels = tuple(dict.fromkeys([*ann.labels, *(t.class_name for t in tracks)]))
+    out_ann = Annotations(
+        info=ann.info,
+        tracks=tracks,
+        segments=ann.segments,
+        ts_ms=ts if ts is not None else ann.ts_ms,
+        labels=labels,
+        action_labels=ann.action_labels,
+        name=ann.name,
+    )
+    for t in out_ann.tracks:
+        t.class_id = labels.index(t.class_name)
+    path = export(out_ann, fmt, args.out)
+    print(json.dumps({"written": str(path), "method": args.method, "tracks": summary}, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``prelabel`` command."""
     parser = argparse.ArgumentParser(prog="prelabel", description="Model-assisted video labeling.")
@@ -332,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=1, help="video: detect on every N-th frame")
     p.add_argument("--max-frames", type=int, default=0, help="video: stop after this many frames (0: all)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
     p.add_argument("--models-dir", type=Path)
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=cmd_detect)
@@ -349,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", help="host:port; without it the pipeline runs in this process")
     p.add_argument("--server-paths", action="store_true", help="send paths (under the server's roots), not uploads")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
     p.add_argument("--models-dir", type=Path)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
@@ -369,6 +429,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--max-side", type=int, default=0)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("interpolate", help="fill CVAT / Label Studio keyframes with prelabel's interpolation")
+    p.add_argument("input", type=Path, help="CVAT for video 1.1 XML or Label Studio JSON export")
+    p.add_argument("--format", choices=("cvat", "labelstudio"), default="cvat")
+    p.add_argument("--video", type=Path, help="the video (needed by guided; gives exact timestamps)")
+    p.add_argument("--method", default="auto", help="linear | spline | kalman | kalman-ca | guided | auto")
+    p.add_argument("--suggestions", type=int, default=3, help="suggested next keyframes per track")
+    p.add_argument("--out", type=Path, required=True, help="where to write the result, same format as the input")
+    p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("demo", help="the main job: generate a clip, label it through a real server, summarise")
     p.add_argument("--out", type=Path, default=Path("demo-out"))

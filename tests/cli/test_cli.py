@@ -83,3 +83,29 @@ def test_models_lists_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert any(m["name"] == "arch-yolo11n" and m["available"] for m in doc["models"])
+
+
+def test_interpolate_fills_cvat_keyframes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from prelabel.formats import Annotations, export, load
+
+    scene = generate("default", 5, num_frames=41, width=320, height=192)
+    people = [t for t in scene.tracks if t.class_name == "person" and len(t) > 20][:2]
+    assert people
+    ann = Annotations(info=scene.info, tracks=people, labels=("person", "ball"), ts_ms=scene.ts_ms)
+    sparse = tmp_path / "keyframes.xml"
+    export(ann, "cvat", sparse, keyframe_reducer=lambda t: [int(f) for f in t.frames if f % 10 == 0])
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(sparse), "--method", "kalman", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {t["track_id"] for t in report["tracks"]} == {t.track_id for t in people}
+    filled = load("cvat", out)
+    from prelabel.metrics.tracking import box_iou
+
+    for gt in people:
+        got = next(t for t in filled.tracks if t.track_id == gt.track_id)
+        # Keyframes are passed through; the file stores the dense result as CVAT keyframes within IoU 0.9.
+        for f in range(int(gt.frames[0]), int(gt.frames[-1]) + 1, 10):
+            b, g = got.at(f), gt.at(f)
+            if g is not None:
+                assert b is not None, f
+                assert box_iou(b.xyxy[None], g.xyxy[None])[0, 0] >= 0.89, f
