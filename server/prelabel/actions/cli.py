@@ -21,11 +21,15 @@ from prelabel.types import Segment, Source
 log = logging.getLogger(__name__)
 
 
+TRAIN_HELP = "Train the action TCN from generated scenes and/or annotators' corrections (CVAT, Label Studio)."
+QA_HELP = "Compare action segments: an annotator against a gold set, or two annotators."
+
+
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="prelabel train-actions",
-        description="Train the action TCN from generated scenes and/or annotators' corrections (CVAT, Label Studio).",
-    )
+    return _add_train_args(argparse.ArgumentParser(prog="prelabel train-actions", description=TRAIN_HELP))
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="weights file to write (.pt; a .json is written beside)")
     p.add_argument("--name", default="", help="model name stored with it (default: the file stem)")
     p.add_argument("--synthetic-seeds", default="", help="generated scene seeds, e.g. 1000-1059 (disjoint from eval)")
@@ -49,7 +53,10 @@ def _train_parser() -> argparse.ArgumentParser:
 
 def train_actions_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``prelabel train-actions``; returns the exit code (0 ok, 2 bad input)."""
-    args = _train_parser().parse_args(argv)
+    return _train(_train_parser().parse_args(argv), argv)
+
+
+def _train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else default_taxonomy()
@@ -129,10 +136,10 @@ def read_segments(path: Path) -> tuple[list[Segment], dict[int, tuple[int, int]]
 
 
 def _qa_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="prelabel qa",
-        description="Compare action segments: an annotator against a gold set, or two annotators.",
-    )
+    return _add_qa_args(argparse.ArgumentParser(prog="prelabel qa", description=QA_HELP))
+
+
+def _add_qa_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("reference", type=Path, help="gold (or first annotator) segments JSON")
     p.add_argument("candidate", type=Path, help="segments JSON to check")
     p.add_argument("--taxonomy", type=Path, help="taxonomy YAML; metrics are reported per layer")
@@ -142,7 +149,10 @@ def _qa_parser() -> argparse.ArgumentParser:
 
 def qa_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``prelabel qa``; prints a summary, returns the exit code (0 ok, 2 bad input)."""
-    args = _qa_parser().parse_args(argv)
+    return _qa(_qa_parser().parse_args(argv))
+
+
+def _qa(args: argparse.Namespace) -> int:
     try:
         taxonomy = Taxonomy.load(args.taxonomy) if args.taxonomy else default_taxonomy()
         ref, ref_spans = read_segments(args.reference)
@@ -180,3 +190,11 @@ def qa_main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``train-actions`` and ``qa`` on the ``prelabel`` sub-command table."""
+    p = _add_train_args(subparsers.add_parser("train-actions", help=TRAIN_HELP, description=TRAIN_HELP))
+    p.set_defaults(func=_train)
+    q = _add_qa_args(subparsers.add_parser("qa", help=QA_HELP, description=QA_HELP))
+    q.set_defaults(func=_qa)
