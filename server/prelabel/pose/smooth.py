@@ -44,6 +44,8 @@ class SmoothConfig:
         max_gap_s: a keypoint missing longer than this restarts its filter.
         fps: frame rate used for time when the track's boxes carry no increasing ``ts_ms``.
         bidirectional: average a forward and a backward pass (zero lag to first order); False is causal.
+        body_compensation: filter the body centre and the keypoints relative to it separately, so a fast-moving
+            person (whole-body speed) does not open the cutoff for limbs that are still relative to the body.
     """
 
     min_cutoff_hz: float = 1.0
@@ -52,6 +54,7 @@ class SmoothConfig:
     max_gap_s: float = 0.5
     fps: float = 30.0
     bidirectional: bool = True
+    body_compensation: bool = True
 
     def __post_init__(self) -> None:
         for name in ("min_cutoff_hz", "d_cutoff_hz", "fps"):
@@ -141,11 +144,60 @@ def one_euro_smooth(
     if len(t) > 1 and not np.all(np.diff(t) > 0):
         bad = int(np.argmax(np.diff(t) <= 0)) + 1
         raise InvalidInputError(f"one_euro_smooth: times must increase, row {bad} has {t[bad]} after {t[bad - 1]}")
+    if not cfg.body_compensation or x.shape[1] < 2:
+        return _filter(x, p, t, s, cfg).astype(np.float32)
+    centre, has = body_centre(x, p)
+    centre_s = np.zeros_like(centre)
+    if has.any():
+        centre_s[has] = _filter(centre[has][:, None, :], np.ones((int(has.sum()), 1), bool), t[has], s[has], cfg)[:, 0]
+    rel = _filter(x - centre[:, None, :], p, t, s, cfg)
+    return np.where(p[..., None], centre_s[:, None, :] + rel, x).astype(np.float32)
+
+
+def _filter(
+    x: npt.NDArray[np.float64],
+    p: npt.NDArray[np.bool_],
+    t: npt.NDArray[np.float64],
+    s: npt.NDArray[np.float64],
+    cfg: SmoothConfig,
+) -> npt.NDArray[np.float64]:
+    """One-Euro over (T, K, 2): causal, or the mean of a forward and a backward pass."""
     fwd = _one_euro_pass(x, p, t, s, cfg)
     if cfg.bidirectional:
         bwd = _one_euro_pass(x[::-1], p[::-1], -t[::-1], s[::-1], cfg)[::-1]
         fwd = np.where(p[..., None], 0.5 * (fwd + bwd), x)
-    return fwd.astype(np.float32)
+    return fwd
+
+
+def body_centre(
+    xy: npt.NDArray[np.float64], present: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Per-frame body centre that does not jump when keypoints appear or vanish.
+
+    Model ``x_k(t) = c(t) + o_k``: each keypoint's typical offset ``o_k`` is its median of ``x_k(t) - c(t)`` over the
+    track, and ``c(t) = mean over present k of (x_k(t) - o_k)``, alternated from ``c`` = the mean of the present
+    keypoints. A keypoint dropping out removes its own offset with it, so the centre does not jump.
+
+    Args:
+        xy: (T, K, 2) positions, px.
+        present: (T, K) bool.
+
+    Returns:
+        (T, 2) centres (0 where nothing is present) and (T,) bool where a centre exists.
+    """
+    has: npt.NDArray[np.bool_] = np.asarray(present.any(axis=1), dtype=bool)
+    n = np.maximum(present.sum(axis=1), 1)[:, None]
+    seen = present.any(axis=0)
+    offset = np.zeros((xy.shape[1], 2))
+    centre = np.where(present[..., None], xy, 0.0).sum(axis=1) / n
+    # x_k(t) = c(t) + o_k, solved by alternating the two estimates (a few rounds converge for a near-rigid body)
+    for _ in range(3):
+        if seen.any():
+            dev = np.where(present[..., None], xy - centre[:, None, :], np.nan)
+            offset[seen] = np.nanmedian(dev[:, seen], axis=0)
+        centre = np.where(present[..., None], xy - offset[None], 0.0).sum(axis=1) / n
+    out: npt.NDArray[np.float64] = np.where(has[:, None], centre, 0.0)
+    return out, has
 
 
 def track_times_s(boxes: Sequence[TrackedBox], fps: float) -> npt.NDArray[np.float64]:
