@@ -31,6 +31,8 @@ class Settings:
         preload: model names loaded and warmed before health says SERVING; empty means the registry default
             detector when its weights are available.
         device: "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N".
+        runtime: inference runtime: "auto" (PyTorch FP16 on CUDA, the fastest exported runtime on a CPU),
+            "torch", "onnx" or "openvino"; exports are cached in :attr:`runtime_cache_dir`.
         batch_max_size: most images in one batched forward pass across concurrent requests.
         batch_max_delay_ms: longest a request waits for others to share its batch.
         max_upload_mb: largest uploaded video.
@@ -51,6 +53,7 @@ class Settings:
     models_dir: Path = field(default_factory=default_models_dir)
     preload: list[str] = field(default_factory=list)
     device: str = "auto"
+    runtime: str = "auto"
     batch_max_size: int = 8
     batch_max_delay_ms: float = 5.0
     max_upload_mb: int = 4096
@@ -64,6 +67,8 @@ class Settings:
             raise InvalidInputError("TLS needs both a certificate and a key file")
         if self.max_concurrent_rpcs <= 0:
             raise InvalidInputError(f"max_concurrent_rpcs must be positive, got {self.max_concurrent_rpcs}")
+        if self.runtime not in ("auto", "torch", "onnx", "openvino"):
+            raise InvalidInputError(f"runtime must be auto, torch, onnx or openvino, got {self.runtime!r}")
         if self.batch_max_size <= 0:
             raise InvalidInputError(f"batch_max_size must be positive, got {self.batch_max_size}")
         self.workers = max(self.workers, self.max_concurrent_rpcs)
@@ -72,6 +77,11 @@ class Settings:
     def max_message_bytes(self) -> int:
         """``max_message_mb`` in bytes."""
         return self.max_message_mb * 1024 * 1024
+
+    @property
+    def runtime_cache_dir(self) -> Path:
+        """Where models exported for ONNX Runtime / OpenVINO are cached."""
+        return self.data_dir / "runtime-cache"
 
     @property
     def registry_path(self) -> Path:

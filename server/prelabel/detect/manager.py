@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from prelabel.detect.base import Detector
 from prelabel.detect.batching import BatchingDetector
@@ -23,6 +24,20 @@ def ultralytics_factory(spec: ModelSpec, device: str) -> Detector:
     return UltralyticsDetector(spec, device=device)
 
 
+def runtime_factory(runtime: str = "auto", cache_dir: Path | None = None, threads: int = 0) -> BackendFactory:
+    """A factory that runs each model on ``runtime`` (see :func:`prelabel.detect.runtime.create_detector`)."""
+    from prelabel.detect.runtime import validate_runtime
+
+    validate_runtime(runtime)
+
+    def factory(spec: ModelSpec, device: str) -> Detector:
+        from prelabel.detect.runtime import create_detector
+
+        return create_detector(spec, device, runtime, cache_dir, threads)
+
+    return factory
+
+
 class ModelManager:
     """Owns loaded detectors (detect and pose tasks).
 
@@ -30,7 +45,10 @@ class ModelManager:
         registry: where names resolve.
         device: "auto", "cpu", "cuda[:N]".
         max_batch, max_delay_ms: cross-request batching parameters.
-        factory: builds a backend from a spec (tests may swap it).
+        factory: builds a backend from a spec (tests may swap it); None uses :func:`runtime_factory`.
+        runtime: "auto" (per device: PyTorch FP16 on CUDA, the fastest exported runtime on a CPU), "torch",
+            "onnx" or "openvino"; used when ``factory`` is None.
+        cache_dir: where exported models are kept (None: next to the weights); used when ``factory`` is None.
     """
 
     def __init__(
@@ -39,13 +57,16 @@ class ModelManager:
         device: str = "auto",
         max_batch: int = 8,
         max_delay_ms: float = 5.0,
-        factory: BackendFactory = ultralytics_factory,
+        factory: BackendFactory | None = None,
+        runtime: str = "auto",
+        cache_dir: Path | None = None,
     ) -> None:
         self.registry = registry
         self.device = device
         self.max_batch = max_batch
         self.max_delay_ms = max_delay_ms
-        self._factory = factory
+        self.runtime = runtime
+        self._factory = factory if factory is not None else runtime_factory(runtime, cache_dir)
         self._loaded: dict[str, BatchingDetector] = {}
         self._lock = threading.Lock()
 

@@ -56,6 +56,7 @@ class UltralyticsDetector:
 
         self.name = spec.name
         self.task = spec.task
+        self.runtime = "torch"
         self.device = select_device(device)
         self.half = self.device.startswith("cuda") if half is None else half
         self.imgsz = spec.imgsz

@@ -1,0 +1,213 @@
+"""Exported CPU runtimes (ONNX Runtime, OpenVINO) against the PyTorch backend on the same weights.
+
+Tolerance (stated in the runtime's contract): every PyTorch detection is matched by an exported-runtime detection of
+the same class with IoU >= 0.95 and a score within 0.02, and the raw network outputs agree to 0.01 px (boxes) and
+1e-4 (scores). Weights: the shipped ``prelabel-synth-det`` model when present, else YOLO11n built from its
+architecture config and saved to a file (untrained: near-constant scores, so detections use conf 0.0001 there).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from prelabel.detect.base import DetectOptions
+from prelabel.detect.runtime import (
+    ExportedDetector,
+    choose_runtime,
+    create_detector,
+    export_key,
+    letterbox_batch,
+    missing_modules,
+)
+from prelabel.detect.ultralytics import UltralyticsDetector
+from prelabel.errors import InvalidInputError
+from prelabel.registry import ModelSpec
+from prelabel.settings import default_models_dir
+from prelabel.types import Detections
+
+IMGSZ = 320
+IOU_MIN = 0.95
+SCORE_TOL = 0.02
+
+needs_onnx = pytest.mark.skipif(bool(missing_modules("onnx")), reason="onnx / onnxruntime not installed")
+needs_openvino = pytest.mark.skipif(bool(missing_modules("openvino")), reason="onnx / openvino not installed")
+
+
+def _arch_weights(folder: Path, arch: str) -> Path:
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    path = folder / f"{Path(arch).stem}.pt"
+    YOLO(arch).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def det_spec(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, float]:
+    """(spec, conf) of a detect model with a local .pt file."""
+    shipped = default_models_dir() / "prelabel-synth-det.pt"
+    if shipped.is_file():
+        return ModelSpec(name="synth-det", task="detect", weights=shipped, imgsz=IMGSZ), 0.25
+    weights = _arch_weights(tmp_path_factory.mktemp("weights"), "yolo11n.yaml")
+    return ModelSpec(name="yolo11n-untrained", task="detect", weights=weights, imgsz=IMGSZ), 0.0001
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runtime-cache")
+
+
+def _frames(n: int = 4, h: int = 240, w: int = 320, seed: int = 0) -> list[np.ndarray]:
+    """Textured frames with person-like upright blobs on a gradient, BGR uint8 (H, W, 3)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img = np.zeros((h, w, 3), np.uint8)
+        img[:] = np.linspace(60, 180, w, dtype=np.uint8)[None, :, None]
+        img = cv2.add(img, rng.integers(0, 30, (h, w, 3), dtype=np.uint8))
+        for _ in range(int(rng.integers(3, 7))):
+            x, y = int(rng.integers(10, w - 40)), int(rng.integers(10, h - 90))
+            bw, bh = int(rng.integers(14, 30)), int(rng.integers(40, 80))
+            color = tuple(int(c) for c in rng.integers(0, 255, 3))
+            cv2.ellipse(img, (x + bw // 2, y + 8), (bw // 3, 8), 0, 0, 360, color, -1)
+            cv2.rectangle(img, (x, y + 14), (x + bw, y + bh), color, -1)
+        out.append(img)
+    return out
+
+
+def _assert_match(ref: list[Detections], got: list[Detections]) -> int:
+    """Every reference detection has a same-class partner with IoU >= 0.95 and |score diff| <= 0.02."""
+    from ultralytics.utils.metrics import box_iou
+
+    matched = 0
+    for frame, (r, g) in enumerate(zip(ref, got, strict=True)):
+        assert abs(len(r) - len(g)) <= max(1, len(r) // 20), f"frame {frame}: {len(r)} vs {len(g)} detections"
+        if len(r) == 0:
+            continue
+        iou = box_iou(torch.from_numpy(r.xyxy), torch.from_numpy(g.xyxy)).numpy()
+        iou[r.class_ids[:, None] != g.class_ids[None, :]] = 0.0
+        best = iou.argmax(axis=1)
+        best_iou = iou[np.arange(len(r)), best]
+        assert best_iou.min() >= IOU_MIN, f"frame {frame}: worst matched IoU {best_iou.min():.3f}"
+        dscore = np.abs(r.scores - g.scores[best])
+        assert dscore.max() <= SCORE_TOL, f"frame {frame}: score differs by {dscore.max():.4f}"
+        matched += len(r)
+    return matched
+
+
+def _raw_torch(weights: Path, batch: np.ndarray) -> np.ndarray:
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights)).model.fuse().eval()  # type: ignore[union-attr]
+    with torch.no_grad():
+        out = model(torch.from_numpy(batch))
+    return (out[0] if isinstance(out, list | tuple) else out).numpy()
+
+
+@pytest.mark.parametrize(
+    "runtime", [pytest.param("openvino", marks=needs_openvino), pytest.param("onnx", marks=needs_onnx)]
+)
+def test_exported_matches_pytorch(runtime: str, det_spec: tuple[ModelSpec, float], cache_dir: Path) -> None:
+    spec, conf = det_spec
+    frames = _frames()
+    exported = ExportedDetector(spec, runtime, cache_dir)
+    assert exported.class_names == UltralyticsDetector(spec, "cpu").class_names
+
+    batch = letterbox_batch(frames, IMGSZ, 32)
+    assert batch.shape == (4, 3, 256, 320) and batch.dtype == np.float32  # rect letterbox, as the torch predictor
+    torch_det = UltralyticsDetector(spec, "cpu")
+    torch_det.detect(frames, DetectOptions(conf=conf))  # sets up Ultralytics' predictor
+    expected = torch_det._model.predictor.preprocess(list(frames)).numpy()  # type: ignore[union-attr]
+    np.testing.assert_array_equal(batch, expected)  # same pixels into both networks
+    assert spec.weights is not None
+    ref_raw, got_raw = _raw_torch(spec.weights, batch), exported._session(batch)
+    assert got_raw.shape == ref_raw.shape
+    assert np.abs(got_raw[:, :4] - ref_raw[:, :4]).max() < 0.01  # pixels of the network input
+    assert np.abs(got_raw[:, 4:] - ref_raw[:, 4:]).max() < 1e-4
+
+    opts = DetectOptions(conf=conf, max_det=100)
+    ref = UltralyticsDetector(spec, "cpu").detect(frames, opts)
+    got = exported.detect(frames, opts)
+    assert _assert_match(ref, got) >= 4  # something was compared
+    # Single images and mixed sizes (square letterbox) go through the same path.
+    mixed = [frames[0], cv2.resize(frames[1], (200, 300))]
+    _assert_match(UltralyticsDetector(spec, "cpu").detect(mixed, opts), exported.detect(mixed, opts))
+
+
+@needs_openvino
+def test_pose_model_matches_pytorch(tmp_path: Path, cache_dir: Path) -> None:
+    weights = _arch_weights(tmp_path, "yolo11n-pose.yaml")
+    spec = ModelSpec(name="pose-untrained", task="pose", weights=weights, imgsz=IMGSZ)
+    frames = _frames(2, seed=3)
+    opts = DetectOptions(conf=0.0001, max_det=20)
+    ref = UltralyticsDetector(spec, "cpu").detect(frames, opts)
+    got = ExportedDetector(spec, "openvino", cache_dir).detect(frames, opts)
+    assert _assert_match(ref, got) >= 2
+    for r, g in zip(ref, got, strict=True):
+        assert r.keypoints is not None and g.keypoints is not None
+        assert g.keypoints.shape == r.keypoints.shape
+        np.testing.assert_allclose(g.keypoints, r.keypoints, atol=0.05)
+
+
+@needs_onnx
+def test_export_is_cached_by_weights_hash(det_spec: tuple[ModelSpec, float], cache_dir: Path, tmp_path: Path) -> None:
+    spec, _ = det_spec
+    assert spec.weights is not None
+    ExportedDetector(spec, "onnx", cache_dir)
+    entries = sorted(p.name for p in cache_dir.iterdir())
+    onnx_file = cache_dir / export_key(spec.weights, IMGSZ) / "model.onnx"
+    mtime = onnx_file.stat().st_mtime_ns
+    ExportedDetector(spec, "onnx", cache_dir)  # reuses the export
+    assert sorted(p.name for p in cache_dir.iterdir()) == entries
+    assert onnx_file.stat().st_mtime_ns == mtime
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".export-")]
+    # Other bytes or another size give another key.
+    changed = tmp_path / spec.weights.name
+    changed.write_bytes(spec.weights.read_bytes() + b"\0")
+    assert export_key(changed, IMGSZ) != export_key(spec.weights, IMGSZ)
+    assert export_key(spec.weights, 640) != export_key(spec.weights, IMGSZ)
+
+
+def test_choose_runtime_per_device(det_spec: tuple[ModelSpec, float]) -> None:
+    spec, _ = det_spec
+    arch = ModelSpec(name="arch", task="detect", arch="yolo11n.yaml")
+    assert choose_runtime("auto", "cuda:0", spec).runtime == "torch"
+    assert choose_runtime("openvino", "cuda:0", spec).runtime == "torch"
+    assert choose_runtime("torch", "cpu", spec).runtime == "torch"
+    assert choose_runtime("onnx", "cpu", arch).runtime == "torch"
+    expected = "openvino" if not missing_modules("openvino") else "onnx" if not missing_modules("onnx") else "torch"
+    assert choose_runtime("auto", "cpu", spec).runtime == expected
+    with pytest.raises(InvalidInputError, match="runtime must be one of"):
+        choose_runtime("tensorrt", "cpu", spec)
+
+
+def test_missing_tools_fall_back_to_pytorch(
+    det_spec: tuple[ModelSpec, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import prelabel.detect.runtime as rt
+
+    spec, _ = det_spec
+    monkeypatch.setattr(rt, "missing_modules", lambda name: ["openvino"] if name == "openvino" else ["onnxruntime"])
+    with caplog.at_level(logging.INFO, logger="prelabel.detect.runtime"):
+        det = create_detector(spec, "cpu", "openvino", tmp_path)
+    assert isinstance(det, UltralyticsDetector)
+    assert "openvino needs openvino (not installed)" in caplog.text
+
+
+@needs_onnx
+def test_unwritable_cache_falls_back_to_pytorch(
+    det_spec: tuple[ModelSpec, float], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec, _ = det_spec
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with caplog.at_level(logging.WARNING, logger="prelabel.detect.runtime"):
+        det = create_detector(spec, "cpu", "onnx", blocker / "cache")
+    assert isinstance(det, UltralyticsDetector)
+    assert "falling back to PyTorch" in caplog.text and "cache folder" in caplog.text
