@@ -67,3 +67,12 @@ def test_detections_support_guided_without_texture() -> None:
     res = interpolate_track(kfs, "guided", video=flat, detections=dets, method_object=method)
     lin = interpolate_track(kfs, "linear")
     assert box_iou(res.xyxy[inner], gt[inner]).mean() > box_iou(lin.xyxy[inner], gt[inner]).mean() + 0.05
+
+
+def test_guided_on_runs_shorter_than_its_filters() -> None:
+    """Gaps of one or two frames on a static camera (the foreground path) keep their shapes."""
+    frames, gt = fast_clip(n=12)
+    video = ArrayFrames(frames)
+    for kidx in ([0, 2], [3, 4, 6], [5, 6]):
+        res = interpolate_track([Keyframe(i, gt[i]) for i in kidx], "auto", video=video)
+        assert res.xyxy.shape == (kidx[-1] - kidx[0] + 1, 4) and np.isfinite(res.xyxy).all()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import uniform_filter1d
 
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
 from prelabel.interpolate.foreground import (
@@ -314,9 +315,8 @@ class GuidedMethod:
             resid = np.linalg.norm(np.where(inlier[:, None], meas - centre, 0.0), axis=1)
         out = pc.copy()
         out[:, :2] = centre
-        win = np.ones(5) / 5.0
-        local_res = np.sqrt(np.convolve(np.where(inlier, resid**2, 0.0), win, "same"))
-        local_miss = np.convolve((~inlier).astype(np.float64), win, "same")
+        local_res = np.sqrt(uniform_filter1d(np.where(inlier, resid**2, 0.0), 5, mode="nearest"))
+        local_miss = uniform_filter1d((~inlier).astype(np.float64), 5, mode="nearest")
         u = local_res + prior.uncertainty * local_miss
         supported = np.zeros(n, bool)
         if run.detections is not None:
