@@ -315,7 +315,7 @@ class GuidedMethod:
             resid = np.linalg.norm(np.where(inlier[:, None], meas - centre, 0.0), axis=1)
         out = pc.copy()
         out[:, :2] = centre
-        local_res = np.sqrt(uniform_filter1d(np.where(inlier, resid**2, 0.0), 5, mode="nearest"))
+        local_res = np.sqrt(np.maximum(uniform_filter1d(np.where(inlier, resid**2, 0.0), 5, mode="nearest"), 0.0))
         local_miss = uniform_filter1d((~inlier).astype(np.float64), 5, mode="nearest")
         u = local_res + prior.uncertainty * local_miss
         supported = np.zeros(n, bool)
