@@ -23,6 +23,10 @@ class TrackerConfig:
         low_match_iou: least IoU in the second pass with low-score detections.
         recovery_iou: least IoU between a lost track's last observed box and a detection in the observation-centric
             recovery pass (OC-SORT's OCR).
+        recent_first: confirmed tracks observed within ``recent_s`` are associated before the others (a matching
+            cascade), so a track coasting for longer, whose prediction drifts, cannot take a visible neighbour's
+            detection.
+        recent_s: see ``recent_first``.
         direction_weight: weight of the motion-direction consistency term (OC-SORT's inertia), in IoU units.
         direction_window_s: the direction of a track is measured between its observations this far apart.
         max_lost_s: a track unmatched for longer than this is ended (track death).
@@ -48,6 +52,8 @@ class TrackerConfig:
             in box heights, at zero gap.
         link_dist_per_s: how much that allowance grows per second of gap (box heights / s).
         link_max_size_ratio: largest allowed height ratio between the linked ends.
+        link_overlap_s: a tracklet may link to one that starts up to this long before it ends (the later one's
+            boxes are kept in the overlap).
         link_unmatched_cost: cost of leaving an end and a start unlinked, in units of the link cost (distance over
             allowance, plus the appearance term); one assignment minimises the total.
         appearance_weight: weight of the colour-histogram distance in the link cost (used when frames are given).
@@ -65,6 +71,8 @@ class TrackerConfig:
     match_iou: float = 0.2
     low_match_iou: float = 0.4
     recovery_iou: float = 0.2
+    recent_first: bool = False
+    recent_s: float = 0.15
     direction_weight: float = 0.2
     direction_window_s: float = 0.3
     max_lost_s: float = 1.0
@@ -81,6 +89,7 @@ class TrackerConfig:
     link_max_dist: float = 0.75
     link_dist_per_s: float = 0.75
     link_max_size_ratio: float = 1.6
+    link_overlap_s: float = 0.5
     link_unmatched_cost: float = 1.0
     appearance_weight: float = 0.5
     min_track_s: float = 0.5

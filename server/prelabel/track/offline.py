@@ -95,11 +95,12 @@ def _link_cost(
     t_last = np.array([ts[-1] for ts in times])
     cost = np.full((n, n), np.inf)
     for i in range(n):
-        for j in np.nonzero((first > last[i]) & (t_first - t_last[i] <= config.max_gap_s))[0].tolist():
+        later = (first > first[i]) & (last > last[i]) & (t_first > t_last[i] - config.link_overlap_s)
+        for j in np.nonzero(later & (t_first - t_last[i] <= config.max_gap_s))[0].tolist():
             if tracks[i].class_id != tracks[j].class_id:
                 continue
-            gap = float(t_first[j] - t_last[i])
-            mid = float(t_last[i] + gap / 2.0)
+            gap = max(float(t_first[j] - t_last[i]), 0.0)
+            mid = float(min(t_last[i], t_first[j]) + gap / 2.0)
             pa, pb = _at(ends[i], mid), _at(starts[j], mid)
             ha, hb = max(float(ends[i].pos[3]), 1.0), max(float(starts[j].pos[3]), 1.0)
             if max(ha, hb) / min(ha, hb) > config.link_max_size_ratio:
@@ -125,7 +126,8 @@ def link_tracklets(
     fps: float,
     appearance: Mapping[int, F32] | None = None,
 ) -> list[list[Track]]:
-    """Group tracklets into chains of one identity (each chain time-ordered, non-overlapping).
+    """Group tracklets into chains of one identity (each chain ordered by start; consecutive tracklets may overlap
+    by up to ``link_overlap_s``, where the online tracker started a new track before ending the old one).
 
     Args:
         tracks: tracklets with ``ts_ms`` on their boxes (``frame_idx / fps`` is used where the times are missing).
@@ -155,6 +157,17 @@ def link_tracklets(
         chains.append(chain)
     chains.sort(key=lambda c: int(c[0].frames[0]))
     return chains
+
+
+def _concat(chain: Sequence[Track]) -> list[TrackedBox]:
+    """The boxes of a chain in frame order; where a tracklet overlaps the next one, the next one's boxes win."""
+    boxes: list[TrackedBox] = []
+    for t in chain:
+        start = t.boxes[0].frame_idx
+        while boxes and boxes[-1].frame_idx >= start:
+            boxes.pop()
+        boxes.extend(t.boxes)
+    return boxes
 
 
 def _frame_times(tracks: Sequence[Track], fps: float) -> dict[int, float]:
@@ -315,7 +328,7 @@ def refine(
     all_times = _frame_times(tracks, fps)
     out: list[Track] = []
     for chain in chains:
-        boxes = [b for t in chain for b in t.boxes]
+        boxes = _concat(chain)
         frames = np.array([b.frame_idx for b in boxes], np.int64)
         times = np.array([b.ts_ms for b in boxes], np.float64) / 1000.0
         scores = np.array([b.score for b in boxes], np.float64)

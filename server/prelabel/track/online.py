@@ -198,7 +198,17 @@ class OnlineTracker:
                 cos = direction_consistency(dirs, anchors, centres)
                 score = ious + cfg.direction_weight * cos * scores[high][None, :]
             valid = (ious >= cfg.match_iou) & (track_cls[:, None] == classes[high][None, :])
-            rows, cols = linear_assignment(score, valid)
+            if cfg.recent_first:
+                # Confirmed tracks seen within recent_s choose first; tracks coasting for longer, or tentative ones,
+                # may not steal their detections.
+                lost = np.array([t - tr.last_obs_t > cfg.recent_s or tr.hits < cfg.min_hits for tr in tracks])
+                rows, cols = linear_assignment(score, valid & ~lost[:, None])
+                taken = np.zeros(len(high), bool)
+                taken[cols] = True
+                rows2, cols2 = linear_assignment(score, valid & lost[:, None] & ~taken[None, :])
+                rows, cols = np.concatenate([rows, rows2]), np.concatenate([cols, cols2])
+            else:
+                rows, cols = linear_assignment(score, valid)
             matched.update(zip(rows.tolist(), high[cols].tolist(), strict=True))
 
         if len(low):
