@@ -37,7 +37,8 @@ class PipelineConfig:
         stages: subset of :data:`STAGES`; "track" needs "detect", "actions" needs "pose" and "track".
         detector_model, pose_model: registry names ("" = the registry default). When the detector is itself a pose
             model, one pass gives boxes and skeletons.
-        action_model: "rules" or a trained action model's registry name.
+        action_model: "rules", a trained action model's registry name, or "" for the registry's default (the
+            rules when its weights are absent).
         detect_options: detector filters; ``conf`` should be at most the tracker's ``low_score`` so the tracker's
             second pass sees low-score boxes.
         offline_refine: link, fill and smooth tracks (pre-labeling); False keeps online output only.
@@ -49,7 +50,7 @@ class PipelineConfig:
     stages: tuple[str, ...] = STAGES
     detector_model: str = ""
     pose_model: str = ""
-    action_model: str = "rules"
+    action_model: str = ""
     detect_options: DetectOptions = field(default_factory=lambda: DetectOptions(conf=0.1))
     offline_refine: bool = True
     max_gap_s: float = 0.0
@@ -285,12 +286,21 @@ class Pipeline:
             from prelabel.actions.propose import propose_segments
 
             people = [t for t in tracks if t.class_name == cfg.person_class]
-            segments = propose_segments(
-                people, fps=fps, ts_ms=ts_all, model=cfg.action_model or "rules", models_dir=self.models_dir
-            )
-            models["actions"] = cfg.action_model or "rules"
+            action_model = self._action_model()
+            segments = propose_segments(people, fps=fps, ts_ms=ts_all, model=action_model, models_dir=self.models_dir)
+            models["actions"] = action_model
         class_names = tuple(detector.class_names) if detector else ()
         yield PipelineResult(info, ts_all, detections, tracks, segments, class_names, models)
+
+    def _action_model(self) -> str:
+        """The configured action model, else the registry's default when its weights exist, else the rules."""
+        if self.config.action_model:
+            return self.config.action_model
+        from prelabel.registry import ModelRegistry
+        from prelabel.settings import default_models_dir
+
+        registry = ModelRegistry.load((self.models_dir or default_models_dir()) / "registry.yaml")
+        return registry.default_if_available("actions") or "rules"
 
     def _attach_pose(self, tracks: list[Track], poses: dict[int, Detections]) -> list[Track]:
         from prelabel.pose import attach_skeletons, smooth_skeleton_tracks

@@ -118,6 +118,11 @@ class ModelRegistry:
             raise NotFoundError(f"the model registry names no default model for task {task!r}")
         return self.get(name)
 
+    def default_if_available(self, task: str) -> str | None:
+        """The task's default model name when its weights are present, else None."""
+        name = self.defaults.get(task)
+        return name if name and name in self._specs and self._specs[name].available else None
+
     def resolve(self, name: str, task: str) -> ModelSpec:
         """``name`` (or the task's default when empty), checked to be a model for ``task``."""
         spec = self.default(task) if not name else self.get(name)

@@ -71,7 +71,7 @@ def pipeline_config(request: JobRequest) -> PipelineConfig:
         stages=tuple(request.stages) or STAGES,
         detector_model=request.detector_model,
         pose_model=request.pose_model,
-        action_model=request.action_model or "rules",
+        action_model=request.action_model,
         detect_options=detect,
         offline_refine=bool(opts.get("offline_refine", True)),
         max_gap_s=float(opts.get("max_gap_s", 0.0)),  # type: ignore[arg-type]

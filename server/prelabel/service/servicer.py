@@ -214,11 +214,12 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             tracks = [convert.skeleton_track_from_proto(t) for t in st.tracks]
             if not tracks:
                 raise InvalidInputError("no skeleton tracks given")
-            segmenter = load_segmenter(request.model or "rules", models_dir=self.ctx.settings.models_dir)
+            model = request.model or self.ctx.registry.default_if_available("actions") or "rules"
+            segmenter = load_segmenter(model, models_dir=self.ctx.settings.models_dir)
             segments = segmenter.propose(tracks, fps=st.fps)
         elif kind == "video":
             path = self.resolve_video(request.video)
-            config = PipelineConfig(stages=STAGES, action_model=request.model or "rules")
+            config = PipelineConfig(stages=STAGES, action_model=request.model)
             result = Pipeline(self.ctx.models.get, config, self.ctx.settings.models_dir).run(path, None)
             segments = result.segments
         else:
