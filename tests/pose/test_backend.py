@@ -11,7 +11,8 @@ import pytest
 
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.errors import FailedPreconditionError, InvalidInputError, NotFoundError
-from prelabel.pose.backend import PoseOptions, decode_image, estimate_pose, poses_from_detections
+from prelabel.images import decode_image
+from prelabel.pose.backend import PoseOptions, estimate_pose, poses_from_detections
 from prelabel.types import Detections
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "registry.yaml"

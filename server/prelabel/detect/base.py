@@ -6,13 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from prelabel.errors import InvalidInputError
+from prelabel.images import Image
 from prelabel.types import Detections
-
-Image = npt.NDArray[np.uint8]  # (H, W, 3) uint8, BGR (OpenCV order)
 
 
 @dataclass(frozen=True)

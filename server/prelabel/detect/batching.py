@@ -20,6 +20,7 @@ import numpy as np
 
 from prelabel.detect.base import DetectOptions, Detector, Image
 from prelabel.errors import InvalidInputError, ResourceExhaustedError, UnavailableError
+from prelabel.images import check_images
 from prelabel.types import Detections
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,7 @@ class BatchingDetector:
             ResourceExhaustedError: the queue is full.
             UnavailableError: the batcher is closed.
         """
-        for i, img in enumerate(images):
-            if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-                raise InvalidInputError(f"image {i}: expected (H, W, 3) uint8 BGR, got {getattr(img, 'shape', None)}")
+        check_images(images, allow_empty_batch=True)
         req = _Request(list(images), options)
         if not req.images:
             req.future.set_result([])

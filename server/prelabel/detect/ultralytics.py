@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from prelabel.detect.base import DetectOptions, Image
-from prelabel.errors import FailedPreconditionError, InvalidInputError
+from prelabel.errors import FailedPreconditionError
+from prelabel.images import check_images
 from prelabel.registry import ModelSpec
 from prelabel.types import NUM_KEYPOINTS, Detections
 
@@ -82,10 +83,7 @@ class UltralyticsDetector:
         opts = options or DetectOptions()
         if not images:
             return []
-        for i, img in enumerate(images):
-            if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-                shape = getattr(img, "shape", None)
-                raise InvalidInputError(f"image {i}: expected (H, W, 3) uint8 BGR, got {shape}")
+        check_images(images)
         kwargs: dict[str, Any] = {
             "conf": opts.conf,
             "iou": opts.iou,

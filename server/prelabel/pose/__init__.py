@@ -7,8 +7,9 @@ detections -> tracks with a skeleton per box), :func:`smooth_skeleton_tracks` (O
 
 from __future__ import annotations
 
+from prelabel.images import decode_image
 from prelabel.pose.attach import AttachConfig, attach_skeletons, match_skeletons
-from prelabel.pose.backend import PersonPose, PoseOptions, decode_image, estimate_pose, poses_from_detections
+from prelabel.pose.backend import PersonPose, PoseOptions, estimate_pose, poses_from_detections
 from prelabel.pose.smooth import SmoothConfig, smooth_skeleton_track, smooth_skeleton_tracks
 from prelabel.pose.tracks import skeleton_tracks
 

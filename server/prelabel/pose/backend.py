@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from prelabel.detect.base import DetectOptions, Detector, Image
 from prelabel.errors import FailedPreconditionError, InvalidInputError
+from prelabel.images import check_images
 from prelabel.types import NUM_KEYPOINTS, Detections, FloatArray, Skeleton
 
 logger = logging.getLogger(__name__)
@@ -96,40 +97,6 @@ def poses_from_detections(dets: Detections, min_kpt_conf: float = DEFAULT_MIN_KP
         )
         for i in range(len(dets))
     ]
-
-
-def check_images(images: Sequence[Image]) -> None:
-    """Check a batch: at least one image, each (H, W, 3) uint8 with H, W > 0.
-
-    Raises:
-        InvalidInputError: naming the first bad image and what it is.
-    """
-    if len(images) == 0:
-        raise InvalidInputError("images: expected at least one image, got an empty batch")
-    for i, img in enumerate(images):
-        shape = getattr(img, "shape", None)
-        dtype = getattr(img, "dtype", None)
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise InvalidInputError(f"image {i}: expected (H, W, 3) uint8 BGR, got shape {shape} dtype {dtype}")
-        if img.shape[0] == 0 or img.shape[1] == 0:
-            raise InvalidInputError(f"image {i}: expected a non-empty image, got shape {shape}")
-
-
-def decode_image(data: bytes, index: int = 0) -> Image:
-    """Decode one encoded image (PNG, JPEG, ...) to (H, W, 3) uint8 BGR with OpenCV.
-
-    Raises:
-        InvalidInputError: the bytes are empty or do not decode (names the image's ``index`` in the request).
-    """
-    import cv2
-
-    if not data:
-        raise InvalidInputError(f"image {index}: expected encoded image bytes, got 0 bytes")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if img is None:
-        raise InvalidInputError(f"image {index}: {len(data)} bytes do not decode as an image (PNG, JPEG, ...)")
-    return np.ascontiguousarray(img, dtype=np.uint8)
 
 
 def estimate_pose(

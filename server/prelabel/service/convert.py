@@ -4,38 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
-from prelabel.detect.base import DetectOptions, Image
+from prelabel.detect.base import DetectOptions
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate import InterpolationResult
 from prelabel.pipeline import OnlineFrame, Progress
 from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Segment, Skeleton, Source, Track, TrackedBox, VideoInfo
 from prelabel.v1 import prelabel_pb2 as pb
-
-# Decoded images larger than this are refused (decompression bombs: a small PNG can expand to gigabytes).
-MAX_IMAGE_PIXELS = 8192 * 8192
-
-
-def decode_image(data: bytes, index: int) -> Image:
-    """Decode an encoded image (PNG, JPEG, BMP, WebP, ...) to (H, W, 3) uint8 BGR.
-
-    Raises:
-        InvalidInputError: empty or undecodable data, or an image too large.
-    """
-    if not data:
-        raise InvalidInputError(f"image {index} is empty")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    except cv2.error as exc:
-        raise InvalidInputError(f"image {index} cannot be decoded: {exc}") from exc
-    if img is None or img.ndim != 3 or img.size == 0:
-        raise InvalidInputError(f"image {index} cannot be decoded (not a PNG/JPEG/BMP/WebP image, or corrupt)")
-    if img.shape[0] * img.shape[1] > MAX_IMAGE_PIXELS:
-        raise InvalidInputError(f"image {index} is {img.shape[1]}x{img.shape[0]}, larger than allowed")
-    return np.ascontiguousarray(img)
 
 
 def detect_options(msg: pb.DetectOptions) -> DetectOptions:

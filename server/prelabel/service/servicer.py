@@ -14,6 +14,7 @@ import grpc
 
 from prelabel.detect.base import DetectOptions
 from prelabel.errors import FailedPreconditionError, InvalidInputError
+from prelabel.images import Image, decode_image
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
 from prelabel.jobs.runner import pipeline_config
@@ -63,12 +64,12 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ detection and pose
 
-    def _decode_batch(self, images: list[bytes]) -> list[convert.Image]:
+    def _decode_batch(self, images: list[bytes]) -> list[Image]:
         if not images:
             raise InvalidInputError("the request has no images")
         if len(images) > MAX_IMAGES_PER_REQUEST:
             raise InvalidInputError(f"{len(images)} images in one request; at most {MAX_IMAGES_PER_REQUEST}")
-        return [convert.decode_image(data, i) for i, data in enumerate(images)]
+        return [decode_image(data, i) for i, data in enumerate(images)]
 
     def Detect(self, request: pb.DetectRequest, context: grpc.ServicerContext) -> pb.DetectResponse:
         options = convert.detect_options(request.options)
