@@ -92,17 +92,6 @@ def skeleton_from_proto(msg: pb.Skeleton, where: str) -> Skeleton:
         raise InvalidInputError(f"{where}: {exc}") from exc
 
 
-def poses_to_proto(dets: Detections, index: int, width: int, height: int, min_kpt_conf: float) -> pb.ImagePoses:
-    """A pose model's detections -> skeletons (keypoints under ``min_kpt_conf`` are marked missing)."""
-    out = pb.ImagePoses(index=index, width=width, height=height)
-    if dets.keypoints is None:
-        return out
-    for i in range(len(dets)):
-        sk = Skeleton.from_array(dets.keypoints[i], min_conf=min_kpt_conf, score=float(dets.scores[i]))
-        out.skeletons.append(skeleton_to_proto(sk, dets.xyxy[i]))
-    return out
-
-
 def video_info_to_proto(info: VideoInfo) -> pb.VideoInfo:
     """VideoInfo -> proto."""
     return pb.VideoInfo(

@@ -82,13 +82,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         return out
 
     def EstimatePose(self, request: pb.EstimatePoseRequest, context: grpc.ServicerContext) -> pb.EstimatePoseResponse:
-        options = convert.detect_options(request.options)
+        from prelabel.pose import PoseOptions, estimate_pose
+
+        options = PoseOptions(detect=convert.detect_options(request.options), min_kpt_conf=MIN_KEYPOINT_CONF)
         detector = self.ctx.models.get(request.model, "pose")
         images = self._decode_batch(list(request.images))
-        results = detector.detect(images, options)
         out = pb.EstimatePoseResponse(model=detector.name)
-        for i, (img, dets) in enumerate(zip(images, results, strict=True)):
-            out.results.append(convert.poses_to_proto(dets, i, img.shape[1], img.shape[0], MIN_KEYPOINT_CONF))
+        for i, (img, people) in enumerate(zip(images, estimate_pose(detector, images, options), strict=True)):
+            result = pb.ImagePoses(index=i, width=img.shape[1], height=img.shape[0])
+            result.skeletons.extend(convert.skeleton_to_proto(p.skeleton, p.xyxy) for p in people)
+            out.results.append(result)
         return out
 
     # ------------------------------------------------------------------ video
