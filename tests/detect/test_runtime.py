@@ -1,9 +1,13 @@
 """Exported CPU runtimes (ONNX Runtime, OpenVINO) against the PyTorch backend on the same weights.
 
-Tolerance (stated in the runtime's contract): every PyTorch detection is matched by an exported-runtime detection of
-the same class with IoU >= 0.95 and a score within 0.02, and the raw network outputs agree to 0.01 px (boxes) and
-1e-4 (scores). Weights: the shipped ``prelabel-synth-det`` model when present, else YOLO11n built from its
-architecture config and saved to a file (untrained: near-constant scores, so detections use conf 0.0001 there).
+Tolerance in FP32 (ONNX Runtime, OpenVINO f32): every PyTorch detection is matched by an exported-runtime detection
+of the same class with IoU >= 0.95 and a score within 0.02, and the raw network outputs agree to 0.01 px (boxes) and
+1e-4 (scores). OpenVINO in bf16 (its default on CPUs with native bf16): at least 97% of PyTorch's detections matched
+that way, matched scores within 0.02, detection counts within 5%.
+
+Weights: the shipped ``prelabel-synth-det`` model when present, else YOLO11n built from its architecture config and
+saved to a file (untrained: near-constant scores, so detections use conf 0.0001 there; the input pipeline is then
+checked pixel for pixel against Ultralytics' predictor).
 """
 
 from __future__ import annotations
@@ -81,24 +85,26 @@ def _frames(n: int = 4, h: int = 240, w: int = 320, seed: int = 0) -> list[np.nd
     return out
 
 
-def _assert_match(ref: list[Detections], got: list[Detections]) -> int:
-    """Every reference detection has a same-class partner with IoU >= 0.95 and |score diff| <= 0.02."""
+def _assert_match(ref: list[Detections], got: list[Detections], min_frac: float = 1.0) -> int:
+    """At least ``min_frac`` of the reference detections have a same-class partner with IoU >= 0.95 (all of them
+    when 1.0), matched scores differ by <= 0.02, and counts agree within 5% (+-1); returns the number compared."""
     from ultralytics.utils.metrics import box_iou
 
-    matched = 0
+    n_ref = n_got = n_ok = 0
     for frame, (r, g) in enumerate(zip(ref, got, strict=True)):
-        assert abs(len(r) - len(g)) <= max(1, len(r) // 20), f"frame {frame}: {len(r)} vs {len(g)} detections"
-        if len(r) == 0:
+        n_ref, n_got = n_ref + len(r), n_got + len(g)
+        if len(r) == 0 or len(g) == 0:
             continue
         iou = box_iou(torch.from_numpy(r.xyxy), torch.from_numpy(g.xyxy)).numpy()
         iou[r.class_ids[:, None] != g.class_ids[None, :]] = 0.0
         best = iou.argmax(axis=1)
-        best_iou = iou[np.arange(len(r)), best]
-        assert best_iou.min() >= IOU_MIN, f"frame {frame}: worst matched IoU {best_iou.min():.3f}"
-        dscore = np.abs(r.scores - g.scores[best])
-        assert dscore.max() <= SCORE_TOL, f"frame {frame}: score differs by {dscore.max():.4f}"
-        matched += len(r)
-    return matched
+        ok = iou[np.arange(len(r)), best] >= IOU_MIN
+        n_ok += int(ok.sum())
+        dscore = np.abs(r.scores - g.scores[best])[ok]
+        assert dscore.size == 0 or dscore.max() <= SCORE_TOL, f"frame {frame}: score differs by {dscore.max():.4f}"
+    assert abs(n_ref - n_got) <= max(1, n_ref // 20), f"{n_ref} PyTorch vs {n_got} exported detections"
+    assert n_ok >= min_frac * n_ref, f"{n_ok} of {n_ref} detections matched at IoU >= {IOU_MIN}"
+    return n_ref
 
 
 def _raw_torch(weights: Path, batch: np.ndarray) -> np.ndarray:
@@ -141,13 +147,24 @@ def test_exported_matches_pytorch(runtime: str, det_spec: tuple[ModelSpec, float
 
 
 @needs_openvino
+def test_openvino_default_precision_within_tolerance(det_spec: tuple[ModelSpec, float], cache_dir: Path) -> None:
+    spec, conf = det_spec
+    frames = _frames(8, seed=5)
+    exported = ExportedDetector(spec, "openvino", cache_dir)  # bf16 where the CPU has it natively, else f32
+    assert exported.precision in ("f32", "bf16")
+    opts = DetectOptions(conf=conf, max_det=100)
+    ref = UltralyticsDetector(spec, "cpu").detect(frames, opts)
+    assert _assert_match(ref, exported.detect(frames, opts), min_frac=0.97) >= 8
+
+
+@needs_openvino
 def test_pose_model_matches_pytorch(tmp_path: Path, cache_dir: Path) -> None:
     weights = _arch_weights(tmp_path, "yolo11n-pose.yaml")
     spec = ModelSpec(name="pose-untrained", task="pose", weights=weights, imgsz=IMGSZ)
     frames = _frames(2, seed=3)
     opts = DetectOptions(conf=0.0001, max_det=20)
     ref = UltralyticsDetector(spec, "cpu").detect(frames, opts)
-    got = ExportedDetector(spec, "openvino", cache_dir).detect(frames, opts)
+    got = ExportedDetector(spec, "openvino", cache_dir, precision="f32").detect(frames, opts)
     assert _assert_match(ref, got) >= 2
     for r, g in zip(ref, got, strict=True):
         assert r.keypoints is not None and g.keypoints is not None

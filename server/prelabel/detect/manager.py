@@ -24,7 +24,9 @@ def ultralytics_factory(spec: ModelSpec, device: str) -> Detector:
     return UltralyticsDetector(spec, device=device)
 
 
-def runtime_factory(runtime: str = "auto", cache_dir: Path | None = None, threads: int = 0) -> BackendFactory:
+def runtime_factory(
+    runtime: str = "auto", cache_dir: Path | None = None, threads: int = 0, precision: str = "auto"
+) -> BackendFactory:
     """A factory that runs each model on ``runtime`` (see :func:`prelabel.detect.runtime.create_detector`)."""
     from prelabel.detect.runtime import validate_runtime
 
@@ -33,7 +35,7 @@ def runtime_factory(runtime: str = "auto", cache_dir: Path | None = None, thread
     def factory(spec: ModelSpec, device: str) -> Detector:
         from prelabel.detect.runtime import create_detector
 
-        return create_detector(spec, device, runtime, cache_dir, threads)
+        return create_detector(spec, device, runtime, cache_dir, threads, precision)
 
     return factory
 

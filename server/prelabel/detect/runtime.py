@@ -45,6 +45,11 @@ RUNTIMES = ("auto", "torch", "onnx", "openvino")
 CPU_PREFERENCE = ("openvino", "onnx")
 """Exported runtimes tried on a CPU, fastest first (measured by ``benchmarks/pipeline.py``)."""
 
+PRECISIONS = ("auto", "f32", "bf16")
+"""OpenVINO inference precision: "auto" is OpenVINO's default for the CPU (bf16 where the CPU has native bf16,
+else f32); "f32" matches PyTorch to ~1e-4 px; bf16 is about twice as fast where native but moves a few boxes (see
+``tests/detect/test_runtime.py`` for the tolerances)."""
+
 EXPORT_VERSION = 1
 """Bumped when the export recipe changes, so stale cache entries are not reused."""
 
@@ -233,13 +238,14 @@ class _OrtSession(_Session):
 class _OpenVinoSession(_Session):
     """One compiled static-shape plan per input shape, most recent ``max_plans`` kept."""
 
-    def __init__(self, path: Path, threads: int, max_plans: int = 8) -> None:
+    def __init__(self, path: Path, threads: int, precision: str, max_plans: int = 8) -> None:
         import openvino as ov
 
         self._core = ov.Core()
         self._model = self._core.read_model(str(path))
-        # FP32 keeps parity with PyTorch; OpenVINO would otherwise pick bf16 on CPUs that have it.
-        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if precision != "auto":  # "auto": OpenVINO's choice for the device (bf16 where the CPU has it natively)
+            self._config["INFERENCE_PRECISION_HINT"] = precision
         if threads:
             self._config["INFERENCE_NUM_THREADS"] = threads
         self._plans: OrderedDict[tuple[int, ...], Any] = OrderedDict()
@@ -260,6 +266,12 @@ class _OpenVinoSession(_Session):
             self._plans.move_to_end(shape)
         return plan
 
+    @property
+    def precision(self) -> str:
+        """The precision OpenVINO runs in on this CPU ("f32", "bf16", ...)."""
+        kind = self._plan((1, 3, 64, 64)).get_property("INFERENCE_PRECISION_HINT")
+        return str(kind.get_type_name()) if hasattr(kind, "get_type_name") else str(kind)
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         plan = self._plan(tuple(batch.shape))
         return np.asarray(plan(batch)[0])
@@ -273,6 +285,7 @@ class ExportedDetector:
         runtime: "onnx" or "openvino".
         cache_dir: where exports are kept (see :func:`export_onnx`).
         threads: intra-op threads of the runtime; 0 lets it decide.
+        precision: OpenVINO's inference precision, one of :data:`PRECISIONS` (ONNX Runtime runs FP32).
 
     Raises:
         FailedPreconditionError: weights missing, the runtime's modules missing, export failed, or the weights
@@ -282,9 +295,13 @@ class ExportedDetector:
 
     device = "cpu"
 
-    def __init__(self, spec: ModelSpec, runtime: str, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(
+        self, spec: ModelSpec, runtime: str, cache_dir: Path, threads: int = 0, precision: str = "auto"
+    ) -> None:
         if runtime not in _MODULES:
             raise InvalidInputError(f"exported runtime must be one of {sorted(_MODULES)}, got {runtime!r}")
+        if precision not in PRECISIONS:
+            raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         spec.require_available()
         if spec.weights is None:
             raise FailedPreconditionError(f"model {spec.name!r} has no weights file to export")
@@ -305,10 +322,15 @@ class ExportedDetector:
         self._stride = int(meta["stride"])
         self._kpt_shape = tuple(int(v) for v in meta["kpt_shape"])
         self._end2end = bool(meta["end2end"])
-        self._session: _Session = (
-            _OpenVinoSession(path, threads) if runtime == "openvino" else _OrtSession(path, threads)
-        )
-        log.info("loaded model %s (%s) from %s with %s on cpu", spec.name, spec.task, path, runtime)
+        self._session: _Session
+        if runtime == "openvino":
+            ov_session = _OpenVinoSession(path, threads, precision)
+            self.precision = ov_session.precision
+            self._session = ov_session
+        else:
+            self.precision = "f32"
+            self._session = _OrtSession(path, threads)
+        log.info("loaded model %s (%s) from %s with %s (%s)", spec.name, spec.task, path, runtime, self.precision)
 
     def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
         """Detect in BGR uint8 images of shape (H, W, 3); one :class:`Detections` per image, in order.
@@ -398,7 +420,12 @@ def _empty(class_names: Sequence[str], task: str) -> Detections:
 
 
 def create_detector(
-    spec: ModelSpec, device: str = "auto", runtime: str = "auto", cache_dir: Path | None = None, threads: int = 0
+    spec: ModelSpec,
+    device: str = "auto",
+    runtime: str = "auto",
+    cache_dir: Path | None = None,
+    threads: int = 0,
+    precision: str = "auto",
 ) -> Detector:
     """The detector for ``spec`` on the runtime :func:`choose_runtime` picks; the entry point of this module.
 
@@ -408,6 +435,7 @@ def create_detector(
         runtime: one of :data:`RUNTIMES`.
         cache_dir: where exports are kept; None keeps them next to the weights, in ``.prelabel-export/``.
         threads: intra-op threads of an exported runtime; 0 lets it decide.
+        precision: OpenVINO's inference precision (:data:`PRECISIONS`).
 
     Returns:
         An :class:`ExportedDetector`, or an :class:`~prelabel.detect.ultralytics.UltralyticsDetector` when PyTorch
@@ -427,7 +455,7 @@ def create_detector(
         assert spec.weights is not None
         folder = cache_dir if cache_dir is not None else spec.weights.parent / ".prelabel-export"
         try:
-            det = ExportedDetector(spec, choice.runtime, folder, threads)
+            det = ExportedDetector(spec, choice.runtime, folder, threads, precision)
             log.info("model %s: runtime %s (%s)", spec.name, choice.runtime, choice.reason)
             return det
         except FailedPreconditionError as exc:
