@@ -90,3 +90,20 @@ def test_frame_size_drops_filled_boxes_out_of_view() -> None:
 def test_refine_rejects_bad_fps() -> None:
     with pytest.raises(InvalidInputError, match="fps"):
         refine([], TrackerConfig(), 0.0)
+
+
+def test_smoother_noise_is_chosen_per_track_by_likelihood() -> None:
+    # A ball-like object bouncing fast: a smoother tuned for walking people would cut its corners.
+    rng = np.random.default_rng(3)
+    t = np.arange(80) / FPS
+    x = 300 + 200 * np.abs(np.sin(2 * np.pi * 1.5 * t))
+    truth = np.stack([x, np.full_like(x, 200), x + 20, np.full_like(x, 220)], axis=1)
+    noisy = truth + rng.normal(0, 1.0, truth.shape)
+    track = _track(1, range(80), noisy)
+    stiff = TrackerConfig(smooth_accel_std=0.5, smooth_noise_scales=(1.0,))
+    adaptive = TrackerConfig(smooth_accel_std=0.5, smooth_noise_scales=(1.0, 30.0, 1000.0))
+    (a,) = refine([track], stiff, FPS)
+    (b,) = refine([track], adaptive, FPS)
+    err_stiff = np.abs(a.xyxy - truth).mean()
+    err_adaptive = np.abs(b.xyxy - truth).mean()
+    assert err_adaptive < 0.5 * err_stiff

@@ -14,6 +14,11 @@ class TrackerConfig:
     Scores are detection confidences in [0, 1]; IoU thresholds are in [0, 1]; durations are seconds (converted to
     frames with the video's real timestamps / fps, so the same defaults work from 5 to 60 fps).
 
+    The defaults are one configuration for every kind of footage; they were chosen by comparing a few settings on
+    PETS09-S2L1's public detections (7 fps) and on generated ``fast-motion`` / ``crowd`` / ``occlusion`` scenes
+    (12-30 fps, seeds 0..5), by the mean HOTA and IDF1 of each set (``benchmarks/tracking.py`` reports held-out
+    seeds).
+
     Online association (per frame):
         high_score: detections at or above this score take part in the first matching pass.
         low_score: detections below this are dropped; those in ``[low_score, high_score)`` only feed the second
@@ -27,18 +32,20 @@ class TrackerConfig:
             cascade), so a track coasting for longer, whose prediction drifts, cannot take a visible neighbour's
             detection.
         recent_s: see ``recent_first``.
+        match_dist: last pass: confirmed tracks still unmatched vs high detections still free, by the distance
+            between predicted and detected centres, at most this many box heights (fast objects whose boxes no
+            longer overlap); 0 disables.
         direction_weight: weight of the motion-direction consistency term (OC-SORT's inertia), in IoU units.
         direction_window_s: the direction of a track is measured between its observations this far apart.
         max_lost_s: a track unmatched for longer than this is ended (track death).
-        min_hits: observations a track needs before the online tracker reports it (track birth); the offline pass
-            reports all tracklets that survive its own filter.
-        confirm_window_s: a track with fewer than ``min_hits`` observations that misses a detection within this time
-            of its birth is deleted.
+        min_hits: observations a track needs before the online tracker reports it (track birth); a track with
+            fewer observations dies on its first missed frame. The offline pass sees every confirmed track.
 
     Kalman motion model (state: centre x, y, width, height and their velocities, pixels and pixels/s):
         accel_std: process noise, white acceleration of the centre in box heights per s².
         size_accel_std: the same for width and height.
-        meas_std: measurement noise of a box edge at score 1, as a fraction of the box height.
+        meas_std: measurement noise std of each of a detection's centre x, y, width and height at score 1, as a
+            fraction of the box height.
         low_score_noise_gain: measurement noise std is multiplied by ``1 + gain * (1 - score)``.
 
     Camera-motion compensation (used when frames are given):
@@ -70,14 +77,14 @@ class TrackerConfig:
     new_track_score: float = 0.6
     match_iou: float = 0.2
     low_match_iou: float = 0.4
-    recovery_iou: float = 0.2
+    recovery_iou: float = 0.3
     recent_first: bool = False
     recent_s: float = 0.15
+    match_dist: float = 0.5
     direction_weight: float = 0.2
     direction_window_s: float = 0.3
     max_lost_s: float = 1.0
     min_hits: int = 2
-    confirm_window_s: float = 0.3
     accel_std: float = 1.0
     size_accel_std: float = 0.5
     meas_std: float = 0.1
@@ -94,8 +101,8 @@ class TrackerConfig:
     appearance_weight: float = 0.5
     min_track_s: float = 0.5
     min_track_score: float = 0.0
-    smooth_accel_std: float = 2.0
-    smooth_size_accel_std: float = 0.1
+    smooth_accel_std: float = 4.0
+    smooth_size_accel_std: float = 3.0
     smooth_noise_scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
@@ -110,7 +117,6 @@ class TrackerConfig:
         for name in (
             "direction_window_s",
             "max_lost_s",
-            "confirm_window_s",
             "accel_std",
             "size_accel_std",
             "meas_std",

@@ -105,10 +105,11 @@ class _Tracklet:
         """Unit vector of the recent motion of the observed centre (zeros when unknown)."""
         if len(self.obs_t) < 2:
             return
-        target = self.obs_t[-1] - window_s
-        i = 0
-        while i < len(self.obs_t) - 2 and self.obs_t[i] < target:
-            i += 1
+        ts = self.obs_t
+        target = ts[-1] - window_s
+        i = len(ts) - 2  # the earliest observation within the window, but not the last one
+        while i > 0 and ts[i - 1] >= target:
+            i -= 1
         (ax, ay), (bx, by) = self.obs_c[i], self.obs_c[-1]
         dx, dy = float(bx - ax), float(by - ay)
         n = (dx * dx + dy * dy) ** 0.5
@@ -229,6 +230,9 @@ class OnlineTracker:
             rows, cols = linear_assignment(ious, valid)
             matched.update({cand[r]: int(rest[c]) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)})
 
+        if cfg.match_dist > 0:
+            self._match_by_distance(tracks, xs, matched, det_xyxy[high], high, classes, track_cls)
+
         self._apply_updates(tracks, xs, ps, matched, t, det_xyxy, scores)
         embeds = self._embeddings(image, det_xyxy) if image is not None and cfg.appearance_weight > 0 else None
         out: list[TrackedObject] = []
@@ -307,6 +311,37 @@ class OnlineTracker:
             tr.direction = tr.direction @ warp[:, :2].T
             n = float(np.hypot(*tr.direction))
             tr.direction = tr.direction / n if n > 0 else tr.direction
+
+    def _match_by_distance(
+        self,
+        tracks: list[_Tracklet],
+        xs: F64,
+        matched: dict[int, int],
+        high_xyxy: F64,
+        high: npt.NDArray[np.int64],
+        classes: npt.NDArray[np.int64],
+        track_cls: npt.NDArray[np.int64],
+    ) -> None:
+        """Last pass for fast objects that no longer overlap their prediction: predicted centre distance.
+
+        Gate: distance at most ``match_dist`` box heights (of the track) and heights within a factor 1.5.
+        """
+        used = set(matched.values())
+        rest = [k for k, d in enumerate(high.tolist()) if d not in used]
+        cand = [i for i in range(len(tracks)) if i not in matched and tracks[i].hits >= self.config.min_hits]
+        if not cand or not rest:
+            return
+        pc = xs[cand, :2]
+        ph = np.maximum(xs[cand, 3], 1.0)
+        db = high_xyxy[rest]
+        dc = (db[:, :2] + db[:, 2:]) / 2.0
+        dh = np.maximum(db[:, 3] - db[:, 1], 1.0)
+        dist = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / ph[:, None]
+        ratio = np.maximum(ph[:, None] / dh[None, :], dh[None, :] / ph[:, None])
+        valid = (dist <= self.config.match_dist) & (ratio <= 1.5)
+        valid &= track_cls[cand][:, None] == classes[high[rest]][None, :]
+        rows, cols = linear_assignment(1.0 - dist, valid)
+        matched.update({cand[r]: int(high[rest[c]]) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)})
 
     def _apply_updates(
         self,
