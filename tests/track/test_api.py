@@ -51,3 +51,17 @@ def test_bad_input_is_invalid_argument(make_scene: SceneFn) -> None:
     swapped = [frames[0], frames[2], frames[1], *frames[3:]]
     with pytest.raises(InvalidInputError, match=r"frame 1: frames out of order"):
         track_detections(swapped, fps=25.0)
+
+
+def test_hota_on_a_synthetic_generator_scene() -> None:
+    synthetic = pytest.importorskip("prelabel.synthetic")
+    from prelabel.track.simulate import noisy_detections
+
+    scene = synthetic.generate("crowd", 7, render=False)
+    info = scene.info
+    dets = noisy_detections(scene.tracks, info.num_frames, info.width, info.height, info.fps, seed=7)
+    frames = [(f, float(scene.ts_ms[f]), d) for f, d in enumerate(dets)]
+    tracks = track_detections(frames, fps=info.fps, frame_size=(info.width, info.height))
+    s = evaluate_tracks(scene.tracks, tracks, info.num_frames)
+    assert s.hota > 0.45
+    assert s.idf1 > 0.55

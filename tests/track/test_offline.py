@@ -107,3 +107,23 @@ def test_smoother_noise_is_chosen_per_track_by_likelihood() -> None:
     err_stiff = np.abs(a.xyxy - truth).mean()
     err_adaptive = np.abs(b.xyxy - truth).mean()
     assert err_adaptive < 0.5 * err_stiff
+
+
+def test_appearance_decides_between_two_plausible_links() -> None:
+    # One person disappears; two people appear where they could plausibly be: the one dressed the same is linked.
+    truth = _walk(range(90))
+    a = _track(1, range(0, 30), truth[:30])
+    near = _track(2, range(45, 90), truth[45:] + np.array([0, 15, 0, 15]))  # closer by motion alone
+    alike = _track(3, range(45, 90), truth[45:] - np.array([0, 25, 0, 25]))
+    red, blue = np.zeros(64, np.float32), np.zeros(64, np.float32)
+    red[3], blue[40] = 1.0, 1.0
+    appearance = {1: np.tile(red, (30, 1)), 2: np.tile(blue, (45, 1)), 3: np.tile(red, (45, 1))}
+    cfg = TrackerConfig(appearance_weight=0.5)
+    linked = refine([a, near, alike], cfg, FPS, appearance=appearance)
+    first = next(t for t in linked if t.frames[0] == 0)
+    assert first.frames[-1] == 89
+    np.testing.assert_allclose(first.boxes[-1].xyxy[1], truth[89, 1] - 25, atol=3.0)
+    without = refine([a, near, alike], cfg, FPS)  # no frames seen: motion alone picks the closer one
+    first = next(t for t in without if t.frames[0] == 0)
+    np.testing.assert_allclose(first.boxes[-1].xyxy[1], truth[89, 1] + 15, atol=3.0)
+    assert len(linked) == len(without) == 2
