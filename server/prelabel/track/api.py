@@ -18,17 +18,14 @@ logger = logging.getLogger(__name__)
 
 
 def frame_times_ms(frames: Sequence[tuple[int, float, Detections]], fps: float) -> list[float]:
-    """Timestamps (ms) of ``frames``; when every given ``ts_ms`` is 0 they are derived as ``frame_idx / fps``.
+    """Timestamps (ms) of ``frames``; a ``ts_ms`` of 0 (not given) is derived as ``frame_idx / fps``.
 
     Raises:
-        InvalidInputError: ``fps`` not positive where it is needed.
+        InvalidInputError: ``fps`` not positive.
     """
-    ts = [float(t) for _, t, _ in frames]
-    if ts and all(t == 0.0 for t in ts) and len(ts) > 1:
-        if not fps > 0:
-            raise InvalidInputError(f"fps: expected a positive frame rate to derive timestamps, got {fps}")
-        return [f * 1000.0 / fps for f, _, _ in frames]
-    return ts
+    if not fps > 0:
+        raise InvalidInputError(f"fps: expected a positive frame rate, got {fps}")
+    return [float(t) if t != 0.0 else f * 1000.0 / fps for f, t, _ in frames]
 
 
 def track_detections(
@@ -44,7 +41,7 @@ def track_detections(
 
     Args:
         frames: ``(frame_idx, ts_ms, detections)`` in strictly increasing ``frame_idx``; ``ts_ms`` in milliseconds
-            (all zeros: derived from ``fps``). Frames without detections may be omitted or given empty.
+            (0: derived as ``frame_idx / fps``). Frames without detections may be omitted or given empty.
         config: tracker parameters; defaults to :class:`TrackerConfig()`.
         fps: nominal frame rate, frames per second (> 0).
         images: optional ``frame_idx -> (H, W, 3) uint8 BGR`` frame; enables camera-motion compensation and

@@ -190,46 +190,10 @@ class OnlineTracker:
         pred = kalman.cxcywh_to_xyxy(xs[:, :4])
 
         if n_tr and len(high):
-            ious = iou_matrix(pred, det_xyxy[high])
-            score = ious
-            if cfg.direction_weight > 0.0:
-                dirs = np.stack([tr.direction for tr in tracks])
-                anchors = np.stack([tr.obs_c[-1] for tr in tracks])
-                centres = (det_xyxy[high, :2] + det_xyxy[high, 2:]) / 2.0
-                cos = direction_consistency(dirs, anchors, centres)
-                score = ious + cfg.direction_weight * cos * scores[high][None, :]
-            valid = (ious >= cfg.match_iou) & (track_cls[:, None] == classes[high][None, :])
-            if cfg.recent_first:
-                # Confirmed tracks seen within recent_s choose first; tracks coasting for longer, or tentative ones,
-                # may not steal their detections.
-                lost = np.array([t - tr.last_obs_t > cfg.recent_s or tr.hits < cfg.min_hits for tr in tracks])
-                rows, cols = linear_assignment(score, valid & ~lost[:, None])
-                taken = np.zeros(len(high), bool)
-                taken[cols] = True
-                rows2, cols2 = linear_assignment(score, valid & lost[:, None] & ~taken[None, :])
-                rows, cols = np.concatenate([rows, rows2]), np.concatenate([cols, cols2])
-            else:
-                rows, cols = linear_assignment(score, valid)
-            matched.update(zip(rows.tolist(), high[cols].tolist(), strict=True))
-
+            matched.update(self._match_first(tracks, pred, det_xyxy, scores, classes, high, track_cls, t))
         if len(low):
-            cand = [i for i in range(n_tr) if i not in matched and tracks[i].matched_prev]
-            if cand:
-                ious = iou_matrix(pred[cand], det_xyxy[low])
-                valid = (ious >= cfg.low_match_iou) & (track_cls[cand][:, None] == classes[low][None, :])
-                rows, cols = linear_assignment(ious, valid)
-                matched.update({cand[r]: int(low[c]) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)})
-
-        used = set(matched.values())
-        rest = np.array([d for d in high.tolist() if d not in used], np.int64)
-        cand = [i for i in range(n_tr) if i not in matched]
-        if cand and len(rest):
-            last = np.stack([tracks[i].last_obs for i in cand])
-            ious = iou_matrix(last, det_xyxy[rest])
-            valid = (ious >= cfg.recovery_iou) & (track_cls[cand][:, None] == classes[rest][None, :])
-            rows, cols = linear_assignment(ious, valid)
-            matched.update({cand[r]: int(rest[c]) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)})
-
+            matched.update(self._match_low(tracks, pred, det_xyxy, classes, low, track_cls, matched))
+        matched.update(self._match_recovery(tracks, det_xyxy, classes, high, track_cls, matched))
         if cfg.match_dist > 0:
             self._match_by_distance(tracks, xs, matched, det_xyxy[high], high, classes, track_cls)
 
@@ -311,6 +275,81 @@ class OnlineTracker:
             tr.direction = tr.direction @ warp[:, :2].T
             n = float(np.hypot(*tr.direction))
             tr.direction = tr.direction / n if n > 0 else tr.direction
+
+    def _match_first(
+        self,
+        tracks: list[_Tracklet],
+        pred: F64,
+        det_xyxy: F64,
+        scores: F64,
+        classes: npt.NDArray[np.int64],
+        high: npt.NDArray[np.int64],
+        track_cls: npt.NDArray[np.int64],
+        t: float,
+    ) -> dict[int, int]:
+        """Pass 1: every track vs the high-score detections on IoU + direction consistency."""
+        cfg = self.config
+        ious = iou_matrix(pred, det_xyxy[high])
+        score = ious
+        if cfg.direction_weight > 0.0:
+            dirs = np.stack([tr.direction for tr in tracks])
+            anchors = np.stack([tr.obs_c[-1] for tr in tracks])
+            centres = (det_xyxy[high, :2] + det_xyxy[high, 2:]) / 2.0
+            cos = direction_consistency(dirs, anchors, centres)
+            score = ious + cfg.direction_weight * cos * scores[high][None, :]
+        valid = (ious >= cfg.match_iou) & (track_cls[:, None] == classes[high][None, :])
+        if cfg.recent_first:
+            # Confirmed tracks seen within recent_s choose first; tracks coasting for longer, or tentative ones,
+            # may not steal their detections.
+            lost = np.array([t - tr.last_obs_t > cfg.recent_s or tr.hits < cfg.min_hits for tr in tracks])
+            rows, cols = linear_assignment(score, valid & ~lost[:, None])
+            taken = np.zeros(len(high), bool)
+            taken[cols] = True
+            rows2, cols2 = linear_assignment(score, valid & lost[:, None] & ~taken[None, :])
+            rows, cols = np.concatenate([rows, rows2]), np.concatenate([cols, cols2])
+        else:
+            rows, cols = linear_assignment(score, valid)
+        return dict(zip(rows.tolist(), high[cols].tolist(), strict=True))
+
+    def _match_low(
+        self,
+        tracks: list[_Tracklet],
+        pred: F64,
+        det_xyxy: F64,
+        classes: npt.NDArray[np.int64],
+        low: npt.NDArray[np.int64],
+        track_cls: npt.NDArray[np.int64],
+        matched: dict[int, int],
+    ) -> dict[int, int]:
+        """Pass 2 (ByteTrack): unmatched tracks seen in the previous frame vs the low-score detections, on IoU."""
+        cand = [i for i in range(len(tracks)) if i not in matched and tracks[i].matched_prev]
+        if not cand:
+            return {}
+        ious = iou_matrix(pred[cand], det_xyxy[low])
+        valid = (ious >= self.config.low_match_iou) & (track_cls[cand][:, None] == classes[low][None, :])
+        rows, cols = linear_assignment(ious, valid)
+        return {cand[r]: int(low[c]) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)}
+
+    def _match_recovery(
+        self,
+        tracks: list[_Tracklet],
+        det_xyxy: F64,
+        classes: npt.NDArray[np.int64],
+        high: npt.NDArray[np.int64],
+        track_cls: npt.NDArray[np.int64],
+        matched: dict[int, int],
+    ) -> dict[int, int]:
+        """Pass 3 (OC-SORT recovery): unmatched tracks' last observed boxes vs free high-score detections."""
+        used = set(matched.values())
+        rest = np.array([d for d in high.tolist() if d not in used], np.int64)
+        cand = [i for i in range(len(tracks)) if i not in matched]
+        if not cand or not len(rest):
+            return {}
+        last = np.stack([tracks[i].last_obs for i in cand])
+        ious = iou_matrix(last, det_xyxy[rest])
+        valid = (ious >= self.config.recovery_iou) & (track_cls[cand][:, None] == classes[rest][None, :])
+        rows, cols = linear_assignment(ious, valid)
+        return {cand[r]: int(rest[c]) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)}
 
     def _match_by_distance(
         self,
