@@ -3,7 +3,9 @@
 Same weights, same video (PETS09-S2L1 from ../shared/data), same input size and confidence threshold, in one run:
 
 * ``prelabel (auto)``: the pipeline (decode thread, batched detection, online tracker, offline refinement) with the
-  runtime chosen automatically for this device (on a CPU: OpenVINO on an ONNX export, FP32);
+  runtime chosen automatically for this device (on a CPU: OpenVINO on an ONNX export, in OpenVINO's default
+  precision for the CPU: bf16 where it is native);
+* ``prelabel (openvino f32)``: the same on OpenVINO forced to FP32 (exact parity with PyTorch);
 * ``prelabel (torch)``: the same pipeline forced onto PyTorch, to separate the runtime's gain from the rest;
 * ``ultralytics track()``: ``YOLO(weights).track(video, stream=True)`` (ByteTrack, its default tracker).
 
@@ -69,12 +71,13 @@ def make_weights(folder: Path) -> Path:
     return path
 
 
-def make_manager(weights: Path, runtime: str, cache: Path) -> Any:
-    from prelabel.detect.manager import ModelManager
+def make_manager(weights: Path, runtime: str, cache: Path, precision: str = "auto") -> Any:
+    from prelabel.detect.manager import ModelManager, runtime_factory
     from prelabel.registry import ModelRegistry, ModelSpec
 
     spec = ModelSpec(name="bench", task="detect", weights=weights, imgsz=IMGSZ)
-    return ModelManager(ModelRegistry([spec], {"detect": "bench"}), "cpu", runtime=runtime, cache_dir=cache)
+    registry = ModelRegistry([spec], {"detect": "bench"})
+    return ModelManager(registry, "cpu", factory=runtime_factory(runtime, cache, precision=precision))
 
 
 def run_job(manager: Any, video: Path, frames: int | None) -> tuple[float, int]:
@@ -107,14 +110,19 @@ def speed(weights: Path, cache: Path, frames: int, rounds: int) -> dict[str, Any
     loads: dict[str, float] = {}
     managers = {}
     runtimes = {}
-    for name, runtime in (("prelabel (auto)", "auto"), ("prelabel (torch)", "torch")):
+    systems = (
+        ("prelabel (auto)", "auto", "auto"),
+        ("prelabel (openvino f32)", "openvino", "f32"),
+        ("prelabel (torch)", "torch", "auto"),
+    )
+    for name, runtime, precision in systems:
         t0 = time.perf_counter()
-        managers[name] = make_manager(weights, runtime, cache)
+        managers[name] = make_manager(weights, runtime, cache, precision)
         det = managers[name].get("bench", "detect")
         det.warmup()
         run_job(managers[name], PETS, 16)  # compiles the job's input shape (OpenVINO), as track() warms up below
         loads[name] = time.perf_counter() - t0
-        runtimes[name] = str(getattr(det.detector, "runtime", "?"))
+        runtimes[name] = f"{getattr(det.detector, 'runtime', '?')} {getattr(det.detector, 'precision', 'f32')}"
     t0 = time.perf_counter()
     yolo = YOLO(str(weights))
     run_track(yolo, PETS, 16)
@@ -133,7 +141,7 @@ def speed(weights: Path, cache: Path, frames: int, rounds: int) -> dict[str, Any
     out: dict[str, Any] = {"systems": {}}
     for name, values in fps.items():
         out["systems"][name] = {
-            "runtime": runtimes.get(name, "torch"),
+            "runtime": runtimes.get(name, "torch f32"),
             "fps_median": statistics.median(values),
             "fps_rounds": values,
             "ratio_vs_track_median": statistics.median(values) / statistics.median(ref),
@@ -266,7 +274,7 @@ def markdown(res: dict[str, Any]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=96, help="frames per speed run")
+    p.add_argument("--frames", type=int, default=80, help="frames per speed run")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--mem-frames", type=int, default=40, help="short video length; the long one is 10x")
     p.add_argument("--out", type=Path, default=RESULTS)

@@ -2,8 +2,8 @@
 
 Tolerance in FP32 (ONNX Runtime, OpenVINO f32): every PyTorch detection is matched by an exported-runtime detection
 of the same class with IoU >= 0.95 and a score within 0.02, and the raw network outputs agree to 0.01 px (boxes) and
-1e-4 (scores). OpenVINO in bf16 (its default on CPUs with native bf16): at least 97% of PyTorch's detections matched
-that way, matched scores within 0.02, detection counts within 5%.
+1e-4 (scores). OpenVINO in bf16 (its default on CPUs with native bf16): at least 93% of PyTorch's detections matched
+at IoU >= 0.95 and 95% of those within 0.02 in score, every detection matched at IoU >= 0.5, counts within 5%.
 
 Weights: the shipped ``prelabel-synth-det`` model when present, else YOLO11n built from its architecture config and
 saved to a file (untrained: near-constant scores, so detections use conf 0.0001 there; the input pipeline is then
@@ -68,29 +68,25 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _frames(n: int = 4, h: int = 240, w: int = 320, seed: int = 0) -> list[np.ndarray]:
-    """Textured frames with person-like upright blobs on a gradient, BGR uint8 (H, W, 3)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        img = np.zeros((h, w, 3), np.uint8)
-        img[:] = np.linspace(60, 180, w, dtype=np.uint8)[None, :, None]
-        img = cv2.add(img, rng.integers(0, 30, (h, w, 3), dtype=np.uint8))
-        for _ in range(int(rng.integers(3, 7))):
-            x, y = int(rng.integers(10, w - 40)), int(rng.integers(10, h - 90))
-            bw, bh = int(rng.integers(14, 30)), int(rng.integers(40, 80))
-            color = tuple(int(c) for c in rng.integers(0, 255, 3))
-            cv2.ellipse(img, (x + bw // 2, y + 8), (bw // 3, 8), 0, 0, 360, color, -1)
-            cv2.rectangle(img, (x, y + 14), (x + bw, y + bh), color, -1)
-        out.append(img)
-    return out
+    """``n`` generated frames of a crowd scene (people and a ball), BGR uint8 (H, W, 3)."""
+    from prelabel.synthetic import generate
+
+    scene = generate("crowd", seed, num_frames=3 * n, width=w, height=h)
+    assert scene.frames is not None
+    return [np.ascontiguousarray(f) for f in scene.frames[::3]]
 
 
-def _assert_match(ref: list[Detections], got: list[Detections], min_frac: float = 1.0) -> int:
-    """At least ``min_frac`` of the reference detections have a same-class partner with IoU >= 0.95 (all of them
-    when 1.0), matched scores differ by <= 0.02, and counts agree within 5% (+-1); returns the number compared."""
+def _assert_match(ref: list[Detections], got: list[Detections], min_frac: float = 1.0, score_frac: float = 1.0) -> int:
+    """Compare detections frame by frame; returns the number of reference detections.
+
+    At least ``min_frac`` of the reference detections have a same-class partner with IoU >= 0.95, at least
+    ``score_frac`` of those partners score within 0.02, every reference detection has a partner with IoU >= 0.5,
+    and the counts agree within 5% (+-1).
+    """
     from ultralytics.utils.metrics import box_iou
 
     n_ref = n_got = n_ok = 0
+    n_score_ok = 0
     for frame, (r, g) in enumerate(zip(ref, got, strict=True)):
         n_ref, n_got = n_ref + len(r), n_got + len(g)
         if len(r) == 0 or len(g) == 0:
@@ -98,12 +94,14 @@ def _assert_match(ref: list[Detections], got: list[Detections], min_frac: float 
         iou = box_iou(torch.from_numpy(r.xyxy), torch.from_numpy(g.xyxy)).numpy()
         iou[r.class_ids[:, None] != g.class_ids[None, :]] = 0.0
         best = iou.argmax(axis=1)
-        ok = iou[np.arange(len(r)), best] >= IOU_MIN
+        best_iou = iou[np.arange(len(r)), best]
+        assert best_iou.min() >= 0.5, f"frame {frame}: a detection has no partner (best IoU {best_iou.min():.3f})"
+        ok = best_iou >= IOU_MIN
         n_ok += int(ok.sum())
-        dscore = np.abs(r.scores - g.scores[best])[ok]
-        assert dscore.size == 0 or dscore.max() <= SCORE_TOL, f"frame {frame}: score differs by {dscore.max():.4f}"
+        n_score_ok += int((np.abs(r.scores - g.scores[best])[ok] <= SCORE_TOL).sum())
     assert abs(n_ref - n_got) <= max(1, n_ref // 20), f"{n_ref} PyTorch vs {n_got} exported detections"
     assert n_ok >= min_frac * n_ref, f"{n_ok} of {n_ref} detections matched at IoU >= {IOU_MIN}"
+    assert n_score_ok >= score_frac * n_ok, f"{n_score_ok} of {n_ok} matched scores within {SCORE_TOL}"
     return n_ref
 
 
@@ -122,7 +120,8 @@ def _raw_torch(weights: Path, batch: np.ndarray) -> np.ndarray:
 def test_exported_matches_pytorch(runtime: str, det_spec: tuple[ModelSpec, float], cache_dir: Path) -> None:
     spec, conf = det_spec
     frames = _frames()
-    exported = ExportedDetector(spec, runtime, cache_dir)
+    exported = ExportedDetector(spec, runtime, cache_dir, precision="f32")
+    assert exported.precision == "f32"
     assert exported.class_names == UltralyticsDetector(spec, "cpu").class_names
 
     batch = letterbox_batch(frames, IMGSZ, 32)
@@ -149,12 +148,12 @@ def test_exported_matches_pytorch(runtime: str, det_spec: tuple[ModelSpec, float
 @needs_openvino
 def test_openvino_default_precision_within_tolerance(det_spec: tuple[ModelSpec, float], cache_dir: Path) -> None:
     spec, conf = det_spec
-    frames = _frames(8, seed=5)
+    frames = _frames(16, seed=5)
     exported = ExportedDetector(spec, "openvino", cache_dir)  # bf16 where the CPU has it natively, else f32
     assert exported.precision in ("f32", "bf16")
     opts = DetectOptions(conf=conf, max_det=100)
     ref = UltralyticsDetector(spec, "cpu").detect(frames, opts)
-    assert _assert_match(ref, exported.detect(frames, opts), min_frac=0.97) >= 8
+    assert _assert_match(ref, exported.detect(frames, opts), min_frac=0.93, score_frac=0.95) >= 16
 
 
 @needs_openvino
