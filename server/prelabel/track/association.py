@@ -39,10 +39,10 @@ def direction_consistency(track_dirs: F64, track_anchor: F64, det_centres: F64) 
     Returns:
         (N, M) cosines in [-1, 1]; 0 where a track has no direction (OC-SORT's velocity-direction consistency).
     """
-    d = det_centres[None, :, :] - track_anchor[:, None, :]
-    norm = np.linalg.norm(d, axis=2, keepdims=True)
-    unit = d / np.maximum(norm, 1e-6)
-    return np.einsum("nmk,nk->nm", unit, track_dirs)
+    dx = det_centres[None, :, 0] - track_anchor[:, None, 0]
+    dy = det_centres[None, :, 1] - track_anchor[:, None, 1]
+    norm = np.maximum(np.sqrt(dx * dx + dy * dy), 1e-6)
+    return (dx * track_dirs[:, 0:1] + dy * track_dirs[:, 1:2]) / norm
 
 
 def linear_assignment(score: F64, valid: npt.NDArray[np.bool_], unmatched_cost: float | None = None) -> tuple[I64, I64]:
@@ -61,6 +61,12 @@ def linear_assignment(score: F64, valid: npt.NDArray[np.bool_], unmatched_cost: 
     n, m = score.shape
     if n == 0 or m == 0 or not valid.any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if valid.sum(axis=1).max() <= 1 and valid.sum(axis=0).max() <= 1:
+        rows, cols = np.nonzero(valid)  # no competition: every valid pair is in the optimum
+        if unmatched_cost is None:
+            return rows.astype(np.int64), cols.astype(np.int64)
+        keep = 1.0 - score[rows, cols] < unmatched_cost
+        return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
     cost = np.where(valid, 1.0 - score, _FORBIDDEN)
     # Entries above cost_limit are never assigned; the gate forbids pairs, the cost ranks the rest.
     limit = _UNMATCHED if unmatched_cost is None else float(unmatched_cost)
