@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from prelabel.errors import NotFoundError
 from prelabel.training.recipe import TrainRecipe
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--heldout-scenes", type=int, default=d.heldout_seeds[1], help="held-out scenes")
     parser.add_argument("--imgsz", type=int, default=d.imgsz, help="image size (pixels)")
     parser.add_argument("--batch", type=int, default=d.batch, help="batch size")
+    parser.add_argument(
+        "--init", type=str, default="", help="continue from this person+ball pose checkpoint (a previous run's last.pt)"
+    )
     return parser
 
 
@@ -56,10 +60,14 @@ def run(args: argparse.Namespace) -> int:
         heldout_seeds=(d.heldout_seeds[0], args.heldout_scenes),
         imgsz=args.imgsz,
         batch=args.batch,
+        nbs=args.batch,
+        init=args.init,
     )
     models_dir: Path = args.models_dir
     det_path, pose_path = models_dir / DET_NAME, models_dir / POSE_NAME
     work: Path = args.work
+    if recipe.init and not Path(recipe.init).is_file():
+        raise NotFoundError(f"--init checkpoint not found: {recipe.init}")
     if not args.eval_only:
         data = build_train_dataset(recipe, work / "train-data")
         trained = train_network(recipe, data, work / "runs")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -172,11 +172,3 @@ def write_data_yaml(out_dir: Path, *, pose: bool, person_only: bool = False, val
     path = Path(out_dir) / "data.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-@dataclass(frozen=True)
-class SplitSeeds:
-    """Seed ranges for training and held-out evaluation (disjoint by construction)."""
-
-    train: tuple[int, ...] = field(default_factory=lambda: tuple(range(0, 260)))
-    heldout: tuple[int, ...] = field(default_factory=lambda: tuple(range(1_000_000, 1_000_040)))

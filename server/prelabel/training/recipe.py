@@ -31,22 +31,25 @@ class TrainRecipe:
         warmup_epochs: learning-rate warm-up epochs.
         workers: dataloader workers.
         seed: training seed.
+        init: a person+ball pose checkpoint to continue from (e.g. a previous run's ``last.pt``); empty trains
+            ``arch`` from scratch.
         mix: scene preset mixture.
     """
 
-    train_seeds: tuple[int, int] = (0, 260)
+    train_seeds: tuple[int, int] = (0, 200)
     heldout_seeds: tuple[int, int] = (1_000_000, 40)
     frames_per_scene: int = 6
     scene_frames: int = 60
     arch: str = "yolo11n-pose.yaml"
     imgsz: int = 320
-    epochs: int = 30
-    time_hours: float = 0.0
+    epochs: int = 40
+    time_hours: float = 0.65
     batch: int = 8
     nbs: int = 8
     warmup_epochs: float = 1.0
     workers: int = 2
     seed: int = 0
+    init: str = ""
     mix: tuple[tuple[str, float], ...] = field(default=DEFAULT_MIX)
 
     def as_dict(self) -> dict[str, Any]:

@@ -31,11 +31,15 @@ def build_train_dataset(recipe: TrainRecipe, root: Path) -> Path:
 
 
 def train_network(recipe: TrainRecipe, data_yaml: Path, project: Path, name: str = "pose-ball") -> Path:
-    """Train ``recipe.arch`` from scratch on ``data_yaml`` with Ultralytics (CPU); returns the last checkpoint."""
+    """Train ``recipe.arch`` from scratch (or continue from ``recipe.init``) on ``data_yaml`` with Ultralytics (CPU).
+
+    Returns:
+        The last checkpoint of the run.
+    """
     from ultralytics import YOLO
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = YOLO(recipe.arch)
+    model = YOLO(recipe.init or recipe.arch)
     kwargs: dict[str, Any] = dict(
         data=str(data_yaml),
         epochs=recipe.epochs,
