@@ -158,7 +158,8 @@ def project(p: FloatArray, foot_xy: tuple[float, float], height_px: float) -> Po
     return Posed(kp_img, depth, hc_img, HEAD_RADIUS * height_px)
 
 
-def _smoothstep(x: float) -> float:
+def smoothstep(x: float) -> float:
+    """Hermite ease 3x^2 - 2x^3 of ``x`` clipped to [0, 1]."""
     x = min(max(x, 0.0), 1.0)
     return x * x * (3.0 - 2.0 * x)
 
@@ -212,7 +213,7 @@ def action_pose(action: str, t: float, style: Style, yaw: float) -> FloatArray:
         period = 0.9
         u = (t % period) / period
         if u < 0.3:  # crouch
-            c = _smoothstep(u / 0.3)
+            c = smoothstep(u / 0.3)
             p[P_HIP_L] = p[P_HIP_R] = 0.7 * c
             p[P_KNEE_L] = p[P_KNEE_R] = 1.3 * c
             p[P_LEAN] = 0.4 * c
@@ -225,19 +226,19 @@ def action_pose(action: str, t: float, style: Style, yaw: float) -> FloatArray:
             p[P_SH_L] = p[P_SH_R] = 2.7
             p[P_LEAN] = 0.05
         else:  # land
-            c = 1.0 - _smoothstep((u - 0.75) / 0.25)
+            c = 1.0 - smoothstep((u - 0.75) / 0.25)
             p[P_HIP_L] = p[P_HIP_R] = 0.5 * c
             p[P_KNEE_L] = p[P_KNEE_R] = 0.9 * c
             p[P_LEAN] = 0.3 * c
     elif action == "squat":
-        c = _smoothstep(t / 0.6) * style.squat_depth
+        c = smoothstep(t / 0.6) * style.squat_depth
         p[P_HIP_L] = p[P_HIP_R] = 1.45 * c
         p[P_KNEE_L] = p[P_KNEE_R] = 2.3 * c
         p[P_LEAN] = style.squat_lean * c
         p[P_SH_L] = p[P_SH_R] = 1.1 * c
         p[P_EL_L] = p[P_EL_R] = 0.3 + 0.6 * c
     elif action == "bend":
-        c = _smoothstep(t / 0.6)
+        c = smoothstep(t / 0.6)
         p[P_LEAN] = style.bend_lean * c
         p[P_HIP_L] = p[P_HIP_R] = 0.25 * style.bend_knee * c
         p[P_KNEE_L] = p[P_KNEE_R] = style.bend_knee * c
@@ -254,7 +255,7 @@ def action_pose(action: str, t: float, style: Style, yaw: float) -> FloatArray:
         p[P_AB_L] = p[P_AB_R] = 0.12 + 0.6 * c
         p[P_LEAN] = 0.25 * c
     elif action == "wave":
-        c = _smoothstep(t / 0.35)
+        c = smoothstep(t / 0.35)
         osc = 0.5 * math.sin(two_pi * 2.2 * t)
         ab, lat = (P_AB_L, P_ELAT_L) if style.wave_left else (P_AB_R, P_ELAT_R)
         p[ab] = 0.12 + 2.3 * c

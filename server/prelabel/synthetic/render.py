@@ -104,17 +104,19 @@ def random_appearance(rng: np.random.Generator) -> Appearance:
     return Appearance(np.clip(palette, 0, 255), textures)
 
 
-def _pt(xy: npt.ArrayLike, off: tuple[int, int]) -> tuple[int, int]:
+def fixed_point(xy: npt.ArrayLike, off: tuple[int, int]) -> tuple[int, int]:
+    """Image point ``xy`` (pixels) relative to ``off``, in OpenCV fixed point with :data:`SHIFT` fractional bits."""
     x, y = np.asarray(xy, dtype=np.float64)
     return (round((x - off[0]) * _SCALE), round((y - off[1]) * _SCALE))
 
 
 def _line(img: U8Array, a: npt.ArrayLike, b: npt.ArrayLike, thick: float, val: int, off: tuple[int, int]) -> None:
-    cv2.line(img, _pt(a, off), _pt(b, off), val, max(1, round(thick)), cv2.LINE_8, SHIFT)
+    cv2.line(img, fixed_point(a, off), fixed_point(b, off), val, max(1, round(thick)), cv2.LINE_8, SHIFT)
 
 
-def _disc(img: U8Array, c: npt.ArrayLike, r: float, val: int, off: tuple[int, int]) -> None:
-    cv2.circle(img, _pt(c, off), max(1, round(r * _SCALE)), val, -1, cv2.LINE_8, SHIFT)
+def disc(img: U8Array, c: npt.ArrayLike, r: float, val: int, off: tuple[int, int]) -> None:
+    """Fill a disc of radius ``r`` pixels centred at image point ``c`` with ``val`` (``img`` origin at ``off``)."""
+    cv2.circle(img, fixed_point(c, off), max(1, round(r * _SCALE)), val, -1, cv2.LINE_8, SHIFT)
 
 
 def figure_extent(posed: Posed, height_px: float) -> tuple[int, int, int, int]:
@@ -147,26 +149,26 @@ def draw_figure(labels: U8Array, posed: Posed, height_px: float, off: tuple[int,
         pants, shirt, skin = (FAR_PANTS, FAR_SHIRT, FAR_SKIN) if far else (PANTS, SHIRT, SKIN)
         _line(labels, k[hp], k[kn], 0.085 * h, pants, off)
         _line(labels, k[kn], k[an], 0.065 * h, pants, off)
-        _disc(labels, k[an] + np.array([0.0, 0.01 * h]), 0.036 * h, SHOES, off)
+        disc(labels, k[an] + np.array([0.0, 0.01 * h]), 0.036 * h, SHOES, off)
         _line(labels, k[sh], k[el], 0.058 * h, shirt, off)
         _line(labels, k[el], k[wr], 0.045 * h, skin, off)
-        _disc(labels, k[wr], 0.03 * h, skin, off)
+        disc(labels, k[wr], 0.03 * h, skin, off)
 
     limbs(sides[0], far=True)
     torso = np.array([k[5], k[6], k[12], k[11]], np.float64)
     center = torso.mean(axis=0)
     torso = center + (torso - center) * 1.12
-    pts = np.array([_pt(p, off) for p in torso], np.int32)
+    pts = np.array([fixed_point(p, off) for p in torso], np.int32)
     cv2.fillConvexPoly(labels, pts, SHIRT, cv2.LINE_8, SHIFT)
     _line(labels, k[5], k[6], 0.06 * h, SHIRT, off)
     _line(labels, k[11], k[12], 0.08 * h, PANTS, off)
     neck = (k[5] + k[6]) / 2.0
     _line(labels, neck, posed.head_center, 0.05 * h, SKIN, off)
-    _disc(labels, posed.head_center, posed.head_radius, SKIN, off)
+    disc(labels, posed.head_center, posed.head_radius, SKIN, off)
     # Hair: a cap on the back/top of the head.
     back = posed.head_center + (posed.head_center - k[0]) * 0.35
-    _disc(labels, back, posed.head_radius * 0.85, HAIR, off)
-    _disc(labels, k[0], posed.head_radius * 0.55, SKIN, off)
+    disc(labels, back, posed.head_radius * 0.85, HAIR, off)
+    disc(labels, k[0], posed.head_radius * 0.55, SKIN, off)
     limbs(sides[1], far=False)
 
 

@@ -257,7 +257,7 @@ def _person_pose(person: _Person, f: int, ts_ms: npt.NDArray[np.float64]) -> tup
         pa, ps, _, pyaw = sched[k - 1]
         prev = body.action_pose(pa, (ts_ms[f] - ts_ms[ps]) / 1000.0, person.style, pyaw)
         prev_speed = body.MOVING_SPEED.get(pa, 0.0) * (1.0 if math.sin(pyaw) > 0 else -1.0)
-        u = body._smoothstep(t / BLEND_S)
+        u = body.smoothstep(t / BLEND_S)
         p = (1 - u) * prev + u * p
         speed = (1 - u) * prev_speed + u * speed
     return p, action, speed
@@ -289,8 +289,9 @@ class _Obj:
     depth: float
     labels: npt.NDArray[np.uint8]  # local part-label map (0 = empty)
     off: tuple[int, int]
-    velocity: tuple[float, float] = (0.0, 0.0)
+    velocity: tuple[float, float] = (0.0, 0.0)  # image pixels per frame, filled in by the frame loop
     keypoints: npt.NDArray[np.float64] | None = None  # (17, 2) for persons
+    anchor: tuple[float, float] = (0.0, 0.0)  # image point that defines the object's motion (feet, ball centre)
 
 
 def generate(
@@ -335,23 +336,15 @@ def generate(
     balls = _plan_balls(r_balls, pre, w, h, ts, len(people) + 1)
     occluders = _plan_occluders(r_occ, pre, w, h)
     cam = _plan_camera(r_cam, pre, ts)
-    horizon = h * 0.45
 
-    looks = [draw.random_appearance(r_look) for _ in people]
-    ball_colors = [r_look.uniform(30, 255, 3).astype(np.float32) for _ in balls]
-    occ_tex = [0.75 + 0.5 * draw.noise_texture(r_look, (64, 64), octaves=2, base=3) for _ in occluders]
-    background = draw.background_texture(r_look, w, h, horizon) if render else None
-    lighting_phase = float(r_look.uniform(0, 2 * math.pi))
-    lighting_period = float(r_look.uniform(1.5, 5.0))
-    noise = r_look.normal(0, 3.0, (3, h, w, 3)).astype(np.int16) if render else None
-
+    look = _Look.draw(r_look, pre, people, balls, occluders, w, h, render)
     frames = np.zeros((n, h, w, 3), np.uint8) if render else None
     paint = None if paint_frames is None else {int(i) for i in paint_frames}
     boxes: dict[int, list[TrackedBox]] = {p.track_id: [] for p in people}
     boxes.update({b.track_id: [] for b in balls})
     vis = {tid: np.zeros(n) for tid in boxes}
     foot_x = {p.track_id: p.x0 for p in people}
-    prev_anchor: dict[int, np.ndarray] = {}
+    prev_anchor: dict[int, npt.NDArray[np.float64]] = {}
     for f in range(n):
         m = cam.matrix(f, w, h)
         s = float(cam.scale[f])
@@ -359,73 +352,30 @@ def generate(
         for pi, person in enumerate(people):
             pose, _, speed = _person_pose(person, f, ts)
             if f > 0:
-                dt = (ts[f] - ts[f - 1]) / 1000.0
-                foot_x[person.track_id] += speed * person.speed * person.height * dt
-            foot = m @ np.array([foot_x[person.track_id], person.ground_y, 1.0])
-            posed = body.project(pose, (float(foot[0]), float(foot[1])), person.height * s)
-            x0, y0, x1, y1 = draw.figure_extent(posed, person.height * s)
-            if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
-                continue
-            lab = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            draw.draw_figure(lab, posed, person.height * s, (x0, y0))
-            anchor = np.array([foot[0], foot[1]])
-            vel = anchor - prev_anchor.get(person.track_id, anchor)
-            prev_anchor[person.track_id] = anchor
-            objs.append(
-                _Obj(
-                    0, person.track_id, "person", pi, person.ground_y, lab, (x0, y0), (vel[0], vel[1]), posed.keypoints
-                )
-            )
-        for bi, ball in enumerate(balls):
-            c = m @ np.array([ball.pos[f, 0], ball.pos[f, 1], 1.0])
-            r = ball.radius * s
-            x0, y0 = math.floor(c[0] - r - 2), math.floor(c[1] - r - 2)
-            x1, y1 = math.ceil(c[0] + r + 2) + 1, math.ceil(c[1] + r + 2) + 1
-            if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
-                continue
-            lab = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            draw._disc(lab, c, r, 1, (x0, y0))
-            anchor = np.array([c[0], c[1]])
-            vel = anchor - prev_anchor.get(ball.track_id, anchor)
-            prev_anchor[ball.track_id] = anchor
-            objs.append(_Obj(0, ball.track_id, "ball", bi, ball.floor_y, lab, (x0, y0), (vel[0], vel[1])))
-        for oi, occ in enumerate(occluders):
-            poly = np.c_[occ.poly, np.ones(len(occ.poly))] @ m.T
-            x0, y0 = math.floor(poly[:, 0].min()) - 1, math.floor(poly[:, 1].min()) - 1
-            x1, y1 = math.ceil(poly[:, 0].max()) + 2, math.ceil(poly[:, 1].max()) + 2
-            lab = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            pts = np.array([draw._pt(p, (x0, y0)) for p in poly], np.int32)
-            cv2.fillConvexPoly(lab, pts, 1, cv2.LINE_8, draw.SHIFT)
-            objs.append(_Obj(0, 0, "occluder", oi, occ.depth, lab, (x0, y0)))
+                foot_x[person.track_id] += speed * person.speed * person.height * (ts[f] - ts[f - 1]) / 1000.0
+            obj = _person_obj(person, pi, pose, foot_x[person.track_id], m, s, w, h)
+            if obj is not None:
+                objs.append(obj)
+        objs += [o for bi, ball in enumerate(balls) if (o := _ball_obj(ball, bi, f, m, s, w, h)) is not None]
+        objs += [_occluder_obj(occ, oi, m) for oi, occ in enumerate(occluders)]
+        for o in objs:
+            if o.track_id:
+                anchor = np.asarray(o.anchor, np.float64)
+                prev = prev_anchor.get(o.track_id, anchor)
+                o.velocity = (float(anchor[0] - prev[0]), float(anchor[1] - prev[1]))
+                prev_anchor[o.track_id] = anchor
         objs.sort(key=lambda o: o.depth)
         idbuf = np.zeros((h, w), np.uint8)
         for i, o in enumerate(objs):
             o.oid = i + 1
             _paint_ids(idbuf, o)
         for o in objs:
-            if o.track_id == 0:
-                continue
-            tb = _ground_truth_box(idbuf, o, f, float(ts[f]), w, h)
+            tb = _ground_truth_box(idbuf, o, f, float(ts[f]), w, h) if o.track_id else None
             if tb is not None:
                 boxes[o.track_id].append(tb)
                 vis[o.track_id][f] = tb.score
-        if frames is not None and background is not None and noise is not None and (paint is None or f in paint):
-            frame = np.asarray(
-                cv2.warpAffine(
-                    background,
-                    _background_matrix(m, w, h),
-                    (w, h),
-                    flags=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REFLECT,
-                ),
-                np.uint8,
-            )
-            for o in objs:
-                _paint_color(frame, o, looks, ball_colors, occluders, occ_tex, pre.motion_blur)
-            gain = 1.0 + pre.lighting * math.sin(2 * math.pi * ts[f] / 1000.0 / lighting_period + lighting_phase)
-            frame = np.asarray(cv2.convertScaleAbs(frame, alpha=gain, beta=0.0), np.uint8)
-            frame = np.clip(frame.astype(np.int16) + noise[f % 3], 0, 255).astype(np.uint8)
-            frames[f] = frame
+        if frames is not None and (paint is None or f in paint):
+            frames[f] = look.paint(objs, m, f, float(ts[f]), occluders, pre.motion_blur)
 
     tracks = [
         Track(
@@ -535,3 +485,131 @@ def _segments(people: list[_Person], tracks: list[Track], ts: npt.NDArray[np.flo
                 Segment(p.track_id, action, a, b, float(ts[a]), float(ts[b]), 1.0, 0, 0, Source.UNSPECIFIED, GT_METHOD)
             )
     return out
+
+
+def _outside(x0: int, y0: int, x1: int, y1: int, w: int, h: int) -> bool:
+    return x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h
+
+
+def _person_obj(
+    person: _Person,
+    index: int,
+    pose: npt.NDArray[np.float64],
+    foot_x: float,
+    m: npt.NDArray[np.float64],
+    s: float,
+    w: int,
+    h: int,
+) -> _Obj | None:
+    """A person's part-label map at this frame (None when wholly outside the frame)."""
+    foot = m @ np.array([foot_x, person.ground_y, 1.0])
+    height = person.height * s
+    posed = body.project(pose, (float(foot[0]), float(foot[1])), height)
+    x0, y0, x1, y1 = draw.figure_extent(posed, height)
+    if _outside(x0, y0, x1, y1, w, h):
+        return None
+    lab = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    draw.draw_figure(lab, posed, height, (x0, y0))
+    return _Obj(
+        0,
+        person.track_id,
+        "person",
+        index,
+        person.ground_y,
+        lab,
+        (x0, y0),
+        keypoints=posed.keypoints,
+        anchor=(float(foot[0]), float(foot[1])),
+    )
+
+
+def _ball_obj(ball: _Ball, index: int, f: int, m: npt.NDArray[np.float64], s: float, w: int, h: int) -> _Obj | None:
+    """A ball's disc at frame ``f`` (None when wholly outside the frame)."""
+    c = m @ np.array([ball.pos[f, 0], ball.pos[f, 1], 1.0])
+    r = ball.radius * s
+    x0, y0 = math.floor(c[0] - r - 2), math.floor(c[1] - r - 2)
+    x1, y1 = math.ceil(c[0] + r + 2) + 1, math.ceil(c[1] + r + 2) + 1
+    if _outside(x0, y0, x1, y1, w, h):
+        return None
+    lab = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    draw.disc(lab, c, r, 1, (x0, y0))
+    return _Obj(0, ball.track_id, "ball", index, ball.floor_y, lab, (x0, y0), anchor=(float(c[0]), float(c[1])))
+
+
+def _occluder_obj(occ: _Occluder, index: int, m: npt.NDArray[np.float64]) -> _Obj:
+    """A static occluder's polygon in the image."""
+    poly = np.c_[occ.poly, np.ones(len(occ.poly))] @ m.T
+    x0, y0 = math.floor(poly[:, 0].min()) - 1, math.floor(poly[:, 1].min()) - 1
+    x1, y1 = math.ceil(poly[:, 0].max()) + 2, math.ceil(poly[:, 1].max()) + 2
+    lab = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    pts = np.array([draw.fixed_point(p, (x0, y0)) for p in poly], np.int32)
+    cv2.fillConvexPoly(lab, pts, 1, cv2.LINE_8, draw.SHIFT)
+    return _Obj(0, 0, "occluder", index, occ.depth, lab, (x0, y0))
+
+
+@dataclass
+class _Look:
+    """Everything that only affects pixels: appearances, background, lighting, sensor noise."""
+
+    people: list[draw.Appearance]
+    ball_colors: list[npt.NDArray[np.float32]]
+    occluder_textures: list[npt.NDArray[np.float32]]
+    background: npt.NDArray[np.uint8] | None
+    lighting: float
+    lighting_phase: float
+    lighting_period_s: float
+    noise: npt.NDArray[np.int16] | None
+
+    @classmethod
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        pre: Preset,
+        people: list[_Person],
+        balls: list[_Ball],
+        occluders: list[_Occluder],
+        w: int,
+        h: int,
+        render: bool,
+    ) -> _Look:
+        looks = [draw.random_appearance(rng) for _ in people]
+        ball_colors = [rng.uniform(30, 255, 3).astype(np.float32) for _ in balls]
+        occ_tex = [
+            (0.75 + 0.5 * draw.noise_texture(rng, (64, 64), octaves=2, base=3)).astype(np.float32) for _ in occluders
+        ]
+        background = draw.background_texture(rng, w, h, h * 0.45) if render else None
+        phase = float(rng.uniform(0, 2 * math.pi))
+        period = float(rng.uniform(1.5, 5.0))
+        noise = rng.normal(0, 3.0, (3, h, w, 3)).astype(np.int16) if render else None
+        return cls(looks, ball_colors, occ_tex, background, pre.lighting, phase, period, noise)
+
+    def paint(
+        self,
+        objs: list[_Obj],
+        m: npt.NDArray[np.float64],
+        f: int,
+        ts_ms: float,
+        occluders: list[_Occluder],
+        blur: bool,
+    ) -> npt.NDArray[np.uint8]:
+        """One (H, W, 3) uint8 BGR frame: background through the camera, objects far to near, lighting, noise."""
+        if self.background is None or self.noise is None:
+            raise InvalidInputError("scene was planned without rendering; nothing to paint")
+        h, w = self.noise.shape[1:3]
+        frame = np.asarray(
+            cv2.warpAffine(
+                self.background,
+                _background_matrix(m, w, h),
+                (w, h),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REFLECT,
+            ),
+            np.uint8,
+        )
+        for o in objs:
+            _paint_color(frame, o, self.people, self.ball_colors, occluders, self.occluder_textures, blur)
+        gain = 1.0 + self.lighting * math.sin(
+            2 * math.pi * ts_ms / 1000.0 / self.lighting_period_s + self.lighting_phase
+        )
+        frame = np.asarray(cv2.convertScaleAbs(frame, alpha=gain, beta=0.0), np.uint8)
+        return np.clip(frame.astype(np.int16) + self.noise[f % 3], 0, 255).astype(np.uint8)
