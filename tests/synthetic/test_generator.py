@@ -160,7 +160,7 @@ def test_fps_range_and_overrides() -> None:
 def test_write_load_round_trip_and_video_readable(tmp_path: Path) -> None:
     scene = generate("camera-motion", 9, num_frames=20)
     paths = write_scene(scene, tmp_path / "scene")
-    for name in ("video", "gt", "keypoints", "segments", "timestamps"):
+    for name in ("video", "gt", "seqinfo", "keypoints", "segments", "timestamps", "scene"):
         assert paths[name].exists(), name
     assert paths["gt"] == tmp_path / "scene" / "gt" / "gt.txt"
     back = load_scene(tmp_path / "scene")

@@ -5,6 +5,7 @@ Layout of a scene folder::
     video.mp4         frames (mp4v, nominal fps; real per-frame times are in timestamps.json)
     gt/gt.txt         MOTChallenge: frame (1-based), id, left, top, width, height, 1, class, visibility
                       (class: 1 person, 2 ball; visibility: visible fraction in [0, 1])
+    seqinfo.ini       MOTChallenge sequence info (name, frame rate, length, size)
     keypoints.json    COCO keypoints: one image per frame, one annotation per visible person per frame
                       (``keypoints`` x, y, v with v=2 visible and 0, 0, 0 missing; ``track_id``, ``frame_idx``)
     segments.json     action segments per person track (inclusive frame bounds and timestamps)
@@ -94,8 +95,8 @@ def write_scene(scene: Scene, out_dir: Path) -> dict[str, Path]:
     """Write a scene's video (when rendered) and ground truth files into ``out_dir`` (created if missing).
 
     Returns:
-        Paths by name: ``video`` (only when frames exist), ``gt``, ``keypoints``, ``segments``, ``timestamps``,
-        ``scene``.
+        Paths by name: ``video`` (only when frames exist), ``gt``, ``seqinfo``, ``keypoints``, ``segments``,
+        ``timestamps``, ``scene``.
     """
     out_dir = Path(out_dir)
     (out_dir / "gt").mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,11 @@ def write_scene(scene: Scene, out_dir: Path) -> dict[str, Path]:
     rows.sort(key=lambda r: (r[0], r[1]))
     paths["gt"].write_text(
         "".join(f"{r[0]},{r[1]},{r[2]:g},{r[3]:g},{r[4]:g},{r[5]:g},1,{r[6]},{r[7]:.4f}\n" for r in rows)
+    )
+    paths["seqinfo"] = out_dir / "seqinfo.ini"
+    paths["seqinfo"].write_text(
+        f"[Sequence]\nname={scene.preset}-{scene.seed}\nimDir=img1\nframeRate={scene.info.fps:g}\n"
+        f"seqLength={scene.info.num_frames}\nimWidth={scene.info.width}\nimHeight={scene.info.height}\nimExt=.jpg\n"
     )
     paths["keypoints"] = out_dir / "keypoints.json"
     paths["keypoints"].write_text(json.dumps(_coco(scene)))
