@@ -13,9 +13,10 @@ import pytest
 from prelabel.actions.augment import KeypointNoise, add_keypoint_noise
 from prelabel.actions.cli import qa_main
 from prelabel.actions.data import synthetic_data
-from prelabel.actions.decode import decode_track
+from prelabel.actions.decode import DecodeOptions, decode_track
 from prelabel.actions.evaluate import evaluate_flat, track_spans
 from prelabel.actions.propose import ActionSegmenter, load_segmenter, propose_segments
+from prelabel.actions.rules import extend_back
 from prelabel.actions.taxonomy import default_taxonomy
 from prelabel.actions.tcn import TCNActionModel, TCNConfig
 from prelabel.actions.train import LabelledTrack, TrainConfig, train_action_model
@@ -23,14 +24,16 @@ from prelabel.errors import FailedPreconditionError, InvalidInputError, NotFound
 from prelabel.synthetic import generate
 from prelabel.types import Segment, Track, TrackedBox
 
-# Frames at 30 fps. The rules see a fall once the torso has tilted, about 0.4 s after the loss of balance.
-TOL = {"jump": 8, "fall": 15}
+# Frames at 30 fps. Boundaries are moved back to the onset of the movement (the loss of balance for a fall); the
+# rules still see a fall about 0.1-0.2 s after it starts, where the roll is too slow to tell from noise.
+TOL = {"jump": 5, "fall": 8}
 
 
 @pytest.fixture(scope="module")
 def scene_24():  # type: ignore[no-untyped-def]
-    # Seed 24, 120 frames: track 1 jumps over frames 54-106, track 3 falls over frames 50-95.
-    return generate("actions", 24, render=False, num_frames=120)
+    # Seed 24, 180 frames: track 1 jumps over frames 54-106, track 3 falls over frames 39-100 (from a bend, toward
+    # the camera: the torso stays upright in the image while the hips reach the floor).
+    return generate("actions", 24, render=False, num_frames=180)
 
 
 def _noisy(tracks: list[Track], seed: int) -> list[Track]:
@@ -83,6 +86,50 @@ def test_decode_merges_short_runs_and_reports_uncertainty() -> None:
     assert segs[0].start_uncertainty_frames == 0 and segs[1].end_uncertainty_frames == 0
     assert segs[0].end_uncertainty_frames >= 3 and segs[1].start_uncertainty_frames >= 3
     assert segs[1].end_ts_ms == pytest.approx(59 * 40.0)
+
+
+def test_decode_gesture_wins_over_a_body_class_it_excludes() -> None:
+    tax = default_taxonomy()
+    names = tax.names
+    n = 60
+    scores = np.zeros((n, len(names)), np.float32)
+    scores[:, names.index("stand")] = 0.6
+    scores[20:40, names.index("fall")] = 0.9  # fall scores highest, but a confident wave says the body is upright
+    scores[10:45, names.index("wave")] = 0.9
+    exact = DecodeOptions(smooth_s=0.0)
+    segs = decode_track(scores, np.arange(n), np.arange(n) * 33.3, track_id=1, taxonomy=tax, fps=30.0, options=exact)
+    tax.validate_segments(segs)
+    assert [(s.label, s.start_frame, s.end_frame) for s in segs] == [("stand", 0, 59), ("wave", 10, 44)]
+    scores[10:45, names.index("wave")] = 0.4  # below the threshold: no wave, the fall stays
+    segs = decode_track(scores, np.arange(n), np.arange(n) * 33.3, track_id=1, taxonomy=tax, fps=30.0, options=exact)
+    assert [(s.label, s.start_frame, s.end_frame) for s in segs] == [
+        ("stand", 0, 19),
+        ("fall", 20, 39),
+        ("stand", 40, 59),
+    ]
+
+
+def test_extend_back_carries_evidence_through_the_onset() -> None:
+    score = np.array([0.0, 0.0, 0.0, 0.0, 0.2, 0.9, 0.9, 0.1])
+    moving = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    out = extend_back(score, moving, max_frames=10)
+    np.testing.assert_allclose(out, [0.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.1])
+    np.testing.assert_allclose(extend_back(score, moving, max_frames=2), [0, 0, 0, 0.9, 0.9, 0.9, 0.9, 0.1])
+    np.testing.assert_allclose(
+        extend_back(score, moving * 0.5, max_frames=10), [0, 0.05625, 0.1125, 0.225, 0.45, 0.9, 0.9, 0.1]
+    )
+
+
+def test_rules_boundaries_near_the_onset_on_held_out_scenes() -> None:
+    # Three held-out scenes (never used to set the thresholds): 3.5 frames mean |offset| and F1@50 0.86 measured;
+    # rules that report postures once a threshold is crossed (no onset search) were 7.1 frames and 0.75.
+    data = synthetic_data([0, 1, 2], noise=KeypointNoise(), noise_seed=3)
+    seg = load_segmenter("rules")
+    props = [s for d in data for s in seg.propose([d.track], fps=d.fps, ts_ms=d.ts_ms)]
+    spans = track_spans([d.track for d in data])
+    rep = evaluate_flat([s for d in data for s in d.segments], props, seg.taxonomy, spans)
+    assert rep.mean_abs_boundary_offset <= 4.5, rep.offset_summary()
+    assert rep.f1[0.5] >= 0.8, rep.f1
 
 
 def test_bad_tracks_are_named() -> None:

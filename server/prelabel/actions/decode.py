@@ -105,6 +105,23 @@ def _uncertainty(probs: npt.NDArray[np.float64], a: int, b: int, boundary: int, 
     return max(1, left, right)
 
 
+def _allowed(
+    layer: Sequence[str],
+    decoded: Sequence[tuple[tuple[str, ...], npt.NDArray[np.int64]]],
+    taxonomy: Taxonomy,
+    n: int,
+) -> npt.NDArray[np.bool_]:
+    """(n, len(layer)) True where a class of ``layer`` may co-occur with the labels already decoded in earlier
+    layers (e.g. no wave while falling when the taxonomy forbids that overlap)."""
+    ok = np.ones((n, len(layer)), dtype=bool)
+    for names, labels in decoded:
+        for k, c in enumerate(layer):
+            for j, e in enumerate(names):
+                if not taxonomy.may_overlap(c, e):
+                    ok[labels == j, k] = False
+    return ok
+
+
 def decode_track(
     scores: npt.ArrayLike,
     frames: npt.ArrayLike,
@@ -119,8 +136,10 @@ def decode_track(
 ) -> list[Segment]:
     """Segments of one contiguous track sequence from its per-frame class scores.
 
-    The first taxonomy layer labels every frame (argmax); later layers label frames whose best score passes
-    ``options.threshold``. Runs shorter than a class's ``min_duration_ms`` are merged into a neighbour.
+    Later (gesture) layers are decoded first: they label frames whose best score passes ``options.threshold``.
+    The first taxonomy layer then labels every frame with its best class that may overlap the gestures chosen
+    there (argmax); where minimum durations still leave a forbidden overlap the gesture gives way.
+    Runs shorter than a class's ``min_duration_ms`` are merged into a neighbour.
 
     Args:
         scores: (T, C) scores in [0, 1], columns in ``taxonomy.names`` order.
@@ -155,15 +174,31 @@ def decode_track(
     if opt.smooth_s > 0 and len(s) > 2:
         s = uniform_filter1d(s, size=max(1, round(opt.smooth_s * fps)) | 1, axis=0, mode="nearest")
     cap = max(1, round(opt.max_uncertainty_s * fps))
-    out: list[Segment] = []
-    for li, layer in enumerate(taxonomy.layers()):
-        cols = [names.index(n) for n in layer]
-        p = s[:, cols]
+    layers = taxonomy.layers()
+    # Gesture layers first: a confident wave decides that the body is upright (stand, walk or run); the dense
+    # layer then picks the best class compatible with it.
+    order = [*range(1, len(layers)), 0]
+    decoded: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+    for li in order:
+        layer = layers[li]
+        allowed = _allowed(layer, [(layers[k], decoded[k][0]) for k in decoded], taxonomy, len(s))
+        allowed |= ~allowed.any(axis=1, keepdims=True)  # nothing compatible: let the scores decide
+        p = np.where(allowed, s[:, [names.index(n) for n in layer]], 0.0)
         best = np.argmax(p, axis=1).astype(np.int64)
         if li > 0:
             best = np.where(p.max(axis=1) >= opt.threshold, best, BG)
         mins = [taxonomy.get(n).min_frames(fps) for n in layer]
-        labels = enforce_min_durations(best, p, mins, max(1, round(opt.min_gap_s * fps)))
+        decoded[li] = (enforce_min_durations(best, p, mins, max(1, round(opt.min_gap_s * fps))), p)
+    # Minimum durations may stretch a body run over a gesture it excludes: the gesture gives way there.
+    dense = decoded[0][0]
+    for li in range(1, len(layers)):
+        labels, p = decoded[li]
+        ok = _allowed(layers[li], [(layers[0], dense)], taxonomy, len(s))
+        keep = (labels == BG) | ok[np.arange(len(labels)), np.maximum(labels, 0)]
+        decoded[li] = (np.where(keep, labels, BG), p)
+    out: list[Segment] = []
+    for li, layer in enumerate(layers):
+        labels, p = decoded[li]
         runs = _runs(labels)
         for i, (lab, a, b) in enumerate(runs):
             if lab == BG:
