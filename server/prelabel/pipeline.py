@@ -278,7 +278,10 @@ class Pipeline:
         fps = info.fps or 25.0
         if "track" in cfg.stages:
             raw = tracker.tracklets()
-            tracks = refine(raw, tcfg, fps, appearance=tracker.appearance()) if cfg.offline_refine else raw
+            size = (info.width, info.height)
+            tracks = (
+                refine(raw, tcfg, fps, appearance=tracker.appearance(), frame_size=size) if cfg.offline_refine else raw
+            )
         if "pose" in cfg.stages:
             tracks = self._attach_pose(tracks, poses)
         segments: list[Segment] = []

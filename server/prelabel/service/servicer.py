@@ -173,7 +173,8 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         opts = request.tracker_options
         config = TrackerConfig(max_gap_s=opts.max_gap_s) if opts.max_gap_s > 0 else TrackerConfig()
         offline = opts.offline_refine or not request.HasField("tracker_options")
-        tracks = track_detections(frames, config, fps=request.fps, offline=offline)
+        size = (request.width, request.height) if request.width > 0 and request.height > 0 else None
+        tracks = track_detections(frames, config, fps=request.fps, offline=offline, frame_size=size)
         return pb.TrackDetectionsResponse(frames=convert.tracks_to_frames(tracks))
 
     def Interpolate(self, request: pb.InterpolateRequest, context: grpc.ServicerContext) -> pb.InterpolateResponse:
