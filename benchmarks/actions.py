@@ -14,6 +14,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def main() -> None:
     tax = systems["rules"].taxonomy
     spans = track_spans([d.track for d in data])
     refs = [s for d in data for s in d.segments]
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, Any]] = {}
     proposals = {}
     for name, seg in systems.items():
         t0 = time.perf_counter()
@@ -68,12 +69,13 @@ def main() -> None:
         }
     names = list(systems)
     base, model = results[names[0]], results[names[1]]
-    summary = {
+    goals = {"f1@50_tcn": 0.85, "f1@50_rules": 0.6, "mean_abs_boundary_offset_frames": 3.0}
+    summary: dict[str, Any] = {
         "eval_seeds": args.seeds,
         "tracks": len(data),
         "frames": int(sum(b - a + 1 for a, b in spans.values())),
         "systems": results,
-        "goals": {"f1@50_tcn": 0.85, "f1@50_rules": 0.6, "mean_abs_boundary_offset_frames": 3.0},
+        "goals": goals,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "actions.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -86,7 +88,7 @@ def main() -> None:
     ]
 
     def row(label: str, key: str, sub: str | None = None) -> None:
-        vals = [results[n][key] if sub is None else results[n][key][sub] for n in names]  # type: ignore[index]
+        vals = [results[n][key] if sub is None else results[n][key][sub] for n in names]
         ratio = vals[1] / vals[0] if vals[0] else float("nan")
         lines.append(f"| {label} | " + " | ".join(f"{v:.3f}" for v in vals) + f" | {ratio:.2f} |")
 
@@ -103,19 +105,39 @@ def main() -> None:
             f"**{n}** boundary offsets (frames, prediction minus truth): "
             + "; ".join(
                 f"{side}: mean {v['mean']:+.2f}, median {v['median']:+.1f}, p10 {v['p10']:+.1f}, p90 {v['p90']:+.1f}"
-                for side, v in off.items()  # type: ignore[union-attr]
+                for side, v in off.items()
             )
         )
-        lines.append(f"squat/bend/fall frame confusion (rows truth): {results[n]['similar_confusion']}")
+        sim = np.asarray(results[n]["similar_confusion"], dtype=float)
+        frac = sim / np.maximum(sim.sum(axis=1, keepdims=True), 1)
+        lines.append("")
+        lines.append(f"{n}: squat/bend/fall frames (rows truth, proposal; share of the row within the three)")
+        lines.append("")
+        lines.append("| truth | " + " | ".join(SIMILAR) + " |")
+        lines.append("|---|" + "---|" * len(SIMILAR))
+        for i, c in enumerate(SIMILAR):
+            lines.append(
+                f"| {c} | " + " | ".join(f"{int(sim[i, j])} ({frac[i, j]:.2f})" for j in range(len(SIMILAR))) + " |"
+            )
+    lines.append("")
+    lines.append(
+        f"Goals: F1@50 >= {goals['f1@50_rules']} (rules): {base['f1']['0.50']:.3f}; "
+        f"F1@50 >= {goals['f1@50_tcn']} (trained): {model['f1']['0.50']:.3f}; "
+        f"mean |boundary offset| <= {goals['mean_abs_boundary_offset_frames']} frames: "
+        f"{base['mean_abs_boundary_offset']:.2f} (rules), {model['mean_abs_boundary_offset']:.2f} (trained)."
+    )
     (RESULTS / "actions.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, n in zip(axes, names, strict=True):
         cm = np.asarray(results[n]["confusion"], dtype=float)
         norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), v in np.ndenumerate(norm):
+            if v >= 0.005:
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
         labels = results[n]["labels"]
-        ax.set_xticks(range(len(labels)), labels, rotation=45)  # type: ignore[arg-type]
-        ax.set_yticks(range(len(labels)), labels)  # type: ignore[arg-type]
+        ax.set_xticks(range(len(labels)), labels, rotation=45)
+        ax.set_yticks(range(len(labels)), labels)
         ax.set_title(f"{n}: frame confusion (rows: truth)")
     fig.tight_layout()
     fig.savefig(RESULTS / "actions_confusion.png", dpi=100)
@@ -139,7 +161,6 @@ def main() -> None:
     fig.savefig(RESULTS / "actions_timeline.png", dpi=100)
     plt.close(fig)
     print((RESULTS / "actions.md").read_text())
-    _ = base, model
 
 
 if __name__ == "__main__":
