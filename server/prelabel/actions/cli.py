@@ -36,8 +36,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--preset", default="actions", help="generator preset for --synthetic-seeds")
     p.add_argument(
         "--import", dest="imports", action="append", default=[], metavar="FORMAT:PATH",
-        help="annotation export with skeleton tracks and action segments, e.g. cvat:annotations.xml (repeatable)",
+        help="annotation export with action segments and skeleton tracks, e.g. cvat:annotations.xml; when the file "
+        "has no skeletons (Label Studio) name where they are: label_studio:tasks.json@coco:keypoints.json "
+        "(repeatable)",
     )  # fmt: skip
+    p.add_argument("--fps", type=float, help="frame rate of the imported videos where the files store none (CVAT XML)")
     p.add_argument("--taxonomy", type=Path, help="taxonomy YAML (default: the package's)")
     p.add_argument("--jitter", type=float, default=0.02, help="keypoint noise std, fraction of box height")
     p.add_argument("--drift", type=float, default=0.01, help="slow keypoint drift std, fraction of box height")
@@ -66,10 +69,11 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         if seeds:
             data.extend(synthetic_data(seeds, preset=args.preset, noise=noise, noise_seed=args.seed))
         for i, spec in enumerate(args.imports):
-            fmt, _, path = spec.partition(":")
-            if not path:
-                raise InvalidInputError(f"--import: expected FORMAT:PATH, got {spec!r}")
-            data.extend(imported_data(fmt, Path(path), offset=(len(seeds) + i + 1) * TRACK_ID_STRIDE))
+            main, _, extra = spec.partition("@")
+            fmt, path = _format_path(main, spec)
+            skeletons = _format_path(extra, spec) if extra else None
+            offset = (len(seeds) + i + 1) * TRACK_ID_STRIDE
+            data.extend(imported_data(fmt, path, offset=offset, skeletons=skeletons, fps=args.fps))
         if not data:
             raise InvalidInputError("no training data: give --synthetic-seeds and/or --import")
         cfg = TrainConfig(
@@ -80,7 +84,10 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
             tcn=TCNConfig(channels=args.channels, num_layers=args.layers),
         )
         result = train_action_model(data, taxonomy=taxonomy, config=cfg, name=args.name or args.out.stem)
-        result.model.meta["recipe"] = "prelabel train-actions " + " ".join(argv if argv is not None else sys.argv[1:])
+        used = list(argv if argv is not None else sys.argv[1:])
+        if used[:1] == ["train-actions"]:  # called as `prelabel train-actions ...`
+            used = used[1:]
+        result.model.meta["recipe"] = "prelabel train-actions " + " ".join(used)
         meta = result.model.save(args.out)
     except PrelabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -90,6 +97,14 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         f"loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}; wrote {args.out} and {meta}"
     )
     return 0
+
+
+def _format_path(text: str, spec: str) -> tuple[str, Path]:
+    """``"FORMAT:PATH"`` -> (format, path); raises InvalidInputError naming the ``--import`` value."""
+    fmt, _, path = text.partition(":")
+    if not fmt or not path:
+        raise InvalidInputError(f"--import: expected FORMAT:PATH or FORMAT:PATH@FORMAT:PATH, got {spec!r}")
+    return fmt, Path(path)
 
 
 def read_segments(path: Path) -> tuple[list[Segment], dict[int, tuple[int, int]]]:

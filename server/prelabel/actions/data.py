@@ -109,13 +109,53 @@ def synthetic_data(
     return out
 
 
-def imported_data(fmt: str, path: Path, offset: int = 0) -> list[LabelledTrack]:
-    """Labelled tracks from an annotation-tool export (``fmt`` among :data:`prelabel.formats.registry.IMPORTERS`,
-    e.g. ``"cvat"`` or ``"label_studio"``) that holds skeleton tracks and action segments."""
+def imported_data(
+    fmt: str, path: Path, offset: int = 0, skeletons: tuple[str, Path] | None = None, fps: float | None = None
+) -> list[LabelledTrack]:
+    """Labelled tracks from an annotation-tool export that holds action segments.
+
+    Args:
+        fmt: a :data:`prelabel.formats.registry.IMPORTERS` key, e.g. ``"cvat"`` (boxes, skeleton tracks and
+            segments) or ``"label_studio"`` (boxes and segments; Label Studio has no keypoint tracks).
+        path: the export.
+        offset: added to every track ID (keeps IDs unique across files).
+        skeletons: optional ``(format, path)`` of the skeleton tracks the segments refer to (by track ID), e.g.
+            ``("coco", keypoints.json)`` from the job that produced the proposals; needed when ``fmt``'s file
+            carries no skeletons.
+        fps: the video's frame rate (frames / s) where the files do not store one (CVAT XML does not); overrides
+            the files' when given.
+
+    Raises:
+        InvalidInputError: the file has no segments, no skeletons anywhere, a segment names a track without
+            skeletons (naming the file, track and segment), or no frame rate is known.
+    """
     from prelabel.formats.registry import load  # formats are only needed for imports
 
     ann = load(fmt, path)
     if not ann.segments:
         raise InvalidInputError(f"{fmt} file {path}: expected action segments to train on, found none")
-    width = float(ann.info.width)
-    return labelled_tracks(ann.tracks, ann.segments, fps=ann.info.fps, ts_ms=ann.ts_ms, width=width, offset=offset)
+    tracks, info, ts_ms = ann.tracks, ann.info, ann.ts_ms
+    if skeletons is not None:
+        sk_fmt, sk_path = skeletons
+        sk = load(sk_fmt, sk_path, ann.info)
+        tracks, info = sk.tracks, sk.info
+        ts_ms = sk.ts_ms if sk.ts_ms is not None else ann.ts_ms
+    source = f"{fmt} file {path}" if skeletons is None else f"{skeletons[0]} file {skeletons[1]}"
+    rate = float(fps) if fps is not None else float(info.fps)
+    if not np.isfinite(rate) or rate <= 0:
+        raise InvalidInputError(
+            f"{source}: expected a positive frame rate, the file stores {info.fps}; give the video's (--fps)"
+        )
+    with_skeletons = {t.track_id for t in tracks if any(b.skeleton is not None for b in t.boxes)}
+    if not with_skeletons:
+        raise InvalidInputError(
+            f"{source}: expected person tracks with skeletons, found none in {len(tracks)} tracks; give the "
+            "skeleton tracks the segments refer to, e.g. --import label_studio:tasks.json@coco:keypoints.json"
+        )
+    for s in ann.segments:
+        if s.track_id not in with_skeletons:
+            raise InvalidInputError(
+                f"{fmt} file {path}: segment {s.label!r} [{s.start_frame}, {s.end_frame}] refers to track "
+                f"{s.track_id}, which has no skeletons in {source} (tracks with skeletons: {sorted(with_skeletons)})"
+            )
+    return labelled_tracks(tracks, ann.segments, fps=rate, ts_ms=ts_ms, width=float(info.width), offset=offset)
