@@ -114,7 +114,7 @@ def rule_scores(features: F32, taxonomy: Taxonomy, thresholds: RuleThresholds | 
         [
             _sig(f["knee_cos"], th.squat_knee_cos, 0.1) * _sig(-f["hip_drop"], th.squat_drop, 0.08),
             _sig(-f["hip_drop"], th.squat_deep_drop, 0.08),
-            _sig(th.squat_hip - f["hip_above_ground"], 0.0, 0.08),
+            _sig(th.squat_hip - f["hip_above_ground"], 0.0, 0.08) * (1.0 - _sig(speed, th.run_speed, 0.4)),
         ],
         axis=0,
     )
