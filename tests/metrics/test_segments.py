@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError
 from prelabel.metrics.segments import (
     boundary_offsets,

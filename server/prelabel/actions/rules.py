@@ -4,6 +4,10 @@ Each class score is a product of soft thresholds ``sigmoid((x - threshold) / wid
 lengths and seconds (see :mod:`prelabel.actions.features`). The thresholds are written for people seen roughly
 side-on or front-on by a static camera; they are a baseline that a trained model should beat, and a fallback that
 always works. Classes of the taxonomy that the rules do not know score 0.
+
+A threshold on a posture is crossed halfway through the movement into it, so each posture's evidence is then
+carried back through the frames where the body was already moving toward it (:func:`extend_back`): a fall starts at
+the loss of balance, a squat at the first lowering of the hips, standing up at the first rise.
 """
 
 from __future__ import annotations
