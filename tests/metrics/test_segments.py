@@ -98,7 +98,8 @@ def test_qa_compare_pools_tracks() -> None:
     assert rep.mean_abs_boundary_offset == pytest.approx(3 / 6)
     assert rep.confusion[rep.labels.index("A"), rep.labels.index("B")] == 1 + 5
     assert rep.offset_summary()["start"]["too_early"] == pytest.approx(1 / 3)
-    assert rep.to_dict()["f1"]["0.50"] == pytest.approx(0.75)
+    f1 = rep.to_dict()["f1"]
+    assert isinstance(f1, dict) and f1["0.50"] == pytest.approx(0.75)
 
 
 def test_qa_compare_identical_is_perfect_and_range_is_respected() -> None:
