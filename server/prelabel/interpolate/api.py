@@ -263,7 +263,10 @@ def _skeletons(
             if linear_meth:
                 sxy, spr = linear_skeletons(kf, kxy, kpr)
             else:
-                sxy, spr = kinematic_skeletons(kf, kxy, kpr, key_boxes, boxes if key_boxes is not None else None)
+                # The root follows the box path as far as the path is trusted (its confidence), else the keyframes.
+                sxy, spr = kinematic_skeletons(
+                    kf, kxy, kpr, key_boxes, boxes if key_boxes is not None else None, box_weight=conf[sl]
+                )
                 est = _pose_estimates(detections, frames[sl], boxes) if key_boxes is not None else None
                 if est is not None:
                     w = conf[sl] / np.maximum(1.0 - conf[sl], 1e-6)

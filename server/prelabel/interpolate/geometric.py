@@ -89,11 +89,35 @@ def linear_boxes(key_frames: np.ndarray, key_xyxy: Float64Array) -> Float64Array
     return np.asarray(p0 + (key_xyxy[seg + 1] - p0) * off[:, None])
 
 
-def _estimate(run: RunInput, xyxy: Float64Array, u: Float64Array, name: str) -> RunEstimate:
+def path_disagreement(a_xyxy: Float64Array, b_xyxy: Float64Array) -> Float64Array:
+    """(T,) pixels between two box paths (T, 4) ``xyxy``: centre distance plus half the width and height differences."""
+    a, b = xyxy_to_cxcywh(a_xyxy), xyxy_to_cxcywh(b_xyxy)
+    return np.asarray(np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1]) + 0.5 * np.abs(a[:, 2:] - b[:, 2:]).sum(axis=1))
+
+
+def pchip_boxes(key_frames: np.ndarray, key_xyxy: Float64Array) -> Float64Array:
+    """Monotone cubic (PCHIP) on box centre and size through the keyframes; linear with fewer than 3 keyframes."""
+    kf = np.asarray(key_frames, dtype=np.int64)
+    if len(kf) < 3:
+        return linear_boxes(kf, key_xyxy)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    c = PchipInterpolator(kf.astype(np.float64), xyxy_to_cxcywh(key_xyxy), axis=0)(frames)
+    return cxcywh_to_xyxy(np.asarray(c, np.float64))
+
+
+def _estimate(
+    run: RunInput, xyxy: Float64Array, u: Float64Array, name: str, other: Float64Array | None = None
+) -> RunEstimate:
+    """Pin the keyframes and derive confidence. ``other``: a second geometric path through the same keyframes;
+    where the two disagree the motion bends between keyframes, which the uncertainty adds (pixels)."""
     scale = box_scale(run.key_xyxy)
     xyxy[run.key_frames - run.key_frames[0]] = run.key_xyxy
+    reason = "distance from keyframes"
+    if other is not None and len(run.key_frames) >= 3:
+        u = u + path_disagreement(xyxy, other)
+        reason += " and curvature of the keyframe path"
     conf = confidence_from_uncertainty(u, scale)
-    return RunEstimate(xyxy, conf, u, [name] * len(xyxy), "distance from keyframes")
+    return RunEstimate(xyxy, conf, u, [name] * len(xyxy), reason)
 
 
 @dataclass
@@ -102,12 +126,14 @@ class LinearMethod:
 
     name: str = "linear"
     needs_video: bool = False
+    curvature: bool = True
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """Linear boxes; see :func:`linear_boxes`."""
         xyxy = linear_boxes(run.key_frames, run.key_xyxy)
         u = bridge_uncertainty(run.key_frames, box_scale(run.key_xyxy))
-        return _estimate(run, xyxy, u, self.name)
+        other = pchip_boxes(run.key_frames, run.key_xyxy) if self.curvature else None
+        return _estimate(run, xyxy, u, self.name, other)
 
 
 @dataclass
@@ -116,18 +142,14 @@ class SplineMethod:
 
     name: str = "spline"
     needs_video: bool = False
+    curvature: bool = True
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """PCHIP boxes."""
         kf = run.key_frames
-        if len(kf) < 3:
-            xyxy = linear_boxes(kf, run.key_xyxy)
-        else:
-            frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
-            c = PchipInterpolator(kf.astype(np.float64), xyxy_to_cxcywh(run.key_xyxy), axis=0)(frames)
-            xyxy = cxcywh_to_xyxy(np.asarray(c, np.float64))
+        xyxy = pchip_boxes(kf, run.key_xyxy)
         u = bridge_uncertainty(kf, box_scale(run.key_xyxy))
-        return _estimate(run, xyxy, u, self.name)
+        return _estimate(run, xyxy, u, self.name, linear_boxes(kf, run.key_xyxy) if self.curvature else None)
 
 
 @dataclass
@@ -142,6 +164,7 @@ class KalmanMethod:
     needs_video: bool = False
     model: str = "cv"
     q_rel: float = DEFAULT_Q_REL
+    curvature: bool = True
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """Smoothed boxes (on centre and size) with the posterior std as uncertainty."""
@@ -152,4 +175,5 @@ class KalmanMethod:
         mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params)
         if model == "ca":  # the acceleration prior is diffuse; report the bridge uncertainty instead
             std = bridge_uncertainty(run.key_frames, scale, self.q_rel)
-        return _estimate(run, cxcywh_to_xyxy(mean), std, self.name)
+        other = linear_boxes(run.key_frames, run.key_xyxy) if self.curvature else None
+        return _estimate(run, cxcywh_to_xyxy(mean), std, self.name, other)

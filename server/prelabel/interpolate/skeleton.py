@@ -125,6 +125,7 @@ def kinematic_skeletons(
     key_boxes: Float64Array | None = None,
     boxes: Float64Array | None = None,
     options: KinematicOptions | None = None,
+    box_weight: Float64Array | None = None,
 ) -> tuple[Float64Array, BoolArray]:
     """Interpolate joint angles along the kinematic tree with bone lengths from the keyframes.
 
@@ -135,6 +136,8 @@ def kinematic_skeletons(
         key_boxes: (K, 4) keyframe boxes ``xyxy`` (with ``boxes``: the root follows the box path).
         boxes: (T, 4) dense box path ``xyxy`` for every frame of the run.
         options: see :class:`KinematicOptions`.
+        box_weight: (T,) in [0, 1], how far the root follows the box path rather than its own interpolation between
+            the keyframes (e.g. the box path's confidence); 1 everywhere when None.
 
     Returns:
         (T, 17, 2) float64 positions and (T, 17) bool presence, exact at keyframes. A keypoint present in both
@@ -164,15 +167,15 @@ def kinematic_skeletons(
 
     # Root: relative to the box when a box path is given, else interpolated directly.
     root_k = xy19[:, ROOT]
+    root_t = _interp_series(kf, root_k, frames, opts.cubic)
     if boxes is not None and key_boxes is not None:
         kc = (key_boxes[:, :2] + key_boxes[:, 2:]) / 2.0
         ks = np.maximum(key_boxes[:, 2:] - key_boxes[:, :2], 1.0)
         rel_t = _interp_series(kf, (root_k - kc) / ks, frames, opts.cubic)
         c = (boxes[:, :2] + boxes[:, 2:]) / 2.0
         s = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
-        root_t = c + rel_t * s
-    else:
-        root_t = _interp_series(kf, root_k, frames, opts.cubic)
+        w = np.ones(len(frames)) if box_weight is None else np.clip(np.asarray(box_weight, np.float64), 0.0, 1.0)
+        root_t = w[:, None] * (c + rel_t * s) + (1.0 - w[:, None]) * root_t
 
     pos = np.zeros((len(frames), NUM_NODES, 2))
     pos[:, ROOT] = root_t
