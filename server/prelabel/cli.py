@@ -38,6 +38,12 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preload", action="append", default=[], help="model to load and warm before SERVING")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
     p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
+    p.add_argument(
+        "--precision",
+        choices=("auto", "f32"),
+        default="auto",
+        help="exported runtimes on a CPU: auto (bf16 where native, faster) or f32 (matches PyTorch)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="max images per batched forward pass")
     p.add_argument("--batch-delay-ms", type=float, default=5.0, help="max wait to fill a batch")
 
@@ -63,6 +69,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         preload=list(args.preload),
         device=args.device,
         runtime=args.runtime,
+        precision=args.precision,
         batch_max_size=args.batch_size,
         batch_max_delay_ms=args.batch_delay_ms,
     )

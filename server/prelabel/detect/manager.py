@@ -62,13 +62,14 @@ class ModelManager:
         factory: BackendFactory | None = None,
         runtime: str = "auto",
         cache_dir: Path | None = None,
+        precision: str = "auto",
     ) -> None:
         self.registry = registry
         self.device = device
         self.max_batch = max_batch
         self.max_delay_ms = max_delay_ms
         self.runtime = runtime
-        self._factory = factory if factory is not None else runtime_factory(runtime, cache_dir)
+        self._factory = factory if factory is not None else runtime_factory(runtime, cache_dir, precision=precision)
         self._loaded: dict[str, BatchingDetector] = {}
         self._lock = threading.Lock()
 

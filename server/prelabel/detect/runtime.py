@@ -25,6 +25,7 @@ import importlib.util
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from collections import OrderedDict
@@ -145,6 +146,18 @@ def _no_autoinstall() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _quiet_ultralytics() -> Iterator[None]:
+    """Ultralytics' logger at WARNING for the duration (its import resets the level to INFO)."""
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def export_onnx(weights: Path, imgsz: int, cache_dir: Path) -> Path:
     """The ONNX export of ``weights`` (dynamic batch, height and width), exporting on first use.
 
@@ -207,7 +220,8 @@ def _export_into(weights: Path, imgsz: int, work: Path) -> dict[str, Any]:
         "weights_sha256": weights_digest(weights),
     }
     simplify = importlib.util.find_spec("onnxslim") is not None and importlib.util.find_spec("onnxruntime") is not None
-    with _no_autoinstall():
+    # The exporter reports on stdout (Ultralytics' logger, and prints), where the CLI writes JSON: keep it quiet.
+    with _no_autoinstall(), _quiet_ultralytics(), contextlib.redirect_stdout(sys.stderr):
         out = model.export(
             format="onnx", imgsz=imgsz, dynamic=True, batch=1, simplify=simplify, device="cpu", verbose=False
         )

@@ -28,7 +28,15 @@ class ServiceContext:
     def build(cls, settings: Settings) -> ServiceContext:
         """Create the registry, model manager and upload store from settings (loads no model yet)."""
         registry = ModelRegistry.load(settings.registry_path)
-        models = ModelManager(registry, settings.device, settings.batch_max_size, settings.batch_max_delay_ms)
+        models = ModelManager(
+            registry,
+            settings.device,
+            settings.batch_max_size,
+            settings.batch_max_delay_ms,
+            runtime=settings.runtime,
+            cache_dir=settings.runtime_cache_dir,
+            precision=settings.precision,
+        )
         uploads = UploadStore(settings.data_dir / "uploads", settings.max_upload_mb * 1024 * 1024)
         jobs = JobRunner(
             settings.data_dir, models.get, settings.models_dir, settings.job_workers, settings.max_queued_jobs
