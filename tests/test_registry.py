@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from prelabel.errors import FailedPreconditionError, InvalidInputError, NotFoundError
 from prelabel.registry import ModelRegistry
 

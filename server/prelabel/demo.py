@@ -38,7 +38,7 @@ def _detection_scores(gt: list[Track], doc: dict[str, Any], iou_thr: float = 0.5
     """Recall and precision of the raw per-frame detections (score >= 0.25) against ground truth boxes."""
     from scipy.optimize import linear_sum_assignment
 
-    from prelabel.metrics.tracking import box_iou
+    from prelabel.geometry import box_iou
 
     gt_by_frame: dict[int, list[np.ndarray]] = {}
     for t in gt:
@@ -59,7 +59,7 @@ def _detection_scores(gt: list[Track], doc: dict[str, Any], iou_thr: float = 0.5
 
 def _match_tracks(gt: list[Track], pred: list[Track]) -> dict[int, int]:
     """Predicted track ID -> ground-truth track ID with which it shares the most frames at IoU >= 0.5."""
-    from prelabel.metrics.tracking import box_iou
+    from prelabel.geometry import box_iou
 
     out: dict[int, int] = {}
     for p in pred:

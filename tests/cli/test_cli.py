@@ -99,7 +99,7 @@ def test_interpolate_fills_cvat_keyframes(tmp_path: Path, capsys: pytest.Capture
     report = json.loads(capsys.readouterr().out)
     assert {t["track_id"] for t in report["tracks"]} == {t.track_id for t in people}
     filled = load("cvat", out)
-    from prelabel.metrics.tracking import box_iou
+    from prelabel.geometry import box_iou
 
     for gt in people:
         got = next(t for t in filled.tracks if t.track_id == gt.track_id)

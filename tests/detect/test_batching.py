@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.detect.batching import BatchingDetector
 from prelabel.errors import InvalidInputError, ResourceExhaustedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from formats_fixtures import make_annotations
+
 from prelabel.formats.model import Annotations
 
 

@@ -6,6 +6,7 @@ Two tracks, a gap, skeletons with missing keypoints, segments (one spanning the 
 from __future__ import annotations
 
 import numpy as np
+
 from prelabel.formats.model import Annotations
 from prelabel.types import NUM_KEYPOINTS, Segment, Skeleton, Source, Track, TrackedBox, VideoInfo
 

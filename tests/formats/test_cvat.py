@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from formats_fixtures import assert_tracks_equal, segment_keys
+
 from prelabel.errors import InvalidInputError
 from prelabel.formats.cvat import CvatOptions, read_cvat, write_cvat
 from prelabel.formats.model import Annotations

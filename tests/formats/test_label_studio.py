@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from formats_fixtures import assert_tracks_equal, segment_keys
+
 from prelabel.errors import InvalidInputError
 from prelabel.formats.label_studio import LabelStudioOptions, read_label_studio, write_label_studio
 from prelabel.formats.model import Annotations

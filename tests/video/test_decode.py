@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from prelabel.errors import InvalidInputError, NotFoundError
 from prelabel.video.decode import VideoReader, probe, read_frames
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from prelabel.errors import InvalidInputError
+from prelabel.geometry import box_iou
 from prelabel.types import Track
 
 logger = logging.getLogger(__name__)
@@ -88,21 +89,6 @@ def _per_frame(tracks: Sequence[Track], num_frames: int) -> tuple[list[list[int]
             ids[b.frame_idx].append(t.track_id)
             boxes[b.frame_idx].append(b.xyxy)
     return ids, boxes
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between (N, 4) and (M, 4) ``xyxy`` boxes -> (N, M) float64; zero-area pairs give 0."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0.0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    out = np.zeros_like(inter)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
 
 
 def build_trackeval_data(gt: Sequence[Track], pred: Sequence[Track], num_frames: int | None = None) -> dict[str, Any]:

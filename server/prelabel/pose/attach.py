@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from prelabel.errors import InvalidInputError
+from prelabel.geometry import box_iou
 from prelabel.pose.backend import DEFAULT_MIN_KPT_CONF, skeleton_from_keypoints
 from prelabel.types import COCO17_SIGMAS, BoolArray, Detections, FloatArray, Skeleton, Track, TrackedBox
 
@@ -73,19 +74,6 @@ class AttachConfig:
                 raise InvalidInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.identity_max_gap < 0:
             raise InvalidInputError(f"identity_max_gap must be >= 0, got {self.identity_max_gap}")
-
-
-def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    """IoU matrix of (N, 4) and (M, 4) xyxy boxes -> (N, M) float32."""
-    a = np.asarray(a, np.float32).reshape(-1, 4)
-    b = np.asarray(b, np.float32).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0.0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
 def keypoints_inside(boxes: FloatArray, skeletons: Sequence[Skeleton], margin: float) -> FloatArray:

@@ -13,21 +13,6 @@ _FORBIDDEN = 1e6
 _UNMATCHED = 1e5
 
 
-def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
-    """IoU between (N, 4) and (M, 4) ``xyxy`` boxes -> (N, M) float64."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0, None)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def direction_consistency(track_dirs: F64, track_anchor: F64, det_centres: F64) -> F64:
     """Cosine between each track's motion direction and the direction from its anchor to each detection.
 

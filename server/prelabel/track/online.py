@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.geometry import box_iou as iou_matrix
 from prelabel.track import kalman
 from prelabel.track.appearance import colour_histogram
-from prelabel.track.association import direction_consistency, iou_matrix, linear_assignment
+from prelabel.track.association import direction_consistency, linear_assignment
 from prelabel.track.cmc import SparseFlowCMC, warp_state, warp_xyxy
 from prelabel.track.config import TrackerConfig
 from prelabel.track.validate import check_detections, check_order
