@@ -135,7 +135,50 @@ def pets09_scene(quick: bool) -> Scene | None:
     )
 
 
-def synthetic_scenes(preset: str, seeds: Sequence[int]) -> list[Scene]:
+SYNTH_DET = "prelabel-synth-det"
+SYNTH_POSE = "prelabel-synth-pose"
+
+
+def synth_detector_support(frames: np.ndarray) -> dict[int, Detections] | None:
+    """Detections of the shipped models on every frame of a generated scene (run once per scene, kept in memory).
+
+    Persons (boxes and COCO-17 keypoints) come from ``prelabel-synth-pose``, balls from ``prelabel-synth-det``; None
+    when the registry's weights are absent.
+    """
+    import torch
+
+    from prelabel.detect.ultralytics import UltralyticsDetector
+    from prelabel.errors import NotFoundError
+    from prelabel.registry import ModelRegistry
+
+    reg = ModelRegistry.load(REPO / "models" / "registry.yaml")
+    try:
+        det_spec, pose_spec = reg.get(SYNTH_DET), reg.get(SYNTH_POSE)
+    except NotFoundError:  # an older registry without the shipped models
+        return None
+    if not (det_spec.available and pose_spec.available):
+        return None
+    torch.set_num_threads(1)
+    det, pose = UltralyticsDetector(det_spec, "cpu"), UltralyticsDetector(pose_spec, "cpu")
+    out: dict[int, Detections] = {}
+    for i0 in range(0, len(frames), 16):
+        batch = list(frames[i0 : i0 + 16])
+        for j, (d, p) in enumerate(zip(det.detect(batch), pose.detect(batch), strict=True)):
+            balls = [n == "ball" for n in d.class_names]
+            keep = np.array([balls[c] for c in d.class_ids], bool) if len(d) else np.zeros(0, bool)
+            kp_p = p.keypoints if p.keypoints is not None else np.zeros((len(p), 17, 3), np.float32)
+            out[i0 + j] = Detections(
+                np.concatenate([p.xyxy, d.xyxy[keep]]),
+                np.concatenate([p.scores, d.scores[keep]]),
+                np.concatenate([np.zeros(len(p), np.int64), np.ones(int(keep.sum()), np.int64)]),
+                ("person", "ball"),
+                np.concatenate([kp_p, np.zeros((int(keep.sum()), 17, 3), np.float32)]),
+            )
+    return out
+
+
+def synthetic_scenes(preset: str, seeds: Sequence[int], detector: bool = False) -> list[Scene]:
+    """Generated scenes; with ``detector``, each also carries the shipped models' detections (when present)."""
     from prelabel.synthetic import generate
 
     scenes = []
@@ -155,7 +198,8 @@ def synthetic_scenes(preset: str, seeds: Sequence[int]) -> list[Scene]:
                     span.kp_present = np.stack([b.skeleton.present for b in boxes if b.skeleton])
                 spans.append(span)
         assert sc.frames is not None
-        scenes.append(Scene(f"{preset}-{seed}", spans, ArrayFrames(sc.frames), None))
+        dets = synth_detector_support(sc.frames) if detector else None
+        scenes.append(Scene(f"{preset}-{seed}", spans, ArrayFrames(sc.frames), dets))
     return scenes
 
 
@@ -199,7 +243,7 @@ def evaluate(
             continue
         out[m] = {}
         for k in ks:
-            ious, cerrs, speeds, pcks, okss, pspeed = [], [], [], [], [], []
+            ious, cerrs, speeds, pcks, okss, pspeed, confs = [], [], [], [], [], [], []
             t_total = 0.0
             n_frames = 0
             caches: dict[str, dict[str, object]] = {sc.name: {} for sc in group}  # method objects per video
@@ -215,6 +259,7 @@ def evaluate(
                 inner = np.ones(n, bool)
                 inner[kidx] = False
                 ious.append(box_iou(res.xyxy[inner], sp.xyxy[inner]))
+                confs.append(res.confidence[inner].astype(np.float64))
                 cerrs.append(centre_error(res.xyxy[inner], sp.xyxy[inner]))
                 spd = box_speed(sp.xyxy)[inner]
                 speeds.append(spd)
@@ -231,6 +276,7 @@ def evaluate(
                     b: summarize_boxes(iou[msk], cerr[msk]).as_dict() for b, msk in speed_bin_masks(spd).items()
                 },
                 "frames_per_s": n_frames / max(t_total, 1e-9),
+                "spearman_conf_iou": spearman(np.concatenate(confs), iou),
             }
             if pcks:
                 pk, ok, ps = np.concatenate(pcks), np.concatenate(okss), np.concatenate(pspeed)
@@ -247,6 +293,15 @@ def evaluate(
             out[m][str(k)] = res_k
             logger.info("%s %s k=%d: %s", group[0].name, m, k, res_k["all"])
     return out
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (NaN when either side is constant)."""
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def keyframes_needed(scene: Scene, method: str, policy: str, min_iou: float = 0.8, max_spans: int | None = None) -> int:
@@ -311,9 +366,9 @@ def markdown(results: dict[str, object]) -> str:
         lines += [
             f"## {sname}",
             "",
-            "| method | k | mean IoU | p10 IoU | centre err/diag | IoU fast | PCK@.05 limbs | OKS |",
+            "| method | k | mean IoU | p10 IoU | centre err/diag | IoU fast | PCK@.05 limbs | OKS | rho(conf, IoU) |",
         ]
-        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for m, per_k in per_m.items():
             for k, r in per_k.items():
                 a = r["all"]  # type: ignore[index]
@@ -323,7 +378,7 @@ def markdown(results: dict[str, object]) -> str:
                 ok = f"{sk['oks']:.3f}" if sk else "-"  # type: ignore[index]
                 lines.append(
                     f"| {m} | {k} | {a['mean_iou']:.3f} | {a['p10_iou']:.3f} | {a['mean_centre_error']:.3f} | "  # type: ignore[index]
-                    f"{fast:.3f} | {pk} | {ok} |"
+                    f"{fast:.3f} | {pk} | {ok} | {r.get('spearman_conf_iou', float('nan')):.2f} |"  # type: ignore[union-attr]
                 )
         lines.append("")
     eff = results.get("keyframes_needed", {})
@@ -381,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--video", type=Path, help="the video of --mot-gt")
     ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt")
     ap.add_argument("--no-pets", action="store_true")
+    ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
     ap.add_argument("--no-effort", action="store_true")
     ap.add_argument(
         "--effort-spans", type=int, default=6, help="ground-truth spans per real scene in the effort simulation"
@@ -400,21 +456,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.no_pets and (sc := pets09_scene(args.quick)) is not None:
         scenes.append(sc)
     seeds = args.fast_seeds[:2] if args.quick else args.fast_seeds
-    fast = synthetic_scenes("fast-motion", seeds)
+    fast = synthetic_scenes("fast-motion", seeds, detector=not args.no_detector)
+    with_det = all(sc.detections is not None for sc in fast)
     # Pool the generated seeds into one scene ("fast-motion"): spans of each seed keep their own frames.
     results: dict[str, object] = {"notes": [], "scenes": {}, "keyframes_needed": {}}
     for sc in scenes:
         results["notes"].extend(sc.notes)  # type: ignore[union-attr]
         results["scenes"][sc.name] = evaluate([sc], args.methods, args.ks)  # type: ignore[index]
     results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks)  # type: ignore[index]
-    results["notes"].append(f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}")  # type: ignore[union-attr]
+    results["notes"].append(  # type: ignore[union-attr]
+        f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}; "
+        + (
+            f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls), run once "
+            "per scene; guided-frames uses frames only"
+            if with_det
+            else "no detector support (shipped models absent or --no-detector): guided equals guided-frames"
+        )
+    )
     if not args.no_effort:
         results["notes"].append(  # type: ignore[union-attr]
             f"keyframes needed: all fast-motion spans; the first {args.effort_spans} spans of each real scene"
         )
 
     if not args.no_effort:
-        eff_methods = [m for m in ("linear", "spline", "kalman", "guided", "auto") if m in args.methods]
+        eff_methods = [
+            m for m in ("linear", "spline", "kalman", "guided-frames", "guided", "auto") if m in args.methods
+        ]
         eff: dict[str, dict[str, dict[str, int]]] = {}
         for name, group in [("fast-motion", fast)] + [(s.name, [s]) for s in scenes]:
             eff[name] = {}

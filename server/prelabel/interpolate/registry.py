@@ -2,54 +2,99 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from prelabel.errors import InvalidInputError
-from prelabel.interpolate.base import InterpolationMethod, RunEstimate, RunInput
+from prelabel.interpolate.base import Float64Array, InterpolationMethod, RunEstimate, RunInput
 from prelabel.interpolate.geometric import KalmanMethod, LinearMethod, SplineMethod
 from prelabel.interpolate.guided import GuidedMethod
+
+logger = logging.getLogger(__name__)
 
 MethodFactory = Callable[[], InterpolationMethod]
 
 
+def _iou_rows(a: Float64Array, b: Float64Array) -> Float64Array:
+    """Row-wise IoU of (N, 4) ``xyxy`` boxes."""
+    ix = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
+    iy = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0.0, None)
+    inter = ix * iy
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return np.asarray(np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0))
+
+
 @dataclass
 class AutoMethod:
-    """Picks per gap between keyframes: ``guided`` where frames are given and they support its boxes on enough of
-    the gap (foreground measurements that agree with the smoothed path, or, with optical flow, confident passes),
-    else the geometric method (constant-velocity RTS smoother, identical to linear with only two keyframes).
+    """Picks, per run of keyframes, the method that best predicts the annotator's own keyframes.
+
+    Leave-one-out on the keyframes: each inner keyframe ``j`` (up to ``max_checks`` of them, evenly spread) is
+    predicted by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone, and scored by IoU with the
+    keyframe box. The candidate with the best mean IoU fills the run; a later candidate must win by ``margin`` to
+    replace an earlier one. Candidates, in order: ``guided`` on frames only (when a video is given), ``kalman``,
+    ``linear``, ``spline``, and ``guided`` with the detections (when given: a detector whose boxes are drawn
+    differently from the annotator's can hurt, and only the keyframes can tell). With fewer than three keyframes
+    there is nothing to check: ``guided`` on frames where a video is given, else ``kalman``.
 
     Attributes:
-        min_guided_support: mean visual support over a gap that ``guided`` needs to be chosen there.
+        max_checks: most keyframes held out per run.
+        margin: mean IoU a later candidate needs above an earlier one to be chosen.
     """
 
     name: str = "auto"
     needs_video: bool = False
     geometric: KalmanMethod = field(default_factory=KalmanMethod)
     guided: GuidedMethod = field(default_factory=GuidedMethod)
-    min_guided_support: float = 0.5
+    linear: LinearMethod = field(default_factory=LinearMethod)
+    spline: SplineMethod = field(default_factory=SplineMethod)
+    max_checks: int = 16
+    margin: float = 0.005
+
+    def _candidates(self, run: RunInput) -> list[tuple[str, InterpolationMethod, RunInput]]:
+        plain = replace(run, detections=None)
+        out: list[tuple[str, InterpolationMethod, RunInput]] = []
+        if run.video is not None:
+            out.append(("guided", self.guided, plain))
+        out += [("kalman", self.geometric, plain), ("linear", self.linear, plain), ("spline", self.spline, plain)]
+        if run.video is not None and run.detections is not None:
+            out.append(("guided+detections", self.guided, run))
+        return out
+
+    def scores(self, run: RunInput) -> dict[str, float]:
+        """Leave-one-out mean IoU of each candidate on the run's inner keyframes (empty with < 3 keyframes)."""
+        kf, boxes = run.key_frames, run.key_xyxy
+        if len(kf) < 3:
+            return {}
+        inner = np.arange(1, len(kf) - 1)
+        if len(inner) > self.max_checks:
+            inner = inner[np.unique(np.linspace(0, len(inner) - 1, self.max_checks).round().astype(np.int64))]
+        out: dict[str, float] = {}
+        for label, meth, base in self._candidates(run):
+            pred = np.empty((len(inner), 4))
+            for r, j in enumerate(inner.tolist()):
+                sub = replace(base, key_frames=kf[[j - 1, j + 1]], key_xyxy=boxes[[j - 1, j + 1]])
+                pred[r] = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[j - 1])]
+            out[label] = float(_iou_rows(pred, boxes[inner]).mean())
+        return out
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
-        """Per-gap choice between guided and geometric; both pass through the keyframes, so the stitch is seamless."""
-        geo = self.geometric.interpolate_run(run)
-        if run.video is None:
-            return geo
-        gui = self.guided.interpolate_run(run)
-        kf = run.key_frames - run.key_frames[0]
-        out = RunEstimate(gui.xyxy.copy(), gui.confidence.copy(), gui.uncertainty.copy(), list(gui.method), gui.reason)
-        for a, b in zip(kf[:-1].tolist(), kf[1:].tolist(), strict=True):
-            if b - a < 2:
-                continue
-            inner = slice(a + 1, b)
-            support = gui.support if gui.support is not None else gui.confidence
-            if float(np.mean(support[inner])) < self.min_guided_support:
-                out.xyxy[inner] = geo.xyxy[inner]
-                out.confidence[inner] = geo.confidence[inner]
-                out.uncertainty[inner] = geo.uncertainty[inner]
-                out.method[inner] = geo.method[inner]
-        return out
+        """The chosen candidate's estimate (every frame labelled with its name)."""
+        cands = self._candidates(run)
+        scores = self.scores(run)
+        label, meth, sub = cands[0]
+        best = scores.get(label, -1.0)
+        for lab, m, s in cands[1:]:
+            if scores.get(lab, -1.0) > best + self.margin:
+                label, meth, sub, best = lab, m, s, scores[lab]
+        logger.debug(
+            "auto: track %d run from frame %d: %s (scores %s)", run.track_id, int(run.key_frames[0]), label, scores
+        )
+        est = meth.interpolate_run(sub)
+        est.method = [label.split("+")[0]] * len(est.xyxy)
+        return est
 
 
 class MethodRegistry:
