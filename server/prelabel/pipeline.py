@@ -13,9 +13,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -228,19 +229,27 @@ class Pipeline:
         online: list[OnlineFrame] = []
         stream_online = "track" in cfg.stages and not cfg.offline_refine
 
-        def process(frames: list[Frame]) -> None:
+        def start(frames: list[Frame]) -> _Pending:
+            """Queue inference for the frames not in the cache (runs on the models' own worker threads)."""
             assert detector is not None
             todo = [f for f in frames if cache is None or cache.get(f.frame_idx) is None]
+            images = [f.image for f in todo]
+            det_future = _submit(detector, images, cfg.detect_options) if todo else None
+            pose_future = _submit(pose_model, images, cfg.detect_options) if todo and pose_model else None
+            return _Pending(frames, todo, det_future, pose_future)
+
+        def finish(pending: _Pending) -> None:
+            """Collect a batch's outputs, checkpoint them, and track its frames in order."""
             fresh: dict[int, tuple[Detections, Detections | None]] = {}
-            if todo:
-                dets = detector.detect([f.image for f in todo], cfg.detect_options)
-                pdets: list[Detections | None] = [None] * len(todo)
-                if pose_model is not None:
-                    pdets = list(pose_model.detect([f.image for f in todo], cfg.detect_options))
-                fresh = {f.frame_idx: (d, p) for f, d, p in zip(todo, dets, pdets, strict=True)}
+            if pending.det_future is not None:
+                dets = pending.det_future.result()
+                pdets: list[Detections | None] = [None] * len(pending.todo)
+                if pending.pose_future is not None:
+                    pdets = list(pending.pose_future.result())
+                fresh = {f.frame_idx: (d, p) for f, d, p in zip(pending.todo, dets, pdets, strict=True)}
                 if cache is not None:
                     cache.put([(i, d, p) for i, (d, p) in fresh.items()])
-            for f in frames:
+            for f in pending.frames:
                 cached = fresh.get(f.frame_idx) or (cache.get(f.frame_idx) if cache is not None else None)
                 assert cached is not None
                 d, p = cached
@@ -252,24 +261,30 @@ class Pipeline:
                     if stream_online:
                         online.append(OnlineFrame(f.frame_idx, f.ts_ms, tuple(objects)))
 
+        # Software pipelining: batch N+1's inference runs while batch N is tracked on this thread.
         stage = "detect+track" if "track" in cfg.stages else "detect"
+        previous: _Pending | None = None
         for frame in iter_frames(video, cfg.start_frame, end):
             batch.append(frame)
             if len(batch) < cfg.batch_frames:
                 continue
             if cancel is not None and cancel.is_set():
                 raise CancelledError("cancelled")
-            process(batch)
-            done += len(batch)
+            current = start(batch)
             batch = []
-            yield from online
-            online.clear()
-            yield _progress(stage, done, total, t0)
-        if batch:
-            process(batch)
-            done += len(batch)
-            yield from online
-            online.clear()
+            if previous is not None:
+                finish(previous)
+                done += len(previous.frames)
+                yield from online
+                online.clear()
+                yield _progress(stage, done, total, t0)
+            previous = current
+        for pending in (previous, start(batch) if batch else None):
+            if pending is not None:
+                finish(pending)
+                done += len(pending.frames)
+                yield from online
+                online.clear()
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
         yield _progress(stage, done, total, t0)
@@ -313,6 +328,30 @@ class Pipeline:
         others = [t for t in tracks if t.class_name != person]
         people = smooth_skeleton_tracks(attach_skeletons(people, poses))
         return sorted([*people, *others], key=lambda t: t.track_id)
+
+
+@dataclass
+class _Pending:
+    """A batch whose inference is in flight."""
+
+    frames: list[Frame]
+    todo: list[Frame]
+    det_future: Future[list[Detections]] | None
+    pose_future: Future[list[Detections]] | None
+
+
+def _submit(model: Detector, images: list[Any], options: DetectOptions) -> Future[list[Detections]]:
+    """Start inference without waiting: through the model's queue when it has one (the batching front), else
+    right away on this thread (the returned future is already done)."""
+    submit = getattr(model, "submit", None)
+    if submit is not None:
+        return cast("Future[list[Detections]]", submit(images, options))
+    future: Future[list[Detections]] = Future()
+    try:
+        future.set_result(model.detect(images, options))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _progress(stage: str, done: int, total: int, t0: float) -> Progress:
