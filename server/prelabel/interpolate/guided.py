@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -30,6 +30,7 @@ import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
+from prelabel.interpolate.detpath import DetPathParams, detection_path
 from prelabel.interpolate.foreground import (
     BackgroundParams,
     Float32Array,
@@ -40,6 +41,7 @@ from prelabel.interpolate.foreground import (
 from prelabel.interpolate.geometric import (
     KalmanMethod,
     box_scale,
+    bridge_uncertainty,
     confidence_from_uncertainty,
     cxcywh_to_xyxy,
     xyxy_to_cxcywh,
@@ -152,6 +154,11 @@ class GuidedMethod:
         det_min_iou: a detection supports a frame when its IoU with the blended box is at least this.
         det_weight: weight of a supporting detection (times its score and IoU).
         cache_frames: grey frames kept in memory (LRU).
+        det_path: with detections, follow the detections on each gap's cheapest path (:mod:`detpath`) and fill the
+            frames between them visually; None fuses detections that overlap the visual path instead.
+        det_path_min_iou: the detection path is used only when detections match the keyframes this well (mean
+            IoU); otherwise detections are fused where they overlap the visual path.
+        det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
             forward and backward foreground passes agree (static cameras).
     """
@@ -172,6 +179,9 @@ class GuidedMethod:
     max_median_residual: float = 0.5
     robust_k: float = 2.0
     agree_discount: float = 0.1
+    det_path: DetPathParams | None = field(default_factory=DetPathParams)
+    det_sigma: float = 0.05
+    det_path_min_iou: float = 0.75
     _bg: Float32Array | None = field(default=None, init=False, repr=False)
     _bg_video_id: int = field(default=0, init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
@@ -238,10 +248,91 @@ class GuidedMethod:
         prior = self.prior.interpolate_run(run)
         if run.video is None or len(run.key_frames) < 2:
             return prior
+        if run.detections is not None and self.det_path is not None and self._detections_fit(run, run.detections):
+            # Detections as a path of their own (fast motion): the visual estimate fills the frames between them.
+            base = self.interpolate_run(replace(run, detections=None))
+            return self._with_detection_path(run, base, run.detections)
         bg = self._background(run.video) if self.use_background else None
         if bg is not None:
             return self._foreground_run(run, prior, bg)
         return self._flow_run(run, prior)
+
+    def _detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
+        """Whether detections are drawn like this annotator's boxes: the mean IoU between each keyframe and its best
+        overlapping detection (IoU >= 0.3) is at least ``det_path_min_iou`` (True when none overlaps: there is
+        nothing to compare, and the path only takes detections that join both keyframes)."""
+        ious = []
+        for f, box in zip(run.key_frames.tolist(), run.key_xyxy, strict=True):
+            d = detections.get(int(f))
+            if d is not None and len(d):
+                best = float(box_iou_matrix(box[None], d.xyxy.astype(np.float64)).max())
+                if best >= 0.3:
+                    ious.append(best)
+        return not ious or float(np.mean(ious)) >= self.det_path_min_iou
+
+    def _with_detection_path(
+        self, run: RunInput, base: RunEstimate, detections: Mapping[int, Detections]
+    ) -> RunEstimate:
+        """Pin ``base`` to the detections on each gap's cheapest path (:func:`detection_path`).
+
+        Chosen detections are corrected for the detector's offset to this annotator's boxes (measured at the
+        keyframes) and become anchors; between anchors ``base`` is shifted by the linear blend of its misfit at the
+        two neighbouring anchors. Uncertainty: the bridge between anchors plus the size of that shift; ``base``'s
+        own between two keyframes with no detection in between.
+        """
+        assert self.det_path is not None
+        kf = run.key_frames
+        t0 = int(kf[0])
+        n = len(base.xyxy)
+        key_c = xyxy_to_cxcywh(run.key_xyxy)
+        anchor = np.zeros(n, bool)
+        anchor[kf - t0] = True
+        target = xyxy_to_cxcywh(base.xyxy.copy())
+        for k in range(len(kf) - 1):
+            a, b = int(kf[k]), int(kf[k + 1])
+            if b - a < 2:
+                continue
+            boxes, _ = detection_path(detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], self.det_path)
+            off_a = self._det_offset(detections.get(a), key_c[k])
+            off_b = self._det_offset(detections.get(b), key_c[k + 1])
+            off_a = off_b if off_a is None else off_a
+            off_b = off_a if off_b is None else off_b
+            for i in range(1, b - a):
+                if not np.isfinite(boxes[i, 0]):
+                    continue
+                d = xyxy_to_cxcywh(boxes[i : i + 1])[0]
+                if off_a is not None and off_b is not None:
+                    s = i / (b - a)
+                    o = (1.0 - s) * off_a + s * off_b
+                    d = np.array([d[0] + o[0] * d[2], d[1] + o[1] * d[3], d[2] * np.exp(o[2]), d[3] * np.exp(o[3])])
+                target[a + i - t0] = d
+                anchor[a + i - t0] = True
+        rows = np.flatnonzero(anchor)
+        base_c = xyxy_to_cxcywh(base.xyxy)
+        misfit = target[rows] - base_c[rows]
+        frames = np.arange(n, dtype=np.float64)
+        shift = np.stack([np.interp(frames, rows, misfit[:, j]) for j in range(4)], axis=1)
+        out = base_c + shift
+        out[rows] = target[rows]
+        xyxy = cxcywh_to_xyxy(out)
+        xyxy[kf - t0] = run.key_xyxy
+        scale = box_scale(run.key_xyxy)
+        u = bridge_uncertainty(rows + t0, scale) + np.hypot(shift[:, 0], shift[:, 1])
+        # Between two keyframes with no detection on the path in between, the visual estimate's own uncertainty.
+        is_key = np.zeros(n, bool)
+        is_key[kf - t0] = True
+        right = rows[np.clip(np.searchsorted(rows, np.arange(n)), 0, len(rows) - 1)]
+        left = rows[np.clip(np.searchsorted(rows, np.arange(n), side="right") - 1, 0, len(rows) - 1)]
+        plain = is_key[left] & is_key[right]
+        u[plain] = base.uncertainty[plain]
+        u[rows] = 0.0
+        u[anchor & ~np.isin(np.arange(n), kf - t0)] = self.det_sigma * scale
+        conf = confidence_from_uncertainty(u, scale)
+        conf[kf - t0] = 1.0
+        reason = "distance from keyframes and detections on the path"
+        est = RunEstimate(xyxy, conf, u, [self.name] * n, reason)
+        est.support = anchor.astype(np.float64)
+        return est
 
     def _foreground_run(self, run: RunInput, prior: RunEstimate, bg: Float32Array) -> RunEstimate:
         """Centres from foreground mean shift (offset-calibrated at the keyframes), smoothed with the keyframes.
