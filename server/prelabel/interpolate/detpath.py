@@ -36,6 +36,7 @@ class DetPathParams:
         score_cost: cost of a detection with score 0 (score 1 costs nothing).
         max_log_size: detections whose width or height differ from the keyframes' by more than this log ratio are
             never on the path (keeps a ball's path off people and the other way round).
+        max_miss_states: "not detected" states kept per frame (the cheapest).
     """
 
     alpha: float = 1.0
@@ -43,6 +44,7 @@ class DetPathParams:
     miss_cost: float = 1.0
     score_cost: float = 0.5
     max_log_size: float = 0.9
+    max_miss_states: int = 16
 
 
 def _cxcywh(xyxy: Float64Array) -> Float64Array:
@@ -106,28 +108,25 @@ def detection_path(
     cands.append(keys[1:])
     scores.append(np.ones(1))
 
-    # States per frame: its detections, then "not detected" (index len(c)). A miss carries the last real box, so a
-    # path that skips frames pays for the whole jump when it comes back (the state keeps its anchor box).
+    # States per frame: its detections, then "not detected" states. A miss state carries the last real box of
+    # its path (its anchor), so a path that skips frames pays for the whole jump when it comes back; every state of
+    # the previous frame may continue as a miss, and the ``max_miss_states`` cheapest misses are kept.
     cost = np.zeros(1)
-    anchor = keys[:1]  # (S, 4) the last real box of each state's best path
+    anchor = keys[:1]  # (S, 4) the last real box of each state's path
     back: list[npt.NDArray[np.int64]] = []
     for t in range(1, n):
         c = cands[t]
-        node = np.concatenate([(1.0 - scores[t]) * p.score_cost, [p.miss_cost]]) if t < n - 1 else np.zeros(1)
-        trans = _transition(anchor, c, diag, p)  # (S, C)
-        tot_det = cost[:, None] + trans
-        best_det = np.argmin(tot_det, axis=0) if len(c) else np.zeros(0, np.int64)
-        new_cost = tot_det[best_det, np.arange(len(c))] if len(c) else np.zeros(0)
+        tot = cost[:, None] + _transition(anchor, c, diag, p)  # (S, C)
+        prev = np.argmin(tot, axis=0) if len(c) else np.zeros(0, np.int64)
+        new_cost = tot[prev, np.arange(len(c))] + (1.0 - scores[t]) * p.score_cost if t < n - 1 else tot[prev, 0]
         new_anchor = c.copy()
-        prev_idx = best_det
         if t < n - 1:
-            j = int(np.argmin(cost))
-            new_cost = np.concatenate([new_cost, [cost[j]]])
-            new_anchor = np.concatenate([new_anchor, anchor[j : j + 1]])
-            prev_idx = np.concatenate([prev_idx, [j]])
-        cost = new_cost + node
-        anchor = new_anchor
-        back.append(np.asarray(prev_idx, np.int64))
+            keep = np.argsort(cost, kind="stable")[: p.max_miss_states]
+            new_cost = np.concatenate([new_cost, cost[keep] + p.miss_cost])
+            new_anchor = np.concatenate([new_anchor, anchor[keep]])
+            prev = np.concatenate([prev, keep])
+        cost, anchor = np.asarray(new_cost, np.float64), new_anchor
+        back.append(np.asarray(prev, np.int64))
     out = np.full((n, 4), np.nan)
     out_s = np.zeros(n)
     state = 0

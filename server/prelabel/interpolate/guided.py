@@ -159,6 +159,7 @@ class GuidedMethod:
         det_path_min_iou: the detection path is used only when detections match the keyframes this well (mean
             IoU); otherwise detections are fused where they overlap the visual path.
         det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
+        miss_sigma: uncertainty, in box widths, of a frame where the foreground gives no usable measurement.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
             forward and backward foreground passes agree (static cameras).
     """
@@ -179,6 +180,7 @@ class GuidedMethod:
     max_median_residual: float = 0.5
     robust_k: float = 2.0
     agree_discount: float = 0.1
+    miss_sigma: float = 0.25
     det_path: DetPathParams | None = field(default_factory=DetPathParams)
     det_sigma: float = 0.05
     det_path_min_iou: float = 0.75
@@ -418,6 +420,8 @@ class GuidedMethod:
         # A departure that both independent passes confirm is trusted more (``agree_discount`` of it remains).
         trust = self.agree_discount + (1.0 - self.agree_discount) * (1.0 - uniform_filter1d(agree * 1.0, 5))
         u = prior.uncertainty + np.hypot(*(centre - pc[:, :2]).T) * trust
+        # Frames without a measurement (hidden, lost) follow the prior blindly: ``miss_sigma`` box widths.
+        u = u + self.miss_sigma * np.maximum(pc[:, 2], 1.0) * uniform_filter1d((~inlier) * 1.0, 3, mode="nearest")
         supported = np.zeros(n, bool)
         if run.detections is not None:
             for k in range(len(kf) - 1):

@@ -1,0 +1,117 @@
+"""Keyframe advice and auto: suggestions land where the interpolation is actually wrong, confidence ranks error,
+auto picks what the keyframes support, detections on the path carry objects faster than their own size."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from prelabel.interpolate import ArrayFrames, interpolate_track
+from prelabel.interpolate.base import RunInput
+from prelabel.interpolate.detpath import detection_path
+from prelabel.interpolate.registry import AutoMethod
+from prelabel.interpolate.skeleton import kinematic_skeletons
+from prelabel.metrics.interpolation import box_iou
+from prelabel.types import Detections, Keyframe
+
+from .test_guided import fast_clip
+
+
+def corner_track(n: int = 81) -> np.ndarray:
+    """(n, 4) boxes moving right at 4 px/frame until frame 40, then down at 4 px/frame."""
+    t = np.arange(n, dtype=np.float64)
+    cx = 50 + 4 * np.minimum(t, 40)
+    cy = 50 + 4 * np.maximum(t - 40, 0)
+    return np.c_[cx - 10, cy - 20, cx + 10, cy + 20]
+
+
+def test_linear_suggests_the_gap_where_motion_bends() -> None:
+    gt = corner_track()
+    # Gaps 20-50 (holds the corner) and 50-80 (straight) are equally long; 0-20 is straight and shorter.
+    kidx = [0, 20, 50, 80]
+    res = interpolate_track([Keyframe(i, gt[i]) for i in kidx], "linear", num_suggestions=1)
+    iou = box_iou(res.xyxy, gt)
+    assert iou[51:80].min() > 0.999 and iou[21:50].min() < 0.8  # the straight gap is exact, the corner is not
+    assert 20 < res.suggestions[0].frame_idx < 50, res.suggestions
+
+
+def test_guided_confidence_ranks_real_error() -> None:
+    """A static occluder hides the target on every pass through it: confidence must rank those frames low."""
+    frames, gt = fast_clip()
+    frames[:, :, 200:260] = 128  # part of the background, so the foreground vanishes behind it
+    for step, min_rho in ((5, 0.4), (10, 0.15)):
+        kidx = list(range(0, len(gt), step))
+        res = interpolate_track([Keyframe(i, gt[i]) for i in kidx], "guided", video=ArrayFrames(frames))
+        inner = np.setdiff1d(np.arange(len(gt)), kidx)
+        rho = spearmanr(res.confidence[inner], box_iou(res.xyxy[inner], gt[inner])).statistic
+        assert rho > min_rho, (step, rho)
+
+
+def test_auto_is_within_a_point_of_the_best_single_method() -> None:
+    frames, gt = fast_clip()
+    video = ArrayFrames(frames)
+    kidx = list(range(0, len(gt), 5))
+    kfs = [Keyframe(i, gt[i]) for i in kidx]
+    inner = np.setdiff1d(np.arange(len(gt)), kidx)
+    scores = {
+        m: box_iou(interpolate_track(kfs, m, video=video if m in ("guided", "auto") else None).xyxy[inner], gt[inner])
+        for m in ("linear", "spline", "kalman", "guided", "auto")
+    }
+    means = {m: float(v.mean()) for m, v in scores.items()}
+    best = max(v for m, v in means.items() if m != "auto")
+    assert means["auto"] >= best - 0.01, means
+
+
+def test_auto_leave_one_out_prefers_frames_when_they_see_the_object() -> None:
+    frames, gt = fast_clip()
+    kf = np.arange(0, len(gt), 10)
+    run = RunInput(1, kf, gt[kf], ArrayFrames(frames))
+    scores = AutoMethod().scores(run)
+    assert scores["guided"] > scores["linear"] + 0.2, scores
+    flat = RunInput(1, kf, gt[kf], ArrayFrames(np.full_like(frames, 100)))  # nothing to see: no better than linear
+    flat_scores = AutoMethod().scores(flat)
+    assert flat_scores["guided"] <= max(flat_scores["linear"], flat_scores["kalman"]) + 0.01, flat_scores
+
+
+def test_detection_path_follows_an_object_faster_than_its_size() -> None:
+    """A 20 px box at 45 px/frame, a same-size distractor nearby, one missed frame: the path keeps the object."""
+    n = 11
+    t = np.arange(n, dtype=np.float64)
+    obj = np.c_[20 + 45 * t, 100 + 0 * t]
+    distractor = np.c_[20 + 45 * t[::-1], 160 + 0 * t]
+    box = lambda c: np.r_[c - 10, c + 10]  # noqa: E731
+    dets = {}
+    for i in range(1, n - 1):
+        rows = [box(distractor[i])] + ([] if i == 5 else [box(obj[i])])
+        dets[i] = Detections(np.array(rows), np.full(len(rows), 0.9), np.zeros(len(rows), np.int64))
+    boxes, scores = detection_path(dets, 0, n - 1, box(obj[0]), box(obj[-1]))
+    hit = np.isfinite(boxes[:, 0])
+    assert not hit[5] and hit[[1, 2, 3, 4, 6, 7, 8, 9]].all()
+    np.testing.assert_allclose(boxes[hit], np.array([box(c) for c in obj])[hit])
+    assert scores[0] == scores[-1] == 1.0
+
+
+def test_guided_with_detections_beats_frames_only_on_very_fast_motion() -> None:
+    frames = np.full((21, 240, 640), 90, np.uint8)  # flat: the frames alone show nothing
+    t = np.arange(21, dtype=np.float64)
+    cx = 40 + 28 * t + 60 * np.sin(t)  # ~1.5 box widths per frame, irregular
+    gt = np.c_[cx - 10, 100 + 0 * t, cx + 10, 140 + 0 * t]
+    dets = {i: Detections(gt[i : i + 1] + 1.0, [0.9], [0]) for i in range(21)}
+    kfs = [Keyframe(i, gt[i]) for i in (0, 10, 20)]
+    inner = np.setdiff1d(np.arange(21), [0, 10, 20])
+    with_det = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets)
+    frames_only = interpolate_track(kfs, "guided", video=ArrayFrames(frames))
+    assert box_iou(with_det.xyxy[inner], gt[inner]).mean() > 0.85
+    assert box_iou(frames_only.xyxy[inner], gt[inner]).mean() < 0.5
+
+
+def test_skeleton_root_weight_zero_ignores_the_box_path() -> None:
+    rng = np.random.default_rng(0)
+    kf = np.array([0, 10])
+    kxy = rng.normal(100, 20, (2, 17, 2))
+    present = np.ones((2, 17), bool)
+    key_boxes = np.array([[50.0, 50, 150, 150], [60, 50, 160, 150]])
+    boxes = np.repeat(key_boxes[:1], 11, axis=0) + rng.normal(0, 30, (11, 1))
+    free, _ = kinematic_skeletons(kf, kxy, present)
+    held, _ = kinematic_skeletons(kf, kxy, present, key_boxes, boxes, box_weight=np.zeros(11))
+    np.testing.assert_allclose(held, free, atol=1e-9)
