@@ -41,8 +41,8 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=("auto", "f32"),
-        default="auto",
-        help="exported runtimes on a CPU: auto (bf16 where native, faster) or f32 (matches PyTorch)",
+        default="f32",
+        help="exported runtimes on a CPU: f32 (matches PyTorch; default) or auto (bf16 where native, faster)",
     )
     p.add_argument("--batch-size", type=int, default=8, help="max images per batched forward pass")
     p.add_argument("--batch-delay-ms", type=float, default=5.0, help="max wait to fill a batch")

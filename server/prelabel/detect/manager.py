@@ -62,7 +62,7 @@ class ModelManager:
         factory: BackendFactory | None = None,
         runtime: str = "auto",
         cache_dir: Path | None = None,
-        precision: str = "auto",
+        precision: str = "f32",
     ) -> None:
         self.registry = registry
         self.device = device
