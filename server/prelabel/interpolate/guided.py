@@ -15,6 +15,10 @@ For each gap between keyframes ``a`` and ``b`` (``L = b - a`` frames):
 
 The uncertainty (pixels) that ranks suggested keyframes is the forward/backward disagreement, raised where tracking
 confidence is low and lowered where a detection supports the box.
+
+On a static camera the foreground path (:meth:`GuidedMethod._foreground_run`) replaces steps 1-3, and with detections
+drawn like the annotator's boxes the detections on each gap's cheapest path (:mod:`prelabel.interpolate.detpath`)
+replace step 4.
 """
 
 from __future__ import annotations
@@ -250,7 +254,7 @@ class GuidedMethod:
         prior = self.prior.interpolate_run(run)
         if run.video is None or len(run.key_frames) < 2:
             return prior
-        if run.detections is not None and self.det_path is not None and self._detections_fit(run, run.detections):
+        if run.detections is not None and self.det_path is not None and self.detections_fit(run, run.detections):
             # Detections as a path of their own (fast motion): the visual estimate fills the frames between them.
             base = self.interpolate_run(replace(run, detections=None))
             return self._with_detection_path(run, base, run.detections)
@@ -259,7 +263,7 @@ class GuidedMethod:
             return self._foreground_run(run, prior, bg)
         return self._flow_run(run, prior)
 
-    def _detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
+    def detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether detections are drawn like this annotator's boxes: the mean IoU between each keyframe and its best
         overlapping detection (IoU >= 0.3) is at least ``det_path_min_iou`` (True when none overlaps: there is
         nothing to compare, and the path only takes detections that join both keyframes)."""

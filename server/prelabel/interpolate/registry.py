@@ -36,8 +36,9 @@ class AutoMethod:
     keyframe box. The candidate with the best mean IoU fills the run; a later candidate must win by ``margin`` to
     replace an earlier one. Candidates, in order: ``guided`` on frames only (when a video is given), ``kalman``,
     ``linear``, ``spline``, and ``guided`` with the detections (when given: a detector whose boxes are drawn
-    differently from the annotator's can hurt, and only the keyframes can tell). With fewer than three keyframes
-    there is nothing to check: ``guided`` on frames where a video is given, else ``kalman``.
+    differently from the annotator's can hurt, and only the keyframes can tell); ``guided`` with detections goes first
+    when the detections match the keyframe boxes (:meth:`GuidedMethod.detections_fit`). With fewer than three
+    keyframes there is nothing to check: the first candidate.
 
     Attributes:
         max_checks: most keyframes held out per run.
@@ -60,7 +61,10 @@ class AutoMethod:
             out.append(("guided", self.guided, plain))
         out += [("kalman", self.geometric, plain), ("linear", self.linear, plain), ("spline", self.spline, plain)]
         if run.video is not None and run.detections is not None:
-            out.append(("guided+detections", self.guided, run))
+            with_dets = ("guided+detections", self.guided, run)
+            # Detections drawn like the keyframes go first (they win ties and runs too short to check).
+            fits = self.guided.det_path is not None and self.guided.detections_fit(run, run.detections)
+            out = [with_dets, *out] if fits else [*out, with_dets]
         return out
 
     def scores(self, run: RunInput) -> dict[str, float]:
