@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -80,21 +81,7 @@ def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
             for f, d in sorted(result.detections.items())
         },
         "tracks": [_track_json(t) for t in result.tracks],
-        "segments": [
-            {
-                "track_id": s.track_id,
-                "label": s.label,
-                "start_frame": s.start_frame,
-                "end_frame": s.end_frame,
-                "start_ts_ms": s.start_ts_ms,
-                "end_ts_ms": s.end_ts_ms,
-                "confidence": s.confidence,
-                "start_uncertainty_frames": s.start_uncertainty_frames,
-                "end_uncertainty_frames": s.end_uncertainty_frames,
-                "method": s.method,
-            }
-            for s in result.segments
-        ],
+        "segments": [{**asdict(s), "source": s.source.name.lower()} for s in result.segments],
     }
 
 
