@@ -199,6 +199,7 @@ def _serve(model: str, threads: int, max_batch: int, max_delay_ms: float, conn: 
             data_dir=Path(data_dir),
             batch_max_size=max_batch,
             batch_max_delay_ms=max_delay_ms,
+            runtime="torch",  # like for like with the direct Ultralytics loop: this measures the service's overhead
             drain_s=0.0,
             grace_s=1.0,
         )
@@ -350,7 +351,7 @@ def component_costs(frames: Sequence[Frame], batch: int, repeats: int = 3) -> di
     encoded size.
     """
     from prelabel.client import encode_image
-    from prelabel.service.convert import decode_image
+    from prelabel.images import decode_image
     from prelabel.v1 import prelabel_pb2 as pb
 
     def per_frame(name: str, fn: Any, n: int) -> dict[str, float]:
