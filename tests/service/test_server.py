@@ -344,3 +344,25 @@ def test_tls_round_trip(tmp_path: Path) -> None:
 def test_unknown_spec_fields_are_kept() -> None:
     spec = ModelSpec(name="x", task="detect", arch="yolo11n.yaml", extra={"foo": 1})
     assert spec.available and spec.extra["foo"] == 1
+
+
+def test_client_side_downscale_scales_boxes_back(client: PrelabelClient) -> None:
+    """Shrinking before sending (max_side) gives boxes in the original image's pixels."""
+    from prelabel.client import prepare_image
+
+    img = np.full((600, 800, 3), 90, np.uint8)
+    data, (sx, sy) = prepare_image(img, ".png", max_side=400)
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (300, 400)
+    assert (sx, sy) == (0.5, 0.5)
+    full = client.detect([img], "arch-yolo11n", conf=0.0001, imgsz=320, encoding=".png")[0]
+    small = client.detect([img], "arch-yolo11n", conf=0.0001, imgsz=320, encoding=".png", max_side=400)[0]
+    assert len(full) and len(small)
+    # Same letterboxed input up to resampling: the top boxes land in the same place of the original image.
+    best = [float(np.max([_iou(b, f) for f in full.xyxy])) for b in small.xyxy[:5]]
+    assert np.median(best) > 0.8
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    from prelabel.geometry import box_iou
+
+    return float(box_iou(a[None], b[None])[0, 0])
