@@ -177,3 +177,19 @@ def test_track_video_online_mode_streams_frames_while_processing(env: tuple[Prel
     # Frames arrive between progress messages, not all at the end.
     first_frame, last_progress = kinds.index("frame"), len(kinds) - 1 - kinds[::-1].index("progress")
     assert first_frame < last_progress
+
+
+def test_track_video_with_pose_attaches_skeletons_to_tracks(env: tuple[PrelabelClient, Path]) -> None:
+    """The shipped detector and pose model: tracks come back with COCO-17 skeletons on their boxes."""
+    client, tmp = env
+    scene = generate("default", 12, num_frames=24)
+    video = write_scene(scene, tmp / "clip-pose")["video"]
+    req = pb.TrackVideoRequest(video=pb.VideoSource(path=str(video)), with_pose=True)
+    frames = [m.frame for m in client.track_video(req) if m.WhichOneof("item") == "frame"]
+    objects = [o for f in frames for o in f.objects]
+    assert objects, "the shipped detector found nobody"
+    with_skeleton = [o for o in objects if o.has_skeleton]
+    assert len(with_skeleton) >= len(objects) // 2
+    assert all(len(o.skeleton.keypoints) == 17 for o in with_skeleton)
+    per_frame_ids = [[o.track_id for o in f.objects] for f in frames]
+    assert all(len(ids) == len(set(ids)) for ids in per_frame_ids)  # one box per track per frame
