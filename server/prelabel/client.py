@@ -62,8 +62,9 @@ def prepare_image(
 ) -> tuple[bytes, tuple[float, float]]:
     """Encode an image for the wire, first shrinking an array whose longer side exceeds ``max_side`` (0: never).
 
-    A model that runs at ``imgsz`` pixels never sees more than that, so sending about twice ``imgsz`` loses nothing
-    and costs the client's encoder and the server's decoder a fraction of the full frame.
+    A model that runs at ``imgsz`` pixels letterboxes every frame to that size, so sending frames shrunk to ``imgsz``
+    changes only the resampling, and costs the client's encoder and the server's decoder a fraction of the full
+    frame (boxes then come back in the shrunk frame's pixels: divide by the returned scale).
 
     Returns:
         (bytes, (sx, sy)): the sent image's size over the original's, per axis (divide box x and y by them).
@@ -170,8 +171,8 @@ class PrelabelClient:
     ) -> list[Detections]:
         """Detections per image (0 for a filter means the server default), boxes in the given images' pixels.
 
-        ``max_side`` > 0 shrinks larger arrays before sending (see :func:`prepare_image`; about twice the model's
-        input size keeps its accuracy); boxes are scaled back.
+        ``max_side`` > 0 shrinks larger arrays before sending (see :func:`prepare_image`; the model's input size is
+        a good value); boxes are scaled back.
         """
         prepared = [prepare_image(img, encoding, max_side=max_side) for img in images]
         req = pb.DetectRequest(
