@@ -276,17 +276,18 @@ def run_direct(model: Any, frames: Sequence[Frame], batch: int, imgsz: int) -> D
 
 
 def run_service(
-    client: Any, server: ServerProcess, model: str, frames: Sequence[Frame], batch: int, imgsz: int
+    client: Any, server: ServerProcess, model: str, frames: Sequence[Frame], batch: int, imgsz: int, max_side: int = 0
 ) -> ServiceRun:
-    """One ``Detect`` request per chunk of ``batch`` frames, encoded as the client does (JPEG, quality 95)."""
-    from prelabel.client import encode_image
+    """One ``Detect`` request per chunk of ``batch`` frames, prepared as the client does (optionally shrunk to
+    ``max_side``, then JPEG quality 95)."""
+    from prelabel.client import prepare_image
 
     encode_s = wait_s = client_cpu = server_cpu = 0.0
     found = 0
     for chunk in _chunks(frames, batch):
         s0 = server.cpu_seconds()
         c0, t0 = time.process_time(), time.perf_counter()
-        payload = [encode_image(f, ".jpg", JPEG_QUALITY) for f in chunk]
+        payload = [prepare_image(f, ".jpg", JPEG_QUALITY, max_side)[0] for f in chunk]
         t1 = time.perf_counter()
         dets = client.detect(payload, model, imgsz=imgsz)
         t2, c1 = time.perf_counter(), time.process_time()
@@ -307,6 +308,7 @@ def measure_round(
     batch: int,
     imgsz: int,
     round_idx: int,
+    max_side: int = 0,
 ) -> dict[str, Any]:
     """Push ``frames`` through both sides in chunks of ``batch``, alternating sides chunk by chunk.
 
@@ -319,9 +321,9 @@ def measure_round(
     for k, chunk in enumerate(_chunks(frames, batch)):
         if (k + round_idx) % 2 == 0:
             direct.append(run_direct(direct_model, chunk, batch, imgsz))
-            service.append(run_service(client, server, server_model, chunk, batch, imgsz))
+            service.append(run_service(client, server, server_model, chunk, batch, imgsz, max_side))
         else:
-            service.append(run_service(client, server, server_model, chunk, batch, imgsz))
+            service.append(run_service(client, server, server_model, chunk, batch, imgsz, max_side))
             direct.append(run_direct(direct_model, chunk, batch, imgsz))
     d = DirectRun(sum(x.seconds for x in direct), sum(x.cpu_s for x in direct), sum(x.detections for x in direct))
     s = ServiceRun(
@@ -443,6 +445,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"(load average {result['machine']['loadavg_start'][0]:.1f} at start, "
         f"{result['machine']['loadavg_end'][0]:.1f} at end).",
         "",
+        f"Client: frames shrunk to a longer side of {result['client']['max_side']} px before JPEG encoding "
+        "(0: full frames; the model never sees more than its input size), boxes scaled back by the client. The direct "
+        "side gets the full decoded frames.",
+        "",
         "Wall clock (what a caller sees; on a shared, loaded machine each round swings with other processes' load):",
         "",
         "| batch | direct frames/s | service frames/s | service/direct (medians) | per-round ratio median [min, max] "
@@ -543,6 +549,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         direct_model = YOLO(str(choice.weights), task="detect")
         components = component_costs(frames, max(batches))
         rounds: list[dict[str, Any]] = []
+        max_side = choice.imgsz if args.client_max_side < 0 else args.client_max_side
         with (
             ServerProcess(choice.server_model, args.threads, args.server_max_batch, args.server_delay_ms) as server,
             PrelabelClient(f"127.0.0.1:{server.port}", timeout_s=600.0) as client,
@@ -550,10 +557,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             client.wait_until_serving(60.0)
             for b in batches:  # warm both sides at every batch size (lazy set-up, allocator growth)
                 run_direct(direct_model, frames[:b], b, choice.imgsz)
-                run_service(client, server, choice.server_model, frames[:b], b, choice.imgsz)
+                run_service(client, server, choice.server_model, frames[:b], b, choice.imgsz, max_side)
             for r in range(args.rounds):
                 for b in batches:
-                    row = measure_round(direct_model, client, server, choice.server_model, frames, b, choice.imgsz, r)
+                    row = measure_round(
+                        direct_model, client, server, choice.server_model, frames, b, choice.imgsz, r, max_side
+                    )
                     logger.info(
                         "round %d batch %d: direct %.3f fps, service %.3f fps (ratio %.3f); per CPU-s %.3f vs %.3f",
                         r,
@@ -585,7 +594,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": {"torch": args.threads, "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "")},
         "model": {"name": choice.name, "imgsz": choice.imgsz, "note": choice.note},
         "frames": {"source": source, "count": len(frames), "width": w, "height": h},
-        "client": {"encoding": ".jpg", "jpeg_quality": JPEG_QUALITY, "requests": "one Detect per batch, sequential"},
+        "client": {
+            "encoding": ".jpg",
+            "jpeg_quality": JPEG_QUALITY,
+            "max_side": max_side,
+            "requests": "one Detect per batch, sequential",
+        },
         "server": {
             "process": "child process (multiprocessing spawn), same torch threads",
             "batch_max_size": args.server_max_batch,
@@ -629,6 +643,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--server-max-batch", type=int, default=8, help="server cross-request batch size")
     parser.add_argument("--server-delay-ms", type=float, default=5.0, help="server batching delay")
+    parser.add_argument(
+        "--client-max-side",
+        type=int,
+        default=-1,
+        help="client shrinks frames to this longer side before sending (-1: the model input size; 0: full frames)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated clip when PETS09 is absent")
     parser.add_argument("--quick", action="store_true", help="smoke run: 8 frames, 2 rounds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
