@@ -85,6 +85,8 @@ def _save(model: nn.Module, path: Path, train_args: dict[str, Any]) -> None:
     m = copy.deepcopy(model).half().eval()
     for p in m.parameters():
         p.requires_grad_(False)
+    if hasattr(m, "pt_path"):  # where the trainer kept the checkpoint: a path of the training machine, not ours
+        del m.pt_path
     ckpt = {"model": m, "train_args": train_args, "version": ultralytics.__version__, "epoch": -1}
     torch.save(ckpt, path)
 
