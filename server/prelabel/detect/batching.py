@@ -2,8 +2,9 @@
 
 A single worker thread owns the wrapped detector (Ultralytics models are not thread-safe). It takes the oldest
 request, then waits up to ``max_delay_ms`` for more requests with the same options until ``max_batch`` images are
-collected, runs one batched inference, and hands each request its slice. A request larger than ``max_batch`` runs
-alone in chunks. The queue is bounded in images; past it, :class:`ResourceExhaustedError`.
+collected (only while requests have been arriving together: after a batch of one request it does not wait), runs
+one batched inference, and hands each request its slice. A request larger than ``max_batch`` runs alone in chunks.
+The queue is bounded in images; past it, :class:`ResourceExhaustedError`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class BatchingDetector:
         self._cv = threading.Condition()
         self._closed = False
         self.batches_run = 0
+        self._last_batch_requests = 2  # assume company until a batch shows otherwise
         self._thread = threading.Thread(target=self._run, name=f"batcher-{detector.name}", daemon=True)
         self._thread.start()
 
@@ -128,10 +130,13 @@ class BatchingDetector:
                 if match is not None:  # would overflow the batch: it leads the next one
                     break
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
+                # Wait for company only when callers have been arriving together: a lone sequential caller
+                # (the last batch served one request) would pay the delay for nothing.
+                if remaining <= 0 or self._closed or self._last_batch_requests <= 1:
                     break
                 self._cv.wait(remaining)
             self._queued_images -= size
+            self._last_batch_requests = len(batch)
             return batch
 
     def _run(self) -> None:
