@@ -73,7 +73,8 @@ def prepare_image(
         h, w = image.shape[:2]
         f = max_side / max(h, w)
         size = (max(1, round(w * f)), max(1, round(h * f)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        # INTER_LINEAR, as the model's own letterbox resizes: at max_side == imgsz the model sees the same pixels.
+        small = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
         return encode_image(small, encoding, quality), (size[0] / w, size[1] / h)
     return encode_image(image, encoding, quality), (1.0, 1.0)
 
