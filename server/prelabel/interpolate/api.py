@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from prelabel.errors import InvalidInputError
+from prelabel.geometry import box_iou
 from prelabel.interpolate.base import (
     Float64Array,
     FrameSource,
@@ -23,7 +24,6 @@ from prelabel.interpolate.base import (
     SuggestedKeyframe,
 )
 from prelabel.interpolate.geometric import linear_boxes
-from prelabel.interpolate.guided import box_iou_matrix
 from prelabel.interpolate.registry import MethodRegistry, default_registry
 from prelabel.interpolate.skeleton import blend_pose_estimates, kinematic_skeletons, linear_skeletons
 from prelabel.interpolate.validate import validate_keyframes
@@ -99,7 +99,7 @@ def _pose_estimates(
         d = detections.get(f)
         if d is None or d.keypoints is None or len(d) == 0 or not np.all(np.isfinite(boxes[i])):
             continue
-        iou = box_iou_matrix(boxes[i : i + 1], d.xyxy.astype(np.float64))[0]
+        iou = box_iou(boxes[i : i + 1], d.xyxy.astype(np.float64))[0]
         j = int(np.argmax(iou))
         if iou[j] >= 0.5:
             est[i] = d.keypoints[j, :, :2]

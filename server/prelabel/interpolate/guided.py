@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 
+from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
 from prelabel.interpolate.detpath import DetPathParams, detection_path
 from prelabel.interpolate.foreground import (
@@ -56,19 +57,6 @@ from prelabel.types import Detections
 logger = logging.getLogger(__name__)
 
 Gray = npt.NDArray[np.uint8]
-
-
-def box_iou_matrix(a: Float64Array, b: Float64Array) -> Float64Array:
-    """IoU between every box of ``a`` (N, 4) and ``b`` (M, 4), ``xyxy``; returns (N, M) float64."""
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.asarray(np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0))
 
 
 @dataclass(frozen=True)
@@ -271,7 +259,7 @@ class GuidedMethod:
         for f, box in zip(run.key_frames.tolist(), run.key_xyxy, strict=True):
             d = detections.get(int(f))
             if d is not None and len(d):
-                best = float(box_iou_matrix(box[None], d.xyxy.astype(np.float64)).max())
+                best = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
                 if best >= 0.3:
                     ious.append(best)
         return not ious or float(np.mean(ious)) >= self.det_path_min_iou
@@ -542,7 +530,7 @@ class GuidedMethod:
         if dets is None or len(dets) == 0:
             return None
         kx = cxcywh_to_xyxy(key[None])
-        iou = box_iou_matrix(kx, dets.xyxy.astype(np.float64))[0]
+        iou = box_iou(kx, dets.xyxy.astype(np.float64))[0]
         j = int(np.argmax(iou))
         if iou[j] < self.det_min_iou:
             return None
@@ -581,7 +569,7 @@ class GuidedMethod:
             s = i / length
             # Match against the current path and the straight line between the keyframes (whichever overlaps).
             paths = np.stack([blend[i], (1.0 - s) * key_a + s * key_b])
-            iou = box_iou_matrix(cxcywh_to_xyxy(paths), dets.xyxy.astype(np.float64)).max(axis=0)
+            iou = box_iou(cxcywh_to_xyxy(paths), dets.xyxy.astype(np.float64)).max(axis=0)
             j = int(np.argmax(iou))
             if iou[j] < self.det_min_iou:
                 continue

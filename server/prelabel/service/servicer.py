@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -25,6 +26,9 @@ from prelabel.service.context import ServiceContext
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 from prelabel.video.decode import probe
+
+if TYPE_CHECKING:
+    from prelabel.actions.propose import ActionSegmenter
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self._segmenters: dict[str, ActionSegmenter] = {}  # loaded once per model (they hold no per-call state)
+        self._segmenters_lock = threading.Lock()
+
+    def _segmenter(self, model: str) -> ActionSegmenter:
+        from prelabel.actions.propose import load_segmenter
+
+        with self._segmenters_lock:
+            if model not in self._segmenters:
+                self._segmenters[model] = load_segmenter(model, models_dir=self.ctx.settings.models_dir)
+            return self._segmenters[model]
 
     # ------------------------------------------------------------------ models
 
@@ -209,8 +223,6 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
     def ProposeSegments(
         self, request: pb.ProposeSegmentsRequest, context: grpc.ServicerContext
     ) -> pb.ProposeSegmentsResponse:
-        from prelabel.actions.propose import load_segmenter
-
         kind = request.WhichOneof("input")
         if kind == "skeleton_tracks":
             st = request.skeleton_tracks
@@ -220,8 +232,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             if not tracks:
                 raise InvalidInputError("no skeleton tracks given")
             model = request.model or self.ctx.registry.default_if_available("actions") or "rules"
-            segmenter = load_segmenter(model, models_dir=self.ctx.settings.models_dir)
-            segments = segmenter.propose(tracks, fps=st.fps)
+            segments = self._segmenter(model).propose(tracks, fps=st.fps)
         elif kind == "video":
             path = self.resolve_video(request.video)
             config = PipelineConfig(stages=STAGES, action_model=request.model)
