@@ -49,7 +49,9 @@ def train_network(recipe: TrainRecipe, data_yaml: Path, project: Path, name: str
         device="cpu",
         seed=recipe.seed,
         deterministic=False,
-        pretrained=False,
+        # With ``pretrained=False`` Ultralytics rebuilds the network from its yaml and drops the weights of
+        # ``recipe.init``; continuing a run needs them kept.
+        pretrained=bool(recipe.init),
         amp=False,
         plots=False,
         val=False,
