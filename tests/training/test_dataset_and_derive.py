@@ -98,3 +98,22 @@ def test_derived_models_reproduce_the_trained_network(tmp_path: Path) -> None:
     assert torch.allclose(y_pose[:, 5:], y_ref[:, 6:], atol=1e-3)
     for p in (det_path, pose_path):
         assert p.stat().st_size < 10_000_000
+
+
+def test_pose_labels_read_back_the_exported_persons(tmp_path: Path) -> None:
+    from prelabel.training.evaluate import _pose_labels
+
+    scene = generate("default", 3, num_frames=10, render=False)
+    w, h = scene.info.width, scene.info.height
+    lines = frame_labels(scene, 5, 0.2, 4.0, pose=True, person_only=True)
+    (tmp_path / "f.txt").write_text("".join(line + "\n" for line in lines))
+    got = _pose_labels(tmp_path / "f.txt", w, h)
+    persons = [b for t in scene.tracks if t.class_name == "person" and (b := t.at(5)) is not None]
+    assert len(got) == len(lines) >= 1
+    for xyxy, kp in got:  # each read-back person is one of the scene's, box and visible keypoints to the pixel
+        match = min(persons, key=lambda b: float(np.abs(b.xyxy - xyxy).max()))
+        assert np.abs(match.xyxy - xyxy).max() < 0.01 * w
+        assert match.skeleton is not None
+        vis = kp[:, 2] > 0
+        np.testing.assert_array_equal(vis, match.skeleton.present)
+        np.testing.assert_allclose(kp[vis, :2], match.skeleton.keypoints[vis, :2], atol=0.01)
