@@ -1,0 +1,270 @@
+"""Fuse per-frame pose estimates into a keyframe-based skeleton interpolation, joint by joint along the kinematic tree.
+
+The keyframe-based prediction (:func:`prelabel.interpolate.skeleton.kinematic_skeletons`) is exact at keyframes and
+drifts away from the truth between them, fastest on swinging limbs; a pose model's per-frame estimates do not drift
+but are noisy, sometimes confuse left and right, and sometimes miss a joint. The fusion:
+
+1. **Left/right swap correction.** For the arm chain (shoulder, elbow, wrist) and the leg chain (hip, knee, ankle),
+   the estimate's left and right sides are swapped when the swapped estimate lies clearly closer to the prediction.
+2. **Per-joint gating.** A joint's estimate is used only when its confidence is at least ``min_conf`` and it lies
+   within a gate around the prediction; the gate (a fraction of the box size) widens with the distance from the
+   nearest keyframe, where the prediction is least trusted.
+3. **Corrections along the tree.** From the root outward, each accepted estimate gives a correction: for the root
+   (mid-hip) a pixel offset, for every other node the angle between the predicted bone and the direction from the
+   already fused parent to the estimate, and a length ratio clipped to ``length_ratio`` (2-D limbs foreshorten as
+   they swing toward the camera). Positions are rebuilt parent to child, so the skeleton stays connected with
+   bounded bone lengths on every frame.
+4. **In time.** Corrections are zero at keyframes, shrunk toward zero next to them (``d / (d + prior_frames)`` of the
+   measured correction at ``d`` frames from the nearest keyframe), and linearly interpolated over frames where a
+   joint has no accepted estimate. The result passes exactly through the keyframes.
+5. **Keypoints the keyframes leave out.** A keypoint absent in a neighbouring keyframe (hidden, or outside the image
+   when the person enters or leaves) has no prediction in between; a confident estimate inside the box path
+   supplies it (and marks it present) where the frame shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate.base import Float64Array
+from prelabel.interpolate.skeleton import ORDER, PARENT, ROOT, BoolArray, with_virtual_nodes
+
+# Chains swapped together when the estimate confused the person's left and right (COCO-17 indices).
+ARM_SWAP: tuple[tuple[int, int], ...] = ((5, 6), (7, 8), (9, 10))
+LEG_SWAP: tuple[tuple[int, int], ...] = ((11, 12), (13, 14), (15, 16))
+
+
+@dataclass(frozen=True)
+class PoseFusionOptions:
+    """Options of :func:`fuse_pose_estimates`.
+
+    Attributes:
+        min_conf: estimates of keypoints the keyframes predict are used from this confidence on.
+        gate_near: gate radius around the prediction, as a fraction of the box's longer side, next to a keyframe.
+        gate_far: gate radius at the middle of a gap (linear in the relative position in between).
+        prior_frames: the measured correction counts ``d / (d + prior_frames)`` at ``d`` frames from the nearest
+            keyframe (>= 0; 0 takes accepted estimates as they are).
+        swap_margin: swap left and right when the swapped chain's distance to the prediction is below this fraction
+            of the unswapped one (0 disables the correction).
+        length_ratio: bone lengths follow the estimates within this range of the keyframe-interpolated length
+            (limbs foreshorten as they swing toward the camera); ``(1, 1)`` keeps the keyframes' lengths.
+        fill_conf: keypoints absent in a neighbouring keyframe (so not predicted) are taken from estimates of at
+            least this confidence; above 1 never.
+        fill_margin: such estimates must lie inside the box path grown by this fraction of its longer side.
+    """
+
+    min_conf: float = 0.6
+    gate_near: float = 0.3
+    gate_far: float = 1.0
+    prior_frames: float = 0.5
+    swap_margin: float = 0.7
+    length_ratio: tuple[float, float] = (0.5, 1.5)
+    fill_conf: float = 0.3
+    fill_margin: float = 0.1
+
+
+def frames_from_keyframe(key_frames: npt.NDArray[np.int64]) -> tuple[Float64Array, Float64Array]:
+    """Distance in frames to the nearest keyframe and the relative position in the gap, for every frame.
+
+    Args:
+        key_frames: (K,) int64 strictly increasing.
+
+    Returns:
+        ``(d, s)``: (T,) float64 frames to the nearest keyframe (0 at keyframes) and (T,) float64 ``2 d / gap``
+        in [0, 1] (1 at the middle of a gap), for frames ``key_frames[0] .. key_frames[-1]``.
+    """
+    kf = np.asarray(key_frames, np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    if len(kf) == 1:
+        return np.zeros(len(frames)), np.zeros(len(frames))
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    a, b = frames - kf[seg], kf[seg + 1] - frames
+    d = np.minimum(a, b).astype(np.float64)
+    return d, np.clip(2.0 * d / (kf[seg + 1] - kf[seg]), 0.0, 1.0)
+
+
+def swap_left_right(
+    pred_xy: Float64Array, est_xy: Float64Array, est_ok: BoolArray, margin: float
+) -> tuple[npt.NDArray[np.intp], BoolArray]:
+    """Per frame, which chains of the estimate to swap left/right to match the prediction.
+
+    Args:
+        pred_xy: (T, 17, 2) predicted keypoints.
+        est_xy: (T, 17, 2) estimated keypoints.
+        est_ok: (T, 17) where the estimate is usable (finite, confident).
+        margin: swap when the swapped distance is below ``margin`` times the unswapped one.
+
+    Returns:
+        ``(index, swapped)``: (T, 17) int keypoint index into the estimate for each output keypoint, and (T, 2) bool,
+        whether the arms / legs were swapped.
+    """
+    t = len(pred_xy)
+    index = np.broadcast_to(np.arange(17), (t, 17)).copy()
+    swapped = np.zeros((t, 2), bool)
+    if margin <= 0:
+        return index, swapped
+    for c, pairs in enumerate((ARM_SWAP, LEG_SWAP)):
+        left = [a for a, _ in pairs]
+        right = [b for _, b in pairs]
+        both = est_ok[:, left] & est_ok[:, right]
+        d_keep = np.linalg.norm(est_xy[:, left] - pred_xy[:, left], axis=-1) + np.linalg.norm(
+            est_xy[:, right] - pred_xy[:, right], axis=-1
+        )
+        d_swap = np.linalg.norm(est_xy[:, right] - pred_xy[:, left], axis=-1) + np.linalg.norm(
+            est_xy[:, left] - pred_xy[:, right], axis=-1
+        )
+        keep = np.where(both, d_keep, 0.0).sum(axis=1)
+        swap = np.where(both, d_swap, 0.0).sum(axis=1)
+        do = both.any(axis=1) & (swap < margin * keep)
+        swapped[:, c] = do
+        index[np.ix_(do, left)] = np.array(right)
+        index[np.ix_(do, right)] = np.array(left)
+    return index, swapped
+
+
+def _fill_in_time(values: Float64Array, known: BoolArray) -> Float64Array:
+    """(T, ...) values known on some frames (``known``: (T,), True at least at both ends) -> linear fill elsewhere."""
+    t = np.arange(len(values), dtype=np.float64)
+    flat = values.reshape(len(values), -1)
+    out = np.empty_like(flat)
+    for c in range(flat.shape[1]):
+        out[:, c] = np.interp(t, t[known], flat[known, c])
+    return out.reshape(values.shape)
+
+
+def _fuse_tree(
+    pred: Float64Array,
+    pred_present: BoolArray,
+    est: Float64Array,
+    accept: BoolArray,
+    shrink: Float64Array,
+    anchor: BoolArray,
+    length_ratio: tuple[float, float],
+) -> Float64Array:
+    """Corrections from the root outward (see the module docstring) -> (T, 19, 2) fused tree nodes.
+
+    ``pred``/``est``: (T, 17, 2); ``pred_present``/``accept``: (T, 17); ``shrink``: (T,) factor on measured
+    corrections; ``anchor``: (T,) frames where the correction is zero (keyframes and both ends).
+    """
+    pred19, pr19 = with_virtual_nodes(pred, pred_present)
+    est19, acc19 = with_virtual_nodes(np.where(accept[..., None], est, pred), accept)
+    par = np.array([p if p >= 0 else ROOT for p in PARENT])
+    bone = pred19 - pred19[:, par]
+    length = np.hypot(bone[..., 0], bone[..., 1])
+    ang = np.arctan2(bone[..., 1], bone[..., 0])
+    lo, hi = length_ratio
+    fused = pred19.copy()
+    for node in ORDER:
+        ok = acc19[:, node] & pr19[:, node]
+        # Offset mode (the root, and nodes whose parent is not predicted): a pixel offset toward the estimate.
+        off = np.where(ok[:, None], (est19[:, node] - pred19[:, node]) * shrink[:, None], 0.0)
+        by_offset = pred19[:, node] + _fill_in_time(off, anchor | ok)
+        p = PARENT[node]
+        if p < 0:
+            fused[:, node] = by_offset
+            continue
+        # Angle mode: rotate the predicted bone toward the direction from the fused parent to the estimate, and
+        # stretch it toward the estimate's length within ``length_ratio``.
+        to_est = est19[:, node] - fused[:, p]
+        dist = np.hypot(to_est[:, 0], to_est[:, 1])
+        ok_a = ok & pr19[:, p] & (dist > 1e-6) & (length[:, node] > 1e-6)
+        delta = np.angle(np.exp(1j * (np.arctan2(to_est[:, 1], to_est[:, 0]) - ang[:, node])))
+        delta = np.where(ok_a, delta * shrink, 0.0)
+        ratio = np.where(ok_a, np.clip(dist / np.maximum(length[:, node], 1e-6), lo, hi), 1.0)
+        ratio = 1.0 + (ratio - 1.0) * shrink
+        a = ang[:, node] + _fill_in_time(delta, anchor | ok_a)
+        ln = length[:, node] * _fill_in_time(ratio, anchor | ok_a)
+        by_angle = fused[:, p] + ln[:, None] * np.stack([np.cos(a), np.sin(a)], axis=1)
+        fused[:, node] = np.where(pr19[:, p, None], by_angle, by_offset)
+    return fused
+
+
+def fuse_pose_estimates(
+    key_frames: npt.NDArray[np.int64],
+    pred_xy: Float64Array,
+    pred_present: BoolArray,
+    est_xy: Float64Array,
+    est_conf: Float64Array,
+    boxes: Float64Array,
+    options: PoseFusionOptions | None = None,
+) -> tuple[Float64Array, BoolArray]:
+    """Correct a keyframe-based skeleton with per-frame pose estimates (see the module docstring).
+
+    Args:
+        key_frames: (K,) int64 strictly increasing; the run covers ``key_frames[0] .. key_frames[-1]``.
+        pred_xy: (T, 17, 2) float64 predicted keypoints in pixels (exact at keyframes), e.g. from
+            :func:`~prelabel.interpolate.skeleton.kinematic_skeletons`.
+        pred_present: (T, 17) bool presence of the predicted keypoints.
+        est_xy: (T, 17, 2) float64 estimated keypoints in pixels (NaN where no estimate).
+        est_conf: (T, 17) float64 estimate confidences in [0, 1] (0 where no estimate).
+        boxes: (T, 4) float64 ``xyxy`` box path (its longer side scales the gates); frames with a non-finite box
+            take no estimate.
+        options: see :class:`PoseFusionOptions`.
+
+    Returns:
+        ``(xy, present)``: (T, 17, 2) float64 keypoints and (T, 17) bool presence. Both equal the prediction at
+        keyframes; a keypoint the prediction leaves out is present where a confident estimate inside the box
+        supplies it (at the estimate's position).
+
+    Raises:
+        InvalidInputError: arrays whose shapes disagree (the message names the array, expected vs actual).
+    """
+    opts = options or PoseFusionOptions()
+    kf = np.asarray(key_frames, np.int64)
+    pred = np.asarray(pred_xy, np.float64)
+    pres = np.asarray(pred_present, bool)
+    n = len(pred)
+    _check_shapes(n, pred, pres, est_xy, est_conf, boxes)
+    if len(kf) < 2 or n < 3:
+        return pred.copy(), pres.copy()
+    d, s = frames_from_keyframe(kf)
+    is_key = d == 0
+    box = np.asarray(boxes, np.float64)
+    size = np.max(box[:, 2:] - box[:, :2], axis=1)
+    has_box = np.isfinite(size)
+    size = np.where(has_box, np.maximum(size, 1.0), 0.0)
+    conf = np.where(has_box[:, None] & ~is_key[:, None], np.asarray(est_conf, np.float64), 0.0)
+    raw = np.asarray(est_xy, np.float64)
+    conf = np.where(np.isfinite(raw).all(-1), conf, 0.0)
+
+    # Left/right swap decided on keypoints both predicted and confidently estimated.
+    index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & pres, opts.swap_margin)
+    rows = np.arange(n)[:, None]
+    est, conf = raw[rows, index], conf[rows, index]
+    gate = (opts.gate_near + (opts.gate_far - opts.gate_near) * s) * size
+    dist = np.linalg.norm(np.nan_to_num(est) - pred, axis=-1)
+    accept = pres & (conf >= opts.min_conf) & (dist <= gate[:, None])
+
+    shrink = d / (d + opts.prior_frames) if opts.prior_frames > 0 else np.ones(n)
+    anchor = is_key.copy()
+    anchor[[0, -1]] = True
+    fused = _fuse_tree(pred, pres, est, accept, shrink, anchor, opts.length_ratio)
+    out = np.where(pres[..., None], fused[:, :17], pred)
+
+    # Keypoints the keyframes leave out: a confident estimate inside the (grown) box path.
+    m = opts.fill_margin * size[:, None]
+    ex, ey = est[..., 0], est[..., 1]
+    with np.errstate(invalid="ignore"):
+        inside = (ex >= box[:, 0:1] - m) & (ex <= box[:, 2:3] + m) & (ey >= box[:, 1:2] - m) & (ey <= box[:, 3:4] + m)
+    fill = ~pres & (conf >= opts.fill_conf) & inside
+    out = np.where(fill[..., None], est, out)
+    out[is_key] = pred[is_key]
+    return np.asarray(out), pres | fill
+
+
+def _check_shapes(
+    n: int, pred: Float64Array, pres: BoolArray, est_xy: Float64Array, est_conf: Float64Array, boxes: Float64Array
+) -> None:
+    for name, arr, shape in (
+        ("pred_xy", pred, (n, 17, 2)),
+        ("pred_present", pres, (n, 17)),
+        ("est_xy", est_xy, (n, 17, 2)),
+        ("est_conf", est_conf, (n, 17)),
+        ("boxes", boxes, (n, 4)),
+    ):
+        if np.shape(arr) != shape:
+            raise InvalidInputError(f"fuse_pose_estimates: {name} expected shape {shape}, got {np.shape(arr)}")
