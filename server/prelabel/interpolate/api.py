@@ -24,8 +24,9 @@ from prelabel.interpolate.base import (
     SuggestedKeyframe,
 )
 from prelabel.interpolate.geometric import linear_boxes
+from prelabel.interpolate.posefusion import fuse_pose_estimates
 from prelabel.interpolate.registry import MethodRegistry, default_registry
-from prelabel.interpolate.skeleton import blend_pose_estimates, kinematic_skeletons, linear_skeletons
+from prelabel.interpolate.skeleton import kinematic_skeletons, linear_skeletons
 from prelabel.interpolate.validate import validate_keyframes
 from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe
 
@@ -269,9 +270,7 @@ def _skeletons(
                 )
                 est = _pose_estimates(detections, frames[sl], boxes) if key_boxes is not None else None
                 if est is not None:
-                    w = conf[sl] / np.maximum(1.0 - conf[sl], 1e-6)
-                    w[kf - kf[0]] = np.inf
-                    sxy = blend_pose_estimates(sxy, spr, w, est[0], est[1])
+                    sxy, spr = fuse_pose_estimates(kf, sxy, spr, est[0], est[1], boxes)
             kp[sl, :, :2] = sxy
             kp[sl, :, 2] = np.where(spr, conf[sl, None], 0.0)
             kp[kf - t0, :, 2] = kconf
