@@ -6,8 +6,8 @@ unwrapped angles with three or more keyframes) and the length (linear between th
 positions from the root outward. The root (mid-hip) follows the dense box path when one is given, keeping its offset
 relative to the box as at the keyframes, so a guided box path also guides the skeleton.
 
-Optionally, per-frame pose estimates (e.g. a pose detector's keypoints matched to the box) pull the joints toward
-what the frames show, weighted by keypoint confidence and by how far the frame is from a keyframe.
+Per-frame pose estimates (a pose model's keypoints matched to the box path) correct this prediction in
+:mod:`prelabel.interpolate.posefusion`.
 """
 
 from __future__ import annotations
@@ -190,37 +190,3 @@ def kinematic_skeletons(
     out[idx] = key_xy
     present[idx] = key_present
     return np.asarray(out), present
-
-
-def blend_pose_estimates(
-    xy: Float64Array,
-    present: BoolArray,
-    weight_interp: Float64Array,
-    est_xy: Float64Array,
-    est_conf: Float64Array,
-    min_conf: float = 0.3,
-) -> Float64Array:
-    """Pull interpolated joints toward per-frame pose estimates.
-
-    Args:
-        xy: (T, 17, 2) interpolated positions.
-        present: (T, 17) presence of the interpolated joints.
-        weight_interp: (T,) weight of the interpolation (large near keyframes, infinite at them).
-        est_xy: (T, 17, 2) estimated positions (NaN where no estimate).
-        est_conf: (T, 17) estimate confidences in [0, 1] (0 where no estimate).
-        min_conf: estimates below this confidence are ignored.
-
-    Returns:
-        (T, 17, 2) blended positions; joints without a usable estimate are unchanged.
-    """
-    w_est = np.where((est_conf >= min_conf) & np.isfinite(est_xy).all(-1) & present, est_conf, 0.0)
-    w_int = np.broadcast_to(weight_interp[:, None], w_est.shape)
-    tot = w_int + w_est
-    safe_est = np.nan_to_num(est_xy)
-    with np.errstate(invalid="ignore"):
-        out = np.where(
-            (w_est > 0)[..., None] & np.isfinite(w_int)[..., None],
-            (w_int[..., None] * xy + w_est[..., None] * safe_est) / np.maximum(tot, 1e-9)[..., None],
-            xy,
-        )
-    return np.asarray(out)
