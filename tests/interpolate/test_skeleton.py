@@ -45,7 +45,7 @@ def _keyframes(kp: np.ndarray, kidx: list[int]) -> list[Keyframe]:
     out = []
     for i in kidx:
         xy = kp[i]
-        box = [xy[:, 0].min() - 5, xy[:, 1].min() - 5, xy[:, 0].max() + 5, xy[:, 1].max() + 5]
+        box = np.array([xy[:, 0].min() - 5, xy[:, 1].min() - 5, xy[:, 0].max() + 5, xy[:, 1].max() + 5], np.float32)
         out.append(Keyframe(i, box, Skeleton(np.c_[xy, np.ones(17)], np.ones(17, bool))))
     return out
 

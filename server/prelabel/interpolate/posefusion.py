@@ -5,7 +5,8 @@ drifts away from the truth between them, fastest on swinging limbs; a pose model
 but are noisy, sometimes confuse left and right, and sometimes miss a joint. The fusion:
 
 1. **Left/right swap correction.** For the arm chain (shoulder, elbow, wrist) and the leg chain (hip, knee, ankle),
-   the estimate's left and right sides are swapped when the swapped estimate lies clearly closer to the prediction.
+   the estimate's left and right sides are swapped when the swapped shoulders (hips) lie clearly closer to the
+   prediction; the torso's prediction is reliable between keyframes, the swinging limbs' is not.
 2. **Per-joint gating.** A joint's estimate is used only when its confidence is at least ``min_conf`` and it lies
    within a gate around the prediction; the gate (a fraction of the box size) widens with the distance from the
    nearest keyframe, where the prediction is least trusted.
@@ -60,7 +61,7 @@ class PoseFusionOptions:
     min_conf: float = 0.6
     gate_near: float = 0.3
     gate_far: float = 1.0
-    prior_frames: float = 0.5
+    prior_frames: float = 0.25
     swap_margin: float = 0.7
     length_ratio: tuple[float, float] = (0.5, 1.5)
     fill_conf: float = 0.3
@@ -110,16 +111,17 @@ def swap_left_right(
     for c, pairs in enumerate((ARM_SWAP, LEG_SWAP)):
         left = [a for a, _ in pairs]
         right = [b for _, b in pairs]
-        both = est_ok[:, left] & est_ok[:, right]
-        d_keep = np.linalg.norm(est_xy[:, left] - pred_xy[:, left], axis=-1) + np.linalg.norm(
-            est_xy[:, right] - pred_xy[:, right], axis=-1
+        # Decide on the chain's base (shoulders / hips): the torso moves little between keyframes, so its
+        # prediction is reliable where the swinging limbs' is not.
+        a, b = pairs[0]
+        both = est_ok[:, a] & est_ok[:, b]
+        keep = np.linalg.norm(est_xy[:, a] - pred_xy[:, a], axis=-1) + np.linalg.norm(
+            est_xy[:, b] - pred_xy[:, b], axis=-1
         )
-        d_swap = np.linalg.norm(est_xy[:, right] - pred_xy[:, left], axis=-1) + np.linalg.norm(
-            est_xy[:, left] - pred_xy[:, right], axis=-1
+        swap = np.linalg.norm(est_xy[:, b] - pred_xy[:, a], axis=-1) + np.linalg.norm(
+            est_xy[:, a] - pred_xy[:, b], axis=-1
         )
-        keep = np.where(both, d_keep, 0.0).sum(axis=1)
-        swap = np.where(both, d_swap, 0.0).sum(axis=1)
-        do = both.any(axis=1) & (swap < margin * keep)
+        do = both & (swap < margin * keep)
         swapped[:, c] = do
         index[np.ix_(do, left)] = np.array(right)
         index[np.ix_(do, right)] = np.array(left)

@@ -1,0 +1,145 @@
+"""Pose-estimate fusion: noisy, sometimes left/right-swapped estimates correct the keyframe-based skeleton."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate import interpolate_track
+from prelabel.interpolate.posefusion import PoseFusionOptions, fuse_pose_estimates, swap_left_right
+from prelabel.interpolate.skeleton import kinematic_skeletons, with_virtual_nodes
+from prelabel.metrics.interpolation import pck
+from prelabel.types import Detections, Keyframe, Skeleton
+
+from .test_skeleton import swinging_person
+
+LIMBS = [7, 8, 9, 10, 13, 14, 15, 16]
+ARMS_SWAPPED = [0, 1, 2, 3, 4, 6, 5, 8, 7, 10, 9, 11, 12, 13, 14, 15, 16]
+
+
+def _boxes(kp: np.ndarray, pad: float = 5.0) -> np.ndarray:
+    return np.c_[kp[..., 0].min(1) - pad, kp[..., 1].min(1) - pad, kp[..., 0].max(1) + pad, kp[..., 1].max(1) + pad]
+
+
+def _noisy_estimates(gt: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """GT + 2 px noise at confidence 0.9; every 4th frame arms swapped; confident wild wrists and ankles."""
+    rng = np.random.default_rng(seed)
+    est = gt + rng.normal(0.0, 2.0, gt.shape)
+    conf = np.full(gt.shape[:2], 0.9)
+    est[::4] = est[::4][:, ARMS_SWAPPED]
+    est[1::3, 9] += 120.0  # confident outliers far from any plausible swing
+    est[2::3, 15] += (90.0, -60.0)
+    est[5::9] = np.nan  # missed detections
+    conf[5::9] = 0.0
+    return est, conf
+
+
+def _pck_limbs(xy: np.ndarray, gt: np.ndarray, frames: np.ndarray) -> float:
+    vis = np.ones((len(frames), 17), bool)
+    return float(np.nanmean(pck(xy[frames], gt[frames], vis, _boxes(gt)[frames])[:, LIMBS]))
+
+
+def _run(gt: np.ndarray, kf: np.ndarray, options: PoseFusionOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    present = np.ones((len(kf), 17), bool)
+    pred, pres = kinematic_skeletons(kf, gt[kf], present, _boxes(gt[kf]), _boxes(gt))
+    est, conf = _noisy_estimates(gt, 0)
+    return fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt), options)
+
+
+def test_fusion_beats_interpolation_and_passes_through_keyframes() -> None:
+    t = np.arange(41)
+    gt = swinging_person(t)
+    kf = np.arange(0, 41, 10)
+    pred, _ = kinematic_skeletons(kf, gt[kf], np.ones((len(kf), 17), bool), _boxes(gt[kf]), _boxes(gt))
+    fused, present = _run(gt, kf)
+    inner = np.setdiff1d(t, kf)
+    p_pred, p_fused = _pck_limbs(pred, gt, inner), _pck_limbs(fused, gt, inner)
+    assert p_fused >= 0.85 and p_fused >= p_pred + 0.3, (p_fused, p_pred)
+    assert present.all()
+    np.testing.assert_array_equal(fused[kf], gt[kf])
+    # Bone lengths stay within the allowed range of the keyframes' (constant) lengths on every frame.
+    par = [p if p >= 0 else 17 for p in (18, 0, 0, 1, 2, 18, 18, 5, 6, 7, 8, 17, 17, 11, 12, 13, 14, -1, 17)]
+    ones = np.ones((len(t), 17), bool)
+    xy19, _ = with_virtual_nodes(fused, ones)
+    g19, _ = with_virtual_nodes(gt, ones)
+    ratio = (
+        np.linalg.norm(xy19 - xy19[:, par], axis=-1)[:, LIMBS] / np.linalg.norm(g19 - g19[:, par], axis=-1)[:1, LIMBS]
+    )
+    assert ratio.min() >= 0.5 - 1e-9 and ratio.max() <= 1.5 + 1e-9
+
+
+def test_swap_correction_and_gating_matter() -> None:
+    t = np.arange(41)
+    gt = swinging_person(t)
+    kf = np.arange(0, 41, 10)
+    inner = np.setdiff1d(t, kf)
+    full = _pck_limbs(_run(gt, kf)[0], gt, inner)
+    no_swap = _pck_limbs(_run(gt, kf, PoseFusionOptions(swap_margin=0.0))[0], gt, inner)
+    no_gate = _pck_limbs(_run(gt, kf, PoseFusionOptions(gate_near=100.0, gate_far=100.0))[0], gt, inner)
+    assert full > no_swap + 0.03, (full, no_swap)
+    assert full > no_gate + 0.01, (full, no_gate)
+
+
+def test_swap_left_right_detects_swapped_arms() -> None:
+    gt = swinging_person(np.arange(4))
+    est = gt[:, ARMS_SWAPPED]
+    index, swapped = swap_left_right(gt, est, np.ones((4, 17), bool), 0.7)
+    assert swapped[:, 0].all() and not swapped[:, 1].any()
+    np.testing.assert_allclose(est[np.arange(4)[:, None], index], gt)
+
+
+def test_keypoint_absent_in_a_keyframe_is_filled_from_estimates_inside_the_box() -> None:
+    t = np.arange(11)
+    gt = swinging_person(t)
+    kf = np.array([0, 10])
+    kpres = np.ones((2, 17), bool)
+    kpres[1, 9] = False  # left wrist not annotated at frame 10
+    pred, pres = kinematic_skeletons(kf, gt[kf], kpres, _boxes(gt[kf]), _boxes(gt))
+    assert not pres[1:10, 9].any()
+    est = gt.copy()
+    conf = np.full((11, 17), 0.9)
+    conf[4, 9] = 0.1  # not confident: stays missing
+    est[6, 9] = [5000.0, 5000.0]  # outside the box: stays missing
+    fused, present = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt))
+    filled = [1, 2, 3, 5, 7, 8, 9]
+    assert present[filled, 9].all() and not present[[4, 6, 10], 9].any()
+    np.testing.assert_allclose(fused[filled, 9], gt[filled, 9])
+    # Without estimates the keypoint stays missing.
+    _, none_present = fuse_pose_estimates(kf, pred, pres, np.full_like(est, np.nan), np.zeros((11, 17)), _boxes(gt))
+    np.testing.assert_array_equal(none_present, pres)
+
+
+def test_shape_mismatch_names_the_array() -> None:
+    gt = swinging_person(np.arange(5))
+    with pytest.raises(InvalidInputError, match=r"est_conf expected shape \(5, 17\)"):
+        fuse_pose_estimates(np.array([0, 4]), gt, np.ones((5, 17), bool), gt, np.ones((4, 17)), _boxes(gt))
+
+
+def test_interpolate_track_uses_pose_detections() -> None:
+    t = np.arange(41)
+    gt = swinging_person(t)
+    est, conf = _noisy_estimates(gt, 1)
+    boxes = _boxes(gt)
+    dets = {
+        int(f): Detections(
+            boxes[f : f + 1].astype(np.float32),
+            np.ones(1, np.float32),
+            np.zeros(1, np.int64),
+            ("person",),
+            np.c_[est[f], conf[f]][None].astype(np.float32),
+        )
+        for f in t
+    }
+    kidx = list(range(0, 41, 10))
+    kfs = [
+        Keyframe(i, boxes[i].astype(np.float32), Skeleton(np.c_[gt[i], np.ones(17)], np.ones(17, bool))) for i in kidx
+    ]
+    guided = interpolate_track(kfs, "kalman", detections=dets)
+    plain = interpolate_track(kfs, "kalman")
+    assert guided.keypoints is not None and plain.keypoints is not None
+    inner = np.setdiff1d(t, kidx)
+    p_guided = _pck_limbs(guided.keypoints[..., :2].astype(np.float64), gt, inner)
+    p_plain = _pck_limbs(plain.keypoints[..., :2].astype(np.float64), gt, inner)
+    assert p_guided >= p_plain + 0.3, (p_guided, p_plain)
+    np.testing.assert_allclose(guided.keypoints[kidx, :, :2], gt[kidx], atol=1e-3)
