@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -35,6 +35,7 @@ from scipy.ndimage import uniform_filter1d
 
 from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
+from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
 from prelabel.interpolate.detpath import DetPathParams, detection_path
 from prelabel.interpolate.foreground import (
     BackgroundParams,
@@ -176,6 +177,10 @@ class GuidedMethod:
     det_path: DetPathParams | None = field(default_factory=DetPathParams)
     det_sigma: float = 0.05
     det_path_min_iou: float = 0.75
+    det_measure: bool = True
+    det_sigma_ratio: float = 2.0
+    det_match_iou: float = 0.5
+    det_gate: float = 0.5
     _bg: Float32Array | None = field(default=None, init=False, repr=False)
     _bg_video_id: int = field(default=0, init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
@@ -380,13 +385,17 @@ class GuidedMethod:
         frames = np.arange(n, dtype=np.int64)
         key_rows = kf - t0
 
-        def solve(valid: npt.NDArray[np.bool_], q_rel: float) -> Float64Array:
+        def solve_z(z: Float64Array, var: Float64Array, q_rel: float) -> Float64Array:
+            # Keyframes are near-exact measurements: the path passes through them.
             params = SmootherParams("cv", q=q_rel * scale * scale, r=1e-4, prior_var=1e4 * scale * scale)
-            var = np.where(valid, sigma**2, np.inf)
+            var = var.copy()
             var[key_rows] = 1e-4
-            z = np.where(valid[:, None], meas, 0.0)
+            z = z.copy()
             z[key_rows] = key_c[:, :2]
             return keyframe_states(frames, z, params, var)[:, 0, :]
+
+        def solve(valid: npt.NDArray[np.bool_], q_rel: float) -> Float64Array:
+            return solve_z(np.where(valid[:, None], meas, 0.0), np.where(valid, sigma**2, np.inf), q_rel)
 
         valid = np.isfinite(meas[:, 0])
         valid[key_rows] = False
@@ -404,6 +413,11 @@ class GuidedMethod:
         if inlier.sum() < valid.sum():
             centre = solve(inlier, q_rel)
             resid = np.linalg.norm(np.where(inlier[:, None], meas - centre, 0.0), axis=1)
+        supported = np.zeros(n, bool)
+        if run.detections is not None and self.det_measure:
+            centre, supported = self._with_detection_measurements(
+                run, run.video, bg, pc, centre, meas, inlier, sigma, q_rel, solve_z
+            )
         out = pc.copy()
         out[:, :2] = centre
         # Expected error (pixels): the geometric prior's own uncertainty (distance from keyframes) plus how far the
@@ -414,8 +428,7 @@ class GuidedMethod:
         u = prior.uncertainty + np.hypot(*(centre - pc[:, :2]).T) * trust
         # Frames without a measurement (hidden, lost) follow the prior blindly: ``miss_sigma`` box widths.
         u = u + self.miss_sigma * np.maximum(pc[:, 2], 1.0) * uniform_filter1d((~inlier) * 1.0, 3, mode="nearest")
-        supported = np.zeros(n, bool)
-        if run.detections is not None:
+        if run.detections is not None and not self.det_measure:
             for k in range(len(kf) - 1):
                 a, b = int(kf[k]), int(kf[k + 1])
                 if b - a < 2:
@@ -424,7 +437,7 @@ class GuidedMethod:
                 tw = np.where(inlier[sl], 1.0, 0.0)
                 out[sl], sup = self._fuse_detections(run.detections, a, b, out[sl], tw, key_c[k], key_c[k + 1])
                 supported[sl] |= sup
-            u = np.where(supported, 0.5 * u, u)
+        u = np.where(supported, 0.5 * u, u)
         u[key_rows] = 0.0
         xyxy = cxcywh_to_xyxy(out)
         xyxy[key_rows] = run.key_xyxy
@@ -437,6 +450,74 @@ class GuidedMethod:
         est = RunEstimate(xyxy, conf, u, methods, reason)
         est.support = inlier.astype(np.float64)
         return est
+
+    def _with_detection_measurements(
+        self,
+        run: RunInput,
+        video: FrameSource,
+        bg: Float32Array,
+        pc: Float64Array,
+        centre: Float64Array,
+        meas: Float64Array,
+        inlier: npt.NDArray[np.bool_],
+        sigma: Float64Array,
+        q_rel: float,
+        solve: Callable[[Float64Array, Float64Array, float], Float64Array],
+    ) -> tuple[Float64Array, npt.NDArray[np.bool_]]:
+        """Add offset-corrected detections (:mod:`detmeas`) as measurements and smooth again.
+
+        A detection's standard deviation is the foreground measurement's times the ratio of how well each predicts
+        the annotator's box at an inner keyframe from its neighbours (:func:`interp_residual_rms`; ``det_sigma_ratio``
+        with fewer than three keyframes). Detections farther than ``det_gate`` box widths from the foreground path are
+        dropped. Returns the new centres (n, 2) and which frames a detection measured.
+        """
+        assert run.detections is not None
+        kf = run.key_frames
+        t0 = int(kf[0])
+        n = len(pc)
+        key_c = xyxy_to_cxcywh(run.key_xyxy)
+        det_off = [
+            detection_offset(run.detections.get(int(f)), kc, self.det_min_iou)
+            for f, kc in zip(kf.tolist(), key_c, strict=True)
+        ]
+        det_px = np.full((len(kf), 2), np.nan)
+        fg_px = np.full((len(kf), 2), np.nan)
+        for r, (f, kc, o) in enumerate(zip(kf.tolist(), key_c, det_off, strict=True)):
+            if o is not None:
+                det_px[r] = o[:2] * kc[2:] / np.exp(o[2:])
+            cen, _ = foreground_centroid(self._frame(video, f), bg, kc[:2], kc[2:], self.background)
+            if cen is not None:
+                fg_px[r] = cen - kc[:2]
+        rms_det, rms_fg = interp_residual_rms(det_px), interp_residual_rms(fg_px)
+        ratio = self.det_sigma_ratio if rms_det is None or rms_fg is None else rms_det / max(rms_fg, 1e-3)
+        ratio = float(np.clip(ratio, 0.5, 20.0))
+        zd = np.full((n, 2), np.nan)
+        for k in range(len(kf) - 1):
+            a, b = int(kf[k]), int(kf[k + 1])
+            oa, ob = det_off[k], det_off[k + 1]
+            if b - a < 2 or (oa is None and ob is None):
+                continue
+            oa = ob if oa is None else oa
+            ob = oa if ob is None else ob
+            assert oa is not None and ob is not None
+            sl = slice(a - t0, b - t0 + 1)
+            path = pc[sl].copy()
+            path[:, :2] = centre[sl]
+            zd[sl] = detection_centres(run.detections, a, path, oa, ob, self.det_match_iou)
+        has_d = np.isfinite(zd[:, 0])
+        has_d &= np.hypot(*(zd - centre).T) <= self.det_gate * np.maximum(pc[:, 2], 1.0)
+        has_d[kf - t0] = False
+        if not has_d.any():
+            return centre, has_d
+        logger.debug("guided: %d detection measurements, sigma ratio %.2f", int(has_d.sum()), ratio)
+        pf = np.where(inlier, 1.0 / sigma**2, 0.0)  # precisions (1 / px^2); 0 where no measurement
+        pd = np.where(has_d, 1.0 / (ratio * sigma) ** 2, 0.0)
+        prec = pf + pd
+        z = (
+            np.where(inlier[:, None], meas, 0.0) * pf[:, None] + np.where(has_d[:, None], zd, 0.0) * pd[:, None]
+        ) / np.maximum(prec, 1e-300)[:, None]
+        var = np.where(prec > 0, 1.0 / np.maximum(prec, 1e-300), np.inf)
+        return solve(z, var, q_rel), has_d
 
     def _fg_pass(
         self,

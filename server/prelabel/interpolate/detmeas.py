@@ -1,0 +1,115 @@
+"""Detections as measurements of an object's motion between keyframes, corrected to the annotator's box convention.
+
+A detector rarely draws boxes the way an annotator does (wider, shifted, cut at the feet), so its raw boxes can be
+poor while their *motion* is still informative. At each keyframe ``k`` the offset between the annotator's box and the
+best overlapping detection is measured in the detection's own units,
+
+    o_k = ((kx - dx) / dw, (ky - dy) / dh, log(kw / dw), log(kh / dh)),
+
+and between keyframes ``a`` and ``b`` the offset is interpolated linearly, so a detection at frame ``t`` measures
+the annotator's centre as ``d_t + o(t) * d_wh`` (an affine correction fitted at both ends of the gap).
+
+How much such a measurement is worth is read off the keyframes too: the offset at an inner keyframe, predicted from
+its two neighbours, misses by as much as an in-between detection would (:func:`interp_residual_rms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from prelabel.geometry import box_iou
+from prelabel.interpolate.base import Float64Array
+from prelabel.interpolate.geometric import cxcywh_to_xyxy, xyxy_to_cxcywh
+from prelabel.types import Detections
+
+
+def detection_offset(dets: Detections | None, key_cxcywh: Float64Array, min_iou: float) -> Float64Array | None:
+    """Annotator-vs-detector offset at one keyframe (see the module docstring), or None.
+
+    Args:
+        dets: the keyframe's detections (any class).
+        key_cxcywh: (4,) the annotator's box ``cx, cy, w, h`` in pixels.
+        min_iou: the best overlapping detection counts only at this IoU or more.
+
+    Returns:
+        (4,) float64 ``(dcx / dw, dcy / dh, log w ratio, log h ratio)``; None when no detection overlaps enough.
+    """
+    if dets is None or len(dets) == 0:
+        return None
+    iou = box_iou(cxcywh_to_xyxy(np.asarray(key_cxcywh, np.float64)[None]), dets.xyxy.astype(np.float64))[0]
+    j = int(np.argmax(iou))
+    if iou[j] < min_iou:
+        return None
+    d = xyxy_to_cxcywh(dets.xyxy[j : j + 1].astype(np.float64))[0]
+    w, h = max(d[2], 1.0), max(d[3], 1.0)
+    k = np.asarray(key_cxcywh, np.float64)
+    return np.array([(k[0] - d[0]) / w, (k[1] - d[1]) / h, np.log(max(k[2], 1.0) / w), np.log(max(k[3], 1.0) / h)])
+
+
+def detection_centres(
+    detections: Mapping[int, Detections],
+    a: int,
+    path_cxcywh: Float64Array,
+    off_a: Float64Array,
+    off_b: Float64Array,
+    min_iou: float,
+) -> Float64Array:
+    """Offset-corrected detection centres along one gap, one per frame (the detection best overlapping the path).
+
+    Args:
+        detections: detector output per frame index.
+        a: the gap's first keyframe; the gap is ``a .. a + L``.
+        path_cxcywh: (L + 1, 4) the current estimate of the annotator's boxes (used to pick the detection).
+        off_a, off_b: (4,) offsets at both keyframes (:func:`detection_offset`).
+        min_iou: least IoU between the path box and the detection *corrected* to the annotator's convention.
+
+    Returns:
+        (L + 1, 2) float64 centres in pixels; NaN where no detection matches and at both keyframes.
+    """
+    n = len(path_cxcywh)
+    out = np.full((n, 2), np.nan)
+    for i in range(1, n - 1):
+        dets = detections.get(a + i)
+        if dets is None or len(dets) == 0:
+            continue
+        s = i / (n - 1)
+        off = (1.0 - s) * off_a + s * off_b
+        d = xyxy_to_cxcywh(dets.xyxy.astype(np.float64))
+        corrected = np.stack(
+            [
+                d[:, 0] + off[0] * d[:, 2],
+                d[:, 1] + off[1] * d[:, 3],
+                d[:, 2] * np.exp(off[2]),
+                d[:, 3] * np.exp(off[3]),
+            ],
+            axis=1,
+        )
+        iou = box_iou(cxcywh_to_xyxy(path_cxcywh[i : i + 1]), cxcywh_to_xyxy(corrected))[0]
+        j = int(np.argmax(iou))
+        if iou[j] >= min_iou:
+            out[i] = corrected[j, :2]
+    return out
+
+
+def interp_residual_rms(values: Float64Array) -> float | None:
+    """RMS (per row, over columns) of each inner row minus the mean of its two neighbours, scaled to one row's error.
+
+    For independent errors of standard deviation ``sigma`` per row, ``v_k - (v_{k-1} + v_{k+1}) / 2`` has variance
+    ``1.5 sigma^2``; the result estimates ``sigma``. Rows with NaN (and triples touching them) are skipped.
+
+    Args:
+        values: (K, D) float64, e.g. offsets at consecutive keyframes in pixels.
+
+    Returns:
+        The estimate, or None with fewer than two usable triples.
+    """
+    v = np.asarray(values, np.float64)
+    if len(v) < 3:
+        return None
+    r = v[1:-1] - 0.5 * (v[:-2] + v[2:])
+    ok = np.isfinite(r).all(axis=1)
+    if ok.sum() < 2:
+        return None
+    return float(np.sqrt(np.mean(np.sum(r[ok] ** 2, axis=1)) / 1.5))
