@@ -93,3 +93,20 @@ def test_missing_keypoint_stays_missing() -> None:
     assert res.keypoints_present is not None
     assert not res.keypoints_present[1:10, 9].any() and res.keypoints_present[0, 9]
     assert res.keypoints_present[1:10, 7].all()
+
+
+def test_cubic_skips_keyframes_missing_the_joint() -> None:
+    """Hips absent at the last keyframe hold placeholders (0, 0); the root's cubic must not bend toward them."""
+    t = np.arange(18)
+    gt = swinging_person(t)
+    kidx = [0, 8, 16, 17]
+    kfs = _keyframes(gt, kidx)
+    last = kfs[-1].skeleton
+    assert last is not None
+    last.present[[11, 12]] = False
+    last.keypoints[[11, 12]] = 0.0
+    res = interpolate_track(kfs, "spline")
+    assert res.keypoints is not None and res.keypoints_present is not None
+    assert res.keypoints_present[:17, [11, 12]].all() and not res.keypoints_present[17, [11, 12]].any()
+    root = res.keypoints[:16, [11, 12], :2].astype(np.float64).mean(axis=1)
+    np.testing.assert_allclose(root, (gt[:16, 11] + gt[:16, 12]) / 2.0, atol=0.05)  # moves at constant speed

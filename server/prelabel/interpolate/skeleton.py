@@ -97,14 +97,44 @@ def linear_skeletons(
 
 
 def _interp_series(
-    kf: npt.NDArray[np.int64], values: Float64Array, frames: npt.NDArray[np.int64], cubic: bool
+    kf: npt.NDArray[np.int64],
+    values: Float64Array,
+    frames: npt.NDArray[np.int64],
+    cubic: bool,
+    valid: BoolArray | None = None,
 ) -> Float64Array:
-    """Interpolate (K, N) keyframe values to (T, N): monotone cubic with >= 3 keyframes when ``cubic``, else linear."""
-    if len(kf) >= 3 and cubic:
-        return np.asarray(PchipInterpolator(kf.astype(np.float64), values, axis=0)(frames))
+    """Interpolate (K, N) keyframe values to (T, N): monotone cubic with >= 3 keyframes when ``cubic``, else linear.
+
+    With ``valid`` (K, N), a column's cubic runs through its valid keyframes only (a keyframe missing the joint
+    holds a placeholder that would bend the curve through its neighbours); segments touching an invalid keyframe
+    are not meaningful and are left to the caller.
+    """
     seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
     off = ((frames - kf[seg]) / (kf[seg + 1] - kf[seg]))[:, None]
-    return np.asarray(values[seg] + (values[seg + 1] - values[seg]) * off)
+    lin = np.asarray(values[seg] + (values[seg + 1] - values[seg]) * off)
+    if len(kf) < 3 or not cubic:
+        return lin
+    t = kf.astype(np.float64)
+    ok = np.ones(values.shape, bool) if valid is None else np.asarray(valid, bool)
+    full = ok.all(axis=0)
+    out = lin
+    if full.any():
+        out[:, full] = PchipInterpolator(t, values[:, full], axis=0)(frames)
+    for c in np.flatnonzero(~full).tolist():
+        v = ok[:, c]
+        if v.sum() >= 3:
+            out[:, c] = PchipInterpolator(t[v], values[v, c])(frames)
+    return np.asarray(out)
+
+
+def _unwrap_valid(ang: Float64Array, valid: BoolArray) -> Float64Array:
+    """(K, N) angles unwrapped along keyframes per column over its ``valid`` (K, N) entries only (shortest arc)."""
+    out = ang.copy()
+    for c in range(ang.shape[1]):
+        v = valid[:, c]
+        if v.any():
+            out[v, c] = np.unwrap(ang[v, c])
+    return out
 
 
 @dataclass(frozen=True)
@@ -159,19 +189,20 @@ def kinematic_skeletons(
     # Bone vectors at keyframes: angle and length per node (root has none).
     par = np.array([p if p >= 0 else ROOT for p in PARENT])
     vec = xy19 - xy19[:, par]  # (K, 19, 2)
-    ang = np.arctan2(vec[..., 1], vec[..., 0])
+    # Keyframes where a bone (or the root) is missing hold placeholders for it: cubics skip them.
+    ang = _unwrap_valid(np.arctan2(vec[..., 1], vec[..., 0]), chain)
     length = np.hypot(vec[..., 0], vec[..., 1])
-    ang = np.unwrap(ang, axis=0)  # shortest arc between consecutive keyframes
-    ang_t = _interp_series(kf, ang, frames, opts.cubic)
+    ang_t = _interp_series(kf, ang, frames, opts.cubic, chain)
     len_t = _interp_series(kf, length, frames, False)
 
     # Root: relative to the box when a box path is given, else interpolated directly.
+    root_ok = np.repeat(chain[:, ROOT, None], 2, axis=1)
     root_k = xy19[:, ROOT]
-    root_t = _interp_series(kf, root_k, frames, opts.cubic)
+    root_t = _interp_series(kf, root_k, frames, opts.cubic, root_ok)
     if boxes is not None and key_boxes is not None:
         kc = (key_boxes[:, :2] + key_boxes[:, 2:]) / 2.0
         ks = np.maximum(key_boxes[:, 2:] - key_boxes[:, :2], 1.0)
-        rel_t = _interp_series(kf, (root_k - kc) / ks, frames, opts.cubic)
+        rel_t = _interp_series(kf, (root_k - kc) / ks, frames, opts.cubic, root_ok)
         c = (boxes[:, :2] + boxes[:, 2:]) / 2.0
         s = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
         w = np.ones(len(frames)) if box_weight is None else np.clip(np.asarray(box_weight, np.float64), 0.0, 1.0)
