@@ -102,7 +102,7 @@ def _pose_estimates(
             continue
         iou = box_iou(boxes[i : i + 1], d.xyxy.astype(np.float64))[0]
         j = int(np.argmax(iou))
-        if iou[j] >= 0.5:
+        if iou[j] >= 0.3:  # loose: fuse_pose_estimates gates each joint against the prediction
             est[i] = d.keypoints[j, :, :2]
             conf[i] = d.keypoints[j, :, 2] * float(iou[j])
             found = True
