@@ -143,3 +143,10 @@ def test_interpolate_track_uses_pose_detections() -> None:
     p_plain = _pck_limbs(plain.keypoints[..., :2].astype(np.float64), gt, inner)
     assert p_guided >= p_plain + 0.3, (p_guided, p_plain)
     np.testing.assert_allclose(guided.keypoints[kidx, :, :2], gt[kidx], atol=1e-3)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(InvalidInputError, match="length_ratio"):
+        PoseFusionOptions(length_ratio=(1.2, 1.5))
+    with pytest.raises(InvalidInputError, match="gate_near <= gate_far"):
+        PoseFusionOptions(gate_near=0.5, gate_far=0.2)

@@ -49,8 +49,8 @@ class PoseFusionOptions:
         gate_far: gate radius at the middle of a gap (linear in the relative position in between).
         prior_frames: the measured correction counts ``d / (d + prior_frames)`` at ``d`` frames from the nearest
             keyframe (>= 0; 0 takes accepted estimates as they are).
-        swap_margin: swap left and right when the swapped chain's distance to the prediction is below this fraction
-            of the unswapped one (0 disables the correction).
+        swap_margin: swap a chain's left and right when the swapped shoulders' (hips') distance to the prediction
+            is below this fraction of the unswapped one (0 disables the correction).
         length_ratio: bone lengths follow the estimates within this range of the keyframe-interpolated length
             (limbs foreshorten as they swing toward the camera); ``(1, 1)`` keeps the keyframes' lengths.
         fill_conf: keypoints absent in a neighbouring keyframe (so not predicted) are taken from estimates of at
@@ -66,6 +66,19 @@ class PoseFusionOptions:
     length_ratio: tuple[float, float] = (0.5, 1.5)
     fill_conf: float = 0.3
     fill_margin: float = 0.1
+
+    def __post_init__(self) -> None:
+        lo, hi = self.length_ratio
+        checks = (
+            ("gate_near <= gate_far, both >= 0", 0 <= self.gate_near <= self.gate_far, (self.gate_near, self.gate_far)),
+            ("prior_frames >= 0", self.prior_frames >= 0, self.prior_frames),
+            ("swap_margin in [0, 1]", 0 <= self.swap_margin <= 1, self.swap_margin),
+            ("length_ratio with 0 < low <= 1 <= high", 0 < lo <= 1 <= hi, self.length_ratio),
+            ("fill_margin >= 0", self.fill_margin >= 0, self.fill_margin),
+        )
+        for what, ok, got in checks:
+            if not ok:
+                raise InvalidInputError(f"PoseFusionOptions: expected {what}, got {got}")
 
 
 def frames_from_keyframe(key_frames: npt.NDArray[np.int64]) -> tuple[Float64Array, Float64Array]:
