@@ -7,7 +7,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from prelabel.interpolate import ArrayFrames, interpolate_track
-from prelabel.interpolate.base import RunInput
+from prelabel.interpolate.base import RunEstimate, RunInput
 from prelabel.interpolate.detpath import detection_path
 from prelabel.interpolate.registry import AutoMethod
 from prelabel.interpolate.skeleton import kinematic_skeletons
@@ -115,3 +115,39 @@ def test_skeleton_root_weight_zero_ignores_the_box_path() -> None:
     free, _ = kinematic_skeletons(kf, kxy, present)
     held, _ = kinematic_skeletons(kf, kxy, present, key_boxes, boxes, box_weight=np.zeros(11))
     np.testing.assert_allclose(held, free, atol=1e-9)
+
+
+class _HalfOracle:
+    """A stand-in method: exact (the true boxes) on frames in ``good``, 30 px off elsewhere; keyframes exact."""
+
+    needs_video = False
+
+    def __init__(self, name: str, gt: np.ndarray, good: slice) -> None:
+        self.name, self.gt, self.good = name, gt, good
+
+    def interpolate_run(self, run: RunInput) -> RunEstimate:
+        frames = run.frames
+        xyxy = self.gt[frames].copy()
+        bad = np.ones(len(self.gt), bool)
+        bad[self.good] = False
+        xyxy[bad[frames]] += 30.0
+        xyxy[run.key_frames - frames[0]] = run.key_xyxy
+        n = len(frames)
+        return RunEstimate(xyxy, np.ones(n), np.zeros(n), [self.name] * n)
+
+
+def test_auto_chooses_per_segment() -> None:
+    """One method is right on the first half of a track, another on the second: auto takes each where it is right."""
+    gt = corner_track(121)
+    first, second = _HalfOracle("linear", gt, slice(0, 61)), _HalfOracle("spline", gt, slice(60, None))
+    never = _HalfOracle("kalman", gt, slice(0, 0))
+    kf = np.arange(0, 121, 10)
+    run = RunInput(1, kf, gt[kf])
+    methods = {"linear": first, "spline": second, "geometric": never}
+    per_seg = AutoMethod(**methods).interpolate_run(run)  # type: ignore[arg-type]
+    per_run = AutoMethod(**methods, per_segment=False).interpolate_run(run)  # type: ignore[arg-type]
+    iou_seg, iou_run = box_iou(per_seg.xyxy, gt), box_iou(per_run.xyxy, gt)
+    assert iou_seg.min() > 0.999, np.flatnonzero(iou_seg < 0.999)
+    assert iou_run.min() < 0.5  # one method for the whole run is wrong on half of it
+    assert per_seg.method[5] == "linear" and per_seg.method[115] == "spline"
+    np.testing.assert_array_equal(per_seg.xyxy[kf], gt[kf])  # still through every keyframe

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from prelabel.errors import InvalidInputError
-from prelabel.interpolate.base import Float64Array, InterpolationMethod, RunEstimate, RunInput
+from prelabel.interpolate.base import Float64Array, IntArray, InterpolationMethod, RunEstimate, RunInput
 from prelabel.interpolate.geometric import KalmanMethod, LinearMethod, SplineMethod
 from prelabel.interpolate.guided import GuidedMethod
 
@@ -29,20 +29,25 @@ def _iou_rows(a: Float64Array, b: Float64Array) -> Float64Array:
 
 @dataclass
 class AutoMethod:
-    """Picks, per run of keyframes, the method that best predicts the annotator's own keyframes.
+    """Picks, per segment between two keyframes, the method that best predicts the annotator's own keyframes.
 
     Leave-one-out on the keyframes: each inner keyframe ``j`` (up to ``max_checks`` of them, evenly spread) is
     predicted by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone, and scored by IoU with the
-    keyframe box. The candidate with the best mean IoU fills the run; a later candidate must win by ``margin`` to
-    replace an earlier one. Candidates, in order: ``guided`` on frames only (when a video is given), ``kalman``,
-    ``linear``, ``spline``, and ``guided`` with the detections (when given: a detector whose boxes are drawn
-    differently from the annotator's can hurt, and only the keyframes can tell); ``guided`` with detections goes first
-    when the detections match the keyframe boxes (:meth:`GuidedMethod.detections_fit`). With fewer than three
-    keyframes there is nothing to check: the first candidate.
+    keyframe box. A candidate's run score is its mean IoU over the run; its score on the segment ``[j, j + 1]`` is the
+    mean of its IoUs at the segment's own end keyframes (those held out) shrunk towards the run score with
+    ``prior`` pseudo-checks, so one lucky keyframe does not decide a segment. The run's best candidate fills every
+    segment where no other candidate beats it by ``margin``; segments are joined at the keyframes, which every
+    method passes through exactly. Candidates, in order: ``guided`` on frames only (when a video is given),
+    ``kalman``, ``linear``, ``spline``, and ``guided`` with the detections (when given: a detector whose boxes are
+    drawn differently from the annotator's can hurt, and only the keyframes can tell); ``guided`` with detections
+    goes first when the detections match the keyframe boxes (:meth:`GuidedMethod.detections_fit`). With fewer than
+    three keyframes there is nothing to check: the first candidate.
 
     Attributes:
         max_checks: most keyframes held out per run.
         margin: mean IoU a later candidate needs above an earlier one to be chosen.
+        per_segment: choose per segment (False: one candidate for the whole run).
+        prior: weight of the run score in a segment's score, in held-out keyframes.
     """
 
     name: str = "auto"
@@ -51,8 +56,10 @@ class AutoMethod:
     guided: GuidedMethod = field(default_factory=GuidedMethod)
     linear: LinearMethod = field(default_factory=LinearMethod)
     spline: SplineMethod = field(default_factory=SplineMethod)
-    max_checks: int = 16
+    max_checks: int = 64
     margin: float = 0.005
+    per_segment: bool = True
+    prior: float = 2.0
 
     def _candidates(self, run: RunInput) -> list[tuple[str, InterpolationMethod, RunInput]]:
         plain = replace(run, detections=None)
@@ -67,38 +74,95 @@ class AutoMethod:
             out = [with_dets, *out] if fits else [*out, with_dets]
         return out
 
-    def scores(self, run: RunInput) -> dict[str, float]:
-        """Leave-one-out mean IoU of each candidate on the run's inner keyframes (empty with < 3 keyframes)."""
-        kf, boxes = run.key_frames, run.key_xyxy
-        if len(kf) < 3:
-            return {}
-        inner = np.arange(1, len(kf) - 1)
+    def _held_out(self, num_keyframes: int) -> IntArray:
+        """Indices of the inner keyframes that are held out (at most ``max_checks``, evenly spread)."""
+        inner = np.arange(1, num_keyframes - 1, dtype=np.int64)
         if len(inner) > self.max_checks:
             inner = inner[np.unique(np.linspace(0, len(inner) - 1, self.max_checks).round().astype(np.int64))]
-        out: dict[str, float] = {}
-        for label, meth, base in self._candidates(run):
+        return inner
+
+    def _loo(
+        self, run: RunInput, cands: list[tuple[str, InterpolationMethod, RunInput]], inner: IntArray
+    ) -> dict[str, Float64Array]:
+        """Leave-one-out IoU of each candidate at each held-out keyframe ``inner``."""
+        kf, boxes = run.key_frames, run.key_xyxy
+        out: dict[str, Float64Array] = {}
+        for label, meth, base in cands:
             pred = np.empty((len(inner), 4))
             for r, j in enumerate(inner.tolist()):
                 sub = replace(base, key_frames=kf[[j - 1, j + 1]], key_xyxy=boxes[[j - 1, j + 1]])
                 pred[r] = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[j - 1])]
-            out[label] = float(_iou_rows(pred, boxes[inner]).mean())
+            out[label] = _iou_rows(pred, boxes[inner])
         return out
 
+    def scores(self, run: RunInput) -> dict[str, float]:
+        """Leave-one-out mean IoU of each candidate on the run's inner keyframes (empty with < 3 keyframes)."""
+        if len(run.key_frames) < 3:
+            return {}
+        loo = self._loo(run, self._candidates(run), self._held_out(len(run.key_frames)))
+        return {label: float(v.mean()) for label, v in loo.items()}
+
+    def _pick(self, labels: list[str], scores: dict[str, float], first: str) -> str:
+        """``first`` unless a later candidate beats the best so far by ``margin``."""
+        best_label, best = first, scores.get(first, -1.0)
+        for lab in labels:
+            if lab != first and scores.get(lab, -1.0) > best + self.margin:
+                best_label, best = lab, scores[lab]
+        return best_label
+
     def interpolate_run(self, run: RunInput) -> RunEstimate:
-        """The chosen candidate's estimate (every frame labelled with its name)."""
+        """The chosen candidates' estimates, segment by segment (every frame labelled with its method's name)."""
         cands = self._candidates(run)
-        scores = self.scores(run)
-        label, meth, sub = cands[0]
-        best = scores.get(label, -1.0)
-        for lab, m, s in cands[1:]:
-            if scores.get(lab, -1.0) > best + self.margin:
-                label, meth, sub, best = lab, m, s, scores[lab]
+        by_label = {label: (meth, sub) for label, meth, sub in cands}
+        labels = [c[0] for c in cands]
+        kf = run.key_frames
+        inner = self._held_out(len(kf)) if len(kf) >= 3 else np.zeros(0, np.int64)
+        loo = self._loo(run, cands, inner) if len(inner) else {}
+        run_scores = {label: float(v.mean()) for label, v in loo.items()}
+        run_label = self._pick(labels, run_scores, labels[0])
+        seg_labels = [run_label] * (len(kf) - 1)
+        if self.per_segment and len(inner) >= 2:
+            pos = {int(j): r for r, j in enumerate(inner.tolist())}
+            for s in range(len(kf) - 1):
+                local = [pos[j] for j in (s, s + 1) if j in pos]
+                seg_scores = {
+                    lab: (float(v[local].sum()) + self.prior * run_scores[lab]) / (len(local) + self.prior)
+                    for lab, v in loo.items()
+                }
+                seg_labels[s] = self._pick(labels, seg_scores, run_label)
         logger.debug(
-            "auto: track %d run from frame %d: %s (scores %s)", run.track_id, int(run.key_frames[0]), label, scores
+            "auto: track %d run from frame %d: %s (run scores %s)",
+            run.track_id,
+            int(kf[0]),
+            run_label if len(set(seg_labels)) == 1 else seg_labels,
+            run_scores,
         )
-        est = meth.interpolate_run(sub)
-        est.method = [label.split("+")[0]] * len(est.xyxy)
-        return est
+        ests: dict[str, RunEstimate] = {}
+        for lab in dict.fromkeys([run_label, *seg_labels]):
+            meth, sub = by_label[lab]
+            ests[lab] = meth.interpolate_run(sub)
+            ests[lab].method = [lab.split("+")[0]] * len(ests[lab].xyxy)
+        est = ests[run_label]
+        if len(ests) == 1:
+            return est
+        support = None  # visual support where a segment's method looked at the frames, 0 where it did not
+        if any(e.support is not None for e in ests.values()):
+            support = est.support.copy() if est.support is not None else np.zeros(len(est.xyxy))
+        out = RunEstimate(
+            est.xyxy.copy(), est.confidence.copy(), est.uncertainty.copy(), list(est.method), est.reason, support
+        )
+        for s, lab in enumerate(seg_labels):
+            if lab == run_label:
+                continue
+            e = ests[lab]
+            rows = slice(int(kf[s] - kf[0]), int(kf[s + 1] - kf[0]) + 1)
+            out.xyxy[rows] = e.xyxy[rows]
+            out.confidence[rows] = e.confidence[rows]
+            out.uncertainty[rows] = e.uncertainty[rows]
+            out.method[rows] = e.method[rows]
+            if out.support is not None:
+                out.support[rows] = e.support[rows] if e.support is not None else 0.0
+        return out
 
 
 class MethodRegistry:
