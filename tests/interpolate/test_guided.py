@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from prelabel.interpolate import ArrayFrames, interpolate_track
+from prelabel.interpolate.base import RunInput
+from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
 from prelabel.interpolate.guided import GuidedMethod
+from prelabel.interpolate.template import TemplateParams, cut_template, match_centre
 from prelabel.metrics.interpolation import box_iou
 from prelabel.types import Detections, Keyframe
 
@@ -58,7 +61,10 @@ def test_detections_support_guided_without_texture() -> None:
     """Flat frames give the flow nothing; detections near the path (with a constant offset) carry the boxes."""
     _, gt = fast_clip()
     flat = ArrayFrames(np.full((len(gt), 240, 320), 100, np.uint8))
-    dets = {i: Detections(gt[i : i + 1] + np.full(4, 2.0), [0.9], [0]) for i in range(len(gt))}
+    dets = {
+        i: Detections(gt[i : i + 1] + np.full(4, 2.0), np.array([0.9], np.float32), np.array([0]))
+        for i in range(len(gt))
+    }
     kidx = [0, 5, 10, 15, 20, 25, 30, 35, 40]
     kfs = [Keyframe(i, gt[i]) for i in kidx]
     inner = np.ones(len(gt), bool)
@@ -76,3 +82,122 @@ def test_guided_on_runs_shorter_than_its_filters() -> None:
     for kidx in ([0, 2], [3, 4, 6], [5, 6]):
         res = interpolate_track([Keyframe(i, gt[i]) for i in kidx], "auto", video=video)
         assert res.xyxy.shape == (kidx[-1] - kidx[0] + 1, 4) and np.isfinite(res.xyxy).all()
+
+
+def static_scene(n: int = 121, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A static textured background; person A walks right at 2 px/frame, person B (another texture) catches up from
+    behind, walks against A's left side from frame 50 to 80, then falls back. Returns frames (T, H, W) and A's and
+    B's boxes (T, 4)."""
+    rng = np.random.default_rng(seed)
+    h, w = 200, 320
+    bg = (rng.random((h, w)) * 40 + 100).astype(np.uint8)
+    pa = (rng.random((60, 24)) * 60).astype(np.uint8)  # dark, fine texture
+    pb = np.kron(rng.random((6, 3)) * 60 + 190, np.ones((10, 8))).astype(np.uint8)  # bright, coarse blocks
+    t = np.arange(n, dtype=np.float64)
+    ax = 40.0 + 2.0 * t
+    gap = np.maximum(0.0, 3.0 * np.abs(t - 65.0) - 45.0)  # 0 (touching) for 50 <= t <= 80
+    bx = ax - 24.0 - gap
+    frames = np.repeat(bg[None], n, axis=0)
+    boxes_a = np.zeros((n, 4))
+    boxes_b = np.zeros((n, 4))
+    for i in range(n):
+        for patch, cx, out in ((pb, bx[i], boxes_b), (pa, ax[i], boxes_a)):
+            x0, y0 = round(cx - 12), 70
+            lo, hi = max(x0, 0), min(x0 + 24, w)
+            if hi > lo:
+                frames[i, y0 : y0 + 60, lo:hi] = patch[:, lo - x0 : hi - x0]
+            out[i] = [x0, y0, x0 + 24, y0 + 60]
+    return frames, boxes_a, boxes_b
+
+
+def test_appearance_keeps_guided_on_a_person_standing_beside_another() -> None:
+    """Foreground alone is pulled onto a neighbour that stops beside the target; the keyframes' appearance keeps the
+    box on the target (the person standing still)."""
+    frames, gt, _ = static_scene()
+    kidx = [40, 60, 80]
+    kfs = [Keyframe(i, gt[i]) for i in kidx]
+    inner = np.zeros(len(gt), bool)
+    inner[41:80] = True
+    inner[60] = False
+    video = ArrayFrames(frames)
+    with_app = interpolate_track(kfs, "guided", video=video)
+    fg_only = interpolate_track(kfs, "guided", video=video, method_object=GuidedMethod(template=None))
+    iou_app = box_iou(with_app.xyxy[inner[40:81]], gt[inner])
+    iou_fg = box_iou(fg_only.xyxy[inner[40:81]], gt[inner])
+    assert iou_app.mean() > 0.95, (iou_app.mean(), iou_fg.mean())
+    assert iou_app.mean() > iou_fg.mean() + 0.02, (iou_app.mean(), iou_fg.mean())
+    np.testing.assert_allclose(with_app.xyxy[np.array(kidx) - 40], gt[kidx], atol=1e-4)  # still exact at the keyframes
+
+
+def test_detections_measure_motion_in_another_box_convention() -> None:
+    """The target is invisible to the foreground (painted like the background); detections drawn in another
+    convention (30 % wider, 10 % lower) follow its curved path, and corrected at the keyframes they carry the box."""
+    n = 41
+    rng = np.random.default_rng(3)
+    bg = (rng.random((200, 320)) * 40 + 100).astype(np.uint8)
+    frames = ArrayFrames(np.repeat(bg[None], n, axis=0))
+    t = np.arange(n, dtype=np.float64)
+    cx = 100 + 4.0 * t
+    cy = 100 + 15 * np.sin(t * np.pi / 20)  # one bend per gap: linear and Kalman cut it short
+    gt = np.c_[cx - 12, cy - 30, cx + 12, cy + 30]
+    dw, dh = 24 * 1.3, 60.0
+    det_xyxy = np.c_[cx - dw / 2, cy + 6 - dh / 2, cx + dw / 2, cy + 6 + dh / 2]
+    dets = {i: Detections(det_xyxy[i : i + 1], np.array([0.9], np.float32), np.array([0])) for i in range(n)}
+    kidx = [0, 20, 40]
+    kfs = [Keyframe(i, gt[i]) for i in kidx]
+    inner = np.ones(n, bool)
+    inner[kidx] = False
+    method = GuidedMethod()
+    run_fit = method.detections_fit(RunInput(1, np.array(kidx), gt[kidx], frames, dets), dets)
+    assert not run_fit  # drawn differently: the detection-path route is not taken
+    with_det = interpolate_track(kfs, "guided", video=frames, detections=dets)
+    frames_only = interpolate_track(kfs, "guided", video=frames)
+    iou_det = box_iou(with_det.xyxy[inner], gt[inner]).mean()
+    iou_fr = box_iou(frames_only.xyxy[inner], gt[inner]).mean()
+    assert iou_det > 0.8 and iou_det > iou_fr + 0.1, (iou_det, iou_fr)
+
+
+def test_detection_offsets_round_trip() -> None:
+    """A detection in another convention, corrected by the offset measured at the keyframes, gives back the
+    annotator's centre exactly (constant convention); the keyframe residual estimate is exact on known data."""
+    key = np.array([100.0, 80.0, 20.0, 50.0])  # cx, cy, w, h
+    det = Detections(
+        np.array([[86.0, 59.0, 110.0, 109.0]]), np.array([0.8], np.float32), np.array([0])
+    )  # wider, shifted
+    off = detection_offset(det, key, 0.3)
+    assert off is not None
+    moved = {5: Detections(det.xyxy + np.array([7.0, -3.0, 7.0, -3.0]), np.array([0.8], np.float32), np.array([0]))}
+    path = np.tile(key, (11, 1))
+    path[5, :2] += [7.0, -3.0]
+    out = detection_centres(moved, 0, path, off, off, 0.5)
+    np.testing.assert_allclose(out[5], [107.0, 77.0], atol=1e-9)
+    assert np.isnan(out[[0, 1, 10]]).all()
+    assert detection_offset(det, key + np.array([200.0, 0, 0, 0]), 0.3) is None  # no overlap
+    vals = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [np.nan, 0.0], [1.0, 1.0]])
+    # Triples: rows 0-2 residual (3, 4) -> 5; rows 1-3 and 2-4 touch NaN -> skipped; too few triples -> None.
+    assert interp_residual_rms(vals) is None
+    vals2 = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [0.0, 0.0]])
+    # Residuals (3, 4) and (-1.5, -2): sqrt(mean(25, 6.25) / 1.5).
+    assert abs(interp_residual_rms(vals2) - np.sqrt((25 + 6.25) / 2 / 1.5)) < 1e-12  # type: ignore[operator]
+
+
+def test_template_match_recovers_a_subpixel_shift() -> None:
+    """A smooth blob moved by (3.4, -2.3) px on a static background is found to a fifth of a pixel."""
+    bg = np.full((120, 160), 100.0, np.float32)
+    yy, xx = np.mgrid[0:120, 0:160].astype(np.float64)
+
+    def frame(cx: float, cy: float) -> np.ndarray:
+        blob = 80 * np.exp(-((xx - cx) ** 2 / 40 + (yy - cy) ** 2 / 90)) - 50 * np.exp(
+            -((xx - cx - 3) ** 2 / 10 + (yy - cy + 6) ** 2 / 10)
+        )
+        return np.clip(100 + blob, 0, 255).astype(np.uint8)
+
+    c0 = np.array([70.0, 60.0])
+    ta = cut_template(frame(*c0), bg, c0, (20, 30))
+    assert ta is not None
+    c1 = c0 + np.array([3.4, -2.3])
+    found, cost = match_centre(frame(*c1), bg, ta, ta, 0.5, c0, TemplateParams())
+    assert found is not None and np.abs(found - c1).max() < 0.2, found
+    assert cost < 0.1
+    far, _ = match_centre(frame(*(c0 + 30)), bg, ta, ta, 0.5, c0, TemplateParams())
+    assert far is None  # out of reach: no measurement rather than the window's edge

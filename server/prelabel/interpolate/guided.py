@@ -16,9 +16,12 @@ For each gap between keyframes ``a`` and ``b`` (``L = b - a`` frames):
 The uncertainty (pixels) that ranks suggested keyframes is the forward/backward disagreement, raised where tracking
 confidence is low and lowered where a detection supports the box.
 
-On a static camera the foreground path (:meth:`GuidedMethod._foreground_run`) replaces steps 1-3, and with detections
-drawn like the annotator's boxes the detections on each gap's cheapest path (:mod:`prelabel.interpolate.detpath`)
-replace step 4.
+On a static camera the foreground path (:meth:`GuidedMethod._foreground_run`) replaces steps 1-4: foreground
+centroids, detections corrected to the annotator's box convention at both keyframes (:mod:`detmeas`) and the
+keyframes' appearance (:mod:`template`) are measurements for one smoother in which the keyframes are near-exact, and
+per gap the keyframes' appearance picks the path that stayed on the object (the geometric prior where the measured
+path slid onto a neighbour). With detections drawn like the annotator's boxes the detections on each gap's cheapest
+path (:mod:`prelabel.interpolate.detpath`) replace step 4.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from prelabel.interpolate.geometric import (
     xyxy_to_cxcywh,
 )
 from prelabel.interpolate.kalman import SmootherParams, keyframe_states
+from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.types import Detections
 
 logger = logging.getLogger(__name__)
@@ -137,6 +141,19 @@ def _lk_step(
     return np.array([cx + d[0], cy + d[1], w * scale, h * scale]), float(np.clip(conf, 0.0, 1.0))
 
 
+def _fuse(
+    z: Float64Array, var: Float64Array, z2: Float64Array, var2: Float64Array
+) -> tuple[Float64Array, Float64Array]:
+    """Precision-weighted mean of two measurements per frame: (n, 2) positions (NaN / ``inf`` variance: none) and
+    (n,) variances in px^2; returns the fused positions (0 where neither measures) and variances (``inf`` there)."""
+    p1 = np.where(np.isfinite(var) & np.isfinite(z[:, 0]), 1.0 / np.maximum(var, 1e-12), 0.0)
+    p2 = np.where(np.isfinite(var2) & np.isfinite(z2[:, 0]), 1.0 / np.maximum(var2, 1e-12), 0.0)
+    prec = p1 + p2
+    num = np.where(p1[:, None] > 0, z, 0.0) * p1[:, None] + np.where(p2[:, None] > 0, z2, 0.0) * p2[:, None]
+    fused = num / np.where(prec > 0, prec, 1.0)[:, None]
+    return fused, np.where(prec > 0, 1.0 / np.where(prec > 0, prec, 1.0), np.inf)
+
+
 @dataclass
 class GuidedMethod:
     """Optical-flow propagation from both keyframes plus detector support; passes exactly through the keyframes.
@@ -155,6 +172,19 @@ class GuidedMethod:
         miss_sigma: uncertainty, in box widths, of a frame where the foreground gives no usable measurement.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
             forward and backward foreground passes agree (static cameras).
+        det_measure: on a static camera, detections (corrected to the annotator's convention at the keyframes) are
+            measurements for the foreground smoother; False fuses them where they overlap the path instead.
+        det_sigma_ratio: a detection's standard deviation relative to a foreground measurement's where the keyframes
+            are too few to measure it (fewer than two usable triples).
+        det_match_iou: least IoU between the path box and a corrected detection for the detection to measure it.
+        det_gate: detections farther than this from the foreground path (in box widths and heights) are dropped.
+        template: appearance matching settings (static cameras); None turns appearance off.
+        template_sigma_ratio: an appearance measurement's standard deviation relative to a foreground measurement's.
+        template_max_cost: appearance matches above this normalised cost (about 1 is empty background) measure
+            nothing, and a gap whose best candidate path costs more keeps the measured path.
+        n_cands: candidate paths per gap for the appearance check, in order: measured, measured with appearance,
+            geometric prior, halfway between the measured path and the prior.
+        appearance_margin: mean cost by which a later candidate must beat the measured path to replace it.
     """
 
     name: str = "guided"
@@ -178,6 +208,11 @@ class GuidedMethod:
     det_sigma: float = 0.05
     det_path_min_iou: float = 0.75
     det_measure: bool = True
+    template: TemplateParams | None = field(default_factory=TemplateParams)
+    template_sigma_ratio: float = 1.0
+    template_max_cost: float = 0.8
+    n_cands: int = 3
+    appearance_margin: float = 0.2
     det_sigma_ratio: float = 2.0
     det_match_iou: float = 0.5
     det_gate: float = 0.5
@@ -413,11 +448,22 @@ class GuidedMethod:
         if inlier.sum() < valid.sum():
             centre = solve(inlier, q_rel)
             resid = np.linalg.norm(np.where(inlier[:, None], meas - centre, 0.0), axis=1)
+        var = np.where(inlier, sigma**2, np.inf)
+        z = np.where(inlier[:, None], meas, 0.0)
+        # Candidate paths: the foreground (with detections as measurements when given), with the keyframes'
+        # appearance as measurements too, the geometric prior; per gap the appearance picks one.
         supported = np.zeros(n, bool)
         if run.detections is not None and self.det_measure:
             centre, supported = self._with_detection_measurements(
-                run, run.video, bg, pc, centre, meas, inlier, sigma, q_rel, solve_z
+                run, run.video, bg, pc, centre, z, var, sigma, q_rel, solve_z
             )
+        if self.template is not None:
+            zt = self._template_measurements(run.video, bg, kf, key_c, pc, centre)
+            z_t, var_t = _fuse(z, var, zt, (self.template_sigma_ratio * sigma) ** 2)
+            cands = [centre, solve_z(z_t, var_t, q_rel), pc[:, :2], 0.5 * (centre + pc[:, :2])][: self.n_cands]
+            choice = self._appearance_check(run.video, bg, kf, key_c, cands)
+            centre = np.take_along_axis(np.stack(cands), choice[None, :, None], axis=0)[0]
+            supported &= choice == 0
         out = pc.copy()
         out[:, :2] = centre
         # Expected error (pixels): the geometric prior's own uncertainty (distance from keyframes) plus how far the
@@ -459,7 +505,7 @@ class GuidedMethod:
         pc: Float64Array,
         centre: Float64Array,
         meas: Float64Array,
-        inlier: npt.NDArray[np.bool_],
+        var: Float64Array,
         sigma: Float64Array,
         q_rel: float,
         solve: Callable[[Float64Array, Float64Array, float], Float64Array],
@@ -468,8 +514,9 @@ class GuidedMethod:
 
         A detection's standard deviation is the foreground measurement's times the ratio of how well each predicts
         the annotator's box at an inner keyframe from its neighbours (:func:`interp_residual_rms`; ``det_sigma_ratio``
-        with fewer than three keyframes). Detections farther than ``det_gate`` box widths from the foreground path are
-        dropped. Returns the new centres (n, 2) and which frames a detection measured.
+        with fewer than two usable keyframe triples). Detections farther than ``det_gate`` (box widths and heights)
+        from the foreground path are dropped; the process noise rises as for the foreground alone. Returns the new
+        centres (n, 2) and which frames a detection measured.
         """
         assert run.detections is not None
         kf = run.key_frames
@@ -505,19 +552,97 @@ class GuidedMethod:
             path[:, :2] = centre[sl]
             zd[sl] = detection_centres(run.detections, a, path, oa, ob, self.det_match_iou)
         has_d = np.isfinite(zd[:, 0])
-        has_d &= np.hypot(*(zd - centre).T) <= self.det_gate * np.maximum(pc[:, 2], 1.0)
+        rel = (zd - centre) / np.maximum(pc[:, 2:], 1.0)  # in box widths and heights
+        has_d &= np.hypot(rel[:, 0], rel[:, 1]) <= self.det_gate
         has_d[kf - t0] = False
         if not has_d.any():
             return centre, has_d
         logger.debug("guided: %d detection measurements, sigma ratio %.2f", int(has_d.sum()), ratio)
-        pf = np.where(inlier, 1.0 / sigma**2, 0.0)  # precisions (1 / px^2); 0 where no measurement
-        pd = np.where(has_d, 1.0 / (ratio * sigma) ** 2, 0.0)
-        prec = pf + pd
-        z = (
-            np.where(inlier[:, None], meas, 0.0) * pf[:, None] + np.where(has_d[:, None], zd, 0.0) * pd[:, None]
-        ) / np.maximum(prec, 1e-300)[:, None]
-        var = np.where(prec > 0, 1.0 / np.maximum(prec, 1e-300), np.inf)
-        return solve(z, var, q_rel), has_d
+        zd = np.where(has_d[:, None], zd, np.nan)
+        z, var = _fuse(meas, var, zd, (ratio * sigma) ** 2)
+        # As for the foreground alone: the smoothest motion model that explains the measurements (at least as
+        # flexible as the foreground's own).
+        ok = np.isfinite(var)
+        ok[kf - t0] = False
+        steps = [q for q in self.meas_q_rel_steps if q >= q_rel] or [q_rel]
+        out = centre
+        for q in steps:
+            out = solve(z, var, q)
+            resid = np.hypot(*(z[ok] - out[ok]).T) / np.sqrt(var[ok])
+            if float(np.median(resid)) <= self.max_median_residual:
+                break
+        return out, has_d
+
+    def _template_measurements(
+        self,
+        video: FrameSource,
+        bg: Float32Array,
+        kf: npt.NDArray[np.int64],
+        key_c: Float64Array,
+        pc: Float64Array,
+        centre: Float64Array,
+    ) -> Float64Array:
+        """Centres (n, 2) where the keyframes' appearance matches near ``centre`` (:mod:`template`), NaN elsewhere."""
+        assert self.template is not None
+        t0 = int(kf[0])
+        out = np.full((len(pc), 2), np.nan)
+        for k in range(len(kf) - 1):
+            a, b = int(kf[k]), int(kf[k + 1])
+            if b - a < 2:
+                continue
+            size = (
+                round(0.5 * (key_c[k, 2] + key_c[k + 1, 2])),
+                round(0.5 * (key_c[k, 3] + key_c[k + 1, 3])),
+            )
+            ta = cut_template(self._frame(video, a), bg, key_c[k, :2], size)
+            tb = cut_template(self._frame(video, b), bg, key_c[k + 1, :2], size)
+            if ta is None or tb is None:
+                continue
+            for i in range(1, b - a):
+                c, cost = match_centre(
+                    self._frame(video, a + i), bg, ta, tb, i / (b - a), centre[a + i - t0], self.template
+                )
+                if c is not None and cost <= self.template_max_cost:
+                    out[a + i - t0] = c
+        return out
+
+    def _appearance_check(
+        self,
+        video: FrameSource,
+        bg: Float32Array,
+        kf: npt.NDArray[np.int64],
+        key_c: Float64Array,
+        cands: list[Float64Array],
+    ) -> npt.NDArray[np.int64]:
+        """Per gap, the candidate path (each (n, 2) centres) that the keyframes' appearance matches best on average
+        (:func:`path_cost`): (n,) index into ``cands`` per frame. The first wins unless another is better by
+        ``appearance_margin``, or where the appearance matches no candidate (mean cost above ``template_max_cost``).
+        A foreground path that slid onto a neighbour loses to one that stayed on the person."""
+        assert self.template is not None
+        t0 = int(kf[0])
+        out = np.zeros(len(cands[0]), np.int64)
+        for k in range(len(kf) - 1):
+            a, b = int(kf[k]), int(kf[k + 1])
+            if b - a < 2 or len(cands) < 2:
+                continue
+            size = (round(0.5 * (key_c[k, 2] + key_c[k + 1, 2])), round(0.5 * (key_c[k, 3] + key_c[k + 1, 3])))
+            ta = cut_template(self._frame(video, a), bg, key_c[k, :2], size)
+            tb = cut_template(self._frame(video, b), bg, key_c[k + 1, :2], size)
+            if ta is None or tb is None:
+                continue
+            costs = np.zeros((len(cands), b - a - 1))
+            for i in range(1, b - a):
+                g = self._frame(video, a + i)
+                for c, path in enumerate(cands):
+                    costs[c, i - 1] = path_cost(g, bg, ta, tb, i / (b - a), path[a + i - t0], self.template)
+            if not np.isfinite(costs).all():
+                continue
+            mean = costs.mean(axis=1)
+            mean[1:] += self.appearance_margin
+            best = int(np.argmin(mean))
+            if mean[best] <= self.template_max_cost:  # above it the appearance matches nowhere: no evidence
+                out[a - t0 + 1 : b - t0] = best
+        return out
 
     def _fg_pass(
         self,
