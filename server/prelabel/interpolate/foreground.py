@@ -33,6 +33,8 @@ class BackgroundParams:
             fraction of pixels differs from the background by more than ``threshold``.
         mean_shift_iters: re-centring steps from the prior position.
         min_mass: a window whose mean weight (in units of ``cap``) is below this gives no measurement.
+        window: the centroid window's width and height as fractions of the box (a narrower window keeps more of a
+            neighbour out).
     """
 
     sample_frames: int = 48
@@ -41,6 +43,7 @@ class BackgroundParams:
     max_foreground_fraction: float = 0.2
     mean_shift_iters: int = 4
     min_mass: float = 0.02
+    window: tuple[float, float] = (0.8, 1.0)
 
 
 def background_model(video: FrameSource, to_gray: object, params: BackgroundParams) -> Float32Array | None:
@@ -79,20 +82,27 @@ def foreground_centroid(
         ``(centroid, mass)``; centroid None when the box is (nearly) outside the frame or holds no foreground.
     """
     h_img, w_img = gray.shape[:2]
-    x0 = int(max(0.0, centre[0] - size[0] / 2))
-    x1 = int(min(float(w_img), centre[0] + size[0] / 2))
-    y0 = int(max(0.0, centre[1] - size[1] / 2))
-    y1 = int(min(float(h_img), centre[1] + size[1] / 2))
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    size = np.asarray(size, np.float64) * np.asarray(params.window)
+    # The window's edges are exact (border pixels weigh by the fraction inside it): the centroid moves smoothly with
+    # the window and its pixel centres average to ``centre``, so mean shift neither jumps nor creeps.
+    ax, bx = max(0.0, float(centre[0] - size[0] / 2)), min(float(w_img), float(centre[0] + size[0] / 2))
+    ay, by = max(0.0, float(centre[1] - size[1] / 2)), min(float(h_img), float(centre[1] + size[1] / 2))
+    if bx - ax < 2 or by - ay < 2:
         return None, 0.0
+    x0, x1 = int(np.floor(ax)), int(np.ceil(bx))
+    y0, y1 = int(np.floor(ay)), int(np.ceil(by))
+    xs = np.arange(x0, x1, dtype=np.float64)
+    ys = np.arange(y0, y1, dtype=np.float64)
+    col = np.clip(np.minimum(xs + 1.0, bx) - np.maximum(xs, ax), 0.0, 1.0)
+    row = np.clip(np.minimum(ys + 1.0, by) - np.maximum(ys, ay), 0.0, 1.0)
     diff = np.abs(gray[y0:y1, x0:x1].astype(np.float32) - bg[y0:y1, x0:x1])
-    wgt = np.clip(diff - params.threshold, 0.0, params.cap)
+    wgt = np.clip(diff - params.threshold, 0.0, params.cap) * row[:, None] * col[None, :]
     total = float(wgt.sum())
-    mass = total / (params.cap * wgt.size)
-    if mass < params.min_mass:
+    mass = total / (params.cap * (bx - ax) * (by - ay))
+    if mass < params.min_mass or total <= 0.0:
         return None, mass
-    cx = float(wgt.sum(axis=0) @ np.arange(x0, x1)) / total + 0.5
-    cy = float(wgt.sum(axis=1) @ np.arange(y0, y1)) / total + 0.5
+    cx = float(wgt.sum(axis=0) @ xs) / total + 0.5
+    cy = float(wgt.sum(axis=1) @ ys) / total + 0.5
     return np.array([cx, cy]), mass
 
 
