@@ -33,8 +33,11 @@ class BackgroundParams:
             fraction of pixels differs from the background by more than ``threshold``.
         mean_shift_iters: re-centring steps from the prior position.
         min_mass: a window whose mean weight (in units of ``cap``) is below this gives no measurement.
-        window: the centroid window's width and height as fractions of the box (a narrower window keeps more of a
-            neighbour out).
+        window: the precise centroid window's width and height as fractions of the box.
+        kernel: the precise centroid weighs columns by an Epanechnikov profile across the window (the middle counts
+            most, a neighbour at the edge least).
+        precise_iters: the last mean-shift steps that use the precise centroid; the steps before use the flat whole
+            box, whose pull reaches an object anywhere in the box.
     """
 
     sample_frames: int = 48
@@ -43,7 +46,9 @@ class BackgroundParams:
     max_foreground_fraction: float = 0.2
     mean_shift_iters: int = 4
     min_mass: float = 0.02
-    window: tuple[float, float] = (0.8, 1.0)
+    window: tuple[float, float] = (1.0, 1.0)
+    kernel: bool = True
+    precise_iters: int = 2
 
 
 def background_model(video: FrameSource, to_gray: object, params: BackgroundParams) -> Float32Array | None:
@@ -67,7 +72,12 @@ def background_model(video: FrameSource, to_gray: object, params: BackgroundPara
 
 
 def foreground_centroid(
-    gray: Gray, bg: Float32Array, centre: Float64Array, size: Float64Array, params: BackgroundParams
+    gray: Gray,
+    bg: Float32Array,
+    centre: Float64Array,
+    size: Float64Array,
+    params: BackgroundParams,
+    precise: bool = False,
 ) -> tuple[Float64Array | None, float]:
     """Centroid (x, y) in pixels of the foreground weight inside a box, and the box's mean weight in [0, 1].
 
@@ -77,12 +87,13 @@ def foreground_centroid(
         centre: (2,) box centre in pixels.
         size: (2,) box width and height in pixels.
         params: see :class:`BackgroundParams`.
+        precise: weigh by ``params.window`` and ``params.kernel`` (else the flat whole box, which reaches farther).
 
     Returns:
         ``(centroid, mass)``; centroid None when the box is (nearly) outside the frame or holds no foreground.
     """
     h_img, w_img = gray.shape[:2]
-    size = np.asarray(size, np.float64) * np.asarray(params.window)
+    size = np.asarray(size, np.float64) * (np.asarray(params.window) if precise else 1.0)
     # The window's edges are exact (border pixels weigh by the fraction inside it): the centroid moves smoothly with
     # the window and its pixel centres average to ``centre``, so mean shift neither jumps nor creeps.
     ax, bx = max(0.0, float(centre[0] - size[0] / 2)), min(float(w_img), float(centre[0] + size[0] / 2))
@@ -94,11 +105,14 @@ def foreground_centroid(
     xs = np.arange(x0, x1, dtype=np.float64)
     ys = np.arange(y0, y1, dtype=np.float64)
     col = np.clip(np.minimum(xs + 1.0, bx) - np.maximum(xs, ax), 0.0, 1.0)
+    if precise and params.kernel:
+        # Epanechnikov profile across the width: the middle counts most, a neighbour at the edge least.
+        col = col * np.clip(1.0 - ((xs + 0.5 - float(centre[0])) / (0.5 * float(size[0]))) ** 2, 0.0, 1.0)
     row = np.clip(np.minimum(ys + 1.0, by) - np.maximum(ys, ay), 0.0, 1.0)
     diff = np.abs(gray[y0:y1, x0:x1].astype(np.float32) - bg[y0:y1, x0:x1])
     wgt = np.clip(diff - params.threshold, 0.0, params.cap) * row[:, None] * col[None, :]
     total = float(wgt.sum())
-    mass = total / (params.cap * (bx - ax) * (by - ay))
+    mass = total / (params.cap * float(row.sum()) * max(float(col.sum()), 1e-9))  # mean weight under the kernel
     if mass < params.min_mass or total <= 0.0:
         return None, mass
     cx = float(wgt.sum(axis=0) @ xs) / total + 0.5
@@ -128,8 +142,11 @@ def mean_shift(
     """
     c = np.asarray(start, np.float64)
     mass = 0.0
-    for _ in range(params.mean_shift_iters):
-        cen, mass = foreground_centroid(gray, bg, c + offset, size, params)
+    for it in range(params.mean_shift_iters):
+        # Flat whole box first (reach: the start may be far off), precise steps last (their fixed point is what
+        # the keyframe offsets were measured with).
+        precise = it >= params.mean_shift_iters - params.precise_iters
+        cen, mass = foreground_centroid(gray, bg, c + offset, size, params, precise)
         if cen is None:
             return None, mass
         c = cen - offset

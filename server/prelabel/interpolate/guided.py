@@ -185,6 +185,8 @@ class GuidedMethod:
         n_cands: candidate paths per gap for the appearance check, in order: measured, measured with appearance,
             geometric prior, halfway between the measured path and the prior.
         appearance_margin: mean cost by which a later candidate must beat the measured path to replace it.
+        precise_max_speed: gaps whose keyframes move at most this many box widths per frame use the precise
+            foreground centroid (``background.precise_iters``); faster ones the flat whole box (reach).
     """
 
     name: str = "guided"
@@ -212,6 +214,7 @@ class GuidedMethod:
     template_sigma_ratio: float = 1.0
     template_max_cost: float = 0.8
     n_cands: int = 3
+    precise_max_speed: float = 0.3
     appearance_margin: float = 0.2
     det_sigma_ratio: float = 2.0
     det_match_iou: float = 0.5
@@ -391,15 +394,20 @@ class GuidedMethod:
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
                 continue
+            # Slow objects (people walking) get the precise centroid; fast ones the reach of the flat whole box.
+            speed = float(np.hypot(*(key_c[k + 1, :2] - key_c[k, :2]))) / (b - a)
+            slow = speed <= self.precise_max_speed * max(float(min(key_c[k, 2], key_c[k + 1, 2])), 1.0)
+            bgp = self.background if slow else replace(self.background, precise_iters=0)
             offs = []
             for f, kc in ((a, key_c[k]), (b, key_c[k + 1])):
-                cen, _ = foreground_centroid(self._frame(run.video, f), bg, kc[:2], kc[2:], self.background)
+                g = self._frame(run.video, f)
+                cen, _ = foreground_centroid(g, bg, kc[:2], kc[2:], bgp, precise=bgp.precise_iters > 0)
                 offs.append(np.zeros(2) if cen is None else cen - kc[:2])
             sl = slice(a - t0, b - t0 + 1)
             s = np.linspace(0.0, 1.0, b - a + 1)[:, None]
             off = (1 - s) * offs[0] + s * offs[1]
-            fwd = self._fg_pass(run.video, bg, a, b, key_c[k, :2], pc[sl], off)
-            bwd = self._fg_pass(run.video, bg, b, a, key_c[k + 1, :2], pc[sl][::-1], off[::-1])[::-1]
+            fwd = self._fg_pass(run.video, bg, a, b, key_c[k, :2], pc[sl], off, bgp)
+            bwd = self._fg_pass(run.video, bg, b, a, key_c[k + 1, :2], pc[sl][::-1], off[::-1], bgp)[::-1]
             gap_meas = np.full((b - a + 1, 2), np.nan)
             gap_sig = np.full(b - a + 1, self.meas_sigma)
             for i in range(1, b - a):
@@ -410,7 +418,7 @@ class GuidedMethod:
                     gap_sig[i] = self.agree_sigma
                     agree[row] = True
                     continue
-                c, _ = mean_shift(self._frame(run.video, a + i), bg, pc[row, :2], pc[row, 2:], off[i], self.background)
+                c, _ = mean_shift(self._frame(run.video, a + i), bg, pc[row, :2], pc[row, 2:], off[i], bgp)
                 if c is not None:
                     gap_meas[i] = c
             meas[sl][1:-1] = gap_meas[1:-1]
@@ -653,6 +661,7 @@ class GuidedMethod:
         centre: Float64Array,
         prior: Float64Array,
         offset: Float64Array,
+        params: BackgroundParams,
     ) -> Float64Array:
         """Sequential foreground mean shift from a keyframe: (n, 2) centres, NaN where the object was lost.
 
@@ -668,9 +677,7 @@ class GuidedMethod:
         lost = 0
         for i in range(1, n):
             guess = c + vel
-            found, _ = mean_shift(
-                self._frame(video, start + i * step), bg, guess, prior[i, 2:], offset[i], self.background
-            )
+            found, _ = mean_shift(self._frame(video, start + i * step), bg, guess, prior[i, 2:], offset[i], params)
             if found is None:
                 lost += 1
                 if lost > 2:
