@@ -46,9 +46,9 @@ class BackgroundParams:
     max_foreground_fraction: float = 0.2
     mean_shift_iters: int = 4
     min_mass: float = 0.02
-    window: tuple[float, float] = (1.0, 1.0)
-    kernel: bool = True
-    precise_iters: int = 2
+    window: tuple[float, float] = (0.8, 1.0)
+    kernel: bool = False
+    precise_iters: int = 4
 
 
 def background_model(video: FrameSource, to_gray: object, params: BackgroundParams) -> Float32Array | None:
