@@ -1,7 +1,11 @@
-"""Guided interpolation follows what the frames show: it beats linear on a generated fast, non-linear clip."""
+"""Guided interpolation follows what the frames show: generated fast, non-linear clips, a neighbour walking against
+the target, detections drawn in another box convention, and real pedestrians (PETS09-S2L1, when present)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 
 from prelabel.interpolate import ArrayFrames, interpolate_track
@@ -206,3 +210,47 @@ def test_template_match_recovers_a_subpixel_shift() -> None:
     assert cost < 0.1
     far, _ = match_centre(frame(*(c0 + 30)), bg, ta, ta, 0.5, c0, TemplateParams())
     assert far is None  # out of reach: no measurement rather than the window's edge
+
+
+def _pets09_tracks(pets09_dir: Path, max_frames: int) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Grey frames (T, H, W) of PETS09-S2L1 up to ``max_frames`` and the ground-truth tracks fully inside them:
+    {id: (frames (n,), xyxy (n, 4))} (MOTChallenge frames are 1-based ``tlwh``)."""
+    cap = cv2.VideoCapture(str(pets09_dir / "video.avi"))
+    frames: list[np.ndarray] = []
+    while len(frames) < max_frames:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    cap.release()
+    rows = np.loadtxt(pets09_dir / "gt" / "gt.txt", delimiter=",", ndmin=2)
+    rows = rows[(rows[:, 6] != 0) & (rows[:, 0] <= len(frames))]
+    tracks = {}
+    for tid in np.unique(rows[:, 1]).astype(int).tolist():
+        r = rows[rows[:, 1] == tid]
+        r = r[np.argsort(r[:, 0])]
+        f = r[:, 0].astype(np.int64) - 1
+        if len(f) >= 41 and np.all(np.diff(f) == 1):
+            tracks[tid] = (f, np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]])
+    return np.stack(frames), tracks
+
+
+def test_guided_on_real_footage_beats_the_geometric_methods(pets09_dir: Path) -> None:
+    """PETS09-S2L1 (first 200 frames), a keyframe every 20 frames: guided follows real pedestrians far better than
+    linear and Kalman interpolation (full sequence, measured by benchmarks/interpolation.py: 0.88 vs 0.77 / 0.81)."""
+    frames, tracks = _pets09_tracks(pets09_dir, 200)
+    assert len(tracks) >= 3
+    video = ArrayFrames(frames)
+    method = GuidedMethod()  # one object: the background model is built once for the video
+    ious: dict[str, list[np.ndarray]] = {"guided": [], "linear": [], "kalman": []}
+    for tid, (f, xyxy) in tracks.items():
+        kidx = sorted({*range(0, len(f), 20), len(f) - 1})
+        kfs = [Keyframe(int(f[i]), xyxy[i]) for i in kidx]
+        inner = np.setdiff1d(np.arange(len(f)), kidx)
+        for name in ious:
+            obj = method if name == "guided" else None
+            res = interpolate_track(kfs, name, video=video if obj else None, track_id=tid, method_object=obj)
+            ious[name].append(box_iou(res.xyxy[inner], xyxy[inner]))
+    mean = {k: float(np.concatenate(v).mean()) for k, v in ious.items()}
+    assert mean["guided"] > 0.85, mean
+    assert mean["guided"] > max(mean["linear"], mean["kalman"]) + 0.03, mean
