@@ -33,11 +33,10 @@ class BackgroundParams:
             fraction of pixels differs from the background by more than ``threshold``.
         mean_shift_iters: re-centring steps from the prior position.
         min_mass: a window whose mean weight (in units of ``cap``) is below this gives no measurement.
-        window: the precise centroid window's width and height as fractions of the box.
-        kernel: the precise centroid weighs columns by an Epanechnikov profile across the window (the middle counts
-            most, a neighbour at the edge least).
-        precise_iters: the last mean-shift steps that use the precise centroid; the steps before use the flat whole
-            box, whose pull reaches an object anywhere in the box.
+        window: the precise centroid's window, width and height as fractions of the box: narrower than the box keeps
+            a neighbour out but reaches less far (guided uses it for slow objects only).
+        precise_iters: the last mean-shift steps that use the precise window; the steps before use the whole box,
+            whose pull reaches an object anywhere in the box.
     """
 
     sample_frames: int = 48
@@ -47,7 +46,6 @@ class BackgroundParams:
     mean_shift_iters: int = 4
     min_mass: float = 0.02
     window: tuple[float, float] = (0.8, 1.0)
-    kernel: bool = False
     precise_iters: int = 4
 
 
@@ -87,7 +85,7 @@ def foreground_centroid(
         centre: (2,) box centre in pixels.
         size: (2,) box width and height in pixels.
         params: see :class:`BackgroundParams`.
-        precise: weigh by ``params.window`` and ``params.kernel`` (else the flat whole box, which reaches farther).
+        precise: use the narrower ``params.window`` (else the whole box, which reaches farther).
 
     Returns:
         ``(centroid, mass)``; centroid None when the box is (nearly) outside the frame or holds no foreground.
@@ -105,14 +103,11 @@ def foreground_centroid(
     xs = np.arange(x0, x1, dtype=np.float64)
     ys = np.arange(y0, y1, dtype=np.float64)
     col = np.clip(np.minimum(xs + 1.0, bx) - np.maximum(xs, ax), 0.0, 1.0)
-    if precise and params.kernel:
-        # Epanechnikov profile across the width: the middle counts most, a neighbour at the edge least.
-        col = col * np.clip(1.0 - ((xs + 0.5 - float(centre[0])) / (0.5 * float(size[0]))) ** 2, 0.0, 1.0)
     row = np.clip(np.minimum(ys + 1.0, by) - np.maximum(ys, ay), 0.0, 1.0)
     diff = np.abs(gray[y0:y1, x0:x1].astype(np.float32) - bg[y0:y1, x0:x1])
     wgt = np.clip(diff - params.threshold, 0.0, params.cap) * row[:, None] * col[None, :]
     total = float(wgt.sum())
-    mass = total / (params.cap * float(row.sum()) * max(float(col.sum()), 1e-9))  # mean weight under the kernel
+    mass = total / (params.cap * (bx - ax) * (by - ay))
     if mass < params.min_mass or total <= 0.0:
         return None, mass
     cx = float(wgt.sum(axis=0) @ xs) / total + 0.5
