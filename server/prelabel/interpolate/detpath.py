@@ -11,6 +11,13 @@ ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` fo
 detections. Unlike matching each frame against a predicted box, this follows objects that move more than their own
 size per frame, as long as the detector sees them: the right object is the one whose chain of boxes joins both
 keyframes with the least travel and the fewest misses.
+
+Objects entering or leaving the view are cut by the image border: a keyframe may be a sliver a few pixels wide of a
+person whose detections in the next frames are whole. Given the image size, a box edge within ``border_px`` of the
+border is *cut* (the object's extent beyond it is unknown). On an axis where either box of a transition is cut, the
+transition compares the edges on the other side (the ones both boxes really show) and drops the size term; a cut
+keyframe sets no upper size bound on that axis and does not set the scale ``D`` (the other keyframe does, or the
+gap's detections when both are cut).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ class DetPathParams:
         max_log_size: detections whose width or height differ from the keyframes' by more than this log ratio are
             never on the path (keeps a ball's path off people and the other way round).
         max_miss_states: "not detected" states kept per frame (the cheapest).
+        border_px: a box edge this close to the image border (pixels) is cut by it (needs the image size).
+        partial_ratio: keyframe diagonals differing by more than this factor: the smaller shows part of the object.
     """
 
     alpha: float = 1.0
@@ -45,6 +54,20 @@ class DetPathParams:
     score_cost: float = 0.5
     max_log_size: float = 0.9
     max_miss_states: int = 16
+    border_px: float = 1.5
+    partial_ratio: float = 2.0
+
+
+def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:
+    """Which edges of each box touch the image border: (N, 4) bool for ``x0, y0, x1, y1`` of (N, 4) ``xyxy`` boxes
+    (all False without an image size ``(width, height)`` in pixels)."""
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    if image_wh is None:
+        return np.zeros(b.shape, bool)
+    w, h = float(image_wh[0]), float(image_wh[1])
+    return np.stack(
+        [b[:, 0] <= border_px, b[:, 1] <= border_px, b[:, 2] >= w - border_px, b[:, 3] >= h - border_px], axis=1
+    )
 
 
 def _cxcywh(xyxy: Float64Array) -> Float64Array:
@@ -59,11 +82,59 @@ def _cxcywh(xyxy: Float64Array) -> Float64Array:
     )
 
 
-def _transition(prev: Float64Array, cur: Float64Array, diag: float, p: DetPathParams) -> Float64Array:
-    """(P, C) cost between boxes ``prev`` (P, 4) and ``cur`` (C, 4), both ``cx, cy, w, h``."""
-    d = np.hypot(cur[None, :, 0] - prev[:, None, 0], cur[None, :, 1] - prev[:, None, 1]) / diag
-    ls = np.abs(np.log(np.maximum(cur[None, :, 2:], 1.0) / np.maximum(prev[:, None, 2:], 1.0))).sum(-1)
-    return np.asarray(p.alpha * d + p.beta * ls)
+def _transition(
+    prev: Float64Array,
+    cur: Float64Array,
+    diag: float,
+    p: DetPathParams,
+    prev_cut: npt.NDArray[np.bool_] | None = None,
+    cur_cut: npt.NDArray[np.bool_] | None = None,
+    prev_part: npt.NDArray[np.bool_] | None = None,
+    cur_part: npt.NDArray[np.bool_] | None = None,
+) -> Float64Array:
+    """(P, C) cost between boxes ``prev`` (P, 4) and ``cur`` (C, 4), both ``cx, cy, w, h``.
+
+    ``prev_cut`` (P, 4) and ``cur_cut`` (C, 4) flag edges cut by the image border (``x0, y0, x1, y1``); on an axis
+    where either box is cut the visible edge on the other side stands in for the centre (the centres where the cuts
+    are on both sides) and the size term is dropped. ``prev_part`` (P,) and ``cur_part`` (C,) flag boxes showing
+    part of the object: the object's box contains them, so a transition with one costs the gap between the boxes
+    (0 where they overlap) and only for the part being larger than the other box.
+    """
+    moves, sizes = [], []
+    for ax in (0, 1):
+        dc = cur[None, :, ax] - prev[:, None, ax]
+        ls = np.abs(np.log(np.maximum(cur[None, :, 2 + ax], 1.0) / np.maximum(prev[:, None, 2 + ax], 1.0)))
+        if prev_cut is not None and cur_cut is not None:
+            lo = prev_cut[:, None, ax] | cur_cut[None, :, ax]  # low edge (x0 / y0) unknown
+            hi = prev_cut[:, None, 2 + ax] | cur_cut[None, :, 2 + ax]
+            half = 0.5 * (cur[None, :, 2 + ax] - prev[:, None, 2 + ax])
+            dc = np.where(lo & ~hi, dc + half, np.where(hi & ~lo, dc - half, dc))
+            ls = np.where(lo | hi, 0.0, ls)
+        moves.append(dc)
+        sizes.append(ls)
+    out = np.asarray(p.alpha * np.hypot(moves[0], moves[1]) / diag + p.beta * (sizes[0] + sizes[1]))
+    if prev_part is None or cur_part is None or not (prev_part.any() or cur_part.any()):
+        return out
+    gaps, grow = [], []
+    for ax in (0, 1):
+        p_lo, p_hi = prev[:, None, ax] - prev[:, None, 2 + ax] / 2, prev[:, None, ax] + prev[:, None, 2 + ax] / 2
+        c_lo, c_hi = cur[None, :, ax] - cur[None, :, 2 + ax] / 2, cur[None, :, ax] + cur[None, :, 2 + ax] / 2
+        gaps.append(np.maximum(0.0, np.maximum(p_lo - c_hi, c_lo - p_hi)))
+        ratio = np.log(np.maximum(cur[None, :, 2 + ax], 1.0) / np.maximum(prev[:, None, 2 + ax], 1.0))
+        grow.append(np.where(prev_part[:, None], np.maximum(-ratio, 0.0), np.maximum(ratio, 0.0)))
+    part_cost = p.alpha * np.hypot(gaps[0], gaps[1]) / diag + p.beta * (grow[0] + grow[1])
+    return np.asarray(np.where(prev_part[:, None] | cur_part[None, :], part_cost, out))
+
+
+def partial_keyframes(key_xyxy: Float64Array, ratio: float) -> npt.NDArray[np.bool_]:
+    """(K,) whether each of (K, 4) ``xyxy`` keyframe boxes shows part of the object: its diagonal is smaller than a
+    neighbouring keyframe's by more than the factor ``ratio`` (an object entering, leaving or half hidden)."""
+    b = np.asarray(key_xyxy, np.float64).reshape(-1, 4)
+    d = np.maximum(np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), 1.0)
+    out = np.zeros(len(b), bool)
+    out[:-1] |= d[1:] > ratio * d[:-1]
+    out[1:] |= d[:-1] > ratio * d[1:]
+    return out
 
 
 def detection_path(
@@ -73,6 +144,7 @@ def detection_path(
     key_a: Float64Array,
     key_b: Float64Array,
     params: DetPathParams | None = None,
+    image_wh: tuple[int, int] | None = None,
 ) -> tuple[Float64Array, Float64Array]:
     """Detections on the cheapest path from keyframe ``a`` to keyframe ``b`` (see the module docstring).
 
@@ -81,6 +153,8 @@ def detection_path(
         a, b: keyframe indices, ``b - a >= 2``.
         key_a, key_b: (4,) keyframe boxes ``xyxy`` in pixels.
         params: costs.
+        image_wh: ``(width, height)`` of the frames in pixels; with it, boxes cut by the image border are compared
+            on the edges they show (None: no box counts as cut).
 
     Returns:
         ``(boxes, scores)``: (b - a + 1, 4) float64 ``xyxy`` of the chosen detection per frame (NaN where the path
@@ -88,44 +162,69 @@ def detection_path(
     """
     p = params or DetPathParams()
     n = b - a + 1
-    keys = _cxcywh(np.stack([np.asarray(key_a, np.float64), np.asarray(key_b, np.float64)]))
-    diag = max(float(np.hypot(keys[:, 2], keys[:, 3]).mean()), 1.0)
-    size_lo = np.log(np.maximum(keys[:, 2:].min(0), 1.0)) - p.max_log_size
-    size_hi = np.log(np.maximum(keys[:, 2:].max(0), 1.0)) + p.max_log_size
+    key_xyxy = np.stack([np.asarray(key_a, np.float64), np.asarray(key_b, np.float64)])
+    keys = _cxcywh(key_xyxy)
+    key_cut = cut_edges(key_xyxy, image_wh, p.border_px)
+    # Size bounds per axis (log pixels): a cut keyframe is a lower bound of the object's size, so where both are
+    # cut on an axis the other axis bounds it (at most 1.5 times as long).
+    whole = ~(key_cut[:, :2] | key_cut[:, 2:])  # (2 keyframes, 2 axes)
+    log_key = np.log(np.maximum(keys[:, 2:], 1.0))
+    size_lo = log_key.min(0) - p.max_log_size
+    size_hi = log_key.max(0) + p.max_log_size
+    size_hi = np.where(whole.any(0), size_hi, np.maximum(size_hi, size_hi[::-1] + np.log(1.5)))
     cands: list[Float64Array] = [keys[:1]]
     scores: list[Float64Array] = [np.ones(1)]
+    cuts: list[npt.NDArray[np.bool_]] = [key_cut[:1]]
     for f in range(a + 1, b):
         d = detections.get(f)
         if d is None or len(d) == 0:
-            c, s = np.zeros((0, 4)), np.zeros(0)
+            c, s, x = np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4))
         else:
-            c = _cxcywh(d.xyxy.astype(np.float64))
+            x = d.xyxy.astype(np.float64)
+            c = _cxcywh(x)
             ls = np.log(np.maximum(c[:, 2:], 1.0))
             ok = ((ls >= size_lo) & (ls <= size_hi)).all(1)
-            c, s = c[ok], d.scores.astype(np.float64)[ok]
+            c, s, x = c[ok], d.scores.astype(np.float64)[ok], x[ok]
         cands.append(c)
         scores.append(s)
+        cuts.append(cut_edges(x, image_wh, p.border_px))
     cands.append(keys[1:])
     scores.append(np.ones(1))
+    cuts.append(key_cut[1:])
+    # The scale: keyframes differing by more than ``partial_ratio`` in diagonal show part of the object (cut by the
+    # border or hidden), and the larger gives the scale; both cut: the whole detections in the gap.
+    key_part = partial_keyframes(key_xyxy, p.partial_ratio)
+    key_diag = np.hypot(keys[:, 2], keys[:, 3])
+    diag = float(key_diag.max() if key_part.any() else key_diag.mean())
+    if key_cut.any(1).all():
+        inner = [c[~(k.any(1))] for c, k in zip(cands[1:-1], cuts[1:-1], strict=True)]
+        sizes = np.concatenate([np.hypot(c[:, 2], c[:, 3]) for c in inner]) if inner else np.zeros(0)
+        diag = max(diag, float(np.median(sizes)) if len(sizes) else 0.0)
+    diag = max(diag, 1.0)
 
     # States per frame: its detections, then "not detected" states. A miss state carries the last real box of
     # its path (its anchor), so a path that skips frames pays for the whole jump when it comes back; every state of
     # the previous frame may continue as a miss, and the ``max_miss_states`` cheapest misses are kept.
     cost = np.zeros(1)
     anchor = keys[:1]  # (S, 4) the last real box of each state's path
+    anchor_cut = key_cut[:1]
+    anchor_part = key_part[:1]
     back: list[npt.NDArray[np.int64]] = []
     for t in range(1, n):
         c = cands[t]
-        tot = cost[:, None] + _transition(anchor, c, diag, p)  # (S, C)
+        part = key_part[1:] if t == n - 1 else np.zeros(len(c), bool)
+        tot = cost[:, None] + _transition(anchor, c, diag, p, anchor_cut, cuts[t], anchor_part, part)  # (S, C)
         prev = np.argmin(tot, axis=0) if len(c) else np.zeros(0, np.int64)
         new_cost = tot[prev, np.arange(len(c))] + (1.0 - scores[t]) * p.score_cost if t < n - 1 else tot[prev, 0]
-        new_anchor = c.copy()
+        new_anchor, new_cut, new_part = c.copy(), cuts[t].copy(), part.copy()
         if t < n - 1:
             keep = np.argsort(cost, kind="stable")[: p.max_miss_states]
             new_cost = np.concatenate([new_cost, cost[keep] + p.miss_cost])
             new_anchor = np.concatenate([new_anchor, anchor[keep]])
+            new_cut = np.concatenate([new_cut, anchor_cut[keep]])
+            new_part = np.concatenate([new_part, anchor_part[keep]])
             prev = np.concatenate([prev, keep])
-        cost, anchor = np.asarray(new_cost, np.float64), new_anchor
+        cost, anchor, anchor_cut, anchor_part = np.asarray(new_cost, np.float64), new_anchor, new_cut, new_part
         back.append(np.asarray(prev, np.int64))
     out = np.full((n, 4), np.nan)
     out_s = np.zeros(n)

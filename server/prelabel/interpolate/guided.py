@@ -39,7 +39,7 @@ from scipy.ndimage import uniform_filter1d
 from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
-from prelabel.interpolate.detpath import DetPathParams, detection_path
+from prelabel.interpolate.detpath import DetPathParams, cut_edges, detection_path, partial_keyframes
 from prelabel.interpolate.foreground import (
     BackgroundParams,
     Float32Array,
@@ -299,13 +299,30 @@ class GuidedMethod:
         overlapping detection (IoU >= 0.3) is at least ``det_path_min_iou`` (True when none overlaps: there is
         nothing to compare, and the path only takes detections that join both keyframes)."""
         ious = []
-        for f, box in zip(run.key_frames.tolist(), run.key_xyxy, strict=True):
+        cut = self._key_cut(run)
+        for f, box, c in zip(run.key_frames.tolist(), run.key_xyxy, cut, strict=True):
             d = detections.get(int(f))
+            if c:  # a box cut by the image border says nothing about how the annotator draws whole objects
+                continue
             if d is not None and len(d):
                 best = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
                 if best >= 0.3:
                     ious.append(best)
         return not ious or float(np.mean(ious)) >= self.det_path_min_iou
+
+    def _image_wh(self, run: RunInput) -> tuple[int, int] | None:
+        """(width, height) of the run's frames in pixels, or None without a video."""
+        if run.video is None:
+            return None
+        g = self._frame(run.video, int(run.key_frames[0]))
+        return int(g.shape[1]), int(g.shape[0])
+
+    def _key_cut(self, run: RunInput) -> npt.NDArray[np.bool_]:
+        """(K,) whether each keyframe box shows part of the object only: cut by the image border, or much smaller
+        than a neighbouring keyframe (:func:`partial_keyframes`); its extent says nothing about the detector's."""
+        p = self.det_path or DetPathParams()
+        cut = cut_edges(run.key_xyxy, self._image_wh(run), p.border_px).any(axis=1)
+        return cut | partial_keyframes(run.key_xyxy, p.partial_ratio)
 
     def _with_detection_path(
         self, run: RunInput, base: RunEstimate, detections: Mapping[int, Detections]
@@ -325,13 +342,18 @@ class GuidedMethod:
         anchor = np.zeros(n, bool)
         anchor[kf - t0] = True
         target = xyxy_to_cxcywh(base.xyxy.copy())
+        image_wh = self._image_wh(run)
+        key_cut = self._key_cut(run)
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
                 continue
-            boxes, _ = detection_path(detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], self.det_path)
-            off_a = self._det_offset(detections.get(a), key_c[k])
-            off_b = self._det_offset(detections.get(b), key_c[k + 1])
+            boxes, _ = detection_path(
+                detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], self.det_path, image_wh=image_wh
+            )
+            # The detector's offset to the annotator's boxes, from keyframes showing the whole object only.
+            off_a = None if key_cut[k] else self._det_offset(detections.get(a), key_c[k])
+            off_b = None if key_cut[k + 1] else self._det_offset(detections.get(b), key_c[k + 1])
             off_a = off_b if off_a is None else off_a
             off_b = off_a if off_b is None else off_b
             for i in range(1, b - a):
