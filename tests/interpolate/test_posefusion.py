@@ -105,6 +105,11 @@ def test_keypoint_absent_in_a_keyframe_is_filled_from_estimates_inside_the_box()
     filled = [1, 2, 3, 5, 7, 8, 9]
     assert present[filled, 9].all() and not present[[4, 6, 10], 9].any()
     np.testing.assert_allclose(fused[filled, 9], gt[filled, 9])
+    # Estimates from a detection that barely overlaps the box path (a neighbour) fill nothing.
+    weak = np.full(11, 0.9)
+    weak[[2, 3]] = 0.35
+    _, weak_present = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt), est_match=weak)
+    assert not weak_present[[2, 3], 9].any() and weak_present[[1, 5, 7], 9].all()
     # Without estimates the keypoint stays missing.
     _, none_present = fuse_pose_estimates(kf, pred, pres, np.full_like(est, np.nan), np.zeros((11, 17)), _boxes(gt))
     np.testing.assert_array_equal(none_present, pres)
@@ -114,6 +119,16 @@ def test_shape_mismatch_names_the_array() -> None:
     gt = swinging_person(np.arange(5))
     with pytest.raises(InvalidInputError, match=r"est_conf expected shape \(5, 17\)"):
         fuse_pose_estimates(np.array([0, 4]), gt, np.ones((5, 17), bool), gt, np.ones((4, 17)), _boxes(gt))
+
+
+def test_run_length_must_match_the_keyframes() -> None:
+    gt = swinging_person(np.arange(6))
+    conf = np.ones((6, 17))
+    with pytest.raises(InvalidInputError, match=r"expected 5 frames \(keyframes 0..4\), got 6"):
+        fuse_pose_estimates(np.array([0, 4]), gt, np.ones((6, 17), bool), gt, conf, _boxes(gt))
+    with pytest.raises(InvalidInputError, match=r"est_match expected shape \(5,\)"):
+        fuse_pose_estimates(np.array([0, 4]), gt[:5], np.ones((5, 17), bool), gt[:5], conf[:5], _boxes(gt[:5]), None,
+                            np.ones(4))  # fmt: skip
 
 
 def test_interpolate_track_uses_pose_detections() -> None:

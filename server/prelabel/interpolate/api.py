@@ -89,12 +89,19 @@ def suggest_keyframes(
 
 def _pose_estimates(
     detections: Mapping[int, Detections] | None, frames: np.ndarray, boxes: Float64Array
-) -> tuple[Float64Array, Float64Array] | None:
-    """Keypoints of the detection best overlapping the box path in each frame: (T, 17, 2) and (T, 17) confidence."""
+) -> tuple[Float64Array, Float64Array, Float64Array] | None:
+    """Keypoints of the detection best overlapping the box path in each frame.
+
+    Returns:
+        (T, 17, 2) keypoints (NaN where none), (T, 17) confidence (keypoint confidence x the match IoU) and (T,)
+        match IoU; None when no frame has a match of IoU >= 0.3 (loose: :func:`fuse_pose_estimates` gates each
+        joint against the prediction and fills absent keypoints only from closer matches).
+    """
     if detections is None:
         return None
     est = np.full((len(frames), NUM_KEYPOINTS, 2), np.nan)
     conf = np.zeros((len(frames), NUM_KEYPOINTS))
+    match = np.zeros(len(frames))
     found = False
     for i, f in enumerate(frames.tolist()):
         d = detections.get(f)
@@ -102,11 +109,12 @@ def _pose_estimates(
             continue
         iou = box_iou(boxes[i : i + 1], d.xyxy.astype(np.float64))[0]
         j = int(np.argmax(iou))
-        if iou[j] >= 0.3:  # loose: fuse_pose_estimates gates each joint against the prediction
+        if iou[j] >= 0.3:
             est[i] = d.keypoints[j, :, :2]
             conf[i] = d.keypoints[j, :, 2] * float(iou[j])
+            match[i] = float(iou[j])
             found = True
-    return (est, conf) if found else None
+    return (est, conf, match) if found else None
 
 
 def interpolate_track(
@@ -270,7 +278,7 @@ def _skeletons(
                 )
                 est = _pose_estimates(detections, frames[sl], boxes) if key_boxes is not None else None
                 if est is not None:
-                    sxy, spr = fuse_pose_estimates(kf, sxy, spr, est[0], est[1], boxes)
+                    sxy, spr = fuse_pose_estimates(kf, sxy, spr, est[0], est[1], boxes, est_match=est[2])
             kp[sl, :, :2] = sxy
             kp[sl, :, 2] = np.where(spr, conf[sl, None], 0.0)
             kp[kf - t0, :, 2] = kconf

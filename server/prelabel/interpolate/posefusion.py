@@ -56,6 +56,8 @@ class PoseFusionOptions:
         fill_conf: keypoints absent in a neighbouring keyframe (so not predicted) are taken from estimates of at
             least this confidence; above 1 never.
         fill_margin: such estimates must lie inside the box path grown by this fraction of its longer side.
+        fill_min_match: and come from a detection overlapping the box path by at least this IoU (``est_match``), so
+            a neighbour's skeleton does not fill in keypoints.
     """
 
     min_conf: float = 0.6
@@ -66,6 +68,7 @@ class PoseFusionOptions:
     length_ratio: tuple[float, float] = (0.5, 1.5)
     fill_conf: float = 0.3
     fill_margin: float = 0.1
+    fill_min_match: float = 0.5
 
     def __post_init__(self) -> None:
         lo, hi = self.length_ratio
@@ -75,6 +78,9 @@ class PoseFusionOptions:
             ("swap_margin in [0, 1]", 0 <= self.swap_margin <= 1, self.swap_margin),
             ("length_ratio with 0 < low <= 1 <= high", 0 < lo <= 1 <= hi, self.length_ratio),
             ("fill_margin >= 0", self.fill_margin >= 0, self.fill_margin),
+            ("min_conf in [0, 1]", 0 <= self.min_conf <= 1, self.min_conf),
+            ("fill_conf >= 0", self.fill_conf >= 0, self.fill_conf),
+            ("fill_min_match in [0, 1]", 0 <= self.fill_min_match <= 1, self.fill_min_match),
         )
         for what, ok, got in checks:
             if not ok:
@@ -206,6 +212,7 @@ def fuse_pose_estimates(
     est_conf: Float64Array,
     boxes: Float64Array,
     options: PoseFusionOptions | None = None,
+    est_match: Float64Array | None = None,
 ) -> tuple[Float64Array, BoolArray]:
     """Correct a keyframe-based skeleton with per-frame pose estimates (see the module docstring).
 
@@ -219,6 +226,8 @@ def fuse_pose_estimates(
         boxes: (T, 4) float64 ``xyxy`` box path (its longer side scales the gates); frames with a non-finite box
             take no estimate.
         options: see :class:`PoseFusionOptions`.
+        est_match: (T,) float64 IoU of the detection each frame's estimate comes from with the box path; None
+            counts every estimate as a full match.
 
     Returns:
         ``(xy, present)``: (T, 17, 2) float64 keypoints and (T, 17) bool presence. Both equal the prediction at
@@ -234,6 +243,14 @@ def fuse_pose_estimates(
     pres = np.asarray(pred_present, bool)
     n = len(pred)
     _check_shapes(n, pred, pres, est_xy, est_conf, boxes)
+    if len(kf) and n != int(kf[-1] - kf[0]) + 1:
+        raise InvalidInputError(
+            f"fuse_pose_estimates: expected {int(kf[-1] - kf[0]) + 1} frames (keyframes {int(kf[0])}..{int(kf[-1])}), "
+            f"got {n}"
+        )
+    match = np.ones(n) if est_match is None else np.asarray(est_match, np.float64).reshape(-1)
+    if match.shape != (n,):
+        raise InvalidInputError(f"fuse_pose_estimates: est_match expected shape ({n},), got {match.shape}")
     if len(kf) < 2 or n < 3:
         return pred.copy(), pres.copy()
     d, s = frames_from_keyframe(kf)
@@ -265,7 +282,7 @@ def fuse_pose_estimates(
     ex, ey = est[..., 0], est[..., 1]
     with np.errstate(invalid="ignore"):
         inside = (ex >= box[:, 0:1] - m) & (ex <= box[:, 2:3] + m) & (ey >= box[:, 1:2] - m) & (ey <= box[:, 3:4] + m)
-    fill = ~pres & (conf >= opts.fill_conf) & inside
+    fill = ~pres & (conf >= opts.fill_conf) & inside & (match >= opts.fill_min_match)[:, None]
     out = np.where(fill[..., None], est, out)
     out[is_key] = pred[is_key]
     return np.asarray(out), pres | fill
