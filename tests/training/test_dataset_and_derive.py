@@ -117,3 +117,47 @@ def test_pose_labels_read_back_the_exported_persons(tmp_path: Path) -> None:
         vis = kp[:, 2] > 0
         np.testing.assert_array_equal(vis, match.skeleton.present)
         np.testing.assert_allclose(kp[vis, :2], match.skeleton.keypoints[vis, :2], atol=0.01)
+
+
+def test_init_checkpoint_weights_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Continuing a run (``init``) must train from the checkpoint's weights; Ultralytics drops them with
+    ``pretrained=False``."""
+    import ultralytics
+
+    from prelabel.training.recipe import TrainRecipe
+    from prelabel.training.train import train_network
+
+    calls: list[dict[str, object]] = []
+
+    class FakeYOLO:
+        def __init__(self, model: str) -> None:
+            self.model = model
+
+        def train(self, **kwargs: object) -> None:
+            calls.append({"model": self.model, **kwargs})
+            weights = Path(str(kwargs["project"])) / str(kwargs["name"]) / "weights"
+            weights.mkdir(parents=True, exist_ok=True)
+            (weights / "last.pt").write_bytes(b"")
+
+    monkeypatch.setattr(ultralytics, "YOLO", FakeYOLO)
+    train_network(TrainRecipe(init="run-a-last.pt"), tmp_path / "data.yaml", tmp_path)
+    train_network(TrainRecipe(), tmp_path / "data.yaml", tmp_path)
+    assert (calls[0]["model"], calls[0]["pretrained"]) == ("run-a-last.pt", True)
+    assert (calls[1]["model"], calls[1]["pretrained"]) == ("yolo11n-pose.yaml", False)
+
+
+def test_pose_ap_by_size_scores_the_shipped_pose_model(tmp_path: Path) -> None:
+    from prelabel.training.evaluate import pose_ap_by_size
+
+    weights = Path(__file__).resolve().parents[2] / "models" / "prelabel-synth-pose.pt"
+    if not weights.exists():
+        pytest.skip("shipped pose model absent")
+    export_yolo_dataset(DatasetSpec((1_000_000,), 3, 30), tmp_path, "val", pose=True, person_only=True)
+    n_gt = sum(
+        any(float(v) > 0 for v in line.split()[7::3])
+        for f in (tmp_path / "labels" / "val").glob("*.txt")
+        for line in f.read_text().splitlines()
+    )
+    r = pose_ap_by_size(weights, tmp_path, 320)
+    assert r["n_small"] + r["n_medium"] + r["n_large"] == n_gt > 0
+    assert 0.05 < r["ap"] <= r["ap50"] <= 1.0  # a trained model on held-out scenes: far above chance, below perfect

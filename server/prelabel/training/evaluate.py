@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from prelabel.errors import NotFoundError
+from prelabel.errors import InvalidInputError, NotFoundError
 from prelabel.synthetic import generate
 from prelabel.training.dataset import DatasetSpec, export_yolo_dataset, write_data_yaml
 from prelabel.training.recipe import TrainRecipe
+from prelabel.types import NUM_KEYPOINTS
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,21 @@ BOX_AREA_TO_OBJECT_AREA = 0.53
 
 
 def _pose_labels(label_file: Path, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(xyxy (4,), keypoints (17, 3) with visibility) per person of one YOLO pose label file, in pixels."""
+    """(xyxy (4,), keypoints (17, 3) with visibility) per person (class 0) of one YOLO pose label file, in pixels.
+
+    Raises:
+        InvalidInputError: a line without ``1 + 4 + 17 * 3`` values (names the file and line).
+    """
     out = []
-    for line in label_file.read_text().splitlines():
-        v = np.array(line.split()[1:], np.float64)
+    for n, line in enumerate(label_file.read_text().splitlines(), 1):
+        fields = line.split()
+        if len(fields) != 5 + 3 * NUM_KEYPOINTS:
+            raise InvalidInputError(
+                f"{label_file.name} line {n}: expected {5 + 3 * NUM_KEYPOINTS} values (pose label), got {len(fields)}"
+            )
+        if int(float(fields[0])) != 0:
+            continue
+        v = np.array(fields[1:], np.float64)
         cx, cy, w, h = v[:4] * [width, height, width, height]
         kp = v[4:].reshape(-1, 3) * [width, height, 1.0]
         out.append((np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]), kp))
@@ -80,8 +92,8 @@ def pose_ap_by_size(pose_path: Path, root: Path, imgsz: int) -> dict[str, float 
     object area of 32^2-96^2 px^2 and ``large`` above 96^2 (in the 640x360 source frames).
 
     Returns:
-        ``ap``, ``ap50``, ``ap_medium``, ``ap_large`` and the ground-truth counts ``n_small``, ``n_medium``,
-        ``n_large``.
+        ``ap``, ``ap50``, ``ap_medium``, ``ap_large`` and the counts ``n_small``, ``n_medium``, ``n_large`` of
+        ground-truth persons with at least one visible keypoint (the ones COCO scores).
     """
     import cv2
     from ultralytics import YOLO
@@ -110,7 +122,7 @@ def pose_ap_by_size(pose_path: Path, root: Path, imgsz: int) -> dict[str, float 
         for xyxy, score, kp in zip(res.boxes.xyxy.cpu().numpy(), res.boxes.conf.cpu().numpy(), kps, strict=True):
             dts.append(PoseInstance(image_id, Skeleton(kp, np.ones(len(kp), bool)), xyxy, float(score)))
     r = oks_ap(gts, dts)
-    areas = np.array([g.object_area for g in gts])
+    areas = np.array([g.object_area for g in gts if g.skeleton.present.any()])  # COCO ignores the others
     return {
         "ap": round(r.ap, 4),
         "ap50": round(r.ap50, 4),
@@ -127,7 +139,8 @@ def evaluate_models(det_path: Path, pose_path: Path, recipe: TrainRecipe, root: 
 
     Returns:
         ``{"metrics": {...}, "heldout": {...}}`` with ``det_map50_person``, ``det_map50_ball``, ``pose_oks_ap``
-        (AP over OKS 0.50:0.95), ``pose_oks_ap50``, and CPU ms per frame of each model.
+        (AP over OKS 0.50:0.95), ``pose_oks_ap50``, ``pose_coco`` (:func:`pose_ap_by_size`), and CPU ms per frame
+        of each model.
 
     Raises:
         NotFoundError: a weights file is missing.
