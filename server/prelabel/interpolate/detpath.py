@@ -3,10 +3,13 @@
 Between keyframes ``a`` and ``b`` every frame offers its detections plus one "not detected" option. A path picks one
 option per frame; its cost is
 
-    sum_t node(t) + sum_t alpha * |c_t - c_{t-1}| / D + beta * (|log w_t / w_{t-1}| + |log h_t / h_{t-1}|)
+    sum_t node(t) + sum_t alpha * |c_t - c_s - v (t - s)| / D + beta * (|log w_t / w_s| + |log h_t / h_s|)
 
-with ``node = (1 - score) * score_cost`` for a detection and ``miss_cost`` for "not detected" (whose transitions
-cost nothing), ``c`` box centres, ``D`` the keyframes' mean box diagonal, and the keyframe boxes fixed at both
+with ``node = (1 - score) * score_cost`` (plus ``line_cost`` per diagonal from the straight line between the
+keyframe centres) for a detection and ``miss_cost`` for "not detected" (whose transitions cost nothing), ``c`` box
+centres, ``s`` the frame of the path's previous detection, ``v`` the keyframes' mean velocity times
+``velocity_weight`` (travel is the departure from the course the keyframes imply, so a chain that turns onto another
+object crossing the path costs more), ``D`` the keyframes' mean box diagonal, and the keyframe boxes fixed at both
 ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` for ``L`` frames of at most ``N``
 detections. Unlike matching each frame against a predicted box, this follows objects that move more than their own
 size per frame, as long as the detector sees them: the right object is the one whose chain of boxes joins both
@@ -15,9 +18,11 @@ keyframes with the least travel and the fewest misses.
 Objects entering or leaving the view are cut by the image border: a keyframe may be a sliver a few pixels wide of a
 person whose detections in the next frames are whole. Given the image size, a box edge within ``border_px`` of the
 border is *cut* (the object's extent beyond it is unknown). On an axis where either box of a transition is cut, the
-transition compares the edges on the other side (the ones both boxes really show) and drops the size term; a cut
-keyframe sets no upper size bound on that axis and does not set the scale ``D`` (the other keyframe does, or the
-gap's detections when both are cut).
+transition compares the edges on the other side (the ones both boxes really show) and drops the size term; a
+keyframe cut on an axis bounds the size on it from below only. A keyframe whose diagonal is more than
+``partial_ratio`` times smaller than the other's shows part of the object (entering, leaving, half hidden): the
+object's box contains it, so its transitions cost the gap between the boxes and only its being larger; ``D`` is then
+the larger keyframe's diagonal (at least the median whole detection's when both keyframes are cut).
 """
 
 from __future__ import annotations
@@ -46,16 +51,22 @@ class DetPathParams:
         max_miss_states: "not detected" states kept per frame (the cheapest).
         border_px: a box edge this close to the image border (pixels) is cut by it (needs the image size).
         partial_ratio: keyframe diagonals differing by more than this factor: the smaller shows part of the object.
+        velocity_weight: travel is measured from where the keyframes' mean velocity (times this) would have
+            taken the previous box, so a chain moving the wrong way costs more than one keeping its course.
+        line_cost: cost per diagonal between a detection's centre and the straight line between the keyframe
+            centres at its frame (a weak constant-velocity prior: of two similar chains, the one on the way wins).
     """
 
     alpha: float = 1.0
-    beta: float = 1.0
-    miss_cost: float = 1.0
+    beta: float = 0.5
+    miss_cost: float = 2.0
     score_cost: float = 0.5
     max_log_size: float = 0.9
     max_miss_states: int = 16
     border_px: float = 1.5
     partial_ratio: float = 2.0
+    velocity_weight: float = 1.0
+    line_cost: float = 0.0
 
 
 def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:
@@ -91,6 +102,7 @@ def _transition(
     cur_cut: npt.NDArray[np.bool_] | None = None,
     prev_part: npt.NDArray[np.bool_] | None = None,
     cur_part: npt.NDArray[np.bool_] | None = None,
+    expected: Float64Array | None = None,
 ) -> Float64Array:
     """(P, C) cost between boxes ``prev`` (P, 4) and ``cur`` (C, 4), both ``cx, cy, w, h``.
 
@@ -98,8 +110,12 @@ def _transition(
     where either box is cut the visible edge on the other side stands in for the centre (the centres where the cuts
     are on both sides) and the size term is dropped. ``prev_part`` (P,) and ``cur_part`` (C,) flag boxes showing
     part of the object: the object's box contains them, so a transition with one costs the gap between the boxes
-    (0 where they overlap) and only for the part being larger than the other box.
+    (0 where they overlap) and only for the part being larger than the other box. ``expected`` (P, 2): the
+    displacement expected from each ``prev`` box (pixels); travel counts as the departure from it.
     """
+    if expected is not None:
+        prev = prev.copy()
+        prev[:, :2] += expected
     moves, sizes = [], []
     for ax in (0, 1):
         dc = cur[None, :, ax] - prev[:, None, ax]
@@ -209,22 +225,32 @@ def detection_path(
     anchor = keys[:1]  # (S, 4) the last real box of each state's path
     anchor_cut = key_cut[:1]
     anchor_part = key_part[:1]
+    anchor_t = np.zeros(1)  # frame (from a) of each state's anchor
+    vel = p.velocity_weight * (keys[1, :2] - keys[0, :2]) / (n - 1)
     back: list[npt.NDArray[np.int64]] = []
     for t in range(1, n):
         c = cands[t]
         part = key_part[1:] if t == n - 1 else np.zeros(len(c), bool)
-        tot = cost[:, None] + _transition(anchor, c, diag, p, anchor_cut, cuts[t], anchor_part, part)  # (S, C)
+        shift = (t - anchor_t)[:, None] * vel[None, :]
+        tot = cost[:, None] + _transition(anchor, c, diag, p, anchor_cut, cuts[t], anchor_part, part, shift)
         prev = np.argmin(tot, axis=0) if len(c) else np.zeros(0, np.int64)
-        new_cost = tot[prev, np.arange(len(c))] + (1.0 - scores[t]) * p.score_cost if t < n - 1 else tot[prev, 0]
-        new_anchor, new_cut, new_part = c.copy(), cuts[t].copy(), part.copy()
+        if t < n - 1:
+            line = keys[0, :2] + (t / (n - 1)) * (keys[1, :2] - keys[0, :2])
+            node = (1.0 - scores[t]) * p.score_cost + p.line_cost * np.hypot(*(c[:, :2] - line).T) / diag
+            new_cost = tot[prev, np.arange(len(c))] + node
+        else:
+            new_cost = tot[prev, 0]
+        new_anchor, new_cut, new_part, new_t = c.copy(), cuts[t].copy(), part.copy(), np.full(len(c), float(t))
         if t < n - 1:
             keep = np.argsort(cost, kind="stable")[: p.max_miss_states]
             new_cost = np.concatenate([new_cost, cost[keep] + p.miss_cost])
             new_anchor = np.concatenate([new_anchor, anchor[keep]])
             new_cut = np.concatenate([new_cut, anchor_cut[keep]])
             new_part = np.concatenate([new_part, anchor_part[keep]])
+            new_t = np.concatenate([new_t, anchor_t[keep]])
             prev = np.concatenate([prev, keep])
         cost, anchor, anchor_cut, anchor_part = np.asarray(new_cost, np.float64), new_anchor, new_cut, new_part
+        anchor_t = new_t
         back.append(np.asarray(prev, np.int64))
     out = np.full((n, 4), np.nan)
     out_s = np.zeros(n)
