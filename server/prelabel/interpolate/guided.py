@@ -344,11 +344,12 @@ class GuidedMethod:
         target = xyxy_to_cxcywh(base.xyxy.copy())
         image_wh = self._image_wh(run)
         key_cut = self._key_cut(run)
+        det_score = np.ones(n)
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
                 continue
-            boxes, _ = detection_path(
+            boxes, scores = detection_path(
                 detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], self.det_path, image_wh=image_wh
             )
             # The detector's offset to the annotator's boxes, from keyframes showing the whole object only.
@@ -366,6 +367,7 @@ class GuidedMethod:
                     d = np.array([d[0] + o[0] * d[2], d[1] + o[1] * d[3], d[2] * np.exp(o[2]), d[3] * np.exp(o[3])])
                 target[a + i - t0] = d
                 anchor[a + i - t0] = True
+                det_score[a + i - t0] = scores[i]
         rows = np.flatnonzero(anchor)
         base_c = xyxy_to_cxcywh(base.xyxy)
         misfit = target[rows] - base_c[rows]
@@ -384,14 +386,45 @@ class GuidedMethod:
         left = rows[np.clip(np.searchsorted(rows, np.arange(n), side="right") - 1, 0, len(rows) - 1)]
         plain = is_key[left] & is_key[right]
         u[plain] = base.uncertainty[plain]
+        # Between path boxes of different sizes (a keyframe showing part of the object next to a whole detection)
+        # the size is a guess: half the size change, most in the middle.
+        span = np.maximum(right - left, 1)
+        s = (np.arange(n) - left) / span
+        dsize = np.abs(target[right, 2:] - target[left, 2:]).sum(axis=1)
+        u = u + 2.0 * s * (1.0 - s) * dsize
         u[rows] = 0.0
-        u[anchor & ~np.isin(np.arange(n), kf - t0)] = self.det_sigma * scale
+        inner = anchor & ~is_key
+        u[inner] = self._anchor_uncertainty(rows, target[rows], det_score[rows], is_key[rows], scale)[inner[rows]]
         conf = confidence_from_uncertainty(u, scale)
         conf[kf - t0] = 1.0
         reason = "distance from keyframes and detections on the path"
         est = RunEstimate(xyxy, conf, u, [self.name] * n, reason)
         est.support = anchor.astype(np.float64)
         return est
+
+    def _anchor_uncertainty(
+        self,
+        rows: npt.NDArray[np.int64],
+        boxes: Float64Array,
+        scores: Float64Array,
+        is_key: npt.NDArray[np.bool_],
+        scale: float,
+    ) -> Float64Array:
+        """Expected error (pixels) of each box on a detection path: (R,) for (R,) frame ``rows`` with (R, 4) ``cx, cy,
+        w, h`` boxes (keyframes included, exact), (R,) detection scores and (R,) keyframe flags.
+
+        ``det_sigma * scale`` times ``2 - score``, plus how far the box departs from the line through its two
+        neighbours on the path (centre distance plus half the size change): a detection the detector drew off the
+        object, or on another one, breaks the chain, while the keyframes' own neighbours are exact. 0 at keyframes.
+        """
+        u = self.det_sigma * scale * (2.0 - np.clip(scores, 0.0, 1.0))
+        if len(rows) >= 3:
+            t = rows.astype(np.float64)
+            s = ((t[1:-1] - t[:-2]) / (t[2:] - t[:-2]))[:, None]
+            pred = (1.0 - s) * boxes[:-2] + s * boxes[2:]
+            r = boxes[1:-1] - pred
+            u[1:-1] += np.hypot(r[:, 0], r[:, 1]) + 0.5 * (np.abs(r[:, 2]) + np.abs(r[:, 3]))
+        return np.where(is_key, 0.0, u)
 
     def _foreground_run(self, run: RunInput, prior: RunEstimate, bg: Float32Array) -> RunEstimate:
         """Centres from foreground mean shift (offset-calibrated at the keyframes), smoothed with the keyframes.
