@@ -11,6 +11,7 @@ import numpy as np
 from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
+from prelabel.interpolate.detpath import cut_edges, detection_path, partial_keyframes
 from prelabel.interpolate.guided import GuidedMethod
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.metrics.interpolation import box_iou
@@ -254,3 +255,56 @@ def test_guided_on_real_footage_beats_the_geometric_methods(pets09_dir: Path) ->
     mean = {k: float(np.concatenate(v).mean()) for k, v in ious.items()}
     assert mean["guided"] > 0.85, mean
     assert mean["guided"] > max(mean["linear"], mean["kalman"]) + 0.03, mean
+
+
+def _crossing_clip(n: int = 20) -> tuple[np.ndarray, np.ndarray, dict[int, Detections]]:
+    """A 40 x 120 person running across a flat 640 x 240 frame, in at the left border and out at the right: both
+    end boxes are slivers (4 and 6 px) cut by the border; the detector draws every other frame's box (cut at the
+    border) with 1 px noise."""
+    rng = np.random.default_rng(3)
+    t = np.arange(n, dtype=np.float64)
+    x0 = -36.0 + (670.0 / (n - 1)) * t
+    gt = np.c_[np.maximum(x0, 0.0), 60 + 0 * t, np.minimum(x0 + 40, 640.0), 180 + 0 * t]
+    dets = {
+        i: Detections((gt[i] + rng.normal(0, 1, 4)).clip(0, 640)[None], np.array([0.8], np.float32), np.array([0]))
+        for i in range(1, n - 1)
+    }
+    return np.full((n, 240, 640), 90, np.uint8), gt, dets
+
+
+def test_detection_path_follows_a_person_between_border_slivers() -> None:
+    frames, gt, dets = _crossing_clip()
+    n = len(gt)
+    boxes, _ = detection_path(dets, 0, n - 1, gt[0], gt[-1], image_wh=(640, 240))
+    assert np.isfinite(boxes[1:-1, 0]).all()
+    kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
+    guided = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets)
+    linear = interpolate_track(kfs, "linear")
+    assert box_iou(guided.xyxy[1:-1], gt[1:-1]).mean() > 0.8
+    assert box_iou(linear.xyxy[1:-1], gt[1:-1]).mean() < 0.6
+
+
+def test_cut_and_partial_boxes() -> None:
+    boxes = np.array([[0.0, 10, 4, 130], [100, 10, 140, 130], [600, 0, 640, 50], [300, 100, 310, 110]])
+    np.testing.assert_array_equal(
+        cut_edges(boxes, (640, 240), 1.5),
+        [[True, False, False, False], [False] * 4, [False, True, True, False], [False] * 4],
+    )
+    assert not cut_edges(boxes, None, 1.5).any()
+    # diagonals 120.1, 126.5, 64.0, 14.1: the last is partial next to the third (ratio 2), the third is not.
+    np.testing.assert_array_equal(partial_keyframes(boxes, 2.0), [False, False, False, True])
+
+
+def test_suggestion_falls_on_the_detection_that_breaks_the_chain() -> None:
+    """Detections on every frame, one of them 30 px off: the first suggestion is that frame, not the first one."""
+    n = 21
+    t = np.arange(n, dtype=np.float64)
+    gt = np.c_[20 + 25 * t, 60 + 0 * t, 60 + 25 * t, 180 + 0 * t]
+    off = gt.copy()
+    off[13] += [30.0, 0, 30, 0]
+    dets = {i: Detections(off[i : i + 1], np.array([0.8], np.float32), np.array([0])) for i in range(n)}
+    frames = np.full((n, 240, 640), 90, np.uint8)
+    res = interpolate_track(
+        [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])], "guided", video=ArrayFrames(frames), detections=dets
+    )
+    assert res.suggestions[0].frame_idx == 13

@@ -66,7 +66,7 @@ class DetPathParams:
     border_px: float = 1.5
     partial_ratio: float = 2.0
     velocity_weight: float = 1.0
-    line_cost: float = 0.0
+    line_cost: float = 0.5
 
 
 def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:
@@ -217,6 +217,8 @@ def detection_path(
         sizes = np.concatenate([np.hypot(c[:, 2], c[:, 3]) for c in inner]) if inner else np.zeros(0)
         diag = max(diag, float(np.median(sizes)) if len(sizes) else 0.0)
     diag = max(diag, 1.0)
+    # The straight line is a weaker guide the farther the keyframes are apart (balls arc, people turn).
+    line_scale = max(diag, float(np.hypot(*(keys[1, :2] - keys[0, :2]))))
 
     # States per frame: its detections, then "not detected" states. A miss state carries the last real box of
     # its path (its anchor), so a path that skips frames pays for the whole jump when it comes back; every state of
@@ -236,7 +238,7 @@ def detection_path(
         prev = np.argmin(tot, axis=0) if len(c) else np.zeros(0, np.int64)
         if t < n - 1:
             line = keys[0, :2] + (t / (n - 1)) * (keys[1, :2] - keys[0, :2])
-            node = (1.0 - scores[t]) * p.score_cost + p.line_cost * np.hypot(*(c[:, :2] - line).T) / diag
+            node = (1.0 - scores[t]) * p.score_cost + p.line_cost * np.hypot(*(c[:, :2] - line).T) / line_scale
             new_cost = tot[prev, np.arange(len(c))] + node
         else:
             new_cost = tot[prev, 0]

@@ -208,7 +208,7 @@ class GuidedMethod:
     miss_sigma: float = 0.25
     det_path: DetPathParams | None = field(default_factory=DetPathParams)
     det_sigma: float = 0.05
-    det_path_min_iou: float = 0.75
+    det_path_min_iou: float = 0.7
     det_measure: bool = True
     template: TemplateParams | None = field(default_factory=TemplateParams)
     template_sigma_ratio: float = 1.0
