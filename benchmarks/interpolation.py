@@ -60,6 +60,7 @@ class GtSpan:
     xyxy: np.ndarray  # (T, 4)
     kp: np.ndarray | None = None  # (T, 17, 2)
     kp_present: np.ndarray | None = None  # (T, 17)
+    class_name: str = ""  # generated scenes: "person" or "ball"
 
 
 @dataclass
@@ -192,7 +193,7 @@ def synthetic_scenes(preset: str, seeds: Sequence[int], detector: bool = False) 
                 if e - s < 3:
                     continue
                 boxes = tr.boxes[s:e]
-                span = GtSpan(tr.track_id, f[s:e], tr.xyxy[s:e].astype(np.float64))
+                span = GtSpan(tr.track_id, f[s:e], tr.xyxy[s:e].astype(np.float64), class_name=tr.class_name)
                 if all(b.skeleton is not None for b in boxes):
                     span.kp = np.stack([b.skeleton.keypoints[:, :2] for b in boxes if b.skeleton]).astype(np.float64)
                     span.kp_present = np.stack([b.skeleton.present for b in boxes if b.skeleton])
@@ -234,9 +235,10 @@ def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, c
 
 
 def evaluate(
-    group: Sequence[Scene], methods: Sequence[str], ks: Sequence[int]
+    group: Sequence[Scene], methods: Sequence[str], ks: Sequence[int], per_class: bool = False
 ) -> dict[str, dict[str, dict[str, object]]]:
-    """{method: {k: metrics}} over all spans of all scenes in ``group`` (frames pooled)."""
+    """{method: {k: metrics}} over all spans of all scenes in ``group`` (frames pooled); with ``per_class``, also
+    ``by_class``: mean IoU and the detector ceiling (:func:`best_detection_iou`) on the in-between frames per class."""
     out: dict[str, dict[str, dict[str, object]]] = {}
     for m in methods:
         if m in ("guided", "guided-frames", "auto") and any(sc.video is None for sc in group):
@@ -244,6 +246,7 @@ def evaluate(
         out[m] = {}
         for k in ks:
             ious, cerrs, speeds, pcks, okss, pspeed, confs = [], [], [], [], [], [], []
+            by_class: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = defaultdict(lambda: ([], []))
             t_total = 0.0
             n_frames = 0
             caches: dict[str, dict[str, object]] = {sc.name: {} for sc in group}  # method objects per video
@@ -259,6 +262,9 @@ def evaluate(
                 inner = np.ones(n, bool)
                 inner[kidx] = False
                 ious.append(box_iou(res.xyxy[inner], sp.xyxy[inner]))
+                if per_class and scene.detections is not None:
+                    by_class[sp.class_name or "all"][0].append(ious[-1])
+                    by_class[sp.class_name or "all"][1].append(best_detection_iou(scene, sp)[inner])
                 confs.append(res.confidence[inner].astype(np.float64))
                 cerrs.append(centre_error(res.xyxy[inner], sp.xyxy[inner]))
                 spd = box_speed(sp.xyxy)[inner]
@@ -278,6 +284,15 @@ def evaluate(
                 "frames_per_s": n_frames / max(t_total, 1e-9),
                 "spearman_conf_iou": spearman(np.concatenate(confs), iou),
             }
+            if by_class:
+                res_k["by_class"] = {
+                    c: {
+                        "n": int(sum(len(v) for v in got)),
+                        "mean_iou": float(np.mean(np.concatenate(got))),
+                        "detector_ceiling": float(np.mean(np.concatenate(ceil))),
+                    }
+                    for c, (got, ceil) in sorted(by_class.items())
+                }
             if pcks:
                 pk, ok, ps = np.concatenate(pcks), np.concatenate(okss), np.concatenate(pspeed)
                 limbs = [7, 8, 9, 10, 13, 14, 15, 16]  # elbows, wrists, knees, ankles
@@ -292,6 +307,18 @@ def evaluate(
                 }
             out[m][str(k)] = res_k
             logger.info("%s %s k=%d: %s", group[0].name, m, k, res_k["all"])
+    return out
+
+
+def best_detection_iou(scene: Scene, span: GtSpan) -> np.ndarray:
+    """(T,) IoU of each ground-truth box of ``span`` with the best overlapping detection in its frame (0 without)."""
+    from prelabel.geometry import box_iou as iou_matrix
+
+    out = np.zeros(len(span.frames))
+    for i, f in enumerate(span.frames.tolist()):
+        d = scene.detections.get(int(f)) if scene.detections is not None else None
+        if d is not None and len(d) > 0:
+            out[i] = float(iou_matrix(span.xyxy[i : i + 1], d.xyxy.astype(np.float64)).max())
     return out
 
 
@@ -348,8 +375,15 @@ def keyframes_needed(scene: Scene, method: str, policy: str, min_iou: float = 0.
     ``policy="suggested"``: add the method's top suggestion (the worst frame if it has none or it is already fine
     and other frames are not); ``"worst"``: add the frame with the lowest IoU.
     """
+    return sum(keyframes_needed_per_span(scene, method, policy, min_iou, max_spans))
+
+
+def keyframes_needed_per_span(
+    scene: Scene, method: str, policy: str, min_iou: float = 0.8, max_spans: int | None = None
+) -> list[int]:
+    """:func:`keyframes_needed` for each of the first ``max_spans`` spans of ``scene``."""
     cache: dict[str, object] = {}
-    total = 0
+    total: list[int] = []
     for sp in scene.spans[:max_spans]:
         n = len(sp.frames)
         kidx = sorted({0, n - 1})
@@ -367,7 +401,7 @@ def keyframes_needed(scene: Scene, method: str, policy: str, min_iou: float = 0.
                 if cand:
                     pick = cand[0]
             kidx = sorted({*kidx, pick})
-        total += len(kidx)
+        total.append(len(kidx))
     return total
 
 
@@ -419,6 +453,25 @@ def markdown(results: dict[str, object]) -> str:
                     f"{fast:.3f} | {pk} | {ok} | {r.get('spearman_conf_iou', float('nan')):.2f} |"  # type: ignore[union-attr]
                 )
         lines.append("")
+    rows = [
+        (sname, m, k, c, v)
+        for sname, per_m in scenes.items()
+        for m, per_k in per_m.items()
+        for k, r in per_k.items()
+        for c, v in r.get("by_class", {}).items()  # type: ignore[attr-defined]
+    ]
+    if rows:
+        lines += [
+            "## Per class (in-between frames)",
+            "",
+            "| scene | method | k | class | frames | mean IoU | detector ceiling |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for sname, m, k, c, v in rows:
+            lines.append(
+                f"| {sname} | {m} | {k} | {c} | {v['n']} | {v['mean_iou']:.3f} | {v['detector_ceiling']:.3f} |"
+            )
+        lines.append("")
     eff = results.get("keyframes_needed", {})
     if eff:
         lines += [
@@ -432,6 +485,19 @@ def markdown(results: dict[str, object]) -> str:
                 for pol, v in per_p.items():
                     base = per_m["linear"][pol]
                     lines.append(f"| {sname} | {m} | {pol} | {v} | {v / base:.2f} |")
+        lines.append("")
+    by_cls = results.get("keyframes_needed_fast_motion_by_class", {})
+    if by_cls:
+        lines += [
+            "| class (fast-motion) | method | policy | keyframes | ratio to linear |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for c, per_m in by_cls.items():  # type: ignore[attr-defined]
+            for m, per_p in per_m.items():
+                for pol, v in per_p.items():
+                    base = per_m.get("linear", {}).get(pol)
+                    ratio = f"{v / base:.2f}" if base else "-"
+                    lines.append(f"| {c} | {m} | {pol} | {v} | {ratio} |")
         lines.append("")
     for sname, v in results.get("detector_ceiling_mean_iou", {}).items():  # type: ignore[union-attr]
         lines.append(f"- detector ceiling on {sname}: mean over boxes of the best detection's IoU = {v:.3f}")
@@ -487,6 +553,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--effort-spans", type=int, default=6, help="ground-truth spans per real scene in the effort simulation"
     )
     ap.add_argument("--quick", action="store_true", help="fewer tracks and seeds")
+    ap.add_argument(
+        "--per-class",
+        action="store_true",
+        help="generated scenes: mean IoU and detector ceiling per class (person, ball), and keyframes needed per class",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -508,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for sc in scenes:
         results["notes"].extend(sc.notes)  # type: ignore[union-attr]
         results["scenes"][sc.name] = evaluate([sc], args.methods, args.ks)  # type: ignore[index]
-    results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks)  # type: ignore[index]
+    results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks, args.per_class)  # type: ignore[index]
     results["detector_ceiling_mean_iou"] = {
         name: detector_ceiling(group)
         for name, group in [("fast-motion", fast)] + [(s.name, [s]) for s in scenes]
@@ -535,16 +606,26 @@ def main(argv: Sequence[str] | None = None) -> None:
             m for m in ("linear", "spline", "kalman", "guided-frames", "guided", "auto") if m in args.methods
         ]
         eff: dict[str, dict[str, dict[str, int]]] = {}
+        eff_class: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
         for name, group in [("fast-motion", fast)] + [(s.name, [s]) for s in scenes]:
             eff[name] = {}
             for m in eff_methods:
                 cap = None if name == "fast-motion" else args.effort_spans
-                eff[name][m] = {
-                    pol: sum(keyframes_needed(s, m, pol, max_spans=cap) for s in group)
-                    for pol in ("suggested", "worst")
-                }
+                eff[name][m] = {}
+                for pol in ("suggested", "worst"):
+                    per_span = [
+                        (sp, n)
+                        for s in group
+                        for sp, n in zip(s.spans, keyframes_needed_per_span(s, m, pol, max_spans=cap), strict=False)
+                    ]
+                    eff[name][m][pol] = sum(n for _, n in per_span)
+                    if args.per_class and name == "fast-motion":
+                        for c in sorted({sp.class_name for sp, _ in per_span}):
+                            eff_class[c][m][pol] = sum(n for sp, n in per_span if sp.class_name == c)
                 logger.info("keyframes needed %s %s: %s", name, m, eff[name][m])
         results["keyframes_needed"] = eff
+        if eff_class:
+            results["keyframes_needed_fast_motion_by_class"] = {c: dict(v) for c, v in eff_class.items()}
 
     geo = [m for m in ("linear", "spline", "kalman", "kalman-ca") if m in args.methods]
     results["throughput_box_frames_per_s"] = throughput_geometric(geo)

@@ -297,7 +297,8 @@ class GuidedMethod:
     def detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether detections are drawn like this annotator's boxes: the mean IoU between each keyframe and its best
         overlapping detection (IoU >= 0.3) is at least ``det_path_min_iou`` (True when none overlaps: there is
-        nothing to compare, and the path only takes detections that join both keyframes)."""
+        nothing to compare, and the path only takes detections that join both keyframes). Keyframes showing part of
+        the object (:meth:`_key_cut`) are left out."""
         ious = []
         cut = self._key_cut(run)
         for f, box, c in zip(run.key_frames.tolist(), run.key_xyxy, cut, strict=True):
