@@ -5,15 +5,16 @@ option per frame; its cost is
 
     sum_t node(t) + sum_t alpha * |c_t - c_s - v (t - s)| / D + beta * (|log w_t / w_s| + |log h_t / h_s|)
 
-with ``node = (1 - score) * score_cost`` (plus ``line_cost`` per diagonal from the straight line between the
+with ``node = (1 - score) * score_cost`` (plus ``line_cost`` per chord length from the straight line between the
 keyframe centres) for a detection and ``miss_cost`` for "not detected" (whose transitions cost nothing), ``c`` box
 centres, ``s`` the frame of the path's previous detection, ``v`` the keyframes' mean velocity times
 ``velocity_weight`` (travel is the departure from the course the keyframes imply, so a chain that turns onto another
-object crossing the path costs more), ``D`` the keyframes' mean box diagonal, and the keyframe boxes fixed at both
-ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` for ``L`` frames of at most ``N``
-detections. Unlike matching each frame against a predicted box, this follows objects that move more than their own
-size per frame, as long as the detector sees them: the right object is the one whose chain of boxes joins both
-keyframes with the least travel and the fewest misses.
+object crossing the path costs more), ``D`` the keyframes' mean box diagonal (the median step between the nearest
+detections of consecutive frames where that is larger: objects moving several sizes per frame), and the keyframe
+boxes fixed at both ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` for ``L`` frames
+of at most ``N`` detections. Unlike matching each frame against a predicted box, this follows objects that move
+more than their own size per frame, as long as the detector sees them: the right object is the one whose chain of
+boxes joins both keyframes with the least travel and the fewest misses.
 
 Objects entering or leaving the view are cut by the image border: a keyframe may be a sliver a few pixels wide of a
 person whose detections in the next frames are whole. Given the image size, a box edge within ``border_px`` of the
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +55,9 @@ class DetPathParams:
         partial_ratio: keyframe diagonals differing by more than this factor: the smaller shows part of the object.
         velocity_weight: travel is measured from where the keyframes' mean velocity (times this) would have
             taken the previous box, so a chain moving the wrong way costs more than one keeping its course.
+        speed_scale: travel counts in the median step between the nearest detections of consecutive frames where
+            that is larger than the keyframes' diagonal (an object moving several sizes per frame, like a thrown ball,
+            would otherwise find any chain dearer than misses).
         line_cost: cost per diagonal between a detection's centre and the straight line between the keyframe
             centres at its frame (a weak constant-velocity prior: of two similar chains, the one on the way wins).
     """
@@ -67,6 +72,7 @@ class DetPathParams:
     partial_ratio: float = 2.0
     velocity_weight: float = 1.0
     line_cost: float = 0.5
+    speed_scale: bool = True
 
 
 def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:
@@ -217,6 +223,14 @@ def detection_path(
         sizes = np.concatenate([np.hypot(c[:, 2], c[:, 3]) for c in inner]) if inner else np.zeros(0)
         diag = max(diag, float(np.median(sizes)) if len(sizes) else 0.0)
     diag = max(diag, 1.0)
+    if p.speed_scale:
+        steps = [
+            float(np.hypot(c1[None, :, 0] - c0[:, None, 0], c1[None, :, 1] - c0[:, None, 1]).min())
+            for c0, c1 in pairwise(cands[1:-1])
+            if len(c0) and len(c1)
+        ]
+        if steps:
+            diag = max(diag, float(np.median(steps)))
     # The straight line is a weaker guide the farther the keyframes are apart (balls arc, people turn).
     line_scale = max(diag, float(np.hypot(*(keys[1, :2] - keys[0, :2]))))
 
