@@ -600,6 +600,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         results["notes"].append(  # type: ignore[union-attr]
             f"keyframes needed: all fast-motion spans; the first {args.effort_spans} spans of each real scene"
         )
+    results["notes"].append(  # type: ignore[union-attr]
+        "tuning: the defaults of guided, its detection path and pose fusion were chosen on PETS09-S2L1 and on "
+        "generated fast-motion seeds 0-5, the data of this benchmark; expect smaller gains on footage they never saw "
+        "(use --fast-seeds with other seeds, or --mot-gt/--video with your own)"
+    )
 
     if not args.no_effort:
         eff_methods = [
