@@ -7,11 +7,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+from prelabel.errors import InvalidInputError
 from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
 from prelabel.interpolate.detpath import cut_edges, detection_path, partial_keyframes
+from prelabel.interpolate.foreground import BackgroundParams
 from prelabel.interpolate.guided import GuidedMethod
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.metrics.interpolation import box_iou
@@ -308,3 +311,11 @@ def test_suggestion_falls_on_the_detection_that_breaks_the_chain() -> None:
         [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])], "guided", video=ArrayFrames(frames), detections=dets
     )
     assert res.suggestions[0].frame_idx == 13
+
+
+def test_background_params_are_validated() -> None:
+    """Window fractions outside (0, 1] and negative step counts are refused with the offending value named."""
+    assert BackgroundParams(window=(1.0, 0.5), precise_iters=0).precise_iters == 0
+    for kwargs in ({"window": (0.0, 1.0)}, {"window": (0.8, 1.2)}, {"precise_iters": -1}, {"mean_shift_iters": 0}):
+        with pytest.raises(InvalidInputError, match="expected"):
+            BackgroundParams(**kwargs)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array, FrameSource
 
 Gray = npt.NDArray[np.uint8]
@@ -36,7 +37,8 @@ class BackgroundParams:
         window: the precise centroid's window, width and height as fractions of the box: narrower than the box keeps
             a neighbour out but reaches less far (guided uses it for slow objects only).
         precise_iters: the last mean-shift steps that use the precise window; the steps before use the whole box,
-            whose pull reaches an object anywhere in the box.
+            whose pull reaches an object anywhere in the box. At ``mean_shift_iters`` or more (the default) every
+            step is precise; 0 makes every step use the whole box.
     """
 
     sample_frames: int = 48
@@ -47,6 +49,20 @@ class BackgroundParams:
     min_mass: float = 0.02
     window: tuple[float, float] = (0.8, 1.0)
     precise_iters: int = 4
+
+    def __post_init__(self) -> None:
+        if len(self.window) != 2 or not all(0.0 < float(v) <= 1.0 for v in self.window):
+            raise InvalidInputError(f"background window: expected two fractions in (0, 1], got {self.window}")
+        if self.precise_iters < 0:
+            raise InvalidInputError(f"background precise_iters: expected >= 0, got {self.precise_iters}")
+        if self.mean_shift_iters < 1:
+            raise InvalidInputError(f"background mean_shift_iters: expected >= 1, got {self.mean_shift_iters}")
+        if self.sample_frames < 1:
+            raise InvalidInputError(f"background sample_frames: expected >= 1, got {self.sample_frames}")
+        if self.cap <= 0.0 or self.threshold < 0.0:
+            raise InvalidInputError(
+                f"background threshold and cap: expected threshold >= 0 and cap > 0, got {self.threshold}, {self.cap}"
+            )
 
 
 def background_model(video: FrameSource, to_gray: object, params: BackgroundParams) -> Float32Array | None:
@@ -138,8 +154,10 @@ def mean_shift(
     c = np.asarray(start, np.float64)
     mass = 0.0
     for it in range(params.mean_shift_iters):
-        # Flat whole box first (reach: the start may be far off), precise steps last (their fixed point is what
-        # the keyframe offsets were measured with).
+        # The first ``mean_shift_iters - precise_iters`` steps (none with the defaults) use the whole box, whose
+        # pull reaches an object anywhere in it; the rest use the precise window, so the fixed point is found with
+        # the window the caller measured the keyframe offsets with (guided: precise for slow gaps, whole box with
+        # ``precise_iters=0`` for fast ones).
         precise = it >= params.mean_shift_iters - params.precise_iters
         cen, mass = foreground_centroid(gray, bg, c + offset, size, params, precise)
         if cen is None:
