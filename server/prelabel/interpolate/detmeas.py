@@ -48,6 +48,21 @@ def detection_offset(dets: Detections | None, key_cxcywh: Float64Array, min_iou:
     return np.array([(k[0] - d[0]) / w, (k[1] - d[1]) / h, np.log(max(k[2], 1.0) / w), np.log(max(k[3], 1.0) / h)])
 
 
+def correct_detections(cxcywh: Float64Array, off: Float64Array) -> Float64Array:
+    """Detector boxes corrected to the annotator's convention by an offset (:func:`detection_offset`).
+
+    Args:
+        cxcywh: (N, 4) or (4,) detector boxes ``cx, cy, w, h`` in pixels.
+        off: (4,) offset ``(dcx / dw, dcy / dh, log w ratio, log h ratio)``.
+
+    Returns:
+        float64 boxes of the same shape: ``(cx + o0 * w, cy + o1 * h, w * exp(o2), h * exp(o3))``.
+    """
+    d = np.asarray(cxcywh, np.float64)
+    o = np.asarray(off, np.float64)
+    return np.concatenate([d[..., :2] + o[:2] * d[..., 2:], d[..., 2:] * np.exp(o[2:])], axis=-1)
+
+
 def detection_centres(
     detections: Mapping[int, Detections],
     a: int,
@@ -76,16 +91,7 @@ def detection_centres(
             continue
         s = i / (n - 1)
         off = (1.0 - s) * off_a + s * off_b
-        d = xyxy_to_cxcywh(dets.xyxy.astype(np.float64))
-        corrected = np.stack(
-            [
-                d[:, 0] + off[0] * d[:, 2],
-                d[:, 1] + off[1] * d[:, 3],
-                d[:, 2] * np.exp(off[2]),
-                d[:, 3] * np.exp(off[3]),
-            ],
-            axis=1,
-        )
+        corrected = correct_detections(xyxy_to_cxcywh(dets.xyxy.astype(np.float64)), off)
         iou = box_iou(cxcywh_to_xyxy(path_cxcywh[i : i + 1]), cxcywh_to_xyxy(corrected))[0]
         j = int(np.argmax(iou))
         if iou[j] >= min_iou:

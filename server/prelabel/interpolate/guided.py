@@ -38,7 +38,12 @@ from scipy.ndimage import uniform_filter1d
 
 from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
-from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
+from prelabel.interpolate.detmeas import (
+    correct_detections,
+    detection_centres,
+    detection_offset,
+    interp_residual_rms,
+)
 from prelabel.interpolate.detpath import DetPathParams, cut_edges, detection_path, partial_keyframes
 from prelabel.interpolate.foreground import (
     BackgroundParams,
@@ -354,8 +359,8 @@ class GuidedMethod:
                 detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], self.det_path, image_wh=image_wh
             )
             # The detector's offset to the annotator's boxes, from keyframes showing the whole object only.
-            off_a = None if key_cut[k] else self._det_offset(detections.get(a), key_c[k])
-            off_b = None if key_cut[k + 1] else self._det_offset(detections.get(b), key_c[k + 1])
+            off_a = None if key_cut[k] else detection_offset(detections.get(a), key_c[k], self.det_min_iou)
+            off_b = None if key_cut[k + 1] else detection_offset(detections.get(b), key_c[k + 1], self.det_min_iou)
             off_a = off_b if off_a is None else off_a
             off_b = off_a if off_b is None else off_b
             for i in range(1, b - a):
@@ -364,8 +369,7 @@ class GuidedMethod:
                 d = xyxy_to_cxcywh(boxes[i : i + 1])[0]
                 if off_a is not None and off_b is not None:
                     s = i / (b - a)
-                    o = (1.0 - s) * off_a + s * off_b
-                    d = np.array([d[0] + o[0] * d[2], d[1] + o[1] * d[3], d[2] * np.exp(o[2]), d[3] * np.exp(o[3])])
+                    d = correct_detections(d, (1.0 - s) * off_a + s * off_b)
                 target[a + i - t0] = d
                 anchor[a + i - t0] = True
                 det_score[a + i - t0] = scores[i]
@@ -794,21 +798,6 @@ class GuidedMethod:
         est.support = np.clip(conf, 0.0, 1.0)
         return est
 
-    def _det_offset(self, dets: Detections | None, key: Float64Array) -> Float64Array | None:
-        """Annotator-vs-detector offset at a keyframe: (dcx / w, dcy / h, log w ratio, log h ratio), or None."""
-        if dets is None or len(dets) == 0:
-            return None
-        kx = cxcywh_to_xyxy(key[None])
-        iou = box_iou(kx, dets.xyxy.astype(np.float64))[0]
-        j = int(np.argmax(iou))
-        if iou[j] < self.det_min_iou:
-            return None
-        d = xyxy_to_cxcywh(dets.xyxy[j : j + 1].astype(np.float64))[0]
-        w, h = max(d[2], 1.0), max(d[3], 1.0)
-        return np.array(
-            [(key[0] - d[0]) / w, (key[1] - d[1]) / h, np.log(max(key[2], 1.0) / w), np.log(max(key[3], 1.0) / h)]
-        )
-
     def _fuse_detections(
         self,
         detections: Mapping[int, Detections],
@@ -819,8 +808,8 @@ class GuidedMethod:
         key_a: Float64Array,
         key_b: Float64Array,
     ) -> tuple[Float64Array, npt.NDArray[np.bool_]]:
-        off_a = self._det_offset(detections.get(a), key_a)
-        off_b = self._det_offset(detections.get(b), key_b)
+        off_a = detection_offset(detections.get(a), key_a, self.det_min_iou)
+        off_b = detection_offset(detections.get(b), key_b, self.det_min_iou)
         if off_a is None and off_b is None:
             off_a = off_b = np.zeros(4)
         elif off_a is None:
@@ -843,10 +832,7 @@ class GuidedMethod:
             if iou[j] < self.det_min_iou:
                 continue
             off = (1.0 - s) * off_a + s * off_b
-            d = xyxy_to_cxcywh(dets.xyxy[j : j + 1].astype(np.float64))[0]
-            corrected = np.array(
-                [d[0] + off[0] * d[2], d[1] + off[1] * d[3], d[2] * np.exp(off[2]), d[3] * np.exp(off[3])]
-            )
+            corrected = correct_detections(xyxy_to_cxcywh(dets.xyxy[j : j + 1].astype(np.float64))[0], off)
             wd = self.det_weight * float(dets.scores[j]) * float(iou[j])
             wg = float(track_w[i]) + self.prior_weight
             out[i] = (wg * blend[i] + wd * corrected) / (wg + wd)
