@@ -319,3 +319,25 @@ def test_background_params_are_validated() -> None:
     for kwargs in ({"window": (0.0, 1.0)}, {"window": (0.8, 1.2)}, {"precise_iters": -1}, {"mean_shift_iters": 0}):
         with pytest.raises(InvalidInputError, match="expected"):
             BackgroundParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_one_method_object_serves_each_video_its_own_frames() -> None:
+    """A method object reused on a second video (which may get the freed first one's ``id``) gives what a fresh
+    object gives: no grey frame, background or pass of the first video is reused."""
+    frames1, gt1, _ = static_scene(n=41, seed=1)
+    frames2, gt2, _ = static_scene(n=41, seed=2)
+    frames2 = np.ascontiguousarray(frames2[:, :, ::-1])  # another scene: mirrored, the person walks left
+    gt2 = np.stack([320 - gt2[:, 2], gt2[:, 1], 320 - gt2[:, 0], gt2[:, 3]], axis=1)
+    kidx = [0, 20, 40]
+    reused = GuidedMethod()
+    video = ArrayFrames(frames1)
+    first = interpolate_track([Keyframe(i, gt1[i]) for i in kidx], "guided", video=video, method_object=reused)
+    del video
+    video = ArrayFrames(frames2)
+    kfs2 = [Keyframe(i, gt2[i]) for i in kidx]
+    second = interpolate_track(kfs2, "guided", video=video, method_object=reused)
+    fresh = interpolate_track(kfs2, "guided", video=video, method_object=GuidedMethod())
+    np.testing.assert_array_equal(second.xyxy, fresh.xyxy)
+    np.testing.assert_array_equal(second.confidence, fresh.confidence)
+    assert not np.allclose(first.xyxy, second.xyxy)
+    assert box_iou(second.xyxy, gt2).mean() > 0.8

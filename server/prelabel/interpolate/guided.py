@@ -224,19 +224,22 @@ class GuidedMethod:
     det_sigma_ratio: float = 2.0
     det_match_iou: float = 0.5
     det_gate: float = 0.5
+    # Caches belong to one video, held by reference and compared with ``is``: an ``id`` can be reused by the next
+    # video once the previous one is freed, and would then serve the old video's frames.
     _bg: Float32Array | None = field(default=None, init=False, repr=False)
-    _bg_video_id: int = field(default=0, init=False, repr=False)
+    _bg_video: FrameSource | None = field(default=None, init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
-    _video_id: int = field(default=0, init=False, repr=False)
+    _video: FrameSource | None = field(default=None, init=False, repr=False)
     _passes: dict[tuple[object, ...], tuple[Float64Array, Float64Array]] = field(
         default_factory=dict, init=False, repr=False
     )
 
     def _frame(self, video: FrameSource, idx: int) -> Gray:
-        if id(video) != self._video_id:
+        if video is not self._video:
             self._gray.clear()
             self._passes.clear()
-            self._video_id = id(video)
+            self._bg, self._bg_video = None, None
+            self._video = video
         hit = self._gray.get(idx)
         if hit is not None:
             self._gray.move_to_end(idx)
@@ -274,9 +277,9 @@ class GuidedMethod:
 
     def _background(self, video: FrameSource) -> Float32Array | None:
         self._frame(video, 0)  # resets the caches when the video changed
-        if self._bg_video_id != id(video):
+        if self._bg_video is not video:
             self._bg = background_model(video, lambda i: self._frame(video, i), self.background)
-            self._bg_video_id = id(video)
+            self._bg_video = video
             logger.debug("guided: static background %s", "found" if self._bg is not None else "not found")
         return self._bg
 
