@@ -4,8 +4,10 @@ estimate reads keyframe times."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from prelabel.interpolate.detmeas import correct_detections, detection_offset
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate.detmeas import correct_detections, detection_offset, interp_residual_rms
 from prelabel.types import Detections
 
 
@@ -22,3 +24,23 @@ def test_correct_detections_inverts_the_keyframe_offset() -> None:
     assert out.shape == (2, 4)
     np.testing.assert_allclose(out[1], key + np.array([10.0, -4.0, 0.0, 0.0]), atol=1e-9)
     np.testing.assert_allclose(correct_detections(det_c, np.zeros(4)), det_c)
+
+
+def test_residual_reads_uneven_keyframe_times() -> None:
+    """A linear drift at unevenly spaced keyframes leaves no residual (the even-spacing prediction would see noise),
+    independent noise is estimated at its standard deviation, and bad times are refused."""
+    times = np.array([0, 3, 20, 24, 50, 90, 97])
+    drift = np.stack([0.4 * times, -0.1 * times + 2.0], axis=1).astype(np.float64)
+    rms = interp_residual_rms(drift, times)
+    assert rms is not None and rms < 1e-9
+    even = interp_residual_rms(drift, np.arange(len(times)))
+    assert even is not None and even > 1.0  # the same offsets read as evenly spaced look noisy
+    rng = np.random.default_rng(0)
+    t = np.cumsum(rng.integers(1, 40, size=4001))
+    noisy = 0.3 * t[:, None] + rng.normal(0.0, 2.0, size=(len(t), 1))
+    est = interp_residual_rms(noisy, t)
+    assert est is not None and abs(est - 2.0) < 0.1, est
+    with pytest.raises(InvalidInputError, match="strictly increasing"):
+        interp_residual_rms(drift, times[::-1])
+    with pytest.raises(InvalidInputError, match="shape"):
+        interp_residual_rms(drift, times[:-1])

@@ -188,10 +188,10 @@ def test_detection_offsets_round_trip() -> None:
     assert detection_offset(det, key + np.array([200.0, 0, 0, 0]), 0.3) is None  # no overlap
     vals = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [np.nan, 0.0], [1.0, 1.0]])
     # Triples: rows 0-2 residual (3, 4) -> 5; rows 1-3 and 2-4 touch NaN -> skipped; too few triples -> None.
-    assert interp_residual_rms(vals) is None
+    assert interp_residual_rms(vals, np.arange(5)) is None
     vals2 = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [0.0, 0.0]])
     # Residuals (3, 4) and (-1.5, -2): sqrt(mean(25, 6.25) / 1.5).
-    assert abs(interp_residual_rms(vals2) - np.sqrt((25 + 6.25) / 2 / 1.5)) < 1e-12  # type: ignore[operator]
+    assert abs(interp_residual_rms(vals2, np.arange(4)) - np.sqrt((25 + 6.25) / 2 / 1.5)) < 1e-12  # type: ignore[operator]
 
 
 def test_template_match_recovers_a_subpixel_shift() -> None:

@@ -10,7 +10,7 @@ and between keyframes ``a`` and ``b`` the offset is interpolated linearly, so a 
 the annotator's centre as ``d_t + o(t) * d_wh`` (an affine correction fitted at both ends of the gap).
 
 How much such a measurement is worth is read off the keyframes too: the offset at an inner keyframe, predicted from
-its two neighbours, misses by as much as an in-between detection would (:func:`interp_residual_rms`).
+its two neighbours (linearly in time), misses by as much as an in-between detection would (:func:`interp_residual_rms`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 
+from prelabel.errors import InvalidInputError
 from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array
 from prelabel.interpolate.geometric import cxcywh_to_xyxy, xyxy_to_cxcywh
@@ -99,23 +101,39 @@ def detection_centres(
     return out
 
 
-def interp_residual_rms(values: Float64Array) -> float | None:
-    """RMS (per row, over columns) of each inner row minus the mean of its two neighbours, scaled to one row's error.
+def interp_residual_rms(values: Float64Array, times: npt.ArrayLike) -> float | None:
+    """RMS (per row, over columns) of each inner row minus its linear interpolation from its two neighbours in time,
+    scaled to one row's error.
 
-    For independent errors of standard deviation ``sigma`` per row, ``v_k - (v_{k-1} + v_{k+1}) / 2`` has variance
-    ``1.5 sigma^2``; the result estimates ``sigma``. Rows with NaN (and triples touching them) are skipped.
+    With ``s = (t_k - t_{k-1}) / (t_{k+1} - t_{k-1})``, the residual ``v_k - ((1 - s) v_{k-1} + s v_{k+1})`` is 0
+    for values drifting linearly in time however unevenly the rows are spaced, and for independent errors of
+    standard deviation ``sigma`` per row it has variance ``(1 + s^2 + (1 - s)^2) sigma^2``; the result estimates
+    ``sigma``. Rows with NaN (and triples touching them) are skipped.
 
     Args:
         values: (K, D) float64, e.g. offsets at consecutive keyframes in pixels.
+        times: (K,) strictly increasing row times (keyframe indices).
 
     Returns:
         The estimate, or None with fewer than two usable triples.
+
+    Raises:
+        InvalidInputError: ``times`` is not (K,) or not strictly increasing.
     """
     v = np.asarray(values, np.float64)
+    t = np.asarray(times, np.float64)
+    if t.shape != (len(v),):
+        raise InvalidInputError(f"residual times: expected shape ({len(v)},), got {t.shape}")
     if len(v) < 3:
         return None
-    r = v[1:-1] - 0.5 * (v[:-2] + v[2:])
+    dt = np.diff(t)
+    if not (dt > 0).all():
+        k = int(np.argmin(dt > 0))
+        raise InvalidInputError(f"residual times: expected strictly increasing, got {t[k]} then {t[k + 1]} at row {k}")
+    s = ((t[1:-1] - t[:-2]) / (t[2:] - t[:-2]))[:, None]
+    r = v[1:-1] - ((1.0 - s) * v[:-2] + s * v[2:])
     ok = np.isfinite(r).all(axis=1)
     if ok.sum() < 2:
         return None
-    return float(np.sqrt(np.mean(np.sum(r[ok] ** 2, axis=1)) / 1.5))
+    scale = 1.0 + s[ok, 0] ** 2 + (1.0 - s[ok, 0]) ** 2
+    return float(np.sqrt(np.mean(np.sum(r[ok] ** 2, axis=1) / scale)))

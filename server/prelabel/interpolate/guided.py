@@ -606,7 +606,7 @@ class GuidedMethod:
             cen, _ = foreground_centroid(self._frame(video, f), bg, kc[:2], kc[2:], self.background)
             if cen is not None:
                 fg_px[r] = cen - kc[:2]
-        rms_det, rms_fg = interp_residual_rms(det_px), interp_residual_rms(fg_px)
+        rms_det, rms_fg = interp_residual_rms(det_px, kf), interp_residual_rms(fg_px, kf)
         ratio = self.det_sigma_ratio if rms_det is None or rms_fg is None else rms_det / max(rms_fg, 1e-3)
         ratio = float(np.clip(ratio, 0.5, 20.0))
         zd = np.full((n, 2), np.nan)
