@@ -525,7 +525,7 @@ class GuidedMethod:
         # appearance as measurements too, the geometric prior; per gap the appearance picks one.
         supported = np.zeros(n, bool)
         if run.detections is not None and self.det_measure:
-            centre, supported, z, var = self._with_detection_measurements(
+            centre, supported, z, var, q_rel = self._with_detection_measurements(
                 run, run.video, bg, pc, centre, z, var, sigma, q_rel, solve_z
             )
         if self.template is not None:
@@ -580,14 +580,15 @@ class GuidedMethod:
         sigma: Float64Array,
         q_rel: float,
         solve: Callable[[Float64Array, Float64Array, float], Float64Array],
-    ) -> tuple[Float64Array, npt.NDArray[np.bool_], Float64Array, Float64Array]:
+    ) -> tuple[Float64Array, npt.NDArray[np.bool_], Float64Array, Float64Array, float]:
         """Add offset-corrected detections (:mod:`detmeas`) as measurements and smooth again.
 
         A detection's standard deviation is the foreground measurement's times the ratio of how well each predicts
         the annotator's box at an inner keyframe from its neighbours (:func:`interp_residual_rms`; ``det_sigma_ratio``
         with fewer than two usable keyframe triples). Detections farther than ``det_gate`` (box widths and heights)
         from the foreground path are dropped; the process noise rises as for the foreground alone. Returns the new
-        centres (n, 2), which frames a detection measured, and the fused measurements (n, 2) and variances (n,).
+        centres (n, 2), which frames a detection measured, the fused measurements (n, 2) and variances (n,), and the
+        relative process noise the smoother settled on (``q_rel`` where no detection measures).
         """
         assert run.detections is not None
         kf = run.key_frames
@@ -627,7 +628,7 @@ class GuidedMethod:
         has_d &= np.hypot(rel[:, 0], rel[:, 1]) <= self.det_gate
         has_d[kf - t0] = False
         if not has_d.any():
-            return centre, has_d, meas, var
+            return centre, has_d, meas, var, q_rel
         logger.debug("guided: %d detection measurements, sigma ratio %.2f", int(has_d.sum()), ratio)
         zd = np.where(has_d[:, None], zd, np.nan)
         z, var = _fuse(meas, var, zd, (ratio * sigma) ** 2)
@@ -637,12 +638,13 @@ class GuidedMethod:
         ok[kf - t0] = False
         steps = [q for q in self.meas_q_rel_steps if q >= q_rel] or [q_rel]
         out = centre
+        q = q_rel
         for q in steps:
             out = solve(z, var, q)
             resid = np.hypot(*(z[ok] - out[ok]).T) / np.sqrt(var[ok])
             if float(np.median(resid)) <= self.max_median_residual:
                 break
-        return out, has_d, z, var
+        return out, has_d, z, var, q
 
     def _template_measurements(
         self,
