@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from prelabel.errors import InvalidInputError
-from prelabel.interpolate.detmeas import correct_detections, detection_offset, interp_residual_rms
+from prelabel.interpolate.detmeas import (
+    correct_detections,
+    detection_offset,
+    interp_residual_rms,
+    interp_residuals,
+    residual_rms,
+)
 from prelabel.types import Detections
 
 
@@ -44,3 +50,17 @@ def test_residual_reads_uneven_keyframe_times() -> None:
         interp_residual_rms(drift, times[::-1])
     with pytest.raises(InvalidInputError, match="shape"):
         interp_residual_rms(drift, times[:-1])
+
+
+def test_residuals_per_triple_combine_across_estimators() -> None:
+    """Per-triple squared residuals are NaN where a triple touches a missing row, and triples taken from different
+    estimators combine into one estimate (as guided does for slow and fast gaps)."""
+    times = np.array([0, 10, 15, 40, 41])
+    vals = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0], [np.nan, 0.0], [1.0, 1.0]])
+    sq = interp_residuals(vals, times)
+    assert sq.shape == (3,) and np.isnan(sq[1:]).all()
+    s = 10 / 15
+    assert abs(sq[0] - 25.0 / (1 + s**2 + (1 - s) ** 2)) < 1e-12
+    assert residual_rms(np.array([4.0, np.nan])) is None
+    assert residual_rms(np.array([4.0, np.nan, 16.0])) == pytest.approx(np.sqrt(10.0))
+    assert interp_residuals(vals[:2], times[:2]).shape == (0,)

@@ -101,21 +101,21 @@ def detection_centres(
     return out
 
 
-def interp_residual_rms(values: Float64Array, times: npt.ArrayLike) -> float | None:
-    """RMS (per row, over columns) of each inner row minus its linear interpolation from its two neighbours in time,
-    scaled to one row's error.
+def interp_residuals(values: Float64Array, times: npt.ArrayLike) -> Float64Array:
+    """Squared residual of each inner row against its linear interpolation from its two neighbours in time, per
+    unit error variance.
 
     With ``s = (t_k - t_{k-1}) / (t_{k+1} - t_{k-1})``, the residual ``v_k - ((1 - s) v_{k-1} + s v_{k+1})`` is 0
     for values drifting linearly in time however unevenly the rows are spaced, and for independent errors of
-    standard deviation ``sigma`` per row it has variance ``(1 + s^2 + (1 - s)^2) sigma^2``; the result estimates
-    ``sigma``. Rows with NaN (and triples touching them) are skipped.
+    standard deviation ``sigma`` per row (per column) it has variance ``(1 + s^2 + (1 - s)^2) sigma^2``; its squared
+    norm is divided by that factor.
 
     Args:
         values: (K, D) float64, e.g. offsets at consecutive keyframes in pixels.
         times: (K,) strictly increasing row times (keyframe indices).
 
     Returns:
-        The estimate, or None with fewer than two usable triples.
+        (max(K - 2, 0),) float64, one per inner row (triple); NaN where the triple touches a NaN.
 
     Raises:
         InvalidInputError: ``times`` is not (K,) or not strictly increasing.
@@ -125,15 +125,38 @@ def interp_residual_rms(values: Float64Array, times: npt.ArrayLike) -> float | N
     if t.shape != (len(v),):
         raise InvalidInputError(f"residual times: expected shape ({len(v)},), got {t.shape}")
     if len(v) < 3:
-        return None
+        return np.zeros(0)
     dt = np.diff(t)
     if not (dt > 0).all():
         k = int(np.argmin(dt > 0))
         raise InvalidInputError(f"residual times: expected strictly increasing, got {t[k]} then {t[k + 1]} at row {k}")
     s = ((t[1:-1] - t[:-2]) / (t[2:] - t[:-2]))[:, None]
     r = v[1:-1] - ((1.0 - s) * v[:-2] + s * v[2:])
-    ok = np.isfinite(r).all(axis=1)
+    return np.sum(r**2, axis=1) / (1.0 + s[:, 0] ** 2 + (1.0 - s[:, 0]) ** 2)
+
+
+def residual_rms(sq_residuals: Float64Array) -> float | None:
+    """Error standard deviation from per-triple squared residuals (:func:`interp_residuals`): the root of their
+    mean over finite entries, or None with fewer than two."""
+    r = np.asarray(sq_residuals, np.float64)
+    ok = np.isfinite(r)
     if ok.sum() < 2:
         return None
-    scale = 1.0 + s[ok, 0] ** 2 + (1.0 - s[ok, 0]) ** 2
-    return float(np.sqrt(np.mean(np.sum(r[ok] ** 2, axis=1) / scale)))
+    return float(np.sqrt(np.mean(r[ok])))
+
+
+def interp_residual_rms(values: Float64Array, times: npt.ArrayLike) -> float | None:
+    """Per-row error standard deviation read off how well each inner row is predicted linearly in time from its
+    neighbours: :func:`residual_rms` of :func:`interp_residuals` (see there).
+
+    Args:
+        values: (K, D) float64, e.g. offsets at consecutive keyframes in pixels.
+        times: (K,) strictly increasing row times (keyframe indices).
+
+    Returns:
+        The estimate, or None with fewer than two usable triples (rows with NaN and triples touching them skipped).
+
+    Raises:
+        InvalidInputError: ``times`` is not (K,) or not strictly increasing.
+    """
+    return residual_rms(interp_residuals(values, times))

@@ -43,6 +43,8 @@ from prelabel.interpolate.detmeas import (
     detection_centres,
     detection_offset,
     interp_residual_rms,
+    interp_residuals,
+    residual_rms,
 )
 from prelabel.interpolate.detpath import DetPathParams, cut_edges, detection_path, partial_keyframes
 from prelabel.interpolate.foreground import (
@@ -457,15 +459,11 @@ class GuidedMethod:
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
                 continue
-            # Slow objects (people walking) get the precise centroid; fast ones the reach of the flat whole box.
-            speed = float(np.hypot(*(key_c[k + 1, :2] - key_c[k, :2]))) / (b - a)
-            slow = speed <= self.precise_max_speed * max(float(min(key_c[k, 2], key_c[k + 1, 2])), 1.0)
-            bgp = self.background if slow else replace(self.background, precise_iters=0)
+            bgp = self._gap_background(key_c[k], key_c[k + 1], b - a)
             offs = []
             for f, kc in ((a, key_c[k]), (b, key_c[k + 1])):
-                g = self._frame(run.video, f)
-                cen, _ = foreground_centroid(g, bg, kc[:2], kc[2:], bgp, precise=bgp.precise_iters > 0)
-                offs.append(np.zeros(2) if cen is None else cen - kc[:2])
+                o = self._key_offset(run.video, bg, f, kc, bgp)
+                offs.append(np.zeros(2) if o is None else o)
             sl = slice(a - t0, b - t0 + 1)
             s = np.linspace(0.0, 1.0, b - a + 1)[:, None]
             off = (1 - s) * offs[0] + s * offs[1]
@@ -600,14 +598,10 @@ class GuidedMethod:
             for f, kc in zip(kf.tolist(), key_c, strict=True)
         ]
         det_px = np.full((len(kf), 2), np.nan)
-        fg_px = np.full((len(kf), 2), np.nan)
-        for r, (f, kc, o) in enumerate(zip(kf.tolist(), key_c, det_off, strict=True)):
+        for r, (kc, o) in enumerate(zip(key_c, det_off, strict=True)):
             if o is not None:
                 det_px[r] = o[:2] * kc[2:] / np.exp(o[2:])
-            cen, _ = foreground_centroid(self._frame(video, f), bg, kc[:2], kc[2:], self.background)
-            if cen is not None:
-                fg_px[r] = cen - kc[:2]
-        rms_det, rms_fg = interp_residual_rms(det_px, kf), interp_residual_rms(fg_px, kf)
+        rms_det, rms_fg = interp_residual_rms(det_px, kf), self._key_foreground_rms(video, bg, kf, key_c)
         ratio = self.det_sigma_ratio if rms_det is None or rms_fg is None else rms_det / max(rms_fg, 1e-3)
         ratio = float(np.clip(ratio, 0.5, 20.0))
         zd = np.full((n, 2), np.nan)
@@ -645,6 +639,47 @@ class GuidedMethod:
             if float(np.median(resid)) <= self.max_median_residual:
                 break
         return out, has_d, z, var, q
+
+    def _gap_background(self, key_a: Float64Array, key_b: Float64Array, length: int) -> BackgroundParams:
+        """Foreground settings of one gap between keyframe boxes ``key_a`` and ``key_b`` (cx, cy, w, h) ``length``
+        frames apart: slow objects (people walking, at most ``precise_max_speed`` box widths per frame) get the
+        precise centroid, fast ones the reach of the whole box (``precise_iters=0``)."""
+        speed = float(np.hypot(*(key_b[:2] - key_a[:2]))) / max(length, 1)
+        slow = speed <= self.precise_max_speed * max(float(min(key_a[2], key_b[2])), 1.0)
+        return self.background if slow else replace(self.background, precise_iters=0)
+
+    def _key_offset(
+        self, video: FrameSource, bg: Float32Array, frame: int, key: Float64Array, params: BackgroundParams
+    ) -> Float64Array | None:
+        """Foreground centroid minus box centre (2,) in pixels at a keyframe box ``key`` (cx, cy, w, h), measured
+        with the window a gap's mean shift ends on under ``params``; None where the box holds no foreground."""
+        g = self._frame(video, frame)
+        cen, _ = foreground_centroid(g, bg, key[:2], key[2:], params, precise=params.precise_iters > 0)
+        return None if cen is None else cen - key[:2]
+
+    def _key_foreground_rms(
+        self, video: FrameSource, bg: Float32Array, kf: npt.NDArray[np.int64], key_c: Float64Array
+    ) -> float | None:
+        """How well the foreground offset at an inner keyframe is predicted from its neighbours (pixels,
+        :func:`residual_rms`), each triple of keyframes measured with the estimator its gaps' measurements use
+        (:meth:`_gap_background`): the precise window where both gaps use it, the whole box otherwise."""
+        gap_bg = [self._gap_background(key_c[k], key_c[k + 1], int(kf[k + 1] - kf[k])) for k in range(len(kf) - 1)]
+        precise = np.array(
+            [gap_bg[k].precise_iters > 0 and gap_bg[k + 1].precise_iters > 0 for k in range(len(kf) - 2)],
+            bool,
+        )
+        sq = np.full(max(len(kf) - 2, 0), np.nan)
+        for flag, params in ((True, self.background), (False, replace(self.background, precise_iters=0))):
+            use = precise == flag
+            if not use.any():
+                continue
+            px = np.full((len(kf), 2), np.nan)
+            for r, (f, kc) in enumerate(zip(kf.tolist(), key_c, strict=True)):
+                o = self._key_offset(video, bg, int(f), kc, params)
+                if o is not None:
+                    px[r] = o
+            sq = np.where(use, interp_residuals(px, kf), sq)
+        return residual_rms(sq)
 
     def _template_measurements(
         self,
