@@ -341,3 +341,32 @@ def test_one_method_object_serves_each_video_its_own_frames() -> None:
     np.testing.assert_array_equal(second.confidence, fresh.confidence)
     assert not np.allclose(first.xyxy, second.xyxy)
     assert box_iou(second.xyxy, gt2).mean() > 0.8
+
+
+def test_detection_measurements_report_the_process_noise_they_settle_on() -> None:
+    """Where the detections need a more flexible motion model than the foreground did, the smoother's process noise
+    rises step by step and the one it settled on is returned (the appearance candidate is smoothed with it)."""
+    frames, gt, _ = static_scene(n=41, seed=1)
+    video = ArrayFrames(frames)
+    kidx = np.array([0, 20, 40])
+    t = np.arange(41)
+    wavy = gt + (8.0 * np.sin(np.pi * t / 20.0))[:, None] * np.array([1.0, 0.0, 1.0, 0.0])
+    dets = {int(i): Detections(wavy[i : i + 1], np.array([0.9], np.float32), np.array([0])) for i in t}
+    run = RunInput(1, kidx, gt[kidx], video, dets)
+    method = GuidedMethod(max_median_residual=0.05)
+    bg = method._background(video)
+    assert bg is not None
+    pc = np.column_stack([(gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:] - gt[:, :2]])
+    line = pc[:, :2].copy()
+    seen: list[float] = []
+
+    def solve(z: np.ndarray, var: np.ndarray, q: float) -> np.ndarray:
+        seen.append(q)
+        return np.where(np.isfinite(var)[:, None] & (q >= 1.0), z, line)  # only the loosest model follows the wave
+
+    meas = np.full((41, 2), np.nan)
+    var = np.full(41, np.inf)
+    sigma = np.full(41, 12.0)
+    out, has_d, _, _, q = method._with_detection_measurements(run, video, bg, pc, line, meas, var, sigma, 1e-4, solve)
+    assert seen == [1e-4, 1e-2, 1.0] and q == 1.0
+    assert has_d.sum() > 30 and np.abs(out[has_d, 0] - wavy[has_d, 0] - 12.0).max() < 1e-3
