@@ -50,6 +50,7 @@ from prelabel.interpolate.detpath import DetPathParams, cut_edges, detection_pat
 from prelabel.interpolate.foreground import (
     BackgroundParams,
     Float32Array,
+    Gray,
     background_model,
     foreground_centroid,
     mean_shift,
@@ -67,8 +68,6 @@ from prelabel.interpolate.template import TemplateParams, cut_template, match_ce
 from prelabel.types import Detections
 
 logger = logging.getLogger(__name__)
-
-Gray = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True)

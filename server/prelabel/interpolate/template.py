@@ -15,12 +15,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from prelabel.interpolate.base import Float64Array
-
-Float32Array = npt.NDArray[np.float32]
-Gray = npt.NDArray[np.uint8]
+from prelabel.interpolate.foreground import Float32Array, Gray
 
 
 @dataclass(frozen=True)
