@@ -13,7 +13,7 @@ from prelabel.errors import InvalidInputError
 from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
-from prelabel.interpolate.detpath import cut_edges, detection_path, partial_keyframes
+from prelabel.interpolate.detpath import cut_edges, detection_path, detection_speed, partial_keyframes
 from prelabel.interpolate.foreground import BackgroundParams
 from prelabel.interpolate.guided import GuidedMethod
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
@@ -370,3 +370,37 @@ def test_detection_measurements_report_the_process_noise_they_settle_on() -> Non
     out, has_d, _, _, q = method._with_detection_measurements(run, video, bg, pc, line, meas, var, sigma, 1e-4, solve)
     assert seen == [1e-4, 1e-2, 1.0] and q == 1.0
     assert has_d.sum() > 30 and np.abs(out[has_d, 0] - wavy[has_d, 0] - 12.0).max() < 1e-3
+
+
+def _ball(n: int, speed: float) -> tuple[np.ndarray, dict[int, Detections]]:
+    """A 20 px ball on a parabola at ``speed`` px/frame along x, and detections drawn loosely around it (half again as
+    wide: IoU 0.67 with the ball's box, under ``det_path_min_iou``)."""
+    t = np.arange(n, dtype=np.float64)
+    cx = 30 + speed * t
+    cy = 60 + 0.9 * (t - n / 2) ** 2
+    gt = np.c_[cx - 10, cy - 10, cx + 10, cy + 10]
+    loose = np.c_[cx - 15, cy - 10, cx + 15, cy + 10]
+    return gt, {i: Detections(loose[i : i + 1], np.array([0.7], np.float32), np.array([1])) for i in range(n)}
+
+
+def test_loosely_drawn_detections_guide_fast_objects_only() -> None:
+    """A thrown ball moves two diagonals per frame: the frames cannot follow it, so loose detections (IoU 0.67 at
+    the keyframes) still fit and carry it along its arc; a slow object with the same detections keeps the frames."""
+    n = 13
+    frames = ArrayFrames(np.full((n, 240, 640), 90, np.uint8))
+    method = GuidedMethod()
+    gt, dets = _ball(n, 40.0)
+    speed = detection_speed(dets, 0, n - 1, gt[0], gt[-1])
+    assert speed is not None and speed > 1.0, speed
+    assert method.detections_fit(RunInput(1, np.array([0, n - 1]), gt[[0, n - 1]], frames, dets), dets)
+    kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
+    inner = slice(1, n - 1)
+    guided = box_iou(interpolate_track(kfs, "guided", video=frames, detections=dets).xyxy[inner], gt[inner]).mean()
+    linear = box_iou(interpolate_track(kfs, "linear").xyxy[inner], gt[inner]).mean()
+    assert guided > 0.6 and linear < 0.2, (guided, linear)
+
+    slow, slow_dets = _ball(n, 2.0)
+    speed = detection_speed(slow_dets, 0, n - 1, slow[0], slow[-1])
+    assert speed is not None and speed < 0.5, speed
+    run = RunInput(1, np.array([0, n - 1]), slow[[0, n - 1]], frames, slow_dets)
+    assert not method.detections_fit(run, slow_dets)

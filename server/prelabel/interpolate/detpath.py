@@ -163,6 +163,75 @@ def partial_keyframes(key_xyxy: Float64Array, ratio: float) -> npt.NDArray[np.bo
     return out
 
 
+def _gap_candidates(
+    detections: Mapping[int, Detections],
+    a: int,
+    b: int,
+    keys: Float64Array,
+    key_cut: npt.NDArray[np.bool_],
+    p: DetPathParams,
+    image_wh: tuple[int, int] | None,
+) -> tuple[list[Float64Array], list[Float64Array], list[npt.NDArray[np.bool_]]]:
+    """Per frame from ``a`` to ``b - 1``: the detections of a plausible size (``cx, cy, w, h``), their scores and
+    cut edges; the first entry is keyframe ``a`` (``keys`` holds both keyframes as ``cx, cy, w, h``)."""
+    # Size bounds per axis (log pixels): a cut keyframe is a lower bound of the object's size, so where both are
+    # cut on an axis the other axis bounds it (at most 1.5 times as long).
+    whole = ~(key_cut[:, :2] | key_cut[:, 2:])  # (2 keyframes, 2 axes)
+    log_key = np.log(np.maximum(keys[:, 2:], 1.0))
+    size_lo = log_key.min(0) - p.max_log_size
+    size_hi = log_key.max(0) + p.max_log_size
+    size_hi = np.where(whole.any(0), size_hi, np.maximum(size_hi, size_hi[::-1] + np.log(1.5)))
+    cands: list[Float64Array] = [keys[:1]]
+    scores: list[Float64Array] = [np.ones(1)]
+    cuts: list[npt.NDArray[np.bool_]] = [key_cut[:1]]
+    for f in range(a + 1, b):
+        d = detections.get(f)
+        if d is None or len(d) == 0:
+            c, s, x = np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4))
+        else:
+            x = d.xyxy.astype(np.float64)
+            c = _cxcywh(x)
+            ls = np.log(np.maximum(c[:, 2:], 1.0))
+            ok = ((ls >= size_lo) & (ls <= size_hi)).all(1)
+            c, s, x = c[ok], d.scores.astype(np.float64)[ok], x[ok]
+        cands.append(c)
+        scores.append(s)
+        cuts.append(cut_edges(x, image_wh, p.border_px))
+    return cands, scores, cuts
+
+
+def _median_step(cands: list[Float64Array]) -> float | None:
+    """Median over consecutive frames of the distance between their nearest detection centres (None: no two
+    consecutive frames with detections)."""
+    steps = [
+        float(np.hypot(c1[None, :, 0] - c0[:, None, 0], c1[None, :, 1] - c0[:, None, 1]).min())
+        for c0, c1 in pairwise(cands)
+        if len(c0) and len(c1)
+    ]
+    return float(np.median(steps)) if steps else None
+
+
+def detection_speed(
+    detections: Mapping[int, Detections],
+    a: int,
+    b: int,
+    key_a: Float64Array,
+    key_b: Float64Array,
+    params: DetPathParams | None = None,
+    image_wh: tuple[int, int] | None = None,
+) -> float | None:
+    """How fast detections of the keyframes' size move between keyframes ``a`` and ``b``: the median step between
+    the nearest such detections of consecutive frames, in keyframe box diagonals per frame (None: too few
+    detections to tell). A thrown ball is well above 1, a walking person well below."""
+    p = params or DetPathParams()
+    key_xyxy = np.stack([np.asarray(key_a, np.float64), np.asarray(key_b, np.float64)])
+    keys = _cxcywh(key_xyxy)
+    cands, _, _ = _gap_candidates(detections, a, b, keys, cut_edges(key_xyxy, image_wh, p.border_px), p, image_wh)
+    step = _median_step(cands[1:])
+    diag = float(np.hypot(keys[:, 2], keys[:, 3]).mean())
+    return None if step is None else step / max(diag, 1.0)
+
+
 def detection_path(
     detections: Mapping[int, Detections],
     a: int,
@@ -191,29 +260,7 @@ def detection_path(
     key_xyxy = np.stack([np.asarray(key_a, np.float64), np.asarray(key_b, np.float64)])
     keys = _cxcywh(key_xyxy)
     key_cut = cut_edges(key_xyxy, image_wh, p.border_px)
-    # Size bounds per axis (log pixels): a cut keyframe is a lower bound of the object's size, so where both are
-    # cut on an axis the other axis bounds it (at most 1.5 times as long).
-    whole = ~(key_cut[:, :2] | key_cut[:, 2:])  # (2 keyframes, 2 axes)
-    log_key = np.log(np.maximum(keys[:, 2:], 1.0))
-    size_lo = log_key.min(0) - p.max_log_size
-    size_hi = log_key.max(0) + p.max_log_size
-    size_hi = np.where(whole.any(0), size_hi, np.maximum(size_hi, size_hi[::-1] + np.log(1.5)))
-    cands: list[Float64Array] = [keys[:1]]
-    scores: list[Float64Array] = [np.ones(1)]
-    cuts: list[npt.NDArray[np.bool_]] = [key_cut[:1]]
-    for f in range(a + 1, b):
-        d = detections.get(f)
-        if d is None or len(d) == 0:
-            c, s, x = np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4))
-        else:
-            x = d.xyxy.astype(np.float64)
-            c = _cxcywh(x)
-            ls = np.log(np.maximum(c[:, 2:], 1.0))
-            ok = ((ls >= size_lo) & (ls <= size_hi)).all(1)
-            c, s, x = c[ok], d.scores.astype(np.float64)[ok], x[ok]
-        cands.append(c)
-        scores.append(s)
-        cuts.append(cut_edges(x, image_wh, p.border_px))
+    cands, scores, cuts = _gap_candidates(detections, a, b, keys, key_cut, p, image_wh)
     cands.append(keys[1:])
     scores.append(np.ones(1))
     cuts.append(key_cut[1:])
@@ -228,13 +275,9 @@ def detection_path(
         diag = max(diag, float(np.median(sizes)) if len(sizes) else 0.0)
     diag = max(diag, 1.0)
     if p.speed_scale:
-        steps = [
-            float(np.hypot(c1[None, :, 0] - c0[:, None, 0], c1[None, :, 1] - c0[:, None, 1]).min())
-            for c0, c1 in pairwise(cands[1:-1])
-            if len(c0) and len(c1)
-        ]
-        if steps:
-            diag = max(diag, float(np.median(steps)))
+        step = _median_step(cands[1:-1])
+        if step is not None:
+            diag = max(diag, step)
     # The straight line is a weaker guide the farther the keyframes are apart (balls arc, people turn).
     line_scale = max(diag, float(np.hypot(*(keys[1, :2] - keys[0, :2]))))
 

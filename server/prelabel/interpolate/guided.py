@@ -46,7 +46,13 @@ from prelabel.interpolate.detmeas import (
     interp_residuals,
     residual_rms,
 )
-from prelabel.interpolate.detpath import DetPathParams, cut_edges, detection_path, partial_keyframes
+from prelabel.interpolate.detpath import (
+    DetPathParams,
+    cut_edges,
+    detection_path,
+    detection_speed,
+    partial_keyframes,
+)
 from prelabel.interpolate.foreground import (
     BackgroundParams,
     Float32Array,
@@ -179,6 +185,9 @@ class GuidedMethod:
             frames between them visually; None fuses detections that overlap the visual path instead.
         det_path_min_iou: the detection path is used only when detections match the keyframes this well (mean
             IoU); otherwise detections are fused where they overlap the visual path.
+        det_fit_fast_speed: objects whose detections move at least this many box diagonals per frame
+            (:func:`detection_speed`) count as fast (:meth:`detections_fit`).
+        det_fast_min_iou: ``det_path_min_iou`` for fast objects.
         det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
         miss_sigma: uncertainty, in box widths, of a frame where the foreground gives no usable measurement.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
@@ -220,6 +229,8 @@ class GuidedMethod:
     det_path: DetPathParams | None = field(default_factory=DetPathParams)
     det_sigma: float = 0.05
     det_path_min_iou: float = 0.7
+    det_fit_fast_speed: float = 0.5
+    det_fast_min_iou: float = 0.5
     det_measure: bool = True
     template: TemplateParams | None = field(default_factory=TemplateParams)
     template_sigma_ratio: float = 1.0
@@ -309,10 +320,15 @@ class GuidedMethod:
         return self._flow_run(run, prior)
 
     def detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
-        """Whether detections are drawn like this annotator's boxes: the mean IoU between each keyframe and its best
-        overlapping detection (IoU >= 0.3) is at least ``det_path_min_iou`` (True when none overlaps: there is
-        nothing to compare, and the path only takes detections that join both keyframes). Keyframes showing part of
-        the object (:meth:`_key_cut`) are left out."""
+        """Whether detections are drawn like this annotator's boxes.
+
+        At each keyframe the best overlapping detection (IoU >= 0.3) is scored by its IoU with the keyframe box; the
+        mean must reach ``det_path_min_iou``, or ``det_fast_min_iou`` for a fast object (detections moving at least
+        ``det_fit_fast_speed`` box diagonals per frame), which the frames alone cannot follow: there even loosely
+        drawn detections (a motion-blurred ball) beat none. True when no detection overlaps: there is nothing to
+        compare, and the path only takes detections that join both keyframes. Keyframes showing part of the object
+        (:meth:`_key_cut`) are left out.
+        """
         ious = []
         cut = self._key_cut(run)
         for f, box, c in zip(run.key_frames.tolist(), run.key_xyxy, cut, strict=True):
@@ -323,7 +339,27 @@ class GuidedMethod:
                 best = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
                 if best >= 0.3:
                     ious.append(best)
-        return not ious or float(np.mean(ious)) >= self.det_path_min_iou
+        if not ious or float(np.mean(ious)) >= self.det_path_min_iou:
+            return True
+        return float(np.mean(ious)) >= self.det_fast_min_iou and self._fast_detections(run, detections)
+
+    def _fast_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
+        """Whether the detections of the object's size move at least ``det_fit_fast_speed`` box diagonals per frame
+        (median over the run's gaps)."""
+        image_wh = self._image_wh(run)
+        speeds = [
+            detection_speed(detections, a, b, ka, kb, self.det_path, image_wh)
+            for a, b, ka, kb in zip(
+                run.key_frames[:-1].tolist(),
+                run.key_frames[1:].tolist(),
+                run.key_xyxy[:-1],
+                run.key_xyxy[1:],
+                strict=True,
+            )
+            if b - a >= 2
+        ]
+        known = [v for v in speeds if v is not None]
+        return bool(known) and float(np.median(known)) >= self.det_fit_fast_speed
 
     def _image_wh(self, run: RunInput) -> tuple[int, int] | None:
         """(width, height) of the run's frames in pixels, or None without a video."""
