@@ -336,14 +336,36 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if not ann.keyframe_tracks:
         print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
         return 2
+    detections = None
+    if args.detector:
+        if frames is None:
+            print("error: --detector needs --video", file=sys.stderr)
+            return 2
+        from prelabel.detect.manager import ModelManager
+        from prelabel.interpolate.support import detect_frames
+        from prelabel.registry import ModelRegistry
+        from prelabel.settings import default_models_dir
+
+        registry = ModelRegistry.load((args.models_dir or default_models_dir()) / "registry.yaml")
+        manager = ModelManager(registry, args.device)
+        try:
+            detectors = [manager.get(spec.name, spec.task) for spec in (registry.get(n) for n in args.detector)]
+            span = {
+                f
+                for kt in ann.keyframe_tracks
+                for f in range(min(k.frame_idx for k in kt.keyframes), max(k.frame_idx for k in kt.keyframes) + 1)
+            }
+            detections = detect_frames(detectors, frames, span)
+        finally:
+            manager.close()
     tracks = []
     summary = []
     for kt in ann.keyframe_tracks:
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
         # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track.
         keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None] or kt.keyframes
-        res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id,
-                                num_suggestions=args.suggestions)  # fmt: skip
+        res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id, detections=detections,
+                                num_suggestions=args.suggestions, label=kt.label)  # fmt: skip
         track = res.to_track()
         tracks.append(replace(track, class_name=kt.label))
         summary.append({
@@ -443,6 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path, help="the video (needed by guided; gives exact timestamps)")
     p.add_argument("--method", default="auto", help="linear | spline | kalman | kalman-ca | guided | auto")
     p.add_argument("--suggestions", type=int, default=3, help="suggested next keyframes per track")
+    p.add_argument(
+        "--detector",
+        action="append",
+        default=[],
+        help="registry model (detect or pose) run on the frames to guide guided/auto; repeat for several",
+    )
+    p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
+    p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True, help="where to write the result, same format as the input")
     p.set_defaults(func=cmd_interpolate)
 

@@ -109,3 +109,31 @@ def test_interpolate_fills_cvat_keyframes(tmp_path: Path, capsys: pytest.Capture
             if g is not None:
                 assert b is not None, f
                 assert box_iou(b.xyxy[None], g.xyxy[None])[0, 0] >= 0.89, f
+
+
+def test_interpolate_with_a_detector_guides_fast_people(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from prelabel.formats import Annotations, export, load
+    from prelabel.geometry import box_iou
+    from prelabel.synthetic import write_scene
+
+    scene = generate("fast-motion", 21, num_frames=41)
+    video = write_scene(scene, tmp_path / "clip")["video"]
+    person = next(t for t in scene.tracks if t.track_id == 3)  # visible from frame 4 to 40, fast
+    ann = Annotations(info=scene.info, tracks=[person], labels=("person", "ball"), ts_ms=scene.ts_ms)
+    sparse = tmp_path / "keyframes.xml"
+    export(ann, "cvat", sparse, keyframe_reducer=lambda t: [4, 22, 40])
+    assert main(["interpolate", str(sparse), "--method", "guided", "--out", str(tmp_path / "x.xml"),
+                 "--detector", "prelabel-synth-pose"]) == 2  # fmt: skip
+    assert "--video" in capsys.readouterr().err
+
+    def mean_iou(extra: list[str]) -> float:
+        out = tmp_path / "filled.xml"
+        assert main(["interpolate", str(sparse), "--video", str(video), "--method", "guided", "--out", str(out),
+                     "--device", "cpu", *extra]) == 0  # fmt: skip
+        got = load("cvat", out).tracks[0]
+        inner = [f for f in range(5, 40) if f != 22]
+        return float(np.mean([box_iou(got.at(f).xyxy[None], person.at(f).xyxy[None])[0, 0] for f in inner]))
+
+    with_det = mean_iou(["--detector", "prelabel-synth-pose"])
+    frames_only = mean_iou([])
+    assert with_det > 0.75 and with_det > frames_only + 0.15, (with_det, frames_only)

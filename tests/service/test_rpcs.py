@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from prelabel.client import PrelabelClient
+from prelabel.metrics.interpolation import box_iou
 from prelabel.service.server import PrelabelServer
 from prelabel.settings import Settings
 from prelabel.synthetic import generate, write_scene
@@ -119,6 +120,59 @@ def test_interpolate_bad_keyframes_name_track_and_frame(env: tuple[PrelabelClien
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
         if name != "unknown method":
             assert "track 7" in (err.value.details() or ""), name
+
+
+def test_interpolate_with_detector_models_follows_a_fast_person(env: tuple[PrelabelClient, Path]) -> None:
+    """A person crossing a generated clip fast: with the shipped detectors run on the frames, guided follows them;
+    with the frames alone it falls behind. Bad detector requests are refused with the right status."""
+    client, tmp = env
+    scene = generate("fast-motion", 21, num_frames=41)
+    video = write_scene(scene, tmp / "fast21")["video"]
+    (track,) = [t for t in scene.tracks if t.track_id == 3]
+    f = track.frames
+    start = int(np.flatnonzero(f == 4)[0])
+    gt = track.xyxy[start : start + 37]
+    assert np.array_equal(f[start : start + 37], np.arange(4, 41))  # one visible run of 37 frames
+    kidx = [0, 18, 36]
+    kfs = [pb.Keyframe(frame_idx=4 + i, box=_box(gt[i]), has_box=True) for i in kidx]
+    inner = np.ones(len(gt), bool)
+    inner[kidx] = False
+
+    def mean_iou(models: list[str]) -> float:
+        req = pb.InterpolateRequest(
+            tracks=[pb.KeyframeTrack(track_id=3, label="person", keyframes=kfs)],
+            method="guided",
+            video=pb.VideoSource(path=str(video)),
+            detector_models=models,
+        )
+        (out,) = client.stub.Interpolate(req, timeout=120).tracks
+        boxes = np.array([[fr.box.x1, fr.box.y1, fr.box.x2, fr.box.y2] for fr in out.frames])
+        return float(box_iou(boxes[inner], gt[inner]).mean())
+
+    with_dets = mean_iou(["prelabel-synth-pose", "prelabel-synth-det"])
+    frames_only = mean_iou([])
+    assert with_dets > 0.8 and with_dets > frames_only + 0.2, (with_dets, frames_only)
+
+    def status(**fields: object) -> grpc.StatusCode:
+        base: dict[str, object] = {"tracks": [pb.KeyframeTrack(track_id=3, keyframes=kfs)], "method": "guided"}
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.Interpolate(pb.InterpolateRequest(**(base | fields)), timeout=30)
+        return err.value.code()
+
+    assert status(detector_models=["prelabel-synth-det"]) == grpc.StatusCode.INVALID_ARGUMENT  # no video
+    assert status(video=pb.VideoSource(path=str(video)), detector_models=["no-such-model"]) == grpc.StatusCode.NOT_FOUND
+    far = [
+        pb.Keyframe(frame_idx=0, box=_box(gt[0]), has_box=True),
+        pb.Keyframe(frame_idx=10**8, box=_box(gt[1]), has_box=True),
+    ]
+    assert (
+        status(
+            tracks=[pb.KeyframeTrack(track_id=3, keyframes=far)],
+            video=pb.VideoSource(path=str(video)),
+            detector_models=["prelabel-synth-det"],
+        )
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def test_propose_segments_from_skeleton_tracks(env: tuple[PrelabelClient, Path]) -> None:

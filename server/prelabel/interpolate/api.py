@@ -27,6 +27,7 @@ from prelabel.interpolate.geometric import linear_boxes
 from prelabel.interpolate.posefusion import fuse_pose_estimates
 from prelabel.interpolate.registry import MethodRegistry, default_registry
 from prelabel.interpolate.skeleton import kinematic_skeletons, linear_skeletons
+from prelabel.interpolate.support import for_label
 from prelabel.interpolate.validate import validate_keyframes
 from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe
 
@@ -127,6 +128,7 @@ def interpolate_track(
     track_id: int = 1,
     registry: MethodRegistry | None = None,
     method_object: InterpolationMethod | None = None,
+    label: str = "",
 ) -> InterpolationResult:
     """Interpolate one track between an annotator's keyframes.
 
@@ -142,6 +144,8 @@ def interpolate_track(
         registry: where to look methods up; the default registry when None.
         method_object: an already built method to use instead of looking ``method`` up (lets callers keep caches,
             e.g. the guided method's optical-flow passes, across calls on the same video).
+        label: the track's class name; when the detections' models know it, only that class's detections are used
+            (:func:`prelabel.interpolate.support.for_label`).
 
     Returns:
         :class:`InterpolationResult` for every frame from the first to the last keyframe.
@@ -159,6 +163,8 @@ def interpolate_track(
     if meth.needs_video and video is None:
         raise InvalidInputError(f"track {track_id}: method {name!r} needs a video, none was given")
     linear_meth = name == "linear"
+    if detections is not None:
+        detections = for_label(detections, label)
 
     kframes = arr.frames
     t0 = int(kframes[0])

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MAX_IMAGES_PER_REQUEST = 256
 # Keypoints whose confidence is at or below this are reported as missing.
 MIN_KEYPOINT_CONF = 0.3
+# Most frames one Interpolate request may have its detector_models run on (larger spans: split the request).
+MAX_SUPPORT_FRAMES = 10_000
 # Result downloads are streamed in pieces of this size.
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 
@@ -193,6 +195,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
     def Interpolate(self, request: pb.InterpolateRequest, context: grpc.ServicerContext) -> pb.InterpolateResponse:
         from prelabel.interpolate import VideoFileFrames, interpolate_track
+        from prelabel.interpolate.support import detect_frames
 
         if not request.tracks:
             raise InvalidInputError("no tracks given")
@@ -204,18 +207,46 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         ids = [t.track_id for t in request.tracks]
         if len(set(ids)) != len(ids):
             raise InvalidInputError(f"duplicate track ids in the request: {sorted(ids)}")
-        out = pb.InterpolateResponse()
+        keyframes = {}
         for track in request.tracks:
             if track.track_id <= 0:
                 raise InvalidInputError(f"track {track.track_id}: track ids must be positive")
             if not track.keyframes:
                 raise InvalidInputError(f"track {track.track_id}: no keyframes")
+            keyframes[track.track_id] = convert.keyframes_from_proto(track)
+        detections = None
+        if request.detector_models:
+            if video is None:
+                raise InvalidInputError("detector_models need a video to run on")
+            spans = sorted(
+                (max(min(k.frame_idx for k in kfs), 0), max(k.frame_idx for k in kfs)) for kfs in keyframes.values()
+            )
+            merged: list[list[int]] = []
+            for first, last in spans:  # union of the tracks' frame ranges, counted before any frame is listed
+                if merged and first <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], last)
+                else:
+                    merged.append([first, last])
+            total = sum(last - first + 1 for first, last in merged)
+            if total > MAX_SUPPORT_FRAMES:
+                raise InvalidInputError(
+                    f"the tracks span {total} frames; detector_models run on at most {MAX_SUPPORT_FRAMES} per "
+                    "request (split the request)"
+                )
+            span = [f for first, last in merged for f in range(first, last + 1)]
+            specs = [self.ctx.registry.get(name) for name in request.detector_models]
+            detectors = [self.ctx.models.get(spec.name, spec.task) for spec in specs]
+            detections = detect_frames(detectors, video, span, convert.detect_options(request.detect_options))
+        out = pb.InterpolateResponse()
+        for track in request.tracks:
             result = interpolate_track(
-                convert.keyframes_from_proto(track),
+                keyframes[track.track_id],
                 request.method or "auto",
                 video=video,
+                detections=detections,
                 num_suggestions=request.num_suggestions or 3,
                 track_id=track.track_id,
+                label=track.label,
             )
             out.tracks.append(convert.interpolation_to_proto(result))
         return out

@@ -436,16 +436,20 @@ class InterpolatedTrack(_message.Message):
     def __init__(self, track_id: _Optional[int] = ..., frames: _Optional[_Iterable[_Union[InterpolatedFrame, _Mapping]]] = ..., suggestions: _Optional[_Iterable[_Union[SuggestedKeyframe, _Mapping]]] = ...) -> None: ...
 
 class InterpolateRequest(_message.Message):
-    __slots__ = ("tracks", "method", "video", "num_suggestions")
+    __slots__ = ("tracks", "method", "video", "num_suggestions", "detector_models", "detect_options")
     TRACKS_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     NUM_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_MODELS_FIELD_NUMBER: _ClassVar[int]
+    DETECT_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     tracks: _containers.RepeatedCompositeFieldContainer[KeyframeTrack]
     method: str
     video: VideoSource
     num_suggestions: int
-    def __init__(self, tracks: _Optional[_Iterable[_Union[KeyframeTrack, _Mapping]]] = ..., method: _Optional[str] = ..., video: _Optional[_Union[VideoSource, _Mapping]] = ..., num_suggestions: _Optional[int] = ...) -> None: ...
+    detector_models: _containers.RepeatedScalarFieldContainer[str]
+    detect_options: DetectOptions
+    def __init__(self, tracks: _Optional[_Iterable[_Union[KeyframeTrack, _Mapping]]] = ..., method: _Optional[str] = ..., video: _Optional[_Union[VideoSource, _Mapping]] = ..., num_suggestions: _Optional[int] = ..., detector_models: _Optional[_Iterable[str]] = ..., detect_options: _Optional[_Union[DetectOptions, _Mapping]] = ...) -> None: ...
 
 class InterpolateResponse(_message.Message):
     __slots__ = ("tracks",)
