@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 
@@ -37,12 +39,20 @@ class ArrayFrames:
 
 
 class VideoFileFrames:
-    """A video file decoded with OpenCV; sequential reads are cheap, a backward jump reopens the file.
+    """A video file decoded with OpenCV, read in any order with exact frame indices.
 
-    Frames are counted by decoding (not from the container header), so ``num_frames`` is exact.
+    Frames are counted by decoding (not from the container header), so ``num_frames`` is exact. Sequential reads
+    are cheap. A jump back (or far ahead) to a frame decoded before seeks there and checks the decoded frame against
+    the fingerprint recorded when it was first decoded in order; only if the seek lands elsewhere (variable frame
+    rate, open GOPs) is the file reopened and decoded from the start. A frame never decoded is reached by decoding
+    in order.
+
+    Attributes:
+        seeks: jumps served by a verified seek.
+        reopens: jumps that decoded from the start of the file.
     """
 
-    def __init__(self, path: Path, cache_frames: int = 64) -> None:
+    def __init__(self, path: Path, cache_frames: int = 64, seek_ahead: int = 64) -> None:
         self._path = Path(path)
         if not self._path.is_file():
             raise InvalidInputError(f"video {self._path.name}: file not found")
@@ -50,7 +60,13 @@ class VideoFileFrames:
         self._next = 0
         self._cache: OrderedDict[int, npt.NDArray[np.uint8]] = OrderedDict()
         self._cache_frames = cache_frames
+        self._seek_ahead = seek_ahead
+        self._seek_slack = 8
         self._num_frames: int | None = None
+        self._prints: dict[int, int] = {}  # frame index -> fingerprint, recorded on in-order decoding
+        self._printed: list[int] = []  # the fingerprinted indices, sorted
+        self.seeks = 0
+        self.reopens = 0
 
     @property
     def num_frames(self) -> int:
@@ -64,26 +80,99 @@ class VideoFileFrames:
             self._num_frames = n
         return self._num_frames
 
+    @staticmethod
+    def _fingerprint(img: npt.NDArray[np.uint8]) -> int:
+        return zlib.crc32(np.ascontiguousarray(img[::3, ::3]).tobytes())
+
+    def _remember(self, frame_idx: int, frame: npt.NDArray[np.uint8]) -> None:
+        """Record the fingerprint of a frame decoded in order from the start."""
+        if frame_idx not in self._prints and len(self._prints) < 1_000_000:
+            self._prints[frame_idx] = self._fingerprint(frame)
+            bisect.insort(self._printed, frame_idx)
+
+    def _where(self, img: npt.NDArray[np.uint8], near: int) -> int | None:
+        """The index of a decoded frame, from the fingerprints recorded within ``seek_slack`` of ``near`` (None:
+        unknown, or several frames alike)."""
+        fp = self._fingerprint(img)
+        hits = [q for q in range(near - self._seek_slack, near + self._seek_slack + 1) if self._prints.get(q) == fp]
+        return hits[0] if len(hits) == 1 else None
+
+    def _seek(self, frame_idx: int) -> npt.NDArray[np.uint8] | None:
+        """Frame ``frame_idx`` by seeking to the nearest fingerprinted frame at or before it, or None when no
+        landing could be placed.
+
+        Where a seek lands is read off the recorded fingerprints (a seek may land a few frames off); from there the
+        reader decodes in order to ``frame_idx``, whose own fingerprint must match too where it is known.
+        """
+        if self._cap is None:
+            self._cap = cv2.VideoCapture(str(self._path))
+        pos = bisect.bisect_right(self._printed, frame_idx)
+        tried = 0
+        while pos > 0 and tried < 2:
+            target = self._printed[pos - 1]
+            if frame_idx - target > 4 * self._seek_ahead:
+                return None
+            tried += 1
+            if not self._cap.set(cv2.CAP_PROP_POS_FRAMES, target):
+                return None
+            ok, img = self._cap.read()
+            at = self._where(np.asarray(img, np.uint8), target) if ok else None
+            if at is not None and at <= frame_idx:
+                while ok and at < frame_idx:
+                    ok, img = self._cap.read()
+                    at += 1
+                if not ok:
+                    return None
+                frame = np.asarray(img, dtype=np.uint8)
+                want = self._prints.get(frame_idx)
+                if want is not None and self._fingerprint(frame) != want:
+                    return None
+                self.seeks += 1
+                return frame
+            # Landed off or somewhere unknown: try a fingerprinted frame well before the target.
+            pos = bisect.bisect_right(self._printed, target - 2 * self._seek_slack - 1)
+        return None
+
     def read(self, frame_idx: int) -> npt.NDArray[np.uint8]:
         """Frame ``frame_idx`` as (H, W, 3) uint8 BGR."""
         hit = self._cache.get(frame_idx)
         if hit is not None:
             return hit
-        if self._cap is None or frame_idx < self._next:
-            if self._cap is not None:
-                self._cap.release()
-            self._cap = cv2.VideoCapture(str(self._path))
-            self._next = 0
-        while self._next < frame_idx:
-            if not self._cap.grab():
-                break
-            self._next += 1
-        ok, img = self._cap.read()
-        if not ok:
-            raise InvalidInputError(f"frame {frame_idx}: could not be decoded from {self._path.name}")
+        jump = self._cap is None or frame_idx < self._next or frame_idx - self._next > self._seek_ahead
+        tried = jump and bool(self._printed) and self._printed[0] <= frame_idx
+        frame = self._seek(frame_idx) if tried else None
+        if frame is None:
+            if self._cap is None or frame_idx < self._next or tried:  # a failed seek left the reader elsewhere
+                if self._cap is not None:
+                    self._cap.release()
+                    self.reopens += 1
+                self._cap = cv2.VideoCapture(str(self._path))
+                self._next = 0
+            # In-order decoding from the start: indices are certain. Frames skipped on the way are decoded, kept and
+            # fingerprinted near the target (where later reads tend to come back to), grabbed undecoded farther away.
+            while self._next < frame_idx:
+                if frame_idx - self._next <= self._seek_ahead:
+                    ok, img = self._cap.read()
+                    if ok:
+                        self._remember(self._next, np.asarray(img, np.uint8))
+                        self._keep(self._next, np.asarray(img, np.uint8))
+                else:
+                    ok = self._cap.grab()
+                if not ok:
+                    break
+                self._next += 1
+            ok, img = self._cap.read()
+            if not ok:
+                raise InvalidInputError(f"frame {frame_idx}: could not be decoded from {self._path.name}")
+            frame = np.asarray(img, dtype=np.uint8)
+            self._remember(frame_idx, frame)
         self._next = frame_idx + 1
-        frame = np.asarray(img, dtype=np.uint8)
+        self._keep(frame_idx, frame)
+        return frame
+
+    def _keep(self, frame_idx: int, frame: npt.NDArray[np.uint8]) -> None:
+        """Cache a decoded frame (LRU of ``cache_frames``)."""
         self._cache[frame_idx] = frame
+        self._cache.move_to_end(frame_idx)
         if len(self._cache) > self._cache_frames:
             self._cache.popitem(last=False)
-        return frame

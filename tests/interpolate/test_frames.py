@@ -1,0 +1,87 @@
+"""Video files read in any order return exactly the frame asked for, without decoding from the start again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate import VideoFileFrames
+from prelabel.synthetic import generate
+from prelabel.synthetic.io import write_video
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """A generated 120-frame clip written as a video file, and its frames decoded in order."""
+    scene = generate("default", 3, num_frames=120, width=160, height=96)
+    assert scene.frames is not None
+    path = tmp_path_factory.mktemp("frames") / "clip.mp4"
+    write_video(scene.frames, path, scene.info.fps)
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(img)
+    cap.release()
+    return path, np.stack(frames)
+
+
+def test_any_order_gives_the_exact_frames(clip: tuple[Path, np.ndarray]) -> None:
+    path, truth = clip
+    video = VideoFileFrames(path, cache_frames=4)
+    assert video.num_frames == len(truth)
+    order = [5, 30, 29, 80, 10, 119, 60, 61, 3, 100, 99, 50]
+    rng = np.random.default_rng(0)
+    order += rng.integers(0, len(truth), 40).tolist()
+    for f in order:
+        np.testing.assert_array_equal(video.read(f), truth[f], err_msg=f"frame {f}")
+    assert video.seeks > 0  # jumps back were served by seeks, checked against fingerprints
+    with pytest.raises(InvalidInputError, match="frame 500"):
+        video.read(500)
+
+
+def test_the_pattern_of_guided_passes_decodes_each_frame_about_once(clip: tuple[Path, np.ndarray]) -> None:
+    """Keyframe, next keyframe, then the frames between: the skipped frames are kept, no jump reopens the file."""
+    path, truth = clip
+    video = VideoFileFrames(path)
+    for a in range(0, 100, 20):
+        for f in [a, a + 20, *range(a + 1, a + 20)]:
+            np.testing.assert_array_equal(video.read(f), truth[f])
+    assert video.reopens == 0 and video.seeks == 0
+
+
+_RealCapture = cv2.VideoCapture
+
+
+class _OffByTwo:
+    """A capture whose seeks land two frames late (as some containers do)."""
+
+    def __init__(self, path: str) -> None:
+        self._cap = _RealCapture(path)
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_FRAMES:
+            value += 2
+        return bool(self._cap.set(prop, value))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cap, name)
+
+
+def test_seeks_that_land_elsewhere_still_give_the_right_frame(
+    clip: tuple[Path, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, truth = clip
+    video = VideoFileFrames(path, cache_frames=2)
+    monkeypatch.setattr(cv2, "VideoCapture", _OffByTwo)
+    for f in range(len(truth)):  # in order: fingerprints recorded
+        video.read(f)
+    for f in [70, 10, 11, 40, 3, 90, 1]:
+        np.testing.assert_array_equal(video.read(f), truth[f], err_msg=f"frame {f}")
+    assert video.seeks > 0
