@@ -85,3 +85,18 @@ def test_seeks_that_land_elsewhere_still_give_the_right_frame(
     for f in [70, 10, 11, 40, 3, 90, 1]:
         np.testing.assert_array_equal(video.read(f), truth[f], err_msg=f"frame {f}")
     assert video.seeks > 0
+
+
+def test_a_reader_given_an_earlier_readers_index_seeks_at_once(clip: tuple[Path, np.ndarray]) -> None:
+    """Counting fingerprints checkpoints; a later reader of the file starts from that index: it knows the frame count
+    and reaches a frame deep in the file by a checked seek, not by decoding from the start."""
+    path, truth = clip
+    first = VideoFileFrames(path, checkpoint=16)
+    assert first.num_frames == len(truth)
+    index = first.index()
+    assert index.num_frames == len(truth) and set(range(0, len(truth), 16)) <= set(index.prints)
+    later = VideoFileFrames(path, index=index)
+    assert later.num_frames == len(truth)
+    for f in (100, 37, 101, 5):
+        np.testing.assert_array_equal(later.read(f), truth[f], err_msg=f"frame {f}")
+    assert later.seeks >= 2 and later.reopens == 0

@@ -14,7 +14,7 @@ from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
 from prelabel.interpolate.detpath import cut_edges, detection_path, detection_speed, partial_keyframes
-from prelabel.interpolate.foreground import BackgroundParams
+from prelabel.interpolate.foreground import BackgroundParams, background_window
 from prelabel.interpolate.guided import GuidedMethod
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.metrics.interpolation import box_iou
@@ -124,7 +124,7 @@ def test_appearance_tells_a_person_from_the_neighbour_beside_them() -> None:
     frames, gt, other = static_scene()
     video = ArrayFrames(frames)
     method = GuidedMethod()
-    bg = method._background(video)
+    bg = method._background(video, 0, len(gt) - 1)
     assert bg is not None  # static camera
     kc = np.c_[(gt[:, 0] + gt[:, 2]) / 2, (gt[:, 1] + gt[:, 3]) / 2]
     oc = np.c_[(other[:, 0] + other[:, 2]) / 2, (other[:, 1] + other[:, 3]) / 2]
@@ -354,7 +354,7 @@ def test_detection_measurements_report_the_process_noise_they_settle_on() -> Non
     dets = {int(i): Detections(wavy[i : i + 1], np.array([0.9], np.float32), np.array([0])) for i in t}
     run = RunInput(1, kidx, gt[kidx], video, dets)
     method = GuidedMethod(max_median_residual=0.05)
-    bg = method._background(video)
+    bg = method._background(video, 0, 40)
     assert bg is not None
     pc = np.column_stack([(gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:] - gt[:, :2]])
     line = pc[:, :2].copy()
@@ -404,3 +404,41 @@ def test_loosely_drawn_detections_guide_fast_objects_only() -> None:
     assert speed is not None and speed < 0.5, speed
     run = RunInput(1, np.array([0, n - 1]), slow[[0, n - 1]], frames, slow_dets)
     assert not method.detections_fit(run, slow_dets)
+
+
+class _CountingFrames(ArrayFrames):
+    """Frames in memory that remember which indices were read."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        super().__init__(frames)
+        self.seen: set[int] = set()
+
+    def read(self, frame_idx: int) -> np.ndarray:
+        self.seen.add(frame_idx)
+        return super().read(frame_idx)
+
+
+def test_the_background_of_a_run_comes_from_its_own_stretch_of_a_long_video() -> None:
+    """A 40-frame run deep in a 3,000-frame video: guided reads only frames around the run (a server never decodes a
+    long video end to end for one track)."""
+    clip, gt = fast_clip()
+    n, start = 3000, 2000
+    empty = np.median(clip, axis=0).astype(np.uint8)  # the square moves on: the median is the empty background
+    frames = np.repeat(empty[None], n, axis=0)
+    frames[start : start + len(clip)] = clip
+    video = _CountingFrames(frames)
+    kidx = [0, 10, 20, 30, 40]
+    kfs = [Keyframe(start + i, gt[i]) for i in kidx]
+    res = interpolate_track(kfs, "guided", video=video)
+    window = BackgroundParams().window_frames
+    assert min(video.seen) >= start - window and max(video.seen) <= start + 40 + window, (
+        min(video.seen),
+        max(video.seen),
+    )
+    inner = np.ones(41, bool)
+    inner[kidx] = False
+    assert box_iou(res.xyxy[inner], gt[inner]).mean() > 0.9
+    p = BackgroundParams(window_frames=100)
+    assert background_window(video, 500, 600, p) == (400, 700)
+    assert background_window(video, 50, 2980, p) == (0, n - 1)
+    assert background_window(video, 500, 600, BackgroundParams(window_frames=0)) == (0, n - 1)

@@ -27,7 +27,10 @@ class BackgroundParams:
     """Background model settings.
 
     Attributes:
-        sample_frames: frames sampled evenly across the video for the median.
+        sample_frames: frames sampled evenly for the median, across the video or the window around a run.
+        window_frames: the median is taken over the frames of the run plus this many before and after it (0: the
+            whole video). A long video is then never decoded end to end for one track, and the background is the
+            one of the run's own time (lighting drifts).
         threshold: grey-level difference below which a pixel counts as background.
         cap: differences are clipped to ``threshold + cap`` (one strong edge must not dominate a centroid).
         max_foreground_fraction: the camera counts as static when, in the median sampled frame, at most this
@@ -42,6 +45,7 @@ class BackgroundParams:
     """
 
     sample_frames: int = 48
+    window_frames: int = 300
     threshold: float = 15.0
     cap: float = 40.0
     max_foreground_fraction: float = 0.2
@@ -65,18 +69,30 @@ class BackgroundParams:
             )
 
 
-def background_model(video: FrameSource, to_gray: object, params: BackgroundParams) -> Float32Array | None:
+def background_window(video: FrameSource, first: int, last: int, params: BackgroundParams) -> tuple[int, int]:
+    """The frames ``(lo, hi)`` (inclusive) the background of a run from ``first`` to ``last`` is taken from."""
+    n = video.num_frames
+    if params.window_frames <= 0:
+        return 0, n - 1
+    return max(0, first - params.window_frames), min(n - 1, last + params.window_frames)
+
+
+def background_model(
+    video: FrameSource, to_gray: object, params: BackgroundParams, window: tuple[int, int] | None = None
+) -> Float32Array | None:
     """Median background (H, W) float32 of ``video``, or None when the camera does not look static.
 
     Args:
         video: the frames.
         to_gray: callable ``frame_idx -> (H, W) uint8`` grey frame (lets the caller share its frame cache).
         params: see :class:`BackgroundParams`.
+        window: the frames ``(lo, hi)`` to sample (:func:`background_window`); None: the whole video.
     """
-    n = video.num_frames
+    lo, hi = window if window is not None else (0, video.num_frames - 1)
+    n = hi - lo + 1
     if n < 8:
         return None
-    idx = np.unique(np.linspace(0, n - 1, min(params.sample_frames, n)).astype(np.int64))
+    idx = np.unique(np.linspace(lo, hi, min(params.sample_frames, n)).astype(np.int64))
     stack = np.stack([to_gray(int(i)) for i in idx.tolist()])  # type: ignore[operator]
     bg = np.median(stack, axis=0).astype(np.float32)
     frac = np.mean(np.abs(stack.astype(np.float32) - bg[None]) > params.threshold, axis=(1, 2))

@@ -6,6 +6,7 @@ import bisect
 import logging
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -38,21 +39,44 @@ class ArrayFrames:
         return np.asarray(self._frames[frame_idx])
 
 
+@dataclass(frozen=True)
+class FrameIndex:
+    """What reading a video file taught: its frame count (None: not counted yet) and the fingerprints of frames
+    decoded in order, by frame index (:class:`VideoFileFrames`)."""
+
+    num_frames: int | None
+    prints: dict[int, int]
+
+
 class VideoFileFrames:
     """A video file decoded with OpenCV, read in any order with exact frame indices.
 
-    Frames are counted by decoding (not from the container header), so ``num_frames`` is exact. Sequential reads
-    are cheap. A jump back (or far ahead) to a frame decoded before seeks there and checks the decoded frame against
-    the fingerprint recorded when it was first decoded in order; only if the seek lands elsewhere (variable frame
-    rate, open GOPs) is the file reopened and decoded from the start. A frame never decoded is reached by decoding
-    in order.
+    Frames are counted by decoding (not from the container header), so ``num_frames`` is exact; counting also
+    fingerprints every ``checkpoint``-th frame. Sequential reads are cheap. A jump (back, or far ahead) seeks to the
+    nearest fingerprinted frame at or before the target and checks where it landed against the fingerprints
+    recorded while decoding in order; only if no landing can be placed (variable frame rate, open GOPs, frames
+    alike) is the file reopened and decoded from the start.
+
+    Args:
+        path: the video file.
+        cache_frames: decoded frames kept (LRU).
+        seek_ahead: forward jumps longer than this seek instead of decoding every frame in between.
+        checkpoint: counting fingerprints every this many frames.
+        index: what an earlier reader of the same file learnt (:meth:`index`): the frame count and fingerprints.
 
     Attributes:
         seeks: jumps served by a verified seek.
         reopens: jumps that decoded from the start of the file.
     """
 
-    def __init__(self, path: Path, cache_frames: int = 64, seek_ahead: int = 64) -> None:
+    def __init__(
+        self,
+        path: Path,
+        cache_frames: int = 64,
+        seek_ahead: int = 64,
+        checkpoint: int = 32,
+        index: FrameIndex | None = None,
+    ) -> None:
         self._path = Path(path)
         if not self._path.is_file():
             raise InvalidInputError(f"video {self._path.name}: file not found")
@@ -62,23 +86,34 @@ class VideoFileFrames:
         self._cache_frames = cache_frames
         self._seek_ahead = seek_ahead
         self._seek_slack = 8
-        self._num_frames: int | None = None
-        self._prints: dict[int, int] = {}  # frame index -> fingerprint, recorded on in-order decoding
-        self._printed: list[int] = []  # the fingerprinted indices, sorted
+        self._checkpoint = max(1, checkpoint)
+        self._num_frames: int | None = index.num_frames if index is not None else None
+        # frame index -> fingerprint, recorded while decoding in order from the start (indices certain)
+        self._prints: dict[int, int] = dict(index.prints) if index is not None else {}
+        self._printed: list[int] = sorted(self._prints)  # the fingerprinted indices, sorted
         self.seeks = 0
         self.reopens = 0
 
     @property
     def num_frames(self) -> int:
-        """Number of decodable frames (counted once, by grabbing every frame)."""
+        """Number of decodable frames (counted once, by decoding every frame; every ``checkpoint``-th is
+        fingerprinted on the way)."""
         if self._num_frames is None:
             cap = cv2.VideoCapture(str(self._path))
             n = 0
             while cap.grab():
+                if n % self._checkpoint == 0 and n not in self._prints:
+                    ok, img = cap.retrieve()
+                    if ok:
+                        self._remember(n, np.asarray(img, np.uint8))
                 n += 1
             cap.release()
             self._num_frames = n
         return self._num_frames
+
+    def index(self) -> FrameIndex:
+        """What this reader learnt about the file, to give a later reader of the same file (:class:`FrameIndex`)."""
+        return FrameIndex(self._num_frames, dict(self._prints))
 
     @staticmethod
     def _fingerprint(img: npt.NDArray[np.uint8]) -> int:

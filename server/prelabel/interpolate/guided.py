@@ -58,6 +58,7 @@ from prelabel.interpolate.foreground import (
     Float32Array,
     Gray,
     background_model,
+    background_window,
     foreground_centroid,
     mean_shift,
 )
@@ -245,6 +246,7 @@ class GuidedMethod:
     # video once the previous one is freed, and would then serve the old video's frames.
     _bg: Float32Array | None = field(default=None, init=False, repr=False)
     _bg_video: FrameSource | None = field(default=None, init=False, repr=False)
+    _bg_window: tuple[int, int] = field(default=(0, -1), init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
     _video: FrameSource | None = field(default=None, init=False, repr=False)
     _passes: dict[tuple[object, ...], tuple[Float64Array, Float64Array]] = field(
@@ -255,7 +257,7 @@ class GuidedMethod:
         if video is not self._video:
             self._gray.clear()
             self._passes.clear()
-            self._bg, self._bg_video = None, None
+            self._bg, self._bg_video, self._bg_window = None, None, (0, -1)
             self._video = video
         hit = self._gray.get(idx)
         if hit is not None:
@@ -292,11 +294,15 @@ class GuidedMethod:
         self._passes[key] = (boxes, conf)
         return boxes, conf
 
-    def _background(self, video: FrameSource) -> Float32Array | None:
-        self._frame(video, 0)  # resets the caches when the video changed
-        if self._bg_video is not video:
-            self._bg = background_model(video, lambda i: self._frame(video, i), self.background)
-            self._bg_video = video
+    def _background(self, video: FrameSource, first: int, last: int) -> Float32Array | None:
+        """The static background around frames ``first`` to ``last`` (None: the camera moves); kept for later runs
+        of the same video that fall inside its window."""
+        self._frame(video, first)  # resets the caches when the video changed
+        lo, hi = self._bg_window
+        if self._bg_video is not video or first < lo or last > hi:
+            window = background_window(video, first, last, self.background)
+            self._bg = background_model(video, lambda i: self._frame(video, i), self.background, window)
+            self._bg_video, self._bg_window = video, window
             logger.debug("guided: static background %s", "found" if self._bg is not None else "not found")
         return self._bg
 
@@ -314,7 +320,8 @@ class GuidedMethod:
             # Detections as a path of their own (fast motion): the visual estimate fills the frames between them.
             base = self.interpolate_run(replace(run, detections=None))
             return self._with_detection_path(run, base, run.detections)
-        bg = self._background(run.video) if self.use_background else None
+        first, last = int(run.key_frames[0]), int(run.key_frames[-1])
+        bg = self._background(run.video, first, last) if self.use_background else None
         if bg is not None:
             return self._foreground_run(run, prior, bg)
         return self._flow_run(run, prior)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ import grpc
 from prelabel.detect.base import DetectOptions
 from prelabel.errors import FailedPreconditionError, InvalidInputError
 from prelabel.images import Image, decode_image
+from prelabel.interpolate.frames import FrameIndex, VideoFileFrames
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
 from prelabel.jobs.runner import pipeline_config
@@ -38,6 +40,8 @@ MAX_IMAGES_PER_REQUEST = 256
 MIN_KEYPOINT_CONF = 0.3
 # Most frames one Interpolate request may have its detector_models run on (larger spans: split the request).
 MAX_SUPPORT_FRAMES = 10_000
+# Videos whose frame index (count, fingerprints) the Interpolate RPC keeps between calls.
+MAX_FRAME_INDEXES = 16
 # Result downloads are streamed in pieces of this size.
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 
@@ -63,6 +67,10 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         self.ctx = ctx
         self._segmenters: dict[str, ActionSegmenter] = {}  # loaded once per model (they hold no per-call state)
         self._segmenters_lock = threading.Lock()
+        # What reading each video taught (frame count, fingerprints for exact seeks), so the next Interpolate call on
+        # the same file neither counts its frames again nor decodes from the start to reach a frame.
+        self._frame_indexes: OrderedDict[tuple[str, int, int], FrameIndex] = OrderedDict()
+        self._frame_indexes_lock = threading.Lock()
 
     def _segmenter(self, model: str) -> ActionSegmenter:
         from prelabel.actions.propose import load_segmenter
@@ -194,16 +202,33 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         return pb.TrackDetectionsResponse(frames=convert.tracks_to_frames(tracks))
 
     def Interpolate(self, request: pb.InterpolateRequest, context: grpc.ServicerContext) -> pb.InterpolateResponse:
-        from prelabel.interpolate import VideoFileFrames, interpolate_track
-        from prelabel.interpolate.support import detect_frames
-
         if not request.tracks:
             raise InvalidInputError("no tracks given")
         if request.num_suggestions < 0:
             raise InvalidInputError(f"num_suggestions must be >= 0, got {request.num_suggestions}")
         video = None
+        file_key = None
         if request.HasField("video"):
-            video = VideoFileFrames(self.resolve_video(request.video))
+            path = self.resolve_video(request.video)
+            st = path.stat()
+            file_key = (str(path), st.st_size, st.st_mtime_ns)
+            with self._frame_indexes_lock:
+                index = self._frame_indexes.get(file_key)
+            video = VideoFileFrames(path, index=index)
+        try:
+            return self._interpolate(request, video)
+        finally:
+            if video is not None and file_key is not None:
+                with self._frame_indexes_lock:
+                    self._frame_indexes[file_key] = video.index()
+                    self._frame_indexes.move_to_end(file_key)
+                    while len(self._frame_indexes) > MAX_FRAME_INDEXES:
+                        self._frame_indexes.popitem(last=False)
+
+    def _interpolate(self, request: pb.InterpolateRequest, video: VideoFileFrames | None) -> pb.InterpolateResponse:
+        from prelabel.interpolate import interpolate_track
+        from prelabel.interpolate.support import detect_frames
+
         ids = [t.track_id for t in request.tracks]
         if len(set(ids)) != len(ids):
             raise InvalidInputError(f"duplicate track ids in the request: {sorted(ids)}")
