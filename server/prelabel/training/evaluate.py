@@ -134,13 +134,20 @@ def pose_ap_by_size(pose_path: Path, root: Path, imgsz: int) -> dict[str, float 
     }
 
 
-def evaluate_models(det_path: Path, pose_path: Path, recipe: TrainRecipe, root: Path) -> dict[str, Any]:
+def evaluate_models(
+    det_path: Path,
+    pose_path: Path,
+    recipe: TrainRecipe,
+    root: Path,
+    det_sizes: tuple[int, ...] = (416, 480),
+) -> dict[str, Any]:
     """Measure the detector and pose model on held-out generated scenes.
 
     Returns:
         ``{"metrics": {...}, "heldout": {...}}`` with ``det_map50_person``, ``det_map50_ball``, ``pose_oks_ap``
         (AP over OKS 0.50:0.95), ``pose_oks_ap50``, ``pose_coco`` (:func:`pose_ap_by_size`), and CPU ms per frame
-        of each model.
+        of each model, all at the training size; ``det_by_imgsz``: the detector's mAP50 per class and CPU ms per
+        frame at each inference size of ``det_sizes`` too (small fast objects gain from a larger input).
 
     Raises:
         NotFoundError: a weights file is missing.
@@ -167,6 +174,22 @@ def evaluate_models(det_path: Path, pose_path: Path, recipe: TrainRecipe, root: 
         "det_cpu_ms_per_frame": round(cpu_ms_per_frame(det_path, recipe.imgsz), 1),
         "pose_cpu_ms_per_frame": round(cpu_ms_per_frame(pose_path, recipe.imgsz), 1),
     }
+    by_size = {}
+    for size in det_sizes:
+        r = YOLO(str(det_path)).val(
+            data=str(det_yaml),
+            project=str(root / "runs"),
+            name=f"det{size}",
+            exist_ok=True,
+            **(common | {"imgsz": size}),
+        )
+        ap = dict(zip([int(c) for c in r.ap_class_index], np.asarray(r.box.ap50).tolist(), strict=True))
+        by_size[str(size)] = {
+            "det_map50_person": round(float(ap.get(0, 0.0)), 4),
+            "det_map50_ball": round(float(ap.get(1, 0.0)), 4),
+            "det_cpu_ms_per_frame": round(cpu_ms_per_frame(det_path, size), 1),
+        }
+    metrics["det_by_imgsz"] = by_size
     n_images = len(list((root / "det" / "images" / "val").glob("*.jpg")))
     heldout = {"seeds": list(recipe.heldout_seeds), "images": n_images, "imgsz": recipe.imgsz, "cpu_threads": 1}
     logger.info("held-out metrics: %s", metrics)
