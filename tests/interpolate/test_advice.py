@@ -3,12 +3,15 @@ auto picks what the keyframes support, detections on the path carry objects fast
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import spearmanr
 
 from prelabel.interpolate import ArrayFrames, interpolate_track, suggest_keyframes
 from prelabel.interpolate.base import RunEstimate, RunInput
 from prelabel.interpolate.detpath import detection_path
+from prelabel.interpolate.geometric import LinearMethod
 from prelabel.interpolate.registry import AutoMethod
 from prelabel.interpolate.skeleton import kinematic_skeletons
 from prelabel.metrics.interpolation import box_iou
@@ -164,3 +167,31 @@ def test_suggestions_rank_uncertainty_relative_to_the_box() -> None:
     assert suggest_keyframes(frames, unc, score, key, 1, "r")[0].frame_idx == 15
     top = suggest_keyframes(frames, unc, score, key, 1, "r", size)[0]
     assert top.frame_idx == 5 and top.reason == "r: 6.0 px"
+
+
+@dataclass
+class _CountingLinear(LinearMethod):
+    calls: int = 0
+
+    def interpolate_run(self, run: RunInput) -> RunEstimate:
+        self.calls += 1
+        return super().interpolate_run(run)
+
+
+def test_auto_reruns_only_the_checks_next_to_a_new_keyframe() -> None:
+    """An annotator adds one keyframe and asks again: auto repeats the leave-one-out checks that involve it, and
+    picks the same as a fresh object would."""
+    gt = corner_track()
+    counting = _CountingLinear()
+    auto = AutoMethod(linear=counting)
+    kidx = list(range(0, 81, 8))
+    first = interpolate_track([Keyframe(i, gt[i]) for i in kidx], "auto", method_object=auto)
+    assert counting.calls >= len(kidx) - 2  # one check per inner keyframe (and the chosen segments)
+    counting.calls = 0
+    more = sorted([*kidx, 44])
+    again = interpolate_track([Keyframe(i, gt[i]) for i in more], "auto", method_object=auto)
+    assert counting.calls <= 3 + 1, counting.calls  # the checks at 40, 44 and 48, and the final pass
+    fresh = interpolate_track([Keyframe(i, gt[i]) for i in more], "auto")
+    np.testing.assert_array_equal(again.xyxy, fresh.xyxy)
+    assert again.frame_methods == fresh.frame_methods
+    assert len(first.xyxy) == len(again.xyxy)

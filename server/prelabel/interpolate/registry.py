@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -48,6 +49,7 @@ class AutoMethod:
         margin: mean IoU a later candidate needs above an earlier one to be chosen.
         per_segment: choose per segment (False: one candidate for the whole run).
         prior: weight of the run score in a segment's score, in held-out keyframes.
+        cache_checks: leave-one-out checks kept between calls (same video and detections).
     """
 
     name: str = "auto"
@@ -60,6 +62,9 @@ class AutoMethod:
     margin: float = 0.005
     per_segment: bool = True
     prior: float = 2.0
+    cache_checks: int = 4096
+    _loo_cache: OrderedDict[tuple[object, ...], float] = field(default_factory=OrderedDict, init=False, repr=False)
+    _loo_owner: tuple[object, object] | None = field(default=None, init=False, repr=False)
 
     def _candidates(self, run: RunInput) -> list[tuple[str, InterpolationMethod, RunInput]]:
         plain = replace(run, detections=None)
@@ -84,15 +89,31 @@ class AutoMethod:
     def _loo(
         self, run: RunInput, cands: list[tuple[str, InterpolationMethod, RunInput]], inner: IntArray
     ) -> dict[str, Float64Array]:
-        """Leave-one-out IoU of each candidate at each held-out keyframe ``inner``."""
+        """Leave-one-out IoU of each candidate at each held-out keyframe ``inner``.
+
+        Each check depends only on the held-out keyframe and its two neighbours (frames and boxes), so checks are
+        kept between calls on the same video and detections: an annotator who adds one keyframe and asks again
+        re-runs the checks next to it only.
+        """
+        if self._loo_owner is None or self._loo_owner[0] is not run.video or self._loo_owner[1] is not run.detections:
+            self._loo_cache.clear()
+            self._loo_owner = (run.video, run.detections)
         kf, boxes = run.key_frames, run.key_xyxy
         out: dict[str, Float64Array] = {}
         for label, meth, base in cands:
-            pred = np.empty((len(inner), 4))
+            ious = np.empty(len(inner))
             for r, j in enumerate(inner.tolist()):
-                sub = replace(base, key_frames=kf[[j - 1, j + 1]], key_xyxy=boxes[[j - 1, j + 1]])
-                pred[r] = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[j - 1])]
-            out[label] = _iou_rows(pred, boxes[inner])
+                key = (label, *kf[j - 1 : j + 2].tolist(), boxes[j - 1 : j + 2].tobytes())
+                hit = self._loo_cache.get(key)
+                if hit is None:
+                    sub = replace(base, key_frames=kf[[j - 1, j + 1]], key_xyxy=boxes[[j - 1, j + 1]])
+                    pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[j - 1])]
+                    hit = float(_iou_rows(pred[None], boxes[j : j + 1])[0])
+                    self._loo_cache[key] = hit
+                    if len(self._loo_cache) > self.cache_checks:
+                        self._loo_cache.popitem(last=False)
+                ious[r] = hit
+            out[label] = ious
         return out
 
     def scores(self, run: RunInput) -> dict[str, float]:
