@@ -1,7 +1,7 @@
 """The shipped synthetic models load offline and find the people in held-out generated clips.
 
-The detector check is the issue's: person recall >= 0.9 at IoU 0.5 (the shipped detector measures 0.944, 102/108,
-pooled over these clips at conf 0.25; see models/prelabel-synth.md). The pose check's threshold is what the shipped
+The detector check is the issue's: person recall >= 0.9 at IoU 0.5 (the shipped detector measures 0.935, 101/108,
+pooled over these clips at conf 0.25 and the registry's inference size; see models/prelabel-synth.md). The pose check's threshold is what the shipped
 pose model reaches with margin.
 An untrained or broken model scores near 0 on both checks.
 """
@@ -22,10 +22,10 @@ from prelabel.types import COCO17_SIGMAS, TrackedBox
 MODELS = Path(__file__).resolve().parents[2] / "models"
 DET = MODELS / "prelabel-synth-det.pt"
 POSE = MODELS / "prelabel-synth-pose.pt"
-HELDOUT_SEEDS = (3_000_017, 3_000_018, 3_000_019)  # never used for training (seeds 0..399) nor evaluation (1_000_000+)
+HELDOUT_SEEDS = (3_000_017, 3_000_018, 3_000_019)  # never used for training (seeds 0..599) nor evaluation (1_000_000+)
 FRAMES = 24
-MIN_RECALL = 0.9  # measured 0.944 (102/108); the issue's target
-MIN_MEAN_OKS = 0.65  # measured 0.754 (69 of 73 people matched)
+MIN_RECALL = 0.9  # measured 0.935 (101/108) at the registry's 480 px; the issue's target
+MIN_MEAN_OKS = 0.72  # measured 0.815 (69 of 73 people matched)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +52,17 @@ def test_registry_defaults_are_the_shipped_models() -> None:
     assert "yolo11n.pt" in {m.get("weights") for m in reg["models"]}
 
 
+def _registry_imgsz(name: str) -> int:
+    """The inference size the registry gives a model (what the service runs it at)."""
+    reg = yaml.safe_load((MODELS / "registry.yaml").read_text())
+    return int(next(m for m in reg["models"] if m["name"] == name)["imgsz"])
+
+
 def test_detector_finds_the_people(clips: list[Scene]) -> None:
     from ultralytics import YOLO
 
     torch.set_num_threads(1)
+    imgsz = _registry_imgsz("prelabel-synth-det")
     model = YOLO(str(DET))
     assert model.task == "detect" and list(model.names.values()) == ["person", "ball"]
     found = total = 0
@@ -65,7 +72,7 @@ def test_detector_finds_the_people(clips: list[Scene]) -> None:
             gt = _people(clip, f)
             if not gt:
                 continue
-            r = model.predict(clip.frames[f], imgsz=320, conf=0.25, device="cpu", verbose=False)[0]
+            r = model.predict(clip.frames[f], imgsz=imgsz, conf=0.25, device="cpu", verbose=False)[0]
             boxes = r.boxes.xyxy.numpy()[r.boxes.cls.numpy() == 0]
             total += len(gt)
             if len(boxes):
@@ -82,6 +89,7 @@ def test_pose_model_finds_people_and_keypoints(clips: list[Scene]) -> None:
 
     torch.set_num_threads(1)
     model = YOLO(str(POSE))
+    imgsz = _registry_imgsz("prelabel-synth-pose")
     assert model.task == "pose" and list(model.names.values()) == ["person"]
     sig = np.array(COCO17_SIGMAS)
     found = total = 0
@@ -92,7 +100,7 @@ def test_pose_model_finds_people_and_keypoints(clips: list[Scene]) -> None:
             gt = _people(clip, f)
             if not gt:
                 continue
-            r = model.predict(clip.frames[f], imgsz=320, conf=0.25, device="cpu", verbose=False)[0]
+            r = model.predict(clip.frames[f], imgsz=imgsz, conf=0.25, device="cpu", verbose=False)[0]
             boxes = r.boxes.xyxy.numpy()
             kps = r.keypoints.xy.numpy() if r.keypoints is not None else np.zeros((0, 17, 2))
             total += len(gt)
