@@ -137,6 +137,7 @@ def pets09_scene(quick: bool) -> Scene | None:
 
 
 SYNTH_DET = "prelabel-synth-det"
+BALL_IMGSZ = 480  # the shipped detector finds small balls better at 480 px than at its default 320 (model card)
 SYNTH_POSE = "prelabel-synth-pose"
 
 
@@ -148,6 +149,7 @@ def synth_detector_support(frames: np.ndarray) -> dict[int, Detections] | None:
     """
     import torch
 
+    from prelabel.detect.base import DetectOptions
     from prelabel.detect.ultralytics import UltralyticsDetector
     from prelabel.errors import NotFoundError
     from prelabel.registry import ModelRegistry
@@ -164,7 +166,8 @@ def synth_detector_support(frames: np.ndarray) -> dict[int, Detections] | None:
     out: dict[int, Detections] = {}
     for i0 in range(0, len(frames), 16):
         batch = list(frames[i0 : i0 + 16])
-        for j, (d, p) in enumerate(zip(det.detect(batch), pose.detect(batch), strict=True)):
+        balls_at = DetectOptions(imgsz=BALL_IMGSZ)
+        for j, (d, p) in enumerate(zip(det.detect(batch, balls_at), pose.detect(batch), strict=True)):
             balls = [n == "ball" for n in d.class_names]
             keep = np.array([balls[c] for c in d.class_ids], bool) if len(d) else np.zeros(0, bool)
             kp_p = p.keypoints if p.keypoints is not None else np.zeros((len(p), 17, 3), np.float32)
@@ -616,8 +619,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     results["notes"].append(  # type: ignore[union-attr]
         f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}; "
         + (
-            f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls), run once "
-            "per scene; guided-frames uses frames only"
+            f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls, at "
+            f"{BALL_IMGSZ} px), run once per scene; guided-frames uses frames only"
             if with_det
             else "no detector support (shipped models absent or --no-detector): guided equals guided-frames"
         )
