@@ -1,8 +1,8 @@
 """The shipped synthetic models load offline and find the people in held-out generated clips.
 
 The detector check is the issue's: person recall >= 0.9 at IoU 0.5 (the shipped detector measures 0.944, 102/108,
-pooled over these clips at conf 0.25 and the registry's inference size; see models/prelabel-synth.md). The pose check's threshold is what the shipped
-pose model reaches with margin.
+pooled over these clips at conf 0.25 and the registry's inference size; see models/prelabel-synth.md). The pose
+check's threshold is what the shipped pose model reaches with margin.
 An untrained or broken model scores near 0 on both checks.
 """
 
