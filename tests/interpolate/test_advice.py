@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-from prelabel.interpolate import ArrayFrames, interpolate_track, suggest_keyframes
+from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunEstimate, RunInput
 from prelabel.interpolate.detpath import detection_path
 from prelabel.interpolate.geometric import LinearMethod
@@ -154,19 +154,6 @@ def test_auto_chooses_per_segment() -> None:
     assert iou_run.min() < 0.5  # one method for the whole run is wrong on half of it
     assert per_seg.method[5] == "linear" and per_seg.method[115] == "spline"
     np.testing.assert_array_equal(per_seg.xyxy[kf], gt[kf])  # still through every keyframe
-
-
-def test_suggestions_rank_uncertainty_relative_to_the_box() -> None:
-    """6 px of doubt on a 20 px ball outweighs 10 px on a 200 px person: with box sizes the ball's frame comes first."""
-    frames = np.arange(21)
-    unc = np.zeros(21)
-    unc[5], unc[15] = 6.0, 10.0
-    size = np.where(frames < 10, 20.0, 200.0)
-    key = np.array([0, 10, 20])
-    score = np.full(21, 0.5)
-    assert suggest_keyframes(frames, unc, score, key, 1, "r")[0].frame_idx == 15
-    top = suggest_keyframes(frames, unc, score, key, 1, "r", size)[0]
-    assert top.frame_idx == 5 and top.reason == "r: 6.0 px"
 
 
 @dataclass

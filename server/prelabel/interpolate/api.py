@@ -48,7 +48,6 @@ def suggest_keyframes(
     key_frames: np.ndarray,
     num: int,
     reason: str,
-    size: Float64Array | None = None,
 ) -> list[SuggestedKeyframe]:
     """Rank frames for the next keyframe: the most uncertain frame of each gap first, at most one per gap per round.
 
@@ -59,16 +58,10 @@ def suggest_keyframes(
         key_frames: keyframe indices (gap boundaries).
         num: how many suggestions.
         reason: text for each suggestion.
-        size: (T,) box diagonals in pixels; with them frames rank by uncertainty relative to their box (an error of
-            5 px ruins a ball's box and not a person's near the camera, as IoU judges); NaN or missing: pixels.
     """
     if num <= 0:
         return []
-    px = np.asarray(uncertainty, np.float64)
-    unc = px
-    if size is not None:
-        d = np.asarray(size, np.float64)
-        unc = np.where(np.isfinite(d) & (d > 0), px / np.maximum(np.nan_to_num(d, nan=1.0), 1.0), px)
+    unc = np.asarray(uncertainty, np.float64)
     kf = np.asarray(key_frames)
     # Gaps are contiguous runs of frames; cut at each keyframe inside the range.
     cuts = np.unique(np.searchsorted(frames, kf))
@@ -82,7 +75,7 @@ def suggest_keyframes(
         ends = np.concatenate([starts[1:], [len(frames)]])
         for g in gaps[np.argsort(-best[gaps], kind="stable")][:num].tolist():
             i = int(starts[g]) + int(np.argmax(unc[starts[g] : ends[g]]))
-            out.append(SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {px[i]:.1f} px"))
+            out.append(SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px"))
         return out
     # More suggestions than gaps: round r takes each gap's r-th most uncertain frame, most uncertain first.
     cand = np.flatnonzero(unc > 0)
@@ -92,7 +85,7 @@ def suggest_keyframes(
     first = np.searchsorted(gap_sorted, gap_sorted, side="left")
     rank = np.arange(len(by_gap)) - first
     order = by_gap[np.lexsort((-unc[by_gap], rank))][:num]
-    return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {px[i]:.1f} px") for i in order.tolist()]
+    return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px") for i in order.tolist()]
 
 
 def _pose_estimates(
@@ -238,8 +231,7 @@ def interpolate_track(
         keypoints_present=kp_present,
         has_skeleton=has_skel,
     )
-    diag = np.hypot(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
-    result.suggestions = suggest_keyframes(frames, unc, 1.0 - conf, kframes, num_suggestions, reason, diag)
+    result.suggestions = suggest_keyframes(frames, unc, 1.0 - conf, kframes, num_suggestions, reason)
     return result
 
 
