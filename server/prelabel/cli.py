@@ -342,7 +342,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             print("error: --detector needs --video", file=sys.stderr)
             return 2
         from prelabel.detect.manager import ModelManager
-        from prelabel.interpolate.support import detect_frames
+        from prelabel.interpolate.support import detect_frames, span_frames
         from prelabel.registry import ModelRegistry
         from prelabel.settings import default_models_dir
 
@@ -350,12 +350,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         manager = ModelManager(registry, args.device)
         try:
             detectors = [manager.get(spec.name, spec.task) for spec in (registry.get(n) for n in args.detector)]
-            span = {
-                f
-                for kt in ann.keyframe_tracks
-                for f in range(min(k.frame_idx for k in kt.keyframes), max(k.frame_idx for k in kt.keyframes) + 1)
-            }
-            detections = detect_frames(detectors, frames, span)
+            ranges = [(min(k.frame_idx for k in kt.keyframes), max(k.frame_idx for k in kt.keyframes))
+                      for kt in ann.keyframe_tracks]  # fmt: skip
+            detections = detect_frames(detectors, frames, span_frames(ranges))
         finally:
             manager.close()
     tracks = []

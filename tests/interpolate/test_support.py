@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from prelabel.detect.base import DetectOptions
+from prelabel.errors import InvalidInputError
 from prelabel.images import Image
 from prelabel.interpolate import ArrayFrames
-from prelabel.interpolate.support import detect_frames, for_label, merge_detections
+from prelabel.interpolate.support import detect_frames, for_label, merge_detections, span_frames
 from prelabel.types import Detections
 
 
@@ -63,3 +65,9 @@ def test_detect_frames_runs_every_model_in_batches_on_colour_frames() -> None:
     assert sorted(out) == [2, 3, 10, 19]
     assert a.calls == b.calls == 2 and all(s == (8, 12, 3) for s in a.shapes)
     assert len(out[10]) == 2 and out[10].xyxy[0, 2] == 110.0
+
+
+def test_span_frames_unites_track_ranges_and_counts_before_listing() -> None:
+    assert span_frames([(5, 7), (-3, 1), (6, 9), (20, 20)]) == [0, 1, 5, 6, 7, 8, 9, 20]
+    with pytest.raises(InvalidInputError, match="span 100000001 frames"):
+        span_frames([(0, 10**8)], max_frames=10_000)

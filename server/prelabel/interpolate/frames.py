@@ -82,6 +82,7 @@ class VideoFileFrames:
             raise InvalidInputError(f"video {self._path.name}: file not found")
         self._cap: cv2.VideoCapture | None = None
         self._next = 0
+        self._from_start = True  # the reader has decoded in order from frame 0 (no seek since it was opened)
         self._cache: OrderedDict[int, npt.NDArray[np.uint8]] = OrderedDict()
         self._cache_frames = cache_frames
         self._seek_ahead = seek_ahead
@@ -120,7 +121,8 @@ class VideoFileFrames:
         return zlib.crc32(np.ascontiguousarray(img[::3, ::3]).tobytes())
 
     def _remember(self, frame_idx: int, frame: npt.NDArray[np.uint8]) -> None:
-        """Record the fingerprint of a frame decoded in order from the start."""
+        """Record the fingerprint of a frame decoded in order from the start of the file (never one decoded after a
+        seek, which a decoder may not give with the same pixels)."""
         if frame_idx not in self._prints and len(self._prints) < 1_000_000:
             self._prints[frame_idx] = self._fingerprint(frame)
             bisect.insort(self._printed, frame_idx)
@@ -148,6 +150,7 @@ class VideoFileFrames:
             if frame_idx - target > 4 * self._seek_ahead:
                 return None
             tried += 1
+            self._from_start = False
             if not self._cap.set(cv2.CAP_PROP_POS_FRAMES, target):
                 return None
             ok, img = self._cap.read()
@@ -183,13 +186,16 @@ class VideoFileFrames:
                     self.reopens += 1
                 self._cap = cv2.VideoCapture(str(self._path))
                 self._next = 0
-            # In-order decoding from the start: indices are certain. Frames skipped on the way are decoded, kept and
-            # fingerprinted near the target (where later reads tend to come back to), grabbed undecoded farther away.
+                self._from_start = True
+            # In order from here (from the start, or from a checked seek): indices are certain. Frames skipped on the
+            # way are decoded and kept near the target (where later reads tend to come back to), grabbed undecoded
+            # farther away; fingerprints are recorded only while decoding from the start.
             while self._next < frame_idx:
                 if frame_idx - self._next <= self._seek_ahead:
                     ok, img = self._cap.read()
                     if ok:
-                        self._remember(self._next, np.asarray(img, np.uint8))
+                        if self._from_start:
+                            self._remember(self._next, np.asarray(img, np.uint8))
                         self._keep(self._next, np.asarray(img, np.uint8))
                 else:
                     ok = self._cap.grab()
@@ -200,7 +206,8 @@ class VideoFileFrames:
             if not ok:
                 raise InvalidInputError(f"frame {frame_idx}: could not be decoded from {self._path.name}")
             frame = np.asarray(img, dtype=np.uint8)
-            self._remember(frame_idx, frame)
+            if self._from_start:
+                self._remember(frame_idx, frame)
         self._next = frame_idx + 1
         self._keep(frame_idx, frame)
         return frame

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from prelabel.detect.base import DetectOptions, Detector
+from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import FrameSource
 from prelabel.types import NUM_KEYPOINTS, Detections
 
@@ -86,6 +87,26 @@ def detect_frames(
             out[f] = merge_detections([res[j] for res in per_model])
     logger.debug("detector support: %d frames, %d models", len(order), len(detectors))
     return out
+
+
+def span_frames(ranges: Iterable[tuple[int, int]], max_frames: int | None = None) -> list[int]:
+    """Every frame of the union of inclusive ``(first, last)`` ranges (negative frames dropped), sorted.
+
+    Raises:
+        InvalidInputError: the union holds more than ``max_frames`` frames (counted before any frame is listed).
+    """
+    merged: list[list[int]] = []
+    for first, last in sorted((max(int(a), 0), int(b)) for a, b in ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        elif first <= last:
+            merged.append([first, last])
+    total = sum(last - first + 1 for first, last in merged)
+    if max_frames is not None and total > max_frames:
+        raise InvalidInputError(
+            f"the tracks span {total} frames; detectors run on at most {max_frames} per request (split the request)"
+        )
+    return [f for first, last in merged for f in range(first, last + 1)]
 
 
 def for_label(detections: Mapping[int, Detections], label: str) -> Mapping[int, Detections]:

@@ -227,7 +227,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
     def _interpolate(self, request: pb.InterpolateRequest, video: VideoFileFrames | None) -> pb.InterpolateResponse:
         from prelabel.interpolate import interpolate_track
-        from prelabel.interpolate.support import detect_frames
+        from prelabel.interpolate.support import detect_frames, span_frames
 
         ids = [t.track_id for t in request.tracks]
         if len(set(ids)) != len(ids):
@@ -243,22 +243,8 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         if request.detector_models:
             if video is None:
                 raise InvalidInputError("detector_models need a video to run on")
-            spans = sorted(
-                (max(min(k.frame_idx for k in kfs), 0), max(k.frame_idx for k in kfs)) for kfs in keyframes.values()
-            )
-            merged: list[list[int]] = []
-            for first, last in spans:  # union of the tracks' frame ranges, counted before any frame is listed
-                if merged and first <= merged[-1][1] + 1:
-                    merged[-1][1] = max(merged[-1][1], last)
-                else:
-                    merged.append([first, last])
-            total = sum(last - first + 1 for first, last in merged)
-            if total > MAX_SUPPORT_FRAMES:
-                raise InvalidInputError(
-                    f"the tracks span {total} frames; detector_models run on at most {MAX_SUPPORT_FRAMES} per "
-                    "request (split the request)"
-                )
-            span = [f for first, last in merged for f in range(first, last + 1)]
+            ranges = [(min(k.frame_idx for k in kfs), max(k.frame_idx for k in kfs)) for kfs in keyframes.values()]
+            span = span_frames(ranges, MAX_SUPPORT_FRAMES)
             specs = [self.ctx.registry.get(name) for name in request.detector_models]
             detectors = [self.ctx.models.get(spec.name, spec.task) for spec in specs]
             detections = detect_frames(detectors, video, span, convert.detect_options(request.detect_options))

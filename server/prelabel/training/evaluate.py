@@ -134,6 +134,12 @@ def pose_ap_by_size(pose_path: Path, root: Path, imgsz: int) -> dict[str, float 
     }
 
 
+def _det_ap50(result: Any) -> dict[str, float]:
+    """Box AP at IoU 0.5 of an Ultralytics detection validation, per class (person 0, ball 1), rounded."""
+    ap50 = dict(zip([int(c) for c in result.ap_class_index], np.asarray(result.box.ap50).tolist(), strict=True))
+    return {"det_map50_person": round(float(ap50.get(0, 0.0)), 4), "det_map50_ball": round(float(ap50.get(1, 0.0)), 4)}
+
+
 def evaluate_models(
     det_path: Path,
     pose_path: Path,
@@ -161,11 +167,9 @@ def evaluate_models(
     pose_yaml = _heldout(recipe, root / "pose", pose=True)
     common = dict(imgsz=recipe.imgsz, batch=16, device="cpu", plots=False, verbose=False, workers=0, split="val")
     dm = YOLO(str(det_path)).val(data=str(det_yaml), project=str(root / "runs"), name="det", exist_ok=True, **common)
-    ap50 = dict(zip([int(c) for c in dm.ap_class_index], np.asarray(dm.box.ap50).tolist(), strict=True))
     pm = YOLO(str(pose_path)).val(data=str(pose_yaml), project=str(root / "runs"), name="pose", exist_ok=True, **common)
     metrics = {
-        "det_map50_person": round(float(ap50.get(0, 0.0)), 4),
-        "det_map50_ball": round(float(ap50.get(1, 0.0)), 4),
+        **_det_ap50(dm),
         "det_map50_95": round(float(dm.box.map), 4),
         "pose_oks_ap": round(float(pm.pose.map), 4),
         "pose_oks_ap50": round(float(pm.pose.map50), 4),
@@ -183,10 +187,8 @@ def evaluate_models(
             exist_ok=True,
             **(common | {"imgsz": size}),
         )
-        ap = dict(zip([int(c) for c in r.ap_class_index], np.asarray(r.box.ap50).tolist(), strict=True))
         by_size[str(size)] = {
-            "det_map50_person": round(float(ap.get(0, 0.0)), 4),
-            "det_map50_ball": round(float(ap.get(1, 0.0)), 4),
+            **_det_ap50(r),
             "det_cpu_ms_per_frame": round(cpu_ms_per_frame(det_path, size), 1),
         }
     metrics["det_by_imgsz"] = by_size
