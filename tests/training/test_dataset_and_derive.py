@@ -73,6 +73,30 @@ def test_export_writes_images_labels_and_yaml(tmp_path: Path) -> None:
         DatasetSpec((1,), frames_per_scene=20, scene_frames=10)
 
 
+def test_parallel_export_writes_the_same_files(tmp_path: Path) -> None:
+    spec = DatasetSpec((5, 6, 7), frames_per_scene=2, scene_frames=10)
+    assert export_yolo_dataset(spec, tmp_path / "one", "train", pose=True) == 6
+    assert export_yolo_dataset(spec, tmp_path / "two", "train", pose=True, jobs=2) == 6
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.*"))
+    two = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.*"))
+    assert one == two and len(one) == 12
+    assert all((tmp_path / "one" / r).read_bytes() == (tmp_path / "two" / r).read_bytes() for r in one)
+    with pytest.raises(InvalidInputError, match="jobs"):
+        export_yolo_dataset(spec, tmp_path / "three", "train", pose=True, jobs=0)
+
+
+def test_training_device_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prelabel.errors import FailedPreconditionError
+    from prelabel.training.train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(FailedPreconditionError, match="no CUDA device"):
+        resolve_device("0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "0" and resolve_device("1") == "1"
+
+
 def test_derived_models_reproduce_the_trained_network(tmp_path: Path) -> None:
     from ultralytics import YOLO
     from ultralytics.nn.tasks import PoseModel
@@ -144,6 +168,39 @@ def test_init_checkpoint_weights_are_kept(tmp_path: Path, monkeypatch: pytest.Mo
     train_network(TrainRecipe(), tmp_path / "data.yaml", tmp_path)
     assert (calls[0]["model"], calls[0]["pretrained"]) == ("run-a-last.pt", True)
     assert (calls[1]["model"], calls[1]["pretrained"]) == ("yolo11n-pose.yaml", False)
+    assert calls[0]["device"] in ("0", "cpu")  # device "auto": a CUDA GPU when there is one
+
+
+def test_cli_records_the_training_recipe_and_eval_only_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--no-eval`` writes the recipe beside the weights; a later ``--eval-only`` measures them and keeps the
+    recipe of the run that trained them, not its own arguments."""
+    import json
+
+    import prelabel.training.evaluate as evaluate
+    import prelabel.training.train as train
+    from prelabel.training.cli import EVAL_NAME, train_synthetic_main
+
+    init = tmp_path / "init.pt"
+    init.write_bytes(b"")
+    monkeypatch.setattr(train, "build_train_dataset", lambda recipe, root, jobs=1: root / "data.yaml")
+    monkeypatch.setattr(train, "train_network", lambda recipe, data, project: project / "last.pt")
+    monkeypatch.setattr(train, "derive_models", lambda trained, det, pose, imgsz: None)
+    monkeypatch.setattr(evaluate, "evaluate_models", lambda det, pose, recipe, root: {"metrics": {"m": 1.0}})
+    models = tmp_path / "models"
+    models.mkdir()
+    common = ["--models-dir", str(models), "--work", str(tmp_path / "work")]
+    args = ["--no-eval", "--init", str(init), "--batch", "32", "--train-scenes", "30", "--jobs", "1"]
+    assert train_synthetic_main(common + args) == 0
+    recorded = json.loads((models / EVAL_NAME).read_text())
+    assert "metrics" not in recorded
+    assert (recorded["recipe"]["batch"], recorded["recipe"]["train_seeds"]) == (32, [0, 30])
+    assert train_synthetic_main([*common, "--eval-only"]) == 0
+    measured = json.loads((models / EVAL_NAME).read_text())
+    assert measured["metrics"] == {"m": 1.0} and measured["recipe"] == recorded["recipe"]
+    with pytest.raises(InvalidInputError, match="exclude"):
+        train_synthetic_main([*common, "--eval-only", "--no-eval"])
 
 
 def test_pose_ap_by_size_scores_the_shipped_pose_model(tmp_path: Path) -> None:

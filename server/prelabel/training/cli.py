@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from prelabel.errors import NotFoundError
+from prelabel.errors import InvalidInputError, NotFoundError
 from prelabel.training.recipe import TrainRecipe
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "prelabel-synth", help="datasets and runs"
     )
     parser.add_argument("--eval-only", action="store_true", help="only measure the weights in --models-dir")
+    parser.add_argument(
+        "--no-eval", action="store_true", help="train and derive the models, record the recipe, skip the measurement"
+    )
+    parser.add_argument(
+        "--device", default=d.device, help="training device: auto (a CUDA GPU when there is one), cpu, or 0, 1, ..."
+    )
+    parser.add_argument("--workers", type=int, default=d.workers, help="dataloader workers")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="processes generating the training scenes"
+    )
     parser.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs")
     parser.add_argument("--time-hours", type=float, default=d.time_hours, help="wall-clock budget (0: use epochs)")
     parser.add_argument("--train-scenes", type=int, default=d.train_seeds[1], help="training scenes")
@@ -62,21 +73,33 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         nbs=args.batch,
         init=args.init,
+        device=args.device,
+        workers=args.workers,
     )
     models_dir: Path = args.models_dir
     det_path, pose_path = models_dir / DET_NAME, models_dir / POSE_NAME
     work: Path = args.work
     if recipe.init and not Path(recipe.init).is_file():
         raise NotFoundError(f"--init checkpoint not found: {recipe.init}")
+    if args.eval_only and args.no_eval:
+        raise InvalidInputError("--eval-only and --no-eval exclude each other")
+    out = models_dir / EVAL_NAME
+    trained_by = recipe.as_dict()
     if not args.eval_only:
-        data = build_train_dataset(recipe, work / "train-data")
+        data = build_train_dataset(recipe, work / "train-data", jobs=args.jobs)
         trained = train_network(recipe, data, work / "runs")
         derive_models(trained, det_path, pose_path, recipe.imgsz)
+        if args.no_eval:
+            out.write_text(json.dumps({"recipe": trained_by}, indent=1))
+            print(f"wrote {det_path}, {pose_path} and the recipe in {out} (not measured: --no-eval)")
+            return 0
+    elif out.is_file():
+        # measure the weights in place, but keep the record of the run that trained them
+        trained_by = json.loads(out.read_text()).get("recipe", trained_by)
     from prelabel.training.evaluate import evaluate_models
 
     result = evaluate_models(det_path, pose_path, recipe, work / "heldout")
-    result["recipe"] = recipe.as_dict()
-    out = models_dir / EVAL_NAME
+    result["recipe"] = trained_by
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result["metrics"], indent=1))
     print(f"wrote {out}")

@@ -8,7 +8,9 @@ evaluation (the same rule is applied to held-out data).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +113,24 @@ def frame_labels(
     return lines
 
 
+def _export_scene(
+    seed: int, spec: DatasetSpec, img_dir: Path, lab_dir: Path, pose: bool, person_only: bool, jpeg_quality: int
+) -> int:
+    """Generate one scene and write its sampled frames and labels; returns the number of images."""
+    preset = preset_for_seed(seed, spec.mix)
+    idx = sample_frames(seed, spec.scene_frames, spec.frames_per_scene)
+    stems = [f"{preset}_{seed}_{f:04d}" for f in idx]
+    if all((img_dir / f"{s}.jpg").exists() and (lab_dir / f"{s}.txt").exists() for s in stems):
+        return len(stems)  # already exported (resumed run); files are deterministic per seed
+    scene = generate(preset, seed, num_frames=spec.scene_frames, paint_frames=idx)
+    assert scene.frames is not None
+    for f, stem in zip(idx, stems, strict=True):
+        cv2.imwrite(str(img_dir / f"{stem}.jpg"), scene.frames[f], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        lines = frame_labels(scene, f, spec.min_visible, spec.min_side, pose, person_only)
+        (lab_dir / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+    return len(stems)
+
+
 def export_yolo_dataset(
     spec: DatasetSpec,
     out_dir: Path,
@@ -119,6 +139,7 @@ def export_yolo_dataset(
     pose: bool,
     person_only: bool = False,
     jpeg_quality: int = 92,
+    jobs: int = 1,
 ) -> int:
     """Generate scenes and write sampled frames as ``out_dir/images/<split>/*.jpg`` + ``labels/<split>/*.txt``.
 
@@ -129,30 +150,28 @@ def export_yolo_dataset(
         pose: write keypoints (pose format) as well as boxes.
         person_only: keep only persons (class 0).
         jpeg_quality: JPEG quality 1-100.
+        jobs: processes generating scenes; every file depends on its seed alone, so the output does not depend
+            on ``jobs``.
 
     Returns:
         Number of images written.
     """
+    if jobs < 1:
+        raise InvalidInputError(f"jobs must be at least 1, got {jobs}")
     img_dir = Path(out_dir) / "images" / split
     lab_dir = Path(out_dir) / "labels" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     lab_dir.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for seed in spec.seeds:
-        preset = preset_for_seed(seed, spec.mix)
-        idx = sample_frames(seed, spec.scene_frames, spec.frames_per_scene)
-        stems = [f"{preset}_{seed}_{f:04d}" for f in idx]
-        if all((img_dir / f"{s}.jpg").exists() and (lab_dir / f"{s}.txt").exists() for s in stems):
-            count += len(stems)  # already exported (resumed run); files are deterministic per seed
-            continue
-        scene = generate(preset, seed, num_frames=spec.scene_frames, paint_frames=idx)
-        assert scene.frames is not None
-        for f in idx:
-            stem = f"{preset}_{seed}_{f:04d}"
-            cv2.imwrite(str(img_dir / f"{stem}.jpg"), scene.frames[f], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-            lines = frame_labels(scene, f, spec.min_visible, spec.min_side, pose, person_only)
-            (lab_dir / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
-            count += 1
+    args = (spec, img_dir, lab_dir, pose, person_only, jpeg_quality)
+    if jobs == 1 or len(spec.seeds) < 2:
+        count = sum(_export_scene(seed, *args) for seed in spec.seeds)
+    else:
+        n = len(spec.seeds)
+        # spawn, not fork: the parent may hold torch's and OpenCV's thread pools
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=ctx) as pool:
+            futures = [pool.submit(_export_scene, seed, *args) for seed in spec.seeds]
+            count = sum(f.result() for f in futures)
     logger.info("exported %d images (%d scenes) to %s/%s", count, len(spec.seeds), out_dir, split)
     return count
 

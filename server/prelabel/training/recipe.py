@@ -29,7 +29,9 @@ class TrainRecipe:
         nbs: nominal batch size (Ultralytics accumulates gradients up to it; equal to ``batch`` = a step per batch,
             which matters for short CPU runs).
         warmup_epochs: learning-rate warm-up epochs.
-        workers: dataloader workers.
+        workers: dataloader workers (Ultralytics caps them at the machine's cores).
+        device: ``auto`` (the first CUDA GPU when there is one, else the CPU), ``cpu``, or a CUDA index such as
+            ``0``. Speed only: the recipe's data and schedule are the same on either.
         seed: training seed.
         init: a person+ball pose checkpoint to continue from (e.g. a previous run's ``last.pt``); empty trains
             ``arch`` from scratch.
@@ -48,6 +50,7 @@ class TrainRecipe:
     nbs: int = 8
     warmup_epochs: float = 1.0
     workers: int = 2
+    device: str = "auto"
     seed: int = 0
     init: str = ""
     mix: tuple[tuple[str, float], ...] = field(default=DEFAULT_MIX)

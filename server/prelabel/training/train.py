@@ -21,17 +21,36 @@ def _seeds(rng: tuple[int, int]) -> tuple[int, ...]:
     return tuple(range(rng[0], rng[0] + rng[1]))
 
 
-def build_train_dataset(recipe: TrainRecipe, root: Path) -> Path:
-    """Export the training set (pose format, person + ball) with a small held-out val split; returns data.yaml."""
+def build_train_dataset(recipe: TrainRecipe, root: Path, jobs: int = 1) -> Path:
+    """Export the training set (pose format, person + ball) with a small held-out val split; returns data.yaml.
+
+    ``jobs`` processes generate the scenes (the files do not depend on it).
+    """
     spec = DatasetSpec(_seeds(recipe.train_seeds), recipe.frames_per_scene, recipe.scene_frames, recipe.mix)
-    export_yolo_dataset(spec, root, "train", pose=True)
+    export_yolo_dataset(spec, root, "train", pose=True, jobs=jobs)
     val = DatasetSpec(_seeds((recipe.heldout_seeds[0], min(8, recipe.heldout_seeds[1]))), 3, recipe.scene_frames)
     export_yolo_dataset(val, root, "val", pose=True)
     return write_data_yaml(root, pose=True)
 
 
+def resolve_device(device: str) -> str:
+    """Ultralytics device string for ``device`` (``auto``: CUDA device 0 when one is visible, else ``cpu``).
+
+    Raises:
+        FailedPreconditionError: a CUDA device was asked for and none is visible.
+    """
+    if device == "auto":
+        return "0" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not torch.cuda.is_available():
+        raise FailedPreconditionError(f"training device {device!r} asked for, but no CUDA device is visible")
+    return device
+
+
 def train_network(recipe: TrainRecipe, data_yaml: Path, project: Path, name: str = "pose-ball") -> Path:
-    """Train ``recipe.arch`` from scratch (or continue from ``recipe.init``) on ``data_yaml`` with Ultralytics (CPU).
+    """Train ``recipe.arch`` from scratch (or continue from ``recipe.init``) on ``data_yaml`` with Ultralytics.
+
+    Runs on ``recipe.device`` (GPU when there is one under ``auto``; the CPU path is the one the tests cover).
+    Mixed precision stays off: Ultralytics' AMP self-check downloads a reference model, and nothing may download.
 
     Returns:
         The last checkpoint of the run.
@@ -46,7 +65,7 @@ def train_network(recipe: TrainRecipe, data_yaml: Path, project: Path, name: str
         imgsz=recipe.imgsz,
         batch=recipe.batch,
         workers=recipe.workers,
-        device="cpu",
+        device=resolve_device(recipe.device),
         seed=recipe.seed,
         deterministic=False,
         # With ``pretrained=False`` Ultralytics rebuilds the network from its yaml and drops the weights of
