@@ -152,8 +152,9 @@ def evaluate_models(
     Returns:
         ``{"metrics": {...}, "heldout": {...}}`` with ``det_map50_person``, ``det_map50_ball``, ``pose_oks_ap``
         (AP over OKS 0.50:0.95), ``pose_oks_ap50``, ``pose_coco`` (:func:`pose_ap_by_size`), and CPU ms per frame
-        of each model, all at the training size; ``det_by_imgsz``: the detector's mAP50 per class and CPU ms per
-        frame at each inference size of ``det_sizes`` too (small fast objects gain from a larger input).
+        of each model, all at the training size; ``det_by_imgsz`` and ``pose_by_imgsz``: the detector's mAP50 per
+        class, the pose model's OKS AP and AP50, and the CPU ms per frame of each, at each inference size of
+        ``det_sizes`` too (small objects and far people gain from a larger input).
 
     Raises:
         NotFoundError: a weights file is missing.
@@ -178,20 +179,22 @@ def evaluate_models(
         "det_cpu_ms_per_frame": round(cpu_ms_per_frame(det_path, recipe.imgsz), 1),
         "pose_cpu_ms_per_frame": round(cpu_ms_per_frame(pose_path, recipe.imgsz), 1),
     }
-    by_size = {}
+    by_size, pose_by_size = {}, {}
     for size in det_sizes:
-        r = YOLO(str(det_path)).val(
-            data=str(det_yaml),
-            project=str(root / "runs"),
-            name=f"det{size}",
-            exist_ok=True,
-            **(common | {"imgsz": size}),
-        )
+        sized = common | {"imgsz": size, "project": str(root / "runs"), "exist_ok": True}
+        r = YOLO(str(det_path)).val(data=str(det_yaml), name=f"det{size}", **sized)
         by_size[str(size)] = {
             **_det_ap50(r),
             "det_cpu_ms_per_frame": round(cpu_ms_per_frame(det_path, size), 1),
         }
+        rp = YOLO(str(pose_path)).val(data=str(pose_yaml), name=f"pose{size}", **sized)
+        pose_by_size[str(size)] = {
+            "pose_oks_ap": round(float(rp.pose.map), 4),
+            "pose_oks_ap50": round(float(rp.pose.map50), 4),
+            "pose_cpu_ms_per_frame": round(cpu_ms_per_frame(pose_path, size), 1),
+        }
     metrics["det_by_imgsz"] = by_size
+    metrics["pose_by_imgsz"] = pose_by_size
     n_images = len(list((root / "det" / "images" / "val").glob("*.jpg")))
     heldout = {"seeds": list(recipe.heldout_seeds), "images": n_images, "imgsz": recipe.imgsz, "cpu_threads": 1}
     logger.info("held-out metrics: %s", metrics)
