@@ -64,6 +64,10 @@ class DetPathParams:
             would otherwise find any chain dearer than misses).
         line_cost: cost per diagonal between a detection's centre and the straight line between the keyframe
             centres at its frame (a weak constant-velocity prior: of two similar chains, the one on the way wins).
+            The distance counts in the largest of: the diagonal, the keyframes' distance, and ``line_reach`` times
+            how far the object's detections could stray from the line (the median step times half the gap).
+        line_reach: see ``line_cost`` (0, the default: the reach is ignored; on generated fast motion counting it
+            helped balls and cost persons; guided counts it for paths through motion blobs).
     """
 
     alpha: float = 1.0
@@ -76,6 +80,7 @@ class DetPathParams:
     partial_ratio: float = 2.0
     velocity_weight: float = 1.0
     line_cost: float = 0.5
+    line_reach: float = 0.0
     speed_scale: bool = True
 
 
@@ -211,6 +216,24 @@ def _median_step(cands: list[Float64Array]) -> float | None:
     return float(np.median(steps)) if steps else None
 
 
+def _sized_candidates(
+    detections: Mapping[int, Detections],
+    a: int,
+    b: int,
+    key_a: Float64Array,
+    key_b: Float64Array,
+    params: DetPathParams | None,
+    image_wh: tuple[int, int] | None,
+) -> tuple[Float64Array, list[Float64Array]]:
+    """The keyframes (2, 4) and the detections of their size per frame from ``a`` to ``b - 1`` (``cx, cy, w, h``; the
+    first entry is keyframe ``a``)."""
+    p = params or DetPathParams()
+    key_xyxy = np.stack([np.asarray(key_a, np.float64), np.asarray(key_b, np.float64)])
+    keys = _cxcywh(key_xyxy)
+    cands, _, _ = _gap_candidates(detections, a, b, keys, cut_edges(key_xyxy, image_wh, p.border_px), p, image_wh)
+    return keys, cands
+
+
 def detection_speed(
     detections: Mapping[int, Detections],
     a: int,
@@ -223,13 +246,27 @@ def detection_speed(
     """How fast detections of the keyframes' size move between keyframes ``a`` and ``b``: the median step between
     the nearest such detections of consecutive frames, in keyframe box diagonals per frame (None: too few
     detections to tell). A thrown ball is well above 1, a walking person well below."""
-    p = params or DetPathParams()
-    key_xyxy = np.stack([np.asarray(key_a, np.float64), np.asarray(key_b, np.float64)])
-    keys = _cxcywh(key_xyxy)
-    cands, _, _ = _gap_candidates(detections, a, b, keys, cut_edges(key_xyxy, image_wh, p.border_px), p, image_wh)
+    keys, cands = _sized_candidates(detections, a, b, key_a, key_b, params, image_wh)
     step = _median_step(cands[1:])
     diag = float(np.hypot(keys[:, 2], keys[:, 3]).mean())
     return None if step is None else step / max(diag, 1.0)
+
+
+def detection_coverage(
+    detections: Mapping[int, Detections],
+    a: int,
+    b: int,
+    key_a: Float64Array,
+    key_b: Float64Array,
+    params: DetPathParams | None = None,
+    image_wh: tuple[int, int] | None = None,
+) -> float:
+    """Share of the frames strictly between keyframes ``a`` and ``b`` with at least one detection of the keyframes'
+    size (the size gate of :func:`detection_path`); 1.0 when there are no such frames."""
+    if b - a < 2:
+        return 1.0
+    _, cands = _sized_candidates(detections, a, b, key_a, key_b, params, image_wh)
+    return float(np.mean([len(c) > 0 for c in cands[1:]]))
 
 
 def detection_path(
@@ -274,12 +311,16 @@ def detection_path(
         sizes = np.concatenate([np.hypot(c[:, 2], c[:, 3]) for c in inner]) if inner else np.zeros(0)
         diag = max(diag, float(np.median(sizes)) if len(sizes) else 0.0)
     diag = max(diag, 1.0)
+    reach = 0.0
     if p.speed_scale:
         step = _median_step(cands[1:-1])
         if step is not None:
             diag = max(diag, step)
-    # The straight line is a weaker guide the farther the keyframes are apart (balls arc, people turn).
-    line_scale = max(diag, float(np.hypot(*(keys[1, :2] - keys[0, :2]))))
+            # How far from the straight line an object moving ``step`` per frame can get (it turns back halfway).
+            reach = step * (n - 1) / 2
+    # The straight line is a weaker guide the farther the keyframes are apart (balls arc, people turn) and the
+    # farther the object can stray from it (a ball dropped and bouncing back between close keyframes).
+    line_scale = max(diag, float(np.hypot(*(keys[1, :2] - keys[0, :2]))), p.line_reach * reach)
 
     # States per frame: its detections, then "not detected" states. A miss state carries the last real box of
     # its path (its anchor), so a path that skips frames pays for the whole jump when it comes back; every state of

@@ -21,7 +21,9 @@ centroids, detections corrected to the annotator's box convention at both keyfra
 keyframes' appearance (:mod:`template`) are measurements for one smoother in which the keyframes are near-exact, and
 per gap the keyframes' appearance picks the path that stayed on the object (the geometric prior where the measured
 path slid onto a neighbour). With detections drawn like the annotator's boxes the detections on each gap's cheapest
-path (:mod:`prelabel.interpolate.detpath`) replace step 4.
+path (:mod:`prelabel.interpolate.detpath`) replace step 4. On a static camera, a fast object's motion blobs
+(:mod:`prelabel.interpolate.motion`: a thrown ball's blurred streak, which detectors miss) join the detections as
+candidates for that path.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from prelabel.interpolate.detmeas import (
 from prelabel.interpolate.detpath import (
     DetPathParams,
     cut_edges,
+    detection_coverage,
     detection_path,
     detection_speed,
     partial_keyframes,
@@ -71,6 +74,7 @@ from prelabel.interpolate.geometric import (
     xyxy_to_cxcywh,
 )
 from prelabel.interpolate.kalman import SmootherParams, keyframe_states
+from prelabel.interpolate.motion import MotionParams, blob_boxes, colour_background, whole_sizes
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.types import Detections
 
@@ -182,6 +186,7 @@ class GuidedMethod:
         det_min_iou: a detection supports a frame when its IoU with the blended box is at least this.
         det_weight: weight of a supporting detection (times its score and IoU).
         cache_frames: grey frames kept in memory (LRU).
+        cache_backgrounds: background models kept, one per window of frames (LRU).
         det_path: with detections, follow the detections on each gap's cheapest path (:mod:`detpath`) and fill the
             frames between them visually; None fuses detections that overlap the visual path instead.
         det_path_min_iou: the detection path is used only when detections match the keyframes this well (mean
@@ -208,6 +213,10 @@ class GuidedMethod:
         appearance_margin: mean cost by which a later candidate must beat the measured path to replace it.
         precise_max_speed: gaps whose keyframes move at most this many box widths per frame use the precise
             foreground centroid (``background.precise_iters``); faster ones the flat whole box (reach).
+        motion: motion blob settings (static cameras, with ``det_path``); None turns motion blobs off.
+        motion_key_speed: motion blobs are looked for only when some gap's keyframes are at least this many box
+            diagonals per frame apart (a walking person is far below; a ball may come back to where it was, and is
+            then followed without blobs).
     """
 
     name: str = "guided"
@@ -218,6 +227,7 @@ class GuidedMethod:
     det_min_iou: float = 0.5
     det_weight: float = 0.3
     cache_frames: int = 256
+    cache_backgrounds: int = 4
     background: BackgroundParams = field(default_factory=BackgroundParams)
     use_background: bool = True
     meas_sigma: float = 0.5
@@ -242,10 +252,14 @@ class GuidedMethod:
     det_sigma_ratio: float = 2.0
     det_match_iou: float = 0.5
     det_gate: float = 0.5
+    motion: MotionParams | None = field(default_factory=MotionParams)
+    motion_key_speed: float = 0.1
     # Caches belong to one video, held by reference and compared with ``is``: an ``id`` can be reused by the next
     # video once the previous one is freed, and would then serve the old video's frames.
-    _bg: Float32Array | None = field(default=None, init=False, repr=False)
-    _bg_video: FrameSource | None = field(default=None, init=False, repr=False)
+    # Backgrounds per window of frames (:func:`background_window`), so that a run's answer never depends on which
+    # runs came before it.
+    _bgs: OrderedDict[tuple[int, int], Float32Array | None] = field(default_factory=OrderedDict, init=False, repr=False)
+    _colour_bgs: OrderedDict[tuple[int, int], Float32Array] = field(default_factory=OrderedDict, init=False, repr=False)
     _bg_window: tuple[int, int] = field(default=(0, -1), init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
     _video: FrameSource | None = field(default=None, init=False, repr=False)
@@ -257,7 +271,9 @@ class GuidedMethod:
         if video is not self._video:
             self._gray.clear()
             self._passes.clear()
-            self._bg, self._bg_video, self._bg_window = None, None, (0, -1)
+            self._bgs.clear()
+            self._colour_bgs.clear()
+            self._bg_window = (0, -1)
             self._video = video
         hit = self._gray.get(idx)
         if hit is not None:
@@ -296,15 +312,23 @@ class GuidedMethod:
 
     def _background(self, video: FrameSource, first: int, last: int) -> Float32Array | None:
         """The static background around frames ``first`` to ``last`` (None: the camera moves); kept for later runs
-        of the same video that fall inside its window."""
+        with the same window (:func:`background_window`), the last ``cache_backgrounds`` windows."""
         self._frame(video, first)  # resets the caches when the video changed
-        lo, hi = self._bg_window
-        if self._bg_video is not video or first < lo or last > hi:
-            window = background_window(video, first, last, self.background)
-            self._bg = background_model(video, lambda i: self._frame(video, i), self.background, window)
-            self._bg_video, self._bg_window = video, window
-            logger.debug("guided: static background %s", "found" if self._bg is not None else "not found")
-        return self._bg
+        window = background_window(video, first, last, self.background)
+        self._bg_window = window
+        if window in self._bgs:
+            self._bgs.move_to_end(window)
+            return self._bgs[window]
+        bg = background_model(video, lambda i: self._frame(video, i), self.background, window)
+        logger.debug("guided: static background %s", "found" if bg is not None else "not found")
+        self._bgs[window] = bg
+        while len(self._bgs) > self.cache_backgrounds:
+            self._bgs.popitem(last=False)
+        return bg
+
+    def release_frames(self) -> None:
+        """Drop the decoded frames this object keeps (backgrounds, passes and other results stay)."""
+        self._gray.clear()
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """Guided boxes for one run; falls back to the prior where the video is missing.
@@ -316,15 +340,81 @@ class GuidedMethod:
         prior = self.prior.interpolate_run(run)
         if run.video is None or len(run.key_frames) < 2:
             return prior
-        if run.detections is not None and self.det_path is not None and self.detections_fit(run, run.detections):
-            # Detections as a path of their own (fast motion): the visual estimate fills the frames between them.
-            base = self.interpolate_run(replace(run, detections=None))
-            return self._with_detection_path(run, base, run.detections)
+        if self.det_path is not None:
+            blobs = self._motion_detections(run)
+            candidates = _merge_detections(run.detections, blobs)
+            if candidates is not None and self.detections_fit(run, candidates):
+                # Detections as a path of their own (fast motion): the visual estimate fills the frames between
+                # them. A blob-borne object may stray far from the keyframes' line (a ball dropped and bouncing).
+                path = self.det_path
+                if blobs is not None and self.motion is not None:
+                    path = replace(path, line_reach=self.motion.line_reach)
+                base = self._visual_run(replace(run, detections=None), prior)
+                return self._with_detection_path(run, base, candidates, path)
+        return self._visual_run(run, prior)
+
+    def _visual_run(self, run: RunInput, prior: RunEstimate) -> RunEstimate:
+        """The foreground path on a static camera, optical flow otherwise (``run.video`` is set)."""
+        assert run.video is not None
         first, last = int(run.key_frames[0]), int(run.key_frames[-1])
         bg = self._background(run.video, first, last) if self.use_background else None
         if bg is not None:
             return self._foreground_run(run, prior, bg)
         return self._flow_run(run, prior)
+
+    def _motion_detections(self, run: RunInput) -> dict[int, Detections] | None:
+        """Motion blob candidates (:mod:`motion`) between the run's keyframes, or None: motion blobs off, keyframes
+        too slow (``motion_key_speed``), detections in most frames (``motion.max_coverage``), a moving camera, or
+        candidates slower than ``motion.min_speed``."""
+        if self.motion is None or self.det_path is None or not self.use_background or run.video is None:
+            return None
+        kf, keys = run.key_frames, run.key_xyxy
+        gaps = [
+            (a, b, ka, kb)
+            for a, b, ka, kb in zip(kf[:-1].tolist(), kf[1:].tolist(), keys[:-1], keys[1:], strict=True)
+            if b - a >= 2
+        ]
+        if run.detections is not None and gaps:
+            image_wh = self._image_wh(run)
+            cover = [detection_coverage(run.detections, *g, self.det_path, image_wh) for g in gaps]
+            if float(np.median(cover)) > self.motion.max_coverage:
+                return None
+        c = xyxy_to_cxcywh(keys)
+        diag = np.maximum(np.hypot(c[:, 2], c[:, 3]), 1.0)
+        step = np.hypot(*(c[1:, :2] - c[:-1, :2]).T) / (np.diff(kf) * 0.5 * (diag[1:] + diag[:-1]))
+        if len(step) == 0 or float(step.max()) < self.motion_key_speed:
+            return None
+        video = run.video
+        first, last = int(kf[0]), int(kf[-1])
+        if self._background(video, first, last) is None:
+            return None  # a moving camera: every pixel differs from any background
+        window = self._bg_window
+        colour_bg = self._colour_bgs.get(window)
+        if colour_bg is None:
+            lo, hi = window
+            frames = np.unique(np.linspace(lo, hi, min(self.background.sample_frames, hi - lo + 1)).astype(np.int64))
+            colour_bg = colour_background(lambda i: np.asarray(video.read(i)), frames)
+            self._colour_bgs[window] = colour_bg
+            while len(self._colour_bgs) > self.cache_backgrounds:
+                self._colour_bgs.popitem(last=False)
+        image_wh = self._image_wh(run)
+        cut = cut_edges(keys, image_wh, self.det_path.border_px).any(axis=1)
+        sizes = whole_sizes(keys, cut)
+        boxes = blob_boxes(lambda i: np.asarray(video.read(i)), colour_bg, kf, sizes, self.motion)
+        found = {
+            f: Detections(b.astype(np.float32), np.full(len(b), self.motion.score), np.zeros(len(b), np.int64))
+            for f, b in boxes.items()
+            if len(b)
+        }
+        speeds = [
+            detection_speed(found, a, b, ka, kb, self.det_path, image_wh)
+            for a, b, ka, kb in zip(kf[:-1].tolist(), kf[1:].tolist(), keys[:-1], keys[1:], strict=True)
+            if b - a >= 2
+        ]
+        known = [v for v in speeds if v is not None]
+        if not known or float(np.median(known)) < self.motion.min_speed:
+            return None
+        return found
 
     def detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether detections are drawn like this annotator's boxes.
@@ -383,16 +473,22 @@ class GuidedMethod:
         return cut | partial_keyframes(run.key_xyxy, p.partial_ratio)
 
     def _with_detection_path(
-        self, run: RunInput, base: RunEstimate, detections: Mapping[int, Detections]
+        self,
+        run: RunInput,
+        base: RunEstimate,
+        detections: Mapping[int, Detections],
+        path: DetPathParams | None = None,
     ) -> RunEstimate:
-        """Pin ``base`` to the detections on each gap's cheapest path (:func:`detection_path`).
+        """Pin ``base`` to the detections on each gap's cheapest path (:func:`detection_path`; ``path`` replaces
+        ``det_path``'s costs).
 
         Chosen detections are corrected for the detector's offset to this annotator's boxes (measured at the
         keyframes) and become anchors; between anchors ``base`` is shifted by the linear blend of its misfit at the
         two neighbouring anchors. Uncertainty: the bridge between anchors plus the size of that shift; ``base``'s
         own between two keyframes with no detection in between.
         """
-        assert self.det_path is not None
+        path = path or self.det_path
+        assert path is not None
         kf = run.key_frames
         t0 = int(kf[0])
         n = len(base.xyxy)
@@ -408,7 +504,7 @@ class GuidedMethod:
             if b - a < 2:
                 continue
             boxes, scores = detection_path(
-                detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], self.det_path, image_wh=image_wh
+                detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], path, image_wh=image_wh
             )
             # The detector's offset to the annotator's boxes, from keyframes showing the whole object only.
             off_a = None if key_cut[k] else detection_offset(detections.get(a), key_c[k], self.det_min_iou)
@@ -925,3 +1021,22 @@ class GuidedMethod:
             out[i] = (wg * blend[i] + wd * corrected) / (wg + wd)
             sup[i] = True
         return out, sup
+
+
+def _merge_detections(
+    a: Mapping[int, Detections] | None, b: Mapping[int, Detections] | None
+) -> Mapping[int, Detections] | None:
+    """Boxes of both per-frame detection maps (scores and class ids kept, keypoints dropped); None when both are."""
+    if a is None or b is None:
+        return a if b is None else b
+    out: dict[int, Detections] = {}
+    for f in set(a) | set(b):
+        parts = [d for d in (a.get(f), b.get(f)) if d is not None and len(d)]
+        if not parts:
+            continue
+        out[f] = Detections(
+            np.concatenate([d.xyxy for d in parts]),
+            np.concatenate([d.scores for d in parts]),
+            np.concatenate([d.class_ids for d in parts]),
+        )
+    return out

@@ -66,6 +66,10 @@ class AutoMethod:
     _loo_cache: OrderedDict[tuple[object, ...], float] = field(default_factory=OrderedDict, init=False, repr=False)
     _loo_owner: tuple[object, object] | None = field(default=None, init=False, repr=False)
 
+    def release_frames(self) -> None:
+        """Drop the decoded frames the guided candidate keeps (its results and the checks stay)."""
+        self.guided.release_frames()
+
     def _candidates(self, run: RunInput) -> list[tuple[str, InterpolationMethod, RunInput]]:
         plain = replace(run, detections=None)
         out: list[tuple[str, InterpolationMethod, RunInput]] = []

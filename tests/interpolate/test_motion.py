@@ -1,0 +1,141 @@
+"""Motion blobs: a fast ball's blurred streak, which a detector and grey-level foreground miss, guides interpolation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate import ArrayFrames, interpolate_track
+from prelabel.interpolate.guided import GuidedMethod
+from prelabel.interpolate.motion import MotionParams, blob_boxes, colour_background, motion_blobs, whole_sizes
+from prelabel.metrics.interpolation import box_iou
+from prelabel.types import Keyframe
+
+# Background and ball of (almost) the same grey level: only colour tells them apart.
+GRASS = np.array([100.0, 170.0, 90.0])  # BGR, grey about 138
+PINK = np.array([150.0, 90.0, 220.0])  # BGR, grey about 136
+BALL = 20
+
+
+def _grey(bgr: np.ndarray) -> float:
+    return float(0.114 * bgr[0] + 0.587 * bgr[1] + 0.299 * bgr[2])
+
+
+def streak_clip(n: int = 41, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A 20 px pink ball thrown along a parabola at 30 px/frame over noisy grass, motion-blurred over its frame's
+    travel (the streak is 2.5 balls long): (T, H, W, 3) uint8 frames and (T, 4) ground-truth boxes (the ball at
+    mid-exposure)."""
+    rng = np.random.default_rng(seed)
+    h, w = 360, 1400
+    t = np.arange(n, dtype=np.float64)
+    cx = 40 + 30.0 * t
+    cy = 60 + 0.6 * (t - n / 2) ** 2 * (280 / (0.6 * (n / 2) ** 2))
+    ys, xs = np.mgrid[0:h, 0:w]
+    frames = np.empty((n, h, w, 3), np.uint8)
+    sub = 16
+    for i in range(n):
+        vx = cx[min(i + 1, n - 1)] - cx[max(i - 1, 0)]
+        vy = cy[min(i + 1, n - 1)] - cy[max(i - 1, 0)]
+        cover = np.zeros((h, w))
+        for s in np.linspace(-0.5, 0.5, sub):  # exposure: the ball's positions during one frame
+            px, py = cx[i] + 0.5 * s * vx, cy[i] + 0.5 * s * vy
+            cover += ((xs - px) ** 2 + (ys - py) ** 2 <= (BALL / 2) ** 2) / sub
+        img = GRASS[None, None] * (1 - cover[..., None]) + PINK[None, None] * cover[..., None]
+        frames[i] = np.clip(img + rng.normal(0, 3.0, img.shape), 0, 255).astype(np.uint8)
+    gt = np.c_[cx - BALL / 2, cy - BALL / 2, cx + BALL / 2, cy + BALL / 2]
+    return frames, gt
+
+
+def test_the_streak_is_a_blob_where_grey_levels_see_nothing() -> None:
+    frames, gt = streak_clip(n=9)
+    assert abs(_grey(GRASS) - _grey(PINK)) < 3  # the grey-level foreground would not see the ball
+    bg = colour_background(lambda i: frames[i], range(len(frames)))
+    area = BALL * BALL
+    p = MotionParams()
+    for f in (2, 4, 6):
+        centres, masses = motion_blobs(frames[f], bg, p, p.min_area * area, p.max_area * area)
+        assert len(centres) == 1 and masses[0] > 0
+        true_c = (gt[f, :2] + gt[f, 2:]) / 2
+        assert np.hypot(*(centres[0] - true_c)) < 3.0, (centres[0], true_c)
+    # Blobs far larger than the keyframe box (a person, not a ball) are left out.
+    centres, _ = motion_blobs(frames[4], bg, p, p.min_area * area, 0.5 * area)
+    assert len(centres) == 0
+    with pytest.raises(InvalidInputError, match="shape"):
+        motion_blobs(frames[4][:100], bg, p, 1.0, 1e6)
+
+
+def test_blob_boxes_take_the_keyframes_size() -> None:
+    frames, _ = streak_clip(n=9)
+    bg = colour_background(lambda i: frames[i], range(len(frames)))
+    sizes = np.array([[20.0, 20.0], [40.0, 40.0]])
+    boxes = blob_boxes(lambda i: frames[i], bg, [0, 8], sizes, MotionParams())
+    assert sorted(boxes) == list(range(1, 8))
+    for f, b in boxes.items():
+        assert b.shape == (1, 4)
+        assert b[0, 2] - b[0, 0] == pytest.approx(20 + 20 * f / 8)
+
+
+def test_a_keyframe_cut_by_the_border_takes_the_whole_size() -> None:
+    keys = np.array([[0.0, 50.0, 6.0, 70.0], [100.0, 50.0, 120.0, 70.0], [630.0, 10.0, 640.0, 40.0]])
+    sizes = whole_sizes(keys, np.array([True, False, True]))
+    np.testing.assert_allclose(sizes, [[20, 20], [20, 20], [20, 20]])
+    both = whole_sizes(keys[[0, 2]], np.array([True, True]))  # enters at one border, leaves at the other
+    np.testing.assert_allclose(both, [[30, 30], [30, 30]])
+
+
+def test_motion_blobs_carry_a_fast_ball_between_keyframes() -> None:
+    """Keyframes every 20 frames on a ball moving 1.1 diagonals per frame on an arc: with no detector at all, the
+    blobs follow it; without them, neither the frames nor the keyframes can."""
+    frames, gt = streak_clip()
+    video = ArrayFrames(frames)
+    kfs = [Keyframe(f, gt[f]) for f in (0, 20, 40)]
+    inner = np.setdiff1d(np.arange(len(gt)), [0, 20, 40])
+    blobs = interpolate_track(kfs, "guided", video=video)
+    plain = interpolate_track(kfs, "guided", video=video, method_object=GuidedMethod(motion=None))
+    linear = interpolate_track(kfs, "linear")
+    iou = {name: float(box_iou(r.xyxy[inner], gt[inner]).mean()) for name, r in (("blobs", blobs), ("plain", plain))}
+    iou["linear"] = float(box_iou(linear.xyxy[inner], gt[inner]).mean())
+    assert iou["blobs"] > 0.7 and iou["plain"] < 0.4 and iou["linear"] < 0.4, iou
+    np.testing.assert_allclose(blobs.xyxy[[0, 20, 40]], gt[[0, 20, 40]])
+
+
+def test_slow_objects_do_not_look_for_blobs() -> None:
+    """Keyframes that barely move (a walking person) skip the blob search."""
+    frames, gt = streak_clip(n=9)
+    slow = gt[:1] + np.arange(9)[:, None] * np.array([0.5, 0.5, 0.5, 0.5])
+    m = GuidedMethod()
+    from prelabel.interpolate.base import RunInput
+
+    run = RunInput(1, np.array([0, 8]), slow[[0, 8]], ArrayFrames(frames))
+    assert m._motion_detections(run) is None
+    fast = RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames))
+    found = m._motion_detections(fast)
+    assert found is not None and sorted(found) == list(range(1, 8))
+
+
+def test_a_detected_object_keeps_its_detections() -> None:
+    """Blobs are for objects the detector misses: with detections of the ball's size in most frames, none are looked
+    for; with them in few frames, the blobs fill in."""
+    from prelabel.interpolate.base import RunInput
+    from prelabel.interpolate.detpath import detection_coverage
+    from prelabel.types import Detections
+
+    frames, gt = streak_clip(n=9)
+
+    def dets(frames_with: list[int]) -> dict[int, Detections]:
+        return {f: Detections(gt[f : f + 1], np.array([0.9]), np.array([1])) for f in frames_with}
+
+    most, few = dets([1, 2, 3, 4, 5, 7]), dets([3])
+    assert detection_coverage(most, 0, 8, gt[0], gt[8]) == pytest.approx(6 / 7)
+    assert detection_coverage(few, 0, 8, gt[0], gt[8]) == pytest.approx(1 / 7)
+    m = GuidedMethod()
+    assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), most)) is None
+    assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), few)) is not None
+
+
+def test_motion_params_are_validated() -> None:
+    with pytest.raises(InvalidInputError, match="odd"):
+        MotionParams(blur=4)
+    with pytest.raises(InvalidInputError, match="areas"):
+        MotionParams(min_area=2.0, max_area=1.0)
