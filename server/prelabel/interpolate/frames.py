@@ -112,6 +112,19 @@ class VideoFileFrames:
             self._num_frames = n
         return self._num_frames
 
+    def release_frames(self) -> None:
+        """Drop the decoded frames kept for repeated reads (the frame index stays)."""
+        self._cache.clear()
+
+    def close(self) -> None:
+        """Release the decoder and the kept frames (a later read opens the file again)."""
+        self._cache.clear()
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        self._next = 0
+        self._from_start = True
+
     def index(self) -> FrameIndex:
         """What this reader learnt about the file, to give a later reader of the same file (:class:`FrameIndex`)."""
         return FrameIndex(self._num_frames, dict(self._prints))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +16,6 @@ import grpc
 from prelabel.detect.base import DetectOptions
 from prelabel.errors import FailedPreconditionError, InvalidInputError
 from prelabel.images import Image, decode_image
-from prelabel.interpolate.frames import FrameIndex, VideoFileFrames
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
 from prelabel.jobs.runner import pipeline_config
@@ -25,6 +23,7 @@ from prelabel.pipeline import STAGES, OnlineFrame, Pipeline, PipelineConfig, Pro
 from prelabel.registry import ModelSpec
 from prelabel.service import convert
 from prelabel.service.context import ServiceContext
+from prelabel.service.sessions import InterpolationSession, InterpolationSessions
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 from prelabel.video.decode import probe
@@ -40,8 +39,8 @@ MAX_IMAGES_PER_REQUEST = 256
 MIN_KEYPOINT_CONF = 0.3
 # Most frames one Interpolate request may have its detector_models run on (larger spans: split the request).
 MAX_SUPPORT_FRAMES = 10_000
-# Videos whose frame index (count, fingerprints) the Interpolate RPC keeps between calls.
-MAX_FRAME_INDEXES = 16
+# Videos the Interpolate RPC keeps a session of between calls (reader, detections, method caches).
+MAX_INTERPOLATION_SESSIONS = 8
 # Result downloads are streamed in pieces of this size.
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 
@@ -67,10 +66,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         self.ctx = ctx
         self._segmenters: dict[str, ActionSegmenter] = {}  # loaded once per model (they hold no per-call state)
         self._segmenters_lock = threading.Lock()
-        # What reading each video taught (frame count, fingerprints for exact seeks), so the next Interpolate call on
-        # the same file neither counts its frames again nor decodes from the start to reach a frame.
-        self._frame_indexes: OrderedDict[tuple[str, int, int], FrameIndex] = OrderedDict()
-        self._frame_indexes_lock = threading.Lock()
+        # What Interpolate keeps of each video between calls (reader and frame index, detections, method caches),
+        # for clients that call it after every keyframe.
+        self._sessions = InterpolationSessions(MAX_INTERPOLATION_SESSIONS)
 
     def _segmenter(self, model: str) -> ActionSegmenter:
         from prelabel.actions.propose import load_segmenter
@@ -206,28 +204,20 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             raise InvalidInputError("no tracks given")
         if request.num_suggestions < 0:
             raise InvalidInputError(f"num_suggestions must be >= 0, got {request.num_suggestions}")
-        video = None
-        file_key = None
-        if request.HasField("video"):
-            path = self.resolve_video(request.video)
-            st = path.stat()
-            file_key = (str(path), st.st_size, st.st_mtime_ns)
-            with self._frame_indexes_lock:
-                index = self._frame_indexes.get(file_key)
-            video = VideoFileFrames(path, index=index)
-        try:
-            return self._interpolate(request, video)
-        finally:
-            if video is not None and file_key is not None:
-                with self._frame_indexes_lock:
-                    self._frame_indexes[file_key] = video.index()
-                    self._frame_indexes.move_to_end(file_key)
-                    while len(self._frame_indexes) > MAX_FRAME_INDEXES:
-                        self._frame_indexes.popitem(last=False)
+        if not request.HasField("video"):
+            return self._interpolate(request, None)
+        session = self._sessions.get(self.resolve_video(request.video))
+        with session.lock:
+            try:
+                return self._interpolate(request, session)
+            finally:
+                session.release_frames()
 
-    def _interpolate(self, request: pb.InterpolateRequest, video: VideoFileFrames | None) -> pb.InterpolateResponse:
+    def _interpolate(
+        self, request: pb.InterpolateRequest, session: InterpolationSession | None
+    ) -> pb.InterpolateResponse:
         from prelabel.interpolate import interpolate_track
-        from prelabel.interpolate.support import detect_frames, span_frames
+        from prelabel.interpolate.support import span_frames
 
         ids = [t.track_id for t in request.tracks]
         if len(set(ids)) != len(ids):
@@ -240,24 +230,33 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
                 raise InvalidInputError(f"track {track.track_id}: no keyframes")
             keyframes[track.track_id] = convert.keyframes_from_proto(track)
         detections = None
+        det_key: tuple[tuple[str, ...], str] = ((), "")
         if request.detector_models:
-            if video is None:
+            if session is None:
                 raise InvalidInputError("detector_models need a video to run on")
             ranges = [(min(k.frame_idx for k in kfs), max(k.frame_idx for k in kfs)) for kfs in keyframes.values()]
             span = span_frames(ranges, MAX_SUPPORT_FRAMES)
             specs = [self.ctx.registry.get(name) for name in request.detector_models]
             detectors = [self.ctx.models.get(spec.name, spec.task) for spec in specs]
-            detections = detect_frames(detectors, video, span, convert.detect_options(request.detect_options))
+            options = convert.detect_options(request.detect_options)
+            det_key = (tuple(request.detector_models), repr(options))
+            detections = session.detections(det_key, detectors, span, options)
+        method = request.method or "auto"
         out = pb.InterpolateResponse()
         for track in request.tracks:
+            label = track.label
+            dets = detections
+            if session is not None and detections is not None:
+                dets, label = session.for_label(det_key, detections, track.label), ""  # filtered once per label
             result = interpolate_track(
                 keyframes[track.track_id],
-                request.method or "auto",
-                video=video,
-                detections=detections,
+                method,
+                video=session.reader if session is not None else None,
+                detections=dets,
                 num_suggestions=request.num_suggestions or 3,
                 track_id=track.track_id,
-                label=track.label,
+                method_object=session.method(method, track.label) if session is not None else None,
+                label=label,
             )
             out.tracks.append(convert.interpolation_to_proto(result))
         return out
