@@ -324,6 +324,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     from prelabel.formats import Annotations, export, load
     from prelabel.interpolate import VideoFileFrames, interpolate_track
+    from prelabel.interpolate.base import InterpolationMethod
+    from prelabel.interpolate.registry import default_registry
     from prelabel.video.decode import probe
 
     fmt = {"cvat": "cvat", "labelstudio": "label_studio", "label_studio": "label_studio"}[args.format]
@@ -357,12 +359,18 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             manager.close()
     tracks = []
     summary = []
+    # One method object per label serves all its tracks: the work a method does on the video (backgrounds,
+    # propagation passes) is shared, never an answer (its caches are keyed by what they were computed from).
+    methods: dict[str, InterpolationMethod] = {}
     for kt in ann.keyframe_tracks:
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
         # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track.
         keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None] or kt.keyframes
+        if kt.label not in methods:
+            methods[kt.label] = default_registry().create(args.method or "auto")
         res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id, detections=detections,
-                                num_suggestions=args.suggestions, label=kt.label)  # fmt: skip
+                                num_suggestions=args.suggestions, label=kt.label,
+                                method_object=methods[kt.label])  # fmt: skip
         track = res.to_track()
         tracks.append(replace(track, class_name=kt.label))
         summary.append({
