@@ -430,7 +430,7 @@ def test_the_background_of_a_run_comes_from_its_own_stretch_of_a_long_video() ->
     kidx = [0, 10, 20, 30, 40]
     kfs = [Keyframe(start + i, gt[i]) for i in kidx]
     res = interpolate_track(kfs, "guided", video=video)
-    window = BackgroundParams().window_frames
+    window = BackgroundParams().window_frames + BackgroundParams().window_snap
     assert min(video.seen) >= start - window and max(video.seen) <= start + 40 + window, (
         min(video.seen),
         max(video.seen),
@@ -439,6 +439,8 @@ def test_the_background_of_a_run_comes_from_its_own_stretch_of_a_long_video() ->
     inner[kidx] = False
     assert box_iou(res.xyxy[inner], gt[inner]).mean() > 0.9
     p = BackgroundParams(window_frames=100)
-    assert background_window(video, 500, 600, p) == (400, 700)
+    assert background_window(video, 500, 600, p) == (400, 799)  # at least 100 frames each side, ends snapped
+    assert background_window(video, 510, 590, p) == (400, 699)
     assert background_window(video, 50, 2980, p) == (0, n - 1)
+    assert background_window(video, 500, 600, BackgroundParams(window_frames=100, window_snap=1)) == (400, 700)
     assert background_window(video, 500, 600, BackgroundParams(window_frames=0)) == (0, n - 1)

@@ -31,6 +31,8 @@ class BackgroundParams:
         window_frames: the median is taken over the frames of the run plus this many before and after it (0: the
             whole video). A long video is then never decoded end to end for one track, and the background is the
             one of the run's own time (lighting drifts).
+        window_snap: the window's ends are widened outward to multiples of this many frames, so that runs differing
+            by a few frames share a background (the window is still a function of the run alone).
         threshold: grey-level difference below which a pixel counts as background.
         cap: differences are clipped to ``threshold + cap`` (one strong edge must not dominate a centroid).
         max_foreground_fraction: the camera counts as static when, in the median sampled frame, at most this
@@ -46,6 +48,7 @@ class BackgroundParams:
 
     sample_frames: int = 48
     window_frames: int = 300
+    window_snap: int = 100
     threshold: float = 15.0
     cap: float = 40.0
     max_foreground_fraction: float = 0.2
@@ -70,11 +73,16 @@ class BackgroundParams:
 
 
 def background_window(video: FrameSource, first: int, last: int, params: BackgroundParams) -> tuple[int, int]:
-    """The frames ``(lo, hi)`` (inclusive) the background of a run from ``first`` to ``last`` is taken from."""
+    """The frames ``(lo, hi)`` (inclusive) the background of a run from ``first`` to ``last`` is taken from: at least
+    ``window_frames`` on each side, widened outward to multiples of ``window_snap`` (runs that differ by a few frames,
+    as auto's checks of parts of a run do, share one background), within the video."""
     n = video.num_frames
     if params.window_frames <= 0:
         return 0, n - 1
-    return max(0, first - params.window_frames), min(n - 1, last + params.window_frames)
+    snap = max(1, params.window_snap)
+    lo = (first - params.window_frames) // snap * snap
+    hi = -(-(last + params.window_frames + 1) // snap) * snap - 1
+    return max(0, lo), min(n - 1, hi)
 
 
 def background_model(

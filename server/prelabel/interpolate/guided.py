@@ -227,7 +227,7 @@ class GuidedMethod:
     det_min_iou: float = 0.5
     det_weight: float = 0.3
     cache_frames: int = 256
-    cache_backgrounds: int = 4
+    cache_backgrounds: int = 8
     background: BackgroundParams = field(default_factory=BackgroundParams)
     use_background: bool = True
     meas_sigma: float = 0.5
