@@ -13,7 +13,7 @@ import pytest
 
 from prelabel.client import PrelabelClient
 from prelabel.service.server import PrelabelServer
-from prelabel.service.sessions import InterpolationSession, InterpolationSessions
+from prelabel.service.sessions import InterpolationSessions
 from prelabel.settings import Settings
 from prelabel.synthetic import generate, write_scene
 from prelabel.types import Detections
@@ -61,10 +61,11 @@ def test_sessions_are_per_file_and_bounded(clip: tuple[Path, Any], tmp_path: Pat
     sessions.get(copies[2])
     assert len(sessions) == 2
     assert sessions.get(copies[0]) is not s0  # the least recently used was closed; a new one takes its place
+    before = sessions.get(copies[1])
     st = copies[1].stat()
     os.utime(copies[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the file changed: another video
     s1 = sessions.get(copies[1])
-    assert isinstance(s1, InterpolationSession) and sessions.get(copies[1]) is s1
+    assert s1 is not before and sessions.get(copies[1]) is s1
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,7 @@ from prelabel.interpolate.geometric import (
 )
 from prelabel.interpolate.kalman import SmootherParams, keyframe_states
 from prelabel.interpolate.motion import MotionParams, blob_boxes, colour_background, whole_sizes
+from prelabel.interpolate.support import merge_detections
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.types import Detections
 
@@ -369,21 +370,17 @@ class GuidedMethod:
         if self.motion is None or self.det_path is None or not self.use_background or run.video is None:
             return None
         kf, keys = run.key_frames, run.key_xyxy
-        gaps = [
-            (a, b, ka, kb)
-            for a, b, ka, kb in zip(kf[:-1].tolist(), kf[1:].tolist(), keys[:-1], keys[1:], strict=True)
-            if b - a >= 2
-        ]
-        if run.detections is not None and gaps:
-            image_wh = self._image_wh(run)
-            cover = [detection_coverage(run.detections, *g, self.det_path, image_wh) for g in gaps]
-            if float(np.median(cover)) > self.motion.max_coverage:
-                return None
         c = xyxy_to_cxcywh(keys)
         diag = np.maximum(np.hypot(c[:, 2], c[:, 3]), 1.0)
         step = np.hypot(*(c[1:, :2] - c[:-1, :2]).T) / (np.diff(kf) * 0.5 * (diag[1:] + diag[:-1]))
         if len(step) == 0 or float(step.max()) < self.motion_key_speed:
-            return None
+            return None  # the cheapest test first: most objects are slow
+        image_wh = self._image_wh(run)
+        gaps = _gaps(run)
+        if run.detections is not None and gaps:
+            cover = [detection_coverage(run.detections, *g, self.det_path, image_wh) for g in gaps]
+            if float(np.median(cover)) > self.motion.max_coverage:
+                return None
         video = run.video
         first, last = int(kf[0]), int(kf[-1])
         if self._background(video, first, last) is None:
@@ -397,7 +394,6 @@ class GuidedMethod:
             self._colour_bgs[window] = colour_bg
             while len(self._colour_bgs) > self.cache_backgrounds:
                 self._colour_bgs.popitem(last=False)
-        image_wh = self._image_wh(run)
         cut = cut_edges(keys, image_wh, self.det_path.border_px).any(axis=1)
         sizes = whole_sizes(keys, cut)
         boxes = blob_boxes(lambda i: np.asarray(video.read(i)), colour_bg, kf, sizes, self.motion)
@@ -406,13 +402,8 @@ class GuidedMethod:
             for f, b in boxes.items()
             if len(b)
         }
-        speeds = [
-            detection_speed(found, a, b, ka, kb, self.det_path, image_wh)
-            for a, b, ka, kb in zip(kf[:-1].tolist(), kf[1:].tolist(), keys[:-1], keys[1:], strict=True)
-            if b - a >= 2
-        ]
-        known = [v for v in speeds if v is not None]
-        if not known or float(np.median(known)) < self.motion.min_speed:
+        speed = self._median_speed(run, found)
+        if speed is None or speed < self.motion.min_speed:
             return None
         return found
 
@@ -443,20 +434,15 @@ class GuidedMethod:
     def _fast_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether the detections of the object's size move at least ``det_fit_fast_speed`` box diagonals per frame
         (median over the run's gaps)."""
+        speed = self._median_speed(run, detections)
+        return speed is not None and speed >= self.det_fit_fast_speed
+
+    def _median_speed(self, run: RunInput, detections: Mapping[int, Detections]) -> float | None:
+        """Median over the run's gaps of :func:`detection_speed` (None: no gap tells)."""
         image_wh = self._image_wh(run)
-        speeds = [
-            detection_speed(detections, a, b, ka, kb, self.det_path, image_wh)
-            for a, b, ka, kb in zip(
-                run.key_frames[:-1].tolist(),
-                run.key_frames[1:].tolist(),
-                run.key_xyxy[:-1],
-                run.key_xyxy[1:],
-                strict=True,
-            )
-            if b - a >= 2
-        ]
+        speeds = [detection_speed(detections, *g, self.det_path, image_wh) for g in _gaps(run)]
         known = [v for v in speeds if v is not None]
-        return bool(known) and float(np.median(known)) >= self.det_fit_fast_speed
+        return float(np.median(known)) if known else None
 
     def _image_wh(self, run: RunInput) -> tuple[int, int] | None:
         """(width, height) of the run's frames in pixels, or None without a video."""
@@ -1023,20 +1009,20 @@ class GuidedMethod:
         return out, sup
 
 
+def _gaps(run: RunInput) -> list[tuple[int, int, Float64Array, Float64Array]]:
+    """``(a, b, key_a, key_b)`` of each gap of the run with a frame in between."""
+    kf, keys = run.key_frames, run.key_xyxy
+    return [
+        (a, b, ka, kb)
+        for a, b, ka, kb in zip(kf[:-1].tolist(), kf[1:].tolist(), keys[:-1], keys[1:], strict=True)
+        if b - a >= 2
+    ]
+
+
 def _merge_detections(
     a: Mapping[int, Detections] | None, b: Mapping[int, Detections] | None
 ) -> Mapping[int, Detections] | None:
-    """Boxes of both per-frame detection maps (scores and class ids kept, keypoints dropped); None when both are."""
+    """Both per-frame detection maps merged frame by frame (:func:`support.merge_detections`); None when both are."""
     if a is None or b is None:
         return a if b is None else b
-    out: dict[int, Detections] = {}
-    for f in set(a) | set(b):
-        parts = [d for d in (a.get(f), b.get(f)) if d is not None and len(d)]
-        if not parts:
-            continue
-        out[f] = Detections(
-            np.concatenate([d.xyxy for d in parts]),
-            np.concatenate([d.scores for d in parts]),
-            np.concatenate([d.class_ids for d in parts]),
-        )
-    return out
+    return {f: merge_detections([d for d in (a.get(f), b.get(f)) if d is not None]) for f in set(a) | set(b)}

@@ -13,9 +13,8 @@ minute. Per video file (path, size and modification time: a replaced file is ano
 A session serves one call at a time (its lock); calls on different videos run in parallel. The least recently used
 session is closed when more than ``max_sessions`` are open.
 
-Caches never change an answer for a run whose first and last keyframes stay put (adding or moving keyframes in
-between, the usual edit): the background window, the passes and the checks are keyed by what they were computed
-from. A run that grows beyond the window its background was computed for gets a new background.
+Caches never change an answer: backgrounds are kept per window of frames (a function of the run alone), the
+passes and the checks are keyed by what they were computed from.
 """
 
 from __future__ import annotations
