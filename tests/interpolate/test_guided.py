@@ -406,6 +406,32 @@ def test_loosely_drawn_detections_guide_fast_objects_only() -> None:
     assert not method.detections_fit(run, slow_dets)
 
 
+def test_a_very_fast_objects_detections_give_centres_and_the_keyframes_the_size() -> None:
+    """A 20 px ball thrown at 65 px per frame (2.3 diagonals) on a steep arc is blurred over a fifth of its travel
+    per frame: the detector's boxes take in the streak, whose height changes with the vertical speed (tallest at the
+    keyframes, where the ball rises and falls fastest). On its detection path the centres come from the detections
+    and the size from the keyframes; without that, the keyframes' detector-to-annotator correction, right at the
+    keyframes, squashes the boxes in between."""
+    n = 13
+    t = np.arange(n, dtype=np.float64)
+    cx, cy = 40 + 65.0 * t, 60 + 5.0 * (t - 6) ** 2
+    gt = np.c_[cx - 10, cy - 10, cx + 10, cy + 10]
+    vy = 10.0 * (t - 6)
+    hw, hh = 10 + 0.2 * 65.0, 10 + 0.2 * np.abs(vy)
+    streak = np.c_[cx - hw, cy - hh, cx + hw, cy + hh]
+    dets = {i: Detections(streak[i : i + 1], np.array([0.7], np.float32), np.array([1])) for i in range(n)}
+    frames = ArrayFrames(np.full((n, 320, 1200), 90, np.uint8))
+    kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
+    inner = slice(1, n - 1)
+    sized = interpolate_track(kfs, "guided", video=frames, detections=dets).xyxy[inner]
+    squashed = interpolate_track(
+        kfs, "guided", video=frames, detections=dets, method_object=GuidedMethod(centres_speed=None)
+    ).xyxy[inner]
+    np.testing.assert_allclose(sized[:, 3] - sized[:, 1], 20.0, atol=1e-3)
+    assert box_iou(sized, gt[inner]).min() > 0.95
+    assert box_iou(squashed, gt[inner]).mean() < 0.5, box_iou(squashed, gt[inner])
+
+
 class _CountingFrames(ArrayFrames):
     """Frames in memory that remember which indices were read."""
 

@@ -139,3 +139,20 @@ def test_motion_params_are_validated() -> None:
         MotionParams(blur=4)
     with pytest.raises(InvalidInputError, match="areas"):
         MotionParams(min_area=2.0, max_area=1.0)
+
+
+def test_a_slow_mover_nearby_does_not_hide_a_fast_balls_speed() -> None:
+    """A second, slow mover (4 px per frame) gives the nearest blobs of consecutive frames a short step; the ball's
+    keyframes alone show it moving more than a diagonal per frame, so its blobs are still looked for."""
+    from prelabel.interpolate.base import RunInput
+
+    frames, gt = streak_clip(n=9)
+    frames = frames.copy()
+    for i in range(len(frames)):
+        y = 100 + 4 * i
+        frames[i, y : y + BALL, 1200 : 1200 + BALL] = PINK.astype(np.uint8)
+    found = GuidedMethod()._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames)))
+    assert found is not None and sorted(found) == list(range(1, 8))
+    for f, d in found.items():
+        centres = (d.xyxy[:, :2] + d.xyxy[:, 2:]) / 2
+        assert np.hypot(*(centres - (gt[f, :2] + gt[f, 2:]) / 2).T).min() < 3.0, f

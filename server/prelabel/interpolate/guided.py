@@ -195,6 +195,9 @@ class GuidedMethod:
         det_fit_fast_speed: objects whose detections move at least this many box diagonals per frame
             (:func:`detection_speed`) count as fast (:meth:`detections_fit`).
         det_fast_min_iou: ``det_path_min_iou`` for fast objects.
+        centres_speed: on the detection path of an object whose detections move at least this many box diagonals
+            per frame (its motion blur is as long as the object: a thrown ball's box takes in its streak), or of one
+            found by its motion blobs, the path gives the centres and the keyframes the size (None: never).
         det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
         miss_sigma: uncertainty, in box widths, of a frame where the foreground gives no usable measurement.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
@@ -243,6 +246,7 @@ class GuidedMethod:
     det_path_min_iou: float = 0.7
     det_fit_fast_speed: float = 0.5
     det_fast_min_iou: float = 0.5
+    centres_speed: float | None = 2.0
     det_measure: bool = True
     template: TemplateParams | None = field(default_factory=TemplateParams)
     template_sigma_ratio: float = 1.0
@@ -350,8 +354,16 @@ class GuidedMethod:
                 path = self.det_path
                 if blobs is not None and self.motion is not None:
                     path = replace(path, line_reach=self.motion.line_reach)
+                # A fast object (a ball's detections take in its blurred streak) or one found by its motion blobs:
+                # the path gives the centres, the keyframes the size.
+                speed = self._median_speed(run, candidates)
+                if speed is not None and len(run.key_frames) > 1:
+                    speed = max(speed, float(np.median(_key_steps(run))))
+                centres_only = self.centres_speed is not None and (
+                    blobs is not None or (speed is not None and speed >= self.centres_speed)
+                )
                 base = self._visual_run(replace(run, detections=None), prior)
-                return self._with_detection_path(run, base, candidates, path)
+                return self._with_detection_path(run, base, candidates, path, centres_only=centres_only)
         return self._visual_run(run, prior)
 
     def _visual_run(self, run: RunInput, prior: RunEstimate) -> RunEstimate:
@@ -370,9 +382,7 @@ class GuidedMethod:
         if self.motion is None or self.det_path is None or not self.use_background or run.video is None:
             return None
         kf, keys = run.key_frames, run.key_xyxy
-        c = xyxy_to_cxcywh(keys)
-        diag = np.maximum(np.hypot(c[:, 2], c[:, 3]), 1.0)
-        step = np.hypot(*(c[1:, :2] - c[:-1, :2]).T) / (np.diff(kf) * 0.5 * (diag[1:] + diag[:-1]))
+        step = _key_steps(run)
         if len(step) == 0 or float(step.max()) < self.motion_key_speed:
             return None  # the cheapest test first: most objects are slow
         image_wh = self._image_wh(run)
@@ -402,8 +412,10 @@ class GuidedMethod:
             for f, b in boxes.items()
             if len(b)
         }
-        speed = self._median_speed(run, found)
-        if speed is None or speed < self.motion.min_speed:
+        # The object's speed: its keyframes' (a lower bound: the chord over the frames between them) or its blobs'
+        # (the median step between the nearest blobs of consecutive frames, which other movers can pull down).
+        speed = max(self._median_speed(run, found) or 0.0, float(np.median(step)))
+        if speed < self.motion.min_speed:
             return None
         return found
 
@@ -417,6 +429,14 @@ class GuidedMethod:
         compare, and the path only takes detections that join both keyframes. Keyframes showing part of the object
         (:meth:`_key_cut`) are left out.
         """
+        fit = self._key_fit(run, detections)
+        if fit is None or fit >= self.det_path_min_iou:
+            return True
+        return fit >= self.det_fast_min_iou and self._fast_detections(run, detections)
+
+    def _key_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> float | None:
+        """Mean IoU of the keyframe boxes with their best overlapping detection (IoU >= 0.3), keyframes showing part
+        of the object left out; None when no detection overlaps a whole keyframe."""
         ious = []
         cut = self._key_cut(run)
         for f, box, c in zip(run.key_frames.tolist(), run.key_xyxy, cut, strict=True):
@@ -427,9 +447,7 @@ class GuidedMethod:
                 best = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
                 if best >= 0.3:
                     ious.append(best)
-        if not ious or float(np.mean(ious)) >= self.det_path_min_iou:
-            return True
-        return float(np.mean(ious)) >= self.det_fast_min_iou and self._fast_detections(run, detections)
+        return float(np.mean(ious)) if ious else None
 
     def _fast_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether the detections of the object's size move at least ``det_fit_fast_speed`` box diagonals per frame
@@ -464,9 +482,11 @@ class GuidedMethod:
         base: RunEstimate,
         detections: Mapping[int, Detections],
         path: DetPathParams | None = None,
+        centres_only: bool = False,
     ) -> RunEstimate:
         """Pin ``base`` to the detections on each gap's cheapest path (:func:`detection_path`; ``path`` replaces
-        ``det_path``'s costs).
+        ``det_path``'s costs). With ``centres_only`` the path boxes keep their centres and take the size interpolated
+        between the keyframes (a keyframe showing part of the object takes the whole one's, :func:`whole_sizes`).
 
         Chosen detections are corrected for the detector's offset to this annotator's boxes (measured at the
         keyframes) and become anchors; between anchors ``base`` is shifted by the linear blend of its misfit at the
@@ -485,6 +505,7 @@ class GuidedMethod:
         image_wh = self._image_wh(run)
         key_cut = self._key_cut(run)
         det_score = np.ones(n)
+        key_wh = whole_sizes(run.key_xyxy, key_cut) if centres_only else None
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
@@ -504,6 +525,9 @@ class GuidedMethod:
                 if off_a is not None and off_b is not None:
                     s = i / (b - a)
                     d = correct_detections(d, (1.0 - s) * off_a + s * off_b)
+                if key_wh is not None:
+                    s = i / (b - a)
+                    d[2:] = (1.0 - s) * key_wh[k] + s * key_wh[k + 1]
                 target[a + i - t0] = d
                 anchor[a + i - t0] = True
                 det_score[a + i - t0] = scores[i]
@@ -1007,6 +1031,14 @@ class GuidedMethod:
             out[i] = (wg * blend[i] + wd * corrected) / (wg + wd)
             sup[i] = True
         return out, sup
+
+
+def _key_steps(run: RunInput) -> Float64Array:
+    """(K - 1,) how far the object moves per frame between consecutive keyframes, in mean keyframe box diagonals
+    (the chord over the frames: a lower bound of its speed)."""
+    c = xyxy_to_cxcywh(run.key_xyxy)
+    diag = np.maximum(np.hypot(c[:, 2], c[:, 3]), 1.0)
+    return np.asarray(np.hypot(*(c[1:, :2] - c[:-1, :2]).T) / (np.diff(run.key_frames) * 0.5 * (diag[1:] + diag[:-1])))
 
 
 def _gaps(run: RunInput) -> list[tuple[int, int, Float64Array, Float64Array]]:

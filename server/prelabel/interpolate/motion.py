@@ -9,9 +9,9 @@ boxes centred on the blob's centroid, with the size interpolated between the key
 (:mod:`detpath`) then picks the chain of candidates that joins the keyframes, exactly as it does with a detector's
 boxes.
 
-Only objects whose candidates move fast (:func:`detpath.detection_speed` at least ``min_speed`` box diagonals per
-frame) use them, and only where the detector, if any, misses the object in most frames: a slow object is followed
-better by the foreground and appearance measurements of :mod:`guided`, a detected one by its detections.
+Only fast objects use them (their keyframes or candidates move at least ``min_speed`` box diagonals per frame),
+and only where the detector, if any, misses the object in most frames: a slow object is followed better by the
+foreground and appearance measurements of :mod:`guided`, a detected one by its detections.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ class MotionParams:
             movers, where blobs say little.
         score: the score a blob candidate carries on the detection path (a detector's own boxes, where there are
             any, carry theirs).
-        min_speed: least speed of the candidates (keyframe box diagonals per frame) for an object to use them.
+        min_speed: least speed (keyframe box diagonals per frame) for an object to use them: the larger of its
+            keyframes' (the chord over the frames between them, median over the gaps) and its candidates'
+            (:func:`detpath.detection_speed`, which other movers nearby pull down).
         line_reach: the detection path's ``line_reach`` when blobs are among its candidates (a fast ball strays far
             from the straight line between its keyframes).
         max_coverage: blobs are looked for only where the detector is mostly blind: when at most this share of the
