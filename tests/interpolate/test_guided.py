@@ -470,3 +470,14 @@ def test_the_background_of_a_run_comes_from_its_own_stretch_of_a_long_video() ->
     assert background_window(video, 50, 2980, p) == (0, n - 1)
     assert background_window(video, 500, 600, BackgroundParams(window_frames=100, window_snap=1)) == (400, 700)
     assert background_window(video, 500, 600, BackgroundParams(window_frames=0)) == (0, n - 1)
+
+
+def test_the_fastest_step_is_not_pulled_down_by_slow_movers() -> None:
+    """Per frame, a ball 60 px on and a slow mover 2 px on: the nearest pair says 2 px per frame, the fastest
+    detection's nearest next one says 60."""
+    from prelabel.interpolate.detpath import _median_step
+
+    cands = [np.array([[10.0 + 60 * t, 50.0, 20, 20], [500.0, 100.0 + 2 * t, 20, 20]]) for t in range(6)]
+    assert _median_step(cands) == pytest.approx(2.0)
+    assert _median_step(cands, fastest=True) == pytest.approx(60.0)
+    assert _median_step([cands[0], np.zeros((0, 4)), cands[2]], fastest=True) is None

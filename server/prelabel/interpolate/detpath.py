@@ -68,6 +68,10 @@ class DetPathParams:
             how far the object's detections could stray from the line (the median step times half the gap).
         line_reach: see ``line_cost`` (0, the default: the reach is ignored; on generated fast motion counting it
             helped balls and cost persons; guided counts it for paths through motion blobs).
+        fastest_step: with ``speed_scale``, each frame's step is that of its fastest detection (the largest of the
+            distances from each of its detections to the nearest of the next frame's) instead of the nearest pair's:
+            slower movers among the candidates (a person's limbs among a ball's motion blobs) no longer pull the
+            scale down. Guided sets it for paths through motion blobs.
     """
 
     alpha: float = 1.0
@@ -82,6 +86,7 @@ class DetPathParams:
     line_cost: float = 0.5
     line_reach: float = 0.0
     speed_scale: bool = True
+    fastest_step: bool = False
 
 
 def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:
@@ -205,14 +210,15 @@ def _gap_candidates(
     return cands, scores, cuts
 
 
-def _median_step(cands: list[Float64Array]) -> float | None:
-    """Median over consecutive frames of the distance between their nearest detection centres (None: no two
-    consecutive frames with detections)."""
-    steps = [
-        float(np.hypot(c1[None, :, 0] - c0[:, None, 0], c1[None, :, 1] - c0[:, None, 1]).min())
-        for c0, c1 in pairwise(cands)
-        if len(c0) and len(c1)
-    ]
+def _median_step(cands: list[Float64Array], fastest: bool = False) -> float | None:
+    """Median over consecutive frames of the distance between their nearest detection centres, or with ``fastest``
+    of the largest distance from a detection to the nearest of the next frame's (None: no two consecutive frames
+    with detections)."""
+    steps = []
+    for c0, c1 in pairwise(cands):
+        if len(c0) and len(c1):
+            nearest = np.hypot(c1[None, :, 0] - c0[:, None, 0], c1[None, :, 1] - c0[:, None, 1]).min(axis=1)
+            steps.append(float(nearest.max() if fastest else nearest.min()))
     return float(np.median(steps)) if steps else None
 
 
@@ -313,7 +319,7 @@ def detection_path(
     diag = max(diag, 1.0)
     reach = 0.0
     if p.speed_scale:
-        step = _median_step(cands[1:-1])
+        step = _median_step(cands[1:-1], p.fastest_step)
         if step is not None:
             diag = max(diag, step)
             # How far from the straight line an object moving ``step`` per frame can get (it turns back halfway).

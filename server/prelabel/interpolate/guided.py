@@ -353,7 +353,7 @@ class GuidedMethod:
                 # them. A blob-borne object may stray far from the keyframes' line (a ball dropped and bouncing).
                 path = self.det_path
                 if blobs is not None and self.motion is not None:
-                    path = replace(path, line_reach=self.motion.line_reach)
+                    path = replace(path, line_reach=self.motion.line_reach, fastest_step=self.motion.fastest_step)
                 # A fast object (a ball's detections take in its blurred streak) or one found by its motion blobs:
                 # the path gives the centres, the keyframes the size.
                 speed = self._median_speed(run, candidates)

@@ -51,6 +51,8 @@ class MotionParams:
             (:func:`detpath.detection_speed`, which other movers nearby pull down).
         line_reach: the detection path's ``line_reach`` when blobs are among its candidates (a fast ball strays far
             from the straight line between its keyframes).
+        fastest_step: the detection path's ``fastest_step`` when blobs are among its candidates (the blobs of other
+            movers would pull the scale of travel down to theirs).
         max_coverage: blobs are looked for only where the detector is mostly blind: when at most this share of the
             frames between keyframes has a detection of the object's size (median over the gaps). A person the
             detector sees in most frames follows its boxes, which fit better than blob centroids.
@@ -64,6 +66,7 @@ class MotionParams:
     score: float = 0.5
     min_speed: float = 0.5
     line_reach: float = 1.0
+    fastest_step: bool = True
     max_coverage: float = 0.8
 
     def __post_init__(self) -> None:
