@@ -26,11 +26,18 @@ def streak_clip(n: int = 41, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A 20 px pink ball thrown along a parabola at 30 px/frame over noisy grass, motion-blurred over its frame's
     travel (the streak is 2.5 balls long): (T, H, W, 3) uint8 frames and (T, 4) ground-truth boxes (the ball at
     mid-exposure)."""
-    rng = np.random.default_rng(seed)
-    h, w = 360, 1400
     t = np.arange(n, dtype=np.float64)
     cx = 40 + 30.0 * t
     cy = 60 + 0.6 * (t - n / 2) ** 2 * (280 / (0.6 * (n / 2) ** 2))
+    return render_ball(cx, cy, seed)
+
+
+def render_ball(
+    cx: np.ndarray, cy: np.ndarray, seed: int = 0, h: int = 360, w: int = 1400
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pink ball at centres ``cx, cy`` (T,) over noisy grass, blurred over half its travel per frame."""
+    n = len(cx)
+    rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:h, 0:w]
     frames = np.empty((n, h, w, 3), np.uint8)
     sub = 16
@@ -163,3 +170,23 @@ def test_a_slow_mover_nearby_does_not_hide_a_fast_balls_speed() -> None:
         kfs, "guided", video=ArrayFrames(frames), method_object=GuidedMethod(motion=MotionParams(fastest_step=False))
     ).xyxy
     assert box_iou(out[1:8], gt[1:8]).mean() > 0.8 and box_iou(slowed[1:8], gt[1:8]).mean() < 0.3
+
+
+def test_a_ball_that_falls_and_bounces_back_between_keyframes_follows_its_blobs() -> None:
+    """Keyframes 12 frames apart at the top of the image, the ball dropped between them falls 280 px and bounces
+    back up: the keyframes barely move, but the detector, seeing the ball in a few frames, shows it fast, so blobs are
+    looked for; the detections alone are too few and too far from the keyframes' line to be followed."""
+    from prelabel.types import Detections
+
+    t = np.arange(13, dtype=np.float64)
+    cx = 600 + 1.0 * t
+    cy = 30 + 280 * (1 - ((t - 6) / 6) ** 2)
+    frames, gt = render_ball(cx, cy)
+    dets = {f: Detections(gt[f : f + 1], np.array([0.8]), np.array([1])) for f in (2, 3, 9)}
+    kfs = [Keyframe(0, gt[0]), Keyframe(12, gt[12])]
+    video = ArrayFrames(frames)
+    blobs = interpolate_track(kfs, "guided", video=video, detections=dets)
+    plain = interpolate_track(kfs, "guided", video=video, detections=dets, method_object=GuidedMethod(motion=None))
+    inner = slice(1, 12)
+    iou_blobs, iou_plain = box_iou(blobs.xyxy[inner], gt[inner]).mean(), box_iou(plain.xyxy[inner], gt[inner]).mean()
+    assert iou_blobs > 0.7 and iou_plain < 0.4, (iou_blobs, iou_plain)

@@ -250,10 +250,12 @@ def detection_speed(
     image_wh: tuple[int, int] | None = None,
 ) -> float | None:
     """How fast detections of the keyframes' size move between keyframes ``a`` and ``b``: the median step between
-    the nearest such detections of consecutive frames, in keyframe box diagonals per frame (None: too few
-    detections to tell). A thrown ball is well above 1, a walking person well below."""
+    the nearest such detections of consecutive frames (the fastest detection's step with ``params.fastest_step``),
+    in keyframe box diagonals per frame (None: too few detections to tell). A thrown ball is well above 1, a walking
+    person well below."""
+    p = params or DetPathParams()
     keys, cands = _sized_candidates(detections, a, b, key_a, key_b, params, image_wh)
-    step = _median_step(cands[1:])
+    step = _median_step(cands[1:], p.fastest_step)
     diag = float(np.hypot(keys[:, 2], keys[:, 3]).mean())
     return None if step is None else step / max(diag, 1.0)
 

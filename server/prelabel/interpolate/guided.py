@@ -383,8 +383,14 @@ class GuidedMethod:
             return None
         kf, keys = run.key_frames, run.key_xyxy
         step = _key_steps(run)
-        if len(step) == 0 or float(step.max()) < self.motion_key_speed:
-            return None  # the cheapest test first: most objects are slow
+        if len(step) == 0:
+            return None
+        if float(step.max()) < self.motion_key_speed:  # the cheapest test first: most objects are slow
+            # Keyframes that barely move: a slow object, or a fast one that went out and came back between them (a
+            # ball falling and bouncing back up); its detections, where there are any, tell.
+            seen = None if run.detections is None else self._median_speed(run, run.detections)
+            if seen is None or seen < self.motion.min_speed:
+                return None
         image_wh = self._image_wh(run)
         gaps = _gaps(run)
         if run.detections is not None and gaps:
@@ -414,7 +420,8 @@ class GuidedMethod:
         }
         # The object's speed: its keyframes' (a lower bound: the chord over the frames between them) or its blobs'
         # (the median step between the nearest blobs of consecutive frames, which other movers can pull down).
-        speed = max(self._median_speed(run, found) or 0.0, float(np.median(step)))
+        blob_path = replace(self.det_path, fastest_step=self.motion.fastest_step)
+        speed = max(self._median_speed(run, found, blob_path) or 0.0, float(np.median(step)))
         if speed < self.motion.min_speed:
             return None
         return found
@@ -455,10 +462,13 @@ class GuidedMethod:
         speed = self._median_speed(run, detections)
         return speed is not None and speed >= self.det_fit_fast_speed
 
-    def _median_speed(self, run: RunInput, detections: Mapping[int, Detections]) -> float | None:
-        """Median over the run's gaps of :func:`detection_speed` (None: no gap tells)."""
+    def _median_speed(
+        self, run: RunInput, detections: Mapping[int, Detections], path: DetPathParams | None = None
+    ) -> float | None:
+        """Median over the run's gaps of :func:`detection_speed` (None: no gap tells; ``path`` replaces
+        ``det_path``)."""
         image_wh = self._image_wh(run)
-        speeds = [detection_speed(detections, *g, self.det_path, image_wh) for g in _gaps(run)]
+        speeds = [detection_speed(detections, *g, path or self.det_path, image_wh) for g in _gaps(run)]
         known = [v for v in speeds if v is not None]
         return float(np.median(known)) if known else None
 
