@@ -481,3 +481,19 @@ def test_the_fastest_step_is_not_pulled_down_by_slow_movers() -> None:
     assert _median_step(cands) == pytest.approx(2.0)
     assert _median_step(cands, fastest=True) == pytest.approx(60.0)
     assert _median_step([cands[0], np.zeros((0, 4)), cands[2]], fastest=True) is None
+
+
+def test_keyframes_showing_slivers_at_the_border_do_not_bound_the_objects_height() -> None:
+    """A person runs in at the right border (the first keyframe: a hand, 4 x 25 px), crosses and runs out again
+    (the last: a 40 x 32 px part). Both keyframes are cut by the border, so neither bounds the person's size on either
+    axis: the path follows the whole-person detections in between."""
+    n = 11
+    t = np.arange(1, n - 1, dtype=np.float64)
+    cx = 620 - 60 * np.minimum(t, n - 1 - t)
+    person = np.c_[cx - 15, np.full_like(t, 110.0), cx + 15, np.full_like(t, 235.0)]
+    dets = {i + 1: Detections(person[i : i + 1], np.array([0.9], np.float32), np.array([0])) for i in range(n - 2)}
+    key_a, key_b = np.array([636.0, 67, 640, 92]), np.array([600.0, 188, 640, 220])
+    boxes, _ = detection_path(dets, 0, n - 1, key_a, key_b, image_wh=(640, 360))
+    found = np.isfinite(boxes[1:-1, 0])
+    assert found.sum() >= n - 3  # the turn itself may be skipped
+    np.testing.assert_allclose(boxes[1:-1][found], person[found])

@@ -20,10 +20,11 @@ Objects entering or leaving the view are cut by the image border: a keyframe may
 person whose detections in the next frames are whole. Given the image size, a box edge within ``border_px`` of the
 border is *cut* (the object's extent beyond it is unknown). On an axis where either box of a transition is cut, the
 transition compares the edges on the other side (the ones both boxes really show) and drops the size term; a
-keyframe cut on an axis bounds the size on it from below only. A keyframe whose diagonal is more than
-``partial_ratio`` times smaller than the other's shows part of the object (entering, leaving, half hidden): the
-object's box contains it, so its transitions cost the gap between the boxes and only its being larger; ``D`` is then
-the larger keyframe's diagonal (at least the median whole detection's when both keyframes are cut).
+keyframe cut by the border bounds the size from below only, on both axes (it may show an arm of a person running
+in). A keyframe whose diagonal is more than ``partial_ratio`` times smaller than the other's shows part of the object
+(entering, leaving, half hidden): the object's box contains it, so its transitions cost the gap between the boxes
+and only its being larger; ``D`` is then the larger keyframe's diagonal (at least the median whole detection's when
+both keyframes are cut).
 """
 
 from __future__ import annotations
@@ -184,9 +185,10 @@ def _gap_candidates(
 ) -> tuple[list[Float64Array], list[Float64Array], list[npt.NDArray[np.bool_]]]:
     """Per frame from ``a`` to ``b - 1``: the detections of a plausible size (``cx, cy, w, h``), their scores and
     cut edges; the first entry is keyframe ``a`` (``keys`` holds both keyframes as ``cx, cy, w, h``)."""
-    # Size bounds per axis (log pixels): a cut keyframe is a lower bound of the object's size, so where both are
-    # cut on an axis the other axis bounds it (at most 1.5 times as long).
-    whole = ~(key_cut[:, :2] | key_cut[:, 2:])  # (2 keyframes, 2 axes)
+    # Size bounds per axis (log pixels): a keyframe cut by the border shows a part of the object (an arm ahead of a
+    # person walking in), a lower bound of its size on both axes, so where both are cut the other axis bounds it
+    # (at most 1.5 times as long).
+    whole = np.repeat(~key_cut.any(axis=1, keepdims=True), 2, axis=1)  # (2 keyframes, 2 axes)
     log_key = np.log(np.maximum(keys[:, 2:], 1.0))
     size_lo = log_key.min(0) - p.max_log_size
     size_hi = log_key.max(0) + p.max_log_size
