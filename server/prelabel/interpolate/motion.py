@@ -5,7 +5,7 @@ objects rarely fire on it, and the grey-level foreground of :mod:`foreground` ba
 grass has almost the grass's grey level). On a static camera its colour still differs from the background: the
 largest per-channel difference to a colour median background, smoothed and thresholded, leaves a blob per moving
 object. Blobs of a plausible area (from a fraction of the keyframe box to a streak many boxes long) become candidate
-boxes centred on the blob's centroid, with the size interpolated between the keyframes; the detection path
+boxes centred on the blob, with the size interpolated between the keyframes; the detection path
 (:mod:`detpath`) then picks the chain of candidates that joins the keyframes, exactly as it does with a detector's
 boxes.
 
@@ -55,7 +55,7 @@ class MotionParams:
             movers would pull the scale of travel down to theirs).
         max_coverage: blobs are looked for only where the detector is mostly blind: when at most this share of the
             frames between keyframes has a detection of the object's size (median over the gaps). A person the
-            detector sees in most frames follows its boxes, which fit better than blob centroids.
+            detector sees in most frames follows its boxes, which fit better than blob centres.
     """
 
     threshold: float = 20.0
@@ -92,8 +92,8 @@ def colour_background(read: Callable[[int], Image], frames: npt.ArrayLike) -> Fl
 def motion_blobs(
     image: Image, background: Float32Array, params: MotionParams, min_area_px: float, max_area_px: float
 ) -> tuple[Float64Array, Float64Array]:
-    """Blobs of ``image`` that differ from ``background``: ``(centres, masses)``, (N, 2) float64 ``x, y`` centroids
-    (weighted by the difference) and (N,) contrast masses, at most ``params.max_blobs``, the largest mass first.
+    """Blobs of ``image`` that differ from ``background``: ``(centres, masses)``, (N, 2) float64 ``x, y`` centres of
+    their bounding boxes and (N,) contrast masses, at most ``params.max_blobs``, the largest mass first.
 
     Raises:
         InvalidInputError: image and background differ in shape.
@@ -117,12 +117,14 @@ def motion_blobs(
     w = np.where(mask > 0, diff - params.threshold, 0.0).astype(np.float64)
     flat = labels.reshape(-1)
     mass = np.bincount(flat, weights=w.reshape(-1), minlength=n)
-    ys, xs = np.indices(labels.shape)
-    mx = np.bincount(flat, weights=(w * xs).reshape(-1), minlength=n)
-    my = np.bincount(flat, weights=(w * ys).reshape(-1), minlength=n)
     keep = keep[mass[keep] > 0]
     order = keep[np.argsort(-mass[keep], kind="stable")][: params.max_blobs]
-    centres = np.stack([mx[order] / mass[order], my[order] / mass[order]], axis=1)
+    # The centre of the blob's bounding box: a streak is as long on either side of the object's mid-exposure
+    # position, while the contrast varies with the background under it. Pixel (i, j) covers [i, i + 1) x [j, j + 1)
+    # of the image plane (the boxes' coordinates).
+    x0, y0 = stats[order, cv2.CC_STAT_LEFT], stats[order, cv2.CC_STAT_TOP]
+    bw, bh = stats[order, cv2.CC_STAT_WIDTH], stats[order, cv2.CC_STAT_HEIGHT]
+    centres = np.stack([x0 + bw / 2, y0 + bh / 2], axis=1).astype(np.float64)
     return centres, mass[order].astype(np.float64)
 
 
@@ -150,7 +152,7 @@ def blob_boxes(
     key_wh: Float64Array,
     params: MotionParams,
 ) -> Mapping[int, Float64Array]:
-    """Candidate ``xyxy`` boxes per frame strictly between consecutive keyframes: each blob's centroid with the
+    """Candidate ``xyxy`` boxes per frame strictly between consecutive keyframes: each blob's centre with the
     object's size (``key_wh`` (K, 2) at the keyframes, e.g. :func:`whole_sizes`) interpolated linearly in time; blob
     areas are judged against the smaller of the two keyframes' sizes."""
     kf = np.asarray(key_frames, np.int64).reshape(-1)
