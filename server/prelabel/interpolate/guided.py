@@ -419,7 +419,7 @@ class GuidedMethod:
             if len(b)
         }
         # The object's speed: its keyframes' (a lower bound: the chord over the frames between them) or its blobs'
-        # (the median step between the nearest blobs of consecutive frames, which other movers can pull down).
+        # (the median over frames of the fastest blob's step, :attr:`MotionParams.fastest_step`).
         blob_path = replace(self.det_path, fastest_step=self.motion.fastest_step)
         speed = max(self._median_speed(run, found, blob_path) or 0.0, float(np.median(step)))
         if speed < self.motion.min_speed:
