@@ -375,8 +375,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def keyframes_needed(scene: Scene, method: str, policy: str, min_iou: float = 0.8, max_spans: int | None = None) -> int:
     """Simulated annotator: start with first and last frame, add a keyframe until every frame has IoU >= min_iou.
 
-    ``policy="suggested"``: add the method's top suggestion (the worst frame if it has none or it is already fine
-    and other frames are not); ``"worst"``: add the frame with the lowest IoU.
+    ``policy="suggested"``: add the method's top suggestion that is not a keyframe yet, even where that frame is
+    already fine (the worst frame when there is none); ``"worst"``: add the frame with the lowest IoU.
     """
     return sum(keyframes_needed_per_span(scene, method, policy, min_iou, max_spans))
 
