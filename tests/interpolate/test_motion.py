@@ -190,3 +190,13 @@ def test_a_ball_that_falls_and_bounces_back_between_keyframes_follows_its_blobs(
     inner = slice(1, 12)
     iou_blobs, iou_plain = box_iou(blobs.xyxy[inner], gt[inner]).mean(), box_iou(plain.xyxy[inner], gt[inner]).mean()
     assert iou_blobs > 0.7 and iou_plain < 0.4, (iou_blobs, iou_plain)
+
+
+def test_no_blob_found_means_no_blob_candidates() -> None:
+    """Keyframes far apart on a static, empty scene: nothing moves, so there are no blob candidates (None, not an
+    empty set that would switch the detection path to its blob settings)."""
+    from prelabel.interpolate.base import RunInput
+
+    frames = np.full((9, 360, 1400, 3), 120, np.uint8)
+    gt = np.array([[40.0, 60.0, 60.0, 80.0], [280.0, 60.0, 300.0, 80.0]])
+    assert GuidedMethod()._motion_detections(RunInput(1, np.array([0, 8]), gt, ArrayFrames(frames))) is None

@@ -219,8 +219,8 @@ class GuidedMethod:
             foreground centroid (``background.precise_iters``); faster ones the flat whole box (reach).
         motion: motion blob settings (static cameras, with ``det_path``); None turns motion blobs off.
         motion_key_speed: motion blobs are looked for only when some gap's keyframes are at least this many box
-            diagonals per frame apart (a walking person is far below; a ball may come back to where it was, and is
-            then followed without blobs).
+            diagonals per frame apart (a walking person is far below), or when the object's detections move at least
+            ``motion.min_speed`` (a ball that comes back to where it was between its keyframes).
     """
 
     name: str = "guided"
@@ -356,12 +356,8 @@ class GuidedMethod:
                     path = replace(path, line_reach=self.motion.line_reach, fastest_step=self.motion.fastest_step)
                 # A fast object (a ball's detections take in its blurred streak) or one found by its motion blobs:
                 # the path gives the centres, the keyframes the size.
-                speed = self._median_speed(run, candidates)
-                if speed is not None and len(run.key_frames) > 1:
-                    speed = max(speed, float(np.median(_key_steps(run))))
-                centres_only = self.centres_speed is not None and (
-                    blobs is not None or (speed is not None and speed >= self.centres_speed)
-                )
+                speed = max(self._median_speed(run, candidates) or 0.0, float(np.median(_key_steps(run))))
+                centres_only = self.centres_speed is not None and (blobs is not None or speed >= self.centres_speed)
                 base = self._visual_run(replace(run, detections=None), prior)
                 return self._with_detection_path(run, base, candidates, path, centres_only=centres_only)
         return self._visual_run(run, prior)
@@ -377,8 +373,9 @@ class GuidedMethod:
 
     def _motion_detections(self, run: RunInput) -> dict[int, Detections] | None:
         """Motion blob candidates (:mod:`motion`) between the run's keyframes, or None: motion blobs off, keyframes
-        too slow (``motion_key_speed``), detections in most frames (``motion.max_coverage``), a moving camera, or
-        candidates slower than ``motion.min_speed``."""
+        too slow (``motion_key_speed``) and detections, if any, too, detections in most frames
+        (``motion.max_coverage``), a moving camera, no blob found, or an object slower than ``motion.min_speed``
+        (the larger of its keyframes' chord speed and its blobs' speed)."""
         if self.motion is None or self.det_path is None or not self.use_background or run.video is None:
             return None
         kf, keys = run.key_frames, run.key_xyxy
@@ -418,6 +415,8 @@ class GuidedMethod:
             for f, b in boxes.items()
             if len(b)
         }
+        if not found:
+            return None
         # The object's speed: its keyframes' (a lower bound: the chord over the frames between them) or its blobs'
         # (the median over frames of the fastest blob's step, :attr:`MotionParams.fastest_step`).
         blob_path = replace(self.det_path, fastest_step=self.motion.fastest_step)

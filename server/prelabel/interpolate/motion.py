@@ -48,7 +48,7 @@ class MotionParams:
             any, carry theirs).
         min_speed: least speed (keyframe box diagonals per frame) for an object to use them: the larger of its
             keyframes' (the chord over the frames between them, median over the gaps) and its candidates'
-            (:func:`detpath.detection_speed`, which other movers nearby pull down).
+            (:func:`detpath.detection_speed`, with ``fastest_step``).
         line_reach: the detection path's ``line_reach`` when blobs are among its candidates (a fast ball strays far
             from the straight line between its keyframes).
         fastest_step: the detection path's ``fastest_step`` when blobs are among its candidates (the blobs of other
