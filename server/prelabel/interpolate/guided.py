@@ -356,8 +356,9 @@ class GuidedMethod:
                     path = replace(path, line_reach=self.motion.line_reach, fastest_step=self.motion.fastest_step)
                 # A fast object (a ball's detections take in its blurred streak) or one found by its motion blobs:
                 # the path gives the centres, the keyframes the size.
-                speed = max(self._median_speed(run, candidates) or 0.0, float(np.median(_key_steps(run))))
-                centres_only = self.centres_speed is not None and (blobs is not None or speed >= self.centres_speed)
+                centres_only = self.centres_speed is not None and (
+                    blobs is not None or self._speed(run, candidates) >= self.centres_speed
+                )
                 base = self._visual_run(replace(run, detections=None), prior)
                 return self._with_detection_path(run, base, candidates, path, centres_only=centres_only)
         return self._visual_run(run, prior)
@@ -461,6 +462,11 @@ class GuidedMethod:
         speed = self._median_speed(run, detections)
         return speed is not None and speed >= self.det_fit_fast_speed
 
+    def _speed(self, run: RunInput, detections: Mapping[int, Detections]) -> float:
+        """The object's speed in box diagonals per frame: the larger of its detections' (:meth:`_median_speed`, 0
+        when they do not tell) and its keyframes' chord speed (median over the gaps)."""
+        return max(self._median_speed(run, detections) or 0.0, float(np.median(_key_steps(run))))
+
     def _median_speed(
         self, run: RunInput, detections: Mapping[int, Detections], path: DetPathParams | None = None
     ) -> float | None:
@@ -531,11 +537,10 @@ class GuidedMethod:
                 if not np.isfinite(boxes[i, 0]):
                     continue
                 d = xyxy_to_cxcywh(boxes[i : i + 1])[0]
+                s = i / (b - a)
                 if off_a is not None and off_b is not None:
-                    s = i / (b - a)
                     d = correct_detections(d, (1.0 - s) * off_a + s * off_b)
                 if key_wh is not None:
-                    s = i / (b - a)
                     d[2:] = (1.0 - s) * key_wh[k] + s * key_wh[k + 1]
                 target[a + i - t0] = d
                 anchor[a + i - t0] = True
