@@ -122,8 +122,9 @@ def test_slow_objects_do_not_look_for_blobs() -> None:
 
 
 def test_a_detected_object_keeps_its_detections() -> None:
-    """Blobs are for objects the detector misses: with detections of the ball's size in most frames, none are looked
-    for; with them in few frames, the blobs fill in."""
+    """Blobs are for objects the detector misses or draws loosely: with detections of the ball's size in most frames
+    that fit its keyframes better than its blobs do, none are looked for; with them in few frames, the blobs fill
+    in."""
     from prelabel.interpolate.base import RunInput
     from prelabel.interpolate.detpath import detection_coverage
     from prelabel.types import Detections
@@ -133,12 +134,42 @@ def test_a_detected_object_keeps_its_detections() -> None:
     def dets(frames_with: list[int]) -> dict[int, Detections]:
         return {f: Detections(gt[f : f + 1], np.array([0.9]), np.array([1])) for f in frames_with}
 
-    most, few = dets([1, 2, 3, 4, 5, 7]), dets([3])
+    most, few = dets([0, 1, 2, 3, 4, 5, 7, 8]), dets([3])
     assert detection_coverage(most, 0, 8, gt[0], gt[8]) == pytest.approx(6 / 7)
     assert detection_coverage(few, 0, 8, gt[0], gt[8]) == pytest.approx(1 / 7)
     m = GuidedMethod()
     assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), most)) is None
     assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), few)) is not None
+
+
+def test_a_blurred_ball_detected_as_its_streak_follows_its_blobs() -> None:
+    """A detector that boxes the whole blurred streak in every frame (keyframes included) fits the keyframes worse
+    than the ball's blobs do, so the blobs guide it; detections drawn like the keyframes are kept."""
+    from prelabel.interpolate.base import RunInput
+    from prelabel.types import Detections
+
+    t = np.arange(9, dtype=np.float64)
+    frames, gt = render_ball(40 + 30.0 * t, 200 + 2.0 * (t - 4) ** 2)
+    c = (gt[:, :2] + gt[:, 2:]) / 2
+    half = 0.5 * np.abs(np.gradient(c, axis=0)) + BALL / 2  # a frame's travel of blur on top of the ball
+    streak = np.c_[c - half, c + half]
+    loose = {f: Detections(streak[f : f + 1], np.array([0.9]), np.array([1])) for f in range(9)}
+    tight = {f: Detections(gt[f : f + 1], np.array([0.9]), np.array([1])) for f in range(9)}
+    m = GuidedMethod()
+    run = RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), loose)
+    colour_bg = colour_background(lambda i: frames[i], range(9))
+    assert m._blob_key_fit(run, colour_bg) > 0.8
+    assert (m._key_fit(run, loose) or 0.0) < 0.5
+    found = m._motion_detections(run)
+    assert found is not None and sorted(found) == list(range(1, 8))
+    assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), tight)) is None
+    kfs = [Keyframe(0, gt[0]), Keyframe(8, gt[8])]
+    out = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=loose).xyxy
+    off = interpolate_track(
+        kfs, "guided", video=ArrayFrames(frames), detections=loose, method_object=GuidedMethod(motion=None)
+    ).xyxy
+    iou_blobs, iou_dets = box_iou(out[1:8], gt[1:8]).mean(), box_iou(off[1:8], gt[1:8]).mean()
+    assert iou_blobs > 0.8 and iou_blobs > iou_dets + 0.1, (iou_blobs, iou_dets)
 
 
 def test_motion_params_are_validated() -> None:

@@ -74,8 +74,7 @@ from prelabel.interpolate.geometric import (
     xyxy_to_cxcywh,
 )
 from prelabel.interpolate.kalman import SmootherParams, keyframe_states
-from prelabel.interpolate.motion import MotionParams, blob_boxes, colour_background, whole_sizes
-from prelabel.interpolate.support import merge_detections
+from prelabel.interpolate.motion import MotionParams, blob_boxes, colour_background, motion_blobs, whole_sizes
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.types import Detections
 
@@ -346,8 +345,10 @@ class GuidedMethod:
         if run.video is None or len(run.key_frames) < 2:
             return prior
         if self.det_path is not None:
+            # An object found by its motion blobs follows them alone (where the detector sees it in most frames,
+            # only if they fit its keyframes better than the detector's boxes: :meth:`_motion_detections`).
             blobs = self._motion_detections(run)
-            candidates = _merge_detections(run.detections, blobs)
+            candidates = run.detections if blobs is None else blobs
             if candidates is not None and self.detections_fit(run, candidates):
                 # Detections as a path of their own (fast motion): the visual estimate fills the frames between
                 # them. A blob-borne object may stray far from the keyframes' line (a ball dropped and bouncing).
@@ -374,9 +375,11 @@ class GuidedMethod:
 
     def _motion_detections(self, run: RunInput) -> dict[int, Detections] | None:
         """Motion blob candidates (:mod:`motion`) between the run's keyframes, or None: motion blobs off, keyframes
-        too slow (``motion_key_speed``) and detections, if any, too, detections in most frames
-        (``motion.max_coverage``), a moving camera, no blob found, or an object slower than ``motion.min_speed``
-        (the larger of its keyframes' chord speed and its blobs' speed)."""
+        too slow (``motion_key_speed``) and detections, if any, too, a moving camera, no blob found, an object slower
+        than ``motion.min_speed`` (the larger of its keyframes' chord speed and its blobs' speed), or detections in
+        most frames (``motion.max_coverage``) that fit the keyframes about as well as the blobs do or better
+        (:meth:`_blob_key_fit`, ``motion.fit_margin``; a fit of 0 where no detection overlaps a whole keyframe): a
+        person the detector sees follows its boxes, a blurred ball its blobs."""
         if self.motion is None or self.det_path is None or not self.use_background or run.video is None:
             return None
         kf, keys = run.key_frames, run.key_xyxy
@@ -391,10 +394,10 @@ class GuidedMethod:
                 return None
         image_wh = self._image_wh(run)
         gaps = _gaps(run)
+        covered = False
         if run.detections is not None and gaps:
             cover = [detection_coverage(run.detections, *g, self.det_path, image_wh) for g in gaps]
-            if float(np.median(cover)) > self.motion.max_coverage:
-                return None
+            covered = float(np.median(cover)) > self.motion.max_coverage
         video = run.video
         first, last = int(kf[0]), int(kf[-1])
         if self._background(video, first, last) is None:
@@ -408,6 +411,10 @@ class GuidedMethod:
             self._colour_bgs[window] = colour_bg
             while len(self._colour_bgs) > self.cache_backgrounds:
                 self._colour_bgs.popitem(last=False)
+        if covered and run.detections is not None:
+            det_fit = self._key_fit(run, run.detections)
+            if (det_fit or 0.0) + self.motion.fit_margin >= self._blob_key_fit(run, colour_bg):
+                return None
         cut = cut_edges(keys, image_wh, self.det_path.border_px).any(axis=1)
         sizes = whole_sizes(keys, cut)
         boxes = blob_boxes(lambda i: np.asarray(video.read(i)), colour_bg, kf, sizes, self.motion)
@@ -425,6 +432,32 @@ class GuidedMethod:
         if speed < self.motion.min_speed:
             return None
         return found
+
+    def _blob_key_fit(self, run: RunInput, colour_bg: Float32Array) -> float:
+        """How well motion blobs find the object at its keyframes: mean over the keyframes showing the whole object
+        (:meth:`_key_cut`) of the best IoU between the keyframe box and a box of its size on a blob's centre (0 where
+        no blob is found; 0 without such keyframes). A ball's blob is the ball; a person's are limbs and fragments."""
+        assert run.video is not None and self.motion is not None
+        cut = self._key_cut(run)
+        ious = []
+        for f, box, c in zip(run.key_frames.tolist(), run.key_xyxy, cut, strict=True):
+            if c:
+                continue
+            wh = box[2:] - box[:2]
+            area = float(max(1.0, wh.prod()))
+            centres, _ = motion_blobs(
+                np.asarray(run.video.read(int(f))),
+                colour_bg,
+                self.motion,
+                self.motion.min_area * area,
+                self.motion.max_area * area,
+            )
+            if len(centres) == 0:
+                ious.append(0.0)
+                continue
+            blobs = np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
+            ious.append(float(box_iou(box[None], blobs).max()))
+        return float(np.mean(ious)) if ious else 0.0
 
     def detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether detections are drawn like this annotator's boxes.
@@ -1063,12 +1096,3 @@ def _gaps(run: RunInput) -> list[tuple[int, int, Float64Array, Float64Array]]:
         for a, b, ka, kb in zip(kf[:-1].tolist(), kf[1:].tolist(), keys[:-1], keys[1:], strict=True)
         if b - a >= 2
     ]
-
-
-def _merge_detections(
-    a: Mapping[int, Detections] | None, b: Mapping[int, Detections] | None
-) -> Mapping[int, Detections] | None:
-    """Both per-frame detection maps merged frame by frame (:func:`support.merge_detections`); None when both are."""
-    if a is None or b is None:
-        return a if b is None else b
-    return {f: merge_detections([d for d in (a.get(f), b.get(f)) if d is not None]) for f in set(a) | set(b)}

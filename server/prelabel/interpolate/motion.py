@@ -49,13 +49,15 @@ class MotionParams:
         min_speed: least speed (keyframe box diagonals per frame) for an object to use them: the larger of its
             keyframes' (the chord over the frames between them, median over the gaps) and its candidates'
             (:func:`detpath.detection_speed`, with ``fastest_step``).
-        line_reach: the detection path's ``line_reach`` when blobs are among its candidates (a fast ball strays far
+        line_reach: the detection path's ``line_reach`` when its candidates are blobs (a fast ball strays far
             from the straight line between its keyframes).
-        fastest_step: the detection path's ``fastest_step`` when blobs are among its candidates (the blobs of other
+        fastest_step: the detection path's ``fastest_step`` when its candidates are blobs (the blobs of other
             movers would pull the scale of travel down to theirs).
-        max_coverage: blobs are looked for only where the detector is mostly blind: when at most this share of the
-            frames between keyframes has a detection of the object's size (median over the gaps). A person the
-            detector sees in most frames follows its boxes, which fit better than blob centres.
+        max_coverage: where more than this share of the frames between keyframes has a detection of the object's
+            size (median over the gaps), the detector sees the object and blobs are used only if they fit its
+            keyframes better (by ``fit_margin`` in mean IoU) than the detections do: a person the detector sees
+            follows its boxes, a blurred ball whose detections take in its streak follows its blobs.
+        fit_margin: see ``max_coverage``.
     """
 
     threshold: float = 20.0
@@ -68,6 +70,7 @@ class MotionParams:
     line_reach: float = 1.0
     fastest_step: bool = True
     max_coverage: float = 0.8
+    fit_margin: float = 0.05
 
     def __post_init__(self) -> None:
         if self.blur < 1 or self.blur % 2 == 0:
