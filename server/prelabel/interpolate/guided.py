@@ -354,7 +354,12 @@ class GuidedMethod:
                 # them. A blob-borne object may stray far from the keyframes' line (a ball dropped and bouncing).
                 path = self.det_path
                 if blobs is not None and self.motion is not None:
-                    path = replace(path, line_reach=self.motion.line_reach, fastest_step=self.motion.fastest_step)
+                    path = replace(
+                        path,
+                        line_reach=self.motion.line_reach,
+                        fastest_step=self.motion.fastest_step,
+                        miss_cost=self.motion.miss_cost,
+                    )
                 # A fast object (a ball's detections take in its blurred streak) or one found by its motion blobs:
                 # the path gives the centres, the keyframes the size.
                 centres_only = self.centres_speed is not None and (

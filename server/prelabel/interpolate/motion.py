@@ -58,6 +58,9 @@ class MotionParams:
             keyframes better (by ``fit_margin`` in mean IoU) than the detections do: a person the detector sees
             follows its boxes, a blurred ball whose detections take in its streak follows its blobs.
         fit_margin: see ``max_coverage``.
+        miss_cost: the detection path's ``miss_cost`` when its candidates are blobs: a moving object makes a blob
+            in nearly every frame, so a chain of the right size that keeps moving beats skipping frames towards a
+            slower mover's blobs (a ball thrown and coming back between its keyframes).
     """
 
     threshold: float = 20.0
@@ -71,6 +74,7 @@ class MotionParams:
     fastest_step: bool = True
     max_coverage: float = 0.8
     fit_margin: float = 0.05
+    miss_cost: float = 3.0
 
     def __post_init__(self) -> None:
         if self.blur < 1 or self.blur % 2 == 0:
