@@ -123,8 +123,8 @@ def test_slow_objects_do_not_look_for_blobs() -> None:
 
 def test_a_detected_object_keeps_its_detections() -> None:
     """Blobs are for objects the detector misses or draws loosely: with detections of the ball's size in most frames
-    that fit its keyframes better than its blobs do, none are looked for; with them in few frames, the blobs fill
-    in."""
+    that fit its keyframes about as well as its blobs do or better, the blobs are not used; with them in few frames,
+    the blobs fill in."""
     from prelabel.interpolate.base import RunInput
     from prelabel.interpolate.detpath import detection_coverage
     from prelabel.types import Detections
@@ -140,6 +140,19 @@ def test_a_detected_object_keeps_its_detections() -> None:
     m = GuidedMethod()
     assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), most)) is None
     assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), few)) is not None
+    # Detections shifted along x to fit the keyframes a little (within ``fit_margin``) or clearly worse than the
+    # blobs: IoU (w - dx) / (w + dx) for boxes of width w shifted by dx.
+    bg = colour_background(lambda i: frames[i], range(len(frames)))
+    blob_fit = m._blob_key_fit(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames)), bg)
+    assert m.motion is not None and blob_fit > 0.6
+    for below, used in ((0.5 * m.motion.fit_margin, False), (2.0 * m.motion.fit_margin, True)):
+        q = blob_fit - below
+        dx = BALL * (1 - q) / (1 + q)
+        moved = gt + np.array([dx, 0.0, dx, 0.0])
+        shifted = {f: Detections(moved[f : f + 1], np.array([0.9]), np.array([1])) for f in range(9)}
+        run = RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), shifted)
+        assert m._key_fit(run, shifted) == pytest.approx(q)
+        assert (m._motion_detections(run) is not None) == used, (below, blob_fit)
 
 
 def test_a_blurred_ball_detected_as_its_streak_follows_its_blobs() -> None:
@@ -159,9 +172,15 @@ def test_a_blurred_ball_detected_as_its_streak_follows_its_blobs() -> None:
     run = RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), loose)
     colour_bg = colour_background(lambda i: frames[i], range(9))
     assert m._blob_key_fit(run, colour_bg) > 0.8
-    assert (m._key_fit(run, loose) or 0.0) < 0.5
+    assert m._key_fit(run, loose) is None  # no detection overlaps a keyframe by IoU 0.3: a fit of 0
     found = m._motion_detections(run)
     assert found is not None and sorted(found) == list(range(1, 8))
+    # Half that blur: the streak boxes overlap the keyframes (a fit of about 0.4), still far below the blobs'.
+    half = 0.25 * np.abs(np.gradient(c, axis=0)) + BALL / 2
+    shorter = {f: Detections(np.c_[c - half, c + half][f : f + 1], np.array([0.9]), np.array([1])) for f in range(9)}
+    run_shorter = RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), shorter)
+    assert 0.3 < (m._key_fit(run_shorter, shorter) or 0.0) < 0.6
+    assert m._motion_detections(run_shorter) is not None
     assert m._motion_detections(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), tight)) is None
     kfs = [Keyframe(0, gt[0]), Keyframe(8, gt[8])]
     out = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=loose).xyxy

@@ -51,7 +51,8 @@ class DetPathParams:
     Attributes:
         alpha: cost per diagonal of centre travel between consecutive frames.
         beta: cost per unit of absolute log size change between consecutive frames.
-        miss_cost: cost of a frame without a detection on the path.
+        miss_cost: cost of a frame without a detection on the path (guided uses ``MotionParams.miss_cost`` on paths
+            through motion blobs).
         score_cost: cost of a detection with score 0 (score 1 costs nothing).
         max_log_size: detections whose width or height differ from the keyframes' by more than this log ratio are
             never on the path (keeps a ball's path off people and the other way round).

@@ -22,8 +22,9 @@ keyframes' appearance (:mod:`template`) are measurements for one smoother in whi
 per gap the keyframes' appearance picks the path that stayed on the object (the geometric prior where the measured
 path slid onto a neighbour). With detections drawn like the annotator's boxes the detections on each gap's cheapest
 path (:mod:`prelabel.interpolate.detpath`) replace step 4. On a static camera, a fast object's motion blobs
-(:mod:`prelabel.interpolate.motion`: a thrown ball's blurred streak, which detectors miss) join the detections as
-candidates for that path.
+(:mod:`prelabel.interpolate.motion`: a thrown ball's blurred streak, which detectors miss or box with its streak)
+replace the detections as that path's candidates when found (where the detector sees the object in most frames,
+only if the blobs fit its keyframes better than its boxes do).
 """
 
 from __future__ import annotations
@@ -399,10 +400,14 @@ class GuidedMethod:
                 return None
         image_wh = self._image_wh(run)
         gaps = _gaps(run)
-        covered = False
+        covered, det_fit = False, None
         if run.detections is not None and gaps:
             cover = [detection_coverage(run.detections, *g, self.det_path, image_wh) for g in gaps]
             covered = float(np.median(cover)) > self.motion.max_coverage
+            if covered:
+                det_fit = self._key_fit(run, run.detections)
+                if (det_fit or 0.0) + self.motion.fit_margin >= 1.0:
+                    return None  # no blob can fit better (IoU <= 1): the background is not worth building
         video = run.video
         first, last = int(kf[0]), int(kf[-1])
         if self._background(video, first, last) is None:
@@ -416,10 +421,8 @@ class GuidedMethod:
             self._colour_bgs[window] = colour_bg
             while len(self._colour_bgs) > self.cache_backgrounds:
                 self._colour_bgs.popitem(last=False)
-        if covered and run.detections is not None:
-            det_fit = self._key_fit(run, run.detections)
-            if (det_fit or 0.0) + self.motion.fit_margin >= self._blob_key_fit(run, colour_bg):
-                return None
+        if covered and (det_fit or 0.0) + self.motion.fit_margin >= self._blob_key_fit(run, colour_bg):
+            return None
         cut = cut_edges(keys, image_wh, self.det_path.border_px).any(axis=1)
         sizes = whole_sizes(keys, cut)
         boxes = blob_boxes(lambda i: np.asarray(video.read(i)), colour_bg, kf, sizes, self.motion)

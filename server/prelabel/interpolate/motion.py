@@ -10,8 +10,9 @@ boxes centred on the blob, with the size interpolated between the keyframes; the
 boxes.
 
 Only fast objects use them (their keyframes or candidates move at least ``min_speed`` box diagonals per frame),
-and only where the detector, if any, misses the object in most frames: a slow object is followed better by the
-foreground and appearance measurements of :mod:`guided`, a detected one by its detections.
+and where the detector sees the object in most frames, only if the blobs fit its keyframes better than the
+detector's boxes do: a slow object is followed better by the foreground and appearance measurements of
+:mod:`guided`, a well-detected one by its detections, a blurred ball boxed with its streak by its blobs.
 """
 
 from __future__ import annotations
@@ -44,8 +45,7 @@ class MotionParams:
         max_area: largest blob area, in keyframe box areas (a streak many sizes long; keeps people out).
         max_blobs: blobs kept per frame (the largest contrast mass first); a frame with more is a crowd of
             movers, where blobs say little.
-        score: the score a blob candidate carries on the detection path (a detector's own boxes, where there are
-            any, carry theirs).
+        score: the score a blob candidate carries on the detection path.
         min_speed: least speed (keyframe box diagonals per frame) for an object to use them: the larger of its
             keyframes' (the chord over the frames between them, median over the gaps) and its candidates'
             (:func:`detpath.detection_speed`, with ``fastest_step``).
