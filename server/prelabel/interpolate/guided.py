@@ -348,9 +348,11 @@ class GuidedMethod:
         if self.det_path is not None:
             # An object found by its motion blobs follows them alone (where the detector sees it in most frames,
             # only if they fit its keyframes better than the detector's boxes: :meth:`_motion_detections`).
+            # Blobs need no keyframe-fit check: they were chosen by their fit, and their boxes (between keyframes
+            # only, of the keyframes' size) have nothing at the keyframes to compare.
             blobs = self._motion_detections(run)
             candidates = run.detections if blobs is None else blobs
-            if candidates is not None and self.detections_fit(run, candidates):
+            if candidates is not None and (blobs is not None or self.detections_fit(run, candidates)):
                 # Detections as a path of their own (fast motion): the visual estimate fills the frames between
                 # them. A blob-borne object may stray far from the keyframes' line (a ball dropped and bouncing).
                 path = self.det_path
