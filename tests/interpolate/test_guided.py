@@ -13,7 +13,13 @@ from prelabel.errors import InvalidInputError
 from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
-from prelabel.interpolate.detpath import cut_edges, detection_path, detection_speed, partial_keyframes
+from prelabel.interpolate.detpath import (
+    cut_edges,
+    detection_agreement,
+    detection_path,
+    detection_speed,
+    partial_keyframes,
+)
 from prelabel.interpolate.foreground import BackgroundParams, background_window
 from prelabel.interpolate.guided import GuidedMethod
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
@@ -311,6 +317,38 @@ def test_suggestion_falls_on_the_detection_that_breaks_the_chain() -> None:
         [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])], "guided", video=ArrayFrames(frames), detections=dets
     )
     assert res.suggestions[0].frame_idx == 13
+
+
+def test_suggestion_falls_where_a_second_detection_overlaps_the_path() -> None:
+    """Detections on every frame along the path, and at frame 6 a second object's box overlapping it: that frame is
+    suggested first (the path could have switched there); the boxes sitting on one detection are not."""
+    n = 21
+    t = np.arange(n, dtype=np.float64)
+    gt = np.c_[20 + 25 * t, 60 + 0 * t, 60 + 25 * t, 180 + 0 * t]
+    dets = {i: Detections(gt[i : i + 1], np.array([0.8], np.float32), np.array([0])) for i in range(n)}
+    dets[6] = Detections(np.stack([gt[6], gt[6] + [12.0, 8, 12, 8]]), np.array([0.8, 0.8], np.float32), np.zeros(2))
+    frames = np.full((n, 240, 640), 90, np.uint8)
+    kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
+    res = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets)
+    np.testing.assert_allclose(res.xyxy, gt, atol=1e-6)
+    assert res.suggestions[0].frame_idx == 6
+    assert res.confidence[6] < res.confidence[5]
+    plain = interpolate_track(
+        kfs, "guided", video=ArrayFrames(frames), detections=dets, method_object=GuidedMethod(det_ambiguity=0.0)
+    )
+    assert plain.suggestions[0].frame_idx != 6
+
+
+def test_detection_agreement_reads_the_best_and_second_overlap() -> None:
+    boxes = np.array([[0.0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10], [np.nan, 0, 10, 10]])
+    dets = {
+        100: Detections(np.array([[0.0, 0, 10, 10]], np.float32), np.ones(1, np.float32), np.zeros(1)),
+        101: Detections(np.array([[5.0, 0, 15, 10], [0, 0, 10, 5]], np.float32), np.ones(2, np.float32), np.zeros(2)),
+        103: Detections(np.array([[0.0, 0, 10, 10]], np.float32), np.ones(1, np.float32), np.zeros(1)),
+    }
+    best, second = detection_agreement(boxes, 100, dets)
+    np.testing.assert_allclose(best, [1.0, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(second, [0.0, 1 / 3, 0.0, 0.0])
 
 
 def test_background_params_are_validated() -> None:

@@ -36,6 +36,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array
 from prelabel.types import Detections
 
@@ -278,6 +279,26 @@ def detection_coverage(
         return 1.0
     _, cands = _sized_candidates(detections, a, b, key_a, key_b, params, image_wh)
     return float(np.mean([len(c) > 0 for c in cands[1:]]))
+
+
+def detection_agreement(
+    xyxy: Float64Array, first_frame: int, detections: Mapping[int, Detections]
+) -> tuple[Float64Array, Float64Array]:
+    """How well each of (T, 4) boxes for frames ``first_frame ..`` sits on that frame's detections.
+
+    Returns (T,) the best IoU with any detection and (T,) the second best (another detection overlapping the box:
+    two objects a path could take for each other); 0 where a frame has no detections or its box is not finite.
+    """
+    n = len(xyxy)
+    best, second = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        d = detections.get(first_frame + i)
+        if d is None or not len(d.xyxy) or not np.isfinite(xyxy[i]).all():
+            continue
+        ious = np.sort(box_iou(xyxy[i], d.xyxy)[0])[::-1]
+        best[i] = ious[0]
+        second[i] = ious[1] if len(ious) > 1 else 0.0
+    return best, second
 
 
 def detection_path(

@@ -52,6 +52,7 @@ from prelabel.interpolate.detmeas import (
 from prelabel.interpolate.detpath import (
     DetPathParams,
     cut_edges,
+    detection_agreement,
     detection_coverage,
     detection_path,
     detection_speed,
@@ -199,6 +200,11 @@ class GuidedMethod:
             per frame (its motion blur is as long as the object: a thrown ball's box takes in its streak), or of one
             found by its motion blobs, the path gives the centres and the keyframes the size (None: never).
         det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
+        det_agree_floor: on the detection path, each frame's uncertainty is multiplied by ``f + (1 - f) * (1 -
+            IoU)`` for this ``f`` and the IoU of its box with the frame's best-overlapping detection: a box sitting
+            on a detection keeps this share of its uncertainty. Ranks suggestions and sets confidence; moves no box.
+        det_ambiguity: ... and by ``1 + det_ambiguity * IoU`` with the second best-overlapping detection (another
+            object the path could have switched to).
         miss_sigma: uncertainty, in box widths, of a frame where the foreground gives no usable measurement.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
             forward and backward foreground passes agree (static cameras).
@@ -243,6 +249,8 @@ class GuidedMethod:
     miss_sigma: float = 0.25
     det_path: DetPathParams | None = field(default_factory=DetPathParams)
     det_sigma: float = 0.05
+    det_agree_floor: float = 0.1
+    det_ambiguity: float = 5.0
     det_path_min_iou: float = 0.7
     det_fit_fast_speed: float = 0.5
     det_fast_min_iou: float = 0.5
@@ -615,6 +623,12 @@ class GuidedMethod:
         u[rows] = 0.0
         inner = anchor & ~is_key
         u[inner] = self._anchor_uncertainty(rows, target[rows], det_score[rows], is_key[rows], scale)[inner[rows]]
+        # A frame whose box sits on one of its detections was measured there: what doubt remains is the detection's.
+        # One that sits between them, or on two at once (objects the path could take for each other), is where the
+        # next keyframe is worth placing.
+        on_det, other_det = detection_agreement(xyxy, t0, detections)
+        u = u * (self.det_agree_floor + (1.0 - self.det_agree_floor) * (1.0 - on_det))
+        u = u * (1.0 + self.det_ambiguity * other_det)
         conf = confidence_from_uncertainty(u, scale)
         conf[kf - t0] = 1.0
         reason = "distance from keyframes and detections on the path"
