@@ -6,7 +6,7 @@ option per frame; its cost is
     sum_t node(t) + sum_t alpha * |c_t - c_s - v (t - s)| / D + beta * (|log w_t / w_s| + |log h_t / h_s|)
 
 with ``node = (1 - score) * score_cost`` (plus ``line_cost`` per chord length from the straight line between the
-keyframe centres) for a detection and ``miss_cost`` for "not detected" (whose transitions cost nothing), ``c`` box
+keyframe centres, and an optional appearance cost) for a detection and ``miss_cost`` for "not detected" (whose transitions cost nothing), ``c`` box
 centres, ``s`` the frame of the path's previous detection, ``v`` the keyframes' mean velocity times
 ``velocity_weight`` (travel is the departure from the course the keyframes imply, so a chain that turns onto another
 object crossing the path costs more), ``D`` the keyframes' mean box diagonal (the median step between the nearest
@@ -29,7 +29,7 @@ both keyframes are cut).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -309,6 +309,7 @@ def detection_path(
     key_b: Float64Array,
     params: DetPathParams | None = None,
     image_wh: tuple[int, int] | None = None,
+    appearance: Callable[[int, Float64Array], Float64Array] | None = None,
 ) -> tuple[Float64Array, Float64Array]:
     """Detections on the cheapest path from keyframe ``a`` to keyframe ``b`` (see the module docstring).
 
@@ -319,6 +320,8 @@ def detection_path(
         params: costs.
         image_wh: ``(width, height)`` of the frames in pixels; with it, boxes cut by the image border are compared
             on the edges they show (None: no box counts as cut).
+        appearance: ``cost(frame, boxes)``, (N,) costs added to the node costs of (N, 4) ``xyxy`` detections of a
+            frame between the keyframes (e.g. :func:`~prelabel.interpolate.appearance.appearance_cost`).
 
     Returns:
         ``(boxes, scores)``: (b - a + 1, 4) float64 ``xyxy`` of the chosen detection per frame (NaN where the path
@@ -373,6 +376,8 @@ def detection_path(
         if t < n - 1:
             line = keys[0, :2] + (t / (n - 1)) * (keys[1, :2] - keys[0, :2])
             node = (1.0 - scores[t]) * p.score_cost + p.line_cost * np.hypot(*(c[:, :2] - line).T) / line_scale
+            if appearance is not None and len(c):
+                node = node + appearance(a + t, np.c_[c[:, :2] - c[:, 2:] / 2, c[:, :2] + c[:, 2:] / 2])
             new_cost = tot[prev, np.arange(len(c))] + node
         else:
             new_cost = tot[prev, 0]

@@ -40,6 +40,7 @@ import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 
 from prelabel.geometry import box_iou
+from prelabel.interpolate.appearance import appearance_cost
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
 from prelabel.interpolate.detmeas import (
     correct_detections,
@@ -200,6 +201,9 @@ class GuidedMethod:
             per frame (its motion blur is as long as the object: a thrown ball's box takes in its streak), or of one
             found by its motion blobs, the path gives the centres and the keyframes the size (None: never).
         det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
+        det_appearance: on the detection path (boxes, not centres only), a detection costs this times its colour
+            histogram's distance to the nearer of the gap's keyframes showing the whole object (:mod:`appearance`),
+            so a path does not change to another person running the same way; None or 0: no appearance cost.
         det_agree_floor: on the detection path, each frame's uncertainty is multiplied by ``f + (1 - f) * (1 -
             IoU)`` for this ``f`` and the IoU of its box with the frame's best-overlapping detection: a box sitting
             on a detection keeps this share of its uncertainty. Ranks suggestions and sets confidence; moves no box.
@@ -249,6 +253,7 @@ class GuidedMethod:
     miss_sigma: float = 0.25
     det_path: DetPathParams | None = field(default_factory=DetPathParams)
     det_sigma: float = 0.05
+    det_appearance: float | None = 1.0
     det_agree_floor: float = 0.1
     det_ambiguity: float = 5.0
     det_path_min_iou: float = 0.7
@@ -576,8 +581,13 @@ class GuidedMethod:
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
                 continue
+            # Appearance tells apart people whose boxes move alike; a ball's box (centres only) is mostly its streak.
+            app = None
+            if self.det_appearance and not centres_only and run.video is not None:
+                whole = [j for j in (k, k + 1) if not key_cut[j]]
+                app = appearance_cost(run.video, kf[whole].tolist(), run.key_xyxy[whole], self.det_appearance)
             boxes, scores = detection_path(
-                detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], path, image_wh=image_wh
+                detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], path, image_wh=image_wh, appearance=app
             )
             # The detector's offset to the annotator's boxes, from keyframes showing the whole object only.
             off_a = None if key_cut[k] else detection_offset(detections.get(a), key_c[k], self.det_min_iou)
