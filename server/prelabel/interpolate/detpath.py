@@ -6,15 +6,15 @@ option per frame; its cost is
     sum_t node(t) + sum_t alpha * |c_t - c_s - v (t - s)| / D + beta * (|log w_t / w_s| + |log h_t / h_s|)
 
 with ``node = (1 - score) * score_cost`` (plus ``line_cost`` per chord length from the straight line between the
-keyframe centres, and an optional appearance cost) for a detection and ``miss_cost`` for "not detected" (whose transitions cost nothing), ``c`` box
-centres, ``s`` the frame of the path's previous detection, ``v`` the keyframes' mean velocity times
-``velocity_weight`` (travel is the departure from the course the keyframes imply, so a chain that turns onto another
-object crossing the path costs more), ``D`` the keyframes' mean box diagonal (the median step between the nearest
-detections of consecutive frames where that is larger: objects moving several sizes per frame), and the keyframe
-boxes fixed at both ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` for ``L`` frames
-of at most ``N`` detections. Unlike matching each frame against a predicted box, this follows objects that move
-more than their own size per frame, as long as the detector sees them: the right object is the one whose chain of
-boxes joins both keyframes with the least travel and the fewest misses.
+keyframe centres, and an optional appearance cost) for a detection and ``miss_cost`` for "not detected" (whose
+transitions cost nothing), ``c`` box centres, ``s`` the frame of the path's previous detection, ``v`` the keyframes'
+mean velocity times ``velocity_weight`` (travel is the departure from the course the keyframes imply, so a chain that
+turns onto another object crossing the path costs more), ``D`` the keyframes' mean box diagonal (the median step between
+the nearest detections of consecutive frames where that is larger: objects moving several sizes per frame), and the
+keyframe boxes fixed at both ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` for ``L``
+frames of at most ``N`` detections. Unlike matching each frame against a predicted box, this follows objects that move
+more than their own size per frame, as long as the detector sees them: the right object is the one whose chain of boxes
+joins both keyframes with the least travel and the fewest misses.
 
 Objects entering or leaving the view are cut by the image border: a keyframe may be a sliver a few pixels wide of a
 person whose detections in the next frames are whole. Given the image size, a box edge within ``border_px`` of the

@@ -16,15 +16,17 @@ For each gap between keyframes ``a`` and ``b`` (``L = b - a`` frames):
 The uncertainty (pixels) that ranks suggested keyframes is the forward/backward disagreement, raised where tracking
 confidence is low and lowered where a detection supports the box.
 
-On a static camera the foreground path (:meth:`GuidedMethod._foreground_run`) replaces steps 1-4: foreground
-centroids, detections corrected to the annotator's box convention at both keyframes (:mod:`detmeas`) and the
-keyframes' appearance (:mod:`template`) are measurements for one smoother in which the keyframes are near-exact, and
-per gap the keyframes' appearance picks the path that stayed on the object (the geometric prior where the measured
-path slid onto a neighbour). With detections drawn like the annotator's boxes the detections on each gap's cheapest
-path (:mod:`prelabel.interpolate.detpath`) replace step 4. On a static camera, a fast object's motion blobs
-(:mod:`prelabel.interpolate.motion`: a thrown ball's blurred streak, which detectors miss or box with its streak)
-replace the detections as that path's candidates when found (where the detector sees the object in most frames,
-only if the blobs fit its keyframes better than its boxes do).
+On a static camera the foreground path (:meth:`GuidedMethod._foreground_run`) replaces steps 1-4: foreground centroids,
+detections corrected to the annotator's box convention at both keyframes (:mod:`detmeas`) and the keyframes' appearance
+(:mod:`template`) are measurements for one smoother in which the keyframes are near-exact, and per gap the keyframes'
+appearance picks the path that stayed on the object (the geometric prior where the measured path slid onto a neighbour).
+With detections drawn like the annotator's boxes the detections on each gap's cheapest path
+(:mod:`prelabel.interpolate.detpath`; a detection whose colours differ from the keyframes' costs more,
+:mod:`prelabel.interpolate.appearance`) replace step 4; there a frame's uncertainty shrinks where its box sits on one
+detection and grows where a second one overlaps it (objects the path could have swapped). On a static camera, a fast
+object's motion blobs (:mod:`prelabel.interpolate.motion`: a thrown ball's blurred streak, which detectors miss or box
+with its streak) replace the detections as that path's candidates when found (where the detector sees the object in most
+frames, only if the blobs fit its keyframes better than its boxes do).
 """
 
 from __future__ import annotations
