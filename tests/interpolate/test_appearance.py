@@ -44,7 +44,16 @@ def test_histograms_tell_colours_apart() -> None:
     np.testing.assert_allclose(cost(0, np.stack([left, right])), [0.0, 2.0], atol=1e-3)
     assert box_histogram(image, [10.0, 10, 11, 90]) is None  # inner part under 2 pixels wide
     assert box_histogram(image, [np.nan, 10, 60, 90]) is None
-    assert box_histogram(image[..., 0], left) is not None  # grey frames: grey-level histogram
+    grey = ArrayFrames(image[None, ..., 1])  # grey frames: a grey-level histogram (RED and BLUE differ in green)
+    grey_cost = appearance_cost(grey, [0], left[None], 1.0)
+    assert grey_cost is not None
+    assert grey_cost(0, right[None])[0] > 0.9
+    # Black and white have no hue: the value bins tell them apart.
+    bw = np.zeros((100, 200, 3), np.uint8)
+    bw[:, 100:] = 255
+    bw_cost = appearance_cost(ArrayFrames(bw[None]), [0], left[None], 1.0)
+    assert bw_cost is not None
+    assert bw_cost(0, right[None])[0] > 0.9
 
 
 def test_appearance_keeps_the_path_on_the_keyframes_person() -> None:

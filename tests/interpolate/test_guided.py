@@ -333,10 +333,38 @@ def test_suggestion_falls_where_a_second_detection_overlaps_the_path() -> None:
     np.testing.assert_allclose(res.xyxy, gt, atol=1e-6)
     assert res.suggestions[0].frame_idx == 6
     assert res.confidence[6] < res.confidence[5]
-    plain = interpolate_track(
-        kfs, "guided", video=ArrayFrames(frames), detections=dets, method_object=GuidedMethod(det_ambiguity=0.0)
-    )
-    assert plain.suggestions[0].frame_idx != 6
+    plain = GuidedMethod(det_ambiguity=0.0, det_agree_floor=1.0)
+    plain_res = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets, method_object=plain)
+    assert plain_res.suggestions[0].frame_idx != 6
+    np.testing.assert_array_equal(plain_res.xyxy, res.xyxy)  # they rank and weigh frames, they move no box
+    # The same object boxed twice (say under two classes) is no second object.
+    dets[6] = Detections(np.stack([gt[6], gt[6] + 1.0]), np.array([0.8, 0.8], np.float32), np.zeros(2))
+    dup = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets)
+    assert dup.suggestions[0].frame_idx != 6
+
+
+def test_frames_between_the_paths_detections_are_suggested_before_those_on_them() -> None:
+    """Frames 10-12 the detector missed are filled between their neighbours' detections: they are suggested before
+    the frames on detections (with the floor at 1, the detections' own uncertainty puts frame 1 first). A detection
+    the path did not take (another object's, too wide for it) gives frame 11 no credit: 11 comes first."""
+    n = 21
+    t = np.arange(n, dtype=np.float64)
+    gt = np.c_[20 + 25 * t + 3 * (t % 2), 60 + 0 * t, 60 + 25 * t + 3 * (t % 2), 180 + 0 * t]
+    dets = {
+        i: Detections(gt[i : i + 1], np.array([0.8], np.float32), np.zeros(1))
+        for i in range(n)
+        if i not in (10, 11, 12)
+    }
+    wide = np.array([[gt[11, 0] - 40, 60, gt[11, 2] + 40, 180]], np.float32)
+    dets[11] = Detections(wide, np.array([0.9], np.float32), np.zeros(1))
+    frames = np.full((n, 240, 640), 90, np.uint8)
+    kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
+    res = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets, num_suggestions=3)
+    assert [s.frame_idx for s in res.suggestions] == [11, 10, 12]
+    assert res.confidence[11] < res.confidence[10] < res.confidence[9]
+    flat = GuidedMethod(det_agree_floor=1.0)
+    flat_res = interpolate_track(kfs, "guided", video=ArrayFrames(frames), detections=dets, method_object=flat)
+    assert flat_res.suggestions[0].frame_idx == 1
 
 
 def test_detection_agreement_reads_the_best_and_second_overlap() -> None:

@@ -1,10 +1,10 @@
 """Colour appearance of a box, for telling apart detections of different objects on a detection path.
 
-A box's appearance is the normalised hue-saturation histogram (12 x 6 bins; 16 grey levels for grey frames) of its
-inner part (the central 60% of its width and 70% of its height, mostly the object rather than the background
-around it). Two boxes differ by the Bhattacharyya distance of their histograms, 0 for the same colours and 1 for
-none in common. People in differently coloured clothes are told apart where their boxes' motion is alike (one
-running past another), which the path's geometric costs cannot do.
+A box's appearance is the normalised hue-saturation-value histogram (8 x 4 x 4 bins: value tells black clothes from
+white, whose hue is noise; 16 grey levels for grey frames) of its inner part (the central 60% of its width and 70% of
+its height, mostly the object rather than the background around it). Two boxes differ by the Bhattacharyya distance of
+their histograms, 0 for the same colours and 1 for none in common. People in differently coloured clothes are told apart
+where their boxes' motion is alike (one running past another), which the path's geometric costs cannot do.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def box_histogram(image: npt.NDArray[np.uint8], xyxy: npt.ArrayLike) -> Histogra
     patch = np.ascontiguousarray(image[ya:yb, xa:xb])
     if patch.ndim == 3 and patch.shape[2] == 3:
         hsv = cv2.cvtColor(patch, cv2.COLOR_BGR2HSV)
-        hist = cv2.calcHist([hsv], [0, 1], None, [12, 6], [0, 180, 0, 256])
+        hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
     else:
         grey = patch if patch.ndim == 2 else np.ascontiguousarray(patch[..., 0])
         hist = cv2.calcHist([grey], [0], None, [16], [0, 256])

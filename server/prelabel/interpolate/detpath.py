@@ -282,12 +282,13 @@ def detection_coverage(
 
 
 def detection_agreement(
-    xyxy: Float64Array, first_frame: int, detections: Mapping[int, Detections]
+    xyxy: Float64Array, first_frame: int, detections: Mapping[int, Detections], duplicate_iou: float = 0.7
 ) -> tuple[Float64Array, Float64Array]:
     """How well each of (T, 4) boxes for frames ``first_frame ..`` sits on that frame's detections.
 
-    Returns (T,) the best IoU with any detection and (T,) the second best (another detection overlapping the box:
-    two objects a path could take for each other); 0 where a frame has no detections or its box is not finite.
+    Returns (T,) the best IoU with any detection and (T,) the best IoU with another detection, one overlapping the
+    best by less than ``duplicate_iou`` (a second object a path could take for the first, not the same object boxed
+    twice, e.g. under two classes); 0 where a frame has no detections or its box is not finite.
     """
     n = len(xyxy)
     best, second = np.zeros(n), np.zeros(n)
@@ -295,9 +296,11 @@ def detection_agreement(
         d = detections.get(first_frame + i)
         if d is None or not len(d.xyxy) or not np.isfinite(xyxy[i]).all():
             continue
-        ious = np.sort(box_iou(xyxy[i], d.xyxy)[0])[::-1]
-        best[i] = ious[0]
-        second[i] = ious[1] if len(ious) > 1 else 0.0
+        ious = box_iou(xyxy[i], d.xyxy)[0]
+        j = int(np.argmax(ious))
+        best[i] = ious[j]
+        others = box_iou(d.xyxy[j], d.xyxy)[0] < duplicate_iou
+        second[i] = float(ious[others].max()) if others.any() else 0.0
     return best, second
 
 

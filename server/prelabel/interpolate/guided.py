@@ -203,14 +203,16 @@ class GuidedMethod:
             per frame (its motion blur is as long as the object: a thrown ball's box takes in its streak), or of one
             found by its motion blobs, the path gives the centres and the keyframes the size (None: never).
         det_sigma: uncertainty of a box taken from a detection on the path, in keyframe box diagonals.
-        det_appearance: on the detection path (boxes, not centres only), a detection costs this times its colour
-            histogram's distance to the nearer of the gap's keyframes showing the whole object (:mod:`appearance`),
-            so a path does not change to another person running the same way; None or 0: no appearance cost.
-        det_agree_floor: on the detection path, each frame's uncertainty is multiplied by ``f + (1 - f) * (1 -
-            IoU)`` for this ``f`` and the IoU of its box with the frame's best-overlapping detection: a box sitting
-            on a detection keeps this share of its uncertainty. Ranks suggestions and sets confidence; moves no box.
-        det_ambiguity: ... and by ``1 + det_ambiguity * IoU`` with the second best-overlapping detection (another
-            object the path could have switched to).
+        det_appearance: on the detection path (boxes, not centres only), a detection costs this times the smaller of
+            its colour histogram's distances to the gap's keyframes showing the whole object (:mod:`appearance`), so
+            a path does not change to another person running the same way; None or 0: no appearance cost.
+        det_agree_floor: on the detection path, the uncertainty of a frame whose box the path took from a detection
+            is multiplied by ``f + (1 - f) * (1 - IoU)`` for this ``f`` and the IoU of its box with the frame's
+            best-overlapping detection: a box sitting on a detection keeps this share of its uncertainty.
+        det_ambiguity: ... and every frame's by ``1 + det_ambiguity * IoU`` with another detection (not a duplicate
+            of the best one, :func:`detection_agreement`): an object the path could have switched to. These two rank
+            suggestions and set the confidence; they move no box, but a skeleton's root follows its box as far as the
+            box's confidence goes.
         miss_sigma: uncertainty, in box widths, of a frame where the foreground gives no usable measurement.
         agree_discount: share of the departure from the geometric prior that still counts as uncertainty where the
             forward and backward foreground passes agree (static cameras).
@@ -635,10 +637,11 @@ class GuidedMethod:
         u[rows] = 0.0
         inner = anchor & ~is_key
         u[inner] = self._anchor_uncertainty(rows, target[rows], det_score[rows], is_key[rows], scale)[inner[rows]]
-        # A frame whose box sits on one of its detections was measured there: what doubt remains is the detection's.
-        # One that sits between them, or on two at once (objects the path could take for each other), is where the
-        # next keyframe is worth placing.
+        # A frame whose box the path took from a detection was measured there: what doubt remains is the detection's.
+        # One between the path's detections, or on two detections at once (objects the path could take for each
+        # other), is where the next keyframe is worth placing.
         on_det, other_det = detection_agreement(xyxy, t0, detections)
+        on_det = np.where(inner, on_det, 0.0)
         u = u * (self.det_agree_floor + (1.0 - self.det_agree_floor) * (1.0 - on_det))
         u = u * (1.0 + self.det_ambiguity * other_det)
         conf = confidence_from_uncertainty(u, scale)
