@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from prelabel.interpolate import ArrayFrames, interpolate_track
-from prelabel.interpolate.appearance import appearance_cost, box_histogram
+from prelabel.interpolate.appearance import appearance_cost, box_histogram, keyframe_histograms
 from prelabel.interpolate.guided import GuidedMethod
 from prelabel.metrics.interpolation import box_iou
 from prelabel.types import Detections, Keyframe
@@ -39,19 +39,19 @@ def test_histograms_tell_colours_apart() -> None:
     image[:, :100] = RED
     image[:, 100:] = BLUE
     left, right = np.array([10.0, 10, 60, 90]), np.array([120.0, 10, 170, 90])
-    cost = appearance_cost(ArrayFrames(image[None]), [0], left[None], 2.0)
+    cost = appearance_cost(ArrayFrames(image[None]), [box_histogram(image, left)], 2.0)
     assert cost is not None
     np.testing.assert_allclose(cost(0, np.stack([left, right])), [0.0, 2.0], atol=1e-3)
     assert box_histogram(image, [10.0, 10, 11, 90]) is None  # inner part under 2 pixels wide
     assert box_histogram(image, [np.nan, 10, 60, 90]) is None
     grey = ArrayFrames(image[None, ..., 1])  # grey frames: a grey-level histogram (RED and BLUE differ in green)
-    grey_cost = appearance_cost(grey, [0], left[None], 1.0)
+    grey_cost = appearance_cost(grey, keyframe_histograms(grey, [0], left[None], [True]), 1.0)
     assert grey_cost is not None
     assert grey_cost(0, right[None])[0] > 0.9
     # Black and white have no hue: the value bins tell them apart.
     bw = np.zeros((100, 200, 3), np.uint8)
     bw[:, 100:] = 255
-    bw_cost = appearance_cost(ArrayFrames(bw[None]), [0], left[None], 1.0)
+    bw_cost = appearance_cost(ArrayFrames(bw[None]), [box_histogram(bw, left)], 1.0)
     assert bw_cost is not None
     assert bw_cost(0, right[None])[0] > 0.9
 

@@ -46,18 +46,26 @@ def box_histogram(image: npt.NDArray[np.uint8], xyxy: npt.ArrayLike) -> Histogra
     return np.asarray(hist, np.float32)
 
 
+def keyframe_histograms(
+    video: FrameSource, key_frames: Sequence[int], key_xyxy: Float64Array, use: Sequence[bool]
+) -> list[Histogram | None]:
+    """:func:`box_histogram` of each keyframe box whose ``use`` flag is set (None for the others)."""
+    boxes = np.asarray(key_xyxy, np.float64).reshape(-1, 4)
+    return [
+        box_histogram(np.asarray(video.read(int(f))), box) if u else None
+        for f, box, u in zip(key_frames, boxes, use, strict=True)
+    ]
+
+
 def appearance_cost(
-    video: FrameSource, key_frames: Sequence[int], key_xyxy: Float64Array, weight: float
+    video: FrameSource, refs: Sequence[Histogram | None], weight: float
 ) -> Callable[[int, Float64Array], Float64Array] | None:
     """A node cost for :func:`~prelabel.interpolate.detpath.detection_path`: ``cost(frame, boxes)`` gives (N,)
-    ``weight`` times the smallest distance of each of (N, 4) ``xyxy`` boxes in ``frame`` to the given keyframes'
-    boxes (0 for a box too small to measure). None when no keyframe box can be measured."""
-    refs = []
-    for f, box in zip(key_frames, np.asarray(key_xyxy, np.float64).reshape(-1, 4), strict=True):
-        hist = box_histogram(np.asarray(video.read(int(f))), box)
-        if hist is not None:
-            refs.append(hist)
-    if not refs:
+    ``weight`` times the smallest distance of each of (N, 4) ``xyxy`` boxes in ``frame`` to the reference
+    histograms (e.g. the gap's keyframes', :func:`keyframe_histograms`; 0 for a box too small to measure). None when
+    no reference is given (Nones are skipped)."""
+    hists = [r for r in refs if r is not None]
+    if not hists:
         return None
 
     def cost(frame: int, xyxy: Float64Array) -> Float64Array:
@@ -66,7 +74,7 @@ def appearance_cost(
         for i, box in enumerate(xyxy):
             hist = box_histogram(image, box)
             if hist is not None:
-                out[i] = weight * min(cv2.compareHist(r, hist, cv2.HISTCMP_BHATTACHARYYA) for r in refs)
+                out[i] = weight * min(cv2.compareHist(r, hist, cv2.HISTCMP_BHATTACHARYYA) for r in hists)
         return out
 
     return cost

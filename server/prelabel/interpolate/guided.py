@@ -42,7 +42,7 @@ import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 
 from prelabel.geometry import box_iou
-from prelabel.interpolate.appearance import appearance_cost
+from prelabel.interpolate.appearance import appearance_cost, keyframe_histograms
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
 from prelabel.interpolate.detmeas import (
     correct_detections,
@@ -581,15 +581,18 @@ class GuidedMethod:
         key_cut = self._key_cut(run)
         det_score = np.ones(n)
         key_wh = whole_sizes(run.key_xyxy, key_cut) if centres_only else None
+        # Appearance tells apart people whose boxes move alike; a ball's box (centres only) is mostly its streak.
+        # The keyframes showing the whole object give the reference colours, each read once for both its gaps.
+        key_hists = None
+        if self.det_appearance and not centres_only and run.video is not None:
+            key_hists = keyframe_histograms(run.video, kf.tolist(), run.key_xyxy, (~key_cut).tolist())
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
                 continue
-            # Appearance tells apart people whose boxes move alike; a ball's box (centres only) is mostly its streak.
             app = None
-            if self.det_appearance and not centres_only and run.video is not None:
-                whole = [j for j in (k, k + 1) if not key_cut[j]]
-                app = appearance_cost(run.video, kf[whole].tolist(), run.key_xyxy[whole], self.det_appearance)
+            if key_hists is not None and self.det_appearance and run.video is not None:
+                app = appearance_cost(run.video, key_hists[k : k + 2], self.det_appearance)
             boxes, scores = detection_path(
                 detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], path, image_wh=image_wh, appearance=app
             )
