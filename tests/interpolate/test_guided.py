@@ -3,6 +3,7 @@ the target, detections drawn in another box convention, and real pedestrians (PE
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from prelabel.interpolate import ArrayFrames, interpolate_track
 from prelabel.interpolate.base import RunInput
 from prelabel.interpolate.detmeas import detection_centres, detection_offset, interp_residual_rms
 from prelabel.interpolate.detpath import (
+    DetPathParams,
     cut_edges,
     detection_agreement,
     detection_path,
@@ -22,6 +24,7 @@ from prelabel.interpolate.detpath import (
 )
 from prelabel.interpolate.foreground import BackgroundParams, background_window
 from prelabel.interpolate.guided import GuidedMethod
+from prelabel.interpolate.motion import MotionParams
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.metrics.interpolation import box_iou
 from prelabel.types import Detections, Keyframe
@@ -563,3 +566,55 @@ def test_keyframes_showing_slivers_at_the_border_do_not_bound_the_objects_height
     found = np.isfinite(boxes[1:-1, 0])
     assert found.sum() >= n - 3  # the turn itself may be skipped
     np.testing.assert_allclose(boxes[1:-1][found], person[found])
+
+
+def test_a_blob_path_keeps_the_balls_own_velocity_past_a_slower_mover() -> None:
+    """A ball thrown right at 60 px per frame bounces back at frame 5; a slower mover of its size trails it in frames
+    2-6. Travel measured from the keyframes' mean velocity (the ball ends left of where it started) prefers the slower
+    chain; measured from the path's own velocity, the ball's chain pays once, where it bounces."""
+    n = 11
+    t = np.arange(n, dtype=np.float64)
+    ball = np.c_[np.where(t <= 5, 40 + 60 * t, 340 - 70 * (t - 5)), 200 - 8 * t]
+    other = np.c_[40 + 55 * (t - 1.5), 230 + 0 * t]
+
+    def box(c: np.ndarray) -> np.ndarray:
+        return np.r_[c - 8, c + 8]
+
+    dets = {}
+    for i in range(1, n - 1):
+        rows = ([box(other[i])] if 2 <= i <= 6 else []) + [box(ball[i])]
+        dets[i] = Detections(np.array(rows), np.full(len(rows), 0.5), np.zeros(len(rows), np.int64))
+    motion = MotionParams()
+    blob_path = replace(
+        DetPathParams(),
+        line_reach=motion.line_reach,
+        fastest_step=motion.fastest_step,
+        miss_cost=motion.miss_cost,
+        own_velocity=motion.own_velocity,
+    )
+    want = np.array([box(c) for c in ball])
+    boxes, _ = detection_path(dets, 0, n - 1, box(ball[0]), box(ball[-1]), blob_path)
+    np.testing.assert_allclose(boxes, want)
+    keyframe_course, _ = detection_path(dets, 0, n - 1, box(ball[0]), box(ball[-1]), replace(blob_path, own_velocity=0))
+    assert np.isfinite(keyframe_course).all()
+    assert (np.abs(keyframe_course - want).max(axis=1) > 50).sum() >= 3
+
+
+def test_the_detection_path_applies_a_share_of_the_keyframes_detector_offset() -> None:
+    """Detections drawn like the annotator's boxes, exact in between, 6 px off at both keyframes (that frame's own
+    error): the path's boxes move by ``det_offset_share`` of it, not all of it."""
+    n = 21
+    frames = ArrayFrames(np.full((n, 240, 640), 90, np.uint8))  # flat: the detections carry the path
+    t = np.arange(n, dtype=np.float64)
+    cx = 40 + 28 * t + 60 * np.sin(t)
+    gt = np.c_[cx - 20, 100 + 0 * t, cx + 20, 180 + 0 * t]
+    drawn = gt.copy()
+    drawn[[0, n - 1]] += [6.0, 0.0, 6.0, 0.0]
+    dets = {i: Detections(drawn[i : i + 1], [0.9], [0]) for i in range(n)}
+    kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
+    inner = slice(1, n - 1)
+    for share in (0.25, 1.0):
+        method = GuidedMethod(det_offset_share=share)
+        out = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
+        np.testing.assert_allclose(out[inner], gt[inner] - [6.0 * share, 0, 6.0 * share, 0], atol=1e-6)
+    assert GuidedMethod().det_offset_share < 0.5

@@ -75,6 +75,11 @@ class DetPathParams:
             distances from each of its detections to the nearest of the next frame's) instead of the nearest pair's:
             slower movers among the candidates (a person's limbs among a ball's motion blobs) no longer pull the
             scale down. Guided sets it for paths through motion blobs.
+        own_velocity: share of the expected displacement that comes from the path's own velocity into its last box
+            (the rest from the keyframes' mean velocity): travel then counts as the change of velocity, so a thrown
+            ball keeps its course past a slower blob and pays once where it bounces (0, the default: the keyframes'
+            velocity alone; the path's velocity starts as the keyframes'). Guided sets it for paths through motion
+            blobs.
     """
 
     alpha: float = 1.0
@@ -90,6 +95,7 @@ class DetPathParams:
     line_reach: float = 0.0
     speed_scale: bool = True
     fastest_step: bool = False
+    own_velocity: float = 0.0
 
 
 def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:
@@ -368,12 +374,14 @@ def detection_path(
     anchor_cut = key_cut[:1]
     anchor_part = key_part[:1]
     anchor_t = np.zeros(1)  # frame (from a) of each state's anchor
-    vel = p.velocity_weight * (keys[1, :2] - keys[0, :2]) / (n - 1)
+    key_vel = (keys[1, :2] - keys[0, :2]) / (n - 1)
+    vel = p.velocity_weight * key_vel
+    anchor_vel = key_vel[None, :].copy()  # (S, 2) the path's velocity into its anchor (pixels per frame)
     back: list[npt.NDArray[np.int64]] = []
     for t in range(1, n):
         c = cands[t]
         part = key_part[1:] if t == n - 1 else np.zeros(len(c), bool)
-        shift = (t - anchor_t)[:, None] * vel[None, :]
+        shift = (t - anchor_t)[:, None] * ((1.0 - p.own_velocity) * vel[None, :] + p.own_velocity * anchor_vel)
         tot = cost[:, None] + _transition(anchor, c, diag, p, anchor_cut, cuts[t], anchor_part, part, shift)
         prev = np.argmin(tot, axis=0) if len(c) else np.zeros(0, np.int64)
         if t < n - 1:
@@ -385,6 +393,7 @@ def detection_path(
         else:
             new_cost = tot[prev, 0]
         new_anchor, new_cut, new_part, new_t = c.copy(), cuts[t].copy(), part.copy(), np.full(len(c), float(t))
+        new_vel = (c[:, :2] - anchor[prev, :2]) / np.maximum(t - anchor_t[prev], 1.0)[:, None]
         if t < n - 1:
             keep = np.argsort(cost, kind="stable")[: p.max_miss_states]
             new_cost = np.concatenate([new_cost, cost[keep] + p.miss_cost])
@@ -392,9 +401,10 @@ def detection_path(
             new_cut = np.concatenate([new_cut, anchor_cut[keep]])
             new_part = np.concatenate([new_part, anchor_part[keep]])
             new_t = np.concatenate([new_t, anchor_t[keep]])
+            new_vel = np.concatenate([new_vel, anchor_vel[keep]])
             prev = np.concatenate([prev, keep])
         cost, anchor, anchor_cut, anchor_part = np.asarray(new_cost, np.float64), new_anchor, new_cut, new_part
-        anchor_t = new_t
+        anchor_t, anchor_vel = new_t, new_vel
         back.append(np.asarray(prev, np.int64))
     out = np.full((n, 4), np.nan)
     out_s = np.zeros(n)

@@ -61,6 +61,9 @@ class MotionParams:
         miss_cost: the detection path's ``miss_cost`` when its candidates are blobs: a moving object makes a blob
             in nearly every frame, so a chain of the right size that keeps moving beats skipping frames towards a
             slower mover's blobs (a ball thrown and coming back between its keyframes).
+        own_velocity: the detection path's ``own_velocity`` when its candidates are blobs: a thrown ball keeps its
+            velocity from frame to frame, so a chain of blobs that does (and turns once where the ball bounces)
+            beats a slower mover's that stays nearer the keyframes' line.
     """
 
     threshold: float = 20.0
@@ -75,6 +78,7 @@ class MotionParams:
     max_coverage: float = 0.8
     fit_margin: float = 0.05
     miss_cost: float = 3.0
+    own_velocity: float = 0.5
 
     def __post_init__(self) -> None:
         if self.blur < 1 or self.blur % 2 == 0:
