@@ -3,6 +3,7 @@ the target, detections drawn in another box convention, and real pedestrians (PE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -618,3 +619,20 @@ def test_the_detection_path_applies_a_share_of_the_keyframes_detector_offset() -
         out = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
         np.testing.assert_allclose(out[inner], gt[inner] - [6.0 * share, 0, 6.0 * share, 0], atol=1e-6)
     assert GuidedMethod().det_offset_share < 0.5
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: GuidedMethod(det_offset_share=1.5), "det_offset_share"),
+        (lambda: GuidedMethod(det_agree_floor=-0.1), "det_agree_floor"),
+        (lambda: GuidedMethod(det_appearance=-1.0), "det_appearance"),
+        (lambda: GuidedMethod(det_ambiguity=float("nan")), "det_ambiguity"),
+        (lambda: DetPathParams(own_velocity=2.0), "own_velocity"),
+        (lambda: MotionParams(own_velocity=-0.5), "own_velocity"),
+    ],
+)
+def test_detection_path_weights_are_validated(make: Callable[[], object], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        make()
+    assert GuidedMethod(det_appearance=None).det_appearance is None

@@ -193,8 +193,10 @@ def test_a_blurred_ball_detected_as_its_streak_follows_its_blobs() -> None:
 
 def test_a_ball_thrown_out_and_back_keeps_its_blob_chain_against_a_slow_mover() -> None:
     """Keyframes 8 frames apart and 50 px apart; between them the ball flies 240 px out and comes back. A slow
-    mover sits near the keyframes' line: skipping frames to reach it is cheaper than the ball's long chain when a
-    miss costs what it does for detections (2), not at the blob paths' 3 (a mover makes a blob in every frame)."""
+    mover sits near the keyframes' line: with a detector path's costs (a miss costs 2, travel counts from the
+    keyframes' velocity) skipping frames to reach it is cheaper than the ball's long chain; with the blob paths'
+    (a mover makes a blob in every frame, so a miss costs 3; travel counts from the path's own velocity) it is not,
+    and either change alone keeps the ball."""
     t = np.arange(9, dtype=np.float64)
     cx = np.where(t <= 4, 100 + 60.0 * t, 340 - 67.5 * (t - 4))
     frames, gt = render_ball(cx, 200 - 5.0 * t, w=640)
@@ -204,14 +206,16 @@ def test_a_ball_thrown_out_and_back_keeps_its_blob_chain_against_a_slow_mover() 
         frames[i, 110 : 110 + BALL, x : x + BALL] = PINK.astype(np.uint8)
     kfs = [Keyframe(0, gt[0]), Keyframe(8, gt[8])]
     iou = {}
-    for miss in (2.0, MotionParams().miss_cost):
-        m = GuidedMethod(motion=MotionParams(miss_cost=miss))
-        iou[miss] = float(
+    for miss, own in ((2.0, 0.0), (MotionParams().miss_cost, 0.0), (2.0, MotionParams().own_velocity), (None, None)):
+        motion = MotionParams() if miss is None or own is None else MotionParams(miss_cost=miss, own_velocity=own)
+        m = GuidedMethod(motion=motion)
+        iou[(miss, own)] = float(
             box_iou(
                 interpolate_track(kfs, "guided", video=ArrayFrames(frames), method_object=m).xyxy[1:8], gt[1:8]
             ).mean()
         )
-    assert iou[MotionParams().miss_cost] > 0.9 and iou[2.0] < 0.3, iou
+    assert iou[(2.0, 0.0)] < 0.3, iou
+    assert min(v for k, v in iou.items() if k != (2.0, 0.0)) > 0.9, iou
 
 
 def test_motion_params_are_validated() -> None:

@@ -36,6 +36,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
+from prelabel.errors import InvalidInputError
 from prelabel.geometry import box_iou
 from prelabel.interpolate.base import Float64Array
 from prelabel.types import Detections
@@ -96,6 +97,10 @@ class DetPathParams:
     speed_scale: bool = True
     fastest_step: bool = False
     own_velocity: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.own_velocity <= 1.0:
+            raise InvalidInputError(f"detection path own_velocity: expected a share in [0, 1], got {self.own_velocity}")
 
 
 def cut_edges(xyxy: Float64Array, image_wh: tuple[int, int] | None, border_px: float) -> npt.NDArray[np.bool_]:

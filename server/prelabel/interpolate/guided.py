@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 
+from prelabel.errors import InvalidInputError
 from prelabel.geometry import box_iou
 from prelabel.interpolate.appearance import appearance_cost, keyframe_histograms
 from prelabel.interpolate.base import Float64Array, FrameSource, RunEstimate, RunInput
@@ -295,6 +296,17 @@ class GuidedMethod:
     _passes: dict[tuple[object, ...], tuple[Float64Array, Float64Array]] = field(
         default_factory=dict, init=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        # The detection path's weights: outside these ranges they reward what they should cost.
+        shares = {"det_offset_share": self.det_offset_share, "det_agree_floor": self.det_agree_floor}
+        for name, value in shares.items():
+            if not 0.0 <= value <= 1.0:
+                raise InvalidInputError(f"guided {name}: expected a share in [0, 1], got {value}")
+        weights = {"det_appearance": self.det_appearance or 0.0, "det_ambiguity": self.det_ambiguity}
+        for name, value in weights.items():
+            if not value >= 0.0:
+                raise InvalidInputError(f"guided {name}: expected a weight >= 0, got {value}")
 
     def _frame(self, video: FrameSource, idx: int) -> Gray:
         if video is not self._video:

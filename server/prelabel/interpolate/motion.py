@@ -87,6 +87,8 @@ class MotionParams:
             raise InvalidInputError(
                 f"motion blob areas: expected 0 < min_area < max_area, got {self.min_area}, {self.max_area}"
             )
+        if not 0.0 <= self.own_velocity <= 1.0:
+            raise InvalidInputError(f"motion own_velocity: expected a share in [0, 1], got {self.own_velocity}")
 
 
 def colour_background(read: Callable[[int], Image], frames: npt.ArrayLike) -> Float32Array:
