@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing prelabel and its dependencies into $venv" >&2
   # PyTorch's wheels alone take several GB; say so plainly instead of failing half-way through an install.
   need_kb=$((8 * 1024 * 1024))
-  free_kb="$(df -Pk "$venv" | awk 'NR == 2 {print $4}')"
+  free_kb="$(df -Pk "$venv" 2>/dev/null | awk 'NR == 2 {print $4}' || true)"
   if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ]; then
     echo "warning: $((free_kb / 1024)) MiB free where $venv lives; installing needs about 8 GiB" >&2
   fi

@@ -467,7 +467,8 @@ def test_loosely_drawn_detections_guide_fast_objects_only() -> None:
     inner = slice(1, n - 1)
     guided = box_iou(interpolate_track(kfs, "guided", video=frames, detections=dets).xyxy[inner], gt[inner]).mean()
     linear = box_iou(interpolate_track(kfs, "linear").xyxy[inner], gt[inner]).mean()
-    assert guided > 0.6 and linear < 0.2, (guided, linear)
+    # The detections' convention (1.5 times too wide) is measured at the keyframes and corrected.
+    assert guided > 0.85 and linear < 0.2, (guided, linear)
 
     slow, slow_dets = _ball(n, 2.0)
     speed = detection_speed(slow_dets, 0, n - 1, slow[0], slow[-1])
@@ -601,24 +602,37 @@ def test_a_blob_path_keeps_the_balls_own_velocity_past_a_slower_mover() -> None:
     assert (np.abs(keyframe_course - want).max(axis=1) > 50).sum() >= 3
 
 
-def test_the_detection_path_applies_a_share_of_the_keyframes_detector_offset() -> None:
-    """Detections drawn like the annotator's boxes, exact in between, 6 px off at both keyframes (that frame's own
-    error): the path's boxes move by ``det_offset_share`` of it, not all of it."""
+@pytest.mark.parametrize(
+    ("first", "last", "share", "weight"),
+    [
+        (6.0, 2.0, 0.0, 2 / 3),  # mean 4 px, scatter 2: two thirds of it is the convention
+        (6.0, 2.0, 1.0, 1.0),  # the least share applied
+        (4.0, -4.0, 0.0, 0.0),  # scattered about zero: the keyframe detections' own errors
+        (4.0, -4.0, 0.25, 0.25),
+        (5.0, 5.0, 0.0, 1.0),  # the same at both keyframes: a convention, applied whole
+    ],
+)
+def test_the_detection_path_applies_the_keyframes_detector_offset_as_far_as_it_is_a_convention(
+    first: float, last: float, share: float, weight: float
+) -> None:
+    """Detections exact in between and ``first`` / ``last`` px right of the annotator's box at the two keyframes (of
+    40 px wide boxes): the path's boxes move by ``weight`` times the offset interpolated between the keyframes."""
     n = 21
-    frames = ArrayFrames(np.full((n, 240, 640), 90, np.uint8))  # flat: the detections carry the path
+    frames = ArrayFrames(np.full((n, 240, 800), 90, np.uint8))  # flat: the detections carry the path
     t = np.arange(n, dtype=np.float64)
     cx = 40 + 28 * t + 60 * np.sin(t)
     gt = np.c_[cx - 20, 100 + 0 * t, cx + 20, 180 + 0 * t]
     drawn = gt.copy()
-    drawn[[0, n - 1]] += [6.0, 0.0, 6.0, 0.0]
+    drawn[0] += [first, 0.0, first, 0.0]
+    drawn[n - 1] += [last, 0.0, last, 0.0]
     dets = {i: Detections(drawn[i : i + 1], [0.9], [0]) for i in range(n)}
     kfs = [Keyframe(0, gt[0]), Keyframe(n - 1, gt[-1])]
     inner = slice(1, n - 1)
-    for share in (0.25, 1.0):
-        method = GuidedMethod(det_offset_share=share)
-        out = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
-        np.testing.assert_allclose(out[inner], gt[inner] - [6.0 * share, 0, 6.0 * share, 0], atol=1e-6)
-    assert GuidedMethod().det_offset_share < 0.5
+    s = t[inner] / (n - 1)
+    method = GuidedMethod(det_offset_share=share)
+    out = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
+    moved = weight * ((1.0 - s) * first + s * last)
+    np.testing.assert_allclose(out[inner], gt[inner] - np.c_[moved, 0 * s, moved, 0 * s], atol=1e-3)
 
 
 @pytest.mark.parametrize(
@@ -629,10 +643,14 @@ def test_the_detection_path_applies_a_share_of_the_keyframes_detector_offset() -
         (lambda: GuidedMethod(det_appearance=-1.0), "det_appearance"),
         (lambda: GuidedMethod(det_ambiguity=float("nan")), "det_ambiguity"),
         (lambda: DetPathParams(own_velocity=2.0), "own_velocity"),
-        (lambda: MotionParams(own_velocity=-0.5), "own_velocity"),
     ],
 )
 def test_detection_path_weights_are_validated(make: Callable[[], object], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         make()
-    assert GuidedMethod(det_appearance=None).det_appearance is None
+
+
+def test_detection_path_weights_at_their_bounds_are_accepted() -> None:
+    method = GuidedMethod(det_appearance=None, det_offset_share=0.0, det_agree_floor=1.0, det_ambiguity=0.0)
+    assert method.det_appearance is None and method.det_agree_floor == 1.0
+    assert DetPathParams(own_velocity=1.0).own_velocity == 1.0

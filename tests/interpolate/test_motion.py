@@ -206,9 +206,9 @@ def test_a_ball_thrown_out_and_back_keeps_its_blob_chain_against_a_slow_mover() 
         frames[i, 110 : 110 + BALL, x : x + BALL] = PINK.astype(np.uint8)
     kfs = [Keyframe(0, gt[0]), Keyframe(8, gt[8])]
     iou = {}
-    for miss, own in ((2.0, 0.0), (MotionParams().miss_cost, 0.0), (2.0, MotionParams().own_velocity), (None, None)):
-        motion = MotionParams() if miss is None or own is None else MotionParams(miss_cost=miss, own_velocity=own)
-        m = GuidedMethod(motion=motion)
+    blob = MotionParams()
+    for miss, own in ((2.0, 0.0), (blob.miss_cost, 0.0), (2.0, blob.own_velocity), (blob.miss_cost, blob.own_velocity)):
+        m = GuidedMethod(motion=MotionParams(miss_cost=miss, own_velocity=own))
         iou[(miss, own)] = float(
             box_iou(
                 interpolate_track(kfs, "guided", video=ArrayFrames(frames), method_object=m).xyxy[1:8], gt[1:8]
@@ -223,6 +223,8 @@ def test_motion_params_are_validated() -> None:
         MotionParams(blur=4)
     with pytest.raises(InvalidInputError, match="areas"):
         MotionParams(min_area=2.0, max_area=1.0)
+    with pytest.raises(InvalidInputError, match="own_velocity"):
+        MotionParams(own_velocity=-0.5)
 
 
 def test_a_slow_mover_nearby_does_not_hide_a_fast_balls_speed() -> None:

@@ -9,12 +9,15 @@ with ``node = (1 - score) * score_cost`` (plus ``line_cost`` per chord length fr
 keyframe centres, and an optional appearance cost) for a detection and ``miss_cost`` for "not detected" (whose
 transitions cost nothing), ``c`` box centres, ``s`` the frame of the path's previous detection, ``v`` the keyframes'
 mean velocity times ``velocity_weight`` (travel is the departure from the course the keyframes imply, so a chain that
-turns onto another object crossing the path costs more), ``D`` the keyframes' mean box diagonal (the median step between
-the nearest detections of consecutive frames where that is larger: objects moving several sizes per frame), and the
-keyframe boxes fixed at both ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L * N^2)`` for ``L``
-frames of at most ``N`` detections. Unlike matching each frame against a predicted box, this follows objects that move
-more than their own size per frame, as long as the detector sees them: the right object is the one whose chain of boxes
-joins both keyframes with the least travel and the fewest misses.
+turns onto another object crossing the path costs more; with ``own_velocity`` ``w > 0``, ``v`` is ``(1 - w)`` times that
+plus ``w`` times the path's own velocity into its previous detection), ``D`` the keyframes' mean box diagonal (the
+median step between the nearest detections of consecutive frames where that is larger: objects moving several sizes per
+frame), and the keyframe boxes fixed at both ends. Dynamic programming (Viterbi) finds the cheapest path in ``O(L *
+N^2)`` for ``L`` frames of at most ``N`` detections (with ``own_velocity``, each state keeps the velocity of its
+cheapest predecessor only: an approximation, since a dearer predecessor with a better-suited velocity is forgotten).
+Unlike matching each frame against a predicted box, this follows objects that move more than their own size per frame,
+as long as the detector sees them: the right object is the one whose chain of boxes joins both keyframes with the least
+travel and the fewest misses.
 
 Objects entering or leaving the view are cut by the image border: a keyframe may be a sliver a few pixels wide of a
 person whose detections in the next frames are whole. Given the image size, a box edge within ``border_px`` of the

@@ -207,12 +207,14 @@ class GuidedMethod:
         det_appearance: on the detection path (boxes, not centres only), a detection costs this times the smaller of
             its colour histogram's distances to the gap's keyframes showing the whole object (:mod:`appearance`), so
             a path does not change to another person running the same way; None or 0: no appearance cost.
-        det_offset_share: on the detection path, the share of the detector's offset to the annotator's boxes
-            (measured at the gap's keyframes, :func:`detection_offset`) applied to the path's detections. The path
-            takes detections drawn like the annotator's boxes only, so the offset at a keyframe is mostly that
-            detection's own error: applying all of it moves every detection of the gap by that error (generated
-            fast-motion persons, guided k=20 mean IoU, seeds 0-5 / 10-15: share 1 0.879 / 0.906, 0.5 0.890 /
-            0.917, 0.25 0.889 / 0.921, 0 0.888 / 0.921).
+        det_offset_share: on the detection path, the least share of the detector's offset to the annotator's
+            boxes (measured at the gap's keyframes, :func:`detection_offset`) applied to the path's detections. Per
+            component the share applied is ``m^2 / (m^2 + v)`` for the mean ``m`` and variance ``v`` of the offsets
+            at the run's keyframes: a convention (boxes drawn wider, or lower, at every keyframe alike) is applied
+            whole, one keyframe detection's own error mostly not (applied whole it moves every detection of the gap
+            by that error). Generated fast-motion persons, guided k=20 mean IoU, seeds 0-5 / 10-15: all of the
+            offset 0.879 / 0.906; this rule 0.887 / 0.917; a fixed share of 0.25 0.889 / 0.921, but a detector
+            drawing boxes 1.5 times too wide then keeps most of its error.
         det_agree_floor: on the detection path, the uncertainty of a frame whose box the path took from a detection
             is multiplied by ``f + (1 - f) * (1 - IoU)`` for this ``f`` and the IoU of its box with the frame's
             best-overlapping detection: a box sitting on a detection keeps this share of its uncertainty.
@@ -606,6 +608,7 @@ class GuidedMethod:
         key_hists = None
         if self.det_appearance and not centres_only and run.video is not None:
             key_hists = keyframe_histograms(run.video, kf.tolist(), run.key_xyxy, (~key_cut).tolist())
+        offset_weight = self._offset_weight(run, detections, key_c, key_cut)
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
@@ -616,9 +619,8 @@ class GuidedMethod:
             boxes, scores = detection_path(
                 detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], path, image_wh=image_wh, appearance=app
             )
-            # The detector's offset to the annotator's boxes, from keyframes showing the whole object only. Detections
-            # on this path are drawn like the annotator's boxes already (``det_path_min_iou``): what offset remains at
-            # a keyframe is mostly that one detection's own error, so only ``det_offset_share`` of it is applied.
+            # The detector's offset to the annotator's boxes, from keyframes showing the whole object only, applied as
+            # far as it is the detector's convention, not one keyframe detection's error (:meth:`_offset_weight`).
             off_a = None if key_cut[k] else detection_offset(detections.get(a), key_c[k], self.det_min_iou)
             off_b = None if key_cut[k + 1] else detection_offset(detections.get(b), key_c[k + 1], self.det_min_iou)
             off_a = off_b if off_a is None else off_a
@@ -629,7 +631,7 @@ class GuidedMethod:
                 d = xyxy_to_cxcywh(boxes[i : i + 1])[0]
                 s = i / (b - a)
                 if off_a is not None and off_b is not None:
-                    d = correct_detections(d, self.det_offset_share * ((1.0 - s) * off_a + s * off_b))
+                    d = correct_detections(d, offset_weight * ((1.0 - s) * off_a + s * off_b))
                 if key_wh is not None:
                     d[2:] = (1.0 - s) * key_wh[k] + s * key_wh[k + 1]
                 target[a + i - t0] = d
@@ -675,6 +677,32 @@ class GuidedMethod:
         est = RunEstimate(xyxy, conf, u, [self.name] * n, reason)
         est.support = anchor.astype(np.float64)
         return est
+
+    def _offset_weight(
+        self,
+        run: RunInput,
+        detections: Mapping[int, Detections],
+        key_c: Float64Array,
+        key_cut: npt.NDArray[np.bool_],
+    ) -> Float64Array:
+        """(4,) how much of the detector's offset at the keyframes to apply per component (:func:`detection_offset`).
+
+        The offsets at the run's keyframes showing the whole object are the detector's convention (their mean ``m``)
+        plus each keyframe detection's own error (their variance ``v``); the weight is how much of an offset's mean
+        square is convention, ``m^2 / (m^2 + v)``, at least ``det_offset_share``; with fewer than two offsets,
+        ``det_offset_share``. Offsets the same at every keyframe are applied whole; scattered about zero, little.
+        """
+        offs = [
+            detection_offset(detections.get(int(f)), kc, self.det_min_iou)
+            for f, kc, cut in zip(run.key_frames.tolist(), key_c, key_cut, strict=True)
+            if not cut
+        ]
+        known = np.array([o for o in offs if o is not None]).reshape(-1, 4)
+        if len(known) < 2:
+            return np.full(4, self.det_offset_share)
+        mean, var = known.mean(axis=0), known.var(axis=0, ddof=1)
+        convention = mean**2 / np.maximum(mean**2 + var, 1e-12)
+        return np.asarray(np.clip(convention, self.det_offset_share, 1.0))
 
     def _anchor_uncertainty(
         self,
