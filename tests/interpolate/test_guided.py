@@ -632,6 +632,7 @@ def test_the_detection_path_applies_the_keyframes_detector_offset_as_far_as_it_i
     method = GuidedMethod(det_offset_share=share)
     out = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
     moved = weight * ((1.0 - s) * first + s * last)
+    # Boxes come back as float32: about 1e-4 px of rounding at these coordinates.
     np.testing.assert_allclose(out[inner], gt[inner] - np.c_[moved, 0 * s, moved, 0 * s], atol=1e-3)
 
 
@@ -654,3 +655,27 @@ def test_detection_path_weights_at_their_bounds_are_accepted() -> None:
     method = GuidedMethod(det_appearance=None, det_offset_share=0.0, det_agree_floor=1.0, det_ambiguity=0.0)
     assert method.det_appearance is None and method.det_agree_floor == 1.0
     assert DetPathParams(own_velocity=1.0).own_velocity == 1.0
+
+
+def test_the_offset_weight_is_read_off_all_of_the_runs_keyframes() -> None:
+    """Keyframes at 0, 10 and 20 with detections 4 px right, 4 px left and 4 px right of them: over the run the mean
+    offset (4/3 px) explains m^2 / (m^2 + v) = 1/13 of it, the weight both gaps use (on its own, each gap's mean
+    would be 0 and its weight 0)."""
+    n = 21
+    frames = ArrayFrames(np.full((n, 240, 800), 90, np.uint8))  # flat: the detections carry the path
+    t = np.arange(n, dtype=np.float64)
+    cx = 40 + 28 * t + 60 * np.sin(t)
+    gt = np.c_[cx - 20, 100 + 0 * t, cx + 20, 180 + 0 * t]
+    keys = np.array([0, 10, 20])
+    shift = np.array([4.0, -4.0, 4.0])
+    drawn = gt.copy()
+    drawn[keys, 0] += shift
+    drawn[keys, 2] += shift
+    dets = {i: Detections(drawn[i : i + 1], [0.9], [0]) for i in range(n)}
+    kfs = [Keyframe(int(k), gt[k]) for k in keys]
+    inner = np.setdiff1d(np.arange(n), keys)
+    method = GuidedMethod(det_offset_share=0.0)
+    out = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
+    moved = np.interp(inner, keys, shift) / 13.0
+    np.testing.assert_allclose(out[inner, 0], gt[inner, 0] - moved, atol=1e-3)
+    np.testing.assert_allclose(out[inner, 2], gt[inner, 2] - moved, atol=1e-3)

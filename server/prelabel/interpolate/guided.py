@@ -688,9 +688,10 @@ class GuidedMethod:
         """(4,) how much of the detector's offset at the keyframes to apply per component (:func:`detection_offset`).
 
         The offsets at the run's keyframes showing the whole object are the detector's convention (their mean ``m``)
-        plus each keyframe detection's own error (their variance ``v``); the weight is how much of an offset's mean
-        square is convention, ``m^2 / (m^2 + v)``, at least ``det_offset_share``; with fewer than two offsets,
-        ``det_offset_share``. Offsets the same at every keyframe are applied whole; scattered about zero, little.
+        plus each keyframe detection's own error (their variance ``v``, ``ddof=1``); the weight is the mean's share of
+        ``m^2 + v``, at least ``det_offset_share``; with fewer than two offsets, ``det_offset_share``. Offsets the
+        same at every keyframe are applied whole. Offsets that are only errors get less the more keyframes there
+        are: with two, chance agreement leaves them about half their weight on average (0.38 with three).
         """
         offs = [
             detection_offset(detections.get(int(f)), kc, self.det_min_iou)
