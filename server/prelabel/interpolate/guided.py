@@ -691,7 +691,8 @@ class GuidedMethod:
         plus each keyframe detection's own error (their variance ``v``, ``ddof=1``); the weight is the mean's share of
         ``m^2 + v``, at least ``det_offset_share``; with fewer than two offsets, ``det_offset_share``. Offsets the
         same at every keyframe are applied whole. Offsets that are only errors get less the more keyframes there
-        are: with two, chance agreement leaves them about half their weight on average (0.38 with three).
+        are: chance agreement leaves them on average (normal errors, ``det_offset_share`` 0.25) a weight of 0.49 with
+        two keyframes, 0.38 with three, 0.31 with five.
         """
         offs = [
             detection_offset(detections.get(int(f)), kc, self.det_min_iou)
