@@ -586,14 +586,7 @@ def test_a_blob_path_keeps_the_balls_own_velocity_past_a_slower_mover() -> None:
     for i in range(1, n - 1):
         rows = ([box(other[i])] if 2 <= i <= 6 else []) + [box(ball[i])]
         dets[i] = Detections(np.array(rows), np.full(len(rows), 0.5), np.zeros(len(rows), np.int64))
-    motion = MotionParams()
-    blob_path = replace(
-        DetPathParams(),
-        line_reach=motion.line_reach,
-        fastest_step=motion.fastest_step,
-        miss_cost=motion.miss_cost,
-        own_velocity=motion.own_velocity,
-    )
+    blob_path = MotionParams().blob_path(DetPathParams())
     want = np.array([box(c) for c in ball])
     boxes, _ = detection_path(dets, 0, n - 1, box(ball[0]), box(ball[-1]), blob_path)
     np.testing.assert_allclose(boxes, want)

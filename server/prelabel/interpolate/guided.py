@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -395,13 +395,7 @@ class GuidedMethod:
                 # them. A blob-borne object may stray far from the keyframes' line (a ball dropped and bouncing).
                 path = self.det_path
                 if blobs is not None and self.motion is not None:
-                    path = replace(
-                        path,
-                        line_reach=self.motion.line_reach,
-                        fastest_step=self.motion.fastest_step,
-                        miss_cost=self.motion.miss_cost,
-                        own_velocity=self.motion.own_velocity,
-                    )
+                    path = self.motion.blob_path(path)
                 # A fast object (a ball's detections take in its blurred streak) or one found by its motion blobs:
                 # the path gives the centres, the keyframes the size.
                 centres_only = self.centres_speed is not None and (
@@ -476,8 +470,7 @@ class GuidedMethod:
             return None
         # The object's speed: its keyframes' (a lower bound: the chord over the frames between them) or its blobs'
         # (the median over frames of the fastest blob's step, :attr:`MotionParams.fastest_step`).
-        blob_path = replace(self.det_path, fastest_step=self.motion.fastest_step)
-        speed = max(self._median_speed(run, found, blob_path) or 0.0, float(np.median(step)))
+        speed = max(self._median_speed(run, found, self.motion.blob_path(self.det_path)) or 0.0, float(np.median(step)))
         if speed < self.motion.min_speed:
             return None
         return found
@@ -608,7 +601,12 @@ class GuidedMethod:
         key_hists = None
         if self.det_appearance and not centres_only and run.video is not None:
             key_hists = keyframe_histograms(run.video, kf.tolist(), run.key_xyxy, (~key_cut).tolist())
-        offset_weight = self._offset_weight(run, detections, key_c, key_cut)
+        # The detector's offset to the annotator's boxes at each keyframe showing the whole object (None elsewhere).
+        key_off = [
+            None if cut else detection_offset(detections.get(int(f)), kc, self.det_min_iou)
+            for f, kc, cut in zip(kf.tolist(), key_c, key_cut, strict=True)
+        ]
+        offset_weight = self._offset_weight(key_off)
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
@@ -619,10 +617,8 @@ class GuidedMethod:
             boxes, scores = detection_path(
                 detections, a, b, run.key_xyxy[k], run.key_xyxy[k + 1], path, image_wh=image_wh, appearance=app
             )
-            # The detector's offset to the annotator's boxes, from keyframes showing the whole object only, applied as
-            # far as it is the detector's convention, not one keyframe detection's error (:meth:`_offset_weight`).
-            off_a = None if key_cut[k] else detection_offset(detections.get(a), key_c[k], self.det_min_iou)
-            off_b = None if key_cut[k + 1] else detection_offset(detections.get(b), key_c[k + 1], self.det_min_iou)
+            # Applied as far as it is a convention, not one keyframe detection's error (:meth:`_offset_weight`).
+            off_a, off_b = key_off[k], key_off[k + 1]
             off_a = off_b if off_a is None else off_a
             off_b = off_a if off_b is None else off_b
             for i in range(1, b - a):
@@ -678,14 +674,9 @@ class GuidedMethod:
         est.support = anchor.astype(np.float64)
         return est
 
-    def _offset_weight(
-        self,
-        run: RunInput,
-        detections: Mapping[int, Detections],
-        key_c: Float64Array,
-        key_cut: npt.NDArray[np.bool_],
-    ) -> Float64Array:
-        """(4,) how much of the detector's offset at the keyframes to apply per component (:func:`detection_offset`).
+    def _offset_weight(self, key_off: Sequence[Float64Array | None]) -> Float64Array:
+        """(4,) how much of the detector's offset at the keyframes to apply per component (:func:`detection_offset`;
+        ``key_off`` per keyframe, None where it shows part of the object or no detection overlaps it).
 
         The offsets at the run's keyframes showing the whole object are the detector's convention (their mean ``m``)
         plus each keyframe detection's own error (their variance ``v``, ``ddof=1``); the weight is the mean's share of
@@ -694,12 +685,7 @@ class GuidedMethod:
         are: chance agreement leaves them on average (normal errors, ``det_offset_share`` 0.25) a weight of 0.49 with
         two keyframes, 0.38 with three, 0.31 with five.
         """
-        offs = [
-            detection_offset(detections.get(int(f)), kc, self.det_min_iou)
-            for f, kc, cut in zip(run.key_frames.tolist(), key_c, key_cut, strict=True)
-            if not cut
-        ]
-        known = np.array([o for o in offs if o is not None]).reshape(-1, 4)
+        known = np.array([o for o in key_off if o is not None]).reshape(-1, 4)
         if len(known) < 2:
             return np.full(4, self.det_offset_share)
         mean, var = known.mean(axis=0), known.var(axis=0, ddof=1)

@@ -18,7 +18,7 @@ detector's boxes do: a slow object is followed better by the foreground and appe
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array
+from prelabel.interpolate.detpath import DetPathParams
 
 Float32Array = npt.NDArray[np.float32]
 Image = npt.NDArray[np.uint8]
@@ -89,6 +90,17 @@ class MotionParams:
             )
         if not 0.0 <= self.own_velocity <= 1.0:
             raise InvalidInputError(f"motion own_velocity: expected a share in [0, 1], got {self.own_velocity}")
+
+    def blob_path(self, path: DetPathParams) -> DetPathParams:
+        """``path``'s costs for a path through motion blobs: this ``line_reach``, ``fastest_step``, ``miss_cost`` and
+        ``own_velocity`` in place of its own."""
+        return replace(
+            path,
+            line_reach=self.line_reach,
+            fastest_step=self.fastest_step,
+            miss_cost=self.miss_cost,
+            own_velocity=self.own_velocity,
+        )
 
 
 def colour_background(read: Callable[[int], Image], frames: npt.ArrayLike) -> Float32Array:
