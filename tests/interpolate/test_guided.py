@@ -672,3 +672,44 @@ def test_the_offset_weight_is_read_off_all_of_the_runs_keyframes() -> None:
     moved = np.interp(inner, keys, shift) / 13.0
     np.testing.assert_allclose(out[inner, 0], gt[inner, 0] - moved, atol=1e-3)
     np.testing.assert_allclose(out[inner, 2], gt[inner, 2] - moved, atol=1e-3)
+
+
+def test_fused_detections_take_the_keyframes_offset_as_far_as_it_is_a_convention() -> None:
+    """Where detections are blended into a path (moving cameras; static ones with ``det_measure=False``), the
+    keyframes' detector offset is applied with the run's weight, as on the detection path: detections exact in
+    between but 4 px right, then 4 px left, of the annotator's box at the two keyframes are errors there (weight 0
+    with no least share), and the path stays on the exact detections; applied whole, they would move it."""
+    n = 11
+    t = np.arange(n, dtype=np.float64)
+    gt = np.c_[40 + 9 * t - 20, 100 + 0 * t, 40 + 9 * t + 20, 180 + 0 * t]
+    drawn = gt.copy()
+    drawn[0, [0, 2]] += 4.0
+    drawn[-1, [0, 2]] -= 4.0
+    dets = {i: Detections(drawn[i : i + 1], [0.9], [0]) for i in range(n)}
+    run = RunInput(1, np.array([0, n - 1]), gt[[0, n - 1]], None, dets)
+    method = GuidedMethod(det_offset_share=0.0)
+    key_off = method._key_detection_offsets(run, dets, np.zeros(2, bool))
+    weight = method._offset_weight(key_off)
+    np.testing.assert_allclose(weight[0], 0.0)
+    key_c = np.c_[(gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:] - gt[:, :2]]
+    track_w = np.zeros(n)
+    out, sup = method._fuse_detections(dets, 0, n - 1, key_c.copy(), track_w, key_c[0], key_c[-1], key_off, weight)
+    assert sup[1:-1].all()
+    np.testing.assert_allclose(out[1:-1], key_c[1:-1], atol=1e-9)
+    whole, _ = method._fuse_detections(dets, 0, n - 1, key_c.copy(), track_w, key_c[0], key_c[-1], key_off, np.ones(4))
+    assert np.abs(whole[1:-1, 0] - key_c[1:-1, 0]).max() > 1.0
+
+
+def test_keyframes_cut_by_the_border_give_no_detector_offset() -> None:
+    """A keyframe box cut by the image border shows part of the object: its detection's offset says nothing about
+    the detector's convention and is left out of the run's offsets (all three users of the offset share them)."""
+    n = 11
+    frames = ArrayFrames(np.full((n, 240, 320), 90, np.uint8))
+    key = np.array([[0.0, 100, 30, 180], [140, 100, 180, 180]])  # the first touches the left border
+    dets = {0: Detections(np.array([[0.0, 100, 26, 180]]), [0.9], [0]), 10: Detections(key[1:] + 2.0, [0.9], [0])}
+    method = GuidedMethod()
+    run = RunInput(1, np.array([0, n - 1]), key, frames, dets)
+    cut = method._key_cut(run)
+    assert cut.tolist() == [True, False]
+    off = method._key_detection_offsets(run, dets, cut)
+    assert off[0] is None and off[1] is not None

@@ -207,8 +207,9 @@ class GuidedMethod:
         det_appearance: on the detection path (boxes, not centres only), a detection costs this times the smaller of
             its colour histogram's distances to the gap's keyframes showing the whole object (:mod:`appearance`), so
             a path does not change to another person running the same way; None or 0: no appearance cost.
-        det_offset_share: on the detection path, the least share of the detector's offset to the annotator's
-            boxes (measured at the gap's keyframes, :func:`detection_offset`) applied to the path's detections. Per
+        det_offset_share: the least share of the detector's offset to the annotator's boxes (measured at the gap's
+            keyframes, :func:`detection_offset`) applied to detections: the detection path's, the foreground
+            smoother's detection measurements and detections blended into a path (:meth:`_fuse_detections`). Per
             component the share applied is ``m^2 / (m^2 + v)`` for the mean ``m`` and variance ``v`` of the offsets
             at the run's keyframes: a convention (boxes drawn wider, or lower, at every keyframe alike) is applied
             whole, one keyframe detection's own error mostly not (applied whole it moves every detection of the gap
@@ -588,7 +589,6 @@ class GuidedMethod:
         kf = run.key_frames
         t0 = int(kf[0])
         n = len(base.xyxy)
-        key_c = xyxy_to_cxcywh(run.key_xyxy)
         anchor = np.zeros(n, bool)
         anchor[kf - t0] = True
         target = xyxy_to_cxcywh(base.xyxy.copy())
@@ -601,11 +601,7 @@ class GuidedMethod:
         key_hists = None
         if self.det_appearance and not centres_only and run.video is not None:
             key_hists = keyframe_histograms(run.video, kf.tolist(), run.key_xyxy, (~key_cut).tolist())
-        # The detector's offset to the annotator's boxes at each keyframe showing the whole object (None elsewhere).
-        key_off = [
-            None if cut else detection_offset(detections.get(int(f)), kc, self.det_min_iou)
-            for f, kc, cut in zip(kf.tolist(), key_c, key_cut, strict=True)
-        ]
+        key_off = self._key_detection_offsets(run, detections, key_cut)
         offset_weight = self._offset_weight(key_off)
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
@@ -673,6 +669,18 @@ class GuidedMethod:
         est = RunEstimate(xyxy, conf, u, [self.name] * n, reason)
         est.support = anchor.astype(np.float64)
         return est
+
+    def _key_detection_offsets(
+        self, run: RunInput, detections: Mapping[int, Detections], key_cut: npt.NDArray[np.bool_]
+    ) -> list[Float64Array | None]:
+        """The detector's offset to the annotator's box (:func:`detection_offset`) at each keyframe showing the whole
+        object; None at a keyframe cut by the border or much smaller than its neighbours (``key_cut``), or where no
+        detection overlaps the box by ``det_min_iou``."""
+        key_c = xyxy_to_cxcywh(run.key_xyxy)
+        return [
+            None if cut else detection_offset(detections.get(int(f)), kc, self.det_min_iou)
+            for f, kc, cut in zip(run.key_frames.tolist(), key_c, key_cut, strict=True)
+        ]
 
     def _offset_weight(self, key_off: Sequence[Float64Array | None]) -> Float64Array:
         """(4,) how much of the detector's offset at the keyframes to apply per component (:func:`detection_offset`;
@@ -824,13 +832,17 @@ class GuidedMethod:
         # Frames without a measurement (hidden, lost) follow the prior blindly: ``miss_sigma`` box widths.
         u = u + self.miss_sigma * np.maximum(pc[:, 2], 1.0) * uniform_filter1d((~inlier) * 1.0, 3, mode="nearest")
         if run.detections is not None and not self.det_measure:
+            key_off = self._key_detection_offsets(run, run.detections, self._key_cut(run))
+            weight = self._offset_weight(key_off)
             for k in range(len(kf) - 1):
                 a, b = int(kf[k]), int(kf[k + 1])
                 if b - a < 2:
                     continue
                 sl = slice(a - t0, b - t0 + 1)
                 tw = np.where(inlier[sl], 1.0, 0.0)
-                out[sl], sup = self._fuse_detections(run.detections, a, b, out[sl], tw, key_c[k], key_c[k + 1])
+                out[sl], sup = self._fuse_detections(
+                    run.detections, a, b, out[sl], tw, key_c[k], key_c[k + 1], key_off[k : k + 2], weight
+                )
                 supported[sl] |= sup
         u = np.where(supported, 0.5 * u, u)
         u[key_rows] = 0.0
@@ -873,10 +885,9 @@ class GuidedMethod:
         t0 = int(kf[0])
         n = len(pc)
         key_c = xyxy_to_cxcywh(run.key_xyxy)
-        det_off = [
-            detection_offset(run.detections.get(int(f)), kc, self.det_min_iou)
-            for f, kc in zip(kf.tolist(), key_c, strict=True)
-        ]
+        # Applied as far as it is a convention (:meth:`_offset_weight`), as on the detection path.
+        det_off = self._key_detection_offsets(run, run.detections, self._key_cut(run))
+        offset_weight = self._offset_weight(det_off)
         det_px = np.full((len(kf), 2), np.nan)
         for r, (kc, o) in enumerate(zip(key_c, det_off, strict=True)):
             if o is not None:
@@ -896,7 +907,9 @@ class GuidedMethod:
             sl = slice(a - t0, b - t0 + 1)
             path = pc[sl].copy()
             path[:, :2] = centre[sl]
-            zd[sl] = detection_centres(run.detections, a, path, oa, ob, self.det_match_iou)
+            zd[sl] = detection_centres(
+                run.detections, a, path, offset_weight * oa, offset_weight * ob, self.det_match_iou
+            )
         has_d = np.isfinite(zd[:, 0])
         rel = (zd - centre) / np.maximum(pc[:, 2:], 1.0)  # in box widths and heights
         has_d &= np.hypot(rel[:, 0], rel[:, 1]) <= self.det_gate
@@ -1080,6 +1093,11 @@ class GuidedMethod:
         u = prior.uncertainty.copy()
         scale = box_scale(run.key_xyxy)
         supported = np.zeros(len(out), bool)
+        key_off: list[Float64Array | None] = []
+        weight = np.ones(4)
+        if run.detections is not None:
+            key_off = self._key_detection_offsets(run, run.detections, self._key_cut(run))
+            weight = self._offset_weight(key_off)
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2:
@@ -1103,7 +1121,9 @@ class GuidedMethod:
             track_conf = np.clip(wf + wb, 0.0, 1.0)
             seg_u = disagree * track_conf + u[sl] * (1.0 - track_conf)
             if run.detections is not None:
-                blend, sup = self._fuse_detections(run.detections, a, b, blend, wf + wb, key_c[k], key_c[k + 1])
+                blend, sup = self._fuse_detections(
+                    run.detections, a, b, blend, wf + wb, key_c[k], key_c[k + 1], key_off[k : k + 2], weight
+                )
                 seg_u = np.where(sup, 0.5 * seg_u, seg_u)
                 supported[sl] |= sup
             blend[0], blend[-1] = key_c[k], key_c[k + 1]
@@ -1127,9 +1147,14 @@ class GuidedMethod:
         track_w: Float64Array,
         key_a: Float64Array,
         key_b: Float64Array,
+        key_off: Sequence[Float64Array | None],
+        weight: Float64Array,
     ) -> tuple[Float64Array, npt.NDArray[np.bool_]]:
-        off_a = detection_offset(detections.get(a), key_a, self.det_min_iou)
-        off_b = detection_offset(detections.get(b), key_b, self.det_min_iou)
+        """Blend detections overlapping the path of the gap from frame ``a`` to ``b`` into it, weighted by their score
+        and overlap against the path's own weight ``track_w``. ``key_off``: the detector's offsets at the gap's two
+        keyframes (:meth:`_key_detection_offsets`), applied with the run's ``weight`` (:meth:`_offset_weight`).
+        Returns the blended boxes (cx, cy, w, h) and which frames a detection supported."""
+        off_a, off_b = key_off
         if off_a is None and off_b is None:
             off_a = off_b = np.zeros(4)
         elif off_a is None:
@@ -1151,7 +1176,7 @@ class GuidedMethod:
             j = int(np.argmax(iou))
             if iou[j] < self.det_min_iou:
                 continue
-            off = (1.0 - s) * off_a + s * off_b
+            off = weight * ((1.0 - s) * off_a + s * off_b)
             corrected = correct_detections(xyxy_to_cxcywh(dets.xyxy[j : j + 1].astype(np.float64))[0], off)
             wd = self.det_weight * float(dets.scores[j]) * float(iou[j])
             wg = float(track_w[i]) + self.prior_weight
