@@ -122,6 +122,58 @@ def test_interpolate_bad_keyframes_name_track_and_frame(env: tuple[PrelabelClien
             assert "track 7" in (err.value.details() or ""), name
 
 
+def test_interpolate_num_suggestions_zero_means_none(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    kfs = [
+        pb.Keyframe(frame_idx=0, box=pb.Box(x1=0, y1=0, x2=10, y2=10), has_box=True),
+        pb.Keyframe(frame_idx=30, box=pb.Box(x1=100, y1=0, x2=110, y2=10), has_box=True),
+    ]
+    track = pb.KeyframeTrack(track_id=1, keyframes=kfs)
+    unset = client.stub.Interpolate(pb.InterpolateRequest(tracks=[track], method="linear"), timeout=30)
+    assert len(unset.tracks[0].suggestions) == 3  # the default
+    none = client.stub.Interpolate(
+        pb.InterpolateRequest(tracks=[track], method="linear", num_suggestions=0), timeout=30
+    )
+    assert len(none.tracks[0].suggestions) == 0
+    one = client.stub.Interpolate(pb.InterpolateRequest(tracks=[track], method="linear", num_suggestions=1), timeout=30)
+    assert len(one.tracks[0].suggestions) == 1
+
+
+def test_interpolate_refuses_a_span_too_long_before_working_and_keeps_serving(
+    env: tuple[PrelabelClient, Path],
+) -> None:
+    """Without a video nothing bounds the frame numbers: a keyframe at frame 2e9 would have the server build 2e9
+    boxes (and run out of memory). It is refused up front, naming the track, and the server answers the next call."""
+    client, _ = env
+    box = pb.Box(x1=0, y1=0, x2=10, y2=10)
+    far = [pb.Keyframe(frame_idx=0, box=box, has_box=True), pb.Keyframe(frame_idx=2_000_000_000, box=box, has_box=True)]
+    req = pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=3, keyframes=far)], method="linear")
+    with pytest.raises(grpc.RpcError) as err:
+        client.stub.Interpolate(req, timeout=10)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "track 3" in (err.value.details() or "") and "split" in (err.value.details() or "")
+    near = [pb.Keyframe(frame_idx=0, box=box, has_box=True), pb.Keyframe(frame_idx=5, box=box, has_box=True)]
+    ok = client.stub.Interpolate(
+        pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=3, keyframes=near)]), timeout=10
+    )
+    assert len(ok.tracks[0].frames) == 6
+
+
+def test_interpolate_on_a_corrupt_video_says_it_cannot_be_read(env: tuple[PrelabelClient, Path]) -> None:
+    client, tmp = env
+    bad = tmp / "corrupt.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    box = pb.Box(x1=0, y1=0, x2=10, y2=10)
+    kfs = [pb.Keyframe(frame_idx=0, box=box, has_box=True), pb.Keyframe(frame_idx=4, box=box, has_box=True)]
+    req = pb.InterpolateRequest(
+        tracks=[pb.KeyframeTrack(track_id=1, keyframes=kfs)], method="guided", video=pb.VideoSource(path=str(bad))
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        client.stub.Interpolate(req, timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "corrupt.mp4 cannot be read" in (err.value.details() or "")
+
+
 def test_interpolate_with_detector_models_follows_a_fast_person(env: tuple[PrelabelClient, Path]) -> None:
     """A person crossing a generated clip fast: with the shipped detectors run on the frames, guided follows them;
     with the frames alone it falls behind. Bad detector requests are refused with the right status."""

@@ -98,7 +98,7 @@ class VideoFileFrames:
     @property
     def num_frames(self) -> int:
         """Number of decodable frames (counted once, by decoding every frame; every ``checkpoint``-th is
-        fingerprinted on the way)."""
+        fingerprinted on the way). Raises :class:`InvalidInputError` when no frame decodes."""
         if self._num_frames is None:
             cap = cv2.VideoCapture(str(self._path))
             n = 0
@@ -109,6 +109,8 @@ class VideoFileFrames:
                         self._remember(n, np.asarray(img, np.uint8))
                 n += 1
             cap.release()
+            if n == 0:  # not a video, truncated before its first frame, or a codec OpenCV lacks
+                raise InvalidInputError(f"video {self._path.name} cannot be read: no frame decodes")
             self._num_frames = n
         return self._num_frames
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from prelabel.detect.base import DetectOptions
-from prelabel.errors import FailedPreconditionError, InvalidInputError
+from prelabel.errors import FailedPreconditionError, InvalidInputError, ResourceExhaustedError
 from prelabel.images import Image, decode_image
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
@@ -39,6 +39,10 @@ MAX_IMAGES_PER_REQUEST = 256
 MIN_KEYPOINT_CONF = 0.3
 # Most frames one Interpolate request may have its detector_models run on (larger spans: split the request).
 MAX_SUPPORT_FRAMES = 10_000
+# Most frames one Interpolate request without a video may ask boxes for, summed over its tracks (each from its first
+# to its last keyframe): nothing else bounds the frame numbers then, and a keyframe at frame 2e9 would have the server
+# build 2e9 boxes. Larger requests: split the tracks over several requests. (With a video, its length bounds them.)
+MAX_INTERPOLATED_FRAMES = 1_000_000
 # Videos the Interpolate RPC keeps a session of between calls (reader, detections, method caches).
 MAX_INTERPOLATION_SESSIONS = 8
 # Result downloads are streamed in pieces of this size.
@@ -229,6 +233,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             if not track.keyframes:
                 raise InvalidInputError(f"track {track.track_id}: no keyframes")
             keyframes[track.track_id] = convert.keyframes_from_proto(track)
+        # With a video its length bounds the frames (a keyframe past its end is invalid input, named by track).
+        spans = {
+            tid: max(k.frame_idx for k in kfs) - min(k.frame_idx for k in kfs) + 1 for tid, kfs in keyframes.items()
+        }
+        if session is None and sum(spans.values()) > MAX_INTERPOLATED_FRAMES:
+            widest = max(spans, key=lambda tid: spans[tid])
+            raise ResourceExhaustedError(
+                f"the request spans {sum(spans.values())} frames over its tracks (track {widest}: {spans[widest]}); "
+                f"at most {MAX_INTERPOLATED_FRAMES} per request: split the tracks over several requests"
+            )
         detections = None
         det_key: tuple[tuple[str, ...], str] = ((), "")
         if request.detector_models:
@@ -253,12 +267,18 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
                 method,
                 video=session.reader if session is not None else None,
                 detections=dets,
-                num_suggestions=request.num_suggestions or 3,
+                num_suggestions=request.num_suggestions if request.HasField("num_suggestions") else 3,
                 track_id=track.track_id,
                 method_object=session.method(method, track.label) if session is not None else None,
                 label=label,
             )
             out.tracks.append(convert.interpolation_to_proto(result))
+        size, limit = out.ByteSize(), self.ctx.settings.max_message_bytes
+        if size > limit:  # refused here, where the caller and the access log see why, not by the transport after
+            raise ResourceExhaustedError(
+                f"the answer is {size} bytes, more than the largest message ({limit} bytes, max_message_mb): "
+                "split the tracks over several requests"
+            )
         return out
 
     def ProposeSegments(
