@@ -323,12 +323,19 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from prelabel.formats import Annotations, export, load
+    from prelabel.formats.keyframes import compression_reducer
     from prelabel.interpolate import VideoFileFrames, interpolate_track
     from prelabel.interpolate.base import InterpolationMethod
     from prelabel.interpolate.registry import default_registry
+    from prelabel.types import Source, TrackedBox
     from prelabel.video.decode import probe
 
-    fmt = {"cvat": "cvat", "labelstudio": "label_studio", "label_studio": "label_studio"}[args.format]
+    if not args.input.is_file():
+        print(f"error: {args.input}: not a file (expected a CVAT XML or Label Studio JSON export)", file=sys.stderr)
+        return 2
+    # The format: as given, else from the file's extension (Label Studio exports JSON, CVAT XML).
+    given = args.format or ("labelstudio" if args.input.suffix.lower() == ".json" else "cvat")
+    fmt = {"cvat": "cvat", "labelstudio": "label_studio", "label_studio": "label_studio"}[given]
     info = ts = None
     frames = None
     if args.video is not None:
@@ -359,6 +366,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             manager.close()
     tracks = []
     summary = []
+    pinned: dict[int, list[int]] = {}  # the annotator's keyframes, written back as they are
+    end = (ann.info.num_frames if ann.info is not None else 0) - 1
     # One method object per label serves all its tracks: the work a method does on the video (backgrounds,
     # propagation passes) is shared, never an answer (its caches are keyed by what they were computed from).
     methods: dict[str, InterpolationMethod] = {}
@@ -372,6 +381,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                                 num_suggestions=args.suggestions, label=kt.label,
                                 method_object=methods[kt.label])  # fmt: skip
         track = res.to_track()
+        last = max(keyframes, key=lambda k: k.frame_idx)
+        if not last.outside and track.boxes and end > last.frame_idx:
+            # A tool shows a track whose last keyframe is visible until the end of the video: so does the output.
+            held = track.boxes[-1]
+            track.boxes.extend(
+                TrackedBox(f, held.xyxy.copy(), held.score, Source.INTERPOLATED, skeleton=held.skeleton)
+                for f in range(last.frame_idx + 1, end + 1)
+            )
+        pinned[kt.track_id] = [k.frame_idx for k in keyframes if not k.outside]
         tracks.append(replace(track, class_name=kt.label))
         summary.append({
             "track_id": kt.track_id,
@@ -393,7 +411,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     )
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
-    path = export(out_ann, fmt, args.out)
+    path = export(out_ann, fmt, args.out, keyframe_reducer=compression_reducer(pinned=pinned))
     print(json.dumps({"written": str(path), "method": args.method, "tracks": summary}, indent=1))
     return 0
 
@@ -466,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("interpolate", help="fill CVAT / Label Studio keyframes with prelabel's interpolation")
     p.add_argument("input", type=Path, help="CVAT for video 1.1 XML or Label Studio JSON export")
-    p.add_argument("--format", choices=("cvat", "labelstudio"), default="cvat")
+    p.add_argument("--format", choices=("cvat", "labelstudio"), help="default: labelstudio for .json, else cvat")
     p.add_argument("--video", type=Path, help="the video (needed by guided; gives exact timestamps)")
     p.add_argument("--method", default="auto", help="linear | spline | kalman | kalman-ca | guided | auto")
     p.add_argument("--suggestions", type=int, default=3, help="suggested next keyframes per track")

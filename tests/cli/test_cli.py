@@ -111,6 +111,75 @@ def test_interpolate_fills_cvat_keyframes(tmp_path: Path, capsys: pytest.Capture
                 assert box_iou(b.xyxy[None], g.xyxy[None])[0, 0] >= 0.89, f
 
 
+CVAT_EDGES = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version><meta><task><id>1</id><name>edges</name><size>60</size><mode>interpolation</mode>
+<start_frame>0</start_frame><stop_frame>59</stop_frame><labels><label><name>person</name><type>rectangle</type>
+<attributes></attributes></label></labels><original_size><width>640</width><height>360</height></original_size>
+</task></meta>
+<track id="0" label="person" source="manual">
+<box frame="0" keyframe="1" outside="0" occluded="0" xtl="10" ytl="100" xbr="60" ybr="200" z_order="0"></box>
+<box frame="7" keyframe="1" outside="0" occluded="0" xtl="40" ytl="120" xbr="95" ybr="230" z_order="0"></box>
+<box frame="10" keyframe="1" outside="0" occluded="0" xtl="110" ytl="100" xbr="160" ybr="200" z_order="0"></box>
+</track>
+<track id="1" label="person" source="manual">
+<box frame="5" keyframe="1" outside="0" occluded="0" xtl="200" ytl="100" xbr="250" ybr="200" z_order="0"></box>
+</track>
+<track id="2" label="person" source="manual">
+<box frame="5" keyframe="1" outside="0" occluded="0" xtl="300" ytl="100" xbr="350" ybr="200" z_order="0"></box>
+<box frame="15" keyframe="1" outside="0" occluded="0" xtl="400" ytl="100" xbr="450" ybr="200" z_order="0"></box>
+<box frame="20" keyframe="1" outside="1" occluded="0" xtl="400" ytl="100" xbr="450" ybr="200" z_order="0"></box>
+</track>
+</annotations>
+"""
+
+
+@pytest.mark.parametrize("method", ["linear", "kalman"])
+def test_interpolate_keeps_the_annotators_keyframes_and_extents(tmp_path: Path, method: str) -> None:
+    """The written file keeps every keyframe of the annotator, exactly, as a keyframe (the frames between are
+    compressed piece by piece between them), and shows each track over the frames the tool showed it: a track whose
+    last keyframe is visible stays to the end of the video (CVAT's rule), one closed by ``outside`` ends there."""
+    from prelabel.formats import load
+
+    src = tmp_path / "edges.xml"
+    src.write_text(CVAT_EDGES)
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(src), "--method", method, "--out", str(out)]) == 0
+    before, after = load("cvat", src), load("cvat", out)
+    for kt in before.keyframe_tracks:
+        got = next(t for t in after.tracks if t.track_id == kt.track_id)
+        shown = next(t for t in before.tracks if t.track_id == kt.track_id)
+        assert got.frames.tolist() == shown.frames.tolist(), kt.track_id
+        written = {k.frame_idx for k in next(x for x in after.keyframe_tracks if x.track_id == kt.track_id).keyframes}
+        for k in kt.keyframes:
+            if not k.outside:
+                assert k.frame_idx in written, (kt.track_id, k.frame_idx)
+                np.testing.assert_allclose(got.at(k.frame_idx).xyxy, k.xyxy, atol=1e-3)
+    held = next(t for t in after.tracks if t.track_id == 2)
+    np.testing.assert_allclose(held.at(59).xyxy, [200, 100, 250, 200], atol=1e-3)
+
+
+def test_interpolate_reads_the_format_off_the_extension_and_names_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "edges.xml"
+    src.write_text(CVAT_EDGES)
+    assert main(["interpolate", str(src), "--method", "linear", "--out", str(tmp_path / "a.xml")]) == 0
+    assert main(["interpolate", str(tmp_path / "nope.json"), "--out", str(tmp_path / "b.json")]) == 2
+    assert "nope.json: not a file" in capsys.readouterr().err
+    assert main(["interpolate", str(tmp_path), "--out", str(tmp_path / "b.json")]) == 2  # a folder
+    as_json = tmp_path / "edges.json"
+    src.rename(as_json)  # CVAT XML named .json: read as Label Studio, which says it is not JSON
+    assert main(["interpolate", str(as_json), "--out", str(tmp_path / "c.json")]) != 0
+    assert "JSON" in capsys.readouterr().err
+
+
+def test_synth_lists_presets_without_an_output_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--list"]) == 0
+    assert "fast-motion" in capsys.readouterr().out
+    assert main(["synth"]) == 2
+    assert "--out is required" in capsys.readouterr().err
+
+
 def test_interpolate_with_a_detector_guides_fast_people(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from prelabel.formats import Annotations, export, load
     from prelabel.geometry import box_iou

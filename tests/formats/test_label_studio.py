@@ -124,3 +124,8 @@ def test_errors(tmp_path: Path) -> None:
     path.write_text(json.dumps(broken))
     with pytest.raises(InvalidInputError, match=r"aB3xY9.*sequence\[1\].*'x'"):
         read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+    fractional = json.loads(json.dumps(ANNOTATOR_EXPORT))
+    fractional["annotations"][0]["result"][0]["value"]["sequence"][1]["frame"] = 5.5
+    path.write_text(json.dumps(fractional))
+    with pytest.raises(InvalidInputError, match=r"aB3xY9.*sequence\[1\].*frame 5.5, expected a whole frame"):
+        read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))

@@ -11,8 +11,9 @@ visible keyframe held to the end of the video.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -29,9 +30,15 @@ AUTO = "auto"
 """Reducer choice meaning: prelabel's keyframe compression when it is available, else every observed frame."""
 
 
-def compression_reducer(min_iou: float = 0.9) -> KeyframeReducer | None:
+def compression_reducer(
+    min_iou: float = 0.9, pinned: Mapping[int, Iterable[int]] | None = None
+) -> KeyframeReducer | None:
     """A reducer from :func:`prelabel.interpolate.compress_track` (fewest keyframes that linear interpolation turns
-    back into the track within ``min_iou``), or None when that function is not available."""
+    back into the track within ``min_iou``), or None when that function is not available.
+
+    ``pinned``: per track id, frames that stay keyframes (an annotator's own): the track is compressed piece by piece
+    between them, so each pinned frame is written as it is and every piece keeps the tolerance.
+    """
     try:
         module = importlib.import_module("prelabel.interpolate")
     except ImportError:
@@ -41,7 +48,14 @@ def compression_reducer(min_iou: float = 0.9) -> KeyframeReducer | None:
         return None
 
     def reduce(track: Track) -> list[int]:
-        return [int(k.frame_idx) for k in compress(track, min_iou=min_iou) if not k.outside]
+        frames = track.frames
+        pins = sorted({int(f) for f in (pinned or {}).get(track.track_id, ()) if int(f) in set(frames.tolist())})
+        cuts = [int(frames[0]), *pins, int(frames[-1])]
+        out = set(pins)
+        for a, b in itertools.pairwise(cuts):
+            piece = Track(track.track_id, [tb for tb in track.boxes if a <= tb.frame_idx <= b])
+            out.update(int(k.frame_idx) for k in compress(piece, min_iou=min_iou) if not k.outside)
+        return sorted(out)
 
     return reduce
 

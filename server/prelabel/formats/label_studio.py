@@ -183,12 +183,15 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
     """Label Studio keyframes -> prelabel keyframes (0-based, pixels, ``outside`` after each disabled keyframe).
 
     Raises:
-        InvalidInputError: a non-numeric field or a frame below 1, naming the region and item.
+        InvalidInputError: a non-numeric field, a fractional frame or a frame below 1, naming the region and item.
     """
     items = []
     for j, item in enumerate(sequence):
         w = f"{where} sequence[{j}]"
-        frame = int(_num(item, "frame", w))
+        value = _num(item, "frame", w)
+        if value != int(value):
+            raise InvalidInputError(f"{w}: frame {value}, expected a whole frame number")
+        frame = int(value)
         if frame < 1:
             raise InvalidInputError(f"{w}: frame {frame}, expected >= 1 (Label Studio frames are 1-based)")
         x, y = _num(item, "x", w), _num(item, "y", w)

@@ -19,7 +19,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     """Add the ``synth`` options to ``parser`` and return it."""
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="scene preset")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same scene)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--out", type=Path, help="output folder (required unless --list)")
     parser.add_argument("--frames", type=int, default=None, help="number of frames (default: the preset's)")
     parser.add_argument("--width", type=int, default=None, help="frame width in pixels")
     parser.add_argument("--height", type=int, default=None, help="frame height in pixels")
@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         for name, p in sorted(PRESETS.items()):
             print(f"{name:15s} {p.description}")
         return 0
+    if args.out is None:
+        print("error: --out is required (the folder to write the scene to)", file=sys.stderr)
+        return 2
     try:
         scene = generate(
             args.preset,
