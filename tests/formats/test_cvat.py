@@ -236,3 +236,21 @@ def test_skeleton_only_track_gets_boxes_from_keypoints(tmp_path: Path) -> None:
     assert mid.skeleton.present.tolist() == [True, True] + [False] * 15
     np.testing.assert_allclose(mid.skeleton.keypoints[0, :2], [20, 20])  # halfway from (10, 20) to (30, 20)
     np.testing.assert_allclose(mid.xyxy, [11, 20, 20, 22])  # around the present keypoints
+
+
+def test_a_video_of_another_size_than_the_task_is_refused(tmp_path: Path) -> None:
+    """Boxes are in the pixels of the frames the task was annotated on (``original_size``): read against a video of
+    another size they would land in the wrong place, so the reader says so instead of rewriting the size."""
+    from prelabel.types import VideoInfo
+
+    path = tmp_path / "task.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>10</size>'
+        "<original_size><width>1280</width><height>720</height></original_size></task></meta>"
+        '<track id="0" label="person"><box frame="0" keyframe="1" outside="0" xtl="1" ytl="1" xbr="9" ybr="9"/>'
+        "</track></annotations>"
+    )
+    with pytest.raises(InvalidInputError, match=r"task.xml: annotated on 1280x720 .* video is 640x360"):
+        read_cvat(path, VideoInfo(640, 360, 10, 25.0))
+    assert read_cvat(path, VideoInfo(1280, 720, 10, 25.0)).keyframe_tracks[0].frames == [0]
+    assert read_cvat(path).info.width == 1280

@@ -572,7 +572,7 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
 
     Raises:
         InvalidInputError: unsafe or malformed XML, a root other than ``<annotations>``, bad numbers (naming the
-            track and frame), duplicate keyframes.
+            track and frame), duplicate keyframes, an ``original_size`` other than ``info``'s frame size.
     """
     path = Path(path)
     root = parse_xml_safely(path)
@@ -581,6 +581,12 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
     meta = _parse_meta(root)
     if info is None:
         info = _VideoInfo(width=meta.width, height=meta.height, num_frames=meta.size, fps=0.0)
+    elif meta.width > 0 and meta.height > 0 and (meta.width, meta.height) != (info.width, info.height):
+        # Boxes are in the pixels of the frames the task was annotated on: on frames of another size they are wrong.
+        raise InvalidInputError(
+            f"{path.name}: annotated on {meta.width}x{meta.height} frames (original_size), but the video is "
+            f"{info.width}x{info.height}: give the video the task was made from"
+        )
     raw: list[_RawTrack] = []
     for el in root.findall("track"):
         cvat_id = int(el.get("id", str(len(raw))) or 0)
