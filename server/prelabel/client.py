@@ -14,7 +14,7 @@ Errors arrive as :class:`grpc.RpcError` with the server's status code and messag
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from prelabel.types import Detections, Skeleton
+from prelabel.types import Detections, Keyframe, Skeleton
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 
@@ -213,6 +213,54 @@ class PrelabelClient:
             out.append([Pose(_xyxy(s.box), _skeleton(s)) for s in r.skeletons])
         return out
 
+    # ------------------------------------------------------------------ interpolation
+
+    def interpolate(
+        self,
+        tracks: Mapping[int, Sequence[Keyframe]],
+        method: str = "auto",
+        *,
+        video: Path | str | None = None,
+        upload_id: str = "",
+        labels: Mapping[int, str] | None = None,
+        num_suggestions: int | None = None,
+        detector_models: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> list[pb.InterpolatedTrack]:
+        """Boxes (and skeletons) for every frame between each track's keyframes, with a confidence and the method
+        per frame, and suggested frames for the next keyframe.
+
+        Args:
+            tracks: an annotator's keyframes per track id (ids > 0), e.g.
+                ``{1: [Keyframe(0, np.array([10, 20, 60, 120])), Keyframe(30, np.array([200, 20, 250, 120]))]}``.
+            method: ``linear``, ``spline``, ``kalman``, ``kalman-ca``, ``guided`` or ``auto``.
+            video: a path on the server (under its allowed roots), for ``guided`` and ``auto``; or ``upload_id``.
+            labels: per track id, its class name (a track uses that class's detections only).
+            num_suggestions: suggested keyframes per track (None: the server's default, 3; 0: none).
+            detector_models: registry models run on the frames the tracks span (needs a video).
+
+        Returns:
+            One ``InterpolatedTrack`` per track, in the order of ``tracks``.
+        """
+        req = pb.InterpolateRequest(method=method, detector_models=list(detector_models))
+        for track_id, keyframes in tracks.items():
+            msg = req.tracks.add(track_id=int(track_id), label=(labels or {}).get(track_id, ""))
+            for kf in keyframes:
+                k = msg.keyframes.add(frame_idx=int(kf.frame_idx), outside=bool(kf.outside))
+                if kf.xyxy is not None:
+                    k.box.CopyFrom(_box_msg(kf.xyxy))
+                    k.has_box = True
+                if kf.skeleton is not None:
+                    k.skeleton.CopyFrom(_skeleton_msg(kf.skeleton))
+                    k.has_skeleton = True
+        if video is not None:
+            req.video.path = str(video)
+        elif upload_id:
+            req.video.upload_id = upload_id
+        if num_suggestions is not None:
+            req.num_suggestions = int(num_suggestions)
+        return list(self.stub.Interpolate(req, **self._kw(timeout_s)).tracks)
+
     # ------------------------------------------------------------------ video
 
     def upload_video(self, path: Path | str, chunk_bytes: int = 1 << 20, timeout_s: float | None = None) -> str:
@@ -306,6 +354,18 @@ class PrelabelClient:
             for chunk in chunks:
                 fh.write(chunk.data)
         return target
+
+
+def _box_msg(xyxy: np.ndarray) -> pb.Box:
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return pb.Box(x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+def _skeleton_msg(sk: Skeleton) -> pb.Skeleton:
+    msg = pb.Skeleton(score=float(sk.score))
+    for (x, y, c), present in zip(sk.keypoints, sk.present, strict=True):
+        msg.keypoints.append(pb.Keypoint(x=float(x), y=float(y), confidence=float(c), present=bool(present)))
+    return msg
 
 
 def _xyxy(box: pb.Box) -> np.ndarray:

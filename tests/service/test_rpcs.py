@@ -122,6 +122,22 @@ def test_interpolate_bad_keyframes_name_track_and_frame(env: tuple[PrelabelClien
             assert "track 7" in (err.value.details() or ""), name
 
 
+def test_the_client_interpolates_from_keyframes(env: tuple[PrelabelClient, Path]) -> None:
+    from prelabel.types import Keyframe
+
+    client, _ = env
+    keys = {
+        2: [Keyframe(0, np.array([0.0, 0, 10, 10])), Keyframe(10, np.array([100.0, 0, 110, 10]))],
+        5: [Keyframe(3, np.array([0.0, 0, 20, 20])), Keyframe(5, outside=True), Keyframe(8, np.array([5.0, 5, 9, 9]))],
+    }
+    got = client.interpolate(keys, "linear", num_suggestions=0)
+    assert [t.track_id for t in got] == [2, 5]
+    two = {f.frame_idx: f for f in got[0].frames}
+    assert sorted(two) == list(range(11)) and two[5].box.x1 == pytest.approx(50.0) and not got[0].suggestions
+    five = {f.frame_idx: f for f in got[1].frames}
+    assert five[5].outside and five[7].outside and not five[8].outside and five[8].is_keyframe
+
+
 def test_interpolate_num_suggestions_zero_means_none(env: tuple[PrelabelClient, Path]) -> None:
     client, _ = env
     kfs = [
