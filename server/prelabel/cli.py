@@ -323,6 +323,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from prelabel.formats import Annotations, export, load
+    from prelabel.formats.cvat import patch_cvat
     from prelabel.formats.keyframes import compression_reducer
     from prelabel.interpolate import VideoFileFrames, interpolate_track
     from prelabel.interpolate.base import InterpolationMethod
@@ -367,6 +368,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     tracks = []
     summary = []
     pinned: dict[int, list[int]] = {}  # the annotator's keyframes, written back as they are
+    anchors: dict[int, list[int]] = {}  # the keyframes each track was interpolated from
     end = (ann.info.num_frames if ann.info is not None else 0) - 1
     # One method object per label serves all its tracks: the work a method does on the video (backgrounds,
     # propagation passes) is shared, never an answer (its caches are keyed by what they were computed from).
@@ -390,6 +392,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                 for f in range(last.frame_idx + 1, end + 1)
             )
         pinned[kt.track_id] = [k.frame_idx for k in keyframes if not k.outside]
+        anchors[kt.track_id] = [k.frame_idx for k in keyframes]
         tracks.append(replace(track, class_name=kt.label))
         summary.append({
             "track_id": kt.track_id,
@@ -411,7 +414,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     )
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
-    path = export(out_ann, fmt, args.out, keyframe_reducer=compression_reducer(pinned=pinned))
+    reducer = compression_reducer(pinned=pinned)
+    if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
+        path = patch_cvat(args.input, args.out, out_ann.tracks, keyframe_reducer=reducer, anchors=anchors)
+    else:
+        path = export(out_ann, fmt, args.out, keyframe_reducer=reducer)
     print(json.dumps({"written": str(path), "method": args.method, "tracks": summary}, indent=1))
     return 0
 

@@ -158,6 +158,56 @@ def test_interpolate_keeps_the_annotators_keyframes_and_extents(tmp_path: Path, 
     np.testing.assert_allclose(held.at(59).xyxy, [200, 100, 250, 200], atol=1e-3)
 
 
+CVAT_ANNOTATED = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version><meta><task><name>a</name><size>30</size><stop_frame>29</stop_frame>
+<labels><label><name>person</name><type>rectangle</type><attributes>
+<attribute><name>color</name><mutable>False</mutable><input_type>select</input_type><default_value>red</default_value>
+<values>red
+blue</values></attribute></attributes></label></labels>
+<original_size><width>640</width><height>360</height></original_size></task></meta>
+<track id="0" label="person" source="manual">
+<box frame="0" keyframe="1" outside="0" occluded="1" xtl="10" ytl="100" xbr="60" ybr="200" z_order="2">
+<attribute name="color">blue</attribute></box>
+<box frame="4" keyframe="0" outside="0" occluded="1" xtl="50" ytl="100" xbr="100" ybr="200" z_order="2">
+<attribute name="color">blue</attribute></box>
+<box frame="10" keyframe="1" outside="0" occluded="0" xtl="110" ytl="100" xbr="160" ybr="200" z_order="3">
+<attribute name="color">blue</attribute></box>
+<box frame="20" keyframe="1" outside="0" occluded="0" xtl="110" ytl="180" xbr="160" ybr="280" z_order="3">
+<attribute name="color">blue</attribute></box>
+</track>
+<tag frame="3" label="person" source="manual"></tag>
+<shape type="rectangle" frame="5" label="person" occluded="0" xtl="1" ytl="1" xbr="20" ybr="20" z_order="0"/>
+</annotations>
+"""
+
+
+def test_interpolate_keeps_everything_else_the_annotator_made_in_a_cvat_file(tmp_path: Path) -> None:
+    """The CVAT output is the annotator's file with its tracks filled in: the annotator's keyframe shapes as they
+    were, the filled keyframes carrying the attributes, occlusion and z-order of the keyframe before them, CVAT's
+    own interpolated shapes (keyframe="0") dropped, and the labels' attribute definitions, tags and shapes kept."""
+    import xml.etree.ElementTree as ET
+
+    src = tmp_path / "annotated.xml"
+    src.write_text(CVAT_ANNOTATED)
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
+    before, after = ET.parse(src).getroot(), ET.parse(out).getroot()
+    assert ET.tostring(after.find("meta")) == ET.tostring(before.find("meta"))
+    assert [e.tag for e in after if e.tag in ("tag", "shape")] == ["tag", "shape"]
+    shapes = {int(b.get("frame")): b for b in after.find("track")}
+    assert all(b.get("keyframe") == "1" for b in shapes.values())
+    for b in before.find("track"):
+        if b.get("keyframe") == "1":
+            assert ET.tostring(shapes[int(b.get("frame"))]) == ET.tostring(b)  # untouched
+    added = [f for f in shapes if f not in (0, 10, 20)]
+    assert added  # kalman curves between the keyframes: linear needs more of them to follow it
+    for f in added:
+        before_f = max(g for g in (0, 10, 20) if g < f)
+        want = {"occluded": "1", "z_order": "2"} if before_f == 0 else {"occluded": "0", "z_order": "3"}
+        assert {k: shapes[f].get(k) for k in want} == want, f
+        assert [(a.get("name"), a.text) for a in shapes[f].findall("attribute")] == [("color", "blue")]
+
+
 def test_interpolate_reads_the_format_off_the_extension_and_names_a_missing_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,6 +14,9 @@ The layout follows what CVAT's own "CVAT for video 1.1" dumper writes (``cvat/ap
 - the box track and the skeleton track of one object share ``group_id`` = the prelabel track id, which is how the
   importer puts them back together.
 
+:func:`patch_cvat` fills in the tracks of an annotator's own file instead (``prelabel interpolate``): their keyframe
+shapes, attributes, tags and everything else stay as the annotator made them.
+
 Coordinates are 0-based frames and pixels (CVAT writes two decimals). Parsing goes through defusedxml with DTDs
 forbidden, so entity expansion and external entities are refused with :class:`~prelabel.errors.InvalidInputError`.
 CVAT has no place for scores, keypoint confidences or timestamps: importers give them 1.0 / ``ts_ms`` from ``info``.
@@ -21,14 +24,15 @@ CVAT has no place for scores, keypoint confidences or timestamps: importers give
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ElementTree, ParseError
 from xml.sax.saxutils import XMLGenerator
 from xml.sax.xmlreader import AttributesImpl
 
@@ -587,27 +591,7 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
             f"{path.name}: annotated on {meta.width}x{meta.height} frames (original_size), but the video is "
             f"{info.width}x{info.height}: give the video the task was made from"
         )
-    raw: list[_RawTrack] = []
-    for el in root.findall("track"):
-        cvat_id = int(el.get("id", str(len(raw))) or 0)
-        label = el.get("label", "")
-        where = f"{path.name}: track {cvat_id} ({label!r})"
-        try:
-            group = int(el.get("group_id", "0") or 0)
-        except ValueError as exc:
-            raise InvalidInputError(f"{where}: group_id={el.get('group_id')!r}, expected an integer") from exc
-        kinds = {child.tag for child in el}
-        if "skeleton" in kinds:
-            kfs = _parse_skeleton_track(el, where)
-            _sorted_unique(kfs, None, where)
-            raw.append(_RawTrack(cvat_id, group, label, "skeleton", kfs, [{} for _ in kfs]))
-        elif "box" in kinds:
-            kfs, attrs = _parse_box_track(el, where)
-            _sorted_unique(kfs, attrs, where)
-            raw.append(_RawTrack(cvat_id, group, label, "box", kfs, attrs))
-        else:
-            logger.warning("%s: shapes %s are not boxes or skeletons; track skipped", where, sorted(kinds))
-
+    raw = [r for _, r in _raw_tracks(root, path)]
     n = info.num_frames
     ann = Annotations(info=info, ts_ms=ts_ms, name=meta.name or path.stem)
     ts = ann.frame_ts_ms
@@ -656,6 +640,160 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
     ann.keyframe_tracks = keyframe_tracks
     logger.info("read %d objects and %d segments from %s", len(tracks), len(segments), path)
     return ann
+
+
+def _raw_tracks(root: Element, path: Path) -> list[tuple[Element, _RawTrack]]:
+    """Each ``<track>`` element of boxes or skeletons with what it holds (others are skipped with a warning)."""
+    out: list[tuple[Element, _RawTrack]] = []
+    for el in root.findall("track"):
+        cvat_id = int(el.get("id", str(len(out))) or 0)
+        label = el.get("label", "")
+        where = f"{path.name}: track {cvat_id} ({label!r})"
+        try:
+            group = int(el.get("group_id", "0") or 0)
+        except ValueError as exc:
+            raise InvalidInputError(f"{where}: group_id={el.get('group_id')!r}, expected an integer") from exc
+        kinds = {child.tag for child in el}
+        if "skeleton" in kinds:
+            kfs = _parse_skeleton_track(el, where)
+            _sorted_unique(kfs, None, where)
+            out.append((el, _RawTrack(cvat_id, group, label, "skeleton", kfs, [{} for _ in kfs])))
+        elif "box" in kinds:
+            kfs, attrs = _parse_box_track(el, where)
+            _sorted_unique(kfs, attrs, where)
+            out.append((el, _RawTrack(cvat_id, group, label, "box", kfs, attrs)))
+        else:
+            logger.warning("%s: shapes %s are not boxes or skeletons; track skipped", where, sorted(kinds))
+    return out
+
+
+def patch_cvat(
+    src: Path,
+    dst: Path,
+    tracks: Iterable[Track],
+    keyframe_reducer: KeyframeReducer | str | None = AUTO,
+    anchors: Mapping[int, Iterable[int]] | None = None,
+) -> Path:
+    """Write the CVAT file ``src`` again to ``dst`` with its tracks filled in from ``tracks`` (ids as
+    :func:`read_cvat` gives them), changing nothing else an annotator made.
+
+    Per box track: the annotator's keyframe shapes stay as they are (coordinates, ``occluded``, ``z_order``,
+    attribute values); the reducer's keyframes of the filled track (:func:`keyframe_frames`) are added between them,
+    each carrying the ``occluded``, ``z_order`` and attributes of the annotator's keyframe before it (CVAT holds them
+    until the next keyframe); shapes CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per
+    skeleton track: the annotator's skeleton keyframes stay; between two of them that are both among the track's
+    ``anchors`` (the keyframes the filled track was interpolated from; None: all), the filled skeleton is added as a
+    keyframe at every frame where the track has one (elsewhere the filled skeleton did not see the annotator's
+    keyframe, and the tool's own interpolation between them stays). The meta (labels and their attribute
+    definitions), tags, shapes, track attributes and tracks not in ``tracks`` are kept.
+
+    Raises:
+        InvalidInputError: what :func:`read_cvat` raises for ``src``.
+    """
+    src, dst = Path(src), Path(dst)
+    root = parse_xml_safely(src)
+    if root.tag != "annotations":
+        raise InvalidInputError(f"{src.name}: root element is <{root.tag}>, expected <annotations>")
+    pairs = _raw_tracks(root, src)
+    tid_of = {id(r): tid for tid, r in _assign_ids([r for _, r in pairs])}
+    by_id = {t.track_id: t for t in tracks}
+    reducer = resolve_reducer(keyframe_reducer)
+    for el, r in pairs:
+        track = by_id.get(tid_of[id(r)])
+        if track is None or not track.boxes:
+            continue
+        if r.kind == "box":
+            _patch_box_track(el, track, reducer)
+        else:
+            keep = None if anchors is None else {int(f) for f in anchors.get(track.track_id, ())}
+            _patch_skeleton_track(el, track, keep)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)  # writing parses nothing
+    logger.info("wrote %s: %s with its tracks filled in", dst, src.name)
+    return dst
+
+
+def _keyframe_shapes(el: Element, tag: str) -> dict[int, Element]:
+    """The annotator's keyframe shapes of a track element by frame; its ``keyframe="0"`` shapes are removed."""
+    out: dict[int, Element] = {}
+    for shape in list(el):
+        if shape.tag != tag:
+            continue
+        if shape.get("keyframe", "1") != "1":
+            el.remove(shape)
+        else:
+            out[int(shape.get("frame", "0"))] = shape
+    return out
+
+
+def _insert_sorted(el: Element, tag: str, new: list[Element]) -> None:
+    """Add ``new`` shapes to a track element, its shapes of ``tag`` in frame order."""
+    shapes = [c for c in el if c.tag == tag] + new
+    for c in list(el):
+        if c.tag == tag:
+            el.remove(c)
+    for c in sorted(shapes, key=lambda c: int(c.get("frame", "0"))):
+        el.append(c)
+
+
+def _patch_box_track(el: Element, track: Track, reducer: KeyframeReducer | None) -> None:
+    annotated = _keyframe_shapes(el, "box")
+    if not annotated:
+        return
+    frames = sorted(annotated)
+    new = []
+    for f in keyframe_frames(track, reducer, frames):
+        box = track.at(f)
+        if f in annotated or box is None:
+            continue
+        before = [g for g in frames if g < f]
+        shape = copy.deepcopy(annotated[before[-1] if before else frames[0]])
+        shape.set("frame", str(f))
+        shape.set("keyframe", "1")
+        shape.set("outside", "0")
+        for k, v in zip(("xtl", "ytl", "xbr", "ybr"), box.xyxy, strict=True):
+            shape.set(k, _f2(v))
+        new.append(shape)
+    _insert_sorted(el, "box", new)
+
+
+def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None) -> None:
+    annotated = _keyframe_shapes(el, "skeleton")
+    frames = sorted(annotated)
+    index = {name: i for i, name in enumerate(COCO17_KEYPOINTS)}
+    new = []
+    for g0, g1 in itertools.pairwise(frames):
+        if anchors is not None and not (g0 in anchors and g1 in anchors):
+            continue
+        for f in range(g0 + 1, g1):
+            box = track.at(f)
+            if box is not None and box.skeleton is not None and box.skeleton.present.any():
+                shape = _skeleton_shape(annotated[g0], f, box.skeleton, index)
+                if shape is not None:
+                    new.append(shape)
+    _insert_sorted(el, "skeleton", new)
+
+
+def _skeleton_shape(template: Element, f: int, skeleton: Skeleton, index: dict[str, int]) -> Element | None:
+    """A skeleton keyframe at frame ``f``: ``template`` (the annotator's keyframe before it) with ``skeleton``'s
+    points; None where the template is the annotator's "no skeleton from here" (the tool shows none until the next
+    keyframe)."""
+    if all(pt.get("outside", "0") == "1" for pt in template.findall("points")):
+        return None
+    shape = copy.deepcopy(template)
+    shape.set("frame", str(f))
+    shape.set("keyframe", "1")
+    for pt in shape.findall("points"):
+        k = index.get(pt.get("label", ""))
+        if k is None:
+            continue
+        if bool(skeleton.present[k]):
+            x, y = skeleton.keypoints[k, :2]
+            pt.set("points", f"{_f2(x)},{_f2(y)}")
+            pt.set("outside", "0")
+        else:
+            pt.set("outside", "1")
+    return shape
 
 
 def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> list[Keyframe]:
