@@ -377,6 +377,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
         # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track.
         keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None] or kt.keyframes
+        if all(k.xyxy is None for k in keyframes):
+            print(f"warning: track {kt.track_id} ({kt.label!r}) has no box keyframes: nothing to fill", file=sys.stderr)
+            continue
         if kt.label not in methods:
             methods[kt.label] = default_registry().create(args.method or "auto")
         res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id, detections=detections,
@@ -384,8 +387,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                                 method_object=methods[kt.label])  # fmt: skip
         track = res.to_track()
         last = max(keyframes, key=lambda k: k.frame_idx)
-        if not last.outside and track.boxes and end > last.frame_idx:
-            # A tool shows a track whose last keyframe is visible until the end of the video: so does the output.
+        if fmt == "label_studio" and not last.outside and track.boxes and end > last.frame_idx:
+            # Label Studio shows a track whose last keyframe is enabled until the end of the video; its writer ends
+            # each visible run with a disabled keyframe, so the run goes on to the last frame. (CVAT: the
+            # annotator's file is patched, and its last keyframe holds as it did.)
             held = track.boxes[-1]
             track.boxes.extend(
                 TrackedBox(f, held.xyxy.copy(), held.score, Source.INTERPOLATED, skeleton=held.skeleton)

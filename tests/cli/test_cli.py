@@ -156,6 +156,9 @@ def test_interpolate_keeps_the_annotators_keyframes_and_extents(tmp_path: Path, 
                 np.testing.assert_allclose(got.at(k.frame_idx).xyxy, k.xyxy, atol=1e-3)
     held = next(t for t in after.tracks if t.track_id == 2)
     np.testing.assert_allclose(held.at(59).xyxy, [200, 100, 250, 200], atol=1e-3)
+    for kt in after.keyframe_tracks:  # held by the tool, not by copies of the last keyframe
+        last = max(k.frame_idx for k in next(x for x in before.keyframe_tracks if x.track_id == kt.track_id).keyframes)
+        assert max(k.frame_idx for k in kt.keyframes) == last, kt.track_id
 
 
 CVAT_ANNOTATED = """<?xml version="1.0" encoding="utf-8"?>

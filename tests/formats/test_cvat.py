@@ -254,3 +254,47 @@ def test_a_video_of_another_size_than_the_task_is_refused(tmp_path: Path) -> Non
         read_cvat(path, VideoInfo(640, 360, 10, 25.0))
     assert read_cvat(path, VideoInfo(1280, 720, 10, 25.0)).keyframe_tracks[0].frames == [0]
     assert read_cvat(path).info.width == 1280
+
+
+def test_patching_keeps_skeleton_keyframes_and_fills_between_its_anchors(tmp_path: Path) -> None:
+    """A skeleton track's keyframes stay as the annotator made them; the filled skeleton is added between two of them
+    only where both are keyframes it was interpolated from (between 10 and 20 here, not across the annotator's
+    skeleton keyframe at 5, which the filled skeleton did not see)."""
+    from prelabel.formats.cvat import patch_cvat
+    from prelabel.types import Skeleton, TrackedBox
+
+    def skeleton_xml(frame: int, x: float) -> str:
+        points = "".join(
+            f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{x + k:.2f},{50 + k:.2f}"/>'
+            for k, name in enumerate(COCO17_KEYPOINTS)
+        )
+        return f'<skeleton frame="{frame}" keyframe="1" z_order="0">{points}</skeleton>'
+
+    path = tmp_path / "skel.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>30</size>'
+        "<original_size><width>320</width><height>240</height></original_size></task></meta>"
+        '<track id="0" label="person" group_id="7">'
+        + "".join(
+            f'<box frame="{f}" keyframe="1" outside="0" xtl="{f}" ytl="40" xbr="{f + 30}" ybr="120"/>'
+            for f in (0, 10, 20)
+        )
+        + '</track><track id="1" label="person-skeleton" group_id="7">'
+        + "".join(skeleton_xml(f, x) for f, x in ((0, 10.0), (5, 90.0), (10, 20.0), (20, 30.0)))
+        + "</track></annotations>"
+    )
+    ann = read_cvat(path)
+    (tid,) = [t.track_id for t in ann.tracks]
+    kp = np.c_[np.arange(17.0) + 100, np.arange(17.0) + 50, np.ones(17)].astype(np.float32)
+    filled = Track(
+        tid,
+        [
+            TrackedBox(f, np.array([f, 40, f + 30, 120.0]), 1.0, skeleton=Skeleton(kp, np.ones(17, bool)))
+            for f in range(21)
+        ],
+    )
+    out = patch_cvat(path, tmp_path / "out.xml", [filled], keyframe_reducer=None, anchors={tid: [0, 10, 20]})
+    skel = {int(s.get("frame")): s for s in ET.parse(out).getroot().findall("track")[1]}
+    assert sorted(skel) == [0, 5, 10, *range(11, 20), 20]  # nothing added across the keyframe at 5
+    assert skel[5].find("points").get("points") == "90.00,50.00"  # the annotator's, as it was
+    assert skel[15].find("points").get("points") == "100.00,50.00"  # the filled skeleton's

@@ -713,3 +713,26 @@ def test_keyframes_cut_by_the_border_give_no_detector_offset() -> None:
     assert cut.tolist() == [True, False]
     off = method._key_detection_offsets(run, dets, cut)
     assert off[0] is None and off[1] is not None
+
+
+def test_detections_still_measure_an_object_whose_keyframes_are_all_cut_by_the_border() -> None:
+    """A walker whose feet are below the frame at every keyframe: no keyframe shows the whole object, so the detector's
+    offset cannot be measured there; the foreground smoother still takes its detections (as drawn) as measurements
+    instead of ignoring them (the frames are flat noise: without detections the path is the geometric prior's)."""
+    n = 41
+    rng = np.random.default_rng(3)
+    frames = ArrayFrames(np.repeat((rng.random((200, 320)) * 40 + 100).astype(np.uint8)[None], n, axis=0))
+    t = np.arange(n, dtype=np.float64)
+    cx, cy = 100 + 4.0 * t, 175 - 15 * np.sin(t * np.pi / 20)
+    gt = np.c_[cx - 12, cy - 30, cx + 12, np.minimum(cy + 30, 200)]
+    drawn = np.c_[cx - 15.6, cy - 24, cx + 15.6, np.minimum(cy + 36, 200)]
+    dets = {i: Detections(drawn[i : i + 1], np.array([0.9], np.float32), np.array([0])) for i in range(n)}
+    keys = [0, 20, 40]
+    kfs = [Keyframe(i, gt[i]) for i in keys]
+    inner = np.setdiff1d(np.arange(n), keys)
+    method = GuidedMethod(det_path=None)  # the foreground smoother's detection measurements, not the detection path
+    assert method._key_cut(RunInput(1, np.array(keys), gt[keys], frames, dets)).all()
+    with_dets = interpolate_track(kfs, "guided", video=frames, detections=dets, method_object=method).xyxy
+    frames_only = interpolate_track(kfs, "guided", video=frames, method_object=GuidedMethod(det_path=None)).xyxy
+    got, prior = box_iou(with_dets[inner], gt[inner]).mean(), box_iou(frames_only[inner], gt[inner]).mean()
+    assert got > prior + 0.02, (got, prior)

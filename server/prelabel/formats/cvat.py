@@ -688,7 +688,8 @@ def patch_cvat(
     definitions), tags, shapes, track attributes and tracks not in ``tracks`` are kept.
 
     Raises:
-        InvalidInputError: what :func:`read_cvat` raises for ``src``.
+        InvalidInputError: unsafe or malformed XML, a root other than ``<annotations>``, bad numbers or duplicate
+            keyframes in ``src`` (as :func:`read_cvat`, which the caller ran with the video's size).
     """
     src, dst = Path(src), Path(dst)
     root = parse_xml_safely(src)

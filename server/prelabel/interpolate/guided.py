@@ -886,7 +886,8 @@ class GuidedMethod:
         n = len(pc)
         key_c = xyxy_to_cxcywh(run.key_xyxy)
         # Applied as far as it is a convention (:meth:`_offset_weight`), as on the detection path.
-        det_off = self._key_detection_offsets(run, run.detections, self._key_cut(run))
+        key_cut = self._key_cut(run)
+        det_off = self._key_detection_offsets(run, run.detections, key_cut)
         offset_weight = self._offset_weight(det_off)
         det_px = np.full((len(kf), 2), np.nan)
         for r, (kc, o) in enumerate(zip(key_c, det_off, strict=True)):
@@ -899,8 +900,10 @@ class GuidedMethod:
         for k in range(len(kf) - 1):
             a, b = int(kf[k]), int(kf[k + 1])
             oa, ob = det_off[k], det_off[k + 1]
-            if b - a < 2 or (oa is None and ob is None):
-                continue
+            if b - a < 2 or (oa is None and ob is None and not key_cut[k : k + 2].any()):
+                continue  # no detection fits either keyframe: the detector does not see this object
+            if oa is None and ob is None:
+                oa = ob = np.zeros(4)  # the keyframes are cut: their offsets say nothing, the detections count as drawn
             oa = ob if oa is None else oa
             ob = oa if ob is None else ob
             assert oa is not None and ob is not None

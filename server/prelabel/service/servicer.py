@@ -39,9 +39,10 @@ MAX_IMAGES_PER_REQUEST = 256
 MIN_KEYPOINT_CONF = 0.3
 # Most frames one Interpolate request may have its detector_models run on (larger spans: split the request).
 MAX_SUPPORT_FRAMES = 10_000
-# Most frames one Interpolate request without a video may ask boxes for, summed over its tracks (each from its first
-# to its last keyframe): nothing else bounds the frame numbers then, and a keyframe at frame 2e9 would have the server
-# build 2e9 boxes. Larger requests: split the tracks over several requests. (With a video, its length bounds them.)
+# Most frames one Interpolate request may ask boxes for, summed over its tracks (each from its first to its last
+# keyframe, within the video when one is given): without a video nothing else bounds the frame numbers, and a
+# keyframe at frame 2e9 would have the server build 2e9 boxes; with one, many tracks over a long video add up.
+# Larger requests: split the tracks over several requests.
 MAX_INTERPOLATED_FRAMES = 1_000_000
 # Videos the Interpolate RPC keeps a session of between calls (reader, detections, method caches).
 MAX_INTERPOLATION_SESSIONS = 8
@@ -233,11 +234,13 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             if not track.keyframes:
                 raise InvalidInputError(f"track {track.track_id}: no keyframes")
             keyframes[track.track_id] = convert.keyframes_from_proto(track)
-        # With a video its length bounds the frames (a keyframe past its end is invalid input, named by track).
-        spans = {
-            tid: max(k.frame_idx for k in kfs) - min(k.frame_idx for k in kfs) + 1 for tid, kfs in keyframes.items()
-        }
-        if session is None and sum(spans.values()) > MAX_INTERPOLATED_FRAMES:
+        # Within the video when one is given (a keyframe past its end is invalid input, named by its track, below).
+        end = session.reader.num_frames - 1 if session is not None else None
+        spans = {}
+        for tid, kfs in keyframes.items():
+            first, last = min(k.frame_idx for k in kfs), max(k.frame_idx for k in kfs)
+            spans[tid] = max(0, (last if end is None else min(last, end)) - first + 1)
+        if sum(spans.values()) > MAX_INTERPOLATED_FRAMES:
             widest = max(spans, key=lambda tid: spans[tid])
             raise ResourceExhaustedError(
                 f"the request spans {sum(spans.values())} frames over its tracks (track {widest}: {spans[widest]}); "
