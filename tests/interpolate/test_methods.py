@@ -152,3 +152,13 @@ def test_registry_lists_methods_and_single_keyframe_is_valid() -> None:
     assert res.frames.tolist() == [4] and res.is_keyframe.all() and res.suggestions == []
     track = res.to_track()
     assert len(track) == 1 and track.boxes[0].frame_idx == 4
+
+
+def test_several_suggestions_in_one_gap_spread_over_it() -> None:
+    """With more suggestions than gaps, a suggested frame counts as a keyframe for the next: one 40-frame gap with
+    three suggestions gives its middle, then the middles of the halves it leaves, not three neighbouring frames."""
+    res = interpolate_track([_kf(0, 0), _kf(40, 40)], "linear", num_suggestions=3)
+    got = [s.frame_idx for s in res.suggestions]
+    assert len(got) == 3 and 17 <= got[0] <= 23
+    assert min(abs(a - b) for a in got for b in got if a != b) >= 6, got
+    assert len(set(got)) == 3 and all(0 < f < 40 for f in got)

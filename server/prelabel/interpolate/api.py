@@ -49,7 +49,8 @@ def suggest_keyframes(
     num: int,
     reason: str,
 ) -> list[SuggestedKeyframe]:
-    """Rank frames for the next keyframe: the most uncertain frame of each gap first, at most one per gap per round.
+    """Rank frames for the next keyframe: the most uncertain frame of each gap first, at most one per gap per round;
+    a frame already suggested counts as a keyframe for the later rounds (suggestions in one gap spread out).
 
     Args:
         frames: (T,) frame indices.
@@ -77,15 +78,32 @@ def suggest_keyframes(
             i = int(starts[g]) + int(np.argmax(unc[starts[g] : ends[g]]))
             out.append(SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px"))
         return out
-    # More suggestions than gaps: round r takes each gap's r-th most uncertain frame, most uncertain first.
-    cand = np.flatnonzero(unc > 0)
-    gap_of = np.searchsorted(starts, cand, side="right") - 1
-    by_gap = cand[np.lexsort((-unc[cand], gap_of))]
-    gap_sorted = np.searchsorted(starts, by_gap, side="right") - 1
-    first = np.searchsorted(gap_sorted, gap_sorted, side="left")
-    rank = np.arange(len(by_gap)) - first
-    order = by_gap[np.lexsort((-unc[by_gap], rank))][:num]
-    return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px") for i in order.tolist()]
+    # More suggestions than gaps: rounds, each taking one frame per gap, the most uncertain gap first. A frame taken
+    # counts as a keyframe for the later rounds: a frame's uncertainty is scaled by its distance to the nearest keyframe
+    # or taken frame over its distance to the nearest keyframe (uncertainty grows away from keyframes), so a gap's
+    # second suggestion is the most uncertain frame of what the first leaves, not the frame next to it.
+    ends = np.concatenate([starts[1:], [len(frames)]])
+    pos = np.asarray(frames, np.float64)
+    taken: list[int] = []
+    eff = unc.copy()
+    while len(taken) < num:
+        live = [g for g in gaps.tolist() if eff[starts[g] : ends[g]].max() > 0]
+        if not live:
+            break
+        best_of = {g: int(starts[g]) + int(np.argmax(eff[starts[g] : ends[g]])) for g in live}
+        for g in sorted(live, key=lambda g: -eff[best_of[g]]):
+            if len(taken) == num:
+                break
+            i = best_of[g]
+            taken.append(i)
+            sl = slice(int(starts[g]), int(ends[g]))
+            # The gap runs from its keyframe (its first frame) to the next one (the next gap's first, or the last).
+            left, right = pos[sl.start], pos[sl.stop] if sl.stop < len(pos) else pos[-1]
+            old = np.maximum(np.minimum(pos[sl] - left, right - pos[sl]), 1.0)
+            mine = pos[[t for t in taken if sl.start <= t < sl.stop]]
+            near = np.abs(pos[sl][:, None] - mine[None]).min(axis=1)
+            eff[sl] = unc[sl] * np.minimum(near, old) / old
+    return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px") for i in taken]
 
 
 def _pose_estimates(
