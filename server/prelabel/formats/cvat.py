@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 CVAT_VERSION = "1.1"
 SKELETON_SUFFIX = "-skeleton"
+_KEYPOINT_INDEX = {name: i for i, name in enumerate(COCO17_KEYPOINTS)}  # a skeleton element's label -> keypoint
 # Attribute names CVAT reserves for itself; an action label may not take one of them.
 CVAT_RESERVED = frozenset({"occluded", "outside", "keyframe", "track_id", "rotation"})
 # Node positions (0..100) of the skeleton template CVAT draws when it creates the label from this file.
@@ -475,7 +476,6 @@ def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict
 
 
 def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
-    index = {name: i for i, name in enumerate(COCO17_KEYPOINTS)}
     kfs: list[Keyframe] = []
     for shape in el:
         if shape.tag != "skeleton" or shape.get("keyframe", "1") != "1":
@@ -484,7 +484,7 @@ def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
         kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         present = np.zeros(NUM_KEYPOINTS, bool)
         for pt in shape.findall("points"):
-            k = index.get(pt.get("label", ""))
+            k = _KEYPOINT_INDEX.get(pt.get("label", ""))
             if k is None:
                 logger.warning(
                     "%s frame %d: skeleton element %r is not a COCO-17 keypoint; ignored", where, f, pt.get("label")
@@ -761,7 +761,6 @@ def _patch_box_track(el: Element, track: Track, reducer: KeyframeReducer | None)
 def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None) -> None:
     annotated = _keyframe_shapes(el, "skeleton")
     frames = sorted(annotated)
-    index = {name: i for i, name in enumerate(COCO17_KEYPOINTS)}
     new = []
     for g0, g1 in itertools.pairwise(frames):
         if anchors is not None and not (g0 in anchors and g1 in anchors):
@@ -769,13 +768,13 @@ def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None) -
         for f in range(g0 + 1, g1):
             box = track.at(f)
             if box is not None and box.skeleton is not None and box.skeleton.present.any():
-                shape = _skeleton_shape(annotated[g0], f, box.skeleton, index)
+                shape = _skeleton_shape(annotated[g0], f, box.skeleton)
                 if shape is not None:
                     new.append(shape)
     _insert_sorted(el, "skeleton", new)
 
 
-def _skeleton_shape(template: Element, f: int, skeleton: Skeleton, index: dict[str, int]) -> Element | None:
+def _skeleton_shape(template: Element, f: int, skeleton: Skeleton) -> Element | None:
     """A skeleton keyframe at frame ``f``: ``template`` (the annotator's keyframe before it) with ``skeleton``'s
     points; None where the template is the annotator's "no skeleton from here" (the tool shows none until the next
     keyframe)."""
@@ -785,7 +784,7 @@ def _skeleton_shape(template: Element, f: int, skeleton: Skeleton, index: dict[s
     shape.set("frame", str(f))
     shape.set("keyframe", "1")
     for pt in shape.findall("points"):
-        k = index.get(pt.get("label", ""))
+        k = _KEYPOINT_INDEX.get(pt.get("label", ""))
         if k is None:
             continue
         if bool(skeleton.present[k]):

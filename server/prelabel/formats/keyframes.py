@@ -49,11 +49,12 @@ def compression_reducer(
 
     def reduce(track: Track) -> list[int]:
         frames = track.frames
-        pins = sorted({int(f) for f in (pinned or {}).get(track.track_id, ()) if int(f) in set(frames.tolist())})
-        cuts = [int(frames[0]), *pins, int(frames[-1])]
+        observed = set(frames.tolist())
+        pins = sorted({int(f) for f in (pinned or {}).get(track.track_id, ()) if int(f) in observed})
+        cuts = np.searchsorted(frames, [int(frames[0]), *pins, int(frames[-1])])  # box indices of the piece ends
         out = set(pins)
-        for a, b in itertools.pairwise(cuts):
-            piece = Track(track.track_id, [tb for tb in track.boxes if a <= tb.frame_idx <= b])
+        for a, b in itertools.pairwise(cuts.tolist()):
+            piece = Track(track.track_id, track.boxes[a : b + 1])
             out.update(int(k.frame_idx) for k in compress(piece, min_iou=min_iou) if not k.outside)
         return sorted(out)
 
