@@ -740,3 +740,52 @@ def test_detections_still_measure_an_object_whose_keyframes_are_all_cut_by_the_b
     frames_only = interpolate_track(kfs, "guided", video=frames, method_object=GuidedMethod(det_path=None)).xyxy
     got, prior = box_iou(with_dets[inner], gt[inner]).mean(), box_iou(frames_only[inner], gt[inner]).mean()
     assert got > prior + 0.02, (got, prior)
+
+
+def _walker_with_a_hat(n: int = 121, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A person walking right at a varying speed and a steady height on a static background; the top 18 rows (a hat
+    the colour of the background) show only for stretches of six frames, so the foreground's vertical centroid
+    jumps by several pixels while the box does not move vertically at all. Returns frames (T, H, W), boxes (T, 4)."""
+    rng = np.random.default_rng(seed)
+    h, w = 200, 360
+    bg = (rng.random((h, w)) * 40 + 100).astype(np.uint8)
+    body = (rng.random((60, 24)) * 50).astype(np.uint8)
+    t = np.arange(n, dtype=np.float64)
+    cx = 40.0 + 2.2 * t + 14.0 * np.sin(2 * np.pi * t / 30.0)
+    hat = np.repeat(rng.random(n // 6 + 1) < 0.5, 6)[:n]
+    frames = np.repeat(bg[None], n, axis=0)
+    boxes = np.zeros((n, 4))
+    for i in range(n):
+        x0, y0 = round(cx[i] - 12), 70
+        patch = body.copy()
+        if not hat[i]:
+            patch[:18] = bg[y0 : y0 + 18, x0 : x0 + 24]
+        frames[i, y0 : y0 + 60, x0 : x0 + 24] = patch
+        boxes[i] = [x0, y0, x0 + 24, y0 + 60]
+    return frames, boxes
+
+
+def test_each_axis_follows_the_foreground_as_far_as_the_keyframes_trust_it() -> None:
+    """The keyframes show the foreground's vertical offset jumping while the geometric prior predicts their height
+    exactly, and the reverse horizontally: the vertical departure from the prior is dropped, the horizontal kept."""
+    frames, gt = _walker_with_a_hat()
+    video = ArrayFrames(frames)
+    kidx = sorted({*range(0, len(gt), 12), len(gt) - 1})
+    inner = np.setdiff1d(np.arange(len(gt)), kidx)
+    kfs = [Keyframe(i, gt[i]) for i in kidx]
+    method = GuidedMethod()
+    bg = method._background(video, 0, len(gt) - 1)
+    assert bg is not None
+    key_c = np.c_[(gt[kidx, :2] + gt[kidx, 2:]) / 2, gt[kidx, 2:] - gt[kidx, :2]]
+    trust = method._axis_trust(RunInput(0, np.array(kidx), gt[kidx], video), bg, key_c)
+    assert trust[0] > 0.9 and trust[1] < 0.1, trust
+    err, iou = {}, {}
+    for name, obj in (("trust", method), ("whole", GuidedMethod(axis_trust_scale=None))):
+        res = interpolate_track(kfs, "guided", video=video, method_object=obj)
+        centre_err = (res.xyxy[inner, :2] + res.xyxy[inner, 2:] - gt[inner, :2] - gt[inner, 2:]) / 2
+        err[name] = np.sqrt((centre_err**2).mean(axis=0))
+        iou[name] = float(box_iou(res.xyxy[inner], gt[inner]).mean())
+        np.testing.assert_allclose(res.xyxy[kidx], gt[kidx], atol=1e-4)
+    assert err["whole"][1] > 0.5 and err["trust"][1] < 0.1, err  # the hat moved the whole path vertically
+    assert err["trust"][0] <= err["whole"][0] + 0.05, err  # horizontally the foreground still leads
+    assert iou["trust"] > iou["whole"] + 0.01, iou

@@ -245,6 +245,9 @@ class GuidedMethod:
         motion_key_speed: motion blobs are looked for only when some gap's keyframes are at least this many box
             diagonals per frame apart (a walking person is far below), or when the object's detections move at least
             ``motion.min_speed`` (a ball that comes back to where it was between its keyframes).
+        axis_trust_scale: on a static camera, each axis of the foreground path is pulled toward the geometric prior
+            as far as the keyframes say the prior is the better guess on it (:meth:`_axis_trust`); this scales the
+            prior's error measured across two gaps down to one gap. None: the path is taken whole.
     """
 
     name: str = "guided"
@@ -287,6 +290,7 @@ class GuidedMethod:
     det_gate: float = 0.5
     motion: MotionParams | None = field(default_factory=MotionParams)
     motion_key_speed: float = 0.1
+    axis_trust_scale: float | None = 0.25
     # Caches belong to one video, held by reference and compared with ``is``: an ``id`` can be reused by the next
     # video once the previous one is freed, and would then serve the old video's frames.
     # Backgrounds per window of frames (:func:`background_window`), so that a run's answer never depends on which
@@ -821,6 +825,8 @@ class GuidedMethod:
             choice = self._appearance_check(run.video, bg, kf, key_c, cands)
             centre = np.take_along_axis(np.stack(cands), choice[None, :, None], axis=0)[0]
             supported &= choice == 0
+        if self.axis_trust_scale is not None:
+            centre = pc[:, :2] + self._axis_trust(run, bg, key_c) * (centre - pc[:, :2])
         out = pc.copy()
         out[:, :2] = centre
         # Expected error (pixels): the geometric prior's own uncertainty (distance from keyframes) plus how far the
@@ -953,18 +959,19 @@ class GuidedMethod:
         cen, _ = foreground_centroid(g, bg, key[:2], key[2:], params, precise=params.precise_iters > 0)
         return None if cen is None else cen - key[:2]
 
-    def _key_foreground_rms(
+    def _key_foreground_residuals(
         self, video: FrameSource, bg: Float32Array, kf: npt.NDArray[np.int64], key_c: Float64Array
-    ) -> float | None:
-        """How well the foreground offset at an inner keyframe is predicted from its neighbours (pixels,
-        :func:`residual_rms`), each triple of keyframes measured with the estimator its gaps' measurements use
-        (:meth:`_gap_background`): the precise window where both gaps use it, the whole box otherwise."""
+    ) -> Float64Array:
+        """How well the foreground offset at each inner keyframe is predicted from its neighbours: (K - 2, 2) squared
+        residuals per axis (:func:`interp_residuals`, px^2; NaN where a keyframe holds no foreground), each triple of
+        keyframes measured with the estimator its gaps' measurements use (:meth:`_gap_background`): the precise
+        window where both gaps use it, the whole box otherwise."""
         gap_bg = [self._gap_background(key_c[k], key_c[k + 1], int(kf[k + 1] - kf[k])) for k in range(len(kf) - 1)]
         precise = np.array(
             [gap_bg[k].precise_iters > 0 and gap_bg[k + 1].precise_iters > 0 for k in range(len(kf) - 2)],
             bool,
         )
-        sq = np.full(max(len(kf) - 2, 0), np.nan)
+        sq = np.full((max(len(kf) - 2, 0), 2), np.nan)
         for flag, params in ((True, self.background), (False, replace(self.background, precise_iters=0))):
             use = precise == flag
             if not use.any():
@@ -974,8 +981,54 @@ class GuidedMethod:
                 o = self._key_offset(video, bg, int(f), kc, params)
                 if o is not None:
                     px[r] = o
-            sq = np.where(use, interp_residuals(px, kf), sq)
-        return residual_rms(sq)
+            for axis in range(2):
+                sq[:, axis] = np.where(use, interp_residuals(px[:, axis : axis + 1], kf), sq[:, axis])
+        return sq
+
+    def _key_foreground_rms(
+        self, video: FrameSource, bg: Float32Array, kf: npt.NDArray[np.int64], key_c: Float64Array
+    ) -> float | None:
+        """The foreground offset's error per keyframe, in pixels (:func:`residual_rms` over both axes, see
+        :meth:`_key_foreground_residuals`)."""
+        return residual_rms(self._key_foreground_residuals(video, bg, kf, key_c).sum(axis=1))
+
+    def _prior_residuals(self, run: RunInput, key_c: Float64Array, reach: int = 3) -> Float64Array:
+        """How well the geometric prior predicts each inner keyframe's centre from the others: (K - 2, 2) squared
+        residuals per axis in px^2, each keyframe left out of a prior through up to ``reach`` keyframes on either
+        side (the smoother's answer between two keyframes hardly depends on keyframes farther away)."""
+        kf = run.key_frames
+        sq = np.full((max(len(kf) - 2, 0), 2), np.nan)
+        for j in range(1, len(kf) - 1):
+            keep = [i for i in range(max(0, j - reach), min(len(kf), j + reach + 1)) if i != j]
+            sub = RunInput(run.track_id, kf[keep], run.key_xyxy[keep])
+            est = self.prior.interpolate_run(sub)
+            row = int(kf[j] - kf[keep[0]])
+            sq[j - 1] = (xyxy_to_cxcywh(est.xyxy[row : row + 1])[0, :2] - key_c[j, :2]) ** 2
+        return sq
+
+    def _axis_trust(self, run: RunInput, bg: Float32Array, key_c: Float64Array) -> Float64Array:
+        """Share (2,) of the foreground path's departure from the geometric prior kept per axis (x, y).
+
+        Both are judged at the inner keyframes, each left out: ``v_f``, the foreground offset's squared error
+        interpolated from its neighbours (:meth:`_key_foreground_residuals`), against ``v_p``, the prior's
+        (:meth:`_prior_residuals`), and the share is the precision weight ``c v_p / (c v_p + v_f)`` with
+        ``c = axis_trust_scale``. A keyframe left out doubles the gap: the prior's error between keyframes grows
+        about as the cube of the gap (a bridge of white-noise acceleration), an offset drifting as a random walk as
+        the gap, so ``c = 1/4`` brings the pair back to one gap. On PETS09-S2L1 people walk at a steady height: the
+        prior's vertical error is a third of the foreground centroid's (legs, shadows), the horizontal the reverse.
+        1 on both axes (the path whole) with fewer than two usable inner keyframes."""
+        assert run.video is not None and self.axis_trust_scale is not None
+        kf = run.key_frames
+        out = np.ones(2)
+        if len(kf) < 4:
+            return out
+        v_f = self._key_foreground_residuals(run.video, bg, kf, key_c)
+        v_p = self._prior_residuals(run, key_c)
+        ok = np.isfinite(v_f).all(axis=1) & np.isfinite(v_p).all(axis=1)
+        if ok.sum() < 2:
+            return out
+        vf, vp = v_f[ok].mean(axis=0), self.axis_trust_scale * v_p[ok].mean(axis=0)
+        return np.where(vp + vf > 0.0, vp / np.maximum(vp + vf, 1e-12), 1.0)
 
     def _template_measurements(
         self,
