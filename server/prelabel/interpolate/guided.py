@@ -407,8 +407,46 @@ class GuidedMethod:
                     blobs is not None or self._speed(run, candidates) >= self.centres_speed
                 )
                 base = self._visual_run(replace(run, detections=None), prior)
-                return self._with_detection_path(run, base, candidates, path, centres_only=centres_only)
+                est = self._with_detection_path(run, base, candidates, path, centres_only=centres_only)
+                return est if blobs is None else self._blob_path_check(run, est, base)
         return self._visual_run(run, prior)
+
+    def _blob_path_check(self, run: RunInput, blob_est: RunEstimate, base: RunEstimate) -> RunEstimate:
+        """Per gap whose keyframes move slower than ``motion.min_speed``, the foreground path ``base`` in place of
+        the path through motion blobs ``blob_est`` where the keyframes' appearance matches it better
+        (:meth:`_appearance_check`, blobs first): the object's blob speed may have been another mover's (the fastest
+        blob of a frame), and that mover's blobs then make the path. A gap of fast keyframes keeps its blobs; so
+        does one whose keyframes give no template (cut by the border) or whose appearance matches neither path."""
+        assert run.video is not None and self.motion is not None
+        step = _key_steps(run)
+        if self.template is None or not (step < self.motion.min_speed).any():
+            return blob_est
+        kf = run.key_frames
+        bg = self._background(run.video, int(kf[0]), int(kf[-1]))
+        if bg is None:
+            return blob_est
+        key_c = xyxy_to_cxcywh(run.key_xyxy)
+        cands = [xyxy_to_cxcywh(e.xyxy)[:, :2] for e in (blob_est, base)]
+        slow = np.zeros(len(cands[0]), bool)
+        for k in np.flatnonzero(step < self.motion.min_speed).tolist():
+            slow[kf[k] - kf[0] + 1 : kf[k + 1] - kf[0]] = True
+        keep = (self._appearance_check(run.video, bg, kf, key_c, cands) == 1) & slow
+        if not keep.any():
+            return blob_est
+        logger.debug(
+            "guided: track %d keeps its foreground path on %d frames over motion blobs", run.track_id, keep.sum()
+        )
+        support = blob_est.support if blob_est.support is not None else np.ones(len(keep))
+        base_support = base.support if base.support is not None else np.zeros(len(keep))
+        est = RunEstimate(
+            np.where(keep[:, None], base.xyxy, blob_est.xyxy),
+            np.where(keep, base.confidence, blob_est.confidence),
+            np.where(keep, base.uncertainty, blob_est.uncertainty),
+            [b if k else a for a, b, k in zip(blob_est.method, base.method, keep.tolist(), strict=True)],
+            blob_est.reason,
+        )
+        est.support = np.where(keep, base_support, support)
+        return est
 
     def _visual_run(self, run: RunInput, prior: RunEstimate) -> RunEstimate:
         """The foreground path on a static camera, optical flow otherwise (``run.video`` is set)."""
