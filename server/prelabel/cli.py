@@ -376,18 +376,19 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     for kt in ann.keyframe_tracks:
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
         # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track.
-        keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None] or kt.keyframes
-        if all(k.xyxy is None for k in keyframes):
-            print(f"warning: track {kt.track_id} ({kt.label!r}) has no box keyframes: nothing to fill", file=sys.stderr)
-            continue
+        # An object annotated with skeletons only is filled from its skeleton keyframes.
+        keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None]
+        skeleton_only = not any(k.xyxy is not None for k in keyframes)
+        if skeleton_only:
+            keyframes = kt.keyframes
         if kt.label not in methods:
             methods[kt.label] = default_registry().create(args.method or "auto")
         res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id, detections=detections,
                                 num_suggestions=args.suggestions, label=kt.label,
                                 method_object=methods[kt.label])  # fmt: skip
-        track = res.to_track()
+        track = res.to_track(skeleton_boxes=skeleton_only)
         last = max(keyframes, key=lambda k: k.frame_idx)
-        if fmt == "label_studio" and not last.outside and track.boxes and end > last.frame_idx:
+        if fmt == "label_studio" and not skeleton_only and not last.outside and track.boxes and end > last.frame_idx:
             # Label Studio shows a track whose last keyframe is enabled until the end of the video; its writer ends
             # each visible run with a disabled keyframe, so the run goes on to the last frame. (CVAT: the
             # annotator's file is patched, and its last keyframe holds as it did.)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -259,3 +260,39 @@ def test_interpolate_with_a_detector_guides_fast_people(tmp_path: Path, capsys: 
     with_det = mean_iou(["--detector", "prelabel-synth-pose"])
     frames_only = mean_iou([])
     assert with_det > 0.75 and with_det > frames_only + 0.15, (with_det, frames_only)
+
+
+def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An object annotated with skeletons only (a CVAT skeleton track, no box track) is filled from its skeleton
+    keyframes, scored and given suggestions like a box track; the annotator's skeleton keyframes stay as they were."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.types import COCO17_KEYPOINTS
+
+    def skeleton_xml(frame: int, dx: float) -> str:
+        points = "".join(
+            f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{100 + dx + 3 * k:.2f},'
+            f'{50 + 6 * k:.2f}"/>'
+            for k, name in enumerate(COCO17_KEYPOINTS)
+        )
+        return f'<skeleton frame="{frame}" keyframe="1" z_order="0">{points}</skeleton>'
+
+    src = tmp_path / "skeletons.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>41</size>'
+        "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+        '<track id="3" label="person-skeleton" source="manual">'
+        + "".join(skeleton_xml(f, dx) for f, dx in ((0, 0.0), (20, 80.0), (40, 120.0)))
+        + "</track></annotations>"
+    )
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["tracks"]
+    assert report["frames"] == 41 and report["keyframes"] == 3
+    assert 0.0 < report["mean_confidence"] < 1.0
+    assert report["suggested_keyframes"] and all(0 < f < 40 and f not in (20,) for f in report["suggested_keyframes"])
+    shapes = {int(s.get("frame")): s for s in ET.parse(out).getroot().find("track")}
+    assert sorted(shapes) == list(range(41))  # every frame between the keyframes filled
+    assert shapes[20].find("points").get("points") == "180.00,50.00"  # the annotator's keyframe, as it was
+    nose_x = [float(shapes[f].find("points").get("points").split(",")[0]) for f in range(41)]
+    assert all(b > a for a, b in itertools.pairwise(nose_x))  # moving right throughout

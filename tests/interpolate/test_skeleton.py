@@ -110,3 +110,26 @@ def test_cubic_skips_keyframes_missing_the_joint() -> None:
     assert res.keypoints_present[:17, [11, 12]].all() and not res.keypoints_present[17, [11, 12]].any()
     root = res.keypoints[:16, [11, 12], :2].astype(np.float64).mean(axis=1)
     np.testing.assert_allclose(root, (gt[:16, 11] + gt[:16, 12]) / 2.0, atol=0.05)  # moves at constant speed
+
+
+def test_a_skeleton_only_track_is_scored_and_suggested_like_a_box_track() -> None:
+    """No boxes: confidence falls with the distance from the skeleton keyframes (1 at them), and the middle of the
+    longer gap is suggested first."""
+    rng = np.random.default_rng(0)
+    base = rng.random((17, 2)) * 50 + 100
+    kfs = [
+        Keyframe(f, None, Skeleton(np.c_[base + np.array([3.0 * f, 0.0]), np.ones(17)], np.ones(17, bool), 1.0))
+        for f in (0, 10, 40)
+    ]
+    res = interpolate_track(kfs, "kalman", num_suggestions=2)
+    assert not res.has_box.any() and res.has_skeleton.all()
+    conf = res.confidence
+    assert conf[0] == conf[10] == conf[40] == 1.0
+    assert conf[25] < conf[15] < conf[11] < 1.0 and conf[25] > 0.0
+    assert res.suggestions[0].frame_idx == 25
+    assert res.frame_methods[25] == "kalman"
+    track = res.to_track(skeleton_boxes=True)
+    assert len(track) == 41 and res.to_track().boxes == []
+    box, skel = track.at(25).xyxy, track.at(25).skeleton  # type: ignore[union-attr]
+    assert skel is not None
+    np.testing.assert_allclose(box, np.r_[skel.keypoints[:, :2].min(0), skel.keypoints[:, :2].max(0)], atol=1e-4)

@@ -23,7 +23,7 @@ from prelabel.interpolate.base import (
     RunInput,
     SuggestedKeyframe,
 )
-from prelabel.interpolate.geometric import linear_boxes
+from prelabel.interpolate.geometric import KalmanMethod, linear_boxes
 from prelabel.interpolate.posefusion import fuse_pose_estimates
 from prelabel.interpolate.registry import MethodRegistry, default_registry
 from prelabel.interpolate.skeleton import kinematic_skeletons, linear_skeletons
@@ -223,6 +223,9 @@ def interpolate_track(
             unc[sl] = 0.0  # nothing to anchor a new keyframe against: the object is leaving view
             fmethods[sl] = ["linear"] * len(steps)
 
+    elif arr.has_skeleton[~arr.outside].any():
+        reason = _skeleton_only_confidence(keyframes, kframes, runs, track_id, name, conf, unc, fmethods)
+
     has_box = has_box_track & ~outside
     xyxy[~has_box] = np.nan
     conf[outside] = 0.0
@@ -251,6 +254,47 @@ def interpolate_track(
     )
     result.suggestions = suggest_keyframes(frames, unc, 1.0 - conf, kframes, num_suggestions, reason)
     return result
+
+
+def _skeleton_only_confidence(
+    keyframes: Sequence[Keyframe],
+    kframes: np.ndarray,
+    runs: list[range],
+    track_id: int,
+    name: str,
+    conf: Float64Array,
+    unc: Float64Array,
+    fmethods: list[str],
+) -> str:
+    """Confidence and uncertainty of a track with skeletons and no boxes, written into ``conf``, ``unc`` and
+    ``fmethods`` (``name`` between keyframes): the geometric prior's bridge on the boxes around each keyframe's
+    present keypoints, as for a box track, so its frames are scored and its gaps suggested like any other. Runs
+    split where a keyframe's skeleton has no present keypoint. Returns the suggestions' reason."""
+    t0 = int(kframes[0])
+    prior = KalmanMethod()
+    for run in runs:
+        groups: list[list[int]] = [[]]
+        for i in list(run):
+            sk = keyframes[i].skeleton
+            if sk is None or not sk.present.any():
+                groups.append([])
+            else:
+                groups[-1].append(i)
+        for g in groups:
+            if not g:
+                continue
+            ext = []
+            for i in g:
+                sk = keyframes[i].skeleton
+                assert sk is not None
+                pts = np.asarray(sk.keypoints[sk.present, :2], np.float64)
+                ext.append(np.r_[pts.min(axis=0), pts.max(axis=0)])
+            kf = kframes[g]
+            est = prior.interpolate_run(RunInput(track_id, kf, np.stack(ext)))
+            sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
+            conf[sl], unc[sl] = est.confidence, est.uncertainty
+            fmethods[sl] = [name] * (sl.stop - sl.start)
+    return "distance from keyframes (skeletons)"
 
 
 def _skeletons(

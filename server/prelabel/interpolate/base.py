@@ -161,12 +161,22 @@ class InterpolationResult:
         conf = float(self.keypoints[i, present, 2].mean()) if present.any() else 0.0
         return Skeleton(self.keypoints[i], present, conf)
 
-    def to_track(self) -> Track:
-        """The visible frames as a :class:`Track` (keyframes as ``Source.KEYFRAME``, others ``INTERPOLATED``)."""
+    def to_track(self, skeleton_boxes: bool = False) -> Track:
+        """The visible frames with a box as a :class:`Track` (keyframes as ``Source.KEYFRAME``, others
+        ``INTERPOLATED``); with ``skeleton_boxes``, also the frames with a skeleton and no box (a skeleton-only
+        track), boxed by their present keypoints (a skeleton with none present is left out)."""
         boxes: list[TrackedBox] = []
         for i, f in enumerate(self.frames.tolist()):
-            if self.outside[i] or not self.has_box[i]:
+            if self.outside[i]:
+                continue
+            skeleton = self.skeleton_at(i)
+            if self.has_box[i]:
+                xyxy = self.xyxy[i]
+            elif skeleton_boxes and skeleton is not None and skeleton.present.any():
+                pts = skeleton.keypoints[skeleton.present, :2]
+                xyxy = np.r_[pts.min(axis=0), pts.max(axis=0)].astype(np.float32)
+            else:
                 continue
             src = Source.KEYFRAME if self.is_keyframe[i] else Source.INTERPOLATED
-            boxes.append(TrackedBox(f, self.xyxy[i], float(self.confidence[i]), src, skeleton=self.skeleton_at(i)))
+            boxes.append(TrackedBox(f, xyxy, float(self.confidence[i]), src, skeleton=skeleton))
         return Track(self.track_id, boxes)
