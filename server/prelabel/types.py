@@ -188,6 +188,13 @@ class Skeleton:
         if not np.all(np.isfinite(self.keypoints[self.present])):
             raise InvalidInputError("skeleton.keypoints: a present keypoint is not finite")
 
+    def box(self) -> FloatArray | None:
+        """(4,) float32 ``xyxy`` around the present keypoints, or None when none is present."""
+        if not self.present.any():
+            return None
+        pts = self.keypoints[self.present, :2]
+        return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()], dtype=np.float32)
+
     @classmethod
     def from_array(cls, kpts: npt.ArrayLike, min_conf: float = 0.0, score: float | None = None) -> Skeleton:
         """Build from a (17, 3) array; keypoints with confidence <= ``min_conf`` or non-finite are missing."""

@@ -102,14 +102,6 @@ def keyframe_frames(track: Track, reducer: KeyframeReducer | None = None, requir
     return sorted(picked)
 
 
-def skeleton_box(skeleton: Skeleton) -> np.ndarray | None:
-    """(4,) float32 ``xyxy`` around the present keypoints, or None when none is present."""
-    if not skeleton.present.any():
-        return None
-    pts = skeleton.keypoints[skeleton.present, :2]
-    return np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()], dtype=np.float32)
-
-
 def _lerp_skeleton(a: Skeleton, b: Skeleton | None, t: float) -> Skeleton:
     """Keypoints present in both move linearly; present only in ``a`` hold; missing in ``a`` stay missing."""
     if b is None:
@@ -123,7 +115,7 @@ def _lerp_skeleton(a: Skeleton, b: Skeleton | None, t: float) -> Skeleton:
 def _keyframe_box(k: Keyframe) -> np.ndarray | None:
     if k.xyxy is not None:
         return np.asarray(k.xyxy, np.float32)
-    return skeleton_box(k.skeleton) if k.skeleton is not None else None
+    return k.skeleton.box() if k.skeleton is not None else None
 
 
 def densify(
@@ -168,7 +160,7 @@ def densify(
             if k.skeleton is not None and k.skeleton.present.any():
                 skel = _lerp_skeleton(k.skeleton, skel1, t) if f != k.frame_idx else k.skeleton
                 if k.xyxy is None:  # no box drawn: the box follows the rendered keypoints
-                    around = skeleton_box(skel)
+                    around = skel.box()
                     xyxy = around if around is not None else xyxy
             boxes.append(
                 TrackedBox(

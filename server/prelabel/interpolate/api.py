@@ -283,14 +283,14 @@ def _skeleton_only_confidence(
         for g in groups:
             if not g:
                 continue
-            ext = []
-            for i in g:
+            ext = np.full((len(g), 4), np.nan)
+            for row, i in enumerate(g):
                 sk = keyframes[i].skeleton
-                assert sk is not None
-                pts = np.asarray(sk.keypoints[sk.present, :2], np.float64)
-                ext.append(np.r_[pts.min(axis=0), pts.max(axis=0)])
+                box = sk.box() if sk is not None else None
+                if box is not None:  # always: groups hold skeletons with a present keypoint
+                    ext[row] = box
             kf = kframes[g]
-            est = prior.interpolate_run(RunInput(track_id, kf, np.stack(ext)))
+            est = prior.interpolate_run(RunInput(track_id, kf, ext))
             sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
             conf[sl], unc[sl] = est.confidence, est.uncertainty
             fmethods[sl] = [name] * (sl.stop - sl.start)

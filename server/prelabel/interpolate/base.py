@@ -170,12 +170,10 @@ class InterpolationResult:
             if self.outside[i]:
                 continue
             skeleton = self.skeleton_at(i)
-            if self.has_box[i]:
-                xyxy = self.xyxy[i]
-            elif skeleton_boxes and skeleton is not None and skeleton.present.any():
-                pts = skeleton.keypoints[skeleton.present, :2]
-                xyxy = np.r_[pts.min(axis=0), pts.max(axis=0)].astype(np.float32)
-            else:
+            xyxy = self.xyxy[i] if self.has_box[i] else None
+            if xyxy is None and skeleton_boxes and skeleton is not None:
+                xyxy = skeleton.box()
+            if xyxy is None:
                 continue
             src = Source.KEYFRAME if self.is_keyframe[i] else Source.INTERPOLATED
             boxes.append(TrackedBox(f, xyxy, float(self.confidence[i]), src, skeleton=skeleton))
