@@ -320,15 +320,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     """Fill an annotation tool's keyframes (CVAT XML or Label Studio JSON) with prelabel's interpolation and write
     the result back in the same format, so the annotator opens it in their tool."""
-    from dataclasses import replace
-
-    from prelabel.formats import Annotations, export, load
+    from prelabel.formats import load
     from prelabel.formats.cvat import patch_cvat
     from prelabel.formats.keyframes import compression_reducer
-    from prelabel.interpolate import VideoFileFrames, interpolate_track
+    from prelabel.formats.label_studio import label_studio_tasks, patch_label_studio, read_label_studio
+    from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
-    from prelabel.interpolate.registry import default_registry
-    from prelabel.types import Source, TrackedBox
     from prelabel.video.decode import probe
 
     if not args.input.is_file():
@@ -342,8 +339,23 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if args.video is not None:
         info, ts = probe(args.video)
         frames = VideoFileFrames(args.video)
-    ann = load(fmt, args.input, info)
-    if not ann.keyframe_tracks:
+    skipped: list[dict[str, object]] = []
+    if fmt == "cvat":
+        anns = {0: load(fmt, args.input, info)}
+    else:
+        # A Label Studio export holds every task of a project: each task with an annotation (or a prediction) is
+        # filled; with a video, only the tasks that refer to it (a file of one task: that task).
+        refs = label_studio_tasks(args.input)
+        wanted = [
+            i for i, (ref, _) in enumerate(refs) if args.video is None or len(refs) == 1 or _same_video(ref, args.video)
+        ]
+        if not wanted:
+            print(f"error: no task of {args.input} refers to {args.video.name} (tasks refer to "
+                  f"{sorted({r for r, _ in refs})})", file=sys.stderr)  # fmt: skip
+            return 2
+        skipped = [{"task": i, "reason": "no annotation or prediction"} for i in wanted if not refs[i][1]]
+        anns = {i: read_label_studio(args.input, info, ts, task_index=i) for i in wanted if refs[i][1]}
+    if not any(ann.keyframe_tracks for ann in anns.values()):
         print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
         return 2
     detections = None
@@ -351,32 +363,73 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         if frames is None:
             print("error: --detector needs --video", file=sys.stderr)
             return 2
-        from prelabel.detect.manager import ModelManager
-        from prelabel.interpolate.support import detect_frames, span_frames
-        from prelabel.registry import ModelRegistry
-        from prelabel.settings import default_models_dir
-
-        registry = ModelRegistry.load((args.models_dir or default_models_dir()) / "registry.yaml")
-        manager = ModelManager(registry, args.device)
-        try:
-            detectors = [manager.get(spec.name, spec.task) for spec in (registry.get(n) for n in args.detector)]
-            ranges = [(min(k.frame_idx for k in kt.keyframes), max(k.frame_idx for k in kt.keyframes))
-                      for kt in ann.keyframe_tracks]  # fmt: skip
-            detections = detect_frames(detectors, frames, span_frames(ranges))
-        finally:
-            manager.close()
-    tracks = []
-    summary = []
-    pinned: dict[int, list[int]] = {}  # the annotator's keyframes, written back as they are
-    anchors: dict[int, list[int]] = {}  # the keyframes each track was interpolated from
-    end = (ann.info.num_frames if ann.info is not None else 0) - 1
+        ranges = [(min(k.frame_idx for k in kt.keyframes), max(k.frame_idx for k in kt.keyframes))
+                  for ann in anns.values() for kt in ann.keyframe_tracks]  # fmt: skip
+        detections = _interpolate_detections(args, frames, ranges)
     # One method object per label serves all its tracks: the work a method does on the video (backgrounds,
     # propagation passes) is shared, never an answer (its caches are keyed by what they were computed from).
     methods: dict[str, InterpolationMethod] = {}
+    summary: list[dict[str, object]] = []
+    filled = {}
+    for index, ann in anns.items():
+        out_ann, pinned, anchors, rows = _fill_keyframe_tracks(ann, args, frames, detections, ts, methods)
+        for row in rows:
+            summary.append({"task": index, **row} if fmt == "label_studio" else row)
+        filled[index] = out_ann
+        if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
+            reducer = compression_reducer(pinned=pinned)
+            path = patch_cvat(args.input, args.out, out_ann.tracks, keyframe_reducer=reducer, anchors=anchors)
+    if fmt == "label_studio":  # the annotator's tasks with a prediction added: their annotations stay
+        path = patch_label_studio(args.input, args.out, filled)
+    report: dict[str, object] = {"written": str(path), "method": args.method, "tracks": summary}
+    if skipped:
+        report["skipped_tasks"] = skipped
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def _same_video(ref: str, video: Path) -> bool:
+    """Whether a task's video reference (a URL or a path, e.g. ``/data/upload/1/3f2a-clip.mp4``) names ``video``:
+    same file name, or one that ends with ``-`` and it (Label Studio prefixes uploads with an id)."""
+    name = ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return name == video.name or name.endswith("-" + video.name)
+
+
+def _interpolate_detections(args: argparse.Namespace, frames: Any, ranges: list[tuple[int, int]]) -> Any:
+    """The ``--detector`` models' output on the frames the tracks span."""
+    from prelabel.detect.manager import ModelManager
+    from prelabel.interpolate.support import detect_frames, span_frames
+    from prelabel.registry import ModelRegistry
+    from prelabel.settings import default_models_dir
+
+    registry = ModelRegistry.load((args.models_dir or default_models_dir()) / "registry.yaml")
+    manager = ModelManager(registry, args.device)
+    try:
+        detectors = [manager.get(spec.name, spec.task) for spec in (registry.get(n) for n in args.detector)]
+        return detect_frames(detectors, frames, span_frames(ranges))
+    finally:
+        manager.close()
+
+
+def _fill_keyframe_tracks(
+    ann: Any, args: argparse.Namespace, frames: Any, detections: Any, ts: Any, methods: dict[str, Any]
+) -> tuple[Any, dict[int, list[int]], dict[int, list[int]], list[dict[str, object]]]:
+    """Interpolate every keyframed track of one task: the filled annotations, the annotator's keyframes per track
+    (pinned: written back as they are), the keyframes each track was interpolated from, and a summary row each."""
+    from dataclasses import replace
+
+    from prelabel.formats import Annotations
+    from prelabel.interpolate import interpolate_track
+    from prelabel.interpolate.registry import default_registry
+
+    tracks = []
+    summary: list[dict[str, object]] = []
+    pinned: dict[int, list[int]] = {}
+    anchors: dict[int, list[int]] = {}
     for kt in ann.keyframe_tracks:
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
-        # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track.
-        # An object annotated with skeletons only is filled from its skeleton keyframes.
+        # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track. An
+        # object annotated with skeletons only is filled from its skeleton keyframes.
         keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None]
         skeleton_only = not any(k.xyxy is not None for k in keyframes)
         if skeleton_only:
@@ -387,16 +440,6 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                                 num_suggestions=args.suggestions, label=kt.label,
                                 method_object=methods[kt.label])  # fmt: skip
         track = res.to_track(skeleton_boxes=skeleton_only)
-        last = max(keyframes, key=lambda k: k.frame_idx)
-        if fmt == "label_studio" and not skeleton_only and not last.outside and track.boxes and end > last.frame_idx:
-            # Label Studio shows a track whose last keyframe is enabled until the end of the video; its writer ends
-            # each visible run with a disabled keyframe, so the run goes on to the last frame. (CVAT: the
-            # annotator's file is patched, and its last keyframe holds as it did.)
-            held = track.boxes[-1]
-            track.boxes.extend(
-                TrackedBox(f, held.xyxy.copy(), held.score, Source.INTERPOLATED, skeleton=held.skeleton)
-                for f in range(last.frame_idx + 1, end + 1)
-            )
         pinned[kt.track_id] = [k.frame_idx for k in keyframes if not k.outside]
         anchors[kt.track_id] = [k.frame_idx for k in keyframes]
         tracks.append(replace(track, class_name=kt.label))
@@ -420,13 +463,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     )
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
-    reducer = compression_reducer(pinned=pinned)
-    if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
-        path = patch_cvat(args.input, args.out, out_ann.tracks, keyframe_reducer=reducer, anchors=anchors)
-    else:
-        path = export(out_ann, fmt, args.out, keyframe_reducer=reducer)
-    print(json.dumps({"written": str(path), "method": args.method, "tracks": summary}, indent=1))
-    return 0
+    return out_ann, pinned, anchors, summary
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -296,3 +296,87 @@ def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.
     assert shapes[20].find("points").get("points") == "180.00,50.00"  # the annotator's keyframe, as it was
     nose_x = [float(shapes[f].find("points").get("points").split(",")[0]) for f in range(41)]
     assert all(b > a for a, b in itertools.pairwise(nose_x))  # moving right throughout
+
+
+def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, object]:
+    return {
+        "id": rid,
+        "type": "videorectangle",
+        "from_name": "box",
+        "to_name": "video",
+        "value": {
+            "framesCount": 40,
+            "duration": 1.6,
+            "labels": ["person"],
+            "sequence": [
+                {
+                    "frame": f,
+                    "enabled": on,
+                    "rotation": 0,
+                    "x": x,
+                    "y": 20.0,
+                    "width": 10.0,
+                    "height": 30.0,
+                    "time": (f - 1) / 25.0,
+                }
+                for f, x, on in items
+            ],
+        },
+    }
+
+
+def test_interpolate_adds_a_prediction_to_every_label_studio_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Label Studio project export: each annotated task gets a prediction with its tracks filled in (the
+    annotator's keyframes exactly as they were, region ids and other results kept); task ids, data and the
+    annotations themselves are untouched, and a task nobody annotated is passed through and reported."""
+    timeline = {"id": "t1", "type": "timelinelabels", "from_name": "actions", "to_name": "video",
+                "value": {"ranges": [{"start": 3, "end": 9}], "timelinelabels": ["wave"]}}  # fmt: skip
+    data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
+    tasks = [
+        {"id": 11, "data": {"video": "/data/upload/1/ab12-clip.mp4", **data}, "predictions": [],
+         "annotations": [{"id": 5, "result": [_ls_region("aB3", [(1, 10.0, True), (11, 30.0, True),
+                                                                  (21, 40.0, False)]), timeline]}]},
+        {"id": 12, "data": {"video": "/data/upload/1/cd34-other.mp4", **data}, "annotations": []},
+        {"id": 13, "data": {"video": "/data/upload/1/ef56-third.mp4", **data},
+         "annotations": [{"id": 6, "result": [_ls_region("zz9", [(5, 50.0, True), (25, 70.0, True)])]}]},
+    ]  # fmt: skip
+    src = tmp_path / "project.json"
+    src.write_text(json.dumps(tasks))
+    out = tmp_path / "filled.json"
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(t["task"], t["frames"]) for t in report["tracks"]] == [(0, 21), (2, 21)]  # frames 1-21 and 5-25
+    assert report["skipped_tasks"] == [{"task": 1, "reason": "no annotation or prediction"}]
+    got = json.loads(out.read_text())
+    assert [t["id"] for t in got] == [11, 12, 13]
+    assert got[1] == tasks[1]
+    for before, after in ((tasks[0], got[0]), (tasks[2], got[2])):
+        assert after["data"] == before["data"] and after["annotations"] == before["annotations"]
+        (prediction,) = after["predictions"]
+        assert prediction["model_version"] == "prelabel-interpolate"
+        region = prediction["result"][0]
+        annotated = before["annotations"][0]["result"][0]  # type: ignore[index]
+        assert region["id"] == annotated["id"] and region["value"]["labels"] == ["person"]
+        seq = region["value"]["sequence"]
+        frames = [item["frame"] for item in seq]
+        assert frames == sorted(frames)
+        for item in annotated["value"]["sequence"]:
+            assert item in seq  # exactly as the annotator made it
+        assert all(item["enabled"] for item in seq if item not in annotated["value"]["sequence"])
+        assert min(frames) == annotated["value"]["sequence"][0]["frame"]
+        assert max(frames) == annotated["value"]["sequence"][-1]["frame"]  # held by the tool, not copied
+    assert got[0]["predictions"][0]["result"][1] == timeline
+    # Three keyframes make a curve (keyframes added between them); two a straight line, which the tool draws itself.
+    assert len(got[0]["predictions"][0]["result"][0]["value"]["sequence"]) > 3
+    assert len(got[2]["predictions"][0]["result"][0]["value"]["sequence"]) == 2
+
+
+def test_a_label_studio_task_names_its_video_by_file_name() -> None:
+    from prelabel.cli import _same_video
+
+    assert _same_video("/data/upload/1/ab12-clip.mp4", Path("videos/clip.mp4"))
+    assert _same_video("s3://bucket/clip.mp4?X-Amz=1", Path("clip.mp4"))
+    assert not _same_video("/data/upload/1/ab12-clip.mp4", Path("other.mp4"))
+    assert not _same_video("/data/upload/1/myclip.mp4", Path("clip.mp4"))

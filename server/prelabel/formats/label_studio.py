@@ -17,9 +17,11 @@ back from there. Skeletons are not written: Label Studio's video tags have no ke
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from prelabel.errors import InvalidInputError
-from prelabel.formats.keyframes import AUTO, KeyframeReducer, densify, keyframe_frames, resolve_reducer
+from prelabel.formats.keyframes import (
+    AUTO,
+    KeyframeReducer,
+    compression_reducer,
+    densify,
+    keyframe_frames,
+    resolve_reducer,
+)
 from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs
 from prelabel.types import Keyframe, Segment, Source, Track, VideoInfo
 
@@ -234,6 +243,62 @@ def _track_id_of(region: dict[str, Any]) -> int | None:
     return None
 
 
+def _load_tasks(path: Path) -> tuple[Any, list[Any]]:
+    """The parsed file and its tasks (a task list, or one task)."""
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path.name}: not JSON: {exc}") from exc
+    return doc, doc if isinstance(doc, list) else [doc]
+
+
+def _task(tasks: list[Any], index: int, path: Path) -> dict[str, Any]:
+    if not 0 <= index < len(tasks) or not isinstance(tasks[index], dict):
+        raise InvalidInputError(f"{path.name}: expected a task at index {index}, the file has {len(tasks)}")
+    task: dict[str, Any] = tasks[index]
+    return task
+
+
+def _region_track_ids(rects: list[dict[str, Any]]) -> list[int]:
+    """Track id per ``videorectangle`` region, in order: the one its id or meta text names (:func:`_track_id_of`),
+    else the smallest id no region names or was given before."""
+    used = {tid for r in rects if (tid := _track_id_of(r)) is not None}
+    next_id = 1
+    out = []
+    for r in rects:
+        tid = _track_id_of(r)
+        if tid is None:
+            while next_id in used:
+                next_id += 1
+            tid = next_id
+            used.add(tid)
+        out.append(tid)
+    return out
+
+
+def label_studio_tasks(path: Path, data_key: str = "video") -> list[tuple[str, bool]]:
+    """Per task of a Label Studio JSON file: its video reference (``data[data_key]``, empty when missing) and
+    whether it holds an annotation or a prediction to read."""
+    path = Path(path)
+    _, tasks = _load_tasks(path)
+    out = []
+    for t in tasks:
+        if not isinstance(t, dict):
+            out.append(("", False))
+            continue
+        try:
+            _pick_results(t, path.name)
+            readable = True
+        except InvalidInputError:
+            readable = False
+        out.append((str((t.get("data") or {}).get(data_key, "")), readable))
+    return out
+
+
+def _is_rect(region: dict[str, Any]) -> bool:
+    return str(region.get("type", "")).lower() == "videorectangle"
+
+
 def read_label_studio(
     path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | None = None, task_index: int = 0
 ) -> Annotations:
@@ -255,14 +320,8 @@ def read_label_studio(
         InvalidInputError: bad JSON, frame size unknown, non-numeric fields (naming region and item).
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{path.name}: not JSON: {exc}") from exc
-    tasks = doc if isinstance(doc, list) else [doc]
-    if not 0 <= task_index < len(tasks) or not isinstance(tasks[task_index], dict):
-        raise InvalidInputError(f"{path.name}: expected a task at index {task_index}, the file has {len(tasks)}")
-    task = tasks[task_index]
+    _, tasks = _load_tasks(path)
+    task = _task(tasks, task_index, path)
     data = task.get("data") or {}
     if info is None:
         try:
@@ -277,26 +336,18 @@ def read_label_studio(
     if info.width <= 0 or info.height <= 0:
         raise InvalidInputError(f"{path.name}: frame size unknown; pass info= (Label Studio boxes are in percent)")
     results = _pick_results(task, path.name)
-    rects = [r for r in results if str(r.get("type", "")).lower() == "videorectangle"]
+    rects = [r for r in results if _is_rect(r)]
     if info.num_frames <= 0:
         counts = [int(r.get("value", {}).get("framesCount", 0) or 0) for r in rects]
         if counts and max(counts) > 0:
             info = VideoInfo(info.width, info.height, max(counts), info.fps, info.variable_frame_rate, info.duration_ms)
     ann = Annotations(info=info, ts_ms=ts_ms, name=str(data.get("video", path.stem)))
     ts = ann.frame_ts_ms
-    used = {tid for r in rects if (tid := _track_id_of(r)) is not None}
-    next_id = 1
     labels: list[str] = []
     tracks: list[Track] = []
     kts: list[KeyframeTrack] = []
-    for r in rects:
+    for r, tid in zip(rects, _region_track_ids(rects), strict=True):
         where = f"{path.name}: region {r.get('id', '?')!r}"
-        tid = _track_id_of(r)
-        if tid is None:
-            while next_id in used:
-                next_id += 1
-            tid = next_id
-            used.add(tid)
         value = r.get("value") or {}
         label = (value.get("labels") or ["object"])[0]
         if label not in labels:
@@ -328,3 +379,77 @@ def read_label_studio(
     ann.action_labels = tuple(dict.fromkeys(s.label for s in segments))
     ann.__post_init__()
     return ann
+
+
+def patch_label_studio(
+    src: Path,
+    dst: Path,
+    filled: Mapping[int, Annotations],
+    keyframe_reducer: KeyframeReducer | str | None = AUTO,
+    model_version: str = "prelabel-interpolate",
+) -> Path:
+    """Write the Label Studio file ``src`` again to ``dst`` with a prediction of its filled tracks added to tasks.
+
+    ``keyframe_reducer``: ``"auto"`` compresses each filled track piece by piece between the annotator's keyframes
+    (:func:`compression_reducer` with them pinned); None writes every frame; a reducer is used as it is.
+
+    For each task index in ``filled`` (its annotations read by :func:`read_label_studio` from that task, tracks
+    filled), the result the reader took (the first non-cancelled annotation, else the first prediction) is copied
+    into a new prediction in which each ``videorectangle`` region holds its track filled in: the annotator's
+    keyframes exactly as they were, with the reducer's keyframes of the filled track (:func:`keyframe_frames`)
+    added between them (enabled: inside a visible run). Region ids, labels, meta and every other result are kept;
+    so are the task's id, data, annotations and earlier predictions, and tasks not in ``filled``. The annotator
+    accepts or edits the prediction in the tool; nothing they made is overwritten.
+
+    Raises:
+        InvalidInputError: bad JSON or a task index the file does not have.
+    """
+    src, dst = Path(src), Path(dst)
+    doc, tasks = _load_tasks(src)
+    for index, ann in sorted(filled.items()):
+        task = _task(tasks, index, src)
+        results = _pick_results(task, src.name)
+        rects = [r for r in results if _is_rect(r)]
+        tid_of = {id(r): tid for r, tid in zip(rects, _region_track_ids(rects), strict=True)}
+        by_id = {t.track_id: t for t in ann.tracks}
+        out: list[dict[str, Any]] = []
+        scores = []
+        for r in results:
+            region = copy.deepcopy(r)
+            track = by_id.get(tid_of[id(r)]) if id(r) in tid_of else None
+            if track is not None and track.boxes:
+                value = region.setdefault("value", {})
+                sequence = list(value.get("sequence") or [])
+                annotated = sorted({int(float(item.get("frame", 0))) - 1 for item in sequence})
+                reducer = (
+                    compression_reducer(pinned={track.track_id: annotated})
+                    if keyframe_reducer == AUTO
+                    else resolve_reducer(keyframe_reducer)
+                )
+                value["sequence"] = _filled_sequence(ann, sequence, annotated, track, reducer)
+                region["score"] = float(np.mean([b.score for b in track.boxes]))
+                scores.append(region["score"])
+            out.append(region)
+        prediction = {"model_version": model_version, "score": float(np.mean(scores)) if scores else 0.0, "result": out}
+        task["predictions"] = [*(task.get("predictions") or []), prediction]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps(doc, indent=1))
+    logger.info("wrote %s: %s with %d tasks' tracks filled in", dst, src.name, len(filled))
+    return dst
+
+
+def _filled_sequence(
+    ann: Annotations,
+    sequence: list[dict[str, Any]],
+    annotated: list[int],
+    track: Track,
+    reducer: KeyframeReducer | None,
+) -> list[dict[str, Any]]:
+    """The annotator's ``sequence`` items (at the 0-based frames ``annotated``) as they are, plus an enabled item at
+    each of the reducer's keyframes of the filled ``track`` that the annotator has none at, in frame order."""
+    added = []
+    for f in keyframe_frames(track, reducer, annotated):
+        box = track.at(f)
+        if f not in annotated and box is not None:
+            added.append(_seq_item(ann, f, box.xyxy, enabled=True))
+    return sorted([*sequence, *added], key=lambda item: float(item.get("frame", 0)))
