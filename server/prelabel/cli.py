@@ -418,6 +418,7 @@ def _fill_keyframe_tracks(
     (pinned: written back as they are), the keyframes each track was interpolated from, and a summary row each."""
     from dataclasses import replace
 
+    from prelabel.errors import InvalidInputError
     from prelabel.formats import Annotations
     from prelabel.interpolate import interpolate_track
     from prelabel.interpolate.registry import default_registry
@@ -436,9 +437,12 @@ def _fill_keyframe_tracks(
             keyframes = kt.keyframes
         if kt.label not in methods:
             methods[kt.label] = default_registry().create(args.method or "auto")
-        res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id, detections=detections,
-                                num_suggestions=args.suggestions, label=kt.label,
-                                method_object=methods[kt.label])  # fmt: skip
+        try:
+            res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id,
+                                    detections=detections, num_suggestions=args.suggestions, label=kt.label,
+                                    method_object=methods[kt.label])  # fmt: skip
+        except InvalidInputError as exc:  # name the track as the annotator's file does
+            raise InvalidInputError(f"{args.input.name}: {kt.source or f'track {kt.track_id}'}: {exc}") from exc
         track = res.to_track(skeleton_boxes=skeleton_only)
         pinned[kt.track_id] = [k.frame_idx for k in keyframes if not k.outside]
         anchors[kt.track_id] = [k.frame_idx for k in keyframes]

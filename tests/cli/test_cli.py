@@ -380,3 +380,25 @@ def test_a_label_studio_task_names_its_video_by_file_name() -> None:
     assert _same_video("s3://bucket/clip.mp4?X-Amz=1", Path("clip.mp4"))
     assert not _same_video("/data/upload/1/ab12-clip.mp4", Path("other.mp4"))
     assert not _same_video("/data/upload/1/myclip.mp4", Path("clip.mp4"))
+
+
+def test_interpolate_names_a_bad_track_as_the_annotators_file_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A keyframe past the video's end is refused naming the CVAT track id (prelabel numbers objects from 1)."""
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+    for i in range(12):
+        writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    src = tmp_path / "task.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>12</size>'
+        "<original_size><width>64</width><height>48</height></original_size></task></meta>"
+        '<track id="7" label="person"><box frame="0" keyframe="1" outside="0" xtl="1" ytl="1" xbr="9" ybr="9"/>'
+        '<box frame="100" keyframe="1" outside="0" xtl="5" ytl="1" xbr="13" ybr="9"/></track></annotations>'
+    )
+    argv = ["interpolate", str(src), "--video", str(video), "--method", "linear", "--out", str(tmp_path / "o.xml")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "task.xml: CVAT track id=7:" in err and "frame 100: outside the video" in err, err

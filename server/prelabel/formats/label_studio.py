@@ -353,7 +353,7 @@ def read_label_studio(
         if label not in labels:
             labels.append(label)
         kfs = sequence_keyframes(list(value.get("sequence") or []), info, where)
-        kt = KeyframeTrack(tid, label, kfs)
+        kt = KeyframeTrack(tid, label, kfs, f"task {task_index} region {r.get('id', '?')!r}")
         kts.append(kt)
         end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)
         tracks.append(densify(kt, end, labels.index(label), ts))

@@ -30,11 +30,14 @@ class KeyframeTrack:
         label: the object's class name.
         keyframes: in strictly increasing ``frame_idx``; a keyframe with ``outside=True`` starts a span where the
             object is out of view, which lasts until the next keyframe.
+        source: how the file names the object, for messages (``CVAT track id=4``, ``task 0 region 'aB3'``);
+            ``track_id`` is prelabel's, which the file may not show.
     """
 
     track_id: int
     label: str
     keyframes: list[Keyframe] = field(default_factory=list)
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.track_id <= 0:
