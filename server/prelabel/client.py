@@ -23,6 +23,13 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from prelabel.service.messages import (
+    box_from_proto,
+    box_to_proto,
+    detections_from_proto,
+    skeleton_from_proto,
+    skeleton_to_proto,
+)
 from prelabel.types import Detections, Keyframe, Skeleton
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
@@ -184,7 +191,7 @@ class PrelabelClient:
         resp = self.stub.Detect(req, **self._kw(timeout_s))
         out = []
         for r, (_, (sx, sy)) in zip(resp.results, prepared, strict=True):
-            dets = _detections(r)
+            dets = detections_from_proto(r.detections, "Detect answer")
             if (sx, sy) != (1.0, 1.0) and len(dets):
                 xyxy = (dets.xyxy / np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
                 dets = Detections(xyxy, dets.scores, dets.class_ids, dets.class_names)
@@ -210,7 +217,9 @@ class PrelabelClient:
         resp = self.stub.EstimatePose(req, **self._kw(timeout_s))
         out = []
         for r in resp.results:
-            out.append([Pose(_xyxy(s.box), _skeleton(s)) for s in r.skeletons])
+            out.append(
+                [Pose(box_from_proto(s.box), skeleton_from_proto(s, "EstimatePose answer")) for s in r.skeletons]
+            )
         return out
 
     # ------------------------------------------------------------------ interpolation
@@ -248,10 +257,10 @@ class PrelabelClient:
             for kf in keyframes:
                 k = msg.keyframes.add(frame_idx=int(kf.frame_idx), outside=bool(kf.outside))
                 if kf.xyxy is not None:
-                    k.box.CopyFrom(_box_msg(kf.xyxy))
+                    k.box.CopyFrom(box_to_proto(kf.xyxy))
                     k.has_box = True
                 if kf.skeleton is not None:
-                    k.skeleton.CopyFrom(_skeleton_msg(kf.skeleton))
+                    k.skeleton.CopyFrom(skeleton_to_proto(kf.skeleton))
                     k.has_skeleton = True
         if video is not None:
             req.video.path = str(video)
@@ -354,36 +363,3 @@ class PrelabelClient:
             for chunk in chunks:
                 fh.write(chunk.data)
         return target
-
-
-def _box_msg(xyxy: np.ndarray) -> pb.Box:
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
-    return pb.Box(x1=x1, y1=y1, x2=x2, y2=y2)
-
-
-def _skeleton_msg(sk: Skeleton) -> pb.Skeleton:
-    msg = pb.Skeleton(score=float(sk.score))
-    for (x, y, c), present in zip(sk.keypoints, sk.present, strict=True):
-        msg.keypoints.append(pb.Keypoint(x=float(x), y=float(y), confidence=float(c), present=bool(present)))
-    return msg
-
-
-def _xyxy(box: pb.Box) -> np.ndarray:
-    return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32)
-
-
-def _skeleton(msg: pb.Skeleton) -> Skeleton:
-    kp = np.array([[k.x, k.y, k.confidence] for k in msg.keypoints], dtype=np.float32).reshape(-1, 3)
-    present = np.array([k.present for k in msg.keypoints], dtype=bool)
-    return Skeleton(kp, present, msg.score)
-
-
-def _detections(msg: pb.ImageDetections) -> Detections:
-    if not msg.detections:
-        return Detections.empty()
-    xyxy = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in msg.detections], dtype=np.float32)
-    scores = np.array([d.score for d in msg.detections], dtype=np.float32)
-    cls = np.array([d.class_id for d in msg.detections], dtype=np.int64)
-    names_by_id = {d.class_id: d.class_name for d in msg.detections}
-    names = [names_by_id.get(i, str(i)) for i in range(int(cls.max()) + 1)]
-    return Detections(xyxy, scores, cls, names)

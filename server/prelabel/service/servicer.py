@@ -21,7 +21,7 @@ from prelabel.jobs.results import result_file
 from prelabel.jobs.runner import pipeline_config
 from prelabel.pipeline import STAGES, OnlineFrame, Pipeline, PipelineConfig, Progress
 from prelabel.registry import ModelSpec
-from prelabel.service import convert
+from prelabel.service import convert, messages
 from prelabel.service.context import ServiceContext
 from prelabel.service.sessions import InterpolationSession, InterpolationSessions
 from prelabel.v1 import prelabel_pb2 as pb
@@ -117,7 +117,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         out = pb.EstimatePoseResponse(model=detector.name)
         for i, (img, people) in enumerate(zip(images, estimate_pose(detector, images, options), strict=True)):
             result = pb.ImagePoses(index=i, width=img.shape[1], height=img.shape[0])
-            result.skeletons.extend(convert.skeleton_to_proto(p.skeleton, p.xyxy) for p in people)
+            result.skeletons.extend(messages.skeleton_to_proto(p.skeleton, p.xyxy) for p in people)
             out.results.append(result)
         return out
 
@@ -194,7 +194,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         if not request.frames:
             raise InvalidInputError("no frames given")
         frames = [
-            (f.frame_idx, f.ts_ms, convert.detections_from_proto(f.detections, f"frame {f.frame_idx} (message {i})"))
+            (f.frame_idx, f.ts_ms, messages.detections_from_proto(f.detections, f"frame {f.frame_idx} (message {i})"))
             for i, f in enumerate(request.frames)
         ]
         opts = request.tracker_options
