@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -323,7 +324,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from prelabel.formats import load
     from prelabel.formats.cvat import patch_cvat
     from prelabel.formats.keyframes import compression_reducer
-    from prelabel.formats.label_studio import label_studio_tasks, patch_label_studio, read_label_studio
+    from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_source
     from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
     from prelabel.video.decode import probe
@@ -340,22 +341,29 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         info, ts = probe(args.video)
         frames = VideoFileFrames(args.video)
     skipped: list[dict[str, object]] = []
+    sources: dict[int, str | None] = {}
     if fmt == "cvat":
         anns = {0: load(fmt, args.input, info)}
     else:
         # A Label Studio export holds every task of a project: each task with an annotation (or a prediction) is
         # filled; with a video, only the tasks that refer to it (a file of one task: that task).
-        refs = label_studio_tasks(args.input)
+        _, tasks = load_tasks(args.input)
+        refs = [str(((t.get("data") or {}) if isinstance(t, dict) else {}).get(args.data_key, "")) for t in tasks]
         wanted = [
-            i for i, (ref, _) in enumerate(refs) if args.video is None or len(refs) == 1 or _same_video(ref, args.video)
+            i for i, ref in enumerate(refs) if args.video is None or len(refs) == 1 or _same_video(ref, args.video)
         ]
         if not wanted:
-            print(f"error: no task of {args.input} refers to {args.video.name} (tasks refer to "
-                  f"{sorted({r for r, _ in refs})})", file=sys.stderr)  # fmt: skip
+            print(f"error: no task of {args.input} refers to {args.video.name} (data.{args.data_key}: "
+                  f"{sorted(set(refs))[:5]})", file=sys.stderr)  # fmt: skip
             return 2
-        skipped = [{"task": i, "reason": "no annotation or prediction"} for i in wanted if not refs[i][1]]
-        anns = {i: read_label_studio(args.input, info, ts, task_index=i) for i in wanted if refs[i][1]}
-    if not any(ann.keyframe_tracks for ann in anns.values()):
+        sources = {i: task_source(tasks[i]) for i in wanted}
+        skipped = [{"task": i, "reason": "no annotation (other than cancelled ones) and no prediction"}
+                   for i in wanted if sources[i] is None]  # fmt: skip
+        anns = {i: read_label_studio_task(tasks[i], args.input.name, info, ts, i) for i in wanted if sources[i]}
+        skipped += [{"task": i, "reason": f"its {sources[i]} holds no track with a visible keyframe"}
+                    for i, ann in anns.items() if not _fillable(ann)]  # fmt: skip
+        anns = {i: ann for i, ann in anns.items() if _fillable(ann)}
+    if not any(_fillable(ann) for ann in anns.values()):
         print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
         return 2
     detections = None
@@ -374,7 +382,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     for index, ann in anns.items():
         out_ann, pinned, anchors, rows = _fill_keyframe_tracks(ann, args, frames, detections, ts, methods)
         for row in rows:
-            summary.append({"task": index, **row} if fmt == "label_studio" else row)
+            summary.append({"task": index, "read_from": sources[index], **row} if fmt == "label_studio" else row)
         filled[index] = out_ann
         if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
             reducer = compression_reducer(pinned=pinned)
@@ -388,11 +396,22 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fillable(ann: Any) -> bool:
+    """Whether an annotation holds a track with a visible keyframe."""
+    return any(not k.outside for kt in ann.keyframe_tracks for k in kt.keyframes)
+
+
 def _same_video(ref: str, video: Path) -> bool:
-    """Whether a task's video reference (a URL or a path, e.g. ``/data/upload/1/3f2a-clip.mp4``) names ``video``:
-    same file name, or one that ends with ``-`` and it (Label Studio prefixes uploads with an id)."""
-    name = ref.replace("\\", "/").rsplit("/", 1)[-1].split("?", 1)[0]
-    return name == video.name or name.endswith("-" + video.name)
+    """Whether a task's video reference names ``video`` by its file name: a URL or path (percent-encoded or not),
+    Label Studio's local-files link (``/data/local-files/?d=dir/clip.mp4``) or its upload, stored as
+    ``<8 hex digits>-clip.mp4``."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(ref)
+    local = parse_qs(parts.query).get("d")
+    path = local[0] if local else unquote(parts.path)
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return name == video.name or re.fullmatch(r"[0-9a-f]{8}-" + re.escape(video.name), name) is not None
 
 
 def _interpolate_detections(args: argparse.Namespace, frames: Any, ranges: list[tuple[int, int]]) -> Any:
@@ -428,6 +447,10 @@ def _fill_keyframe_tracks(
     pinned: dict[int, list[int]] = {}
     anchors: dict[int, list[int]] = {}
     for kt in ann.keyframe_tracks:
+        if all(k.outside for k in kt.keyframes):
+            where = kt.source or f"track {kt.track_id}"
+            print(f"warning: {where} ({kt.label!r}) has no visible keyframe: nothing to fill", file=sys.stderr)
+            continue
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
         # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track. An
         # object annotated with skeletons only is filled from its skeleton keyframes.
@@ -540,6 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="CVAT for video 1.1 XML or Label Studio JSON export")
     p.add_argument("--format", choices=("cvat", "labelstudio"), help="default: labelstudio for .json, else cvat")
     p.add_argument("--video", type=Path, help="the video (needed by guided; gives exact timestamps)")
+    p.add_argument(
+        "--data-key", default="video", help="Label Studio: the task data key of the video (<Video value=$KEY>)"
+    )
     p.add_argument("--method", default="auto", help="linear | spline | kalman | kalman-ca | guided | auto")
     p.add_argument("--suggestions", type=int, default=3, help="suggested next keyframes per track")
     p.add_argument(

@@ -348,7 +348,9 @@ def test_interpolate_adds_a_prediction_to_every_label_studio_task(
     assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(t["task"], t["frames"]) for t in report["tracks"]] == [(0, 21), (2, 21)]  # frames 1-21 and 5-25
-    assert report["skipped_tasks"] == [{"task": 1, "reason": "no annotation or prediction"}]
+    assert report["skipped_tasks"] == [
+        {"task": 1, "reason": "no annotation (other than cancelled ones) and no prediction"}
+    ]
     got = json.loads(out.read_text())
     assert [t["id"] for t in got] == [11, 12, 13]
     assert got[1] == tasks[1]
@@ -376,10 +378,47 @@ def test_interpolate_adds_a_prediction_to_every_label_studio_task(
 def test_a_label_studio_task_names_its_video_by_file_name() -> None:
     from prelabel.cli import _same_video
 
-    assert _same_video("/data/upload/1/ab12-clip.mp4", Path("videos/clip.mp4"))
-    assert _same_video("s3://bucket/clip.mp4?X-Amz=1", Path("clip.mp4"))
-    assert not _same_video("/data/upload/1/ab12-clip.mp4", Path("other.mp4"))
-    assert not _same_video("/data/upload/1/myclip.mp4", Path("clip.mp4"))
+    clip = Path("videos/clip.mp4")
+    assert _same_video("/data/upload/1/ab12cd34-clip.mp4", clip)  # an upload: 8 hex digits and a dash
+    assert _same_video("/data/local-files/?d=videos/clip.mp4", clip)
+    assert _same_video("s3://bucket/clip.mp4?X-Amz=1", clip)
+    assert _same_video("https://host/my%20clip.mp4", Path("my clip.mp4"))
+    assert not _same_video("/data/upload/1/ab12cd34-clip.mp4", Path("other.mp4"))
+    assert not _same_video("/data/upload/3/9f1c2a7b-long-clip.mp4", clip)
+    assert not _same_video("/data/upload/1/my-clip.mp4", clip)
+
+
+def test_label_studio_tasks_in_every_state_of_a_real_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What a project export holds besides annotated tasks: predictions listed by id only, cancelled and empty
+    annotations (a second annotator's is read), a region with no keyframes, a prediction as the only source. Each
+    task is filled or skipped with its reason, and running again replaces the earlier prediction."""
+    data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
+    region = _ls_region("r1", [(1, 10.0, True), (11, 30.0, True), (21, 40.0, False)])
+    empty_region = _ls_region("r0", [])
+    tasks = [
+        {"id": 1, "data": data, "predictions": [286], "annotations": [{"id": 9, "result": [region]}]},
+        {"id": 2, "data": data, "predictions": [287], "annotations": []},
+        {"id": 3, "data": data, "annotations": [{"result": []}, {"result": [region]}]},
+        {"id": 4, "data": data, "annotations": [{"was_cancelled": True, "result": [region]}],
+         "predictions": [{"model_version": "m", "result": [region]}]},
+        {"id": 5, "data": data, "annotations": [{"result": [empty_region]}]},
+    ]  # fmt: skip
+    src = tmp_path / "export.json"
+    src.write_text(json.dumps(tasks))
+    out = tmp_path / "filled.json"
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(t["task"], t["read_from"]) for t in report["tracks"]] == [(0, "annotation"), (2, "annotation"),
+                                                                       (3, "prediction")]  # fmt: skip
+    assert [s["task"] for s in report["skipped_tasks"]] == [1, 4]
+    got = json.loads(out.read_text())
+    assert got[0]["predictions"][0]["model_version"] == "prelabel-interpolate"  # the id-only 286 is dropped
+    assert len(got[0]["predictions"]) == 1 and got[1] == tasks[1] and got[4] == tasks[4]
+    assert [p["model_version"] for p in got[3]["predictions"]] == ["m", "prelabel-interpolate"]
+    again = tmp_path / "again.json"
+    assert main(["interpolate", str(out), "--method", "kalman", "--out", str(again)]) == 0
+    capsys.readouterr()
+    assert json.loads(again.read_text())[0]["predictions"] == got[0]["predictions"]  # replaced, not piled up
 
 
 def test_interpolate_names_a_bad_track_as_the_annotators_file_does(

@@ -221,15 +221,36 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
     return out
 
 
+def _pick(task: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    """What a task is read from: the first non-cancelled annotation with a result, else the first prediction with
+    one (an export may list predictions by id only: those are skipped), else an empty non-cancelled annotation;
+    ``(kind, result)`` with kind ``"annotation"`` or ``"prediction"``, or None when the task holds none of these."""
+    anns = [
+        a
+        for key in ("annotations", "completions")
+        for a in task.get(key) or []
+        if isinstance(a, dict) and not a.get("was_cancelled", False)
+    ]
+    for a in anns:
+        if a.get("result"):
+            return "annotation", list(a["result"])
+    for p in task.get("predictions") or []:
+        if isinstance(p, dict) and p.get("result"):
+            return "prediction", list(p["result"])
+    return ("annotation", []) if anns else None
+
+
 def _pick_results(task: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    for key in ("annotations", "completions"):
-        for a in task.get(key) or []:
-            if not a.get("was_cancelled", False):
-                return list(a.get("result") or [])
-    preds = task.get("predictions") or []
-    if preds:
-        return list(preds[0].get("result") or [])
-    raise InvalidInputError(f"{where}: task has no annotations and no predictions")
+    picked = _pick(task)
+    if picked is None:
+        raise InvalidInputError(f"{where}: task has no annotation (other than cancelled ones) and no prediction")
+    return picked[1]
+
+
+def task_source(task: Any) -> str | None:
+    """What :func:`read_label_studio` reads a task from: ``"annotation"``, ``"prediction"``, or None (nothing)."""
+    picked = _pick(task) if isinstance(task, dict) else None
+    return None if picked is None else picked[0]
 
 
 def _track_id_of(region: dict[str, Any]) -> int | None:
@@ -243,7 +264,7 @@ def _track_id_of(region: dict[str, Any]) -> int | None:
     return None
 
 
-def _load_tasks(path: Path) -> tuple[Any, list[Any]]:
+def load_tasks(path: Path) -> tuple[Any, list[Any]]:
     """The parsed file and its tasks (a task list, or one task)."""
     try:
         doc = json.loads(path.read_text())
@@ -276,25 +297,6 @@ def _region_track_ids(rects: list[dict[str, Any]]) -> list[int]:
     return out
 
 
-def label_studio_tasks(path: Path, data_key: str = "video") -> list[tuple[str, bool]]:
-    """Per task of a Label Studio JSON file: its video reference (``data[data_key]``, empty when missing) and
-    whether it holds an annotation or a prediction to read."""
-    path = Path(path)
-    _, tasks = _load_tasks(path)
-    out = []
-    for t in tasks:
-        if not isinstance(t, dict):
-            out.append(("", False))
-            continue
-        try:
-            _pick_results(t, path.name)
-            readable = True
-        except InvalidInputError:
-            readable = False
-        out.append((str((t.get("data") or {}).get(data_key, "")), readable))
-    return out
-
-
 def _is_rect(region: dict[str, Any]) -> bool:
     return str(region.get("type", "")).lower() == "videorectangle"
 
@@ -304,7 +306,7 @@ def read_label_studio(
 ) -> Annotations:
     """Read one task of a Label Studio JSON export (or of a file this module wrote).
 
-    The first non-cancelled annotation is read; without one, the first prediction.
+    The first non-cancelled annotation with a result is read; without one, the first prediction with a result.
 
     Args:
         path: the .json file (a task list, or one task).
@@ -320,8 +322,17 @@ def read_label_studio(
         InvalidInputError: bad JSON, frame size unknown, non-numeric fields (naming region and item).
     """
     path = Path(path)
-    _, tasks = _load_tasks(path)
-    task = _task(tasks, task_index, path)
+    _, tasks = load_tasks(path)
+    return read_label_studio_task(_task(tasks, task_index, path), path.name, info, ts_ms)
+
+
+def read_label_studio_task(
+    task: dict[str, Any], name: str, info: VideoInfo | None = None, ts_ms: np.ndarray | None = None, index: int = 0
+) -> Annotations:
+    """:func:`read_label_studio` on a task already parsed (``name``: the file's, for messages; ``index``: the
+    task's position in it, for the tracks' :attr:`KeyframeTrack.source`)."""
+    path = Path(name)
+    task_index = index
     data = task.get("data") or {}
     if info is None:
         try:
@@ -398,14 +409,16 @@ def patch_label_studio(
     into a new prediction in which each ``videorectangle`` region holds its track filled in: the annotator's
     keyframes exactly as they were, with the reducer's keyframes of the filled track (:func:`keyframe_frames`)
     added between them (enabled: inside a visible run). Region ids, labels, meta and every other result are kept;
-    so are the task's id, data, annotations and earlier predictions, and tasks not in ``filled``. The annotator
-    accepts or edits the prediction in the tool; nothing they made is overwritten.
+    so are the task's id, data, annotations and other predictions, and tasks not in ``filled``; a prediction of an
+    earlier run (same ``model_version``) is replaced, and predictions listed by id only (they name predictions of
+    the source project, and cannot be imported) are dropped. The annotator accepts or edits the prediction in the
+    tool; nothing they made is overwritten. Label Studio imports the file as new tasks.
 
     Raises:
         InvalidInputError: bad JSON or a task index the file does not have.
     """
     src, dst = Path(src), Path(dst)
-    doc, tasks = _load_tasks(src)
+    doc, tasks = load_tasks(src)
     for index, ann in sorted(filled.items()):
         task = _task(tasks, index, src)
         results = _pick_results(task, src.name)
@@ -431,7 +444,12 @@ def patch_label_studio(
                 scores.append(region["score"])
             out.append(region)
         prediction = {"model_version": model_version, "score": float(np.mean(scores)) if scores else 0.0, "result": out}
-        task["predictions"] = [*(task.get("predictions") or []), prediction]
+        # An earlier run's prediction is replaced (running again does not pile them up); predictions an export lists
+        # by id only refer to the source project and cannot be imported, so they are dropped.
+        kept = [
+            p for p in task.get("predictions") or [] if isinstance(p, dict) and p.get("model_version") != model_version
+        ]
+        task["predictions"] = [*kept, prediction]
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(json.dumps(doc, indent=1))
     logger.info("wrote %s: %s with %d tasks' tracks filled in", dst, src.name, len(filled))
