@@ -13,6 +13,9 @@ Label Studio's video schema (the ``VideoRectangle`` and ``TimelineLabels`` tags)
 Label Studio has no track ids and no per-track timeline rows, so the writer names each region ``track-<id>`` (and
 ``track-<id>-<action>-<n>`` for segments) and shows ``track <id>`` as the region's meta text; the reader takes the id
 back from there. Skeletons are not written: Label Studio's video tags have no keypoint tracks.
+
+An annotator's export is filled in place (:func:`patch_label_studio`): each task keeps what it holds and gains a
+prediction with its tracks filled in, for the annotator to accept or edit.
 """
 
 from __future__ import annotations
