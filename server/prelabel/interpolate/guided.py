@@ -245,9 +245,8 @@ class GuidedMethod:
         motion_key_speed: motion blobs are looked for only when some gap's keyframes are at least this many box
             diagonals per frame apart (a walking person is far below), or when the object's detections move at least
             ``motion.min_speed`` (a ball that comes back to where it was between its keyframes).
-        axis_trust_scale: on a static camera, each axis of the foreground path is pulled toward the geometric prior
-            as far as the keyframes say the prior is the better guess on it (:meth:`_axis_trust`); this scales the
-            prior's error measured across two gaps down to one gap. None: the path is taken whole.
+        axis_trust: on a static camera, each axis of the foreground path is pulled toward the geometric prior as far
+            as the keyframes say the prior is the better guess there (:meth:`_axis_trust`); False: the path whole.
         axis_trust_floor_px: the least error (pixels) the prior is taken to have there: an annotator's keyframes are
             drawn to about a pixel.
     """
@@ -292,7 +291,7 @@ class GuidedMethod:
     det_gate: float = 0.5
     motion: MotionParams | None = field(default_factory=MotionParams)
     motion_key_speed: float = 0.1
-    axis_trust_scale: float | None = 0.25
+    axis_trust: bool = True
     axis_trust_floor_px: float = 1.0
     # Caches belong to one video, held by reference and compared with ``is``: an ``id`` can be reused by the next
     # video once the previous one is freed, and would then serve the old video's frames.
@@ -866,7 +865,10 @@ class GuidedMethod:
             choice = self._appearance_check(run.video, bg, kf, key_c, cands)
             centre = np.take_along_axis(np.stack(cands), choice[None, :, None], axis=0)[0]
             supported &= choice == 0
-        if self.axis_trust_scale is not None:
+        # How far the measurements pulled the path from the prior, before the axis trust takes part of it back: the
+        # two disagree there, whichever is right, and that is what the uncertainty below reads.
+        departure = np.hypot(*(centre - pc[:, :2]).T)
+        if self.axis_trust:
             centre = pc[:, :2] + self._axis_trust(run, bg, key_c) * (centre - pc[:, :2])
         out = pc.copy()
         out[:, :2] = centre
@@ -875,7 +877,7 @@ class GuidedMethod:
         # the measurement residual does (which stays small when a pass follows the wrong person consistently).
         # A departure that both independent passes confirm is trusted more (``agree_discount`` of it remains).
         trust = self.agree_discount + (1.0 - self.agree_discount) * (1.0 - uniform_filter1d(agree * 1.0, 5))
-        u = prior.uncertainty + np.hypot(*(centre - pc[:, :2]).T) * trust
+        u = prior.uncertainty + departure * trust
         # Frames without a measurement (hidden, lost) follow the prior blindly: ``miss_sigma`` box widths.
         u = u + self.miss_sigma * np.maximum(pc[:, 2], 1.0) * uniform_filter1d((~inlier) * 1.0, 3, mode="nearest")
         if run.detections is not None and not self.det_measure:
@@ -1048,21 +1050,25 @@ class GuidedMethod:
         return sq
 
     def _axis_trust(self, run: RunInput, bg: Float32Array, key_c: Float64Array) -> Float64Array:
-        """Share (2,) of the foreground path's departure from the geometric prior kept per axis (x, y).
+        """Share (n, 2) of the foreground path's departure from the geometric prior kept per frame and axis (x, y).
 
-        Both are judged at the inner keyframes, each left out: ``v_f``, the foreground offset's squared error per
-        keyframe read off its interpolation from its neighbours (:meth:`_key_foreground_residuals`), against
-        ``v_p``, the prior's squared error there (at least ``axis_trust_floor_px`` squared)
-        (:meth:`_prior_residuals`), and the share is the precision weight ``c v_p / (c v_p + v_f)`` with
-        ``c = axis_trust_scale``. A keyframe left out doubles the gap: the prior's error between keyframes grows
-        about as the cube of the gap (a bridge of white-noise acceleration), an offset drifting as a random walk as
-        the gap, so ``c = 1/4`` brings the pair back to one gap. On PETS09-S2L1 people walk at a steady height: with a
-        keyframe every 20 frames the prior's vertical error is 1.33 px rms against the foreground centroid's 2.88 (legs,
-        shadows), while horizontally it is 5.08 against 1.85.
-        1 on both axes (the path whole) with fewer than two usable inner keyframes."""
-        assert run.video is not None and self.axis_trust_scale is not None
+        Both are judged at the inner keyframes, each left out. The foreground offset's squared error per keyframe
+        ``v_f`` is read off its interpolation from its neighbours (:meth:`_key_foreground_residuals`). The prior's
+        error grows with the distance to the keyframes as a bridge of white-noise acceleration does,
+        ``alpha * (d1 d2 / L)^3`` at ``d1`` and ``d2`` frames from the keyframes of a gap of ``L``; ``alpha`` is read
+        off the prior's squared errors at the keyframes left out (:meth:`_prior_residuals`), each over its own
+        ``(d1 d2 / L)^3`` (with ``d1, d2`` the distances to its neighbours). The frames of a gap of ``L`` keep the
+        precision weight ``v_p / (v_p + v_f)`` of the prior's error mid-gap, ``v_p = alpha (L / 4)^3`` (at least
+        ``axis_trust_floor_px`` squared): little in a short gap, where the prior is good, more in a long one (with
+        keyframes placed unevenly, as an annotator does, one average weight let short gaps decide for long ones).
+        On PETS09-S2L1 people walk at a
+        steady height: with a keyframe every 20 frames the prior's vertical error is 1.33 px rms against the
+        foreground centroid's 2.88 (legs, shadows), while horizontally it is 5.08 against 1.85. 1 everywhere (the
+        path whole) with fewer than two usable inner keyframes."""
+        assert run.video is not None
         kf = run.key_frames
-        out = np.ones(2)
+        n = int(kf[-1] - kf[0]) + 1
+        out = np.ones((n, 2))
         if len(kf) < 4:
             return out
         v_f = self._key_foreground_residuals(run.video, bg, kf, key_c)
@@ -1070,11 +1076,17 @@ class GuidedMethod:
         ok = np.isfinite(v_f).all(axis=1) & np.isfinite(v_p).all(axis=1)
         if ok.sum() < 2:
             return out
+        d1, d2 = np.diff(kf)[:-1].astype(np.float64), np.diff(kf)[1:].astype(np.float64)
+        shape = (d1 * d2 / (d1 + d2)) ** 3  # the bridge's variance at a left-out keyframe, per unit alpha
+        alpha = v_p[ok].sum(axis=0) / max(float(shape[ok].sum()), 1e-12)
+        vf = v_f[ok].mean(axis=0)
+        frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+        seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+        bridge = (np.diff(kf)[seg].astype(np.float64) / 4.0) ** 3  # mid-gap, held over the gap
         # The prior's error is taken as at least the annotation's own (``axis_trust_floor_px``): keyframes placed at
         # the same phase of a periodic motion (a bounce keyed once per cycle) fit it exactly however it moves between.
-        vp = self.axis_trust_scale * np.maximum(v_p[ok].mean(axis=0), self.axis_trust_floor_px**2)
-        vf = v_f[ok].mean(axis=0)
-        return np.where(vp + vf > 0.0, vp / np.maximum(vp + vf, 1e-12), 1.0)
+        vp = np.maximum(bridge[:, None] * alpha[None, :], self.axis_trust_floor_px**2)
+        return np.asarray(vp / (vp + vf[None, :]))
 
     def _template_measurements(
         self,
