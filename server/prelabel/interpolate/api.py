@@ -9,7 +9,7 @@ a visible keyframe and before an outside keyframe move linearly toward the outsi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from prelabel.interpolate.registry import MethodRegistry, default_registry
 from prelabel.interpolate.skeleton import kinematic_skeletons, linear_skeletons
 from prelabel.interpolate.support import for_label
 from prelabel.interpolate.validate import validate_keyframes
-from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe
+from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Skeleton
 
 logger = logging.getLogger(__name__)
 
@@ -256,6 +256,20 @@ def interpolate_track(
     return result
 
 
+def _skeleton_groups(
+    keyframes: Sequence[Keyframe], run: range, usable: Callable[[Skeleton | None], bool]
+) -> list[list[int]]:
+    """The keyframe indices of ``run`` split where a keyframe's skeleton is not ``usable``: runs of consecutive
+    keyframes with one, each non-empty."""
+    groups: list[list[int]] = [[]]
+    for i in run:
+        if usable(keyframes[i].skeleton):
+            groups[-1].append(i)
+        else:
+            groups.append([])
+    return [g for g in groups if g]
+
+
 def _skeleton_only_confidence(
     keyframes: Sequence[Keyframe],
     kframes: np.ndarray,
@@ -273,16 +287,7 @@ def _skeleton_only_confidence(
     t0 = int(kframes[0])
     prior = KalmanMethod()
     for run in runs:
-        groups: list[list[int]] = [[]]
-        for i in list(run):
-            sk = keyframes[i].skeleton
-            if sk is None or not sk.present.any():
-                groups.append([])
-            else:
-                groups[-1].append(i)
-        for g in groups:
-            if not g:
-                continue
+        for g in _skeleton_groups(keyframes, run, lambda sk: sk is not None and bool(sk.present.any())):
             ext = np.full((len(g), 4), np.nan)
             for row, i in enumerate(g):
                 sk = keyframes[i].skeleton
@@ -315,16 +320,7 @@ def _skeletons(
     kp = np.zeros((n, NUM_KEYPOINTS, 3), np.float32)
     present = np.zeros((n, NUM_KEYPOINTS), bool)
     for run in runs:
-        # Split the run where a keyframe has no skeleton.
-        groups: list[list[int]] = [[]]
-        for i in list(run):
-            if keyframes[i].skeleton is None:
-                groups.append([])
-            else:
-                groups[-1].append(i)
-        for g in groups:
-            if not g:
-                continue
+        for g in _skeleton_groups(keyframes, run, lambda sk: sk is not None):
             kf = kframes[g]
             skels = [keyframes[i].skeleton for i in g]
             kxy = np.stack([s.keypoints[:, :2].astype(np.float64) for s in skels if s is not None])
