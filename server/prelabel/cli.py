@@ -372,7 +372,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             print("error: --detector needs --video", file=sys.stderr)
             return 2
         ranges = [(min(k.frame_idx for k in kt.keyframes), max(k.frame_idx for k in kt.keyframes))
-                  for ann in anns.values() for kt in ann.keyframe_tracks]  # fmt: skip
+                  for ann in anns.values() for kt in ann.keyframe_tracks if kt.keyframes]  # fmt: skip
         detections = _interpolate_detections(args, frames, ranges)
     # One method object per label serves all its tracks: the work a method does on the video (backgrounds,
     # propagation passes) is shared, never an answer (its caches are keyed by what they were computed from).

@@ -408,7 +408,8 @@ def patch_label_studio(
     (:func:`compression_reducer` with them pinned); None writes every frame; a reducer is used as it is.
 
     For each task index in ``filled`` (its annotations read by :func:`read_label_studio` from that task, tracks
-    filled), the result the reader took (the first non-cancelled annotation, else the first prediction) is copied
+    filled), the result the reader took (the first non-cancelled annotation with one, else the first prediction
+    with one) is copied
     into a new prediction in which each ``videorectangle`` region holds its track filled in: the annotator's
     keyframes exactly as they were, with the reducer's keyframes of the filled track (:func:`keyframe_frames`)
     added between them (enabled: inside a visible run). Region ids, labels, meta and every other result are kept;
