@@ -325,6 +325,16 @@ def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, obje
     }
 
 
+def _interpolate_tasks(
+    tmp_path: Path, tasks: list[dict[str, object]], capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """``prelabel interpolate`` (kalman) on a Label Studio file of ``tasks``: its report and the written tasks."""
+    src, out = tmp_path / "tasks.json", tmp_path / "filled.json"
+    src.write_text(json.dumps(tasks))
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
+    return json.loads(capsys.readouterr().out), json.loads(out.read_text())
+
+
 def test_interpolate_adds_a_prediction_to_every_label_studio_task(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -342,16 +352,11 @@ def test_interpolate_adds_a_prediction_to_every_label_studio_task(
         {"id": 13, "data": {"video": "/data/upload/1/ef56-third.mp4", **data},
          "annotations": [{"id": 6, "result": [_ls_region("zz9", [(5, 50.0, True), (25, 70.0, True)])]}]},
     ]  # fmt: skip
-    src = tmp_path / "project.json"
-    src.write_text(json.dumps(tasks))
-    out = tmp_path / "filled.json"
-    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report, got = _interpolate_tasks(tmp_path, tasks, capsys)
     assert [(t["task"], t["frames"]) for t in report["tracks"]] == [(0, 21), (2, 21)]  # frames 1-21 and 5-25
     assert report["skipped_tasks"] == [
         {"task": 1, "reason": "no annotation (other than cancelled ones) and no prediction"}
     ]
-    got = json.loads(out.read_text())
     assert [t["id"] for t in got] == [11, 12, 13]
     assert got[1] == tasks[1]
     for before, after in ((tasks[0], got[0]), (tasks[2], got[2])):
@@ -403,20 +408,15 @@ def test_label_studio_tasks_in_every_state_of_a_real_export(tmp_path: Path, caps
          "predictions": [{"model_version": "m", "result": [region]}]},
         {"id": 5, "data": data, "annotations": [{"result": [empty_region]}]},
     ]  # fmt: skip
-    src = tmp_path / "export.json"
-    src.write_text(json.dumps(tasks))
-    out = tmp_path / "filled.json"
-    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report, got = _interpolate_tasks(tmp_path, tasks, capsys)
     assert [(t["task"], t["read_from"]) for t in report["tracks"]] == [(0, "annotation"), (2, "annotation"),
                                                                        (3, "prediction")]  # fmt: skip
     assert [s["task"] for s in report["skipped_tasks"]] == [1, 4]
-    got = json.loads(out.read_text())
     assert got[0]["predictions"][0]["model_version"] == "prelabel-interpolate"  # the id-only 286 is dropped
     assert len(got[0]["predictions"]) == 1 and got[1] == tasks[1] and got[4] == tasks[4]
     assert [p["model_version"] for p in got[3]["predictions"]] == ["m", "prelabel-interpolate"]
     again = tmp_path / "again.json"
-    assert main(["interpolate", str(out), "--method", "kalman", "--out", str(again)]) == 0
+    assert main(["interpolate", str(tmp_path / "filled.json"), "--method", "kalman", "--out", str(again)]) == 0
     capsys.readouterr()
     assert json.loads(again.read_text())[0]["predictions"] == got[0]["predictions"]  # replaced, not piled up
 

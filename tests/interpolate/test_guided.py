@@ -779,7 +779,8 @@ def test_each_axis_follows_the_foreground_as_far_as_the_keyframes_trust_it() -> 
     bg = method._background(video, 0, len(gt) - 1)
     assert bg is not None
     key_c = np.c_[(gt[kidx, :2] + gt[kidx, 2:]) / 2, gt[kidx, 2:] - gt[kidx, :2]]
-    trust = method._axis_trust(RunInput(0, np.array(kidx), gt[kidx], video), bg, key_c)
+    fg_sq = method._key_foreground_residuals(video, bg, np.array(kidx), key_c)
+    trust = method._axis_trust(RunInput(0, np.array(kidx), gt[kidx], video), fg_sq, key_c)
     assert trust[:, 0].min() > 0.9 and trust[:, 1].max() < 0.1, trust
     err, iou = {}, {}
     for name, obj in (("trust", method), ("whole", GuidedMethod(axis_trust=False))):

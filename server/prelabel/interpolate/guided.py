@@ -429,10 +429,8 @@ class GuidedMethod:
             return blob_est
         key_c = xyxy_to_cxcywh(run.key_xyxy)
         cands = [xyxy_to_cxcywh(e.xyxy)[:, :2] for e in (blob_est, base)]
-        slow = np.zeros(len(cands[0]), bool)
-        for k in np.flatnonzero(step < self.motion.min_speed).tolist():
-            slow[kf[k] - kf[0] + 1 : kf[k + 1] - kf[0]] = True
-        keep = (self._appearance_check(run.video, bg, kf, key_c, cands) == 1) & slow
+        slow = np.flatnonzero(step < self.motion.min_speed).tolist()
+        keep = self._appearance_check(run.video, bg, kf, key_c, cands, gaps=slow) == 1
         if not keep.any():
             return blob_est
         logger.debug(
@@ -854,9 +852,13 @@ class GuidedMethod:
         # Candidate paths: the foreground (with detections as measurements when given), with the keyframes'
         # appearance as measurements too, the geometric prior; per gap the appearance picks one.
         supported = np.zeros(n, bool)
-        if run.detections is not None and self.det_measure:
+        # How well the keyframes' foreground offsets predict each other: the detections' weight and the axis trust
+        # both read it.
+        det_measure = run.detections is not None and self.det_measure
+        fg_sq = self._key_foreground_residuals(run.video, bg, kf, key_c) if det_measure or self.axis_trust else None
+        if det_measure:
             centre, supported, z, var, q_rel = self._with_detection_measurements(
-                run, run.video, bg, pc, centre, z, var, sigma, q_rel, solve_z
+                run, run.video, bg, pc, centre, z, var, sigma, q_rel, solve_z, fg_sq
             )
         if self.template is not None:
             zt = self._template_measurements(run.video, bg, kf, key_c, pc, centre)
@@ -868,8 +870,8 @@ class GuidedMethod:
         # How far the measurements pulled the path from the prior, before the axis trust takes part of it back: the
         # two disagree there, whichever is right, and that is what the uncertainty below reads.
         departure = np.hypot(*(centre - pc[:, :2]).T)
-        if self.axis_trust:
-            centre = pc[:, :2] + self._axis_trust(run, bg, key_c) * (centre - pc[:, :2])
+        if fg_sq is not None and self.axis_trust:
+            centre = pc[:, :2] + self._axis_trust(run, fg_sq, key_c) * (centre - pc[:, :2])
         out = pc.copy()
         out[:, :2] = centre
         # Expected error (pixels): the geometric prior's own uncertainty (distance from keyframes) plus how far the
@@ -919,8 +921,10 @@ class GuidedMethod:
         sigma: Float64Array,
         q_rel: float,
         solve: Callable[[Float64Array, Float64Array, float], Float64Array],
+        fg_sq: Float64Array | None = None,
     ) -> tuple[Float64Array, npt.NDArray[np.bool_], Float64Array, Float64Array, float]:
-        """Add offset-corrected detections (:mod:`detmeas`) as measurements and smooth again.
+        """Add offset-corrected detections (:mod:`detmeas`) as measurements and smooth again (``fg_sq``: the
+        keyframes' :meth:`_key_foreground_residuals` when the caller has them).
 
         A detection's standard deviation is the foreground measurement's times the ratio of how well each predicts
         the annotator's box at an inner keyframe from its neighbours (:func:`interp_residual_rms`; ``det_sigma_ratio``
@@ -942,7 +946,9 @@ class GuidedMethod:
         for r, (kc, o) in enumerate(zip(key_c, det_off, strict=True)):
             if o is not None:
                 det_px[r] = o[:2] * kc[2:] / np.exp(o[2:])
-        rms_det, rms_fg = interp_residual_rms(det_px, kf), self._key_foreground_rms(video, bg, kf, key_c)
+        if fg_sq is None:
+            fg_sq = self._key_foreground_residuals(video, bg, kf, key_c)
+        rms_det, rms_fg = interp_residual_rms(det_px, kf), residual_rms(fg_sq.sum(axis=1))
         ratio = self.det_sigma_ratio if rms_det is None or rms_fg is None else rms_det / max(rms_fg, 1e-3)
         ratio = float(np.clip(ratio, 0.5, 20.0))
         zd = np.full((n, 2), np.nan)
@@ -1028,13 +1034,6 @@ class GuidedMethod:
                 sq[:, axis] = np.where(use, interp_residuals(px[:, axis : axis + 1], kf), sq[:, axis])
         return sq
 
-    def _key_foreground_rms(
-        self, video: FrameSource, bg: Float32Array, kf: npt.NDArray[np.int64], key_c: Float64Array
-    ) -> float | None:
-        """The foreground offset's error per keyframe, in pixels (:func:`residual_rms` over both axes, see
-        :meth:`_key_foreground_residuals`)."""
-        return residual_rms(self._key_foreground_residuals(video, bg, kf, key_c).sum(axis=1))
-
     def _prior_residuals(self, run: RunInput, key_c: Float64Array, reach: int = 3) -> Float64Array:
         """How well the geometric prior predicts each inner keyframe's centre from the others: (K - 2, 2) squared
         residuals per axis in px^2, each keyframe left out of a prior through up to ``reach`` keyframes on either
@@ -1049,29 +1048,26 @@ class GuidedMethod:
             sq[j - 1] = (xyxy_to_cxcywh(est.xyxy[row : row + 1])[0, :2] - key_c[j, :2]) ** 2
         return sq
 
-    def _axis_trust(self, run: RunInput, bg: Float32Array, key_c: Float64Array) -> Float64Array:
+    def _axis_trust(self, run: RunInput, v_f: Float64Array, key_c: Float64Array) -> Float64Array:
         """Share (n, 2) of the foreground path's departure from the geometric prior kept per frame and axis (x, y).
 
-        Both are judged at the inner keyframes, each left out. The foreground offset's squared error per keyframe
-        ``v_f`` is read off its interpolation from its neighbours (:meth:`_key_foreground_residuals`). The prior's
-        error grows with the distance to the keyframes as a bridge of white-noise acceleration does,
+        Both are judged at the inner keyframes, each left out. The foreground offset's squared error per keyframe,
+        ``v_f`` (K - 2, 2), is read off its interpolation from its neighbours (:meth:`_key_foreground_residuals`).
+        The prior's error grows with the distance to the keyframes as a bridge of white-noise acceleration does,
         ``alpha * (d1 d2 / L)^3`` at ``d1`` and ``d2`` frames from the keyframes of a gap of ``L``; ``alpha`` is read
         off the prior's squared errors at the keyframes left out (:meth:`_prior_residuals`), each over its own
         ``(d1 d2 / L)^3`` (with ``d1, d2`` the distances to its neighbours). The frames of a gap of ``L`` keep the
         precision weight ``v_p / (v_p + v_f)`` of the prior's error mid-gap, ``v_p = alpha (L / 4)^3`` (at least
         ``axis_trust_floor_px`` squared): little in a short gap, where the prior is good, more in a long one (with
         keyframes placed unevenly, as an annotator does, one average weight let short gaps decide for long ones).
-        On PETS09-S2L1 people walk at a
-        steady height: with a keyframe every 20 frames the prior's vertical error is 1.33 px rms against the
-        foreground centroid's 2.88 (legs, shadows), while horizontally it is 5.08 against 1.85. 1 everywhere (the
-        path whole) with fewer than two usable inner keyframes."""
-        assert run.video is not None
+        On PETS09-S2L1 people walk at a steady height: with a keyframe every 20 frames the prior's vertical error is
+        1.33 px rms against the foreground centroid's 2.88 (legs, shadows), while horizontally it is 5.08 against
+        1.85. 1 everywhere (the path whole) with fewer than two usable inner keyframes."""
         kf = run.key_frames
         n = int(kf[-1] - kf[0]) + 1
         out = np.ones((n, 2))
         if len(kf) < 4:
             return out
-        v_f = self._key_foreground_residuals(run.video, bg, kf, key_c)
         v_p = self._prior_residuals(run, key_c)
         ok = np.isfinite(v_f).all(axis=1) & np.isfinite(v_p).all(axis=1)
         if ok.sum() < 2:
@@ -1128,15 +1124,17 @@ class GuidedMethod:
         kf: npt.NDArray[np.int64],
         key_c: Float64Array,
         cands: list[Float64Array],
+        gaps: Sequence[int] | None = None,
     ) -> npt.NDArray[np.int64]:
         """Per gap, the candidate path (each (n, 2) centres) that the keyframes' appearance matches best on average
         (:func:`path_cost`): (n,) index into ``cands`` per frame. The first wins unless another is better by
         ``appearance_margin``, or where the appearance matches no candidate (mean cost above ``template_max_cost``).
-        A foreground path that slid onto a neighbour loses to one that stayed on the person."""
+        A foreground path that slid onto a neighbour loses to one that stayed on the person. ``gaps``: the gap
+        indices to check (None: all); the others keep the first candidate."""
         assert self.template is not None
         t0 = int(kf[0])
         out = np.zeros(len(cands[0]), np.int64)
-        for k in range(len(kf) - 1):
+        for k in range(len(kf) - 1) if gaps is None else gaps:
             a, b = int(kf[k]), int(kf[k + 1])
             if b - a < 2 or len(cands) < 2:
                 continue

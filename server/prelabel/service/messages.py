@@ -25,7 +25,8 @@ def box_from_proto(box: pb.Box) -> np.ndarray:
 
 
 def detections_from_proto(items: Sequence[pb.Detection], where: str) -> Detections:
-    """A client's detections -> :class:`Detections` (validated: NaN, negative size -> InvalidInputError)."""
+    """Detection messages (a client's, or a server's answer) -> :class:`Detections` (validated: NaN, negative size
+    -> InvalidInputError naming ``where``)."""
     if not items:
         return Detections.empty()
     xyxy = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in items], dtype=np.float32)
