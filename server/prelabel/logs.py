@@ -26,8 +26,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class ToRootHandlers(logging.Filter):
+    """A library logger's records at or above ``level`` go to the root logger's handlers (stderr), and none to the
+    library's own: Ultralytics adds a handler on ``sys.stdout`` when it is imported (resetting its logger's level),
+    which would mix its messages into a command's JSON on stdout (on a new machine its first import announces the
+    settings file it creates). A filter on the logger outlives that set-up."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self.level:
+            for handler in logging.getLogger().handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+        return False
+
+
+def route_library_logs(name: str, level: int = logging.WARNING) -> None:
+    """Send logger ``name``'s records at or above ``level`` to the root logger's handlers only (:class:`ToRootHandlers`,
+    replacing an earlier routing of the same logger)."""
+    logger = logging.getLogger(name)
+    for f in [f for f in logger.filters if isinstance(f, ToRootHandlers)]:
+        logger.removeFilter(f)
+    logger.addFilter(ToRootHandlers(level))
+    logger.setLevel(min(level, logging.WARNING))
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Configure the root logger on stderr (``fmt`` is "text" or "json")."""
+    """Configure the root logger on stderr (``fmt`` is "text" or "json"); third-party messages below warnings are
+    dropped, and Ultralytics' go to stderr too (:func:`route_library_logs`)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -37,5 +66,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party chatter stays at warnings.
-    for name in ("ultralytics", "PIL", "matplotlib"):
+    for name in ("PIL", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    route_library_logs("ultralytics")

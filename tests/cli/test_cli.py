@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +42,19 @@ def test_detect_image_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     doc = json.loads(capsys.readouterr().out)
     assert (doc["width"], doc["height"]) == (128, 96) and doc["model"] == "arch-yolo11n"
     assert all(len(d["xyxy"]) == 4 for d in doc["detections"])
+
+
+def test_detect_stdout_is_json_on_a_machine_new_to_ultralytics(tmp_path: Path) -> None:
+    """Ultralytics' first import on a machine creates its settings file and announces it on stdout; the command's
+    stdout must still be its JSON alone (the announcement, like Ultralytics' other messages, goes to stderr)."""
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.full((64, 64, 3), 120, np.uint8))
+    cfg = tmp_path / "ultralytics-config"
+    env = {**os.environ, "YOLO_CONFIG_DIR": str(cfg)}
+    cmd = [sys.executable, "-m", "prelabel.cli", "detect", str(img), "--model", "arch-yolo11n", "--compact"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert (cfg / "Ultralytics" / "settings.json").exists()  # the first-import path ran
+    assert json.loads(proc.stdout)["model"] == "arch-yolo11n"
 
 
 def test_detect_video_every_nth_frame(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -60,7 +60,10 @@ def add_subparser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
 
 def run(args: argparse.Namespace) -> int:
     """Train (unless ``--eval-only``), derive the shipped models, evaluate them; returns an exit code."""
+    from prelabel.logs import route_library_logs
     from prelabel.training.train import build_train_dataset, derive_models, train_network
+
+    route_library_logs("ultralytics", logging.INFO)  # Ultralytics' training progress, on stderr
 
     d = TrainRecipe()
     recipe = replace(
