@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from prelabel.interpolate import interpolate_track
 from prelabel.interpolate.skeleton import PARENT, with_virtual_nodes
@@ -83,16 +84,25 @@ def test_bone_lengths_preserved_and_pck_beats_linear() -> None:
     assert p_ours >= p_lin + 0.10, (p_ours, p_lin)
 
 
-def test_missing_keypoint_stays_missing() -> None:
+def test_a_keypoint_is_missing_from_the_keyframe_that_leaves_it_out_until_one_shows_it() -> None:
+    """CVAT's rule per keypoint: the left wrist left out at frame 10 is shown until then (held on the body, moving
+    with the root; linear holds it in the image), the right wrist left out at frame 0 is missing until frame 10."""
     t = np.arange(11)
     gt = swinging_person(t)
     kfs = _keyframes(gt, [0, 10])
-    assert kfs[1].skeleton is not None
-    kfs[1].skeleton.present[9] = False  # left wrist not annotated at frame 10
-    res = interpolate_track(kfs, "kalman")
-    assert res.keypoints_present is not None
-    assert not res.keypoints_present[1:10, 9].any() and res.keypoints_present[0, 9]
-    assert res.keypoints_present[1:10, 7].all()
+    assert kfs[0].skeleton is not None and kfs[1].skeleton is not None
+    kfs[1].skeleton.present[9] = False
+    kfs[0].skeleton.present[10] = False
+    for method in ("kalman", "linear"):
+        res = interpolate_track(kfs, method)
+        assert res.keypoints_present is not None and res.keypoints is not None
+        root = res.keypoints[:10, [11, 12], :2].astype(np.float64).mean(axis=1)
+        held = gt[0, 9] - root[0] + root if method == "kalman" else np.broadcast_to(gt[0, 9], (10, 2))
+        assert method == "linear" or np.ptp(held[:, 0]) > 20.0  # the body moves: holding on it is not holding still
+        assert res.keypoints_present[:10, 9].all() and not res.keypoints_present[10, 9]
+        assert not res.keypoints_present[:10, 10].any() and res.keypoints_present[10, 10]
+        assert res.keypoints_present[:, 7].all()
+        np.testing.assert_allclose(res.keypoints[:10, 9, :2], held, atol=1e-3, err_msg=method)
 
 
 def test_cubic_skips_keyframes_missing_the_joint() -> None:
@@ -133,3 +143,35 @@ def test_a_skeleton_only_track_is_scored_and_suggested_like_a_box_track() -> Non
     box, skel = track.at(25).xyxy, track.at(25).skeleton  # type: ignore[union-attr]
     assert skel is not None
     np.testing.assert_allclose(box, np.r_[skel.keypoints[:, :2].min(0), skel.keypoints[:, :2].max(0)], atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["linear", "kalman"])
+@pytest.mark.parametrize("with_box", [False, True])
+def test_a_skeleton_stays_until_its_track_is_marked_outside(method: str, with_box: bool) -> None:
+    """CVAT's rule for the frames between a visible keyframe and an outside one: the object is shown there, each
+    keypoint moving toward the outside keyframe's where that has it and holding its last position otherwise."""
+    t = np.arange(30)
+    gt = swinging_person(t)
+    box = np.array([150.0, 150.0, 300.0, 320.0])
+    end = Skeleton(np.c_[gt[15] + 40.0, np.ones(17)], np.arange(17) != 0, 1.0)  # keeps no nose
+    kfs = [
+        Keyframe(k.frame_idx, box + 3 * k.frame_idx if with_box else None, k.skeleton, outside=k.frame_idx == 15)
+        for k in _keyframes(gt, [0, 10, 15, 20, 25])
+    ]
+    kfs[2] = Keyframe(15, box if with_box else None, end, outside=True)
+    res = interpolate_track(kfs, method)
+    assert res.keypoints is not None and res.keypoints_present is not None
+    tail = slice(11, 15)
+    assert res.has_skeleton[tail].all() and not res.has_skeleton[15:20].any() and res.has_skeleton[20]
+    assert res.keypoints_present[tail].all() and not res.outside[tail].any()
+    s = (np.arange(11, 15) - 10) / 5.0
+    want = gt[10][None] + s[:, None, None] * (gt[15] + 40.0 - gt[10])[None]
+    want[:, 0] = gt[10, 0]  # the nose holds
+    np.testing.assert_allclose(res.keypoints[tail, :, :2], want, atol=1e-4)
+    conf = res.confidence[tail]
+    assert (np.diff(conf) < 0).all() and conf[0] < 1.0 and (res.keypoints[tail, :, 2] == conf[:, None]).all()
+    # Without a skeleton at the outside keyframe, every keypoint holds.
+    kfs[2] = Keyframe(15, box if with_box else None, None, outside=True)
+    held = interpolate_track(kfs, method)
+    assert held.keypoints is not None
+    np.testing.assert_allclose(held.keypoints[tail, :, :2], np.broadcast_to(gt[10], (4, 17, 2)), atol=1e-4)

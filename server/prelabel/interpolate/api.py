@@ -3,7 +3,8 @@
 Outside handling follows CVAT: every frame takes the ``outside`` flag of the keyframe at or before it, so an outside
 keyframe hides the object until the next keyframe, and nothing is interpolated across an outside span. Frames after
 a visible keyframe and before an outside keyframe move linearly toward the outside keyframe's box when it has one
-(CVAT's rule), and hold the last box otherwise.
+(CVAT's rule), and hold the last box otherwise; skeletons likewise, keypoint by keypoint (a keypoint the outside
+keyframe lacks holds its last position), so a skeleton stays on screen until its track is marked outside, as in CVAT.
 """
 
 from __future__ import annotations
@@ -202,6 +203,9 @@ def interpolate_track(
     has_box_track = bool(arr.has_box[~arr.outside].any())
 
     runs = _visible_runs(arr.outside)
+    # Tails: a visible keyframe followed by an outside keyframe, with frames between them (CVAT shows the object
+    # there, moving toward the outside keyframe's shape or holding its last one).
+    tails = np.flatnonzero(~arr.outside[:-1] & arr.outside[1:] & (gaps >= 2)).tolist()
     if has_box_track:
         for run in runs:
             kf = kframes[run.start : run.stop]
@@ -210,21 +214,22 @@ def interpolate_track(
             xyxy[sl], conf[sl], unc[sl] = est.xyxy, est.confidence, est.uncertainty
             fmethods[sl] = est.method
             reason = est.reason
-        # Tails: a visible keyframe followed by an outside keyframe (CVAT: linear toward its box, or hold).
-        tails = np.flatnonzero(~arr.outside[:-1] & arr.outside[1:] & (gaps >= 2))
-        for i in tails.tolist():
+        for i in tails:
             fa, fb = int(kframes[i]), int(kframes[i + 1])
             end = arr.xyxy[i + 1] if arr.has_box[i + 1] else arr.xyxy[i]
             lin = linear_boxes(np.array([fa, fb]), np.stack([arr.xyxy[i], end]))
-            sl = slice(fa + 1 - t0, fb - t0)
-            xyxy[sl] = lin[1:-1]
-            steps = np.arange(1, fb - fa, dtype=np.float64)
-            conf[sl] = np.exp(-steps / 10.0)
-            unc[sl] = 0.0  # nothing to anchor a new keyframe against: the object is leaving view
-            fmethods[sl] = ["linear"] * len(steps)
+            xyxy[fa + 1 - t0 : fb - t0] = lin[1:-1]
 
     elif arr.has_skeleton[~arr.outside].any():
         reason = _skeleton_only_confidence(keyframes, kframes, runs, track_id, name, conf, unc, fmethods)
+        tails = [i for i in tails if keyframes[i].skeleton is not None]
+    for i in tails:
+        fa, fb = int(kframes[i]), int(kframes[i + 1])
+        sl = slice(fa + 1 - t0, fb - t0)
+        steps = np.arange(1, fb - fa, dtype=np.float64)
+        conf[sl] = np.exp(-steps / 10.0)
+        unc[sl] = 0.0  # nothing to anchor a new keyframe against: the object is leaving view
+        fmethods[sl] = ["linear"] * len(steps)
 
     has_box = has_box_track & ~outside
     xyxy[~has_box] = np.nan
@@ -237,6 +242,8 @@ def interpolate_track(
         fmethods[i] = ""
 
     kp, kp_present, has_skel = _skeletons(keyframes, kframes, frames, runs, xyxy, conf, linear_meth, detections)
+    if kp is not None and kp_present is not None:
+        _skeleton_tails(keyframes, kframes, tails, conf, kp, kp_present, has_skel)
 
     result = InterpolationResult(
         track_id=track_id,
@@ -300,6 +307,38 @@ def _skeleton_only_confidence(
             conf[sl], unc[sl] = est.confidence, est.uncertainty
             fmethods[sl] = [name] * (sl.stop - sl.start)
     return "distance from keyframes (skeletons)"
+
+
+def _skeleton_tails(
+    keyframes: Sequence[Keyframe],
+    kframes: np.ndarray,
+    tails: Sequence[int],
+    conf: Float64Array,
+    kp: np.ndarray,
+    present: np.ndarray,
+    has_skel: np.ndarray,
+) -> None:
+    """Skeletons on the frames after visible keyframe ``i`` (each of ``tails``) and before the outside keyframe
+    ``i + 1``, written into ``kp``, ``present`` and ``has_skel``: CVAT's rule, each keypoint of keyframe ``i`` linear
+    toward its position in the outside keyframe's skeleton where that has it, held otherwise."""
+    t0 = int(kframes[0])
+    for i in tails:
+        start = keyframes[i].skeleton
+        if start is None:
+            continue
+        fa, fb = int(kframes[i]), int(kframes[i + 1])
+        xy_a = start.keypoints[:, :2].astype(np.float64)
+        xy_b = xy_a.copy()
+        end = keyframes[i + 1].skeleton
+        if end is not None:
+            toward = start.present & end.present
+            xy_b[toward] = end.keypoints[toward, :2]
+        xy, _ = linear_skeletons(np.array([fa, fb]), np.stack([xy_a, xy_b]), np.stack([start.present, start.present]))
+        sl = slice(fa + 1 - t0, fb - t0)
+        kp[sl, :, :2] = xy[1:-1]
+        kp[sl, :, 2] = np.where(start.present[None, :], conf[sl, None], 0.0)
+        present[sl] = start.present
+        has_skel[sl] = True
 
 
 def _skeletons(

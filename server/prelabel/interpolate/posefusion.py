@@ -18,9 +18,10 @@ but are noisy, sometimes confuse left and right, and sometimes miss a joint. The
 4. **In time.** Corrections are zero at keyframes, shrunk toward zero next to them (``d / (d + prior_frames)`` of the
    measured correction at ``d`` frames from the nearest keyframe), and linearly interpolated over frames where a
    joint has no accepted estimate. The result passes exactly through the keyframes.
-5. **Keypoints the keyframes leave out.** A keypoint absent in a neighbouring keyframe (hidden, or outside the image
-   when the person enters or leaves) has no prediction in between; a confident estimate inside the box path
-   supplies it (and marks it present) where the frame shows it.
+5. **Keypoints the keyframes leave out.** A keypoint absent in the keyframe before (hidden, or outside the image
+   when the person enters) has no prediction until a keyframe shows it (CVAT's rule); a confident estimate inside
+   the box path supplies it (and marks it present) where the frame shows it. One the next keyframe lacks is
+   predicted until then, held on the body, and corrected like any other.
 """
 
 from __future__ import annotations

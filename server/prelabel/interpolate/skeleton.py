@@ -71,14 +71,18 @@ def linear_skeletons(
 ) -> tuple[Float64Array, BoolArray]:
     """CVAT's rule for skeletons: every keypoint linear in image coordinates between neighbouring keyframes.
 
+    Presence is CVAT's too (each element of a skeleton is a track of its own): a keypoint present at a keyframe stays
+    present until the next keyframe, and one missing there is missing until a keyframe shows it again. Between a
+    keyframe that has a keypoint and one that lacks it, the keypoint holds its position (CVAT moves it toward the
+    position the hidden element was left at, which a missing keypoint does not carry).
+
     Args:
         key_frames: (K,) strictly increasing.
         key_xy: (K, 17, 2) pixels.
         key_present: (K, 17).
 
     Returns:
-        (T, 17, 2) positions and (T, 17) presence (a keypoint is present between two keyframes only when present
-        in both), for frames ``key_frames[0] .. key_frames[-1]``.
+        (T, 17, 2) positions and (T, 17) presence for frames ``key_frames[0] .. key_frames[-1]``.
     """
     kf = np.asarray(key_frames, np.int64)
     frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
@@ -87,9 +91,9 @@ def linear_skeletons(
     seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
     off = ((frames - kf[seg]) / (kf[seg + 1] - kf[seg]))[:, None, None]
     xy = key_xy[seg] + (key_xy[seg + 1] - key_xy[seg]) * off
-    present = key_present[seg] & key_present[seg + 1]
-    at_key = frames == kf[seg]
-    present[at_key] = key_present[seg[at_key]]
+    present = key_present[seg].copy()
+    held = present & ~key_present[seg + 1]
+    xy[held] = key_xy[seg][held]
     at_last = frames == kf[-1]
     present[at_last] = key_present[-1]
     xy[at_last] = key_xy[-1]
@@ -170,9 +174,9 @@ def kinematic_skeletons(
             the keyframes (e.g. the box path's confidence); 1 everywhere when None.
 
     Returns:
-        (T, 17, 2) float64 positions and (T, 17) bool presence, exact at keyframes. A keypoint present in both
-        neighbouring keyframes but whose chain to the root is broken falls back to linear; one missing in either
-        neighbouring keyframe is missing in between.
+        (T, 17, 2) float64 positions and (T, 17) bool presence, exact at keyframes, present as
+        :func:`linear_skeletons` says (CVAT's rule). A keypoint present in both neighbouring keyframes but whose
+        chain to the root is broken falls back to linear.
     """
     opts = options or KinematicOptions()
     kf = np.asarray(key_frames, np.int64)
@@ -216,6 +220,11 @@ def kinematic_skeletons(
 
     use_kin = chain_t[:, :17]
     out = np.where(use_kin[..., None], pos[:, :17], lin_xy)
+    # A keypoint the next keyframe lacks holds its place on the body (its offset from the root at the keyframe before)
+    # where the root is known at both keyframes; linear_skeletons holds it in the image.
+    held = key_present[seg] & ~key_present[seg + 1] & chain[seg, ROOT, None] & chain_t[:, ROOT, None]
+    body = pos[:, ROOT, None, :] + (key_xy[seg] - xy19[seg, ROOT, None, :])
+    out = np.where(held[..., None], body, out)
     present = lin_present.copy()
     idx = kf - kf[0]
     out[idx] = key_xy
