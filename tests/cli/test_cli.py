@@ -285,33 +285,36 @@ def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.
 
     from prelabel.types import COCO17_KEYPOINTS
 
-    def skeleton_xml(frame: int, dx: float) -> str:
+    def skeleton_xml(frame: int, dx: float, outside: int = 0) -> str:
         points = "".join(
-            f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{100 + dx + 3 * k:.2f},'
+            f'<points label="{name}" keyframe="1" outside="{outside}" occluded="0" points="{100 + dx + 3 * k:.2f},'
             f'{50 + 6 * k:.2f}"/>'
             for k, name in enumerate(COCO17_KEYPOINTS)
         )
-        return f'<skeleton frame="{frame}" keyframe="1" z_order="0">{points}</skeleton>'
+        return f'<skeleton frame="{frame}" keyframe="1" outside="{outside}" z_order="0">{points}</skeleton>'
 
     src = tmp_path / "skeletons.xml"
     src.write_text(
-        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>41</size>'
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>60</size>'
         "<original_size><width>640</width><height>360</height></original_size></task></meta>"
         '<track id="3" label="person-skeleton" source="manual">'
         + "".join(skeleton_xml(f, dx) for f, dx in ((0, 0.0), (20, 80.0), (40, 120.0)))
+        + skeleton_xml(45, 130.0, outside=1)  # hidden from frame 45, left 10 px further right
         + "</track></annotations>"
     )
     out = tmp_path / "filled.xml"
     assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
     (report,) = json.loads(capsys.readouterr().out)["tracks"]
-    assert report["frames"] == 41 and report["keyframes"] == 3
+    assert report["frames"] == 45 and report["keyframes"] == 4  # frames shown: 0 to 44
     assert 0.0 < report["mean_confidence"] < 1.0
     assert report["suggested_keyframes"] and all(0 < f < 40 and f not in (20,) for f in report["suggested_keyframes"])
     shapes = {int(s.get("frame")): s for s in ET.parse(out).getroot().find("track")}
-    assert sorted(shapes) == list(range(41))  # every frame between the keyframes filled
+    assert sorted(shapes) == list(range(46))  # every frame between the keyframes filled, up to the hiding one
     assert shapes[20].find("points").get("points") == "180.00,50.00"  # the annotator's keyframe, as it was
-    nose_x = [float(shapes[f].find("points").get("points").split(",")[0]) for f in range(41)]
+    assert shapes[45].get("outside") == "1" and shapes[44].get("outside") == "0"
+    nose_x = [float(shapes[f].find("points").get("points").split(",")[0]) for f in range(46)]
     assert all(b > a for a, b in itertools.pairwise(nose_x))  # moving right throughout
+    assert nose_x[41:45] == [222.0, 224.0, 226.0, 228.0]  # as CVAT shows it: toward where the skeleton was left
 
 
 def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, object]:

@@ -238,6 +238,49 @@ def test_skeleton_only_track_gets_boxes_from_keypoints(tmp_path: Path) -> None:
     np.testing.assert_allclose(mid.xyxy, [11, 20, 20, 22])  # around the present keypoints
 
 
+def test_a_hidden_skeleton_keeps_where_its_elements_were_left(tmp_path: Path) -> None:
+    """CVAT moves a skeleton toward the positions of the outside shape that hides it: the reader keeps them on the
+    outside keyframe (an outside keyframe still), the rendered track moves toward them, and next to a box track they
+    give the object no skeleton at a visible box keyframe."""
+
+    def shape(frame: int, x: float, outside: int) -> str:
+        pts = "".join(
+            f'<points label="{name}" keyframe="1" outside="{outside}" occluded="0" points="{x + i},{20 + 2 * i}"/>'
+            for i, name in enumerate(COCO17_KEYPOINTS)
+        )
+        return f'<skeleton frame="{frame}" keyframe="1" outside="{outside}" z_order="0">{pts}</skeleton>'
+
+    skeleton = f'<track id="1" label="person-skeleton" group_id="3">{shape(0, 10, 0)}{shape(4, 50, 1)}</track>'
+    path = tmp_path / "s.xml"
+    path.write_text(
+        f"<annotations><version>1.1</version><meta><task><size>10</size></task></meta>{skeleton}</annotations>"
+    )
+    ann = read_cvat(path)
+    (kt,) = ann.keyframe_tracks
+    last = kt.keyframes[-1]
+    assert last.outside and last.skeleton is not None and last.skeleton.present.all()
+    np.testing.assert_allclose(last.skeleton.keypoints[0, :2], [50, 20])
+    mid = ann.tracks[0].at(2)
+    assert mid is not None and mid.skeleton is not None
+    np.testing.assert_allclose(mid.skeleton.keypoints[0, :2], [30, 20])  # halfway toward where it was left
+    assert ann.tracks[0].at(4) is None
+
+    boxes = '<track id="0" label="person" group_id="3">' + "".join(
+        f'<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="{f}" ytl="0" xbr="{f + 40}" ybr="80"/>'
+        for f in (0, 4, 8)
+    )
+    path.write_text(
+        "<annotations><version>1.1</version><meta><task><size>10</size></task></meta>"
+        f"{boxes}</track>{skeleton}</annotations>"
+    )
+    (kt,) = read_cvat(path).keyframe_tracks
+    assert [(k.frame_idx, k.outside, k.skeleton is not None) for k in kt.keyframes] == [
+        (0, False, True),
+        (4, False, False),
+        (8, False, False),
+    ]
+
+
 def test_a_video_of_another_size_than_the_task_is_refused(tmp_path: Path) -> None:
     """Boxes are in the pixels of the frames the task was annotated on (``original_size``): read against a video of
     another size they would land in the wrong place, so the reader says so instead of rewriting the size."""

@@ -483,6 +483,7 @@ def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
         f = _int_attr(shape, "frame", where)
         kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         present = np.zeros(NUM_KEYPOINTS, bool)
+        placed = np.zeros(NUM_KEYPOINTS, bool)  # with a position, outside or not
         for pt in shape.findall("points"):
             k = _KEYPOINT_INDEX.get(pt.get("label", ""))
             if k is None:
@@ -490,21 +491,25 @@ def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
                     "%s frame %d: skeleton element %r is not a COCO-17 keypoint; ignored", where, f, pt.get("label")
                 )
                 continue
-            if pt.get("outside", "0") == "1":
-                continue
             raw = pt.get("points", "")
             try:
                 x, y = (float(v) for v in raw.split(";")[0].split(","))
             except ValueError as exc:
+                if pt.get("outside", "0") == "1":
+                    continue  # a hidden element's position is only where the skeleton moves toward before it hides
                 raise InvalidInputError(
                     f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r}, expected 'x,y'"
                 ) from exc
             kp[k] = (x, y, 1.0)
-            present[k] = True
-        if present.any():
+            placed[k] = True
+            present[k] = pt.get("outside", "0") != "1"
+        if present.any() and shape.get("outside", "0") != "1":
+            kp[~present] = 0.0
             kfs.append(Keyframe(frame_idx=f, skeleton=Skeleton(kp, present, 1.0)))
         else:
-            kfs.append(Keyframe(frame_idx=f, outside=True))
+            # Hidden from here on. CVAT moves the frames before it toward the positions its elements were left at.
+            end = Skeleton(np.where(placed[:, None], kp, 0.0), placed, 1.0) if placed.any() else None
+            kfs.append(Keyframe(frame_idx=f, skeleton=end, outside=True))
     return kfs
 
 
@@ -806,11 +811,11 @@ def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> l
     if skel_raw is not None:
         for k in skel_raw.keyframes:
             cur = by_frame.get(k.frame_idx)
-            if cur is not None:
-                cur.skeleton = k.skeleton
-            elif box_raw is None:
+            if box_raw is None:
                 by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, k.outside)
-            elif k.skeleton is not None:
+            elif cur is not None:
+                cur.skeleton = None if k.outside and not cur.outside else k.skeleton
+            elif not k.outside and k.skeleton is not None:
                 # a skeleton keyframe between box keyframes: the box there is the interpolator's to fill
                 by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, False)
     return [by_frame[f] for f in sorted(by_frame)]
