@@ -841,3 +841,40 @@ def test_a_bounce_keyed_once_per_cycle_keeps_its_measured_path() -> None:
     res = interpolate_track([Keyframe(i, gt[i]) for i in kidx], "guided", video=video, method_object=GuidedMethod())
     dy = (res.xyxy[inner, 1] + res.xyxy[inner, 3] - gt[inner, 1] - gt[inner, 3]) / 2
     assert np.sqrt((dy**2).mean()) < 5.0  # 3.9 px; on the prior, flat between keyframes (no floor): 7.7 px
+
+
+def test_the_detection_path_is_left_to_a_foreground_that_predicts_the_keyframes_better() -> None:
+    """Detections that fit the keyframes (IoU about 0.8) but jitter by 2.5 px would make a jittery path; the
+    foreground centroid predicts the inner keyframes better, so it keeps the run (the detections only measure it)."""
+    n = 61
+    rng = np.random.default_rng(5)
+    bg = (rng.random((200, 360)) * 40 + 100).astype(np.uint8)
+    patch = (rng.random((60, 24)) * 60).astype(np.uint8)
+    t = np.arange(n, dtype=np.float64)
+    cx = 60 + 4.0 * t + 12 * np.sin(t * np.pi / 10)
+    frames = np.repeat(bg[None], n, axis=0)
+    gt = np.zeros((n, 4))
+    for i in range(n):
+        x0 = round(cx[i] - 12)
+        frames[i, 70:130, x0 : x0 + 24] = patch
+        gt[i] = [x0, 70, x0 + 24, 130]
+    jitter = rng.normal(0.0, 2.5, (n, 2))
+    det = gt + np.c_[jitter, jitter]
+    dets = {i: Detections(det[i : i + 1], np.array([0.9], np.float32), np.array([0])) for i in range(n)}
+    kidx = list(range(0, n, 10))
+    kfs = [Keyframe(i, gt[i]) for i in kidx]
+    inner = np.ones(n, bool)
+    inner[kidx] = False
+    video = ArrayFrames(frames)
+    gate = GuidedMethod()
+    run = RunInput(1, np.array(kidx), gt[kidx], video, dets)
+    assert gate.detections_fit(run, dets) and gate._foreground_beats_detections(run, dets)
+    kept = interpolate_track(kfs, "guided", video=video, detections=dets, method_object=gate)
+    path = interpolate_track(
+        kfs, "guided", video=video, detections=dets, method_object=GuidedMethod(det_path_fg_ratio=None)
+    )
+    iou_kept, iou_path = (box_iou(r.xyxy[inner], gt[inner]).mean() for r in (kept, path))
+    assert iou_kept > 0.93 and iou_kept > iou_path + 0.08, (iou_kept, iou_path)
+    # Where the detections predict the keyframes better (no jitter), the path is theirs to take.
+    exact = {i: Detections(gt[i : i + 1] + 0.3, np.array([0.9], np.float32), np.array([0])) for i in range(n)}
+    assert not gate._foreground_beats_detections(replace(run, detections=exact), exact)
