@@ -46,7 +46,8 @@ def test_detect_image_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_detect_stdout_is_json_on_a_machine_new_to_ultralytics(tmp_path: Path) -> None:
     """Ultralytics' first import on a machine creates its settings file and announces it on stdout; the command's
-    stdout must still be its JSON alone (the announcement, like Ultralytics' other messages, goes to stderr)."""
+    stdout must still be its JSON alone (Ultralytics' messages reach stderr from warnings up; the announcement is
+    information, dropped)."""
     img = tmp_path / "a.png"
     cv2.imwrite(str(img), np.full((64, 64, 3), 120, np.uint8))
     cfg = tmp_path / "ultralytics-config"

@@ -12,6 +12,7 @@ from formats_fixtures import assert_tracks_equal, segment_keys
 from prelabel.errors import InvalidInputError
 from prelabel.formats.cvat import CvatOptions, read_cvat, write_cvat
 from prelabel.formats.model import Annotations
+from prelabel.interpolate import interpolate_track
 from prelabel.types import COCO17_KEYPOINTS, Track
 
 EXACT = CvatOptions(keyframe_reducer=None)  # every observed frame is a keyframe
@@ -29,8 +30,10 @@ def test_round_trip_every_frame_is_exact(annotations: Annotations, tmp_path: Pat
     outside1 = [k.frame_idx for k in kt[1].keyframes if k.outside]
     assert outside1 == [10, 25]  # first frame of the gap, and right after the last box
     assert not any(k.outside for k in kt[3].keyframes)  # track 3 ends on the last frame: no closing shape
-    with_skel = [k.frame_idx for k in kt[1].keyframes if k.skeleton is not None]
+    with_skel = [k.frame_idx for k in kt[1].keyframes if k.skeleton is not None and k.skeleton.present.any()]
     assert with_skel == [*range(0, 6), *range(18, 23)]
+    hidden = [k.frame_idx for k in kt[1].keyframes if k.skeleton is not None and not k.skeleton.present.any()]
+    assert hidden == [6, 23]  # the all-outside skeletons that close each run, at visible box keyframes
 
 
 def _every_fifth(track: Track) -> list[int]:
@@ -276,9 +279,14 @@ def test_a_hidden_skeleton_keeps_where_its_elements_were_left(tmp_path: Path) ->
     (kt,) = read_cvat(path).keyframe_tracks
     assert [(k.frame_idx, k.outside, k.skeleton is not None) for k in kt.keyframes] == [
         (0, False, True),
-        (4, False, False),
+        (4, False, True),
         (8, False, False),
     ]
+    hidden = kt.keyframes[1].skeleton
+    assert hidden is not None and not hidden.present.any()  # no keypoint from frame 4; those before held up to it
+    res = interpolate_track(kt.keyframes, "linear", track_id=kt.track_id)
+    assert res.keypoints_present is not None
+    assert res.keypoints_present[:4].all() and not res.keypoints_present[4:].any()
 
 
 def test_a_video_of_another_size_than_the_task_is_refused(tmp_path: Path) -> None:

@@ -175,3 +175,19 @@ def test_a_skeleton_stays_until_its_track_is_marked_outside(method: str, with_bo
     held = interpolate_track(kfs, method)
     assert held.keypoints is not None
     np.testing.assert_allclose(held.keypoints[tail, :, :2], np.broadcast_to(gt[10], (4, 17, 2)), atol=1e-4)
+
+
+def test_a_skeleton_only_track_scores_the_frames_held_up_to_a_keyframe_without_keypoints() -> None:
+    """A visible skeleton keyframe with no keypoint present: the keypoints before it are held up to it and scored;
+    after it, and on to an outside keyframe, nothing is shown or scored."""
+    kp = np.c_[np.arange(17.0) + 100.0, 3.0 * np.arange(17.0) + 50.0, np.ones(17)]
+    kfs = [
+        Keyframe(0, None, Skeleton(kp, np.ones(17, bool))),
+        Keyframe(3, None, Skeleton(np.zeros((17, 3)), np.zeros(17, bool))),
+        Keyframe(7, None, None, outside=True),
+    ]
+    res = interpolate_track(kfs, "kalman")
+    assert res.keypoints_present is not None
+    assert res.keypoints_present[:3].all() and not res.keypoints_present[3:].any()
+    assert (res.confidence[1:3] > 0.5).all() and res.frame_methods[1] == "kalman"
+    assert (res.confidence[4:] == 0.0).all() and res.frame_methods[4:] == [""] * 4

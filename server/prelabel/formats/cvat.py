@@ -802,6 +802,12 @@ def _skeleton_shape(template: Element, f: int, skeleton: Skeleton) -> Element | 
     return shape
 
 
+def _hidden(skeleton: Skeleton | None) -> Skeleton:
+    """A skeleton with no keypoint present (positions kept where ``skeleton`` has them)."""
+    kp = skeleton.keypoints.copy() if skeleton is not None else np.zeros((NUM_KEYPOINTS, 3), np.float32)
+    return Skeleton(kp, np.zeros(NUM_KEYPOINTS, bool), 1.0)
+
+
 def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> list[Keyframe]:
     """One keyframe per frame: the box keyframe's box and outside flag, the skeleton keyframe's skeleton."""
     by_frame: dict[int, Keyframe] = {}
@@ -814,7 +820,8 @@ def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> l
             if box_raw is None:
                 by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, k.outside)
             elif cur is not None:
-                cur.skeleton = None if k.outside and not cur.outside else k.skeleton
+                # A skeleton hidden at a visible box keyframe: no keypoint from here (those before are held up to it).
+                cur.skeleton = _hidden(k.skeleton) if k.outside and not cur.outside else k.skeleton
             elif not k.outside and k.skeleton is not None:
                 # a skeleton keyframe between box keyframes: the box there is the interpolator's to fill
                 by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, False)

@@ -222,7 +222,7 @@ def interpolate_track(
 
     elif arr.has_skeleton[~arr.outside].any():
         reason = _skeleton_only_confidence(keyframes, kframes, runs, track_id, name, conf, unc, fmethods)
-        tails = [i for i in tails if keyframes[i].skeleton is not None]
+        tails = [i for i in tails if _has_keypoint(keyframes[i].skeleton)]
     for i in tails:
         fa, fb = int(kframes[i]), int(kframes[i + 1])
         sl = slice(fa + 1 - t0, fb - t0)
@@ -263,6 +263,10 @@ def interpolate_track(
     return result
 
 
+def _has_keypoint(sk: Skeleton | None) -> bool:
+    return sk is not None and bool(sk.present.any())
+
+
 def _skeleton_groups(
     keyframes: Sequence[Keyframe], run: range, usable: Callable[[Skeleton | None], bool]
 ) -> list[list[int]]:
@@ -290,17 +294,20 @@ def _skeleton_only_confidence(
     """Confidence and uncertainty of a track with skeletons and no boxes, written into ``conf``, ``unc`` and
     ``fmethods`` (``name`` between keyframes): the geometric prior's bridge on the boxes around each keyframe's
     present keypoints, as for a box track, so its frames are scored and its gaps suggested like any other. Runs
-    split where a keyframe's skeleton has no present keypoint. Returns the suggestions' reason."""
+    split where a keyframe's skeleton has no present keypoint; a group reaches on to such a keyframe, as its
+    keypoints are held up to it (:func:`~prelabel.interpolate.skeleton.linear_skeletons`), with the box before it.
+    Returns the suggestions' reason."""
     t0 = int(kframes[0])
     prior = KalmanMethod()
     for run in runs:
-        for g in _skeleton_groups(keyframes, run, lambda sk: sk is not None and bool(sk.present.any())):
+        for g in _skeleton_groups(keyframes, run, _has_keypoint):
+            if g[-1] + 1 < run.stop:  # the next keyframe of the run shows no keypoint: held up to it
+                g = [*g, g[-1] + 1]
             ext = np.full((len(g), 4), np.nan)
             for row, i in enumerate(g):
                 sk = keyframes[i].skeleton
                 box = sk.box() if sk is not None else None
-                if box is not None:  # always: groups hold skeletons with a present keypoint
-                    ext[row] = box
+                ext[row] = box if box is not None else ext[row - 1]  # the first always has one
             kf = kframes[g]
             est = prior.interpolate_run(RunInput(track_id, kf, ext))
             sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
@@ -324,7 +331,7 @@ def _skeleton_tails(
     t0 = int(kframes[0])
     for i in tails:
         start = keyframes[i].skeleton
-        if start is None:
+        if start is None or not start.present.any():
             continue
         fa, fb = int(kframes[i]), int(kframes[i + 1])
         xy_a = start.keypoints[:, :2].astype(np.float64)

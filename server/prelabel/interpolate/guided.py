@@ -251,8 +251,9 @@ class GuidedMethod:
             drawn to about a pixel.
         det_path_fg_ratio: on a static camera, the detection path is taken only where the detections predict the
             annotator's boxes at the run's inner keyframes at most this many times worse than the foreground centroid
-            does (:meth:`_foreground_beats_detections`); where the foreground predicts them better it keeps the run,
-            with the detections as its measurements. None: the detection path wherever the detections fit.
+            does (:meth:`_foreground_beats_detections`); where the foreground predicts them better it keeps the run
+            (with ``det_measure``, the detections as its measurements). None: the detection path wherever the
+            detections fit.
     """
 
     name: str = "guided"
@@ -571,9 +572,9 @@ class GuidedMethod:
     def _foreground_beats_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether, on a static camera, the foreground centroid predicts the annotator's boxes at the run's inner
         keyframes better than the detections do, by more than ``det_path_fg_ratio`` (:meth:`_keyframe_rms`): then the
-        foreground keeps the run and the detections only measure it. On PETS09-S2L1 (public detections) the
-        detections' error is about 1.2 times the foreground's, on generated fast motion 0.05 to 0.3 times.
-        False on a moving camera, or where the keyframes are too few to tell (fewer than two usable triples)."""
+        foreground keeps the run (with ``det_measure``, the detections are its measurements). On PETS09-S2L1 (public
+        detections) the detections' error is about 1.2 times the foreground's, on generated fast motion 0.05 to 0.3
+        times. False on a moving camera, or where the keyframes are too few to tell (fewer than two usable triples)."""
         if self.det_path_fg_ratio is None or run.video is None or len(run.key_frames) < 4 or not self.use_background:
             return False
         kf = run.key_frames

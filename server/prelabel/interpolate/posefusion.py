@@ -21,7 +21,8 @@ but are noisy, sometimes confuse left and right, and sometimes miss a joint. The
 5. **Keypoints the keyframes leave out.** A keypoint absent in the keyframe before (hidden, or outside the image
    when the person enters) has no prediction until a keyframe shows it (CVAT's rule); a confident estimate inside
    the box path supplies it (and marks it present) where the frame shows it. One the next keyframe lacks is
-   predicted until then, held on the body, and corrected like any other.
+   predicted until then (held on the body where the root is known at both keyframes, else in the image) and
+   corrected like any other.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class PoseFusionOptions:
             is below this fraction of the unswapped one (0 disables the correction).
         length_ratio: bone lengths follow the estimates within this range of the keyframe-interpolated length
             (limbs foreshorten as they swing toward the camera); ``(1, 1)`` keeps the keyframes' lengths.
-        fill_conf: keypoints absent in a neighbouring keyframe (so not predicted) are taken from estimates of at
-            least this confidence; above 1 never.
+        fill_conf: keypoints absent in the keyframe before (so not predicted) are taken from estimates of at least
+            this confidence; above 1 never.
         fill_margin: such estimates must lie inside the box path grown by this fraction of its longer side.
         fill_min_match: and come from a detection overlapping the box path by at least this IoU (``est_match``), so
             a neighbour's skeleton does not fill in keypoints.
