@@ -191,3 +191,18 @@ def test_a_skeleton_only_track_scores_the_frames_held_up_to_a_keyframe_without_k
     assert res.keypoints_present[:3].all() and not res.keypoints_present[3:].any()
     assert (res.confidence[1:3] > 0.5).all() and res.frame_methods[1] == "kalman"
     assert (res.confidence[4:] == 0.0).all() and res.frame_methods[4:] == [""] * 4
+
+
+@pytest.mark.parametrize("method", ["linear", "kalman"])
+def test_a_skeleton_is_interpolated_across_box_keyframes_that_did_not_key_it(method: str) -> None:
+    """CVAT keys boxes and skeletons in tracks of their own: a box keyframe without a skeleton leaves the skeleton
+    to be interpolated across it (it split the skeleton, leaving frames 1 to 15 without one)."""
+    t = np.arange(17)
+    gt = swinging_person(t)
+    with_skeleton = _keyframes(gt, [0, 16])
+    kfs = [with_skeleton[0], Keyframe(8, _keyframes(gt, [8])[0].xyxy), with_skeleton[1]]
+    res = interpolate_track(kfs, method)
+    assert res.keypoints is not None and res.keypoints_present is not None
+    assert res.has_skeleton.all() and res.keypoints_present.all()
+    for i in (0, 16):
+        np.testing.assert_allclose(res.keypoints[i, :, :2], gt[i], atol=1e-4)

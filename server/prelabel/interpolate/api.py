@@ -366,7 +366,10 @@ def _skeletons(
     kp = np.zeros((n, NUM_KEYPOINTS, 3), np.float32)
     present = np.zeros((n, NUM_KEYPOINTS), bool)
     for run in runs:
-        for g in _skeleton_groups(keyframes, run, lambda sk: sk is not None):
+        # A keyframe without a skeleton did not key it (CVAT keeps skeletons in tracks of their own, keyed at other
+        # frames than the boxes): the skeleton is interpolated across it. One hidden there has no keypoint present.
+        keyed = [i for i in run if keyframes[i].skeleton is not None]
+        for g in [keyed] if keyed else []:
             kf = kframes[g]
             skels = [keyframes[i].skeleton for i in g]
             kxy = np.stack([s.keypoints[:, :2].astype(np.float64) for s in skels if s is not None])
