@@ -152,7 +152,9 @@ def interpolate_track(
     """Interpolate one track between an annotator's keyframes.
 
     Args:
-        keyframes: strictly increasing by ``frame_idx``; each with a box and/or a skeleton, or ``outside``.
+        keyframes: strictly increasing by ``frame_idx``; each with a box and/or a skeleton, or ``outside``. A
+            keyframe without a skeleton does not key it (the skeleton is interpolated across it); one with a skeleton
+            whose keypoints are all absent hides them from there (CVAT's rules, per keypoint).
         method: a registry name (``linear``, ``spline``, ``kalman``, ``kalman-ca``, ``guided``, ``auto``); empty
             means ``auto``.
         video: frames for ``guided`` (and ``auto``, which uses them where they help).
