@@ -115,6 +115,28 @@ def test_keypoint_absent_in_a_keyframe_is_filled_from_estimates_inside_the_box()
     np.testing.assert_array_equal(none_present, pres)
 
 
+def test_a_keypoint_held_up_to_the_keyframe_that_hides_it_takes_confident_estimates() -> None:
+    """The left wrist is left out at frame 10: held up to it (its keyframe-0 offset from the root), it is no
+    prediction to correct, so a confident estimate inside the box replaces it outright (however far the wrist swung),
+    and where there is none the held guess stays, present."""
+    t = np.arange(11)
+    gt = swinging_person(t)
+    kf = np.array([0, 10])
+    kpres = np.ones((2, 17), bool)
+    kpres[1, 9] = False
+    pred, pres = kinematic_skeletons(kf, gt[kf], kpres, _boxes(gt[kf]), _boxes(gt))
+    assert pres[:10, 9].all() and not pres[10, 9]
+    est = gt.copy()
+    conf = np.full((11, 17), 0.9)
+    conf[4, 9] = 0.1  # not confident: the held guess stays
+    fused, present = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt))
+    taken = [1, 2, 3, 5, 6, 7, 8, 9]
+    np.testing.assert_allclose(fused[taken, 9], gt[taken, 9])
+    np.testing.assert_allclose(fused[4, 9], pred[4, 9])
+    assert present[:10, 9].all() and not present[10, 9]
+    assert np.linalg.norm(pred[5, 9] - gt[5, 9]) > 10.0  # the held guess was far off: a gate would have refused
+
+
 def test_shape_mismatch_names_the_array() -> None:
     gt = swinging_person(np.arange(5))
     with pytest.raises(InvalidInputError, match=r"est_conf expected shape \(5, 17\)"):

@@ -21,8 +21,9 @@ but are noisy, sometimes confuse left and right, and sometimes miss a joint. The
 5. **Keypoints the keyframes leave out.** A keypoint absent in the keyframe before (hidden, or outside the image
    when the person enters) has no prediction until a keyframe shows it (CVAT's rule); a confident estimate inside
    the box path supplies it (and marks it present) where the frame shows it. One the next keyframe lacks is
-   predicted until then (held on the body where the root is known at both keyframes, else in the image) and
-   corrected like any other.
+   held up to then (on the body where the root is known at both keyframes, else in the image); the hold is a guess,
+   not a prediction to correct, so a confident estimate inside the box path replaces it as it would fill a missing
+   keypoint, and the held guess stays where none does.
 """
 
 from __future__ import annotations
@@ -265,26 +266,32 @@ def fuse_pose_estimates(
     raw = np.asarray(est_xy, np.float64)
     conf = np.where(np.isfinite(raw).all(-1), conf, 0.0)
 
+    # A keypoint the next keyframe lacks is only held up to it (:func:`linear_skeletons`): an estimate takes its
+    # place as for a keypoint the keyframes leave out, and the held guess is kept only where none does.
+    frames = np.arange(n) + int(kf[0])
+    nxt = kf[np.clip(np.searchsorted(kf, frames, side="right"), 0, len(kf) - 1)] - int(kf[0])
+    held = pres & ~pres[nxt] & ~is_key[:, None]
+    known = pres & ~held
     # Left/right swap decided on keypoints both predicted and confidently estimated.
-    index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & pres, opts.swap_margin)
+    index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & known, opts.swap_margin)
     rows = np.arange(n)[:, None]
     est, conf = raw[rows, index], conf[rows, index]
     gate = (opts.gate_near + (opts.gate_far - opts.gate_near) * s) * size
     dist = np.linalg.norm(np.nan_to_num(est) - pred, axis=-1)
-    accept = pres & (conf >= opts.min_conf) & (dist <= gate[:, None])
+    accept = known & (conf >= opts.min_conf) & (dist <= gate[:, None])
 
     shrink = d / (d + opts.prior_frames) if opts.prior_frames > 0 else np.ones(n)
     anchor = is_key.copy()
     anchor[[0, -1]] = True
-    fused = _fuse_tree(pred, pres, est, accept, shrink, anchor, opts.length_ratio)
-    out = np.where(pres[..., None], fused[:, :17], pred)
+    fused = _fuse_tree(pred, known, est, accept, shrink, anchor, opts.length_ratio)
+    out = np.where(known[..., None], fused[:, :17], pred)
 
     # Keypoints the keyframes leave out: a confident estimate inside the (grown) box path.
     m = opts.fill_margin * size[:, None]
     ex, ey = est[..., 0], est[..., 1]
     with np.errstate(invalid="ignore"):
         inside = (ex >= box[:, 0:1] - m) & (ex <= box[:, 2:3] + m) & (ey >= box[:, 1:2] - m) & (ey <= box[:, 3:4] + m)
-    fill = ~pres & (conf >= opts.fill_conf) & inside & (match >= opts.fill_min_match)[:, None]
+    fill = ~known & (conf >= opts.fill_conf) & inside & (match >= opts.fill_min_match)[:, None]
     out = np.where(fill[..., None], est, out)
     out[is_key] = pred[is_key]
     return np.asarray(out), pres | fill
