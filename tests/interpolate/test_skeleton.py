@@ -206,3 +206,27 @@ def test_a_skeleton_is_interpolated_across_box_keyframes_that_did_not_key_it(met
     assert res.has_skeleton.all() and res.keypoints_present.all()
     for i in (0, 16):
         np.testing.assert_allclose(res.keypoints[i, :, :2], gt[i], atol=1e-4)
+    if method == "linear":
+        np.testing.assert_allclose(res.keypoints[8, :, :2], (gt[0] + gt[16]) / 2.0, atol=1e-4)
+    # The box keyframe keyed the box, not the skeleton: its keypoints are as sure as the frames beside it.
+    assert res.keypoints[8, 0, 2] < 1.0 and res.keypoints[0, 0, 2] == res.keypoints[16, 0, 2] == 1.0
+
+
+@pytest.mark.parametrize("method", ["linear", "kalman"])
+def test_a_skeleton_holds_after_its_last_keyframe_until_the_track_hides(method: str) -> None:
+    """Skeleton keyed at 0 only, boxes keyed at 0, 8 and 16, outside at 20: as CVAT holds a track's last keyframe,
+    the skeleton stays to frame 19 (in the image for linear, moving with the box path otherwise)."""
+    gt = swinging_person(np.arange(17))
+    first = _keyframes(gt, [0])[0]
+    assert first.xyxy is not None
+    kfs = [
+        first,
+        Keyframe(8, np.asarray(first.xyxy) + np.array([24.0, 0, 24, 0])),
+        Keyframe(16, np.asarray(first.xyxy) + np.array([48.0, 0, 48, 0])),
+    ]
+    kfs.append(Keyframe(20, None, None, outside=True))
+    res = interpolate_track(kfs, method)
+    assert res.keypoints is not None and res.keypoints_present is not None
+    assert res.has_skeleton[:20].all() and res.keypoints_present[:20].all() and not res.has_skeleton[20]
+    moved = res.keypoints[[8, 16, 19], 0, 0] - gt[0, 0, 0]
+    np.testing.assert_allclose(moved, [0.0, 0.0, 0.0] if method == "linear" else [24.0, 48.0, 48.0], atol=1e-3)

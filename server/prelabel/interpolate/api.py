@@ -328,25 +328,26 @@ def _skeleton_tails(
     has_skel: np.ndarray,
 ) -> None:
     """Skeletons on the frames after visible keyframe ``i`` (each of ``tails``) and before the outside keyframe
-    ``i + 1``, written into ``kp``, ``present`` and ``has_skel``: CVAT's rule, each keypoint of keyframe ``i`` linear
-    toward its position in the outside keyframe's skeleton where that has it, held otherwise."""
+    ``i + 1``, written into ``kp``, ``present`` and ``has_skel``: CVAT's rule, each keypoint shown at keyframe ``i``
+    (keyed there or carried to it) linear toward its position in the outside keyframe's skeleton where that has it,
+    held otherwise."""
     t0 = int(kframes[0])
     for i in tails:
-        start = keyframes[i].skeleton
-        if start is None or not start.present.any():
-            continue
         fa, fb = int(kframes[i]), int(kframes[i + 1])
-        xy_a = start.keypoints[:, :2].astype(np.float64)
+        start = present[fa - t0].copy()
+        if not has_skel[fa - t0] or not start.any():
+            continue
+        xy_a = kp[fa - t0, :, :2].astype(np.float64)
         xy_b = xy_a.copy()
         end = keyframes[i + 1].skeleton
         if end is not None:
-            toward = start.present & end.present
+            toward = start & end.present
             xy_b[toward] = end.keypoints[toward, :2]
-        xy, _ = linear_skeletons(np.array([fa, fb]), np.stack([xy_a, xy_b]), np.stack([start.present, start.present]))
+        xy, _ = linear_skeletons(np.array([fa, fb]), np.stack([xy_a, xy_b]), np.stack([start, start]))
         sl = slice(fa + 1 - t0, fb - t0)
         kp[sl, :, :2] = xy[1:-1]
-        kp[sl, :, 2] = np.where(start.present[None, :], conf[sl, None], 0.0)
-        present[sl] = start.present
+        kp[sl, :, 2] = np.where(start[None, :], conf[sl, None], 0.0)
+        present[sl] = start
         has_skel[sl] = True
 
 
@@ -396,7 +397,26 @@ def _skeletons(
                     sxy, spr = fuse_pose_estimates(kf, sxy, spr, est[0], est[1], boxes, est_match=est[2])
             kp[sl, :, :2] = sxy
             kp[sl, :, 2] = np.where(spr, conf[sl, None], 0.0)
-            kp[kf - t0, :, 2] = kconf
             present[sl] = spr
             has_skel[sl] = True
+            # After the run's last skeleton keyframe, to the run's last keyframe, the skeleton holds as CVAT holds a
+            # track's last keyframe: in the image for linear, moving with the box path otherwise.
+            last, end = int(kf[-1]) - t0, int(kframes[run.stop - 1]) - t0
+            if end > last:
+                after = slice(last + 1, end + 1)
+                shift = np.zeros((end - last, 2))
+                centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2.0
+                if not linear_meth and np.isfinite(centre[last : end + 1]).all():
+                    shift = centre[after] - centre[last]
+                kp[after, :, :2] = kp[last, :, :2][None] + shift[:, None, :]
+                kp[after, :, 2] = np.where(present[last][None, :], conf[after, None], 0.0)
+                present[after] = present[last]
+                has_skel[after] = True
+            # A keyframe that did not key the skeleton is no more certain of it than the frames beside it.
+            for i in (i for i in run if keyframes[i].skeleton is None):
+                row = int(kframes[i]) - t0
+                if has_skel[row]:
+                    near = conf[[max(row - 1, 0), min(row + 1, n - 1)]].mean()
+                    kp[row, :, 2] = np.where(present[row], near, 0.0)
+            kp[kf - t0, :, 2] = kconf
     return kp, present, has_skel
