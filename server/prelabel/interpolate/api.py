@@ -10,7 +10,7 @@ keyframe lacks holds its last position), so a skeleton stays on screen until its
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -269,14 +269,12 @@ def _has_keypoint(sk: Skeleton | None) -> bool:
     return sk is not None and bool(sk.present.any())
 
 
-def _skeleton_groups(
-    keyframes: Sequence[Keyframe], run: range, usable: Callable[[Skeleton | None], bool]
-) -> list[list[int]]:
-    """The keyframe indices of ``run`` split where a keyframe's skeleton is not ``usable``: runs of consecutive
-    keyframes with one, each non-empty."""
+def _skeleton_groups(keyframes: Sequence[Keyframe], run: range) -> list[list[int]]:
+    """The keyframe indices of ``run`` split where a keyframe's skeleton has no present keypoint: runs of
+    consecutive keyframes with one, each non-empty."""
     groups: list[list[int]] = [[]]
     for i in run:
-        if usable(keyframes[i].skeleton):
+        if _has_keypoint(keyframes[i].skeleton):
             groups[-1].append(i)
         else:
             groups.append([])
@@ -302,7 +300,7 @@ def _skeleton_only_confidence(
     t0 = int(kframes[0])
     prior = KalmanMethod()
     for run in runs:
-        for g in _skeleton_groups(keyframes, run, _has_keypoint):
+        for g in _skeleton_groups(keyframes, run):
             if g[-1] + 1 < run.stop:  # the next keyframe of the run shows no keypoint: held up to it
                 g = [*g, g[-1] + 1]
             ext = np.full((len(g), 4), np.nan)
@@ -371,52 +369,53 @@ def _skeletons(
     for run in runs:
         # A keyframe without a skeleton did not key it (CVAT keeps skeletons in tracks of their own, keyed at other
         # frames than the boxes): the skeleton is interpolated across it. One hidden there has no keypoint present.
-        keyed = [i for i in run if keyframes[i].skeleton is not None]
-        for g in [keyed] if keyed else []:
-            kf = kframes[g]
-            skels = [keyframes[i].skeleton for i in g]
-            kxy = np.stack([s.keypoints[:, :2].astype(np.float64) for s in skels if s is not None])
-            kpr = np.stack([s.present for s in skels if s is not None])
-            kconf = np.stack([s.keypoints[:, 2] for s in skels if s is not None])
-            sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
-            boxes = xyxy[sl]
-            key_boxes = (
-                np.stack([np.asarray(keyframes[i].xyxy, np.float64) for i in g])
-                if (all(keyframes[i].xyxy is not None for i in g) and np.isfinite(boxes).all())
-                else None
+        g = [i for i in run if keyframes[i].skeleton is not None]
+        if not g:
+            continue
+        kf = kframes[g]
+        skels = [keyframes[i].skeleton for i in g]
+        kxy = np.stack([s.keypoints[:, :2].astype(np.float64) for s in skels if s is not None])
+        kpr = np.stack([s.present for s in skels if s is not None])
+        kconf = np.stack([s.keypoints[:, 2] for s in skels if s is not None])
+        sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
+        boxes = xyxy[sl]
+        key_boxes = (
+            np.stack([np.asarray(keyframes[i].xyxy, np.float64) for i in g])
+            if (all(keyframes[i].xyxy is not None for i in g) and np.isfinite(boxes).all())
+            else None
+        )
+        if linear_meth:
+            sxy, spr = linear_skeletons(kf, kxy, kpr)
+        else:
+            # The root follows the box path as far as the path is trusted (its confidence), else the keyframes.
+            sxy, spr = kinematic_skeletons(
+                kf, kxy, kpr, key_boxes, boxes if key_boxes is not None else None, box_weight=conf[sl]
             )
-            if linear_meth:
-                sxy, spr = linear_skeletons(kf, kxy, kpr)
-            else:
-                # The root follows the box path as far as the path is trusted (its confidence), else the keyframes.
-                sxy, spr = kinematic_skeletons(
-                    kf, kxy, kpr, key_boxes, boxes if key_boxes is not None else None, box_weight=conf[sl]
-                )
-                est = _pose_estimates(detections, frames[sl], boxes) if key_boxes is not None else None
-                if est is not None:
-                    sxy, spr = fuse_pose_estimates(kf, sxy, spr, est[0], est[1], boxes, est_match=est[2])
-            kp[sl, :, :2] = sxy
-            kp[sl, :, 2] = np.where(spr, conf[sl, None], 0.0)
-            present[sl] = spr
-            has_skel[sl] = True
-            # After the run's last skeleton keyframe, to the run's last keyframe, the skeleton holds as CVAT holds a
-            # track's last keyframe: in the image for linear, moving with the box path otherwise.
-            last, end = int(kf[-1]) - t0, int(kframes[run.stop - 1]) - t0
-            if end > last:
-                after = slice(last + 1, end + 1)
-                shift = np.zeros((end - last, 2))
-                centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2.0
-                if not linear_meth and np.isfinite(centre[last : end + 1]).all():
-                    shift = centre[after] - centre[last]
-                kp[after, :, :2] = kp[last, :, :2][None] + shift[:, None, :]
-                kp[after, :, 2] = np.where(present[last][None, :], conf[after, None], 0.0)
-                present[after] = present[last]
-                has_skel[after] = True
-            # A keyframe that did not key the skeleton is no more certain of it than the frames beside it.
-            for i in (i for i in run if keyframes[i].skeleton is None):
-                row = int(kframes[i]) - t0
-                if has_skel[row]:
-                    near = conf[[max(row - 1, 0), min(row + 1, n - 1)]].mean()
-                    kp[row, :, 2] = np.where(present[row], near, 0.0)
-            kp[kf - t0, :, 2] = kconf
+            est = _pose_estimates(detections, frames[sl], boxes) if key_boxes is not None else None
+            if est is not None:
+                sxy, spr = fuse_pose_estimates(kf, sxy, spr, est[0], est[1], boxes, est_match=est[2])
+        kp[sl, :, :2] = sxy
+        kp[sl, :, 2] = np.where(spr, conf[sl, None], 0.0)
+        present[sl] = spr
+        has_skel[sl] = True
+        # After the run's last skeleton keyframe, to the run's last keyframe, the skeleton holds as CVAT holds a
+        # track's last keyframe: in the image for linear, moving with the box path otherwise.
+        last, end = int(kf[-1]) - t0, int(kframes[run.stop - 1]) - t0
+        if end > last:
+            after = slice(last + 1, end + 1)
+            shift = np.zeros((end - last, 2))
+            centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2.0
+            if not linear_meth and np.isfinite(centre[last : end + 1]).all():
+                shift = centre[after] - centre[last]
+            kp[after, :, :2] = kp[last, :, :2][None] + shift[:, None, :]
+            kp[after, :, 2] = np.where(present[last][None, :], conf[after, None], 0.0)
+            present[after] = present[last]
+            has_skel[after] = True
+        # A keyframe that did not key the skeleton is no more certain of it than the frames beside it.
+        for i in (i for i in run if keyframes[i].skeleton is None):
+            row = int(kframes[i]) - t0
+            if has_skel[row]:
+                near = conf[[max(row - 1, 0), min(row + 1, n - 1)]].mean()
+                kp[row, :, 2] = np.where(present[row], near, 0.0)
+        kp[kf - t0, :, 2] = kconf
     return kp, present, has_skel

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array
-from prelabel.interpolate.skeleton import ORDER, PARENT, ROOT, BoolArray, with_virtual_nodes
+from prelabel.interpolate.skeleton import ORDER, PARENT, ROOT, BoolArray, held_keypoints, with_virtual_nodes
 
 # Chains swapped together when the estimate confused the person's left and right (COCO-17 indices).
 ARM_SWAP: tuple[tuple[int, int], ...] = ((5, 6), (7, 8), (9, 10))
@@ -268,10 +268,7 @@ def fuse_pose_estimates(
 
     # A keypoint the next keyframe lacks is only held up to it (:func:`linear_skeletons`): an estimate takes its
     # place as for a keypoint the keyframes leave out, and the held guess is kept only where none does.
-    frames = np.arange(n) + int(kf[0])
-    nxt = kf[np.clip(np.searchsorted(kf, frames, side="right"), 0, len(kf) - 1)] - int(kf[0])
-    held = pres & ~pres[nxt] & ~is_key[:, None]
-    known = pres & ~held
+    known = pres & ~held_keypoints(kf, pres[kf - kf[0]])
     # Left/right swap decided on keypoints both predicted and confidently estimated.
     index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & known, opts.swap_margin)
     rows = np.arange(n)[:, None]

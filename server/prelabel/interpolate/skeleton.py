@@ -66,6 +66,19 @@ def chain_present(present19: BoolArray) -> BoolArray:
     return out
 
 
+def held_keypoints(key_frames: npt.NDArray[np.int64], key_present: BoolArray) -> BoolArray:
+    """(T, 17) True on the frames strictly between a keyframe that has a keypoint and the next keyframe, which lacks
+    it: CVAT keeps showing the keypoint there, held (frames ``key_frames[0] .. key_frames[-1]``; ``key_present``
+    (K, 17))."""
+    kf = np.asarray(key_frames, np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    if len(kf) == 1:
+        return np.zeros((len(frames), key_present.shape[1]), bool)
+    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    between = (frames > kf[seg]) & (frames < kf[seg + 1])
+    return np.asarray(key_present[seg] & ~key_present[seg + 1] & between[:, None])
+
+
 def linear_skeletons(
     key_frames: npt.NDArray[np.int64], key_xy: Float64Array, key_present: BoolArray
 ) -> tuple[Float64Array, BoolArray]:
@@ -92,7 +105,7 @@ def linear_skeletons(
     off = ((frames - kf[seg]) / (kf[seg + 1] - kf[seg]))[:, None, None]
     xy = key_xy[seg] + (key_xy[seg + 1] - key_xy[seg]) * off
     present = key_present[seg].copy()
-    held = present & ~key_present[seg + 1]
+    held = held_keypoints(kf, key_present)
     xy[held] = key_xy[seg][held]
     at_last = frames == kf[-1]
     present[at_last] = key_present[-1]
@@ -222,7 +235,7 @@ def kinematic_skeletons(
     out = np.where(use_kin[..., None], pos[:, :17], lin_xy)
     # A keypoint the next keyframe lacks holds its place on the body (its offset from the root at the keyframe before)
     # where the root is known at both keyframes; linear_skeletons holds it in the image.
-    held = key_present[seg] & ~key_present[seg + 1] & chain[seg, ROOT, None] & chain_t[:, ROOT, None]
+    held = held_keypoints(kf, key_present) & chain[seg, ROOT, None] & chain_t[:, ROOT, None]
     body = pos[:, ROOT, None, :] + (key_xy[seg] - xy19[seg, ROOT, None, :])
     out = np.where(held[..., None], body, out)
     present = lin_present.copy()
