@@ -45,6 +45,40 @@ def test_timestamps_come_from_the_container(tmp_path: Path) -> None:
     assert frames[0].image.shape == (64, 96, 3) and frames[0].image.dtype == np.uint8
 
 
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_rotated_video_comes_upright_as_the_interpolation_reader_sees_it(tmp_path: Path, rotation: int) -> None:
+    """A phone's portrait clip is stored landscape with a display rotation: frames, sizes and so boxes are in the
+    upright picture players and annotation tools show, in both decoders (PyAV here, OpenCV for interpolation)."""
+    path = tmp_path / "rotated.mp4"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        if not hasattr(stream, "set_display_rotation"):
+            pytest.skip("this PyAV cannot write a display rotation")
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.set_display_rotation(rotation)  # degrees counter-clockwise, as FFmpeg's display matrix
+        for _ in range(3):
+            img = np.zeros((64, 96, 3), np.uint8)
+            img[:16, :32] = 255  # a white block at the stored picture's top-left corner
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    upright = {90: (96, 64, (0, 64)), -90: (96, 64, (48, 0)), 180: (64, 96, (64, 48))}
+    h, w, (x0, y0) = upright[rotation]  # the block's upper-left corner once the picture is turned
+    info, _ = probe(path)
+    assert (info.width, info.height) == (w, h)
+    frames = list(read_frames(path))
+    image = frames[0].image
+    assert image.shape == (h, w, 3)
+    ys, xs = np.nonzero(image[..., 1] > 128)
+    assert max(abs(int(xs.min()) - x0), abs(int(ys.min()) - y0)) <= 1
+    from prelabel.interpolate.frames import VideoFileFrames
+
+    other = VideoFileFrames(path).read(0)
+    assert other.shape == image.shape
+    assert float(np.abs(other.astype(np.int16) - image.astype(np.int16)).mean()) < 3.0
+
+
 def test_frame_range(tmp_path: Path) -> None:
     video = write_vfr_video(tmp_path / "cfr.mp4", [i * 100 for i in range(12)])
     with VideoReader(video) as reader:

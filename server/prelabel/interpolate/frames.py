@@ -18,6 +18,14 @@ from prelabel.errors import InvalidInputError
 logger = logging.getLogger(__name__)
 
 
+def _capture(path: Path) -> cv2.VideoCapture:
+    """An OpenCV reader that turns frames upright by the stream's rotation metadata (its FFmpeg default, made
+    explicit): the same frames as :mod:`prelabel.video.decode`, in the coordinates annotators see."""
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
 class ArrayFrames:
     """Frames already decoded: (T, H, W, 3) BGR or (T, H, W) grey uint8."""
 
@@ -100,7 +108,7 @@ class VideoFileFrames:
         """Number of decodable frames (counted once, by decoding every frame; every ``checkpoint``-th is
         fingerprinted on the way). Raises :class:`InvalidInputError` when no frame decodes."""
         if self._num_frames is None:
-            cap = cv2.VideoCapture(str(self._path))
+            cap = _capture(self._path)
             n = 0
             while cap.grab():
                 if n % self._checkpoint == 0 and n not in self._prints:
@@ -157,7 +165,7 @@ class VideoFileFrames:
         reader decodes in order to ``frame_idx``, whose own fingerprint must match too where it is known.
         """
         if self._cap is None:
-            self._cap = cv2.VideoCapture(str(self._path))
+            self._cap = _capture(self._path)
         pos = bisect.bisect_right(self._printed, frame_idx)
         tried = 0
         while pos > 0 and tried < 2:
@@ -199,7 +207,7 @@ class VideoFileFrames:
                 if self._cap is not None:
                     self._cap.release()
                     self.reopens += 1
-                self._cap = cv2.VideoCapture(str(self._path))
+                self._cap = _capture(self._path)
                 self._next = 0
                 self._from_start = True
             # In order from here (from the start, or from a checked seek): indices are certain. Frames skipped on the

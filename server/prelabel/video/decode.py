@@ -2,6 +2,9 @@
 
 ``ts_ms`` is each frame's presentation time from the container (``pts * time_base``), relative to the stream's
 first frame, so variable-frame-rate videos keep their real timing. ``frame_idx`` counts decoded frames from 0.
+Frames come upright, as players and annotation tools show them: a stream's rotation metadata (a phone's portrait
+video is stored landscape with a display matrix) is applied, so boxes are in the coordinates annotators see, and the
+same as the interpolation's OpenCV reader (which applies it too).
 Unreadable, corrupt or empty files raise :class:`InvalidInputError`; a missing file raises :class:`NotFoundError`.
 """
 
@@ -52,6 +55,18 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
+def _quarter_turns(rotation: float) -> int:
+    """Counter-clockwise quarter turns (0-3) of a display rotation in degrees; 0 for angles off a multiple of 90."""
+    turns = round(rotation / 90.0)
+    return turns % 4 if abs(rotation - 90.0 * turns) <= 1.0 else 0
+
+
+def _upright(image: npt.NDArray[np.uint8], rotation: float) -> npt.NDArray[np.uint8]:
+    """``image`` turned by its display rotation (degrees counter-clockwise)."""
+    turns = _quarter_turns(rotation)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
 class VideoReader:
     """Sequential decoder over one video file.
 
@@ -67,6 +82,8 @@ class VideoReader:
         self._container = _open(self.path)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        #: display rotation of the frames decoded so far (degrees counter-clockwise; 0 without metadata)
+        self.rotation = 0.0
 
     def __enter__(self) -> VideoReader:
         return self
@@ -107,10 +124,16 @@ class VideoReader:
                     if first_pts is None:
                         first_pts = pts
                     ts_ms = float((pts - first_pts) * tb * 1000)
+                if idx == 0:
+                    self.rotation = float(getattr(frame, "rotation", 0.0) or 0.0)
                 if idx >= start:
                     if end is not None and idx >= end:
                         return
-                    image = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8) if decode_images else empty
+                    image = (
+                        _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation)
+                        if decode_images
+                        else empty
+                    )
                     yield Frame(idx, ts_ms, image)
                 idx += 1
         except av.error.FFmpegError as exc:
@@ -135,6 +158,8 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
         ts = np.array([f.ts_ms for f in reader.frames(decode_images=False)], dtype=np.float64)
         fps = reader.nominal_fps
+        if _quarter_turns(reader.rotation) % 2 == 1:  # a quarter turn: the frames come upright (see the module)
+            width, height = height, width
     if width <= 0 or height <= 0:
         raise InvalidInputError(f"video {path}: invalid frame size {width}x{height}")
     dts = np.diff(ts)
