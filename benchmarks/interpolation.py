@@ -11,7 +11,10 @@ between: mean / 10th-percentile IoU, centre error / box diagonal, skeleton PCK@0
 speed; keyframes an annotator needs until every frame has IoU >= 0.8; throughput. ``linear`` is CVAT's rule, the
 reference. Writes ``benchmarks/results/interpolation.{json,md}`` and ``interpolation_error_vs_k.png``.
 
-Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run).
+Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run). Your own data only:
+``python benchmarks/interpolation.py --mot-gt gt.txt --video video.mp4 [--dets det.txt] --no-pets --no-fast --out DIR``.
+Ground truth and detections are MOTChallenge text (``frame,id,x,y,w,h[,conf,...]``, frames from 1; commas or
+whitespace; rows whose 7th column is 0 are ignored, as MOTChallenge marks boxes not to evaluate).
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ from prelabel.metrics.interpolation import (
 from prelabel.types import Detections, Keyframe, Skeleton
 
 logger = logging.getLogger("benchmarks.interpolation")
+
+
+class InputError(ValueError):
+    """A user's ground truth, video or detections cannot be used (the message says which file and why)."""
+
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 BOX_METHODS = ("linear", "spline", "kalman", "kalman-ca", "guided-frames", "guided", "auto")
@@ -72,43 +81,112 @@ class Scene:
     notes: list[str] = field(default_factory=list)
 
 
-def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray]]]:
-    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy)]}, rows with conf 0 dropped."""
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
-    out: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for r in rows:
-        if r.shape[0] > 6 and r[6] == 0:
+def read_mot_rows(path: Path, what: str) -> np.ndarray:
+    """(N, C >= 6) float rows of a MOTChallenge text file: commas or whitespace between values, blank lines and a
+    header line skipped. Raises :class:`InputError` naming the file and line."""
+    if not path.is_file():
+        raise InputError(f"{what} {path}: no such file")
+    rows: list[list[float]] = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        parts = line.replace(",", " ").split()
+        if not parts:
             continue
+        try:
+            vals = [float(v) for v in parts]
+        except ValueError:
+            if not rows and n == 1:
+                continue  # a header line
+            raise InputError(f"{what} {path}, line {n}: not numbers: {line.strip()[:80]!r}") from None
+        if len(vals) < 6:
+            raise InputError(f"{what} {path}, line {n}: expected frame,id,x,y,w,h[,...], got {len(vals)} values")
+        if rows and len(vals) != len(rows[0]):
+            raise InputError(f"{what} {path}, line {n}: {len(vals)} values where line 1 has {len(rows[0])}")
+        rows.append(vals)
+    if not rows:
+        raise InputError(f"{what} {path}: no rows")
+    arr = np.asarray(rows, np.float64)
+    if not np.isfinite(arr[:, :6]).all():
+        raise InputError(f"{what} {path}: NaN or infinite values in frame, id or box columns")
+    if (arr[:, 0] < 1).any() or (arr[:, 0] != np.round(arr[:, 0])).any():
+        bad = int(np.flatnonzero((arr[:, 0] < 1) | (arr[:, 0] != np.round(arr[:, 0])))[0])
+        raise InputError(
+            f"{what} {path}: frame {arr[bad, 0]:g} on data row {bad + 1}; MOTChallenge frames are whole numbers "
+            "from 1 (0-based files: add 1)"
+        )
+    return arr
+
+
+def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray]]]:
+    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy)]}; rows whose 7th column is 0 (not to evaluate) dropped,
+    and boxes without area (w or h <= 0) dropped with a warning."""
+    rows = read_mot_rows(path, "ground truth")
+    keep = rows[:, 6] != 0 if rows.shape[1] > 6 else np.ones(len(rows), bool)
+    flat = keep & ((rows[:, 4] <= 0) | (rows[:, 5] <= 0))
+    if flat.any():
+        logger.warning("ground truth %s: %d boxes with w or h <= 0 ignored", path, int(flat.sum()))
+    out: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
+    for r in rows[keep & ~flat]:
         x, y, w, h = r[2:6]
         out[int(r[1])].append((int(r[0]) - 1, np.array([x, y, x + w, y + h])))
+    if not out:
+        raise InputError(f"ground truth {path}: no box to evaluate (every row has 0 in its 7th column or no area)")
     return out
 
 
 def spans_from_mot(tracks: Mapping[int, list[tuple[int, np.ndarray]]], min_len: int = 3) -> list[GtSpan]:
+    """Contiguous spans of each track (a frame missing from a track splits it; the same frame twice keeps the
+    first row), those shorter than ``min_len`` frames left out (they have no frame between two keyframes)."""
     spans: list[GtSpan] = []
+    short = 0
     for tid, rows in sorted(tracks.items()):
         rows = sorted(rows, key=lambda r: r[0])
         f = np.array([r[0] for r in rows])
         b = np.stack([r[1] for r in rows])
+        first = np.r_[True, np.diff(f) != 0]
+        f, b = f[first], b[first]
         cuts = np.flatnonzero(np.diff(f) != 1) + 1
         for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
             if e - s >= min_len:
                 spans.append(GtSpan(tid, f[s:e], b[s:e]))
+            else:
+                short += 1
+    if short:
+        logger.warning("%d ground-truth spans shorter than %d frames left out", short, min_len)
     return spans
 
 
 def load_dets(path: Path) -> dict[int, Detections]:
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    """MOTChallenge detections -> {frame_idx 0-based: Detections}. Scores (7th column; 1 without one) outside
+    [0, 1], as some detectors write them (log-odds, percentages), are mapped onto [0, 1] by their rank, which keeps
+    their order; boxes without area are dropped (both with a warning)."""
+    rows = read_mot_rows(path, "detections")
+    flat = (rows[:, 4] <= 0) | (rows[:, 5] <= 0)
+    if flat.any():
+        logger.warning("detections %s: %d boxes with w or h <= 0 ignored", path, int(flat.sum()))
+        rows = rows[~flat]
+    score = rows[:, 6].copy() if rows.shape[1] > 6 else np.ones(len(rows))
+    score[~np.isfinite(score)] = 0.0
+    if len(score) and (score.min() < 0.0 or score.max() > 1.0):
+        logger.warning(
+            "detections %s: scores span %.3g to %.3g; mapped onto [0, 1] by rank", path, score.min(), score.max()
+        )
+        order = np.argsort(np.argsort(score, kind="stable"), kind="stable")
+        score = (order + 1) / len(score)
     out: dict[int, Detections] = {}
     for f in np.unique(rows[:, 0]).astype(int):
-        r = rows[rows[:, 0] == f]
+        sel = rows[:, 0] == f
+        r = rows[sel]
         xyxy = np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]]
-        out[f - 1] = Detections(xyxy, np.clip(r[:, 6], 0, 1), np.zeros(len(r), np.int64), ("person",))
+        out[f - 1] = Detections(xyxy, score[sel], np.zeros(len(r), np.int64), ("person",))
     return out
 
 
 def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
+    """Every frame of ``path`` (upright, as :mod:`prelabel.interpolate.frames` reads it), grey, in memory."""
+    if not path.is_file():
+        raise InputError(f"video {path}: no such file")
     cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     frames = []
     while max_frames is None or len(frames) < max_frames:
         ok, img = cap.read()
@@ -116,7 +194,34 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
             break
         frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
     cap.release()
+    if not frames:
+        raise InputError(f"video {path}: no frame decodes (not a video, or a codec OpenCV lacks)")
     return ArrayFrames(np.stack(frames))
+
+
+def custom_scene(gt: Path, video: Path, dets: Path | None) -> Scene:
+    """A user's MOTChallenge ground truth with its video (and detections): checked against each other."""
+    spans = spans_from_mot(load_mot(gt))
+    if not spans:
+        raise InputError(f"ground truth {gt}: no track has 3 consecutive frames (one between two keyframes)")
+    frames = load_video_gray(video)
+    n = frames.num_frames
+    for sp in spans:
+        if sp.frames[-1] >= n:
+            raise InputError(
+                f"ground truth {gt}: track {sp.track_id} has frame {int(sp.frames[-1]) + 1} (1-based), past the "
+                f"video's {n} frames ({video})"
+            )
+    detections = load_dets(dets) if dets is not None else None
+    if detections is not None:
+        past = [f for f in detections if f >= n]
+        if past:
+            raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
+    notes = [
+        f"custom: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
+        + (f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)" if dets else "")
+    ]
+    return Scene("custom", spans, frames, detections, notes)
 
 
 def pets09_scene(quick: bool) -> Scene | None:
@@ -446,6 +551,13 @@ def throughput_guided_file(seq_dir: Path, k: int = 20, repeats: int = 3) -> floa
     return len(span.frames) / float(np.median(times))
 
 
+def _num(value: object, digits: int = 3) -> str:
+    """``value`` to ``digits`` decimals; "-" where there is none (NaN: an empty speed bin, no skeleton)."""
+    if value is None or not np.isfinite(float(value)):  # type: ignore[arg-type]
+        return "-"
+    return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
+
+
 def markdown(results: dict[str, object]) -> str:
     lines = ["# Interpolation benchmark", ""]
     for note in results.get("notes", []):  # type: ignore[union-attr]
@@ -464,11 +576,11 @@ def markdown(results: dict[str, object]) -> str:
                 a = r["all"]  # type: ignore[index]
                 fast = r["by_speed"]["fast"]["mean_iou"]  # type: ignore[index]
                 sk = r.get("skeleton")
-                pk = f"{sk['pck05_limbs']:.3f}" if sk else "-"  # type: ignore[index]
-                ok = f"{sk['oks']:.3f}" if sk else "-"  # type: ignore[index]
+                pk = _num(sk["pck05_limbs"]) if sk else "-"  # type: ignore[index]
+                ok = _num(sk["oks"]) if sk else "-"  # type: ignore[index]
                 lines.append(
-                    f"| {m} | {k} | {a['mean_iou']:.3f} | {a['p10_iou']:.3f} | {a['mean_centre_error']:.3f} | "  # type: ignore[index]
-                    f"{fast:.3f} | {pk} | {ok} | {r.get('spearman_conf_iou', float('nan')):.2f} |"  # type: ignore[union-attr]
+                    f"| {m} | {k} | {_num(a['mean_iou'])} | {_num(a['p10_iou'])} | {_num(a['mean_centre_error'])} | "  # type: ignore[index]
+                    f"{_num(fast)} | {pk} | {ok} | {_num(r.get('spearman_conf_iou'), 2)} |"  # type: ignore[union-attr]
                 )
         lines.append("")
     rows = [
@@ -501,8 +613,9 @@ def markdown(results: dict[str, object]) -> str:
         for sname, per_m in eff.items():  # type: ignore[union-attr]
             for m, per_p in per_m.items():
                 for pol, v in per_p.items():
-                    base = per_m["linear"][pol]
-                    lines.append(f"| {sname} | {m} | {pol} | {v} | {v / base:.2f} |")
+                    base = per_m.get("linear", {}).get(pol)
+                    ratio = f"{v / base:.2f}" if base else "-"
+                    lines.append(f"| {sname} | {m} | {pol} | {v} | {ratio} |")
         lines.append("")
     by_cls = results.get("keyframes_needed_fast_motion_by_class", {})
     if by_cls:
@@ -561,10 +674,37 @@ def plot(results: dict[str, object], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _interval(text: str) -> int:
+    k = int(text)
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"keyframe interval {k}: expected 2 or more (a frame between keyframes)")
+    return k
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with NaN and infinities as null (standard JSON; an empty speed bin has no mean)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20, 40])
-    ap.add_argument("--methods", nargs="+", default=list(BOX_METHODS))
+    ap.add_argument("--ks", type=_interval, nargs="+", default=[5, 10, 20, 40], help="keyframe intervals (>= 2)")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(BOX_METHODS),
+        choices=BOX_METHODS,
+        metavar="METHOD",
+        help=f"any of {', '.join(BOX_METHODS)} (default: all)",
+    )
     ap.add_argument(
         "--fast-seeds",
         type=int,
@@ -575,7 +715,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--mot-gt", type=Path, help="your own MOTChallenge ground truth (needs --video)")
     ap.add_argument("--video", type=Path, help="the video of --mot-gt")
     ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt")
-    ap.add_argument("--no-pets", action="store_true")
+    ap.add_argument("--no-pets", action="store_true", help="leave out PETS09-S2L1 (used when ../shared/data has it)")
+    ap.add_argument("--no-fast", action="store_true", help="leave out the generated fast-motion scenes")
     ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
     ap.add_argument("--no-effort", action="store_true")
     ap.add_argument(
@@ -593,56 +734,70 @@ def main(argv: Sequence[str] | None = None) -> None:
     cv2.setNumThreads(1)
 
     scenes: list[Scene] = []
+    if args.mot_gt and not args.video:
+        ap.error("--mot-gt needs --video")
+    if (args.video or args.dets) and not args.mot_gt:
+        ap.error("--video and --dets go with --mot-gt (your ground truth)")
     if args.mot_gt:
-        if not args.video:
-            ap.error("--mot-gt needs --video")
-        dets = load_dets(args.dets) if args.dets else None
-        scenes.append(Scene("custom", spans_from_mot(load_mot(args.mot_gt)), load_video_gray(args.video), dets))
+        try:
+            scenes.append(custom_scene(args.mot_gt, args.video, args.dets))
+        except InputError as exc:
+            ap.exit(2, f"{ap.prog}: error: {exc}\n")
     if not args.no_pets and (sc := pets09_scene(args.quick)) is not None:
         scenes.append(sc)
-    seeds = args.fast_seeds[:2] if args.quick else args.fast_seeds
+    seeds = [] if args.no_fast else args.fast_seeds[:2] if args.quick else args.fast_seeds
     fast = synthetic_scenes("fast-motion", seeds, detector=not args.no_detector)
-    with_det = all(sc.detections is not None for sc in fast)
+    if not scenes and not fast:
+        ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt")
+    with_det = bool(fast) and all(sc.detections is not None for sc in fast)
     # Pool the generated seeds into one scene ("fast-motion"): spans of each seed keep their own frames.
-    results: dict[str, object] = {"notes": [], "scenes": {}, "keyframes_needed": {}}
+    results: dict[str, object] = {
+        "notes": [
+            f"run: methods {' '.join(args.methods)}; k {' '.join(map(str, args.ks))}"
+            + ("; --quick (fewer PETS09 spans and seeds)" if args.quick else "")
+        ],
+        "scenes": {},
+        "keyframes_needed": {},
+    }
     for sc in scenes:
         results["notes"].extend(sc.notes)  # type: ignore[union-attr]
         results["scenes"][sc.name] = evaluate([sc], args.methods, args.ks)  # type: ignore[index]
-    results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks, args.per_class)  # type: ignore[index]
+    groups = ([("fast-motion", fast)] if fast else []) + [(s.name, [s]) for s in scenes]
+    if fast:
+        results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks, args.per_class)  # type: ignore[index]
     results["detector_ceiling_mean_iou"] = {
-        name: detector_ceiling(group)
-        for name, group in [("fast-motion", fast)] + [(s.name, [s]) for s in scenes]
-        if all(sc.detections is not None for sc in group)
+        name: detector_ceiling(group) for name, group in groups if all(sc.detections is not None for sc in group)
     }
     if with_det:
         results["pose_ceiling_pck05_limbs"] = {"fast-motion": pose_ceiling(fast)}
-    results["notes"].append(  # type: ignore[union-attr]
-        f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}; "
-        + (
-            f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls, at "
-            f"{BALL_IMGSZ} px), run once per scene; guided-frames uses frames only"
-            if with_det
-            else "no detector support (shipped models absent or --no-detector): guided equals guided-frames"
-        )
-    )
-    if not args.no_effort:
+    if fast:
         results["notes"].append(  # type: ignore[union-attr]
-            f"keyframes needed: all fast-motion spans; the first {args.effort_spans} spans of each real scene"
+            f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}; "
+            + (
+                f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls, at "
+                f"{BALL_IMGSZ} px), run once per scene; guided-frames uses frames only"
+                if with_det
+                else "no detector support (shipped models absent or --no-detector): guided equals guided-frames"
+            )
+        )
+    eff_methods = [m for m in ("linear", "spline", "kalman", "guided-frames", "guided", "auto") if m in args.methods]
+    if not args.no_effort and eff_methods:
+        results["notes"].append(  # type: ignore[union-attr]
+            f"keyframes needed ({', '.join(eff_methods)}): all fast-motion spans; the first {args.effort_spans} spans "
+            "of each other scene"
         )
     results["notes"].append(  # type: ignore[union-attr]
-        "tuning: the defaults of guided, its detection path and pose fusion were chosen on PETS09-S2L1 (so its "
-        "numbers here are not held out) and on generated fast-motion seeds 0-5, with seeds 10-15 used to check "
-        "choices; the default --fast-seeds 20-25 served neither. Expect smaller gains on footage none of it resembles "
-        "(--mot-gt/--video takes your own)"
+        "tuning: the defaults of guided, its detection path and pose fusion were chosen on PETS09-S2L1"
+        + (" (so its numbers here are not held out)" if any(s.name == "pets09" for s in scenes) else "")
+        + " and on generated fast-motion seeds 0-5, with seeds 10-15 used to check choices; the default "
+        "--fast-seeds 20-25 served neither. Expect smaller gains on footage none of it resembles (--mot-gt/--video "
+        "takes your own)"
     )
 
-    if not args.no_effort:
-        eff_methods = [
-            m for m in ("linear", "spline", "kalman", "guided-frames", "guided", "auto") if m in args.methods
-        ]
+    if not args.no_effort and eff_methods:
         eff: dict[str, dict[str, dict[str, int]]] = {}
         eff_class: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-        for name, group in [("fast-motion", fast)] + [(s.name, [s]) for s in scenes]:
+        for name, group in groups:
             eff[name] = {}
             for m in eff_methods:
                 cap = None if name == "fast-motion" else args.effort_spans
@@ -672,7 +827,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.no_pets and (DATA / "pets09-s2l1").exists():
         results["guided_file_frames_per_s"] = {"pets09": throughput_guided_file(DATA / "pets09-s2l1")}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "interpolation.json").write_text(json.dumps(results, indent=1, default=float))
+    (args.out / "interpolation.json").write_text(json.dumps(_json_safe(results), indent=1, allow_nan=False))
     (args.out / "interpolation.md").write_text(markdown(results))
     plot(results, args.out / "interpolation_error_vs_k.png")
     print(markdown(results))

@@ -1,0 +1,130 @@
+"""benchmarks/interpolation.py on a user's own MOTChallenge ground truth and video (no shared data)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("interpolation_benchmark", REPO / "benchmarks" / "interpolation.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def own_data(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A 30-frame clip of a square moving at constant speed, its ground truth (1-based frames) and detections."""
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (96, 64))
+    rows, dets = [], []
+    for f in range(30):
+        img = np.full((64, 96, 3), 40, np.uint8)
+        x = 5 + 2 * f
+        img[20:40, x : x + 12] = 220
+        writer.write(img)
+        rows.append(f"{f + 1},7,{x},20,12,20,1,1,1")
+        dets.append(f"{f + 1},-1,{x + 0.5},20.5,12,20,{-2 + 0.1 * f:.2f}")  # log-odds scores, as some detectors write
+    writer.release()
+    gt = tmp_path / "gt.txt"
+    gt.write_text("\n".join(rows) + "\n")
+    det = tmp_path / "det.txt"
+    det.write_text("\n".join(dets) + "\n")
+    return gt, video, det
+
+
+def test_own_data_only(bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    gt, video, det = own_data
+    out = tmp_path / "res"
+    data = ["--mot-gt", str(gt), "--video", str(video), "--dets", str(det), "--no-pets", "--no-fast"]
+    bench.main([*data, "--no-effort", "--methods", "spline", "linear", "--ks", "2", "5", "--out", str(out)])
+    results = json.loads((out / "interpolation.json").read_text(), parse_constant=pytest.fail)  # no bare NaN
+    assert list(results["scenes"]) == ["custom"]
+    for method in ("linear", "spline"):  # constant speed: both methods are exact between keyframes
+        for k in ("2", "5"):
+            assert results["scenes"]["custom"][method][k]["all"]["mean_iou"] == pytest.approx(1.0, abs=1e-6)
+    assert results["detector_ceiling_mean_iou"]["custom"] == pytest.approx(
+        11.5 * 19.5 / (2 * 12 * 20 - 11.5 * 19.5), abs=1e-6
+    )
+    md = (out / "interpolation.md").read_text()
+    assert str(gt) in md and str(video) in md and str(det) in md and "methods spline linear; k 2 5" in md
+    assert "not held out" not in md  # PETS09 was not measured
+    assert (out / "interpolation_error_vs_k.png").stat().st_size > 0
+
+
+def test_report_without_linear(bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    gt, video, _ = own_data
+    out = tmp_path / "res"
+    data = ["--mot-gt", str(gt), "--video", str(video), "--no-pets", "--no-fast"]
+    bench.main([*data, "--methods", "spline", "--ks", "5", "--effort-spans", "1", "--out", str(out)])
+    md = (out / "interpolation.md").read_text()
+    assert "| custom | spline | suggested | 2 | - |" in md  # two keyframes suffice; no linear to compare with
+
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(bytes(range(256)) * 64)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda gt, video: (gt.write_text("0,7,5,20,12,20\n1,7,7,20,12,20\n"), video), "whole numbers from 1"),
+        (lambda gt, video: (gt.write_text("31,7,5,20,12,20\n32,7,7,20,12,20\n33,7,9,20,12,20\n"), video), "past the"),
+        (lambda gt, video: (gt.write_text("1,7,5,20,12,20\n2,8,7,20,12,20\n"), video), "3 consecutive frames"),
+        (lambda gt, video: (gt.write_text(""), video), "no rows"),
+        (lambda gt, video: (gt.write_text("1;7;5;20;12;20\n2;7;5;20;12;20\n"), video), "line 2: not numbers"),
+        (lambda gt, video: (None, video.with_name("absent.mp4")), "no such file"),
+        (lambda gt, video: (None, _garbage(video.with_name("bad.mp4"))), "no frame decodes"),
+    ],
+)
+def test_bad_input_is_one_line(
+    bench: ModuleType,
+    own_data: tuple[Path, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change,
+    message,
+) -> None:
+    gt, video, _ = own_data
+    _, video = change(gt, video)
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--mot-gt", str(gt), "--video", str(video), "--no-pets", "--no-fast", "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ks", "1"], "expected 2 or more"),
+        (["--methods", "linaer"], "invalid choice: 'linaer'"),
+        (["--dets", "det.txt"], "go with --mot-gt"),
+        ([], "nothing to measure"),
+    ],
+)
+def test_bad_options(bench: ModuleType, args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*args, "--no-pets", "--no-fast"])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_detection_scores_keep_their_order(bench: ModuleType, own_data: tuple[Path, Path, Path]) -> None:
+    _, _, det = own_data
+    dets = bench.load_dets(det)
+    scores = np.array([dets[f].scores[0] for f in range(30)])
+    assert scores.min() > 0.0 and scores.max() <= 1.0 and (np.diff(scores) > 0).all()
