@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from prelabel.errors import FailedPreconditionError, InvalidInputError, NotFoundError
+from prelabel.video.paths import resolve_allowed_path
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class ModelRegistry:
     """Models by name, read from a YAML file (see ``models/registry.yaml`` for the fields)."""
 
     def __init__(self, specs: Sequence[ModelSpec], defaults: dict[str, str] | None = None) -> None:
+        #: Where a weights file named by its path may lie: None, anywhere (a local user); a server sets its allowed
+        #: roots, so that a remote caller can neither load nor probe files outside them.
+        self.path_roots: list[Path] | None = None
         self._specs: dict[str, ModelSpec] = {}
         for spec in specs:
             if spec.name in self._specs:
@@ -92,15 +96,19 @@ class ModelRegistry:
         return cls(specs, defaults)
 
     def get(self, name: str) -> ModelSpec:
-        """The entry called ``name``; a path to an existing ``.pt``/``.onnx`` file is accepted as an ad-hoc model.
+        """The entry called ``name``; a path to an existing ``.pt``/``.onnx`` file is accepted as an ad-hoc model
+        (with ``path_roots`` set, only under one of them).
 
         Raises:
             NotFoundError: no such model.
+            PermissionDeniedError: a weights path outside ``path_roots`` (or ``path_roots`` empty).
         """
         spec = self._specs.get(name)
         if spec is not None:
             return spec
         path = Path(name)
+        if path.suffix in (".pt", ".onnx") and self.path_roots is not None:
+            path = resolve_allowed_path(name, self.path_roots)  # PermissionDeniedError outside the roots
         if path.suffix in (".pt", ".onnx") and path.is_file():
             task = "pose" if "pose" in path.stem else "detect"
             return ModelSpec(name=name, task=task, weights=path.resolve(), description="local weights file")

@@ -187,6 +187,9 @@ class Skeleton:
             raise InvalidInputError(f"skeleton.present: expected shape ({NUM_KEYPOINTS},), got {self.present.shape}")
         if not np.all(np.isfinite(self.keypoints[self.present])):
             raise InvalidInputError("skeleton.keypoints: a present keypoint is not finite")
+        unset = ~self.present[:, None] & ~np.isfinite(self.keypoints)
+        if unset.any():  # a missing keypoint's values mean nothing; clients may send NaN there
+            self.keypoints = np.where(unset, np.float32(0.0), self.keypoints).astype(np.float32)
 
     def box(self) -> FloatArray | None:
         """(4,) float32 ``xyxy`` around the present keypoints, or None when none is present."""

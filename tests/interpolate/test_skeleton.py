@@ -105,6 +105,23 @@ def test_a_keypoint_is_missing_from_the_keyframe_that_leaves_it_out_until_one_sh
         np.testing.assert_allclose(res.keypoints[:10, 9, :2], held, atol=1e-3, err_msg=method)
 
 
+@pytest.mark.parametrize("method", ["linear", "kalman", "spline"])
+def test_a_missing_keypoint_may_carry_nan(method: str) -> None:
+    """A missing keypoint's x, y mean nothing: NaN there is valid input and never reaches the answer (linear refused
+    it: the keyframe's own keypoint became 0 * NaN)."""
+    gt = swinging_person(np.arange(11))
+    kfs = _keyframes(gt, [0, 10])
+    assert kfs[1].skeleton is not None
+    kfs[1].skeleton = Skeleton(
+        np.where(np.arange(17)[:, None] == 3, np.nan, kfs[1].skeleton.keypoints), np.arange(17) != 3
+    )
+    res = interpolate_track(kfs, method)
+    assert res.keypoints is not None and res.keypoints_present is not None
+    assert np.isfinite(res.keypoints).all()
+    np.testing.assert_allclose(res.keypoints[0, :, :2], gt[0], atol=1e-3)
+    assert res.keypoints_present[:10, 3].all() and not res.keypoints_present[10, 3]
+
+
 def test_cubic_skips_keyframes_missing_the_joint() -> None:
     """Hips absent at the last keyframe hold placeholders (0, 0); the root's cubic must not bend toward them."""
     t = np.arange(18)

@@ -153,6 +153,15 @@ def test_interpolate_num_suggestions_zero_means_none(env: tuple[PrelabelClient, 
     assert len(none.tracks[0].suggestions) == 0
     one = client.stub.Interpolate(pb.InterpolateRequest(tracks=[track], method="linear", num_suggestions=1), timeout=30)
     assert len(one.tracks[0].suggestions) == 1
+    most = client.stub.Interpolate(
+        pb.InterpolateRequest(tracks=[track], method="linear", num_suggestions=1000), timeout=30
+    )
+    assert len({s.frame_idx for s in most.tracks[0].suggestions}) == 29  # every frame between the keyframes
+    with pytest.raises(grpc.RpcError) as err:
+        client.stub.Interpolate(
+            pb.InterpolateRequest(tracks=[track], method="linear", num_suggestions=1001), timeout=30
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "1000" in (err.value.details() or "")
 
 
 def test_interpolate_refuses_a_span_too_long_before_working_and_keeps_serving(
@@ -229,6 +238,16 @@ def test_interpolate_with_detector_models_follows_a_fast_person(env: tuple[Prela
 
     assert status(detector_models=["prelabel-synth-det"]) == grpc.StatusCode.INVALID_ARGUMENT  # no video
     assert status(video=pb.VideoSource(path=str(video)), detector_models=["no-such-model"]) == grpc.StatusCode.NOT_FOUND
+    on_video = pb.VideoSource(path=str(video))
+    # Weights named by path lie under the allowed roots, as videos do: a caller can neither load nor probe others.
+    shipped = Path(__file__).resolve().parents[2] / "models" / "prelabel-synth-det.pt"
+    assert status(video=on_video, detector_models=[str(shipped)]) == grpc.StatusCode.PERMISSION_DENIED
+    assert status(video=on_video, detector_models=[str(tmp / "absent.pt")]) == grpc.StatusCode.NOT_FOUND
+    assert status(video=on_video, detector_models=["actions-tcn-small"]) == grpc.StatusCode.INVALID_ARGUMENT
+    huge = pb.DetectOptions(imgsz=8192)  # more than 10 GB of activations: refused before any work
+    assert status(video=on_video, detector_models=["prelabel-synth-det"], detect_options=huge) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
     far = [
         pb.Keyframe(frame_idx=0, box=_box(gt[0]), has_box=True),
         pb.Keyframe(frame_idx=10**8, box=_box(gt[1]), has_box=True),

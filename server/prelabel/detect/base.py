@@ -10,6 +10,10 @@ from prelabel.errors import InvalidInputError
 from prelabel.images import Image
 from prelabel.types import Detections
 
+#: The largest inference size accepted (pixels, longest side): 4K frames at full size. Memory grows with its
+#: square; 8192 would take more than 10 GB for the smallest model.
+MAX_IMGSZ = 4096
+
 
 @dataclass(frozen=True)
 class DetectOptions:
@@ -19,7 +23,7 @@ class DetectOptions:
         conf: minimum score in [0, 1].
         iou: NMS IoU threshold in (0, 1].
         classes: keep only these class ids; empty keeps all.
-        imgsz: inference size in pixels (longest side); 0 uses the model's.
+        imgsz: inference size in pixels (longest side), a multiple of 32 up to ``MAX_IMGSZ``; 0 uses the model's.
         max_det: most detections per image.
     """
 
@@ -34,8 +38,8 @@ class DetectOptions:
             raise InvalidInputError(f"conf must be in [0, 1], got {self.conf}")
         if not 0.0 < self.iou <= 1.0:
             raise InvalidInputError(f"iou must be in (0, 1], got {self.iou}")
-        if self.imgsz < 0 or (self.imgsz and self.imgsz % 32):
-            raise InvalidInputError(f"imgsz must be 0 or a positive multiple of 32, got {self.imgsz}")
+        if self.imgsz < 0 or self.imgsz > MAX_IMGSZ or (self.imgsz and self.imgsz % 32):
+            raise InvalidInputError(f"imgsz must be 0 or a multiple of 32 up to {MAX_IMGSZ}, got {self.imgsz}")
         if self.max_det <= 0:
             raise InvalidInputError(f"max_det must be positive, got {self.max_det}")
 

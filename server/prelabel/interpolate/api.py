@@ -34,6 +34,9 @@ from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Skeleton
 
 logger = logging.getLogger(__name__)
 
+#: The most suggested keyframes one call returns per track (an annotator places one at a time; more is refused).
+MAX_SUGGESTIONS = 1000
+
 
 def _visible_runs(outside: np.ndarray) -> list[range]:
     """Keyframe index ranges of the maximal runs of consecutive visible keyframes (``outside``: (K,) bool)."""
@@ -87,6 +90,7 @@ def suggest_keyframes(
     pos = np.asarray(frames, np.float64)
     taken: list[int] = []
     eff = unc.copy()
+    near = np.full(len(frames), np.inf)  # distance to the nearest frame taken in the same gap
     while len(taken) < num:
         live = [g for g in gaps.tolist() if eff[starts[g] : ends[g]].max() > 0]
         if not live:
@@ -101,9 +105,8 @@ def suggest_keyframes(
             # The gap runs from its keyframe (its first frame) to the next one (the next gap's first, or the last).
             left, right = pos[sl.start], pos[sl.stop] if sl.stop < len(pos) else pos[-1]
             old = np.maximum(np.minimum(pos[sl] - left, right - pos[sl]), 1.0)
-            mine = pos[[t for t in taken if sl.start <= t < sl.stop]]
-            near = np.abs(pos[sl][:, None] - mine[None]).min(axis=1)
-            eff[sl] = unc[sl] * np.minimum(near, old) / old
+            near[sl] = np.minimum(near[sl], np.abs(pos[sl] - pos[i]))
+            eff[sl] = unc[sl] * np.minimum(near[sl], old) / old
     return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px") for i in taken]
 
 
@@ -177,8 +180,10 @@ def interpolate_track(
             and the frame.
     """
     arr = validate_keyframes(keyframes, track_id, video)
-    if num_suggestions < 0:
-        raise InvalidInputError(f"track {track_id}: num_suggestions must be >= 0, got {num_suggestions}")
+    if not 0 <= num_suggestions <= MAX_SUGGESTIONS:
+        raise InvalidInputError(
+            f"track {track_id}: num_suggestions must be in [0, {MAX_SUGGESTIONS}], got {num_suggestions}"
+        )
     name = method or "auto"
     meth = method_object if method_object is not None else (registry or default_registry()).create(name)
     if meth.needs_video and video is None:

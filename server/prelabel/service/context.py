@@ -28,6 +28,7 @@ class ServiceContext:
     def build(cls, settings: Settings) -> ServiceContext:
         """Create the registry, model manager and upload store from settings (loads no model yet)."""
         registry = ModelRegistry.load(settings.registry_path)
+        registry.path_roots = list(settings.allowed_roots)  # weights named by path: as video paths, under the roots
         models = ModelManager(
             registry,
             settings.device,

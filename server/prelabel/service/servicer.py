@@ -16,6 +16,7 @@ import grpc
 from prelabel.detect.base import DetectOptions
 from prelabel.errors import FailedPreconditionError, InvalidInputError, ResourceExhaustedError
 from prelabel.images import Image, decode_image
+from prelabel.interpolate.api import MAX_SUGGESTIONS
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
 from prelabel.jobs.runner import pipeline_config
@@ -207,8 +208,8 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
     def Interpolate(self, request: pb.InterpolateRequest, context: grpc.ServicerContext) -> pb.InterpolateResponse:
         if not request.tracks:
             raise InvalidInputError("no tracks given")
-        if request.num_suggestions < 0:
-            raise InvalidInputError(f"num_suggestions must be >= 0, got {request.num_suggestions}")
+        if not 0 <= request.num_suggestions <= MAX_SUGGESTIONS:
+            raise InvalidInputError(f"num_suggestions must be in [0, {MAX_SUGGESTIONS}], got {request.num_suggestions}")
         if not request.HasField("video"):
             return self._interpolate(request, None)
         session = self._sessions.get(self.resolve_video(request.video))
@@ -254,6 +255,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             ranges = [(min(k.frame_idx for k in kfs), max(k.frame_idx for k in kfs)) for kfs in keyframes.values()]
             span = span_frames(ranges, MAX_SUPPORT_FRAMES)
             specs = [self.ctx.registry.get(name) for name in request.detector_models]
+            for spec in specs:
+                if spec.task not in ("detect", "pose"):
+                    raise InvalidInputError(f"detector_models: {spec.name!r} is a {spec.task} model, not a detector")
             detectors = [self.ctx.models.get(spec.name, spec.task) for spec in specs]
             options = convert.detect_options(request.detect_options)
             det_key = (tuple(request.detector_models), repr(options))
