@@ -122,6 +122,20 @@ def test_a_missing_keypoint_may_carry_nan(method: str) -> None:
     assert res.keypoints_present[:10, 3].all() and not res.keypoints_present[10, 3]
 
 
+def test_a_keyframe_skeleton_comes_back_with_its_own_score() -> None:
+    gt = swinging_person(np.arange(11))
+    kfs = _keyframes(gt, [0, 10])
+    assert kfs[0].skeleton is not None
+    kfs[0].skeleton = Skeleton(
+        kfs[0].skeleton.keypoints * np.array([1, 1, 0.8], np.float32), kfs[0].skeleton.present, 0.9
+    )
+    res = interpolate_track(kfs, "kalman")
+    first, middle = res.skeleton_at(0), res.skeleton_at(5)
+    assert first is not None and middle is not None
+    assert first.score == pytest.approx(0.9) and first.keypoints[0, 2] == pytest.approx(0.8)  # was 0.8: the mean
+    assert 0.0 < middle.score < 1.0
+
+
 def test_cubic_skips_keyframes_missing_the_joint() -> None:
     """Hips absent at the last keyframe hold placeholders (0, 0); the root's cubic must not bend toward them."""
     t = np.arange(18)

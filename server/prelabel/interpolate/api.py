@@ -252,6 +252,12 @@ def interpolate_track(
     if kp is not None and kp_present is not None:
         _skeleton_tails(keyframes, kframes, tails, conf, kp, kp_present, has_skel)
 
+    sk_scores = None
+    if kp is not None:
+        sk_scores = np.full(len(frames), np.nan, np.float32)
+        for f, k in zip(kframes.tolist(), keyframes, strict=True):
+            if k.skeleton is not None and not k.outside and has_skel[f - t0]:
+                sk_scores[f - t0] = k.skeleton.score
     result = InterpolationResult(
         track_id=track_id,
         method=name,
@@ -265,6 +271,7 @@ def interpolate_track(
         keypoints=kp,
         keypoints_present=kp_present,
         has_skeleton=has_skel,
+        skeleton_scores=sk_scores,
     )
     result.suggestions = suggest_keyframes(frames, unc, 1.0 - conf, kframes, num_suggestions, reason)
     return result

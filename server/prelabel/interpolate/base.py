@@ -148,6 +148,7 @@ class InterpolationResult:
     keypoints: FloatArray | None = None
     keypoints_present: BoolArray | None = None
     has_skeleton: BoolArray = field(default_factory=lambda: np.zeros(0, bool))
+    skeleton_scores: FloatArray | None = None  # (T,) a keyframe skeleton's own score; NaN elsewhere
     suggestions: list[SuggestedKeyframe] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -158,7 +159,11 @@ class InterpolationResult:
         if self.keypoints is None or self.keypoints_present is None or not self.has_skeleton[i]:
             return None
         present = self.keypoints_present[i]
-        conf = float(self.keypoints[i, present, 2].mean()) if present.any() else 0.0
+        keyed = self.skeleton_scores is not None and bool(np.isfinite(self.skeleton_scores[i]))
+        if keyed:  # an annotator's keyframe comes back as it was sent
+            conf = float(self.skeleton_scores[i])  # type: ignore[index]
+        else:
+            conf = float(self.keypoints[i, present, 2].mean()) if present.any() else 0.0
         return Skeleton(self.keypoints[i], present, conf)
 
     def to_track(self, skeleton_boxes: bool = False) -> Track:
