@@ -100,6 +100,7 @@ def test_interpolate_passes_through_keyframes_and_suggests(env: tuple[PrelabelCl
     assert frames[5].box.x1 == pytest.approx(50.0) and frames[5].method == "linear"
     assert frames[10].is_keyframe and frames[10].box.x1 == pytest.approx(100.0)
     assert all(frames[f].outside for f in range(14, 20))
+    assert frames[15].source == pb.SOURCE_UNSPECIFIED and frames[5].source == pb.SOURCE_INTERPOLATED  # nothing shown
     assert not frames[20].outside and frames[20].box.x2 == pytest.approx(70.0)
     assert track.suggestions
 

@@ -143,7 +143,7 @@ def interpolation_to_proto(res: InterpolationResult) -> pb.InterpolatedTrack:
             is_keyframe=bool(res.is_keyframe[i]),
             confidence=float(res.confidence[i]),
             method=res.frame_methods[i],
-            source=pb.Source.Name(int(Source.KEYFRAME if res.is_keyframe[i] else Source.INTERPOLATED)),
+            source=pb.Source.Name(int(_interpolated_source(bool(res.is_keyframe[i]), bool(res.outside[i])))),
         )
         if res.has_box[i]:
             frame.box.CopyFrom(box_to_proto(res.xyxy[i]))
@@ -156,6 +156,13 @@ def interpolation_to_proto(res: InterpolationResult) -> pb.InterpolatedTrack:
     for s in res.suggestions:
         out.suggestions.append(pb.SuggestedKeyframe(frame_idx=s.frame_idx, score=float(s.score), reason=s.reason))
     return out
+
+
+def _interpolated_source(is_keyframe: bool, outside: bool) -> Source:
+    """An annotator's keyframe; a frame hidden between keyframes shows nothing, so nothing produced it."""
+    if is_keyframe:
+        return Source.KEYFRAME
+    return Source.UNSPECIFIED if outside else Source.INTERPOLATED
 
 
 def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
