@@ -323,7 +323,6 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     the result back in the same format, so the annotator opens it in their tool."""
     from prelabel.formats import load
     from prelabel.formats.cvat import patch_cvat
-    from prelabel.formats.keyframes import compression_reducer
     from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_source
     from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
@@ -380,13 +379,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     summary: list[dict[str, object]] = []
     filled = {}
     for index, ann in anns.items():
-        out_ann, pinned, anchors, rows = _fill_keyframe_tracks(ann, args, frames, detections, ts, methods)
+        out_ann, anchors, rows = _fill_keyframe_tracks(ann, args, frames, detections, ts, methods)
         for row in rows:
             summary.append({"task": index, "read_from": sources[index], **row} if fmt == "label_studio" else row)
         filled[index] = out_ann
         if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
-            reducer = compression_reducer(pinned=pinned)
-            path = patch_cvat(args.input, args.out, out_ann.tracks, keyframe_reducer=reducer, anchors=anchors)
+            path = patch_cvat(args.input, args.out, out_ann.tracks, anchors=anchors)
     if fmt == "label_studio":  # the annotator's tasks with a prediction added: their annotations stay
         path = patch_label_studio(args.input, args.out, filled)
     report: dict[str, object] = {"written": str(path), "method": args.method, "tracks": summary}
@@ -432,9 +430,9 @@ def _interpolate_detections(args: argparse.Namespace, frames: Any, ranges: list[
 
 def _fill_keyframe_tracks(
     ann: Any, args: argparse.Namespace, frames: Any, detections: Any, ts: Any, methods: dict[str, Any]
-) -> tuple[Any, dict[int, list[int]], dict[int, list[int]], list[dict[str, object]]]:
-    """Interpolate every keyframed track of one task: the filled annotations, the annotator's keyframes per track
-    (pinned: written back as they are), the keyframes each track was interpolated from, and a summary row each."""
+) -> tuple[Any, dict[int, list[int]], list[dict[str, object]]]:
+    """Interpolate every keyframed track of one task: the filled annotations, the keyframes each track was
+    interpolated from, and a summary row each."""
     from dataclasses import replace
 
     from prelabel.errors import InvalidInputError
@@ -444,7 +442,6 @@ def _fill_keyframe_tracks(
 
     tracks = []
     summary: list[dict[str, object]] = []
-    pinned: dict[int, list[int]] = {}
     anchors: dict[int, list[int]] = {}
     for kt in ann.keyframe_tracks:
         if all(k.outside for k in kt.keyframes):
@@ -467,7 +464,6 @@ def _fill_keyframe_tracks(
         except InvalidInputError as exc:  # name the track as the annotator's file does
             raise InvalidInputError(f"{args.input.name}: {kt.source or f'track {kt.track_id}'}: {exc}") from exc
         track = res.to_track(skeleton_boxes=skeleton_only)
-        pinned[kt.track_id] = [k.frame_idx for k in keyframes if not k.outside]
         anchors[kt.track_id] = [k.frame_idx for k in keyframes]
         tracks.append(replace(track, class_name=kt.label))
         summary.append({
@@ -490,7 +486,7 @@ def _fill_keyframe_tracks(
     )
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
-    return out_ann, pinned, anchors, summary
+    return out_ann, anchors, summary
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from prelabel.errors import InvalidInputError
 from prelabel.formats.cvat import CvatOptions, read_cvat, write_cvat
 from prelabel.formats.model import Annotations
 from prelabel.interpolate import interpolate_track
-from prelabel.types import COCO17_KEYPOINTS, Track
+from prelabel.types import COCO17_KEYPOINTS, Track, VideoInfo
 
 EXACT = CvatOptions(keyframe_reducer=None)  # every observed frame is a keyframe
 
@@ -349,3 +349,72 @@ def test_patching_keeps_skeleton_keyframes_and_fills_between_its_anchors(tmp_pat
     assert sorted(skel) == [0, 5, 10, *range(11, 20), 20]  # nothing added across the keyframe at 5
     assert skel[5].find("points").get("points") == "90.00,50.00"  # the annotator's, as it was
     assert skel[15].find("points").get("points") == "100.00,50.00"  # the filled skeleton's
+
+
+def _task_xml(path: Path, meta: str, boxes: str) -> Path:
+    path.write_text(
+        f'<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta>{meta}</meta>'
+        f'<track id="0" label="car">{boxes}</track></annotations>'
+    )
+    return path
+
+
+def _box_xml(f: int, x: float, rotation: float | None = None) -> str:
+    rot = f' rotation="{rotation:.2f}"' if rotation is not None else ""
+    return f'<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="{x}" ytl="40" xbr="{x + 30}" ybr="90"{rot}/>'
+
+
+def test_a_task_over_every_third_frame_from_frame_10_gets_keyframes_on_its_frames_only(tmp_path: Path) -> None:
+    """CVAT numbers a task's frames as the video's (start_frame, frame_filter step=3) and refuses keyframes at other
+    frames on import: the filled keyframes lie on the task's frames, and CVAT's linear interpolation over them gives
+    the filled track back. Without a video the frames run to stop_frame (past the task's size)."""
+    from prelabel.formats.cvat import patch_cvat
+    from prelabel.types import TrackedBox
+
+    meta = (
+        "<task><size>31</size><start_frame>10</start_frame><stop_frame>100</stop_frame>"
+        "<frame_filter>step=3</frame_filter><original_size><width>320</width><height>240</height></original_size>"
+        "</task>"
+    )
+    path = _task_xml(tmp_path / "step.xml", meta, _box_xml(10, 0.0) + _box_xml(100, 180.0))
+    ann = read_cvat(path)
+    assert ann.info.num_frames == 101 and ann.keyframe_tracks[0].frames == [10, 100]
+    (tid,) = [t.track_id for t in ann.tracks]
+    x = 90.0 * (1 - np.cos(np.linspace(0, np.pi, 91)))  # eases in and out: linear needs keyframes between
+    filled = Track(tid, [TrackedBox(10 + i, np.array([x[i], 40, x[i] + 30, 90.0]), 1.0) for i in range(91)])
+    root = ET.parse(patch_cvat(path, tmp_path / "out.xml", [filled])).getroot()
+    frames = [int(b.get("frame")) for b in root.find("track").findall("box")]
+    assert len(frames) > 3 and all((f - 10) % 3 == 0 for f in frames), frames
+    got = np.array([[float(b.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")] for b in root.find("track")])
+    grid = np.arange(10, 101, 3)
+    shown = np.stack([np.interp(grid, frames, got[:, c]) for c in range(4)], axis=1)  # CVAT: linear over its frames
+    truth = np.stack([x[grid - 10], np.full(len(grid), 40.0), x[grid - 10] + 30, np.full(len(grid), 90.0)], axis=1)
+    assert _iou(shown, truth).min() >= 0.9 - 1e-6
+
+
+def test_filled_keyframes_of_a_rotated_box_turn_as_cvat_turns_them(tmp_path: Path) -> None:
+    """CVAT interpolates a box's rotation along the shorter arc (350 -> 20 passes through 0): the added keyframes
+    carry that rotation, not the one of the keyframe before them."""
+    from prelabel.formats.cvat import patch_cvat
+    from prelabel.types import TrackedBox
+
+    meta = "<task><size>31</size><original_size><width>320</width><height>240</height></original_size></task>"
+    path = _task_xml(tmp_path / "rot.xml", meta, _box_xml(0, 0.0, 350.0) + _box_xml(30, 150.0, 20.0))
+    (tid,) = [t.track_id for t in read_cvat(path).tracks]
+    filled = Track(tid, [TrackedBox(f, np.array([f * f / 6, 40, f * f / 6 + 30, 90.0]), 1.0) for f in range(31)])
+    root = ET.parse(patch_cvat(path, tmp_path / "out.xml", [filled], keyframe_reducer=_every_fifth)).getroot()
+    rotation = {int(b.get("frame")): float(b.get("rotation")) for b in root.find("track")}
+    assert rotation[0] == 350.0 and rotation[30] == 20.0
+    assert (rotation[5], rotation[10], rotation[15]) == pytest.approx((355.0, 0.0, 5.0))
+
+
+def test_a_job_export_and_a_video_shorter_than_the_task_are_checked(tmp_path: Path) -> None:
+    """A CVAT job export keeps the frame size beside meta/job; a video shorter than the task is not the task's."""
+    job = "<job><size>20</size><start_frame>0</start_frame><stop_frame>19</stop_frame></job>"
+    job += "<original_size><width>640</width><height>360</height></original_size>"
+    path = _task_xml(tmp_path / "job.xml", job, _box_xml(0, 0.0) + _box_xml(19, 90.0))
+    with pytest.raises(InvalidInputError, match=r"annotated on 640x360 .* video is 1280x720"):
+        read_cvat(path, VideoInfo(1280, 720, 20, 25.0))
+    with pytest.raises(InvalidInputError, match=r"runs to frame 19 \(stop_frame\), but the video has 12 frames"):
+        read_cvat(path, VideoInfo(640, 360, 12, 25.0))
+    assert read_cvat(path, VideoInfo(640, 360, 20, 25.0)).keyframe_tracks[0].frames == [0, 19]

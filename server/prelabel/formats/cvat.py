@@ -27,9 +27,10 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ElementTree, ParseError
@@ -41,7 +42,14 @@ import numpy as np
 from defusedxml import DefusedXmlException
 
 from prelabel.errors import InvalidInputError
-from prelabel.formats.keyframes import AUTO, KeyframeReducer, densify, keyframe_frames, resolve_reducer
+from prelabel.formats.keyframes import (
+    AUTO,
+    KeyframeReducer,
+    compression_reducer,
+    densify,
+    keyframe_frames,
+    resolve_reducer,
+)
 from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs, segment_runs
 from prelabel.types import COCO17_EDGES, COCO17_KEYPOINTS, NUM_KEYPOINTS, Keyframe, Segment, Skeleton, Source, Track
 from prelabel.types import VideoInfo as _VideoInfo
@@ -404,6 +412,9 @@ class _Meta:
     width: int = 0
     height: int = 0
     name: str = ""
+    start: int = 0  # the task's first video frame (``start_frame``)
+    stop: int = -1  # its last (``stop_frame``; -1: not given)
+    step: int = 1  # ``frame_filter: step=N``: the task holds every N-th video frame from ``start``
     object_labels: list[str] = field(default_factory=list)
     skeleton_labels: set[str] = field(default_factory=set)
     checkbox_attrs: list[str] = field(default_factory=list)
@@ -422,15 +433,21 @@ def _parse_meta(root: Element) -> _Meta:
         task = root.find("meta/project")
     if task is None:
         return meta
+    # A task export keeps the frame size in meta/task; a job export beside meta/job.
+    size_el = task.find("original_size")
+    if size_el is None:
+        size_el = root.find("meta/original_size")
     try:
         meta.size = int(_text(task.find("size"), "0") or 0)
+        meta.start = int(_text(task.find("start_frame"), "0") or 0)
         stop = _text(task.find("stop_frame"))
-        if stop and not meta.size:
-            meta.size = int(stop) + 1
-        meta.width = int(_text(task.find("original_size/width"), "0") or 0)
-        meta.height = int(_text(task.find("original_size/height"), "0") or 0)
+        meta.stop = int(stop) if stop else -1
+        step = re.search(r"step\s*=\s*(\d+)", _text(task.find("frame_filter")))
+        meta.step = max(1, int(step.group(1))) if step else 1
+        meta.width = int(_text(size_el.find("width") if size_el is not None else None, "0") or 0)
+        meta.height = int(_text(size_el.find("height") if size_el is not None else None, "0") or 0)
     except ValueError as exc:
-        raise InvalidInputError(f"CVAT meta: expected integer size and frame size: {exc}") from exc
+        raise InvalidInputError(f"CVAT meta: expected integer size, frame range and frame size: {exc}") from exc
     meta.name = _text(task.find("name"))
     parents = {_text(lab.find("parent")) for lab in task.iter("label")}
     for lab in task.iter("label"):
@@ -589,7 +606,14 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
         raise InvalidInputError(f"{path.name}: root element is <{root.tag}>, expected <annotations>")
     meta = _parse_meta(root)
     if info is None:
-        info = _VideoInfo(width=meta.width, height=meta.height, num_frames=meta.size, fps=0.0)
+        # Frame numbers are the video's: a task made from part of a video (start_frame, a frame step) has frames up
+        # to its stop_frame, more than its size.
+        info = _VideoInfo(width=meta.width, height=meta.height, num_frames=max(meta.size, meta.stop + 1), fps=0.0)
+    elif 0 < info.num_frames <= meta.stop:
+        raise InvalidInputError(
+            f"{path.name}: the task runs to frame {meta.stop} (stop_frame), but the video has {info.num_frames} "
+            "frames: give the video the task was made from"
+        )
     elif meta.width > 0 and meta.height > 0 and (meta.width, meta.height) != (info.width, info.height):
         # Boxes are in the pixels of the frames the task was annotated on: on frames of another size they are wrong.
         raise InvalidInputError(
@@ -684,9 +708,12 @@ def patch_cvat(
     :func:`read_cvat` gives them), changing nothing else an annotator made.
 
     Per box track: the annotator's keyframe shapes stay as they are (coordinates, ``occluded``, ``z_order``,
-    attribute values); the reducer's keyframes of the filled track (:func:`keyframe_frames`) are added between them,
-    each carrying the ``occluded``, ``z_order`` and attributes of the annotator's keyframe before it (CVAT holds them
-    until the next keyframe); shapes CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per
+    attribute values); the reducer's keyframes of the filled track (:func:`keyframe_frames`; ``"auto"``: keyframe
+    compression piece by piece between the annotator's keyframes) are added between them, on the task's frames only
+    (``start_frame`` and the ``frame_filter`` step; a reducer sees the track numbered as the task numbers its
+    frames), each carrying the ``occluded``, ``z_order`` and attributes of the annotator's keyframe before it (CVAT
+    holds them until the next keyframe) and the rotation CVAT shows there (linear along the shorter arc); shapes
+    CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per
     skeleton track: the annotator's skeleton keyframes stay; between two of them that are both among the track's
     ``anchors`` (the keyframes the filled track was interpolated from; None: all), the filled skeleton is added as a
     keyframe at every frame where the track has one (elsewhere the filled skeleton did not see the annotator's
@@ -704,16 +731,18 @@ def patch_cvat(
     pairs = _raw_tracks(root, src)
     tid_of = {id(r): tid for tid, r in _assign_ids([r for _, r in pairs])}
     by_id = {t.track_id: t for t in tracks}
-    reducer = resolve_reducer(keyframe_reducer)
+    meta = _parse_meta(root)
+    grid = (meta.start, meta.step)
+    reducer = keyframe_reducer if keyframe_reducer == AUTO else resolve_reducer(keyframe_reducer)
     for el, r in pairs:
         track = by_id.get(tid_of[id(r)])
         if track is None or not track.boxes:
             continue
         if r.kind == "box":
-            _patch_box_track(el, track, reducer)
+            _patch_box_track(el, track, reducer, grid)
         else:
             keep = None if anchors is None else {int(f) for f in anchors.get(track.track_id, ())}
-            _patch_skeleton_track(el, track, keep)
+            _patch_skeleton_track(el, track, keep, grid)
     dst.parent.mkdir(parents=True, exist_ok=True)
     ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)  # writing parses nothing
     logger.info("wrote %s: %s with its tracks filled in", dst, src.name)
@@ -743,13 +772,50 @@ def _insert_sorted(el: Element, tag: str, new: list[Element]) -> None:
         el.append(c)
 
 
-def _patch_box_track(el: Element, track: Track, reducer: KeyframeReducer | None) -> None:
+def _on_grid(track: Track, grid: tuple[int, int]) -> Track:
+    """``track`` on the task's frames only, numbered as the task numbers them (``(frame - start) / step``): CVAT
+    interpolates between keyframes over these, and can import keyframes at these frames only."""
+    start, step = grid
+    boxes = [
+        replace(b, frame_idx=(b.frame_idx - start) // step)
+        for b in track.boxes
+        if b.frame_idx >= start and (b.frame_idx - start) % step == 0
+    ]
+    return Track(track.track_id, boxes, track.class_id, track.class_name)
+
+
+def _rotation_at(annotated: Mapping[int, Element], frames: list[int], f: int) -> str | None:
+    """CVAT's rotation at frame ``f`` between the annotator's keyframes (linear along the shorter arc), or None where
+    the track's boxes are not rotated."""
+    if not any(annotated[g].get("rotation") for g in frames):
+        return None
+    before = [g for g in frames if g < f]
+    after = [g for g in frames if g > f]
+    a = before[-1] if before else frames[0]
+    ra = float(annotated[a].get("rotation", "0") or 0.0)
+    if not after:
+        return _f2(ra)
+    b = after[0]
+    diff = (float(annotated[b].get("rotation", "0") or 0.0) - ra + 180.0) % 360.0 - 180.0
+    return _f2((ra + diff * (f - a) / (b - a)) % 360.0)
+
+
+def _patch_box_track(
+    el: Element, track: Track, reducer: KeyframeReducer | str | None, grid: tuple[int, int] = (0, 1)
+) -> None:
     annotated = _keyframe_shapes(el, "box")
     if not annotated:
         return
     frames = sorted(annotated)
+    start, step = grid
+    on_grid = [(g - start) // step for g in frames if g >= start and (g - start) % step == 0]
+    if reducer == AUTO:  # compressed piece by piece between the annotator's own keyframes
+        visible = [(g - start) // step for g in frames if annotated[g].get("outside", "0") != "1"]
+        reducer = compression_reducer(pinned={track.track_id: [g for g in visible if g in on_grid]})
+    assert not isinstance(reducer, str)
     new = []
-    for f in keyframe_frames(track, reducer, frames):
+    for rel in keyframe_frames(_on_grid(track, grid), reducer, on_grid):
+        f = start + rel * step
         box = track.at(f)
         if f in annotated or box is None:
             continue
@@ -760,18 +826,24 @@ def _patch_box_track(el: Element, track: Track, reducer: KeyframeReducer | None)
         shape.set("outside", "0")
         for k, v in zip(("xtl", "ytl", "xbr", "ybr"), box.xyxy, strict=True):
             shape.set(k, _f2(v))
+        rotation = _rotation_at(annotated, frames, f)
+        if rotation is not None:
+            shape.set("rotation", rotation)
         new.append(shape)
     _insert_sorted(el, "box", new)
 
 
-def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None) -> None:
+def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None, grid: tuple[int, int] = (0, 1)) -> None:
     annotated = _keyframe_shapes(el, "skeleton")
     frames = sorted(annotated)
+    start, step = grid
     new = []
     for g0, g1 in itertools.pairwise(frames):
         if anchors is not None and not (g0 in anchors and g1 in anchors):
             continue
         for f in range(g0 + 1, g1):
+            if f < start or (f - start) % step:
+                continue  # not a frame of the task
             box = track.at(f)
             if box is not None and box.skeleton is not None and box.skeleton.present.any():
                 shape = _skeleton_shape(annotated[g0], f, box.skeleton)
