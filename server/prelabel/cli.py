@@ -347,7 +347,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         # A Label Studio export holds every task of a project: each task with an annotation (or a prediction) is
         # filled; with a video, only the tasks that refer to it (a file of one task: that task).
         _, tasks = load_tasks(args.input)
-        refs = [str(((t.get("data") or {}) if isinstance(t, dict) else {}).get(args.data_key, "")) for t in tasks]
+        datas = [t.get("data") if isinstance(t, dict) else None for t in tasks]
+        refs = [str(d.get(args.data_key, "")) if isinstance(d, dict) else "" for d in datas]
         wanted = [
             i for i, ref in enumerate(refs) if args.video is None or len(refs) == 1 or _same_video(ref, args.video)
         ]
@@ -614,6 +615,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrelabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that cannot be read or written (a folder given as --out, no permission, disk full)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

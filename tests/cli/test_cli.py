@@ -242,6 +242,11 @@ def test_interpolate_reads_the_format_off_the_extension_and_names_a_missing_file
     src.rename(as_json)  # CVAT XML named .json: read as Label Studio, which says it is not JSON
     assert main(["interpolate", str(as_json), "--out", str(tmp_path / "c.json")]) != 0
     assert "JSON" in capsys.readouterr().err
+    src.write_text(CVAT_EDGES)
+    capsys.readouterr()
+    assert main(["interpolate", str(src), "--method", "linear", "--out", str(tmp_path)]) == 1  # --out a folder
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("Is a directory") and str(tmp_path) in err and "Traceback" not in err
 
 
 def test_synth_lists_presets_without_an_output_folder(capsys: pytest.CaptureFixture[str]) -> None:

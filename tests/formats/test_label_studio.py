@@ -129,3 +129,66 @@ def test_errors(tmp_path: Path) -> None:
     path.write_text(json.dumps(fractional))
     with pytest.raises(InvalidInputError, match=r"aB3xY9.*sequence\[1\].*frame 5.5, expected a whole frame"):
         read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+
+
+def test_a_project_numbering_frames_at_another_rate_than_the_video_is_refused(tmp_path: Path) -> None:
+    """Label Studio numbers frames at its config's frameRate (24 unless set): at another rate than the video's, its
+    frame 9 is another moment of the video. It counted 29 frames in a 12-frame video: refused, naming the fix."""
+    export = json.loads(json.dumps(ANNOTATOR_EXPORT))
+    export["annotations"][0]["result"][0]["value"]["framesCount"] = 29
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([export]))
+    with pytest.raises(InvalidInputError, match=r"aB3xY9.*counted 29 frames.*has 12 \(10 fps\).*frameRate=\"10\""):
+        read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+    export["annotations"][0]["result"][0]["value"]["framesCount"] = 13  # a frame more: browsers count so
+    path.write_text(json.dumps([export]))
+    assert read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0)).keyframe_tracks[0].frames == [0, 4, 5, 8]
+
+
+@pytest.mark.parametrize(
+    ("where", "bad", "message"),
+    [
+        ("data", "clip.mp4", "data is str, expected an object"),
+        ("result", {"id": "x"}, "result is dict, expected a list"),
+        ("value", ["x"], r"result\[0\] value is list"),
+        ("sequence", {"frame": 1}, r"value.sequence is not a list"),
+        ("item", "frame 1", r"sequence\[1\]: expected an object, got str"),
+    ],
+)
+def test_a_malformed_export_is_named(tmp_path: Path, where: str, bad: object, message: str) -> None:
+    export = json.loads(json.dumps(ANNOTATOR_EXPORT))
+    region = export["annotations"][0]["result"][0]
+    if where == "data":
+        export["data"] = bad
+    elif where == "result":
+        export["annotations"][0]["result"] = bad
+    elif where == "value":
+        region["value"] = bad
+    elif where == "sequence":
+        region["value"]["sequence"] = bad
+    else:
+        region["value"]["sequence"][1] = bad
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([export]))
+    with pytest.raises(InvalidInputError, match=message):
+        read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+
+
+def test_added_keyframes_turn_as_label_studio_turns_the_box(tmp_path: Path) -> None:
+    """Label Studio interpolates every property of a rectangle linearly, rotation too: added keyframes carry the
+    rotation it shows there (they had 0)."""
+    from prelabel.formats.label_studio import patch_label_studio
+    from prelabel.types import TrackedBox
+
+    export = json.loads(json.dumps(ANNOTATOR_EXPORT))
+    sequence = export["annotations"][0]["result"][0]["value"]["sequence"]
+    sequence[0]["rotation"], sequence[1]["rotation"] = 10, 50
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([export]))
+    ann = read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+    track = Track(1, [TrackedBox(f, np.array([20 + 10 * f, 10, 40 + 10 * f, 30.0]), 1.0) for f in range(5)])
+    filled = Annotations(info=ann.info, tracks=[track], name=ann.name)
+    out = json.loads(patch_label_studio(path, tmp_path / "out.json", {0: filled}, keyframe_reducer=None).read_text())
+    (region,) = [r for r in out[0]["predictions"][-1]["result"] if r["type"] == "videorectangle"]
+    rotation = {item["frame"]: item["rotation"] for item in region["value"]["sequence"]}
+    assert rotation == {1: 10, 2: 20.0, 3: 30.0, 4: 40.0, 5: 50, 9: 0}

@@ -200,6 +200,8 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
     items = []
     for j, item in enumerate(sequence):
         w = f"{where} sequence[{j}]"
+        if not isinstance(item, dict):
+            raise InvalidInputError(f"{w}: expected an object, got {type(item).__name__}")
         value = _num(item, "frame", w)
         if value != int(value):
             raise InvalidInputError(f"{w}: frame {value}, expected a whole frame number")
@@ -236,11 +238,16 @@ def _pick(task: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     ]
     for a in anns:
         if a.get("result"):
-            return "annotation", list(a["result"])
+            return "annotation", _as_list(a["result"])
     for p in task.get("predictions") or []:
         if isinstance(p, dict) and p.get("result"):
-            return "prediction", list(p["result"])
+            return "prediction", _as_list(p["result"])
     return ("annotation", []) if anns else None
+
+
+def _as_list(result: Any) -> Any:
+    """A copy of a result list (anything else as it is, for :func:`_check_results` to name)."""
+    return list(result) if isinstance(result, list) else result
 
 
 def _pick_results(task: dict[str, Any], where: str) -> list[dict[str, Any]]:
@@ -300,6 +307,28 @@ def _region_track_ids(rects: list[dict[str, Any]]) -> list[int]:
     return out
 
 
+def _check_results(results: Any, where: str) -> None:
+    """A task's result list holds objects whose ``value`` is an object (and a rectangle's ``sequence`` a list)."""
+    if not isinstance(results, list):
+        raise InvalidInputError(f"{where}: result is {type(results).__name__}, expected a list")
+    for j, r in enumerate(results):
+        if not isinstance(r, dict):
+            raise InvalidInputError(f"{where}: result[{j}] is {type(r).__name__}, expected an object")
+        value = r.get("value", {})
+        if not isinstance(value, dict):
+            raise InvalidInputError(f"{where}: result[{j}] value is {type(value).__name__}, expected an object")
+        if _is_rect(r) and not isinstance(value.get("sequence", []), list):
+            raise InvalidInputError(f"{where}: result[{j}] value.sequence is not a list")
+
+
+def _frames_count(region: dict[str, Any], where: str) -> int:
+    raw = (region.get("value") or {}).get("framesCount", 0) or 0
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where}: framesCount={raw!r}, expected a whole number") from exc
+
+
 def _is_rect(region: dict[str, Any]) -> bool:
     return str(region.get("type", "")).lower() == "videorectangle"
 
@@ -337,6 +366,8 @@ def read_label_studio_task(
     path = Path(name)
     task_index = index
     data = task.get("data") or {}
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path.name}: task {index}: data is {type(data).__name__}, expected an object")
     if info is None:
         try:
             info = VideoInfo(
@@ -348,13 +379,27 @@ def read_label_studio_task(
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"{path.name}: task data has a non-numeric width/height/fps: {exc}") from exc
     if info.width <= 0 or info.height <= 0:
-        raise InvalidInputError(f"{path.name}: frame size unknown; pass info= (Label Studio boxes are in percent)")
+        raise InvalidInputError(
+            f"{path.name}: frame size unknown: give the video (Label Studio boxes are in percent of the frame)"
+        )
     results = _pick_results(task, path.name)
+    _check_results(results, f"{path.name}: task {index}")
     rects = [r for r in results if _is_rect(r)]
+    counts = [_frames_count(r, f"{path.name}: region {r.get('id', '?')!r}") for r in rects]
     if info.num_frames <= 0:
-        counts = [int(r.get("value", {}).get("framesCount", 0) or 0) for r in rects]
         if counts and max(counts) > 0:
             info = VideoInfo(info.width, info.height, max(counts), info.fps, info.variable_frame_rate, info.duration_ms)
+    else:
+        for r, count in zip(rects, counts, strict=True):
+            # Label Studio numbers frames at its labeling config's frameRate (24 unless set): at another rate than
+            # the video's, its frame numbers are other moments of the video, and it counts other frames.
+            if count > 0 and abs(count - info.num_frames) > max(2, 0.02 * info.num_frames):
+                raise InvalidInputError(
+                    f"{path.name}: region {r.get('id', '?')!r}: Label Studio counted {count} frames in the video, "
+                    f'which has {info.num_frames} ({info.fps:.3g} fps): set frameRate="{info.fps:.6g}" on the '
+                    "labeling config's <Video> tag (its frame numbers are other moments of this video), or give "
+                    "the video the task refers to"
+                )
     ann = Annotations(info=info, ts_ms=ts_ms, name=str(data.get("video", path.stem)))
     ts = ann.frame_ts_ms
     labels: list[str] = []
@@ -473,5 +518,19 @@ def _filled_sequence(
     for f in keyframe_frames(track, reducer, annotated):
         box = track.at(f)
         if f not in annotated and box is not None:
-            added.append(_seq_item(ann, f, box.xyxy, enabled=True))
+            item = _seq_item(ann, f, box.xyxy, enabled=True)
+            item["rotation"] = _rotation_at(sequence, f + 1)
+            added.append(item)
     return sorted([*sequence, *added], key=lambda item: float(item.get("frame", 0)))
+
+
+def _rotation_at(sequence: list[dict[str, Any]], frame: int) -> float:
+    """The rotation Label Studio shows at 1-based ``frame``: linear between the keyframes around it (each property
+    of a rectangle is), held after the last."""
+    keys = sorted((float(i.get("frame", 0)), float(i.get("rotation", 0) or 0.0)) for i in sequence)
+    before = [k for k in keys if k[0] <= frame]
+    after = [k for k in keys if k[0] > frame]
+    if not before or not after:
+        return (before or after)[-1 if before else 0][1] if keys else 0.0
+    (fa, ra), (fb, rb) = before[-1], after[0]
+    return ra + (rb - ra) * (frame - fa) / (fb - fa)
