@@ -33,8 +33,8 @@ class AutoMethod:
     """Picks, per segment between two keyframes, the method that best predicts the annotator's own keyframes.
 
     Leave-one-out on the keyframes: each inner keyframe ``j`` (up to ``max_checks`` of them, evenly spread) is
-    predicted by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone (``kalman`` and ``spline`` from
-    all the other keyframes: ``whole_run_checks``), and scored by IoU with the
+    predicted by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone (``kalman`` and ``spline`` also
+    from all the other keyframes, counting the worse: ``whole_run_checks``), and scored by IoU with the
     keyframe box. A candidate's run score is its mean IoU over the run; its score on the segment ``[j, j + 1]`` is the
     mean of its IoUs at the segment's own end keyframes (those held out) shrunk towards the run score with
     ``prior`` pseudo-checks, so one lucky keyframe does not decide a segment. The run's best candidate fills every
@@ -51,9 +51,9 @@ class AutoMethod:
         per_segment: choose per segment (False: one candidate for the whole run).
         prior: weight of the run score in a segment's score, in held-out keyframes.
         cache_checks: leave-one-out checks kept between calls (same video and detections).
-        whole_run_checks: candidates whose held-out keyframe is predicted from all the run's other keyframes (the
-            geometric methods that read beyond a keyframe's neighbours; cheap, so never cached); the others are
-            predicted from the two neighbours alone.
+        whole_run_checks: candidates whose held-out keyframe is also predicted from all the run's other keyframes
+            (the geometric methods that read beyond a keyframe's neighbours; cheap, so never cached), the worse of
+            the two counting.
     """
 
     name: str = "auto"
@@ -112,14 +112,6 @@ class AutoMethod:
         for label, meth, base in cands:
             ious = np.empty(len(inner))
             for r, j in enumerate(inner.tolist()):
-                if label in self.whole_run_checks:
-                    # Kalman and spline read every keyframe (a velocity carried through a keyframe, the slopes of
-                    # its neighbours): held out from the whole run, they show how they bend between keyframes. From
-                    # the two neighbours alone they would draw the straight line (and tie with linear).
-                    sub = replace(base, key_frames=np.delete(kf, j), key_xyxy=np.delete(boxes, j, axis=0))
-                    pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[0])]
-                    ious[r] = float(_iou_rows(pred[None], boxes[j : j + 1])[0])
-                    continue
                 key = (label, *kf[j - 1 : j + 2].tolist(), boxes[j - 1 : j + 2].tobytes())
                 hit = self._loo_cache.get(key)
                 if hit is None:
@@ -129,6 +121,14 @@ class AutoMethod:
                     self._loo_cache[key] = hit
                     if len(self._loo_cache) > self.cache_checks:
                         self._loo_cache.popitem(last=False)
+                if label in self.whole_run_checks:
+                    # Kalman and spline read beyond a keyframe's neighbours (a velocity carried through a keyframe,
+                    # the slopes of its neighbours): from the two neighbours alone they draw the straight line, and
+                    # tie with linear. They also predict it from all the run's other keyframes, which shows how
+                    # they bend between keyframes (an overshoot where the motion turns), and count the worse.
+                    sub = replace(base, key_frames=np.delete(kf, j), key_xyxy=np.delete(boxes, j, axis=0))
+                    pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[0])]
+                    hit = min(hit, float(_iou_rows(pred[None], boxes[j : j + 1])[0]))
                 ious[r] = hit
             out[label] = ious
         return out
