@@ -418,3 +418,14 @@ def test_a_job_export_and_a_video_shorter_than_the_task_are_checked(tmp_path: Pa
     with pytest.raises(InvalidInputError, match=r"runs to frame 19 \(stop_frame\), but the video has 12 frames"):
         read_cvat(path, VideoInfo(640, 360, 12, 25.0))
     assert read_cvat(path, VideoInfo(640, 360, 20, 25.0)).keyframe_tracks[0].frames == [0, 19]
+
+
+def test_a_negative_frame_or_a_reversed_box_names_the_file_track_and_frame(tmp_path: Path) -> None:
+    meta = "<task><size>31</size><original_size><width>320</width><height>240</height></original_size></task>"
+    path = _task_xml(tmp_path / "neg.xml", meta, _box_xml(-5, 0.0) + _box_xml(30, 150.0))
+    with pytest.raises(InvalidInputError, match=r"neg.xml: track 0 \('car'\): <box> frame=-5, expected >= 0"):
+        read_cvat(path)
+    reversed_box = '<box frame="3" keyframe="1" outside="0" xtl="50" ytl="40" xbr="20" ybr="90"/>'
+    path = _task_xml(tmp_path / "rev.xml", meta, _box_xml(0, 0.0) + reversed_box)
+    with pytest.raises(InvalidInputError, match=r"rev.xml: track 0 \('car'\) frame 3: .*width"):
+        read_cvat(path)

@@ -192,3 +192,16 @@ def test_added_keyframes_turn_as_label_studio_turns_the_box(tmp_path: Path) -> N
     (region,) = [r for r in out[0]["predictions"][-1]["result"] if r["type"] == "videorectangle"]
     rotation = {item["frame"]: item["rotation"] for item in region["value"]["sequence"]}
     assert rotation == {1: 10, 2: 20.0, 3: 30.0, 4: 40.0, 5: 50, 9: 0}
+
+
+def test_a_negative_size_or_a_keyframe_past_the_video_names_the_region(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    for field, value, message in (
+        ("width", -10, r"aB3xY9.*sequence\[1\]: width -10"),
+        ("frame", 40, r"aB3xY9.*frame 40, past the video's 12 frames"),
+    ):
+        export = json.loads(json.dumps(ANNOTATOR_EXPORT))
+        export["annotations"][0]["result"][0]["value"]["sequence"][1][field] = value
+        path.write_text(json.dumps([export]))
+        with pytest.raises(InvalidInputError, match=message):
+            read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))

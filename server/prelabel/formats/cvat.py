@@ -393,6 +393,13 @@ def _int_attr(el: Element, name: str, where: str) -> int:
         raise InvalidInputError(f"{where}: <{el.tag}> {name}={raw!r}, expected an integer") from exc
 
 
+def _frame_attr(el: Element, where: str) -> int:
+    f = _int_attr(el, "frame", where)
+    if f < 0:
+        raise InvalidInputError(f"{where}: <{el.tag}> frame={f}, expected >= 0")
+    return f
+
+
 def _float_attr(el: Element, name: str, where: str) -> float:
     raw = el.get(name)
     if raw is None:
@@ -484,29 +491,31 @@ def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict
             continue
         if shape.get("keyframe", "1") != "1":
             continue
-        f = _int_attr(shape, "frame", where)
+        f = _frame_attr(shape, where)
         xyxy = np.array([_float_attr(shape, k, f"{where} frame {f}") for k in ("xtl", "ytl", "xbr", "ybr")])
         outside = shape.get("outside", "0") == "1"
-        kfs.append(Keyframe(frame_idx=f, xyxy=xyxy, outside=outside))
+        try:
+            kfs.append(Keyframe(frame_idx=f, xyxy=xyxy, outside=outside))
+        except InvalidInputError as exc:  # a box with xbr < xtl or ybr < ytl
+            raise InvalidInputError(f"{where} frame {f}: {exc}") from exc
         attrs.append({a.get("name", ""): _text(a) for a in shape.findall("attribute")})
     return kfs, attrs
 
 
 def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
     kfs: list[Keyframe] = []
+    unknown: set[str] = set()
     for shape in el:
         if shape.tag != "skeleton" or shape.get("keyframe", "1") != "1":
             continue
-        f = _int_attr(shape, "frame", where)
+        f = _frame_attr(shape, where)
         kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         present = np.zeros(NUM_KEYPOINTS, bool)
         placed = np.zeros(NUM_KEYPOINTS, bool)  # with a position, outside or not
         for pt in shape.findall("points"):
             k = _KEYPOINT_INDEX.get(pt.get("label", ""))
             if k is None:
-                logger.warning(
-                    "%s frame %d: skeleton element %r is not a COCO-17 keypoint; ignored", where, f, pt.get("label")
-                )
+                unknown.add(pt.get("label", ""))
                 continue
             raw = pt.get("points", "")
             try:
@@ -527,6 +536,8 @@ def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
             # Hidden from here on. CVAT moves the frames before it toward the positions its elements were left at.
             end = Skeleton(np.where(placed[:, None], kp, 0.0), placed, 1.0) if placed.any() else None
             kfs.append(Keyframe(frame_idx=f, skeleton=end, outside=True))
+    if unknown:
+        logger.warning("%s: skeleton elements %s are not COCO-17 keypoints; ignored", where, sorted(unknown))
     return kfs
 
 

@@ -210,6 +210,8 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
             raise InvalidInputError(f"{w}: frame {frame}, expected >= 1 (Label Studio frames are 1-based)")
         x, y = _num(item, "x", w), _num(item, "y", w)
         bw, bh = _num(item, "width", w), _num(item, "height", w)
+        if bw < 0 or bh < 0:
+            raise InvalidInputError(f"{w}: width {bw:g}, height {bh:g}; expected >= 0")
         scale = np.array([info.width, info.height, info.width, info.height], np.float64) / 100.0
         xyxy = (np.array([x, y, x + bw, y + bh], np.float64) * scale).astype(np.float32)
         items.append((frame - 1, xyxy, bool(item.get("enabled", True))))
@@ -412,6 +414,11 @@ def read_label_studio_task(
         if label not in labels:
             labels.append(label)
         kfs = sequence_keyframes(list(value.get("sequence") or []), info, where)
+        past = [k.frame_idx for k in kfs if not k.outside and info.num_frames > 0 and k.frame_idx >= info.num_frames]
+        if past:
+            raise InvalidInputError(
+                f"{where}: a keyframe at frame {past[0] + 1}, past the video's {info.num_frames} frames"
+            )
         kt = KeyframeTrack(tid, label, kfs, f"task {task_index} region {r.get('id', '?')!r}")
         kts.append(kt)
         end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)
