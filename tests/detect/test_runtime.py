@@ -155,6 +155,22 @@ def test_exported_matches_pytorch(runtime: str, det_spec: tuple[ModelSpec, float
 
 
 @needs_openvino
+def test_openvino_batches_larger_than_its_request_pool_keep_their_order(
+    det_spec: tuple[ModelSpec, float], cache_dir: Path
+) -> None:
+    """A batch runs on a pool of requests, round after round, each output copied on the caller's thread (no
+    completion callbacks on OpenVINO's threads): the same outputs, in order, as one image at a time."""
+    spec, _ = det_spec
+    session = ExportedDetector(spec, "openvino", cache_dir, precision="f32")._session
+    pool = len(session._plan(256, 320, "THROUGHPUT"))
+    batch = letterbox_batch(_frames(n=2 * pool + 1, seed=3), IMGSZ, 32)  # three rounds, the last one short
+    assert batch.shape[2:] == (256, 320)
+    together = session(batch)
+    alone = np.concatenate([session(batch[i : i + 1]) for i in range(len(batch))])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+
+
+@needs_openvino
 def test_openvino_default_precision_within_tolerance(det_spec: tuple[ModelSpec, float], cache_dir: Path) -> None:
     spec, conf = det_spec
     frames = _frames(16, seed=5)

@@ -282,7 +282,11 @@ class _OpenVinoSession(_Session):
             model = self._model.clone()
             model.reshape([1, 3, h, w])
             compiled = self._core.compile_model(model, "CPU", {**self._config, "PERFORMANCE_HINT": hint})
-            plan = compiled if hint == "LATENCY" else self._ov.AsyncInferQueue(compiled)
+            if hint == "LATENCY":
+                plan = compiled
+            else:  # a pool of requests run side by side; their outputs are read on the caller's thread
+                n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+                plan = [compiled.create_infer_request() for _ in range(n)]
             log.debug("compiled OpenVINO %s plan for %dx%d in %.2f s", hint, h, w, time.perf_counter() - t0)
             self._plans[key] = plan
             while len(self._plans) > self._max_plans:
@@ -303,17 +307,19 @@ class _OpenVinoSession(_Session):
         h, w = int(batch.shape[2]), int(batch.shape[3])
         if len(batch) == 1:
             return np.asarray(self._plan(h, w, "LATENCY")(batch)[0])
-        queue = self._plan(h, w, "THROUGHPUT")
-        outputs: list[np.ndarray | None] = [None] * len(batch)
-
-        def done(request: Any, index: int) -> None:
-            outputs[index] = np.array(request.get_output_tensor(0).data)  # copy: the request's buffer is reused
-
-        queue.set_callback(done)
-        for i in range(len(batch)):
-            queue.start_async({0: batch[i : i + 1]}, i)
-        queue.wait_all()
-        return np.concatenate([o for o in outputs if o is not None])
+        requests = self._plan(h, w, "THROUGHPUT")
+        outputs: list[np.ndarray] = []
+        # No completion callbacks: those run on OpenVINO's threads, and two of them converting their first output
+        # to NumPy at once could deadlock on the interpreter lock (seen on a first batch). Each round starts one
+        # image per request, waits, and copies the outputs here (a request's buffer is reused by the next round).
+        for lo in range(0, len(batch), len(requests)):
+            chunk = batch[lo : lo + len(requests)]
+            for request, image in zip(requests, chunk, strict=False):
+                request.start_async({0: image[None]})
+            for request in requests[: len(chunk)]:
+                request.wait()
+                outputs.append(np.array(request.get_output_tensor(0).data))
+        return np.concatenate(outputs)
 
 
 class ExportedDetector:
