@@ -195,48 +195,85 @@ def _formats(text: str) -> list[str]:
     return [canonical_format(f.strip()) for f in text.split(",") if f.strip()]
 
 
+def _output_folders(videos: Sequence[Path]) -> list[str]:
+    """A distinct folder name per video: its stem, led by as many parent folders as it takes to tell videos of the
+    same name apart (``scenes/a/video.mp4``, ``scenes/b/video.mp4`` -> ``a-video``, ``b-video``), numbered last."""
+    parts = [list(Path(v).resolve().with_suffix("").parts) for v in videos]
+    depth = [1] * len(videos)
+    names = ["-".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
+    while len(set(names)) < len(names):
+        grew = False
+        for i, name in enumerate(names):
+            if names.count(name) > 1 and depth[i] < len(parts[i]) - 1:
+                depth[i] += 1
+                grew = True
+        names = ["-".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
+        if not grew:
+            break
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if names.count(name) == 1 else f"{name}-{seen[name]}")
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Pre-label videos in-process or through a server; write the requested formats per video."""
+    """Pre-label videos in-process or through a server; write the requested formats per video. A video that fails
+    is reported and the others go on; the exit status is 1 when any failed."""
+    import grpc
     from tqdm import tqdm
+
+    from prelabel.errors import PrelabelError
 
     formats = _formats(args.format)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     options = {"imgsz": str(args.imgsz)} if args.imgsz else {}
     if args.conf is not None:
         options["conf"] = str(args.conf)
+    folders = dict(zip(args.videos, _output_folders(args.videos), strict=True))
+    failed: list[str] = []
+
+    def report(video: Path, reason: str) -> None:
+        print(f"error: {video}: {reason}", file=sys.stderr)
+        failed.append(str(video))
+
     if args.server:
         from prelabel.client import PrelabelClient
+        from prelabel.v1 import prelabel_pb2 as pb
 
         with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
             for video in args.videos:
-                dest = args.out / video.stem
-                dest.mkdir(parents=True, exist_ok=True)
-                if args.server_paths:
-                    job = client.submit_job(path=str(video), stages=stages, detector_model=args.detector,
-                                            pose_model=args.pose_model, action_model=args.action_model,
-                                            options=options)  # fmt: skip
-                else:
-                    upload_id = client.upload_video(video)
-                    job = client.submit_job(upload_id=upload_id, stages=stages, detector_model=args.detector,
-                                            pose_model=args.pose_model, action_model=args.action_model,
-                                            options=options)  # fmt: skip
-                bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
-                final = job
-                for final in client.watch_job(job.job_id):
-                    bar.total = final.frames_total
-                    bar.n = final.frames_done
-                    bar.set_postfix_str(final.stage)
-                    bar.refresh()
-                bar.close()
-                from prelabel.v1 import prelabel_pb2 as pb
-
-                if final.state != pb.JOB_STATE_SUCCEEDED:
-                    print(f"error: {video}: job {final.job_id} {pb.JobState.Name(final.state)}: {final.error}",
-                          file=sys.stderr)  # fmt: skip
-                    return 1
-                for fmt in ["json", *formats]:
-                    print(client.download_result(job.job_id, fmt, dest))
-        return 0
+                dest = args.out / folders[video]
+                try:
+                    if args.server_paths:
+                        job = client.submit_job(path=str(video), stages=stages, detector_model=args.detector,
+                                                pose_model=args.pose_model, action_model=args.action_model,
+                                                options=options)  # fmt: skip
+                    else:
+                        upload_id = client.upload_video(video)
+                        job = client.submit_job(upload_id=upload_id, stages=stages, detector_model=args.detector,
+                                                pose_model=args.pose_model, action_model=args.action_model,
+                                                options=options)  # fmt: skip
+                    bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
+                    final = job
+                    for final in client.watch_job(job.job_id):
+                        bar.total = final.frames_total
+                        bar.n = final.frames_done
+                        bar.set_postfix_str(final.stage)
+                        bar.refresh()
+                    bar.close()
+                    if final.state != pb.JOB_STATE_SUCCEEDED:
+                        report(video, f"job {final.job_id} {pb.JobState.Name(final.state)}: {final.error}")
+                        continue
+                    dest.mkdir(parents=True, exist_ok=True)
+                    for fmt in ["json", *formats]:
+                        print(client.download_result(job.job_id, fmt, dest))
+                except grpc.RpcError as exc:
+                    report(video, f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+                except (PrelabelError, OSError) as exc:
+                    report(video, str(exc))
+        return _run_status(failed, len(args.videos))
 
     from prelabel.detect.manager import ModelManager
     from prelabel.jobs.results import write_results
@@ -258,23 +295,34 @@ def cmd_run(args: argparse.Namespace) -> int:
                 action_model=args.action_model,
                 options=options,
             )
-            pipeline = Pipeline(manager.get, pipeline_config(request), models_dir)
-            bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
-            result = None
-            for event in pipeline.events(video):
-                if isinstance(event, Progress):
-                    bar.total, bar.n = event.total, event.done
-                    bar.refresh()
-                elif isinstance(event, PipelineResult):
-                    result = event
-            bar.close()
-            assert result is not None
-            dest = args.out / video.stem
-            write_results(result, video.name, dest, formats)
+            try:
+                pipeline = Pipeline(manager.get, pipeline_config(request), models_dir)
+                bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
+                result = None
+                for event in pipeline.events(video):
+                    if isinstance(event, Progress):
+                        bar.total, bar.n = event.total, event.done
+                        bar.refresh()
+                    elif isinstance(event, PipelineResult):
+                        result = event
+                bar.close()
+                assert result is not None
+                dest = args.out / folders[video]
+                write_results(result, video.name, dest, formats)
+            except (PrelabelError, OSError) as exc:
+                report(video, str(exc))
+                continue
             for path in sorted(dest.iterdir()):
                 print(path)
     finally:
         manager.close()
+    return _run_status(failed, len(args.videos))
+
+
+def _run_status(failed: list[str], total: int) -> int:
+    if failed:
+        print(f"error: {len(failed)} of {total} videos failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -618,6 +666,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written (a folder given as --out, no permission, disk full)
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        import grpc
+
+        if not isinstance(exc, grpc.RpcError):
+            raise
+        # A server's answer (an unknown job, a refused request): its status and message, not a traceback.
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
         return 1
 
 

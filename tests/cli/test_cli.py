@@ -97,6 +97,28 @@ def test_run_in_process_writes_formats_and_render_draws_them(
     assert np.abs(frame[20:150, 20].astype(int) - frame[20:150, 10].astype(int)).mean() > 20  # the box edge is drawn
 
 
+def test_run_goes_on_past_a_bad_video_and_keeps_videos_of_the_same_name_apart(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch of two clips both named like ``clip`` (in folders a and b) and a corrupt file between them: the corrupt
+    one is reported, both clips are labelled into folders of their own (the second overwrote the first), exit 1."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / clip.name).write_bytes(clip.read_bytes())
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    out = tmp_path / "out"
+    videos = [str(tmp_path / "a" / clip.name), str(bad), str(tmp_path / "b" / clip.name)]
+    argv = ["run", *videos, "--out", str(out), "--format", "mot", "--stages", "detect,track",
+            "--detector", "arch-yolo11n", "--imgsz", "320", "--quiet"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"error: {bad}: video" in err and "1 of 3 videos failed" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == [f"a-{clip.stem}", f"b-{clip.stem}"]
+    for name in ("a", "b"):
+        assert (out / f"{name}-{clip.stem}" / "mot.txt").is_file()
+
+
 def test_models_lists_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     doc = json.loads(capsys.readouterr().out)

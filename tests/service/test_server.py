@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import threading
@@ -218,6 +219,20 @@ def test_upload_checks_checksum_and_content(server: tuple[PrelabelServer, Path],
     # Failed uploads leave nothing behind, and the good one is still there.
     assert sorted(p.name for p in srv.ctx.uploads.root.iterdir()) == [upload_id]
     assert stored.read_bytes() == data
+
+
+def test_a_job_on_an_upload_names_the_clients_file(
+    server: tuple[PrelabelServer, Path], client: PrelabelClient, tmp_path: Path
+) -> None:
+    """The server stores an upload as ``video.<suffix>``; the results name the file the client sent (the Label
+    Studio task's video, the CVAT task's name), as an in-process run does."""
+    video = make_video(tmp_path / "Straße café.avi")
+    job = client.submit_job(upload_id=client.upload_video(video), stages=["detect"], detector_model="arch-yolo11n")
+    final = list(client.watch_job(job.job_id, timeout_s=120))[-1]
+    assert final.state == pb.JOB_STATE_SUCCEEDED, final.error
+    assert final.video.upload_id and not final.video.path
+    doc = json.loads(client.download_result(job.job_id, "json", tmp_path / "out").read_text())
+    assert doc["video"] == "Straße café.avi"
 
 
 def test_unknown_job_is_not_found(client: PrelabelClient) -> None:

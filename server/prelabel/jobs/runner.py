@@ -243,7 +243,7 @@ class JobRunner:
             results = self.result_folder(job_id)
             tmp = results.with_name("results.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            formats = write_results(result, job.video_path.name, tmp)
+            formats = write_results(result, job.request.video.get("name") or job.video_path.name, tmp)
             shutil.rmtree(results, ignore_errors=True)
             tmp.rename(results)
             self.store.update(job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats)

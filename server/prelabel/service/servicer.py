@@ -313,7 +313,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
     # ------------------------------------------------------------------ jobs
 
     def _job_to_proto(self, job: JobRecord) -> pb.Job:
-        video = pb.VideoSource(**job.request.video)
+        video = pb.VideoSource(**{k: v for k, v in job.request.video.items() if k in ("path", "upload_id")})
         return pb.Job(
             job_id=job.job_id,
             state=pb.JobState.Name(int(job.state)),
@@ -333,8 +333,11 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
     def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.ServicerContext) -> pb.Job:
         kind = request.video.WhichOneof("source")
         path = self.resolve_video(request.video)
+        video = {kind: getattr(request.video, kind)} if kind else {}
+        if kind == "upload_id" and (name := self.ctx.uploads.original_name(request.video.upload_id)):
+            video["name"] = name  # results name the client's file, not the stored copy
         job_request = JobRequest(
-            video={kind: getattr(request.video, kind)} if kind else {},
+            video=video,
             stages=tuple(request.stages) or STAGES,
             detector_model=request.detector_model,
             pose_model=request.pose_model,

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
+_NAME_FILE = "name.txt"  # the client's file name, beside the stored video
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class UploadStore:
         """Write ``chunks``, verify them against the header, and store the video.
 
         Args:
-            filename: the client's file name (only its suffix is kept).
+            filename: the client's file name: its suffix names the stored file, its base name is kept for results
+                (:meth:`original_name`).
             expected_size: bytes announced by the client (0: unknown).
             expected_sha256: hex SHA-256 the content must have.
             chunks: the file content in pieces.
@@ -93,6 +95,9 @@ class UploadStore:
             final_dir.mkdir()
             final = final_dir / f"video{suffix}"
             os.replace(tmp, final)
+            name = "".join(c for c in Path(filename.replace("\\", "/")).name if c.isprintable())[:255]
+            if name:
+                (final_dir / _NAME_FILE).write_text(name, encoding="utf-8")
             try:
                 info, _ = probe(final)
             except Exception:
@@ -109,6 +114,16 @@ class UploadStore:
             return StoredUpload(upload_id, final, size, actual, info)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def original_name(self, upload_id: str) -> str | None:
+        """The client's file name of an upload (base name only), or None when it gave none.
+
+        Raises:
+            NotFoundError: unknown or malformed id.
+        """
+        folder = self.path(upload_id).parent
+        named = folder / _NAME_FILE
+        return named.read_text(encoding="utf-8") if named.is_file() else None
 
     def path(self, upload_id: str) -> Path:
         """The stored video of ``upload_id``.
