@@ -94,6 +94,7 @@ def render_overlay(video: Path, result: Path | dict[str, Any], out: Path, *, max
         raise InvalidInputError(f"render: unsupported output {out.name}; use .mp4, .avi or .gif")
     out.parent.mkdir(parents=True, exist_ok=True)
     frames: list[np.ndarray] = []
+    stamps: list[float] = []  # each GIF frame's container time: a variable-frame-rate video keeps its timing
     writer: cv2.VideoWriter | None = None
     fps = float(doc.get("info", {}).get("fps") or 25.0) / max(every, 1)
     for frame in read_frames(video, 0, max_frames or None):
@@ -105,6 +106,7 @@ def render_overlay(video: Path, result: Path | dict[str, Any], out: Path, *, max
             img = cv2.resize(img, (int(img.shape[1] * s), int(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
         if suffix == ".gif":
             frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            stamps.append(frame.ts_ms)
             continue
         if writer is None:
             fourcc = cv2.VideoWriter.fourcc(*("mp4v" if suffix == ".mp4" else "MJPG"))
@@ -118,6 +120,9 @@ def render_overlay(video: Path, result: Path | dict[str, Any], out: Path, *, max
         if not frames:
             raise InvalidInputError(f"render: no frames read from {video.name}")
         pil = [Image.fromarray(f) for f in frames]
-        pil[0].save(out, save_all=True, append_images=pil[1:], duration=int(1000 / max(fps, 1e-3)), loop=0)
+        step = 1000.0 / max(fps, 1e-3)
+        gaps = np.diff(stamps) if len(stamps) > 1 else np.array([step])
+        durations = [max(1, round(float(d))) for d in [*gaps, float(np.median(gaps))]]
+        pil[0].save(out, save_all=True, append_images=pil[1:], duration=durations, loop=0)
     log.info("rendered %s", out)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -72,6 +73,16 @@ def test_job_succeeds_and_writes_every_format(runner: JobRunner, tmp_path: Path,
     assert doc["info"]["num_frames"] == 24 and len(doc["ts_ms"]) == 24
     cvat = load("cvat", folder / "annotations.xml")
     assert {t.track_id for t in cvat.tracks} == {t["track_id"] for t in doc["tracks"]}
+    # The same job again gives the same bytes in every format, the zip of YOLO files included (entries in name
+    # order, a fixed time stamp; it differed by its entries' times).
+    again = runner.submit(make_request(video), video)
+    assert _wait(runner, again.job_id) == JobState.SUCCEEDED
+    other = runner.result_folder(again.job_id)
+    for name in ("annotations.xml", "labelstudio.json", "coco.json", "mot.txt", "yolo.zip"):
+        assert (folder / name).read_bytes() == (other / name).read_bytes(), name
+    with zipfile.ZipFile(folder / "yolo.zip") as zf:
+        names = zf.namelist()
+    assert names == sorted(names) and "data.yaml" in names
 
 
 def test_cancel_stops_a_running_job_within_a_second(

@@ -116,3 +116,22 @@ def test_pets09_decodes_with_its_timestamps(pets09_dir: Path) -> None:
     info, ts = probe(pets09_dir / "video.avi")
     assert (info.width, info.height, info.num_frames) == (768, 576, 795)
     assert ts[1] - ts[0] == pytest.approx(100.0)  # the container says 10 fps
+
+
+def test_a_gif_overlay_keeps_a_variable_frame_rate_videos_timing(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from prelabel.render import render_overlay
+
+    pts = [0, 40, 80, 200, 240, 500, 533, 566]
+    video = write_vfr_video(tmp_path / "vfr.mp4", pts)
+    out = render_overlay(video, {"info": {"fps": 25.0}, "tracks": [], "segments": []}, tmp_path / "o.gif")
+    with Image.open(out) as gif:
+        durations = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            durations.append(gif.info["duration"])
+    # The container's gaps (GIF time is in units of 10 ms); the last frame as long as the median gap. A constant
+    # 40 ms each (1000 / fps) played 566 ms of video in 320.
+    assert durations[:-1] == pytest.approx(np.diff(pts), abs=10)
+    assert sum(durations) == pytest.approx(566 + 40, abs=20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -113,7 +114,7 @@ def write_results(
         if fmt == "yolo":
             tmp_dir = folder / "yolo"
             export(ann, fmt, tmp_dir)
-            shutil.make_archive(str(folder / "yolo"), "zip", tmp_dir)
+            _zip_folder(tmp_dir, target)
             shutil.rmtree(tmp_dir)
         else:
             export(ann, fmt, target)
@@ -133,3 +134,14 @@ def result_file(folder: Path, fmt: str) -> tuple[Path, str]:
     if not path.is_file():
         raise NotFoundError(f"result {key!r} is not available")
     return path, ctype
+
+
+def _zip_folder(folder: Path, target: Path) -> None:
+    """``folder``'s files in a zip at ``target``, in name order with a fixed time stamp: the same labels give the
+    same bytes (a re-run or a server's download compares equal)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
