@@ -135,3 +135,28 @@ def test_a_gif_overlay_keeps_a_variable_frame_rate_videos_timing(tmp_path: Path)
     # 40 ms each (1000 / fps) played 566 ms of video in 320.
     assert durations[:-1] == pytest.approx(np.diff(pts), abs=10)
     assert sum(durations) == pytest.approx(566 + 40, abs=20)
+
+
+def test_a_file_cut_short_says_how_many_frames_its_container_lists(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An MP4 with its index at the front (faststart) still decodes when cut: the frames that decode are labelled,
+    with a warning naming how many the container lists (it passed without a word)."""
+    path = tmp_path / "whole.mp4"
+    with av.open(str(path), mode="w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(40):
+            img = np.random.default_rng(i).integers(0, 255, (64, 96, 3), np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with caplog.at_level("WARNING", logger="prelabel.video.decode"):
+        whole, _ = probe(path)
+        assert not caplog.records
+        info, _ = probe(cut)
+    assert whole.num_frames == 40 and 0 < info.num_frames < 40
+    assert f"lists 40 frames but {info.num_frames} decode" in caplog.text

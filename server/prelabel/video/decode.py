@@ -158,6 +158,15 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
         ts = np.array([f.ts_ms for f in reader.frames(decode_images=False)], dtype=np.float64)
         fps = reader.nominal_fps
+        declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
+        if declared > len(ts) + max(1, declared // 50):
+            log.warning(
+                "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels "
+                "cover the frames that decode",
+                Path(path).name,
+                declared,
+                len(ts),
+            )
         if _quarter_turns(reader.rotation) % 2 == 1:  # a quarter turn: the frames come upright (see the module)
             width, height = height, width
     if width <= 0 or height <= 0:
