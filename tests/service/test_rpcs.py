@@ -264,7 +264,7 @@ def test_interpolate_with_detector_models_follows_a_fast_person(env: tuple[Prela
 
 
 def test_propose_segments_from_skeleton_tracks(env: tuple[PrelabelClient, Path]) -> None:
-    client, _ = env
+    client, tmp = env
     scene = generate("actions", 5, num_frames=150, render=False)
     tracks = []
     for t in scene.tracks:
@@ -289,6 +289,17 @@ def test_propose_segments_from_skeleton_tracks(env: tuple[PrelabelClient, Path])
     with pytest.raises(grpc.RpcError) as err:
         client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=pb.SkeletonTracks(fps=0)), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # An action model named by path lies under the allowed roots, as videos and detector weights do.
+    outside = Path(__file__).resolve().parents[2] / "models" / "prelabel-synth-det.pt"
+    for model, code in (
+        (str(outside), grpc.StatusCode.PERMISSION_DENIED),
+        (str(tmp / "absent.pt"), grpc.StatusCode.NOT_FOUND),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.ProposeSegments(
+                pb.ProposeSegmentsRequest(skeleton_tracks=req.skeleton_tracks, model=model), timeout=10
+            )
+        assert err.value.code() == code, model
 
 
 def test_track_video_streams_info_progress_and_frames(env: tuple[PrelabelClient, Path]) -> None:

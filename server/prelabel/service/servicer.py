@@ -28,6 +28,7 @@ from prelabel.service.sessions import InterpolationSession, InterpolationSession
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 from prelabel.video.decode import probe
+from prelabel.video.paths import resolve_allowed_path
 
 if TYPE_CHECKING:
     from prelabel.actions.propose import ActionSegmenter
@@ -76,9 +77,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         # for clients that call it after every keyframe.
         self._sessions = InterpolationSessions(MAX_INTERPOLATION_SESSIONS)
 
+    def _action_model(self, model: str) -> str:
+        """``model`` checked where a caller names weights by path: as videos, under the allowed roots."""
+        if Path(model).suffix == ".pt":
+            resolve_allowed_path(model, self.ctx.settings.allowed_roots)  # PermissionDeniedError, NotFoundError
+        return model
+
     def _segmenter(self, model: str) -> ActionSegmenter:
         from prelabel.actions.propose import load_segmenter
 
+        self._action_model(model)
         with self._segmenters_lock:
             if model not in self._segmenters:
                 self._segmenters[model] = load_segmenter(model, models_dir=self.ctx.settings.models_dir)
@@ -303,7 +311,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             segments = self._segmenter(model).propose(tracks, fps=st.fps)
         elif kind == "video":
             path = self.resolve_video(request.video)
-            config = PipelineConfig(stages=STAGES, action_model=request.model)
+            config = PipelineConfig(stages=STAGES, action_model=self._action_model(request.model))
             result = Pipeline(self.ctx.models.get, config, self.ctx.settings.models_dir).run(path, None)
             segments = result.segments
         else:
@@ -341,7 +349,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             stages=tuple(request.stages) or STAGES,
             detector_model=request.detector_model,
             pose_model=request.pose_model,
-            action_model=request.action_model,
+            action_model=self._action_model(request.action_model),
             options=dict(sorted(request.options.items())),
         )
         # Unknown models fail now, not later in a worker.
