@@ -406,6 +406,11 @@ def test_filled_keyframes_of_a_rotated_box_turn_as_cvat_turns_them(tmp_path: Pat
     rotation = {int(b.get("frame")): float(b.get("rotation")) for b in root.find("track")}
     assert rotation[0] == 350.0 and rotation[30] == 20.0
     assert (rotation[5], rotation[10], rotation[15]) == pytest.approx((355.0, 0.0, 5.0))
+    # Half a turn: the angle grows, as CVAT turns it; a filled track reaching past the keyframes holds the nearest.
+    path = _task_xml(tmp_path / "half.xml", meta, _box_xml(5, 0.0, 0.0) + _box_xml(25, 150.0, 180.0))
+    root = ET.parse(patch_cvat(path, tmp_path / "out.xml", [filled], keyframe_reducer=_every_fifth)).getroot()
+    rotation = {int(b.get("frame")): float(b.get("rotation")) for b in root.find("track")}
+    assert (rotation[10], rotation[15], rotation[20]) == pytest.approx((45.0, 90.0, 135.0))
 
 
 def test_a_job_export_and_a_video_shorter_than_the_task_are_checked(tmp_path: Path) -> None:

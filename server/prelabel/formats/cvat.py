@@ -802,12 +802,12 @@ def _rotation_at(annotated: Mapping[int, Element], frames: list[int], f: int) ->
         return None
     before = [g for g in frames if g < f]
     after = [g for g in frames if g > f]
-    a = before[-1] if before else frames[0]
+    if not before or not after:  # before the first keyframe or after the last: the nearest one's
+        return _f2(float(annotated[before[-1] if before else after[0]].get("rotation", "0") or 0.0))
+    a, b = before[-1], after[0]
     ra = float(annotated[a].get("rotation", "0") or 0.0)
-    if not after:
-        return _f2(ra)
-    b = after[0]
     diff = (float(annotated[b].get("rotation", "0") or 0.0) - ra + 180.0) % 360.0 - 180.0
+    diff = 180.0 if diff == -180.0 else diff  # half a turn: the angle grows, as in CVAT
     return _f2((ra + diff * (f - a) / (b - a)) % 360.0)
 
 
