@@ -143,6 +143,15 @@ def test_a_project_numbering_frames_at_another_rate_than_the_video_is_refused(tm
     export["annotations"][0]["result"][0]["value"]["framesCount"] = 13  # a frame more: browsers count so
     path.write_text(json.dumps([export]))
     assert read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0)).keyframe_tracks[0].frames == [0, 4, 5, 8]
+    # A keyframe on that extra frame is where the annotator saw the video end: the last frame.
+    export["annotations"][0]["result"][0]["value"]["sequence"][2]["frame"] = 13
+    path.write_text(json.dumps([export]))
+    assert read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0)).keyframe_tracks[0].frames == [0, 4, 5, 11]
+    # 30 against 29.97 fps drifts a frame every thousand: 18000 counted in 17982 frames is refused.
+    export["annotations"][0]["result"][0]["value"]["framesCount"] = 18000
+    path.write_text(json.dumps([export]))
+    with pytest.raises(InvalidInputError, match="counted 18000 frames"):
+        read_label_studio(path, info=VideoInfo(200, 100, 17982, 29.97))
 
 
 @pytest.mark.parametrize(

@@ -323,6 +323,25 @@ def _check_results(results: Any, where: str) -> None:
             raise InvalidInputError(f"{where}: result[{j}] value.sequence is not a list")
 
 
+# Frames a browser may count more or fewer than the decoder (the last frame's duration, an audio track's end).
+_COUNT_SLACK = 2
+
+
+def _onto_last_frame(kfs: list[Keyframe], num_frames: int) -> list[Keyframe]:
+    """Keyframes on the frames a browser counted past the decoder's last (within ``_COUNT_SLACK``) moved onto that
+    last frame, where the annotator saw the video end; one there already is kept and the moved one dropped."""
+    if num_frames <= 0:
+        return kfs
+    out: list[Keyframe] = []
+    for k in kfs:
+        if num_frames <= k.frame_idx < num_frames + _COUNT_SLACK:
+            if out and out[-1].frame_idx >= num_frames - 1:
+                continue
+            k = Keyframe(num_frames - 1, k.xyxy, k.skeleton, k.outside)
+        out.append(k)
+    return out
+
+
 def _frames_count(region: dict[str, Any], where: str) -> int:
     raw = (region.get("value") or {}).get("framesCount", 0) or 0
     try:
@@ -395,7 +414,7 @@ def read_label_studio_task(
         for r, count in zip(rects, counts, strict=True):
             # Label Studio numbers frames at its labeling config's frameRate (24 unless set): at another rate than
             # the video's, its frame numbers are other moments of the video, and it counts other frames.
-            if count > 0 and abs(count - info.num_frames) > max(2, 0.02 * info.num_frames):
+            if count > 0 and abs(count - info.num_frames) > _COUNT_SLACK:
                 raise InvalidInputError(
                     f"{path.name}: region {r.get('id', '?')!r}: Label Studio counted {count} frames in the video, "
                     f'which has {info.num_frames} ({info.fps:.3g} fps): set frameRate="{info.fps:.6g}" on the '
@@ -414,6 +433,7 @@ def read_label_studio_task(
         if label not in labels:
             labels.append(label)
         kfs = sequence_keyframes(list(value.get("sequence") or []), info, where)
+        kfs = _onto_last_frame(kfs, info.num_frames)
         past = [k.frame_idx for k in kfs if not k.outside and info.num_frames > 0 and k.frame_idx >= info.num_frames]
         if past:
             raise InvalidInputError(
