@@ -34,8 +34,9 @@ class AutoMethod:
 
     Leave-one-out on the keyframes: each inner keyframe ``j`` (up to ``max_checks`` of them, evenly spread) is
     predicted by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone (``kalman`` and ``spline`` also
-    from all the other keyframes, counting the worse: ``whole_run_checks``), and scored by IoU with the
-    keyframe box. A candidate's run score is its mean IoU over the run; its score on the segment ``[j, j + 1]`` is the
+    from ``context_keyframes`` keyframes on either side, counting the worse: ``context_checks``), and scored by IoU
+    with the keyframe box. A candidate's run score is its mean IoU over the run; its score on the segment
+    ``[j, j + 1]`` is the
     mean of its IoUs at the segment's own end keyframes (those held out) shrunk towards the run score with
     ``prior`` pseudo-checks, so one lucky keyframe does not decide a segment. The run's best candidate fills every
     segment where no other candidate beats it by ``margin``; segments are joined at the keyframes, which every
@@ -51,9 +52,10 @@ class AutoMethod:
         per_segment: choose per segment (False: one candidate for the whole run).
         prior: weight of the run score in a segment's score, in held-out keyframes.
         cache_checks: leave-one-out checks kept between calls (same video and detections).
-        whole_run_checks: candidates whose held-out keyframe is also predicted from all the run's other keyframes
-            (the geometric methods that read beyond a keyframe's neighbours; cheap, so never cached), the worse of
+        context_checks: candidates whose held-out keyframe is also predicted from ``context_keyframes`` keyframes on
+            either side (the geometric methods that read beyond a keyframe's neighbours; not cached), the worse of
             the two counting.
+        context_keyframes: keyframes on either side of a held-out one in the second check.
     """
 
     name: str = "auto"
@@ -67,7 +69,8 @@ class AutoMethod:
     per_segment: bool = True
     prior: float = 2.0
     cache_checks: int = 4096
-    whole_run_checks: tuple[str, ...] = ("kalman", "spline")
+    context_checks: tuple[str, ...] = ("kalman", "spline")
+    context_keyframes: int = 3
     _loo_cache: OrderedDict[tuple[object, ...], float] = field(default_factory=OrderedDict, init=False, repr=False)
     _loo_owner: tuple[object, object] | None = field(default=None, init=False, repr=False)
 
@@ -121,13 +124,16 @@ class AutoMethod:
                     self._loo_cache[key] = hit
                     if len(self._loo_cache) > self.cache_checks:
                         self._loo_cache.popitem(last=False)
-                if label in self.whole_run_checks:
+                if label in self.context_checks:
                     # Kalman and spline read beyond a keyframe's neighbours (a velocity carried through a keyframe,
                     # the slopes of its neighbours): from the two neighbours alone they draw the straight line, and
-                    # tie with linear. They also predict it from all the run's other keyframes, which shows how
-                    # they bend between keyframes (an overshoot where the motion turns), and count the worse.
-                    sub = replace(base, key_frames=np.delete(kf, j), key_xyxy=np.delete(boxes, j, axis=0))
-                    pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[0])]
+                    # tie with linear. They also predict it from ``context_keyframes`` keyframes on either side,
+                    # which shows how they bend between keyframes (an overshoot where the motion turns), and count
+                    # the worse. The window keeps a check's cost off the run's length.
+                    lo, hi = max(0, j - self.context_keyframes), min(len(kf), j + self.context_keyframes + 1)
+                    near = [i for i in range(lo, hi) if i != j]
+                    sub = replace(base, key_frames=kf[near], key_xyxy=boxes[near])
+                    pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[lo])]
                     hit = min(hit, float(_iou_rows(pred[None], boxes[j : j + 1])[0]))
                 ious[r] = hit
             out[label] = ious
