@@ -196,25 +196,22 @@ def _formats(text: str) -> list[str]:
 
 
 def _output_folders(videos: Sequence[Path]) -> list[str]:
-    """A distinct folder name per video: its stem, led by as many parent folders as it takes to tell videos of the
-    same name apart (``scenes/a/video.mp4``, ``scenes/b/video.mp4`` -> ``a-video``, ``b-video``), numbered last."""
-    parts = [list(Path(v).resolve().with_suffix("").parts) for v in videos]
-    depth = [1] * len(videos)
-    names = ["-".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
-    while len(set(names)) < len(names):
-        grew = False
-        for i, name in enumerate(names):
-            if names.count(name) > 1 and depth[i] < len(parts[i]) - 1:
-                depth[i] += 1
-                grew = True
-        names = ["-".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
-        if not grew:
-            break
-    seen: dict[str, int] = {}
+    """A distinct folder name per video (videos given as distinct files): its stem where no other video has it, else
+    led by its parent folder (``a/video.mp4``, ``b/video.mp4`` -> ``a-video``, ``b-video``), else with its suffix too
+    (``v.mp4``, ``v.avi`` -> ``v-mp4``, ``v-avi``), numbered where even that repeats."""
+    real = [Path(v).resolve() for v in videos]
+    levels = [
+        [r.stem for r in real],
+        [f"{r.parent.name}-{r.stem}" for r in real],
+        [f"{r.parent.name}-{r.stem}-{r.suffix.lstrip('.')}" for r in real],
+    ]
     out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if names.count(name) == 1 else f"{name}-{seen[name]}")
+    for i in range(len(real)):
+        name = next((lv[i] for lv in levels if lv.count(lv[i]) == 1), None)
+        if name is None:
+            last = levels[-1]
+            name = f"{last[i]}-{last[: i + 1].count(last[i])}"
+        out.append(name)
     return out
 
 
@@ -231,7 +228,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = {"imgsz": str(args.imgsz)} if args.imgsz else {}
     if args.conf is not None:
         options["conf"] = str(args.conf)
-    folders = dict(zip(args.videos, _output_folders(args.videos), strict=True))
+    videos: list[Path] = []
+    for video in args.videos:  # a file named twice is labelled once
+        if any(video.resolve() == v.resolve() for v in videos):
+            print(f"warning: {video} is given more than once; labelled once", file=sys.stderr)
+        else:
+            videos.append(video)
+    folders = dict(zip(videos, _output_folders(videos), strict=True))
     failed: list[str] = []
 
     def report(video: Path, reason: str) -> None:
@@ -243,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from prelabel.v1 import prelabel_pb2 as pb
 
         with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
-            for video in args.videos:
+            for video in videos:
                 dest = args.out / folders[video]
                 try:
                     if args.server_paths:
@@ -273,7 +276,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     report(video, f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
                 except (PrelabelError, OSError) as exc:
                     report(video, str(exc))
-        return _run_status(failed, len(args.videos))
+        return _run_status(failed, len(videos))
 
     from prelabel.detect.manager import ModelManager
     from prelabel.jobs.results import write_results
@@ -286,7 +289,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     models_dir = args.models_dir or default_models_dir()
     manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device, runtime=args.runtime)
     try:
-        for video in args.videos:
+        for video in videos:
             request = JobRequest(
                 video={"path": str(video)},
                 stages=tuple(stages),
@@ -316,7 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(path)
     finally:
         manager.close()
-    return _run_status(failed, len(args.videos))
+    return _run_status(failed, len(videos))
 
 
 def _run_status(failed: list[str], total: int) -> int:

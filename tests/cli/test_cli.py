@@ -108,15 +108,29 @@ def test_run_goes_on_past_a_bad_video_and_keeps_videos_of_the_same_name_apart(
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     out = tmp_path / "out"
-    videos = [str(tmp_path / "a" / clip.name), str(bad), str(tmp_path / "b" / clip.name)]
+    again = tmp_path / "b" / ".." / "a" / clip.name  # the first clip named again: labelled once
+    videos = [str(tmp_path / "a" / clip.name), str(bad), str(tmp_path / "b" / clip.name), str(again)]
     argv = ["run", *videos, "--out", str(out), "--format", "mot", "--stages", "detect,track",
             "--detector", "arch-yolo11n", "--imgsz", "320", "--quiet"]  # fmt: skip
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"error: {bad}: video" in err and "1 of 3 videos failed" in err and "Traceback" not in err
+    assert f"warning: {again} is given more than once" in err
     assert sorted(p.name for p in out.iterdir()) == [f"a-{clip.stem}", f"b-{clip.stem}"]
     for name in ("a", "b"):
         assert (out / f"{name}-{clip.stem}" / "mot.txt").is_file()
+
+
+def test_output_folders_tell_videos_apart() -> None:
+    from prelabel.cli import _output_folders
+
+    assert _output_folders([Path("/x/a/video.mp4"), Path("/x/b/video.mp4"), Path("/x/c/clip.mp4")]) == [
+        "a-video",
+        "b-video",
+        "clip",
+    ]
+    assert _output_folders([Path("/x/d/v.mp4"), Path("/x/d/v.avi")]) == ["d-v-mp4", "d-v-avi"]
+    assert _output_folders([Path("/x/d/v.mp4"), Path("/y/d/v.mp4")]) == ["d-v-mp4-1", "d-v-mp4-2"]
 
 
 def test_models_lists_registry(capsys: pytest.CaptureFixture[str]) -> None:

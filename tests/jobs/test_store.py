@@ -35,6 +35,13 @@ def test_idempotency_key_returns_the_first_job_and_rejects_a_different_request(t
     assert created_a and not created_b and a.job_id == b.job_id
     with pytest.raises(InvalidInputError, match="different request"):
         store.create(JobRequest(video={"path": "/other.mp4"}), Path("/other.mp4"), "key-1")
+    # A job on an upload stored before results named the client's file is the same job with or without the name.
+    up = JobRequest(video={"upload_id": "ab" * 16})
+    c, _ = store.create(up, Path("/up/video.mp4"), "key-2")
+    d, created_d = store.create(
+        JobRequest(video={"upload_id": "ab" * 16, "name": "clip.mp4"}), Path("/up/video.mp4"), "key-2"
+    )
+    assert not created_d and d.job_id == c.job_id
 
 
 def test_store_survives_reopen(tmp_path: Path) -> None:

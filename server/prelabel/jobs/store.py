@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,15 @@ class JobRequest:
     pose_model: str = ""
     action_model: str = ""
     options: dict[str, str] = field(default_factory=dict)
+
+    def same_work(self, other: JobRequest) -> bool:
+        """Whether ``other`` asks for the same job: equal but for the name results give the video (a job submitted
+        again with its idempotency key by a client of another version)."""
+
+        def bare(r: JobRequest) -> JobRequest:
+            return replace(r, video={k: v for k, v in r.video.items() if k != "name"})
+
+        return bare(self) == bare(other)
 
     def to_json(self) -> str:
         """Stable JSON (sorted keys)."""
@@ -162,7 +171,7 @@ class JobStore:
                 ).fetchone()
                 if row is not None:
                     existing = _record(row)
-                    if existing.request != request:
+                    if not existing.request.same_work(request):
                         raise InvalidInputError(
                             f"idempotency key {idempotency_key!r} was already used for a different request "
                             f"(job {existing.job_id})"
