@@ -205,12 +205,15 @@ def _output_folders(videos: Sequence[Path]) -> list[str]:
         [f"{r.parent.name}-{r.stem}" for r in real],
         [f"{r.parent.name}-{r.stem}-{r.suffix.lstrip('.')}" for r in real],
     ]
-    out = []
+    out: list[str] = []
+    taken: set[str] = set()
     for i in range(len(real)):
-        name = next((lv[i] for lv in levels if lv.count(lv[i]) == 1), None)
-        if name is None:
-            last = levels[-1]
-            name = f"{last[i]}-{last[: i + 1].count(last[i])}"
+        name = next((lv[i] for lv in levels if lv.count(lv[i]) == 1 and lv[i] not in taken), levels[-1][i])
+        base, n = name, 1
+        while name in taken:  # another video's name already (at another level, or numbered)
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
         out.append(name)
     return out
 

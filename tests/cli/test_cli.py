@@ -130,7 +130,15 @@ def test_output_folders_tell_videos_apart() -> None:
         "clip",
     ]
     assert _output_folders([Path("/x/d/v.mp4"), Path("/x/d/v.avi")]) == ["d-v-mp4", "d-v-avi"]
-    assert _output_folders([Path("/x/d/v.mp4"), Path("/y/d/v.mp4")]) == ["d-v-mp4-1", "d-v-mp4-2"]
+    assert _output_folders([Path("/x/d/v.mp4"), Path("/y/d/v.mp4")]) == ["d-v-mp4", "d-v-mp4-2"]
+    # A name one video has at one level is not given to another at another level, nor a numbered one twice.
+    for videos in (
+        ["/x/a-video.mp4", "/x/a/video.mp4", "/x/b/video.mp4"],
+        ["/x/d/v.mp4", "/x/d/v.avi", "/x/d-v-mp4.mkv"],
+        ["/x/d/v.mp4", "/y/d/v.mp4", "/z/d-v-mp4-2.mkv"],
+    ):
+        names = _output_folders([Path(v) for v in videos])
+        assert len(set(names)) == len(names), names
 
 
 def test_models_lists_registry(capsys: pytest.CaptureFixture[str]) -> None:

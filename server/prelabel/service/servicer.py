@@ -78,15 +78,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         self._sessions = InterpolationSessions(MAX_INTERPOLATION_SESSIONS)
 
     def _action_model(self, model: str) -> str:
-        """``model`` checked where a caller names weights by path: as videos, under the allowed roots."""
+        """``model``, or where a caller names weights by path, the real path they resolve to under the allowed roots
+        (as videos: the file checked is the file loaded)."""
         if Path(model).suffix == ".pt":
-            resolve_allowed_path(model, self.ctx.settings.allowed_roots)  # PermissionDeniedError, NotFoundError
+            return str(resolve_allowed_path(model, self.ctx.settings.allowed_roots))  # PermissionDenied, NotFound
         return model
 
     def _segmenter(self, model: str) -> ActionSegmenter:
         from prelabel.actions.propose import load_segmenter
 
-        self._action_model(model)
+        model = self._action_model(model)
         with self._segmenters_lock:
             if model not in self._segmenters:
                 self._segmenters[model] = load_segmenter(model, models_dir=self.ctx.settings.models_dir)
