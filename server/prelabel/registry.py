@@ -106,14 +106,24 @@ class ModelRegistry:
         spec = self._specs.get(name)
         if spec is not None:
             return spec
-        path = Path(name)
-        if path.suffix in (".pt", ".onnx") and self.path_roots is not None:
-            path = resolve_allowed_path(name, self.path_roots)  # PermissionDeniedError outside the roots
-        if path.suffix in (".pt", ".onnx") and path.is_file():
+        path = self.weights_path(name, (".pt", ".onnx"))
+        if path is not None and path.is_file():
             task = "pose" if "pose" in path.stem else "detect"
             return ModelSpec(name=name, task=task, weights=path.resolve(), description="local weights file")
         known = ", ".join(sorted(self._specs))
         raise NotFoundError(f"unknown model {name!r}; known models: {known}")
+
+    def weights_path(self, name: str, suffixes: Sequence[str]) -> Path | None:
+        """The weights file ``name`` names by its path (a suffix among ``suffixes``), or None for a model name. With
+        ``path_roots`` set, the real path under one of them (detectors, pose and action models alike).
+
+        Raises:
+            PermissionDeniedError: outside ``path_roots``. NotFoundError: under them but missing.
+        """
+        path = Path(name)
+        if path.suffix not in suffixes:
+            return None
+        return path if self.path_roots is None else resolve_allowed_path(name, self.path_roots)
 
     def default(self, task: str) -> ModelSpec:
         """The default model for ``task``.

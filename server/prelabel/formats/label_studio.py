@@ -541,23 +541,15 @@ def _filled_sequence(
 ) -> list[dict[str, Any]]:
     """The annotator's ``sequence`` items (at the 0-based frames ``annotated``) as they are, plus an enabled item at
     each of the reducer's keyframes of the filled ``track`` that the annotator has none at, in frame order."""
+    # The rotation Label Studio shows at a frame: linear between the keyframes around it (as every property of a
+    # rectangle), held before the first and after the last.
+    keys = sorted((float(i.get("frame", 0)), float(i.get("rotation", 0) or 0.0)) for i in sequence) or [(1.0, 0.0)]
+    key_frames, key_rotations = zip(*keys, strict=True)
     added = []
     for f in keyframe_frames(track, reducer, annotated):
         box = track.at(f)
         if f not in annotated and box is not None:
             item = _seq_item(ann, f, box.xyxy, enabled=True)
-            item["rotation"] = _rotation_at(sequence, f + 1)
+            item["rotation"] = float(np.interp(f + 1, key_frames, key_rotations))
             added.append(item)
     return sorted([*sequence, *added], key=lambda item: float(item.get("frame", 0)))
-
-
-def _rotation_at(sequence: list[dict[str, Any]], frame: int) -> float:
-    """The rotation Label Studio shows at 1-based ``frame``: linear between the keyframes around it (each property
-    of a rectangle is), held after the last."""
-    keys = sorted((float(i.get("frame", 0)), float(i.get("rotation", 0) or 0.0)) for i in sequence)
-    before = [k for k in keys if k[0] <= frame]
-    after = [k for k in keys if k[0] > frame]
-    if not before or not after:
-        return (before or after)[-1 if before else 0][1] if keys else 0.0
-    (fa, ra), (fb, rb) = before[-1], after[0]
-    return ra + (rb - ra) * (frame - fa) / (fb - fa)

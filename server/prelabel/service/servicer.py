@@ -28,7 +28,6 @@ from prelabel.service.sessions import InterpolationSession, InterpolationSession
 from prelabel.v1 import prelabel_pb2 as pb
 from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 from prelabel.video.decode import probe
-from prelabel.video.paths import resolve_allowed_path
 
 if TYPE_CHECKING:
     from prelabel.actions.propose import ActionSegmenter
@@ -79,10 +78,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
     def _action_model(self, model: str) -> str:
         """``model``, or where a caller names weights by path, the real path they resolve to under the allowed roots
-        (as videos: the file checked is the file loaded)."""
-        if Path(model).suffix == ".pt":
-            return str(resolve_allowed_path(model, self.ctx.settings.allowed_roots))  # PermissionDenied, NotFound
-        return model
+        (:meth:`ModelRegistry.weights_path`, as for detectors: the file checked is the file loaded)."""
+        path = self.ctx.registry.weights_path(model, (".pt",))
+        return model if path is None else str(path)
 
     def _segmenter(self, model: str) -> ActionSegmenter:
         from prelabel.actions.propose import load_segmenter
