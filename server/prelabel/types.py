@@ -191,6 +191,11 @@ class Skeleton:
         if unset.any():  # a missing keypoint's values mean nothing; clients may send NaN there
             self.keypoints = np.where(unset, np.float32(0.0), self.keypoints).astype(np.float32)
 
+    @classmethod
+    def empty(cls) -> Skeleton:
+        """A skeleton with no keypoint present (at a keyframe: no skeleton from here)."""
+        return cls(np.zeros((NUM_KEYPOINTS, 3), np.float32), np.zeros(NUM_KEYPOINTS, bool), 0.0)
+
     def box(self) -> FloatArray | None:
         """(4,) float32 ``xyxy`` around the present keypoints, or None when none is present."""
         if not self.present.any():

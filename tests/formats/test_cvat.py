@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -434,3 +435,42 @@ def test_a_negative_frame_or_a_reversed_box_names_the_file_track_and_frame(tmp_p
     path = _task_xml(tmp_path / "rev.xml", meta, _box_xml(0, 0.0) + reversed_box)
     with pytest.raises(InvalidInputError, match=r"rev.xml: track 0 \('car'\) frame 3: .*width"):
         read_cvat(path)
+
+
+def test_skeleton_tracks_are_compressed_on_their_own(
+    pose_track: Track, keypoint_errors: Callable[[Track, Track], np.ndarray], tmp_path: Path
+) -> None:
+    """The box moves straight (two box keyframes) while the arms swing: the skeleton track keeps the keyframes the
+    swing needs, not one per frame, and CVAT's interpolation rebuilds every keypoint within the tolerance."""
+    ann = Annotations(VideoInfo(640, 360, 120, 25.0), [pose_track], labels=("person",))
+    path = write_cvat(ann, tmp_path / "pose.xml", CvatOptions(max_keypoint_error=0.05))
+    boxes, skeletons = ET.parse(path).getroot().findall("track")
+    assert [int(b.get("frame", -1)) for b in boxes.findall("box")] == [0, 119]
+    skel_frames = [int(s.get("frame", -1)) for s in skeletons.findall("skeleton")]
+    assert 10 < len(skel_frames) < 60  # every frame has a skeleton (110 of them)
+    assert 70 in skel_frames and 75 not in skel_frames  # the "no skeleton from here" shape, then nothing
+    back = read_cvat(path).track(pose_track.track_id)
+    assert back.frames.tolist() == pose_track.frames.tolist()
+    assert keypoint_errors(pose_track, back).max() <= 0.05 + 1e-3  # CVAT writes two decimals
+    exact = read_cvat(write_cvat(ann, tmp_path / "every.xml", EXACT)).track(pose_track.track_id)
+    assert keypoint_errors(pose_track, exact).max() <= 1e-3
+
+
+def test_patching_compresses_the_filled_skeleton_between_anchors(
+    pose_track: Track, keypoint_errors: Callable[[Track, Track], np.ndarray], tmp_path: Path
+) -> None:
+    from prelabel.formats.cvat import patch_cvat
+
+    first = Track(pose_track.track_id, pose_track.boxes[:61])
+    ann = Annotations(VideoInfo(640, 360, 61, 25.0), [first], labels=("person",))
+    src = write_cvat(ann, tmp_path / "task.xml", CvatOptions(keyframe_reducer=lambda t: [0, 60]))
+    tid = read_cvat(src).tracks[0].track_id
+    out = patch_cvat(src, tmp_path / "filled.xml", [first], anchors={tid: [0, 60]})
+    skel_frames = [int(s.get("frame", -1)) for s in ET.parse(out).getroot().findall("track")[1]]
+    assert skel_frames[0] == 0 and skel_frames[-1] == 60
+    assert 5 < len(skel_frames) < 30
+    assert {39, 40, 49, 50} <= set(skel_frames)  # either side of the ankle's absence
+    back = read_cvat(out).track(tid)
+    assert keypoint_errors(first, back).max() <= 0.05 + 1e-3
+    every = patch_cvat(src, tmp_path / "every.xml", [first], keyframe_reducer=None, anchors={tid: [0, 60]})
+    assert len(ET.parse(every).getroot().findall("track")[1]) == 61

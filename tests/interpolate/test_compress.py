@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
 from prelabel.errors import InvalidInputError
-from prelabel.interpolate import compress_track, interpolate_track
+from prelabel.interpolate import compress_skeletons, compress_track, interpolate_track
 from prelabel.metrics.interpolation import box_iou
 from prelabel.types import Track, TrackedBox
+
+KeypointErrors = Callable[[Track, Track], np.ndarray]
 
 
 def _track(with_gap: bool) -> Track:
@@ -44,3 +48,38 @@ def test_compress_rejects_bad_input() -> None:
         compress_track(Track(5, []))
     with pytest.raises(InvalidInputError, match="min_iou"):
         compress_track(_track(False), 1.5)
+
+
+@pytest.mark.parametrize("max_error", [0.03, 0.05, 0.1])
+def test_compression_keeps_skeletons_within_tolerance(
+    max_error: float, pose_track: Track, keypoint_errors: KeypointErrors
+) -> None:
+    track = pose_track
+    kfs = compress_track(track, 0.9, max_keypoint_error=max_error)
+    rebuilt = interpolate_track(kfs, "linear", track_id=3).to_track()
+    assert rebuilt.frames.tolist() == track.frames.tolist()
+    assert box_iou(rebuilt.xyxy, track.xyxy).min() >= 0.9 - 1e-6
+    assert keypoint_errors(track, rebuilt).max() <= max_error + 1e-4  # float32 keypoints
+    assert len(kfs) < len(track) / 2
+    # boxes alone need 2 keyframes (the box moves straight); the swinging arms are what the others are for
+    box_only = compress_track(track, 0.9, max_keypoint_error=None)
+    assert len(box_only) == 2
+    rebuilt_box_only = interpolate_track(box_only, "linear", track_id=3).to_track()
+    assert keypoint_errors(track, rebuilt_box_only).max() > 0.2
+
+
+def test_skeleton_compression_keys_both_sides_of_a_keypoint_change(pose_track: Track) -> None:
+    track = pose_track
+    frames = compress_skeletons(track, 0.05)
+    assert {0, 39, 40, 49, 50, 69, 80, 119} <= set(frames)  # around the hidden ankle, and each run's ends
+    assert not set(frames) & set(range(70, 80))  # no skeleton there: the writer closes the run instead
+    assert len(frames) < 60
+    assert len(compress_skeletons(track, 0.2)) < len(frames)
+
+
+def test_compression_rejects_a_bad_keypoint_tolerance(pose_track: Track) -> None:
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InvalidInputError, match="max_keypoint_error"):
+            compress_track(pose_track, max_keypoint_error=bad)
+        with pytest.raises(InvalidInputError, match="max_keypoint_error"):
+            compress_skeletons(pose_track, bad)

@@ -7,7 +7,10 @@ The layout follows what CVAT's own "CVAT for video 1.1" dumper writes (``cvat/ap
   ``outside="1"`` shape starts every gap and follows the last box, unless the last box is on the video's last frame;
 - a second track per skeleton-bearing object, of a label of type ``skeleton``, with ``<skeleton frame keyframe
   z_order>`` shapes holding one ``<points label="nose" keyframe outside occluded points="x,y">`` element per COCO-17
-  keypoint (``outside="1"`` marks a missing keypoint; every element outside marks "no skeleton from here");
+  keypoint (``outside="1"`` marks a missing keypoint; every element outside marks "no skeleton from here"); its
+  keyframes are chosen on their own (``"auto"``: :func:`~prelabel.interpolate.compress_skeletons`, every keypoint
+  rebuilt within ``max_keypoint_error`` of the box's longer side), so a skeleton swinging its limbs inside a box that
+  moves straight keeps its keyframes and a still one does not get one per frame;
 - CVAT for video has no per-track tags, so each action label is a mutable ``checkbox`` attribute of the object's
   label, ``true`` while a segment of that track is active (CVAT holds a mutable attribute's value from one keyframe to
   the next, so segment boundaries are written as keyframes);
@@ -49,6 +52,7 @@ from prelabel.formats.keyframes import (
     densify,
     keyframe_frames,
     resolve_reducer,
+    skeleton_compression_reducer,
 )
 from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs, segment_runs
 from prelabel.types import COCO17_EDGES, COCO17_KEYPOINTS, NUM_KEYPOINTS, Keyframe, Segment, Skeleton, Source, Track
@@ -73,14 +77,18 @@ class CvatOptions:
     """Export choices.
 
     Attributes:
-        keyframe_reducer: picks each box track's keyframes; None keeps every observed frame; ``"auto"`` uses
-            prelabel's keyframe compression when available (else every observed frame).
+        keyframe_reducer: picks each track's keyframes (box and skeleton tracks alike); None keeps every observed
+            frame; ``"auto"`` uses prelabel's keyframe compression when available (else every observed frame), for
+            boxes within IoU 0.9 and for skeletons within ``max_keypoint_error``.
+        max_keypoint_error: with ``"auto"``, how far a keypoint CVAT interpolates may be from the track's, as a
+            fraction of the box's longer side (0.05: PCK@0.05 holds on every keypoint).
         skeleton_suffix: the skeleton label is the object's label plus this suffix (CVAT label names are unique and a
             skeleton label cannot hold boxes).
         source: CVAT's ``source`` of the tracks ("auto" for machine proposals, "manual", "semi-auto", "file").
     """
 
     keyframe_reducer: KeyframeReducer | str | None = AUTO
+    max_keypoint_error: float = 0.05
     skeleton_suffix: str = SKELETON_SUFFIX
     source: str = "auto"
 
@@ -232,12 +240,18 @@ def _box_shapes(
     return shapes
 
 
-def _skeleton_shapes(track: Track, num_frames: int) -> list[tuple[int, Skeleton | None]]:
-    """(frame, skeleton or None for "no skeleton from here") for a skeleton track; empty when the track has none."""
+def _skeleton_shapes(
+    track: Track, num_frames: int, reducer: KeyframeReducer | None
+) -> list[tuple[int, Skeleton | None]]:
+    """(frame, skeleton or None for "no skeleton from here") for a skeleton track; empty when the track has none.
+    Keyframes: the reducer's frames (None: every frame) and the first and last frame of each run with a skeleton."""
     with_skel = [b.frame_idx for b in track.boxes if b.skeleton is not None and b.skeleton.present.any()]
+    keep = None if reducer is None else {int(f) for f in reducer(track)}
     out: list[tuple[int, Skeleton | None]] = []
     for a, b in frame_runs(np.asarray(with_skel, dtype=np.int64)):
         for f in range(a, b + 1):
+            if keep is not None and f not in keep and f not in (a, b):
+                continue
             box = track.at(f)
             assert box is not None and box.skeleton is not None
             out.append((f, box.skeleton))
@@ -266,6 +280,9 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
     if bad:
         raise InvalidInputError(f"CVAT export: action label {bad[0]!r} is a reserved CVAT attribute name")
     reducer = resolve_reducer(opts.keyframe_reducer)
+    skeleton_reducer = (
+        skeleton_compression_reducer(opts.max_keypoint_error) if opts.keyframe_reducer == AUTO else reducer
+    )
     n = annotations.num_frames
     labels = annotations.all_labels()
     with_skeleton = [t for t in annotations.tracks if any(b.skeleton is not None for b in t.boxes)]
@@ -333,7 +350,7 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
                 w.close("box")
             w.close("track")
 
-            skel_shapes = _skeleton_shapes(track, n)
+            skel_shapes = _skeleton_shapes(track, n, skeleton_reducer)
             if not skel_shapes:
                 continue
             head = {"id": str(counter), "label": label + opts.skeleton_suffix, "source": opts.source,
@@ -714,6 +731,7 @@ def patch_cvat(
     tracks: Iterable[Track],
     keyframe_reducer: KeyframeReducer | str | None = AUTO,
     anchors: Mapping[int, Iterable[int]] | None = None,
+    max_keypoint_error: float = 0.05,
 ) -> Path:
     """Write the CVAT file ``src`` again to ``dst`` with its tracks filled in from ``tracks`` (ids as
     :func:`read_cvat` gives them), changing nothing else an annotator made.
@@ -724,11 +742,12 @@ def patch_cvat(
     (``start_frame`` and the ``frame_filter`` step; a reducer sees the track numbered as the task numbers its
     frames), each carrying the ``occluded``, ``z_order`` and attributes of the annotator's keyframe before it (CVAT
     holds them until the next keyframe) and the rotation CVAT shows there (linear along the shorter arc); shapes
-    CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per
-    skeleton track: the annotator's skeleton keyframes stay; between two of them that are both among the track's
-    ``anchors`` (the keyframes the filled track was interpolated from; None: all), the filled skeleton is added as a
-    keyframe at every frame where the track has one (elsewhere the filled skeleton did not see the annotator's
-    keyframe, and the tool's own interpolation between them stays). The meta (labels and their attribute
+    CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per skeleton track: the annotator's
+    skeleton keyframes stay; between two of them that are both among the track's ``anchors`` (the keyframes the
+    filled track was interpolated from; None: all), the filled skeleton is added as keyframes where the track has one:
+    the reducer's frames of that piece on the task's frames (``"auto"``: skeleton compression, every keypoint within
+    ``max_keypoint_error`` of the box's longer side; None: every frame). Elsewhere the filled skeleton did not see the
+    annotator's keyframe, and the tool's own interpolation between them stays. The meta (labels and their attribute
     definitions), tags, shapes, track attributes and tracks not in ``tracks`` are kept.
 
     Raises:
@@ -753,7 +772,7 @@ def patch_cvat(
             _patch_box_track(el, track, reducer, grid)
         else:
             keep = None if anchors is None else {int(f) for f in anchors.get(track.track_id, ())}
-            _patch_skeleton_track(el, track, keep, grid)
+            _patch_skeleton_track(el, track, keep, reducer, max_keypoint_error, grid)
     dst.parent.mkdir(parents=True, exist_ok=True)
     ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)  # writing parses nothing
     logger.info("wrote %s: %s with its tracks filled in", dst, src.name)
@@ -844,7 +863,14 @@ def _patch_box_track(
     _insert_sorted(el, "box", new)
 
 
-def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None, grid: tuple[int, int] = (0, 1)) -> None:
+def _patch_skeleton_track(
+    el: Element,
+    track: Track,
+    anchors: set[int] | None,
+    reducer: KeyframeReducer | str | None,
+    max_keypoint_error: float,
+    grid: tuple[int, int] = (0, 1),
+) -> None:
     annotated = _keyframe_shapes(el, "skeleton")
     frames = sorted(annotated)
     start, step = grid
@@ -852,14 +878,22 @@ def _patch_skeleton_track(el: Element, track: Track, anchors: set[int] | None, g
     for g0, g1 in itertools.pairwise(frames):
         if anchors is not None and not (g0 in anchors and g1 in anchors):
             continue
-        for f in range(g0 + 1, g1):
-            if f < start or (f - start) % step:
-                continue  # not a frame of the task
-            box = track.at(f)
-            if box is not None and box.skeleton is not None and box.skeleton.present.any():
-                shape = _skeleton_shape(annotated[g0], f, box.skeleton)
-                if shape is not None:
-                    new.append(shape)
+        shown = {
+            b.frame_idx: b.skeleton
+            for b in track.boxes
+            if g0 < b.frame_idx < g1 and b.skeleton is not None and b.skeleton.present.any()
+        }
+        chosen = [f for f in sorted(shown) if f >= start and (f - start) % step == 0]  # the task's frames only
+        piece_reducer = skeleton_compression_reducer(max_keypoint_error) if reducer == AUTO else reducer
+        if chosen and piece_reducer is not None:
+            assert not isinstance(piece_reducer, str)
+            piece = Track(track.track_id, [b for b in track.boxes if g0 <= b.frame_idx <= g1])
+            picked = {start + rel * step for rel in piece_reducer(_on_grid(piece, grid))}
+            chosen = [f for f in chosen if f in picked]
+        for f in chosen:
+            shape = _skeleton_shape(annotated[g0], f, shown[f])
+            if shape is not None:
+                new.append(shape)
     _insert_sorted(el, "skeleton", new)
 
 

@@ -14,12 +14,13 @@ import importlib
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from prelabel.errors import InvalidInputError
 from prelabel.formats.model import KeyframeTrack, frame_runs
-from prelabel.types import NUM_KEYPOINTS, Keyframe, Skeleton, Source, Track, TrackedBox
+from prelabel.types import Keyframe, Skeleton, Source, Track, TrackedBox
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +31,17 @@ AUTO = "auto"
 """Reducer choice meaning: prelabel's keyframe compression when it is available, else every observed frame."""
 
 
-def compression_reducer(
-    min_iou: float = 0.9, pinned: Mapping[int, Iterable[int]] | None = None
-) -> KeyframeReducer | None:
-    """A reducer from :func:`prelabel.interpolate.compress_track` (fewest keyframes that linear interpolation turns
-    back into the track within ``min_iou``), or None when that function is not available.
-
-    ``pinned``: per track id, frames that stay keyframes (an annotator's own): the track is compressed piece by piece
-    between them, so each pinned frame is written as it is and every piece keeps the tolerance.
-    """
+def _interpolate_function(name: str) -> Callable[..., Any] | None:
+    """A function of :mod:`prelabel.interpolate`, or None when that package is not available."""
     try:
         module = importlib.import_module("prelabel.interpolate")
     except ImportError:
         return None
-    compress = getattr(module, "compress_track", None)
-    if compress is None:
-        return None
+    return getattr(module, name, None)
+
+
+def _piecewise(reduce_piece: KeyframeReducer, pinned: Mapping[int, Iterable[int]] | None) -> KeyframeReducer:
+    """A reducer that runs ``reduce_piece`` between pinned frames (each pinned frame kept as it is)."""
 
     def reduce(track: Track) -> list[int]:
         frames = track.frames
@@ -54,11 +50,48 @@ def compression_reducer(
         cuts = np.searchsorted(frames, [int(frames[0]), *pins, int(frames[-1])])  # box indices of the piece ends
         out = set(pins)
         for a, b in itertools.pairwise(cuts.tolist()):
-            piece = Track(track.track_id, track.boxes[a : b + 1])
-            out.update(int(k.frame_idx) for k in compress(piece, min_iou=min_iou) if not k.outside)
+            out.update(reduce_piece(Track(track.track_id, track.boxes[a : b + 1])))
         return sorted(out)
 
     return reduce
+
+
+def compression_reducer(
+    min_iou: float = 0.9, pinned: Mapping[int, Iterable[int]] | None = None
+) -> KeyframeReducer | None:
+    """A reducer from :func:`prelabel.interpolate.compress_track` (fewest keyframes that linear interpolation turns
+    back into the track's boxes within ``min_iou``), or None when that function is not available.
+
+    ``pinned``: per track id, frames that stay keyframes (an annotator's own): the track is compressed piece by piece
+    between them, so each pinned frame is written as it is and every piece keeps the tolerance.
+    """
+    compress = _interpolate_function("compress_track")
+    if compress is None:
+        return None
+
+    def piece(track: Track) -> list[int]:
+        kfs = compress(track, min_iou=min_iou, max_keypoint_error=None)
+        return [int(k.frame_idx) for k in kfs if not k.outside]
+
+    return _piecewise(piece, pinned)
+
+
+def skeleton_compression_reducer(
+    max_keypoint_error: float = 0.05, pinned: Mapping[int, Iterable[int]] | None = None
+) -> KeyframeReducer | None:
+    """A reducer for a skeleton kept in a track of its own (CVAT's skeleton tracks), from
+    :func:`prelabel.interpolate.compress_skeletons` (fewest keyframes that linear interpolation turns back into the
+    track's skeletons, every keypoint within ``max_keypoint_error`` times the box's longer side), or None when that
+    function is not available. ``pinned`` as in :func:`compression_reducer`.
+    """
+    compress = _interpolate_function("compress_skeletons")
+    if compress is None:
+        return None
+
+    def piece(track: Track) -> list[int]:
+        return [int(f) for f in compress(track, max_keypoint_error)]
+
+    return _piecewise(piece, pinned)
 
 
 def resolve_reducer(reducer: KeyframeReducer | str | None) -> KeyframeReducer | None:
@@ -173,8 +206,3 @@ def densify(
                 )
             )
     return Track(track_id=kt.track_id, boxes=boxes, class_id=class_id, class_name=kt.label)
-
-
-def empty_skeleton() -> Skeleton:
-    """A skeleton with every keypoint missing."""
-    return Skeleton(np.zeros((NUM_KEYPOINTS, 3), np.float32), np.zeros(NUM_KEYPOINTS, bool), 0.0)

@@ -1,7 +1,8 @@
 """Keyframe interpolation: methods by name, uncertainty, suggested keyframes, keyframe compression.
 
 Entry points: :func:`interpolate_track` (keyframes -> dense boxes/skeletons with confidence and suggestions) and
-:func:`compress_track` (dense track -> fewest keyframes for linear interpolation).
+:func:`compress_track` (dense track -> fewest keyframes for linear interpolation; :func:`compress_skeletons` for a
+skeleton kept in a track of its own).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from prelabel.interpolate.base import (
     RunInput,
     SuggestedKeyframe,
 )
-from prelabel.interpolate.compress import compress_track
+from prelabel.interpolate.compress import compress_skeletons, compress_track
 from prelabel.interpolate.frames import ArrayFrames, VideoFileFrames
 from prelabel.interpolate.registry import MethodRegistry, default_registry
 
@@ -29,6 +30,7 @@ __all__ = [
     "RunInput",
     "SuggestedKeyframe",
     "VideoFileFrames",
+    "compress_skeletons",
     "compress_track",
     "default_registry",
     "interpolate_track",

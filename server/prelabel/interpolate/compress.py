@@ -2,18 +2,31 @@
 
 Each visible span of the track (frames without a gap) is covered greedily: from the current keyframe, the next one
 is the farthest frame such that linear interpolation between the two reproduces every frame in between with
-IoU >= ``min_iou``. Gaps become outside keyframes (the first frame of the gap), as CVAT exports them. Every chosen
-segment is checked, so the round trip holds by construction; greedy farthest-reach is minimal whenever feasibility
-is monotone in the segment end (it usually is on real tracks) and near-minimal otherwise.
+IoU >= ``min_iou`` and, where the track has skeletons, every keypoint within ``max_keypoint_error`` times the box's
+longer side (the PCK convention). Gaps become outside keyframes (the first frame of the gap), as CVAT exports them.
+Every chosen segment is checked, so the round trip holds by construction; greedy farthest-reach is minimal whenever
+feasibility is monotone in the segment end (it usually is on real tracks) and near-minimal otherwise.
+
+Skeletons follow the rules annotation tools share: a keypoint present at both ends of a segment moves linearly, one
+present only at its start holds until the next keyframe, and one absent stays absent until a keyframe shows it. A
+segment is only taken where every frame inside it shows the keypoints its start shows, and where none of them hides
+at its end (CVAT moves such a keypoint toward where its element was left rather than holding it): a keypoint that
+appears or hides gets a keyframe on each side of the change. :func:`compress_skeletons` covers a skeleton on its own
+(CVAT keeps it in a track of its own beside the box).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array
-from prelabel.types import Keyframe, Track
+from prelabel.types import NUM_KEYPOINTS, Keyframe, Skeleton, Track, TrackedBox
+
+BoolArray = npt.NDArray[np.bool_]
 
 
 def paired_iou(a: Float64Array, b: Float64Array) -> Float64Array:
@@ -26,17 +39,40 @@ def paired_iou(a: Float64Array, b: Float64Array) -> Float64Array:
     return np.asarray(np.where(union > 0, inter / np.maximum(union, 1e-12), same.astype(np.float64)))
 
 
-def _segment_ok(boxes: Float64Array, i: int, j: int, min_iou: float) -> bool:
-    if j - i < 2:
-        return True
-    off = (np.arange(i + 1, j) - i)[:, None] / (j - i)
-    lin = boxes[i] + (boxes[j] - boxes[i]) * off
-    return bool(np.all(paired_iou(lin, boxes[i + 1 : j]) >= min_iou - 1e-9))
+SegmentCheck = Callable[[int, int], bool]
+"""Whether linear interpolation between indices ``i`` and ``j`` of a span rebuilds every index in between."""
 
 
-def _cover(boxes: Float64Array, min_iou: float, patience: int) -> list[int]:
-    """Indices (into ``boxes``) of the keyframes for one contiguous span."""
-    n = len(boxes)
+def _box_check(boxes: Float64Array, min_iou: float) -> SegmentCheck:
+    def ok(i: int, j: int) -> bool:
+        if j - i < 2:
+            return True
+        off = (np.arange(i + 1, j) - i)[:, None] / (j - i)
+        lin = boxes[i] + (boxes[j] - boxes[i]) * off
+        return bool(np.all(paired_iou(lin, boxes[i + 1 : j]) >= min_iou - 1e-9))
+
+    return ok
+
+
+def _skeleton_check(kp: Float64Array, present: BoolArray, size: Float64Array, max_error: float) -> SegmentCheck:
+    """``kp`` (N, 17, 2), ``present`` (N, 17), ``size`` (N,) the box's longer side per frame."""
+
+    def ok(i: int, j: int) -> bool:
+        if j - i < 2:
+            return True
+        shown = present[i]
+        if np.any(present[i + 1 : j] != shown) or np.any(shown & ~present[j]):
+            return False
+        off = ((np.arange(i + 1, j) - i) / (j - i))[:, None, None]
+        lin = kp[i, shown] + (kp[j, shown] - kp[i, shown]) * off
+        err = np.linalg.norm(lin - kp[i + 1 : j, shown], axis=-1)
+        return bool(np.all(err <= max_error * size[i + 1 : j, None] + 1e-9))
+
+    return ok
+
+
+def _cover(n: int, ok: SegmentCheck, patience: int) -> list[int]:
+    """Indices (into a contiguous span of ``n`` frames) of its keyframes."""
     keys = [0]
     i = 0
     while i < n - 1:
@@ -44,7 +80,7 @@ def _cover(boxes: Float64Array, min_iou: float, patience: int) -> list[int]:
         misses = 0
         j = i + 2
         while j < n and misses < patience:
-            if _segment_ok(boxes, i, j, min_iou):
+            if ok(i, j):
                 best = j
                 misses = 0
             else:
@@ -55,35 +91,99 @@ def _cover(boxes: Float64Array, min_iou: float, patience: int) -> list[int]:
     return keys
 
 
-def compress_track(track: Track, min_iou: float = 0.9, patience: int = 8) -> list[Keyframe]:
+def _skeleton_arrays(boxes: Sequence[TrackedBox]) -> tuple[Float64Array, BoolArray, Float64Array]:
+    """Keypoints (N, 17, 2), presence (N, 17) (none where a box has no skeleton) and the boxes' longer sides (N,)."""
+    n = len(boxes)
+    kp = np.zeros((n, NUM_KEYPOINTS, 2))
+    present = np.zeros((n, NUM_KEYPOINTS), bool)
+    for r, b in enumerate(boxes):
+        if b.skeleton is not None:
+            kp[r] = b.skeleton.keypoints[:, :2]
+            present[r] = b.skeleton.present
+    xyxy = np.array([b.xyxy for b in boxes], np.float64).reshape(n, 4)
+    size = np.maximum(np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]), 1.0)
+    return kp, present, size
+
+
+def _check_error(track: Track, max_keypoint_error: float | None) -> None:
+    if max_keypoint_error is not None and not (np.isfinite(max_keypoint_error) and max_keypoint_error > 0):
+        raise InvalidInputError(
+            f"track {track.track_id}: max_keypoint_error must be a positive fraction of the box's longer side, "
+            f"got {max_keypoint_error}"
+        )
+
+
+def compress_track(
+    track: Track, min_iou: float = 0.9, patience: int = 8, max_keypoint_error: float | None = 0.05
+) -> list[Keyframe]:
     """Fewest keyframes such that linear interpolation reproduces ``track`` within ``min_iou`` on every frame.
 
     Args:
         track: a dense track (e.g. a tracker's), gaps meaning outside.
         min_iou: tolerance, IoU in (0, 1] between the rebuilt and the original box on every frame.
         patience: how many infeasible segment ends past the last feasible one are tried before settling.
+        max_keypoint_error: where the track has skeletons, the tolerance on every present keypoint: distance from
+            the original over the box's longer side (0.05: PCK@0.05 holds on every keypoint). None ignores skeletons
+            (keyframes then carry the skeleton of their frame, and only the boxes are within tolerance).
 
     Returns:
-        Keyframes in frame order: boxes (and skeletons when the track has them) at chosen frames, plus an outside
-        keyframe at the first frame of each gap.
+        Keyframes in frame order: boxes (and skeletons when the track has them: a frame without one gets a skeleton
+        with no keypoint, which hides it from there) at chosen frames, plus an outside keyframe at the first frame of
+        each gap.
 
     Raises:
-        InvalidInputError: empty track or ``min_iou`` outside (0, 1].
+        InvalidInputError: empty track, ``min_iou`` outside (0, 1], or ``max_keypoint_error`` not positive.
     """
     if not 0.0 < min_iou <= 1.0:
         raise InvalidInputError(f"track {track.track_id}: min_iou must be in (0, 1], got {min_iou}")
+    _check_error(track, max_keypoint_error)
     if len(track) == 0:
         raise InvalidInputError(f"track {track.track_id}: empty track, nothing to compress")
     frames = track.frames
     boxes = track.xyxy.astype(np.float64)
+    has_skeleton = any(b.skeleton is not None for b in track.boxes)
     breaks = np.flatnonzero(np.diff(frames) > 1) + 1
     starts = np.concatenate([[0], breaks])
     ends = np.concatenate([breaks, [len(frames)]])
     out: list[Keyframe] = []
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        for k in _cover(boxes[s:e], min_iou, max(1, patience)):
+        box_ok = _box_check(boxes[s:e], min_iou)
+        ok = box_ok
+        if has_skeleton and max_keypoint_error is not None:
+            skel_ok = _skeleton_check(*_skeleton_arrays(track.boxes[s:e]), max_keypoint_error)
+
+            def ok(i: int, j: int, box_ok: SegmentCheck = box_ok, skel_ok: SegmentCheck = skel_ok) -> bool:
+                return box_ok(i, j) and skel_ok(i, j)
+
+        for k in _cover(e - s, ok, max(1, patience)):
             tb = track.boxes[s + k]
-            out.append(Keyframe(int(tb.frame_idx), tb.xyxy.copy(), tb.skeleton))
+            skeleton = tb.skeleton if tb.skeleton is not None or not has_skeleton else Skeleton.empty()
+            out.append(Keyframe(int(tb.frame_idx), tb.xyxy.copy(), skeleton))
         if e < len(frames):
             out.append(Keyframe(int(frames[e - 1]) + 1, None, None, outside=True))
+    return out
+
+
+def compress_skeletons(track: Track, max_keypoint_error: float = 0.05, patience: int = 8) -> list[int]:
+    """Frames of the fewest skeleton keyframes from which linear interpolation rebuilds ``track``'s skeletons, every
+    present keypoint within ``max_keypoint_error`` times the box's longer side, for a tool that keeps a skeleton in a
+    track of its own (CVAT's skeleton tracks).
+
+    Each run of consecutive frames whose boxes carry a skeleton with a keypoint present is covered on its own, its
+    first and last frame always among the keyframes; where a run ends, the tool needs its "no skeleton from here"
+    keyframe, which is the writer's to add.
+
+    Raises:
+        InvalidInputError: ``max_keypoint_error`` not positive.
+    """
+    _check_error(track, max_keypoint_error)
+    shown = [b for b in track.boxes if b.skeleton is not None and b.skeleton.present.any()]
+    if not shown:
+        return []
+    frames = np.array([b.frame_idx for b in shown], np.int64)
+    breaks = np.flatnonzero(np.diff(frames) > 1) + 1
+    out: list[int] = []
+    for s, e in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(frames)].tolist(), strict=True):
+        ok = _skeleton_check(*_skeleton_arrays(shown[s:e]), max_keypoint_error)
+        out.extend(int(frames[s + k]) for k in _cover(e - s, ok, max(1, patience)))
     return out
