@@ -83,3 +83,26 @@ def test_compression_rejects_a_bad_keypoint_tolerance(pose_track: Track) -> None
             compress_track(pose_track, max_keypoint_error=bad)
         with pytest.raises(InvalidInputError, match="max_keypoint_error"):
             compress_skeletons(pose_track, bad)
+
+
+def test_farthest_end_looks_past_a_short_infeasible_stretch() -> None:
+    from prelabel.interpolate.compress import _cover, _farthest
+
+    feasible = set(range(13)) | set(range(18, 26))  # ends 13-17 break the tolerance, 18-25 meet it again
+    checked: list[int] = []
+
+    def ok(i: int, j: int) -> bool:
+        checked.append(j)
+        return j in feasible
+
+    assert _farthest(0, 100, ok, patience=8) == 25
+    assert _farthest(0, 100, ok, patience=2) == 12
+    assert _cover(40, lambda i, j: j - i <= 7, patience=8) == [0, 7, 14, 21, 28, 35, 39]
+    checked.clear()
+
+    def always(i: int, j: int) -> bool:
+        checked.append(j)
+        return True
+
+    assert _farthest(0, 100_000, always, patience=8) == 99_999
+    assert len(checked) < 40  # galloping and bisection, not every end

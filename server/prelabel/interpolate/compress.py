@@ -1,11 +1,12 @@
 """Keyframe compression: the fewest keyframes from which linear interpolation (CVAT, Label Studio) rebuilds a track.
 
 Each visible span of the track (frames without a gap) is covered greedily: from the current keyframe, the next one
-is the farthest frame such that linear interpolation between the two reproduces every frame in between with
-IoU >= ``min_iou`` and, where the track has skeletons, every keypoint within ``max_keypoint_error`` times the box's
-longer side (the PCK convention). Gaps become outside keyframes (the first frame of the gap), as CVAT exports them.
-Every chosen segment is checked, so the round trip holds by construction; greedy farthest-reach is minimal whenever
-feasibility is monotone in the segment end (it usually is on real tracks) and near-minimal otherwise.
+is the farthest frame found (:func:`_farthest`) such that linear interpolation between the two reproduces every
+frame in between with IoU >= ``min_iou`` and, where the track has skeletons, every keypoint within
+``max_keypoint_error`` times the box's longer side (the PCK convention). Gaps become outside keyframes (the first
+frame of the gap), as CVAT exports them. Every chosen segment is checked, so the round trip holds by construction;
+greedy farthest-reach is minimal whenever feasibility is monotone in the segment end (it usually is on real tracks)
+and near-minimal otherwise.
 
 Skeletons follow the rules annotation tools share: a keypoint present at both ends of a segment moves linearly, one
 present only at its start holds until the next keyframe, and one absent stays absent until a keyframe shows it. A
@@ -71,23 +72,37 @@ def _skeleton_check(kp: Float64Array, present: BoolArray, size: Float64Array, ma
     return ok
 
 
+def _farthest(i: int, n: int, ok: SegmentCheck, patience: int) -> int:
+    """The farthest end ``j`` of a feasible segment from ``i``: galloping (ends 1, 2, 4, ... frames further while
+    feasible), bisection between the last feasible end and the first infeasible one, then up to ``patience`` ends
+    past it (feasibility is not always monotone), galloping on from any that is feasible. Checking a segment costs
+    its length, so a segment of ``L`` frames costs ``O(L log L)``, not the ``O(L^2)`` of trying every end."""
+    best = i + 1  # adjacent frames: always feasible
+    while True:
+        hi, step = n, 1  # hi: the nearest end known infeasible (n: none yet)
+        while best + step < n:
+            if not ok(i, best + step):
+                hi = best + step
+                break
+            best += step
+            step *= 2
+        while hi - best > 1:
+            mid = (best + hi) // 2
+            if ok(i, mid):
+                best = mid
+            else:
+                hi = mid
+        further = next((j for j in range(hi + 1, min(n, hi + patience)) if ok(i, j)), None)
+        if further is None:
+            return best
+        best = further
+
+
 def _cover(n: int, ok: SegmentCheck, patience: int) -> list[int]:
     """Indices (into a contiguous span of ``n`` frames) of its keyframes."""
     keys = [0]
-    i = 0
-    while i < n - 1:
-        best = i + 1
-        misses = 0
-        j = i + 2
-        while j < n and misses < patience:
-            if ok(i, j):
-                best = j
-                misses = 0
-            else:
-                misses += 1
-            j += 1
-        keys.append(best)
-        i = best
+    while keys[-1] < n - 1:
+        keys.append(_farthest(keys[-1], n, ok, patience))
     return keys
 
 
