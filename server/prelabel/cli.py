@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from prelabel.demo import run_demo
 
     return run_demo(args.out, seed=args.seed, frames=args.frames)
+
+
+def _tolerance(what: str, upper: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a number above 0 (and at most ``upper``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what}: expected a number, got {text!r}") from None
+        if not (value > 0.0 and (upper is None or value <= upper)) or value != value:
+            bound = f"in (0, {upper:g}]" if upper is not None else "above 0"
+            raise argparse.ArgumentTypeError(f"{what}: expected a number {bound}, got {text}")
+        return value
+
+    return parse
 
 
 def _formats(text: str) -> list[str]:
@@ -377,6 +393,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     the result back in the same format, so the annotator opens it in their tool."""
     from prelabel.formats import load
     from prelabel.formats.cvat import patch_cvat
+    from prelabel.formats.keyframes import AUTO
     from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_source
     from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
@@ -431,6 +448,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     # One method object per label serves all its tracks: the work a method does on the video (backgrounds,
     # propagation passes) is shared, never an answer (its caches are keyed by what they were computed from).
     methods: dict[str, InterpolationMethod] = {}
+    reducer = None if args.every_frame else AUTO  # how the filled frames are stored: every one, or compressed
     summary: list[dict[str, object]] = []
     filled = {}
     for index, ann in anns.items():
@@ -439,9 +457,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             summary.append({"task": index, "read_from": sources[index], **row} if fmt == "label_studio" else row)
         filled[index] = out_ann
         if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
-            path = patch_cvat(args.input, args.out, out_ann.tracks, anchors=anchors)
+            path = patch_cvat(
+                args.input, args.out, out_ann.tracks, reducer, anchors, args.max_keypoint_error, args.min_iou
+            )
     if fmt == "label_studio":  # the annotator's tasks with a prediction added: their annotations stay
-        path = patch_label_studio(args.input, args.out, filled)
+        path = patch_label_studio(args.input, args.out, filled, reducer, min_iou=args.min_iou)
     report: dict[str, object] = {"written": str(path), "method": args.method, "tracks": summary}
     if skipped:
         report["skipped_tasks"] = skipped
@@ -627,6 +647,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--min-iou",
+        type=_tolerance("IoU", upper=1.0),
+        default=0.9,
+        help="the filled frames are stored as the fewest keyframes from which the tool's linear interpolation "
+        "rebuilds every box within this IoU (default: 0.9)",
+    )
+    p.add_argument(
+        "--max-keypoint-error",
+        type=_tolerance("keypoint error"),
+        default=0.05,
+        help="CVAT skeleton tracks: stored so that every keypoint is rebuilt within this fraction of the box's "
+        "longer side (default: 0.05)",
+    )
+    p.add_argument("--every-frame", action="store_true", help="store every filled frame as a keyframe instead")
     p.add_argument("--out", type=Path, required=True, help="where to write the result, same format as the input")
     p.set_defaults(func=cmd_interpolate)
 

@@ -173,6 +173,44 @@ def test_interpolate_fills_cvat_keyframes(tmp_path: Path, capsys: pytest.Capture
                 assert box_iou(b.xyxy[None], g.xyxy[None])[0, 0] >= 0.89, f
 
 
+def test_interpolate_stores_the_filled_frames_as_densely_as_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--min-iou sets how closely CVAT's own interpolation between the stored keyframes follows the filled track;
+    --every-frame stores every frame; a tolerance out of range is refused before any work."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.formats import load
+    from prelabel.geometry import box_iou
+
+    boxes = "".join(
+        f'<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="{x}" ytl="{y}" xbr="{x + 40}" ybr="{y + 90}" '
+        'z_order="0"></box>'
+        for f, x, y in ((0, 20, 200), (30, 300, 40), (59, 560, 220))
+    )
+    src = tmp_path / "task.xml"
+    src.write_text(CVAT_EDGES.split('<track id="0"')[0] + f'<track id="0" label="person">{boxes}</track></annotations>')
+    counts = {}
+    for name, extra in (("every", ["--every-frame"]), ("0.99", ["--min-iou", "0.99"]), ("0.9", []),
+                        ("0.7", ["--min-iou", "0.7"])):  # fmt: skip
+        out = tmp_path / f"{name}.xml"
+        assert main(["interpolate", str(src), "--method", "spline", "--out", str(out), *extra]) == 0
+        capsys.readouterr()
+        counts[name] = len(ET.parse(out).getroot().find("track").findall("box"))  # type: ignore[union-attr]
+        if name != "every":
+            dense, stored = load("cvat", tmp_path / "every.xml").tracks[0], load("cvat", out).tracks[0]
+            assert stored.frames.tolist() == dense.frames.tolist() == list(range(60))
+            assert box_iou(stored.xyxy, dense.xyxy).diagonal().min() >= float(name) - 0.01  # CVAT's two decimals
+    assert counts["every"] == 60
+    assert counts["every"] > counts["0.99"] > counts["0.9"] > counts["0.7"] >= 3
+    for bad in (["--min-iou", "0"], ["--min-iou", "1.5"], ["--max-keypoint-error", "-1"], ["--min-iou", "nan"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["interpolate", str(src), "--out", str(tmp_path / "x.xml"), *bad])
+        assert stop.value.code == 2
+        assert "expected a number" in capsys.readouterr().err
+    assert not (tmp_path / "x.xml").exists()
+
+
 CVAT_EDGES = """<?xml version="1.0" encoding="utf-8"?>
 <annotations><version>1.1</version><meta><task><id>1</id><name>edges</name><size>60</size><mode>interpolation</mode>
 <start_frame>0</start_frame><stop_frame>59</stop_frame><labels><label><name>person</name><type>rectangle</type>

@@ -732,23 +732,24 @@ def patch_cvat(
     keyframe_reducer: KeyframeReducer | str | None = AUTO,
     anchors: Mapping[int, Iterable[int]] | None = None,
     max_keypoint_error: float = 0.05,
+    min_iou: float = 0.9,
 ) -> Path:
     """Write the CVAT file ``src`` again to ``dst`` with its tracks filled in from ``tracks`` (ids as
     :func:`read_cvat` gives them), changing nothing else an annotator made.
 
     Per box track: the annotator's keyframe shapes stay as they are (coordinates, ``occluded``, ``z_order``,
     attribute values); the reducer's keyframes of the filled track (:func:`keyframe_frames`; ``"auto"``: keyframe
-    compression piece by piece between the annotator's keyframes) are added between them, on the task's frames only
-    (``start_frame`` and the ``frame_filter`` step; a reducer sees the track numbered as the task numbers its
-    frames), each carrying the ``occluded``, ``z_order`` and attributes of the annotator's keyframe before it (CVAT
-    holds them until the next keyframe) and the rotation CVAT shows there (linear along the shorter arc); shapes
-    CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per skeleton track: the annotator's
-    skeleton keyframes stay; between two of them that are both among the track's ``anchors`` (the keyframes the
-    filled track was interpolated from; None: all), the filled skeleton is added as keyframes where the track has one:
-    the reducer's frames of that piece on the task's frames (``"auto"``: skeleton compression, every keypoint within
-    ``max_keypoint_error`` of the box's longer side; None: every frame). Elsewhere the filled skeleton did not see the
-    annotator's keyframe, and the tool's own interpolation between them stays. The meta (labels and their attribute
-    definitions), tags, shapes, track attributes and tracks not in ``tracks`` are kept.
+    compression piece by piece between the annotator's keyframes, boxes within ``min_iou``) are added between them,
+    on the task's frames only (``start_frame`` and the ``frame_filter`` step; a reducer sees the track numbered as the
+    task numbers its frames), each carrying the ``occluded``, ``z_order`` and attributes of the annotator's keyframe
+    before it (CVAT holds them until the next keyframe) and the rotation CVAT shows there (linear along the shorter
+    arc); shapes CVAT interpolated (``keyframe="0"``) are dropped, as its importer does. Per skeleton track: the
+    annotator's skeleton keyframes stay; between two of them that are both among the track's ``anchors`` (the
+    keyframes the filled track was interpolated from; None: all), the filled skeleton is added as keyframes where the
+    track has one: the reducer's frames of that piece on the task's frames (``"auto"``: skeleton compression, every
+    keypoint within ``max_keypoint_error`` of the box's longer side; None: every frame). Elsewhere the filled skeleton
+    did not see the annotator's keyframe, and the tool's own interpolation between them stays. The meta (labels and
+    their attribute definitions), tags, shapes, track attributes and tracks not in ``tracks`` are kept.
 
     Raises:
         InvalidInputError: unsafe or malformed XML, a root other than ``<annotations>``, bad numbers or duplicate
@@ -769,7 +770,7 @@ def patch_cvat(
         if track is None or not track.boxes:
             continue
         if r.kind == "box":
-            _patch_box_track(el, track, reducer, grid)
+            _patch_box_track(el, track, reducer, grid, min_iou)
         else:
             keep = None if anchors is None else {int(f) for f in anchors.get(track.track_id, ())}
             _patch_skeleton_track(el, track, keep, reducer, max_keypoint_error, grid)
@@ -831,7 +832,11 @@ def _rotation_at(annotated: Mapping[int, Element], frames: list[int], f: int) ->
 
 
 def _patch_box_track(
-    el: Element, track: Track, reducer: KeyframeReducer | str | None, grid: tuple[int, int] = (0, 1)
+    el: Element,
+    track: Track,
+    reducer: KeyframeReducer | str | None,
+    grid: tuple[int, int] = (0, 1),
+    min_iou: float = 0.9,
 ) -> None:
     annotated = _keyframe_shapes(el, "box")
     if not annotated:
@@ -841,7 +846,7 @@ def _patch_box_track(
     on_grid = [(g - start) // step for g in frames if g >= start and (g - start) % step == 0]
     if reducer == AUTO:  # compressed piece by piece between the annotator's own keyframes
         visible = [(g - start) // step for g in frames if annotated[g].get("outside", "0") != "1"]
-        reducer = compression_reducer(pinned={track.track_id: [g for g in visible if g in on_grid]})
+        reducer = compression_reducer(min_iou, pinned={track.track_id: [g for g in visible if g in on_grid]})
     assert not isinstance(reducer, str)
     new = []
     for rel in keyframe_frames(_on_grid(track, grid), reducer, on_grid):

@@ -473,11 +473,13 @@ def patch_label_studio(
     filled: Mapping[int, Annotations],
     keyframe_reducer: KeyframeReducer | str | None = AUTO,
     model_version: str = "prelabel-interpolate",
+    min_iou: float = 0.9,
 ) -> Path:
     """Write the Label Studio file ``src`` again to ``dst`` with a prediction of its filled tracks added to tasks.
 
     ``keyframe_reducer``: ``"auto"`` compresses each filled track piece by piece between the annotator's keyframes
-    (:func:`compression_reducer` with them pinned); None writes every frame; a reducer is used as it is.
+    (:func:`compression_reducer` with them pinned, boxes rebuilt within ``min_iou``); None writes every frame; a
+    reducer is used as it is.
 
     For each task index in ``filled`` (its annotations read by :func:`read_label_studio` from that task, tracks
     filled), the result the reader took (the first non-cancelled annotation with one, else the first prediction
@@ -511,7 +513,7 @@ def patch_label_studio(
                 sequence = list(value.get("sequence") or [])
                 annotated = sorted({int(float(item.get("frame", 0))) - 1 for item in sequence})
                 reducer = (
-                    compression_reducer(pinned={track.track_id: annotated})
+                    compression_reducer(min_iou, pinned={track.track_id: annotated})
                     if keyframe_reducer == AUTO
                     else resolve_reducer(keyframe_reducer)
                 )
