@@ -25,10 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from prelabel.service.messages import (
     box_from_proto,
-    box_to_proto,
     detections_from_proto,
+    keyframe_to_proto,
     skeleton_from_proto,
-    skeleton_to_proto,
 )
 from prelabel.types import Detections, Keyframe, Skeleton
 from prelabel.v1 import prelabel_pb2 as pb
@@ -254,14 +253,7 @@ class PrelabelClient:
         req = pb.InterpolateRequest(method=method, detector_models=list(detector_models))
         for track_id, keyframes in tracks.items():
             msg = req.tracks.add(track_id=int(track_id), label=(labels or {}).get(track_id, ""))
-            for kf in keyframes:
-                k = msg.keyframes.add(frame_idx=int(kf.frame_idx), outside=bool(kf.outside))
-                if kf.xyxy is not None:
-                    k.box.CopyFrom(box_to_proto(kf.xyxy))
-                    k.has_box = True
-                if kf.skeleton is not None:
-                    k.skeleton.CopyFrom(skeleton_to_proto(kf.skeleton))
-                    k.has_skeleton = True
+            msg.keyframes.extend(keyframe_to_proto(kf) for kf in keyframes)
         if video is not None:
             req.video.path = str(video)
         elif upload_id:
@@ -269,6 +261,30 @@ class PrelabelClient:
         if num_suggestions is not None:
             req.num_suggestions = int(num_suggestions)
         return list(self.stub.Interpolate(req, **self._kw(timeout_s)).tracks)
+
+    def compress_tracks(
+        self,
+        frames: Sequence[pb.FrameTracks],
+        min_iou: float = 0.9,
+        max_keypoint_error: float = 0.05,
+        keep: Mapping[int, Sequence[int]] | None = None,
+        timeout_s: float | None = None,
+    ) -> list[pb.KeyframeTrack]:
+        """The fewest keyframes from which an annotation tool's linear interpolation rebuilds dense tracks.
+
+        Args:
+            frames: per-frame tracks, e.g. the ``frames`` of ``TrackVideo``'s or ``TrackDetections``' answers.
+            min_iou: every box rebuilt with at least this IoU.
+            max_keypoint_error: every keypoint rebuilt within this fraction of its box's longer side.
+            keep: per track id, frames that stay keyframes (an annotator's own).
+
+        Returns:
+            One ``KeyframeTrack`` per track id, in increasing id order (as ``interpolate`` takes them).
+        """
+        req = pb.CompressTracksRequest(frames=list(frames), min_iou=min_iou, max_keypoint_error=max_keypoint_error)
+        for track_id, kept in (keep or {}).items():
+            req.keep.add(track_id=int(track_id), frame_idx=[int(f) for f in kept])
+        return list(self.stub.CompressTracks(req, **self._kw(timeout_s)).tracks)
 
     # ------------------------------------------------------------------ video
 

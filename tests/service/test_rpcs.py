@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -11,9 +11,12 @@ import pytest
 
 from prelabel.client import PrelabelClient
 from prelabel.metrics.interpolation import box_iou
+from prelabel.service import convert
+from prelabel.service.messages import box_from_proto, skeleton_from_proto
 from prelabel.service.server import PrelabelServer
 from prelabel.settings import Settings
 from prelabel.synthetic import generate, write_scene
+from prelabel.types import Track, TrackedBox
 from prelabel.v1 import prelabel_pb2 as pb
 
 
@@ -346,3 +349,110 @@ def test_track_video_with_pose_attaches_skeletons_to_tracks(env: tuple[PrelabelC
     assert all(len(o.skeleton.keypoints) == 17 for o in with_skeleton)
     per_frame_ids = [[o.track_id for o in f.objects] for f in frames]
     assert all(len(ids) == len(set(ids)) for ids in per_frame_ids)  # one box per track per frame
+
+
+def _rebuilt(track: pb.InterpolatedTrack) -> Track:
+    """What an annotation tool shows from the keyframes: the visible frames of a linear Interpolate answer."""
+    boxes = []
+    for f in track.frames:
+        if f.outside:
+            continue
+        sk = skeleton_from_proto(f.skeleton, "answer") if f.has_skeleton else None
+        boxes.append(TrackedBox(f.frame_idx, box_from_proto(f.box), 1.0, skeleton=sk))
+    return Track(track.track_id, boxes)
+
+
+def test_compress_tracks_stores_the_trackers_output_as_few_keyframes(env: tuple[PrelabelClient, Path]) -> None:
+    """TrackDetections' frames go in as they came; linear interpolation of the keyframes that come back (CVAT's and
+    Label Studio's rule, here Interpolate's `linear`) rebuilds every box within the tolerance, gaps as outside."""
+    client, _ = env
+    scene = generate("occlusion", 11, num_frames=90, render=False)
+    frames = [
+        pb.FrameDetections(
+            frame_idx=f,
+            ts_ms=float(scene.ts_ms[f]),
+            detections=[
+                pb.Detection(box=_box(b.xyxy), class_id=0, class_name="person", score=0.9)
+                for t in scene.tracks
+                for b in t.boxes
+                if t.class_name == "person" and b.frame_idx == f and b.score > 0.3
+            ],
+        )
+        for f in range(scene.info.num_frames)
+    ]
+    tracked = client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=frames, fps=scene.info.fps), timeout=60)
+    dense = {t.track_id: t for t in convert.tracks_from_frames(tracked.frames)}
+    for min_iou in (0.8, 0.95):
+        got = client.compress_tracks(tracked.frames, min_iou=min_iou)
+        assert [t.track_id for t in got] == sorted(dense) and all(t.label == "person" for t in got)
+        stored = sum(len(t.keyframes) for t in got)
+        assert stored < sum(len(t) for t in dense.values()) / 3
+        answer = client.interpolate({t.track_id: convert.keyframes_from_proto(t) for t in got}, "linear")
+        for t in answer:
+            rebuilt, want = _rebuilt(t), dense[t.track_id]
+            assert rebuilt.frames.tolist() == want.frames.tolist()  # the same frames in view, gaps outside
+            assert box_iou(rebuilt.xyxy, want.xyxy).min() >= min_iou - 1e-4
+    # an annotator's own frames stay keyframes
+    tid = sorted(dense)[0]
+    keep = [int(dense[tid].frames[3]), int(dense[tid].frames[7])]
+    kept = client.compress_tracks(tracked.frames, keep={tid: keep})[0]
+    assert set(keep) <= {k.frame_idx for k in kept.keyframes if not k.outside}
+
+
+def test_compress_tracks_keeps_skeletons_within_the_tolerance(
+    env: tuple[PrelabelClient, Path], pose_track: Track, keypoint_errors: Callable[[Track, Track], np.ndarray]
+) -> None:
+    client, _ = env
+    (got,) = client.compress_tracks(convert.tracks_to_frames([pose_track]), max_keypoint_error=0.05)
+    assert len(got.keyframes) < len(pose_track) / 2
+    (answer,) = client.interpolate({got.track_id: convert.keyframes_from_proto(got)}, "linear")
+    rebuilt = _rebuilt(answer)
+    assert rebuilt.frames.tolist() == pose_track.frames.tolist()
+    assert keypoint_errors(pose_track, rebuilt).max() <= 0.05 + 1e-4
+
+
+def test_compress_tracks_bad_input_names_track_and_frame(env: tuple[PrelabelClient, Path]) -> None:
+    client, _ = env
+    box = pb.Box(x1=0, y1=0, x2=10, y2=10)
+
+    def frame(f: int, *objects: pb.TrackedObject) -> pb.FrameTracks:
+        return pb.FrameTracks(frame_idx=f, objects=list(objects))
+
+    good = [frame(0, pb.TrackedObject(track_id=4, box=box)), frame(1, pb.TrackedObject(track_id=4, box=box))]
+    cases: dict[str, tuple[pb.CompressTracksRequest, str]] = {
+        "twice": (pb.CompressTracksRequest(frames=[frame(2, *[pb.TrackedObject(track_id=4, box=box)] * 2)]), "twice"),
+        "nan": (
+            pb.CompressTracksRequest(frames=[frame(3, pb.TrackedObject(track_id=4, box=pb.Box(x1=float("nan"))))]),
+            "track 4 frame 3",
+        ),
+        "reversed": (
+            pb.CompressTracksRequest(frames=[frame(3, pb.TrackedObject(track_id=4, box=pb.Box(x1=5, x2=1, y2=1)))]),
+            "track 4 frame 3",
+        ),
+        "skeleton": (
+            pb.CompressTracksRequest(
+                frames=[
+                    frame(
+                        6,
+                        pb.TrackedObject(
+                            track_id=4, box=box, has_skeleton=True, skeleton=pb.Skeleton(keypoints=[pb.Keypoint()])
+                        ),
+                    )
+                ]
+            ),
+            "track 4 frame 6",
+        ),
+        "track id": (pb.CompressTracksRequest(frames=[frame(0, pb.TrackedObject(track_id=0, box=box))]), "positive"),
+        "frame": (pb.CompressTracksRequest(frames=[frame(-2, pb.TrackedObject(track_id=4, box=box))]), "frame -2"),
+        "empty": (pb.CompressTracksRequest(frames=[frame(0)]), "no tracks"),
+        "min_iou": (pb.CompressTracksRequest(frames=good, min_iou=1.5), "min_iou"),
+        "error": (pb.CompressTracksRequest(frames=good, max_keypoint_error=-1), "max_keypoint_error"),
+        "keep": (pb.CompressTracksRequest(frames=good, keep=[pb.KeepFrames(track_id=9, frame_idx=[0])]), "track 9"),
+    }
+    for name, (req, says) in cases.items():
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.CompressTracks(req, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+        assert says in (err.value.details() or ""), (name, err.value.details())
+    ok = client.stub.CompressTracks(pb.CompressTracksRequest(frames=good), timeout=10)
+    assert [k.frame_idx for k in ok.tracks[0].keyframes] == [0, 1]

@@ -18,7 +18,8 @@ appears or hides gets a keyframe on each side of the change. :func:`compress_ske
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +71,11 @@ def _skeleton_check(kp: Float64Array, present: BoolArray, size: Float64Array, ma
         return bool(np.all(err <= max_error * size[i + 1 : j, None] + 1e-9))
 
     return ok
+
+
+def _shifted(ok: SegmentCheck, start: int) -> SegmentCheck:
+    """``ok`` on the piece of a span that begins at index ``start``."""
+    return lambda i, j: ok(start + i, start + j)
 
 
 def _farthest(i: int, n: int, ok: SegmentCheck, patience: int) -> int:
@@ -129,7 +135,11 @@ def _check_error(track: Track, max_keypoint_error: float | None) -> None:
 
 
 def compress_track(
-    track: Track, min_iou: float = 0.9, patience: int = 8, max_keypoint_error: float | None = 0.05
+    track: Track,
+    min_iou: float = 0.9,
+    patience: int = 8,
+    max_keypoint_error: float | None = 0.05,
+    keep: Iterable[int] = (),
 ) -> list[Keyframe]:
     """Fewest keyframes such that linear interpolation reproduces ``track`` within ``min_iou`` on every frame.
 
@@ -140,6 +150,8 @@ def compress_track(
         max_keypoint_error: where the track has skeletons, the tolerance on every present keypoint: distance from
             the original over the box's longer side (0.05: PCK@0.05 holds on every keypoint). None ignores skeletons
             (keyframes then carry the skeleton of their frame, and only the boxes are within tolerance).
+        keep: frames that stay keyframes (an annotator's own): the track is compressed piece by piece between them
+            (frames the track does not show are ignored).
 
     Returns:
         Keyframes in frame order: boxes (and skeletons when the track has them: a frame without one gets a skeleton
@@ -160,6 +172,7 @@ def compress_track(
     breaks = np.flatnonzero(np.diff(frames) > 1) + 1
     starts = np.concatenate([[0], breaks])
     ends = np.concatenate([breaks, [len(frames)]])
+    pinned = np.isin(frames, np.fromiter((int(f) for f in keep), np.int64))
     out: list[Keyframe] = []
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         box_ok = _box_check(boxes[s:e], min_iou)
@@ -170,7 +183,11 @@ def compress_track(
             def ok(i: int, j: int, box_ok: SegmentCheck = box_ok, skel_ok: SegmentCheck = skel_ok) -> bool:
                 return box_ok(i, j) and skel_ok(i, j)
 
-        for k in _cover(e - s, ok, max(1, patience)):
+        cuts = sorted({0, e - s - 1, *np.flatnonzero(pinned[s:e]).tolist()})
+        chosen = [0]
+        for a, b in itertools.pairwise(cuts):
+            chosen.extend(a + k for k in _cover(b - a + 1, _shifted(ok, a), max(1, patience))[1:])
+        for k in chosen:
             tb = track.boxes[s + k]
             skeleton = tb.skeleton if tb.skeleton is not None or not has_skeleton else Skeleton.empty()
             out.append(Keyframe(int(tb.frame_idx), tb.xyxy.copy(), skeleton))

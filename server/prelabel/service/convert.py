@@ -91,6 +91,40 @@ def tracks_to_frames(
     return out
 
 
+def tracks_from_frames(frames: Sequence[pb.FrameTracks]) -> list[Track]:
+    """Per-frame messages (as TrackVideo and TrackDetections return them, frames in any order) -> one track per
+    track id, in id order; errors name the track and frame."""
+    rows: dict[int, dict[int, TrackedBox]] = {}
+    classes: dict[int, tuple[int, str]] = {}
+    for fr in frames:
+        if fr.frame_idx < 0:
+            raise InvalidInputError(f"frame {fr.frame_idx}: frame indices must be >= 0")
+        for obj in fr.objects:
+            where = f"track {obj.track_id} frame {fr.frame_idx}"
+            if obj.track_id <= 0:
+                raise InvalidInputError(f"{where}: track ids must be positive")
+            per = rows.setdefault(obj.track_id, {})
+            if fr.frame_idx in per:
+                raise InvalidInputError(f"{where}: the track appears twice in this frame")
+            skeleton = skeleton_from_proto(obj.skeleton, where) if obj.has_skeleton else None
+            try:
+                per[fr.frame_idx] = TrackedBox(
+                    fr.frame_idx, box_from_proto(obj.box), float(obj.score), _source(obj.source), fr.ts_ms, skeleton
+                )
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{where}: {exc}") from exc
+            classes.setdefault(obj.track_id, (int(obj.class_id), obj.class_name))
+    return [Track(tid, [per[f] for f in sorted(per)], *classes[tid]) for tid, per in sorted(rows.items())]
+
+
+def _source(value: int) -> Source:
+    """A proto ``Source`` value (an open enum: a newer client's value reads as UNSPECIFIED)."""
+    try:
+        return Source(value)
+    except ValueError:
+        return Source.UNSPECIFIED
+
+
 def keyframes_from_proto(track: pb.KeyframeTrack) -> list[Keyframe]:
     """An annotator's keyframes; errors name the track and frame."""
     out = []

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from prelabel.errors import InvalidInputError
-from prelabel.types import NUM_KEYPOINTS, Detections, Skeleton
+from prelabel.types import NUM_KEYPOINTS, Detections, Keyframe, Skeleton
 from prelabel.v1 import prelabel_pb2 as pb
 
 
@@ -49,6 +49,18 @@ def skeleton_to_proto(sk: Skeleton, xyxy: np.ndarray | None = None) -> pb.Skelet
         msg.keypoints.append(pb.Keypoint(x=float(x), y=float(y), confidence=float(c), present=bool(present)))
     if xyxy is not None:
         msg.box.CopyFrom(box_to_proto(xyxy))
+    return msg
+
+
+def keyframe_to_proto(kf: Keyframe) -> pb.Keyframe:
+    """Keyframe -> proto (``has_box`` / ``has_skeleton`` say which it holds)."""
+    msg = pb.Keyframe(frame_idx=int(kf.frame_idx), outside=bool(kf.outside))
+    if kf.xyxy is not None:
+        msg.box.CopyFrom(box_to_proto(kf.xyxy))
+        msg.has_box = True
+    if kf.skeleton is not None:
+        msg.skeleton.CopyFrom(skeleton_to_proto(kf.skeleton))
+        msg.has_skeleton = True
     return msg
 
 

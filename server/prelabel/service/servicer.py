@@ -295,6 +295,39 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             )
         return out
 
+    def CompressTracks(
+        self, request: pb.CompressTracksRequest, context: grpc.ServicerContext
+    ) -> pb.CompressTracksResponse:
+        from prelabel.interpolate import compress_track
+
+        min_iou = request.min_iou or 0.9
+        max_error = request.max_keypoint_error or 0.05
+        if not 0.0 < min_iou <= 1.0:  # NaN fails too
+            raise InvalidInputError(f"min_iou must be in (0, 1], got {request.min_iou}")
+        if not max_error > 0.0:
+            raise InvalidInputError(f"max_keypoint_error must be above 0, got {request.max_keypoint_error}")
+        boxes = sum(len(f.objects) for f in request.frames)
+        if boxes > MAX_INTERPOLATED_FRAMES:
+            raise ResourceExhaustedError(
+                f"the request holds {boxes} boxes; at most {MAX_INTERPOLATED_FRAMES} per request: split the tracks "
+                "over several requests"
+            )
+        tracks = convert.tracks_from_frames(request.frames)
+        if not tracks:
+            raise InvalidInputError("no tracks given (every frame is empty)")
+        keep: dict[int, list[int]] = {}
+        known = {t.track_id for t in tracks}
+        for k in request.keep:
+            if k.track_id not in known:
+                raise InvalidInputError(f"keep: track {k.track_id} is in no frame of the request")
+            keep.setdefault(k.track_id, []).extend(k.frame_idx)
+        out = pb.CompressTracksResponse()
+        for track in tracks:
+            kfs = compress_track(track, min_iou, max_keypoint_error=max_error, keep=keep.get(track.track_id, ()))
+            msg = out.tracks.add(track_id=track.track_id, label=track.class_name)
+            msg.keyframes.extend(messages.keyframe_to_proto(k) for k in kfs)
+        return out
+
     def ProposeSegments(
         self, request: pb.ProposeSegmentsRequest, context: grpc.ServicerContext
     ) -> pb.ProposeSegmentsResponse:

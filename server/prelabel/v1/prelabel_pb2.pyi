@@ -457,6 +457,32 @@ class InterpolateResponse(_message.Message):
     tracks: _containers.RepeatedCompositeFieldContainer[InterpolatedTrack]
     def __init__(self, tracks: _Optional[_Iterable[_Union[InterpolatedTrack, _Mapping]]] = ...) -> None: ...
 
+class KeepFrames(_message.Message):
+    __slots__ = ("track_id", "frame_idx")
+    TRACK_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAME_IDX_FIELD_NUMBER: _ClassVar[int]
+    track_id: int
+    frame_idx: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, track_id: _Optional[int] = ..., frame_idx: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CompressTracksRequest(_message.Message):
+    __slots__ = ("frames", "min_iou", "max_keypoint_error", "keep")
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MIN_IOU_FIELD_NUMBER: _ClassVar[int]
+    MAX_KEYPOINT_ERROR_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[FrameTracks]
+    min_iou: float
+    max_keypoint_error: float
+    keep: _containers.RepeatedCompositeFieldContainer[KeepFrames]
+    def __init__(self, frames: _Optional[_Iterable[_Union[FrameTracks, _Mapping]]] = ..., min_iou: _Optional[float] = ..., max_keypoint_error: _Optional[float] = ..., keep: _Optional[_Iterable[_Union[KeepFrames, _Mapping]]] = ...) -> None: ...
+
+class CompressTracksResponse(_message.Message):
+    __slots__ = ("tracks",)
+    TRACKS_FIELD_NUMBER: _ClassVar[int]
+    tracks: _containers.RepeatedCompositeFieldContainer[KeyframeTrack]
+    def __init__(self, tracks: _Optional[_Iterable[_Union[KeyframeTrack, _Mapping]]] = ...) -> None: ...
+
 class SkeletonTrackFrame(_message.Message):
     __slots__ = ("frame_idx", "ts_ms", "box", "skeleton")
     FRAME_IDX_FIELD_NUMBER: _ClassVar[int]

@@ -69,6 +69,11 @@ class PrelabelStub:
                 request_serializer=prelabel_dot_v1_dot_prelabel__pb2.InterpolateRequest.SerializeToString,
                 response_deserializer=prelabel_dot_v1_dot_prelabel__pb2.InterpolateResponse.FromString,
                 _registered_method=True)
+        self.CompressTracks = channel.unary_unary(
+                '/prelabel.v1.Prelabel/CompressTracks',
+                request_serializer=prelabel_dot_v1_dot_prelabel__pb2.CompressTracksRequest.SerializeToString,
+                response_deserializer=prelabel_dot_v1_dot_prelabel__pb2.CompressTracksResponse.FromString,
+                _registered_method=True)
         self.ProposeSegments = channel.unary_unary(
                 '/prelabel.v1.Prelabel/ProposeSegments',
                 request_serializer=prelabel_dot_v1_dot_prelabel__pb2.ProposeSegmentsRequest.SerializeToString,
@@ -158,6 +163,15 @@ class PrelabelServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompressTracks(self, request, context):
+        """The fewest keyframes from which an annotation tool's linear interpolation (CVAT's, Label Studio's) rebuilds
+        dense tracks (TrackVideo's or TrackDetections' frames as they came, or Interpolate's): what to store in the tool
+        instead of a keyframe per frame.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ProposeSegments(self, request, context):
         """Rough action segments per person, from a video or from skeleton tracks.
         """
@@ -239,6 +253,11 @@ def add_PrelabelServicer_to_server(servicer, server):
                     servicer.Interpolate,
                     request_deserializer=prelabel_dot_v1_dot_prelabel__pb2.InterpolateRequest.FromString,
                     response_serializer=prelabel_dot_v1_dot_prelabel__pb2.InterpolateResponse.SerializeToString,
+            ),
+            'CompressTracks': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompressTracks,
+                    request_deserializer=prelabel_dot_v1_dot_prelabel__pb2.CompressTracksRequest.FromString,
+                    response_serializer=prelabel_dot_v1_dot_prelabel__pb2.CompressTracksResponse.SerializeToString,
             ),
             'ProposeSegments': grpc.unary_unary_rpc_method_handler(
                     servicer.ProposeSegments,
@@ -465,6 +484,33 @@ class Prelabel:
             '/prelabel.v1.Prelabel/Interpolate',
             prelabel_dot_v1_dot_prelabel__pb2.InterpolateRequest.SerializeToString,
             prelabel_dot_v1_dot_prelabel__pb2.InterpolateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompressTracks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/prelabel.v1.Prelabel/CompressTracks',
+            prelabel_dot_v1_dot_prelabel__pb2.CompressTracksRequest.SerializeToString,
+            prelabel_dot_v1_dot_prelabel__pb2.CompressTracksResponse.FromString,
             options,
             channel_credentials,
             insecure,
