@@ -98,6 +98,10 @@ def test_farthest_end_looks_past_a_short_infeasible_stretch() -> None:
     assert _farthest(0, 100, ok, patience=8) == 25
     assert _farthest(0, 100, ok, patience=2) == 12
     assert _cover(40, lambda i, j: j - i <= 7, patience=8) == [0, 7, 14, 21, 28, 35, 39]
+    # the farthest end (8) reaches only 9; one frame short of it (7) reaches the end
+    reach = {0: 8, 7: 20, 8: 9}
+    assert _cover(21, lambda i, j: j <= reach.get(i, i + 1), patience=8) == [0, 7, 20]
+    assert _cover(21, lambda i, j: j <= reach.get(i, i + 1), patience=8, lookahead=0) == [0, 8, 9, *range(10, 21)]
     checked.clear()
 
     def always(i: int, j: int) -> bool:
