@@ -197,7 +197,7 @@ def _tolerance(what: str, upper: float | None = None) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what}: expected a number, got {text!r}") from None
-        if not (value > 0.0 and (upper is None or value <= upper)) or value != value:
+        if not (0.0 < value < float("inf") and (upper is None or value <= upper)):  # NaN fails too
             bound = f"in (0, {upper:g}]" if upper is not None else "above 0"
             raise argparse.ArgumentTypeError(f"{what}: expected a number {bound}, got {text}")
         return value

@@ -8,6 +8,7 @@ stream; ``ts_ms`` comes from the container; track IDs are positive ints; skeleto
 
 from __future__ import annotations
 
+import bisect
 import enum
 import itertools
 from collections.abc import Iterator, Sequence
@@ -272,10 +273,9 @@ class Track:
         return out
 
     def at(self, frame_idx: int) -> TrackedBox | None:
-        """The box at ``frame_idx``, or None when the track is outside there."""
-        f = self.frames
-        i = int(np.searchsorted(f, frame_idx))
-        return self.boxes[i] if i < len(f) and f[i] == frame_idx else None
+        """The box at ``frame_idx``, or None when the track is outside there (a binary search over the boxes)."""
+        i = bisect.bisect_left(self.boxes, frame_idx, key=lambda b: b.frame_idx)
+        return self.boxes[i] if i < len(self.boxes) and self.boxes[i].frame_idx == frame_idx else None
 
     def __iter__(self) -> Iterator[TrackedBox]:
         return iter(self.boxes)

@@ -474,3 +474,48 @@ def test_patching_compresses_the_filled_skeleton_between_anchors(
     assert keypoint_errors(first, back).max() <= 0.05 + 1e-3
     every = patch_cvat(src, tmp_path / "every.xml", [first], keyframe_reducer=None, anchors={tid: [0, 60]})
     assert len(ET.parse(every).getroot().findall("track")[1]) == 61
+
+
+@pytest.mark.parametrize("reducer", ["auto", None])
+def test_patching_hides_the_skeleton_where_the_filled_track_has_none(tmp_path: Path, reducer: str | None) -> None:
+    """Between two skeleton keyframes, the filled track shows no skeleton over frames 8-12 (the box is there, no
+    keypoint is): CVAT must not keep drawing the skeleton through them."""
+    from prelabel.formats.cvat import patch_cvat
+    from prelabel.types import Skeleton, TrackedBox
+
+    points = "".join(
+        f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{10 + k:.2f},{50 + k:.2f}"/>'
+        for k, name in enumerate(COCO17_KEYPOINTS)
+    )
+    path = tmp_path / "task.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>30</size>'
+        "<original_size><width>320</width><height>240</height></original_size></task></meta>"
+        '<track id="0" label="person" group_id="7">'
+        + "".join(f'<box frame="{f}" keyframe="1" outside="0" xtl="10" ytl="40" xbr="40" ybr="120"/>' for f in (0, 20))
+        + '</track><track id="1" label="person-skeleton" group_id="7">'
+        + "".join(f'<skeleton frame="{f}" keyframe="1" z_order="0">{points}</skeleton>' for f in (0, 20))
+        + "</track></annotations>"
+    )
+    (tid,) = [t.track_id for t in read_cvat(path).tracks]
+    kp = np.c_[np.arange(17.0) + 10, np.arange(17.0) + 50, np.ones(17)].astype(np.float32)
+    filled = Track(
+        tid,
+        [
+            TrackedBox(
+                f,
+                np.array([10, 40, 40, 120.0]),
+                1.0,
+                skeleton=None if 8 <= f <= 12 else Skeleton(kp, np.ones(17, bool)),
+            )
+            for f in range(21)
+        ],
+    )
+    out = patch_cvat(path, tmp_path / "out.xml", [filled], keyframe_reducer=reducer, anchors={tid: [0, 20]})
+    back = read_cvat(out).track(tid)
+    assert back.frames.tolist() == list(range(30))
+    with_skeleton = [b.frame_idx for b in back.boxes if b.skeleton is not None and b.skeleton.present.any()]
+    assert with_skeleton == [f for f in range(30) if not 8 <= f <= 12]
+    shapes = {int(s.get("frame", -1)): s for s in ET.parse(out).getroot().findall("track")[1]}
+    assert {7, 8, 13} <= set(shapes)  # the last frame shown, "no skeleton from here", the first shown again
+    assert all(p.get("outside") == "1" for p in shapes[8].findall("points"))

@@ -747,9 +747,11 @@ def patch_cvat(
     annotator's skeleton keyframes stay; between two of them that are both among the track's ``anchors`` (the
     keyframes the filled track was interpolated from; None: all), the filled skeleton is added as keyframes where the
     track has one: the reducer's frames of that piece on the task's frames (``"auto"``: skeleton compression, every
-    keypoint within ``max_keypoint_error`` of the box's longer side; None: every frame). Elsewhere the filled skeleton
-    did not see the annotator's keyframe, and the tool's own interpolation between them stays. The meta (labels and
-    their attribute definitions), tags, shapes, track attributes and tracks not in ``tracks`` are kept.
+    keypoint within ``max_keypoint_error`` of the box's longer side; None: every frame), with the first and last frame
+    of each stretch where it shows and a "no skeleton from here" keyframe where it stops showing (the box outside, or
+    no keypoint). Elsewhere the filled skeleton did not see the annotator's keyframe, and the tool's own interpolation
+    between them stays. The meta (labels and their attribute definitions), tags, shapes, track attributes and tracks
+    not in ``tracks`` are kept.
 
     Raises:
         InvalidInputError: unsafe or malformed XML, a root other than ``<annotations>``, bad numbers or duplicate
@@ -883,20 +885,30 @@ def _patch_skeleton_track(
     for g0, g1 in itertools.pairwise(frames):
         if anchors is not None and not (g0 in anchors and g1 in anchors):
             continue
+        inner = [f for f in range(g0 + 1, g1) if f >= start and (f - start) % step == 0]  # the task's frames
         shown = {
-            b.frame_idx: b.skeleton
-            for b in track.boxes
-            if g0 < b.frame_idx < g1 and b.skeleton is not None and b.skeleton.present.any()
+            f: box.skeleton
+            for f in inner
+            if (box := track.at(f)) is not None and box.skeleton is not None and box.skeleton.present.any()
         }
-        chosen = [f for f in sorted(shown) if f >= start and (f - start) % step == 0]  # the task's frames only
+        # Each stretch where the filled skeleton shows keeps its first and last frame; after each one that the
+        # filled skeleton leaves before the next annotator keyframe, "no skeleton from here" (all elements outside).
+        runs = frame_runs(np.asarray([(f - start) // step for f in shown], np.int64))
+        ends = {start + r * step for run in runs for r in run}
+        hidden = [f for f in inner if f not in shown and (f - step in shown or f - step == g0)]
+        chosen = set(shown)
         piece_reducer = skeleton_compression_reducer(max_keypoint_error) if reducer == AUTO else reducer
-        if chosen and piece_reducer is not None:
+        if shown and piece_reducer is not None:
             assert not isinstance(piece_reducer, str)
             piece = Track(track.track_id, [b for b in track.boxes if g0 <= b.frame_idx <= g1])
             picked = {start + rel * step for rel in piece_reducer(_on_grid(piece, grid))}
-            chosen = [f for f in chosen if f in picked]
-        for f in chosen:
+            chosen = {f for f in shown if f in picked or f in ends}
+        for f in sorted(chosen):
             shape = _skeleton_shape(annotated[g0], f, shown[f])
+            if shape is not None:
+                new.append(shape)
+        for f in hidden:
+            shape = _skeleton_shape(annotated[g0], f, Skeleton.empty())
             if shape is not None:
                 new.append(shape)
     _insert_sorted(el, "skeleton", new)
