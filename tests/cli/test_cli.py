@@ -203,7 +203,8 @@ def test_interpolate_stores_the_filled_frames_as_densely_as_asked(
             assert box_iou(stored.xyxy, dense.xyxy).diagonal().min() >= float(name) - 0.01  # CVAT's two decimals
     assert counts["every"] == 60
     assert counts["every"] > counts["0.99"] > counts["0.9"] > counts["0.7"] >= 3
-    for bad in (["--min-iou", "0"], ["--min-iou", "1.5"], ["--max-keypoint-error", "-1"], ["--min-iou", "nan"]):
+    for bad in (["--min-iou", "0"], ["--min-iou", "1.5"], ["--max-keypoint-error", "-1"], ["--min-iou", "nan"],
+                ["--max-keypoint-error", "inf"]):  # fmt: skip
         with pytest.raises(SystemExit) as stop:
             main(["interpolate", str(src), "--out", str(tmp_path / "x.xml"), *bad])
         assert stop.value.code == 2

@@ -81,7 +81,8 @@ class CvatOptions:
             frame; ``"auto"`` uses prelabel's keyframe compression when available (else every observed frame), for
             boxes within IoU 0.9 and for skeletons within ``max_keypoint_error``.
         max_keypoint_error: with ``"auto"``, how far a keypoint CVAT interpolates may be from the track's, as a
-            fraction of the box's longer side (0.05: PCK@0.05 holds on every keypoint).
+            fraction of the box's longer side (0.05: PCK@0.05 holds on every keypoint), before CVAT's rounding to
+            two decimals (at most 0.01 pixels more).
         skeleton_suffix: the skeleton label is the object's label plus this suffix (CVAT label names are unique and a
             skeleton label cannot hold boxes).
         source: CVAT's ``source`` of the tracks ("auto" for machine proposals, "manual", "semi-auto", "file").
