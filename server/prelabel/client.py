@@ -268,6 +268,7 @@ class PrelabelClient:
         min_iou: float = 0.9,
         max_keypoint_error: float = 0.05,
         keep: Mapping[int, Sequence[int]] | None = None,
+        num_frames: int = 0,
         timeout_s: float | None = None,
     ) -> list[pb.KeyframeTrack]:
         """The fewest keyframes from which an annotation tool's linear interpolation rebuilds dense tracks.
@@ -277,11 +278,14 @@ class PrelabelClient:
             min_iou: every box rebuilt with at least this IoU.
             max_keypoint_error: every keypoint rebuilt within this fraction of its box's longer side.
             keep: per track id, frames that stay keyframes (an annotator's own).
+            num_frames: the video's frame count (0: unknown); a track that ends before it gets an outside keyframe.
 
         Returns:
             One ``KeyframeTrack`` per track id, in increasing id order (as ``interpolate`` takes them).
         """
-        req = pb.CompressTracksRequest(frames=list(frames), min_iou=min_iou, max_keypoint_error=max_keypoint_error)
+        req = pb.CompressTracksRequest(
+            frames=list(frames), min_iou=min_iou, max_keypoint_error=max_keypoint_error, num_frames=num_frames
+        )
         for track_id, kept in (keep or {}).items():
             req.keep.add(track_id=int(track_id), frame_idx=[int(f) for f in kept])
         return list(self.stub.CompressTracks(req, **self._kw(timeout_s)).tracks)

@@ -39,5 +39,9 @@ class NotImplementedYetError(PrelabelError, NotImplementedError):
     """The capability is part of the API but not built yet."""
 
 
+class CancelledError(PrelabelError):
+    """The caller went away (cancelled, or its deadline passed) before the answer was ready; the work stopped."""
+
+
 class UnauthenticatedError(PrelabelError):
     """Missing or wrong credentials."""

@@ -12,8 +12,10 @@ import pytest
 from prelabel.client import PrelabelClient
 from prelabel.metrics.interpolation import box_iou
 from prelabel.service import convert
+from prelabel.service.context import ServiceContext
 from prelabel.service.messages import box_from_proto, skeleton_from_proto
 from prelabel.service.server import PrelabelServer
+from prelabel.service.servicer import PrelabelServicer
 from prelabel.settings import Settings
 from prelabel.synthetic import generate, write_scene
 from prelabel.types import Track, TrackedBox
@@ -448,6 +450,15 @@ def test_compress_tracks_bad_input_names_track_and_frame(env: tuple[PrelabelClie
         "min_iou": (pb.CompressTracksRequest(frames=good, min_iou=1.5), "min_iou"),
         "error": (pb.CompressTracksRequest(frames=good, max_keypoint_error=-1), "max_keypoint_error"),
         "keep": (pb.CompressTracksRequest(frames=good, keep=[pb.KeepFrames(track_id=9, frame_idx=[0])]), "track 9"),
+        "keep frame": (
+            pb.CompressTracksRequest(frames=good, keep=[pb.KeepFrames(track_id=4, frame_idx=[-3])]),
+            "track 4 frame -3",
+        ),
+        "keep past": (
+            pb.CompressTracksRequest(frames=good, num_frames=5, keep=[pb.KeepFrames(track_id=4, frame_idx=[5])]),
+            "track 4 frame 5",
+        ),
+        "num_frames": (pb.CompressTracksRequest(frames=good, num_frames=1), "track 4 frame 1"),
     }
     for name, (req, says) in cases.items():
         with pytest.raises(grpc.RpcError) as err:
@@ -456,3 +467,48 @@ def test_compress_tracks_bad_input_names_track_and_frame(env: tuple[PrelabelClie
         assert says in (err.value.details() or ""), (name, err.value.details())
     ok = client.stub.CompressTracks(pb.CompressTracksRequest(frames=good), timeout=10)
     assert [k.frame_idx for k in ok.tracks[0].keyframes] == [0, 1]
+
+
+def test_compress_tracks_closes_a_track_that_ends_before_the_video(env: tuple[PrelabelClient, Path]) -> None:
+    """With the video's frame count, a track that ends early gets an outside keyframe after its last box (the tools
+    keep drawing the last keyframe otherwise); outside keyframes hold the box the track was left at. The label is
+    the class most of the track's boxes have, whatever order the frames come in."""
+    client, _ = env
+
+    def obj(f: int, name: str = "person") -> pb.TrackedObject:
+        return pb.TrackedObject(track_id=2, box=pb.Box(x1=f, y1=0, x2=f + 10, y2=20), class_name=name)
+
+    frames = [pb.FrameTracks(frame_idx=f, objects=[obj(f, "dog" if f == 0 else "person")]) for f in (0, 1, 2, 6, 7)]
+    unknown = client.compress_tracks(frames)[0]
+    assert [(k.frame_idx, k.outside) for k in unknown.keyframes] == [(0, False), (2, False), (3, True), (6, False),
+                                                                      (7, False)]  # fmt: skip
+    assert unknown.keyframes[2].has_box and unknown.keyframes[2].box.x1 == 2.0  # where the track was left
+    known = client.compress_tracks(frames[::-1], num_frames=100)[0]
+    assert [(k.frame_idx, k.outside) for k in known.keyframes][-2:] == [(7, False), (8, True)]
+    assert known.label == unknown.label == "person"
+    assert [(k.frame_idx, k.outside) for k in client.compress_tracks(frames, num_frames=8)[0].keyframes][-1] == (
+        7,
+        False,
+    )  # the track ends on the video's last frame
+
+
+def test_a_call_whose_caller_has_gone_stops(env: tuple[PrelabelClient, Path]) -> None:
+    """Between tracks the servicer checks that the caller is still there; when not, the work stops (CANCELLED)."""
+    from prelabel.errors import CancelledError
+
+    class Gone:
+        def is_active(self) -> bool:
+            return False
+
+    _, tmp = env
+    ctx = ServiceContext.build(Settings(port=0, preload=[], data_dir=tmp / "gone", allowed_roots=[tmp]))
+    try:
+        servicer = PrelabelServicer(ctx)
+        frames = [pb.FrameTracks(frame_idx=0, objects=[pb.TrackedObject(track_id=1, box=pb.Box(x2=5, y2=5))])]
+        with pytest.raises(CancelledError):
+            servicer.CompressTracks(pb.CompressTracksRequest(frames=frames), Gone())
+        kfs = [pb.Keyframe(frame_idx=0, box=pb.Box(x2=5, y2=5), has_box=True)]
+        with pytest.raises(CancelledError):
+            servicer.Interpolate(pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=1, keyframes=kfs)]), Gone())
+    finally:
+        ctx.close()

@@ -45,23 +45,50 @@ SegmentCheck = Callable[[int, int], bool]
 """Whether linear interpolation between indices ``i`` and ``j`` of a span rebuilds every index in between."""
 
 
-def _box_check(boxes: Float64Array, min_iou: float) -> SegmentCheck:
+NEAR = 32
+"""Segments up to this many frames long are checked a row at a time: every end within it from one start in one
+vectorised pass (most segments of a jittery track are short, and one check each would cost a pass each)."""
+
+
+def _rows(check_row: Callable[[int, int], BoolArray], check: SegmentCheck, n: int) -> SegmentCheck:
+    """A segment check that answers ends within :data:`NEAR` frames of a start from that start's cached row
+    (``check_row(i, m)``: feasibility of the ends ``i + 2 .. m``) and farther ends with ``check``."""
+    cache: dict[int, BoolArray] = {}
+
     def ok(i: int, j: int) -> bool:
         if j - i < 2:
             return True
+        if j - i > NEAR:
+            return check(i, j)
+        row = cache.get(i)
+        if row is None:
+            row = cache[i] = check_row(i, min(n - 1, i + NEAR))
+        return bool(row[j - i - 2])
+
+    return ok
+
+
+def _box_check(boxes: Float64Array, min_iou: float) -> SegmentCheck:
+    def check(i: int, j: int) -> bool:
         off = (np.arange(i + 1, j) - i)[:, None] / (j - i)
         lin = boxes[i] + (boxes[j] - boxes[i]) * off
         return bool(np.all(paired_iou(lin, boxes[i + 1 : j]) >= min_iou - 1e-9))
 
-    return ok
+    def check_row(i: int, m: int) -> BoolArray:
+        ends, ts = np.arange(i + 2, m + 1), np.arange(i + 1, m)
+        frac = (ts[None, :] - i) / (ends[:, None] - i)  # (ends, frames between)
+        lin = boxes[i] + (boxes[ends][:, None, :] - boxes[i]) * frac[..., None]
+        iou = paired_iou(lin.reshape(-1, 4), np.broadcast_to(boxes[ts], lin.shape).reshape(-1, 4))
+        inside = ts[None, :] < ends[:, None]
+        return np.asarray(np.where(inside, iou.reshape(frac.shape), 1.0).min(axis=1, initial=1.0) >= min_iou - 1e-9)
+
+    return _rows(check_row, check, len(boxes))
 
 
 def _skeleton_check(kp: Float64Array, present: BoolArray, size: Float64Array, max_error: float) -> SegmentCheck:
     """``kp`` (N, 17, 2), ``present`` (N, 17), ``size`` (N,) the box's longer side per frame."""
 
-    def ok(i: int, j: int) -> bool:
-        if j - i < 2:
-            return True
+    def check(i: int, j: int) -> bool:
         shown = present[i]
         if np.any(present[i + 1 : j] != shown) or np.any(shown & ~present[j]):
             return False
@@ -70,7 +97,23 @@ def _skeleton_check(kp: Float64Array, present: BoolArray, size: Float64Array, ma
         err = np.linalg.norm(lin - kp[i + 1 : j, shown], axis=-1)
         return bool(np.all(err <= max_error * size[i + 1 : j, None] + 1e-9))
 
-    return ok
+    def check_row(i: int, m: int) -> BoolArray:
+        shown = present[i]
+        ends, ts = np.arange(i + 2, m + 1), np.arange(i + 1, m)
+        same = np.all(present[ts] == shown, axis=1)  # the frames between show what the start shows
+        steady = np.cumsum(~same) == 0  # ... every one of them up to this frame
+        keeps = ~np.any(shown & ~present[ends], axis=1)  # no keypoint the start shows hides at the end
+        frac = (ts[None, :] - i) / (ends[:, None] - i)
+        a, b = kp[i, shown], kp[ends][:, shown]  # (S, 2), (ends, S, 2)
+        lin = a + (b[:, None] - a) * frac[..., None, None]  # (ends, frames between, S, 2)
+        err = np.linalg.norm(lin - kp[ts][:, shown][None], axis=-1)
+        fits = np.all(err <= max_error * size[ts][None, :, None] + 1e-9, axis=2)
+        inside = ts[None, :] < ends[:, None]
+        fits_all = np.all(fits | ~inside, axis=1)
+        # ends[k] = i + 2 + k has the frames ts[0 .. k] between: steady[k] says they all show what the start shows
+        return np.asarray(steady & keeps & fits_all)
+
+    return _rows(check_row, check, len(kp))
 
 
 def _shifted(ok: SegmentCheck, start: int) -> SegmentCheck:
@@ -160,6 +203,7 @@ def compress_track(
     patience: int = 8,
     max_keypoint_error: float | None = 0.05,
     keep: Iterable[int] = (),
+    num_frames: int | None = None,
 ) -> list[Keyframe]:
     """Fewest keyframes such that linear interpolation reproduces ``track`` within ``min_iou`` on every frame.
 
@@ -171,12 +215,16 @@ def compress_track(
             the original over the box's longer side (0.05: PCK@0.05 holds on every keypoint). None ignores skeletons
             (keyframes then carry the skeleton of their frame, and only the boxes are within tolerance).
         keep: frames that stay keyframes (an annotator's own): the track is compressed piece by piece between them
-            (frames the track does not show are ignored).
+            (frames the track does not show are ignored: the outside keyframe of their gap covers them).
+        num_frames: the video's frame count, when known: a track that ends before the video does gets an outside
+            keyframe on the frame after its last box (annotation tools keep drawing the last keyframe otherwise).
 
     Returns:
         Keyframes in frame order: boxes (and skeletons when the track has them: a frame without one gets a skeleton
         with no keypoint, which hides it from there) at chosen frames, plus an outside keyframe at the first frame of
-        each gap.
+        each gap and, with ``num_frames``, after the last box; an outside keyframe carries the box the track was
+        left at (a tool that draws outside shapes wants one; the keyframe before it is its neighbour, so nothing
+        moves toward it).
 
     Raises:
         InvalidInputError: empty track, ``min_iou`` outside (0, 1], or ``max_keypoint_error`` not positive.
@@ -212,7 +260,9 @@ def compress_track(
             skeleton = tb.skeleton if tb.skeleton is not None or not has_skeleton else Skeleton.empty()
             out.append(Keyframe(int(tb.frame_idx), tb.xyxy.copy(), skeleton))
         if e < len(frames):
-            out.append(Keyframe(int(frames[e - 1]) + 1, None, None, outside=True))
+            out.append(Keyframe(int(frames[e - 1]) + 1, track.boxes[e - 1].xyxy.copy(), None, outside=True))
+    if num_frames is not None and int(frames[-1]) + 1 < num_frames:
+        out.append(Keyframe(int(frames[-1]) + 1, track.boxes[-1].xyxy.copy(), None, outside=True))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -93,10 +94,11 @@ def tracks_to_frames(
 
 def tracks_from_frames(frames: Sequence[pb.FrameTracks]) -> list[Track]:
     """Per-frame messages (as TrackVideo and TrackDetections return them, frames in any order) -> one track per
-    track id, in id order; errors name the track and frame."""
+    track id, in id order, of the class most of its boxes have (the earliest on a tie); errors name the track and
+    frame."""
     rows: dict[int, dict[int, TrackedBox]] = {}
-    classes: dict[int, tuple[int, str]] = {}
-    for fr in frames:
+    classes: dict[int, Counter[tuple[int, str]]] = {}
+    for fr in sorted(frames, key=lambda fr: fr.frame_idx):
         if fr.frame_idx < 0:
             raise InvalidInputError(f"frame {fr.frame_idx}: frame indices must be >= 0")
         for obj in fr.objects:
@@ -113,8 +115,11 @@ def tracks_from_frames(frames: Sequence[pb.FrameTracks]) -> list[Track]:
                 )
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{where}: {exc}") from exc
-            classes.setdefault(obj.track_id, (int(obj.class_id), obj.class_name))
-    return [Track(tid, [per[f] for f in sorted(per)], *classes[tid]) for tid, per in sorted(rows.items())]
+            classes.setdefault(obj.track_id, Counter())[(int(obj.class_id), obj.class_name)] += 1
+    return [
+        Track(tid, [per[f] for f in sorted(per)], *classes[tid].most_common(1)[0][0])
+        for tid, per in sorted(rows.items())
+    ]
 
 
 def _source(value: int) -> Source:

@@ -15,6 +15,7 @@ _STATUS: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (errors.UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (errors.NotImplementedYetError, grpc.StatusCode.UNIMPLEMENTED),
     (errors.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.CancelledError, grpc.StatusCode.CANCELLED),
 )
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from prelabel.detect.base import DetectOptions
-from prelabel.errors import FailedPreconditionError, InvalidInputError, ResourceExhaustedError
+from prelabel.errors import CancelledError, FailedPreconditionError, InvalidInputError, ResourceExhaustedError
 from prelabel.images import Image, decode_image
 from prelabel.interpolate.api import MAX_SUGGESTIONS
 from prelabel.jobs import JobRecord, JobRequest, JobState
@@ -49,6 +49,12 @@ MAX_INTERPOLATED_FRAMES = 1_000_000
 MAX_INTERPOLATION_SESSIONS = 8
 # Result downloads are streamed in pieces of this size.
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+
+
+def _check_active(context: grpc.ServicerContext) -> None:
+    """Between pieces of a long answer: stop when the caller has gone (cancelled, or its deadline passed)."""
+    if not context.is_active():
+        raise CancelledError("the caller cancelled the request or its deadline passed; the work stopped")
 
 
 def _model_info(spec: ModelSpec) -> pb.ModelInfo:
@@ -218,16 +224,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         if not 0 <= request.num_suggestions <= MAX_SUGGESTIONS:
             raise InvalidInputError(f"num_suggestions must be in [0, {MAX_SUGGESTIONS}], got {request.num_suggestions}")
         if not request.HasField("video"):
-            return self._interpolate(request, None)
+            return self._interpolate(request, None, context)
         session = self._sessions.get(self.resolve_video(request.video))
         with session.lock:
             try:
-                return self._interpolate(request, session)
+                return self._interpolate(request, session, context)
             finally:
                 session.release_frames()
 
     def _interpolate(
-        self, request: pb.InterpolateRequest, session: InterpolationSession | None
+        self, request: pb.InterpolateRequest, session: InterpolationSession | None, context: grpc.ServicerContext
     ) -> pb.InterpolateResponse:
         from prelabel.interpolate import interpolate_track
         from prelabel.interpolate.support import span_frames
@@ -272,6 +278,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         method = request.method or "auto"
         out = pb.InterpolateResponse()
         for track in request.tracks:
+            _check_active(context)
             label = track.label
             dets = detections
             if session is not None and detections is not None:
@@ -312,18 +319,34 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
                 f"the request holds {boxes} boxes; at most {MAX_INTERPOLATED_FRAMES} per request: split the tracks "
                 "over several requests"
             )
+        if request.num_frames < 0:
+            raise InvalidInputError(f"num_frames must be >= 0 (0: unknown), got {request.num_frames}")
+        num_frames = request.num_frames or None
         tracks = convert.tracks_from_frames(request.frames)
         if not tracks:
             raise InvalidInputError("no tracks given (every frame is empty)")
+        known = {t.track_id: t for t in tracks}
+        if num_frames is not None:
+            for t in tracks:
+                if t.boxes[-1].frame_idx >= num_frames:
+                    raise InvalidInputError(
+                        f"track {t.track_id} frame {t.boxes[-1].frame_idx}: past the video's {num_frames} frames"
+                    )
         keep: dict[int, list[int]] = {}
-        known = {t.track_id for t in tracks}
         for k in request.keep:
             if k.track_id not in known:
                 raise InvalidInputError(f"keep: track {k.track_id} is in no frame of the request")
+            last = num_frames - 1 if num_frames is not None else None
+            bad = [f for f in k.frame_idx if f < 0 or (last is not None and f > last)]
+            if bad:
+                raise InvalidInputError(f"keep: track {k.track_id} frame {bad[0]} is not a frame of the video")
             keep.setdefault(k.track_id, []).extend(k.frame_idx)
         out = pb.CompressTracksResponse()
         for track in tracks:
-            kfs = compress_track(track, min_iou, max_keypoint_error=max_error, keep=keep.get(track.track_id, ()))
+            _check_active(context)
+            kfs = compress_track(
+                track, min_iou, max_keypoint_error=max_error, keep=keep.get(track.track_id, ()), num_frames=num_frames
+            )
             msg = out.tracks.add(track_id=track.track_id, label=track.class_name)
             msg.keyframes.extend(messages.keyframe_to_proto(k) for k in kfs)
         return out

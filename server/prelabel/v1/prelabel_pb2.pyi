@@ -466,16 +466,18 @@ class KeepFrames(_message.Message):
     def __init__(self, track_id: _Optional[int] = ..., frame_idx: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CompressTracksRequest(_message.Message):
-    __slots__ = ("frames", "min_iou", "max_keypoint_error", "keep")
+    __slots__ = ("frames", "min_iou", "max_keypoint_error", "keep", "num_frames")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     MIN_IOU_FIELD_NUMBER: _ClassVar[int]
     MAX_KEYPOINT_ERROR_FIELD_NUMBER: _ClassVar[int]
     KEEP_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[FrameTracks]
     min_iou: float
     max_keypoint_error: float
     keep: _containers.RepeatedCompositeFieldContainer[KeepFrames]
-    def __init__(self, frames: _Optional[_Iterable[_Union[FrameTracks, _Mapping]]] = ..., min_iou: _Optional[float] = ..., max_keypoint_error: _Optional[float] = ..., keep: _Optional[_Iterable[_Union[KeepFrames, _Mapping]]] = ...) -> None: ...
+    num_frames: int
+    def __init__(self, frames: _Optional[_Iterable[_Union[FrameTracks, _Mapping]]] = ..., min_iou: _Optional[float] = ..., max_keypoint_error: _Optional[float] = ..., keep: _Optional[_Iterable[_Union[KeepFrames, _Mapping]]] = ..., num_frames: _Optional[int] = ...) -> None: ...
 
 class CompressTracksResponse(_message.Message):
     __slots__ = ("tracks",)
