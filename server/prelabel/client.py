@@ -85,6 +85,28 @@ def prepare_image(
     return encode_image(image, encoding, quality), (1.0, 1.0)
 
 
+def frames_of(tracks: Sequence[pb.InterpolatedTrack], labels: Mapping[int, str] | None = None) -> list[pb.FrameTracks]:
+    """``Interpolate``'s answer as per-frame tracks, what ``CompressTracks`` takes (the frames where a track is in
+    view, with its box and skeleton; ``labels``: per track id, its class name)."""
+    by_frame: dict[int, list[pb.TrackedObject]] = {}
+    for track in tracks:
+        for f in track.frames:
+            if f.outside or not f.has_box:
+                continue
+            obj = pb.TrackedObject(
+                track_id=track.track_id,
+                box=f.box,
+                score=f.confidence,
+                class_name=(labels or {}).get(track.track_id, ""),
+                source=f.source,
+            )
+            if f.has_skeleton:
+                obj.skeleton.CopyFrom(f.skeleton)
+                obj.has_skeleton = True
+            by_frame.setdefault(f.frame_idx, []).append(obj)
+    return [pb.FrameTracks(frame_idx=f, objects=objs) for f, objs in sorted(by_frame.items())]
+
+
 class PrelabelClient:
     """Connects to a prelabel server.
 

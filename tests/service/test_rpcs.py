@@ -512,3 +512,27 @@ def test_a_call_whose_caller_has_gone_stops(env: tuple[PrelabelClient, Path]) ->
             servicer.Interpolate(pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=1, keyframes=kfs)]), Gone())
     finally:
         ctx.close()
+
+
+def test_an_interpolated_track_is_stored_with_the_annotators_keyframes(env: tuple[PrelabelClient, Path]) -> None:
+    """Interpolate's answer goes into CompressTracks (client.frames_of) with the annotator's keyframes kept: they come
+    back exactly, with the frames between stored as few keyframes."""
+    from prelabel.client import frames_of
+    from prelabel.types import Keyframe
+
+    client, _ = env
+    keys = [Keyframe(0, np.array([0.0, 0, 20, 40])), Keyframe(25, np.array([150.0, 60, 170, 100])),
+            Keyframe(30, outside=True), Keyframe(40, np.array([300.0, 0, 320, 40])),
+            Keyframe(70, np.array([0.0, 90, 20, 130]))]  # fmt: skip
+    (answer,) = client.interpolate({3: keys}, "spline", labels={3: "person"})
+    frames = frames_of([answer], {3: "person"})
+    assert [f.frame_idx for f in frames] == [*range(30), *range(40, 71)]
+    annotated = [k.frame_idx for k in keys if not k.outside]
+    (stored,) = client.compress_tracks(frames, keep={3: annotated})
+    assert stored.label == "person"
+    got = {k.frame_idx: k for k in stored.keyframes}
+    for k in keys:
+        assert got[k.frame_idx].outside == k.outside
+        if k.xyxy is not None:
+            assert [got[k.frame_idx].box.x1, got[k.frame_idx].box.y1] == pytest.approx(k.xyxy[:2].tolist())
+    assert len(stored.keyframes) < 71 - 10

@@ -165,8 +165,8 @@ class PrelabelServicer:
 
     def CompressTracks(self, request, context):
         """The fewest keyframes from which an annotation tool's linear interpolation (CVAT's, Label Studio's) rebuilds
-        dense tracks (TrackVideo's or TrackDetections' frames as they came, or Interpolate's): what to store in the tool
-        instead of a keyframe per frame.
+        dense tracks (TrackVideo's or TrackDetections' frames as they came, or Interpolate's answer through the Python
+        client's frames_of): what to store in the tool instead of a keyframe per frame.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
