@@ -29,17 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from interpolation import DATA, InputError, load_mot
 from prelabel.interpolate import compress_track
-from prelabel.interpolate.compress import paired_iou
+from prelabel.interpolate.compress import paired_iou, spans, worst_ious
 from prelabel.types import Track, TrackedBox
 
 logger = logging.getLogger("benchmarks.compression")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def spans(frames: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, end)`` index ranges of the runs of consecutive frames."""
-    cuts = np.flatnonzero(np.diff(frames) > 1) + 1
-    return list(zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(frames)].tolist(), strict=True))
 
 
 def worst_iou(boxes: np.ndarray) -> np.ndarray:
@@ -48,13 +42,7 @@ def worst_iou(boxes: np.ndarray) -> np.ndarray:
     n = len(boxes)
     out = np.ones((n, n))
     for i in range(n - 2):
-        js = np.arange(i + 2, n)
-        ts = np.arange(i + 1, n - 1)
-        frac = (ts[None, :] - i) / (js[:, None] - i)  # (J, T)
-        inside = ts[None, :] < js[:, None]
-        lin = boxes[i] + (boxes[js][:, None, :] - boxes[i]) * frac[..., None]  # (J, T, 4)
-        iou = paired_iou(lin.reshape(-1, 4), np.broadcast_to(boxes[ts], lin.shape).reshape(-1, 4))
-        out[i, i + 2 :] = np.where(inside, iou.reshape(frac.shape), 1.0).min(axis=1)
+        out[i, i + 2 :] = worst_ious(boxes, i, n - 1)
     return out
 
 
@@ -71,9 +59,16 @@ def fewest_keyframes(worst: np.ndarray, min_iou: float) -> int:
 
 
 def rebuilds(track: Track, frames: list[int], min_iou: float) -> bool:
-    """Whether linear interpolation between the keyframes at ``frames`` rebuilds every box within ``min_iou``."""
+    """Whether the keyframes at ``frames`` (frames of the track) rebuild it: the first and last frame of every run of
+    consecutive frames among them, and linear interpolation between consecutive ones within a run within
+    ``min_iou``."""
     f, boxes = track.frames, track.xyxy.astype(np.float64)
     keys = np.searchsorted(f, frames)
+    if np.any(keys >= len(f)) or not np.array_equal(f[np.minimum(keys, len(f) - 1)], frames):
+        return False
+    key_set = set(keys.tolist())
+    if any(s not in key_set or e - 1 not in key_set for s, e in spans(f)):
+        return False
     for a, b in itertools.pairwise(keys.tolist()):
         if f[b] - f[a] != b - a:  # across a gap: nothing is drawn there
             continue

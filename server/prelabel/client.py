@@ -87,19 +87,21 @@ def prepare_image(
 
 def frames_of(tracks: Sequence[pb.InterpolatedTrack], labels: Mapping[int, str] | None = None) -> list[pb.FrameTracks]:
     """``Interpolate``'s answer as per-frame tracks, what ``CompressTracks`` takes (the frames where a track is in
-    view, with its box and skeleton; ``labels``: per track id, its class name)."""
+    view, with its box and skeleton; a skeleton-only track's frames without a box, which the server boxes around
+    the present keypoints; ``labels``: per track id, its class name)."""
     by_frame: dict[int, list[pb.TrackedObject]] = {}
     for track in tracks:
         for f in track.frames:
-            if f.outside or not f.has_box:
+            if f.outside or not (f.has_box or f.has_skeleton):
                 continue
             obj = pb.TrackedObject(
                 track_id=track.track_id,
-                box=f.box,
                 score=f.confidence,
                 class_name=(labels or {}).get(track.track_id, ""),
                 source=f.source,
             )
+            if f.has_box:
+                obj.box.CopyFrom(f.box)
             if f.has_skeleton:
                 obj.skeleton.CopyFrom(f.skeleton)
                 obj.has_skeleton = True

@@ -70,3 +70,13 @@ def test_report_on_own_ground_truth(bench: ModuleType, tmp_path: Path) -> None:
     assert level["exact_minimum"] >= 2 + 2 + 2  # each span needs its two ends
     assert "exact minimum" in (tmp_path / "out" / "compression.md").read_text()
     assert bench.main(["--mot-gt", str(gt), "--min-iou", "1.5"]) == 2
+
+
+def test_the_rebuild_check_wants_every_run_covered(bench: ModuleType) -> None:
+    from prelabel.types import Track, TrackedBox
+
+    frames = [*range(10), *range(15, 20)]
+    track = Track(1, [TrackedBox(f, [10.0 * f, 0, 10.0 * f + 20, 20], 1.0) for f in frames])
+    assert bench.rebuilds(track, [0, 9, 15, 19], 0.9)  # straight and steady: each run's ends suffice
+    for bad in ([], [0], [0, 9], [0, 9, 19], [0, 9, 15], [0, 9, 12, 15, 19]):
+        assert not bench.rebuilds(track, bad, 0.9), bad

@@ -519,3 +519,38 @@ def test_patching_hides_the_skeleton_where_the_filled_track_has_none(tmp_path: P
     shapes = {int(s.get("frame", -1)): s for s in ET.parse(out).getroot().findall("track")[1]}
     assert {7, 8, 13} <= set(shapes)  # the last frame shown, "no skeleton from here", the first shown again
     assert all(p.get("outside") == "1" for p in shapes[8].findall("points"))
+
+
+def test_patching_adds_no_keyframe_the_compression_did_not_check(tmp_path: Path) -> None:
+    """A nose that wobbles within the tolerance next to the annotator's keyframes: the two keyframes already hold it
+    (a keyframe forced at frame 1 or 19 would bend CVAT's line and break the tolerance at frame 2)."""
+    from prelabel.formats.cvat import patch_cvat
+    from prelabel.interpolate import compress_skeletons
+    from prelabel.types import Skeleton, TrackedBox
+
+    base = np.stack([np.arange(17) * 3.0 + 120, np.full(17, 150.0)], 1)
+
+    def skeleton(f: int) -> Skeleton:
+        kp = base + np.array([5.0 * f, 0.0])
+        kp[0, 1] += {1: 9.0, 2: -9.0}.get(f, 0.0)  # within 10 px (0.05 of the 200 px box) of the line from 0 to 20
+        return Skeleton(np.c_[kp, np.ones(17)], np.ones(17, bool))
+
+    track = Track(1, [TrackedBox(f, [100, 100, 200, 300], 1.0, skeleton=skeleton(f)) for f in range(21)])
+    ann = Annotations(VideoInfo(640, 480, 21, 25.0), [track], labels=("person",))
+    src = write_cvat(ann, tmp_path / "task.xml", CvatOptions(keyframe_reducer=lambda t: [0, 20]))
+    tid = read_cvat(src).tracks[0].track_id
+    assert compress_skeletons(track, 0.05) == [0, 20]
+    out = patch_cvat(src, tmp_path / "filled.xml", [Track(tid, track.boxes)], anchors={tid: [0, 20]})
+    assert [int(s.get("frame", -1)) for s in ET.parse(out).getroot().findall("track")[1]] == [0, 20]
+    back = read_cvat(out).track(tid)
+    worst = max(
+        float(np.linalg.norm(back.boxes[f].skeleton.keypoints[:, :2] - skeleton(f).keypoints[:, :2], axis=1).max())  # type: ignore[union-attr]
+        for f in range(21)
+    )
+    assert worst <= 0.05 * 200 + 0.01
+
+
+def test_cvat_options_refuse_a_bad_keypoint_tolerance() -> None:
+    for bad in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(InvalidInputError, match="max_keypoint_error"):
+            CvatOptions(max_keypoint_error=bad)

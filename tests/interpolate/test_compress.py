@@ -110,3 +110,17 @@ def test_farthest_end_looks_past_a_short_infeasible_stretch() -> None:
 
     assert _farthest(0, 100_000, always, patience=8) == 99_999
     assert len(checked) < 40  # galloping and bisection, not every end
+
+
+def test_compression_stops_when_asked(pose_track: Track) -> None:
+    from prelabel.errors import CancelledError
+
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # the caller goes away after three keyframes
+
+    with pytest.raises(CancelledError):
+        compress_track(pose_track, 0.9, stop=stop)
+    assert len(asked) == 4

@@ -459,12 +459,16 @@ def test_compress_tracks_bad_input_names_track_and_frame(env: tuple[PrelabelClie
             "track 4 frame 5",
         ),
         "num_frames": (pb.CompressTracksRequest(frames=good, num_frames=1), "track 4 frame 1"),
+        "no box": (pb.CompressTracksRequest(frames=[frame(2, pb.TrackedObject(track_id=4))]), "track 4 frame 2"),
+        "error inf": (pb.CompressTracksRequest(frames=good, max_keypoint_error=float("inf")), "max_keypoint_error"),
     }
     for name, (req, says) in cases.items():
         with pytest.raises(grpc.RpcError) as err:
             client.stub.CompressTracks(req, timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
         assert says in (err.value.details() or ""), (name, err.value.details())
+        if name in ("min_iou", "error", "error inf"):  # a field of the request, not of a track
+            assert "track" not in (err.value.details() or ""), name
     ok = client.stub.CompressTracks(pb.CompressTracksRequest(frames=good), timeout=10)
     assert [k.frame_idx for k in ok.tracks[0].keyframes] == [0, 1]
 
@@ -497,8 +501,12 @@ def test_a_call_whose_caller_has_gone_stops(env: tuple[PrelabelClient, Path]) ->
     from prelabel.errors import CancelledError
 
     class Gone:
+        def __init__(self, active_checks: int = 0) -> None:
+            self.left = active_checks
+
         def is_active(self) -> bool:
-            return False
+            self.left -= 1
+            return self.left >= 0
 
     _, tmp = env
     ctx = ServiceContext.build(Settings(port=0, preload=[], data_dir=tmp / "gone", allowed_roots=[tmp]))
@@ -510,8 +518,39 @@ def test_a_call_whose_caller_has_gone_stops(env: tuple[PrelabelClient, Path]) ->
         kfs = [pb.Keyframe(frame_idx=0, box=pb.Box(x2=5, y2=5), has_box=True)]
         with pytest.raises(CancelledError):
             servicer.Interpolate(pb.InterpolateRequest(tracks=[pb.KeyframeTrack(track_id=1, keyframes=kfs)]), Gone())
+        # one long track: the caller goes after the check before it, and the compression itself stops
+        rng = np.random.default_rng(0)
+        xs = np.cumsum(rng.normal(0, 3, 3000)) + 500
+        long = [
+            pb.FrameTracks(
+                frame_idx=f, objects=[pb.TrackedObject(track_id=1, box=pb.Box(x1=x, y1=0, x2=x + 20, y2=40))]
+            )
+            for f, x in enumerate(xs)
+        ]
+        with pytest.raises(CancelledError):
+            servicer.CompressTracks(pb.CompressTracksRequest(frames=long), Gone(active_checks=1))
+        assert servicer.CompressTracks(pb.CompressTracksRequest(frames=long), Gone(active_checks=10**6)).tracks
     finally:
         ctx.close()
+
+
+def test_a_skeleton_only_track_is_compressed(
+    env: tuple[PrelabelClient, Path], pose_track: Track, keypoint_errors: Callable[[Track, Track], np.ndarray]
+) -> None:
+    """Interpolate's answer for a skeleton-only track (frames_of sends its frames without a box) is boxed around its
+    keypoints and compressed like any other."""
+    from prelabel.client import frames_of
+    from prelabel.types import Keyframe
+
+    client, _ = env
+    shown = [b for b in pose_track.boxes if b.skeleton is not None and b.frame_idx < 70]
+    keys = [Keyframe(b.frame_idx, None, b.skeleton) for b in shown[::3]]
+    (answer,) = client.interpolate({5: keys}, "linear")
+    frames = frames_of([answer])
+    assert frames and not any(o.HasField("box") for f in frames for o in f.objects)
+    (stored,) = client.compress_tracks(frames)
+    assert 2 <= len(stored.keyframes) < len(frames) / 2
+    assert all(k.has_skeleton for k in stored.keyframes)
 
 
 def test_an_interpolated_track_is_stored_with_the_annotators_keyframes(env: tuple[PrelabelClient, Path]) -> None:

@@ -93,6 +93,10 @@ class CvatOptions:
     skeleton_suffix: str = SKELETON_SUFFIX
     source: str = "auto"
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_keypoint_error < float("inf"):  # NaN fails too
+            raise InvalidInputError(f"CVAT options: max_keypoint_error must be above 0, got {self.max_keypoint_error}")
+
 
 # ---------------------------------------------------------------------------------------------------- writing
 
@@ -247,6 +251,8 @@ def _skeleton_shapes(
     """(frame, skeleton or None for "no skeleton from here") for a skeleton track; empty when the track has none.
     Keyframes: the reducer's frames (None: every frame) and the first and last frame of each run with a skeleton."""
     with_skel = [b.frame_idx for b in track.boxes if b.skeleton is not None and b.skeleton.present.any()]
+    if not with_skel:
+        return []
     keep = None if reducer is None else {int(f) for f in reducer(track)}
     out: list[tuple[int, Skeleton | None]] = []
     for a, b in frame_runs(np.asarray(with_skel, dtype=np.int64)):
@@ -892,11 +898,13 @@ def _patch_skeleton_track(
             for f in inner
             if (box := track.at(f)) is not None and box.skeleton is not None and box.skeleton.present.any()
         }
-        # Each stretch where the filled skeleton shows keeps its first and last frame; after each one that the
-        # filled skeleton leaves before the next annotator keyframe, "no skeleton from here" (all elements outside).
-        runs = frame_runs(np.asarray([(f - start) // step for f in shown], np.int64))
-        ends = {start + r * step for run in runs for r in run}
+        # Where the filled skeleton stops showing before the next annotator keyframe: "no skeleton from here" (all
+        # elements outside), with a keyframe on the frame before it and on the frame it shows again (skeleton
+        # compression picks those itself; a reducer of the caller's may not).
         hidden = [f for f in inner if f not in shown and (f - step in shown or f - step == g0)]
+        ends = {
+            f for f in shown if (f + step < g1 and f + step not in shown) or (f - step > g0 and f - step not in shown)
+        }
         chosen = set(shown)
         piece_reducer = skeleton_compression_reducer(max_keypoint_error) if reducer == AUTO else reducer
         if shown and piece_reducer is not None:

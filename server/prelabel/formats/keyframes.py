@@ -76,22 +76,20 @@ def compression_reducer(
     return _piecewise(piece, pinned)
 
 
-def skeleton_compression_reducer(
-    max_keypoint_error: float = 0.05, pinned: Mapping[int, Iterable[int]] | None = None
-) -> KeyframeReducer | None:
+def skeleton_compression_reducer(max_keypoint_error: float = 0.05) -> KeyframeReducer | None:
     """A reducer for a skeleton kept in a track of its own (CVAT's skeleton tracks), from
     :func:`prelabel.interpolate.compress_skeletons` (fewest keyframes that linear interpolation turns back into the
     track's skeletons, every keypoint within ``max_keypoint_error`` times the box's longer side), or None when that
-    function is not available. ``pinned`` as in :func:`compression_reducer`.
+    function is not available.
     """
     compress = _interpolate_function("compress_skeletons")
     if compress is None:
         return None
 
-    def piece(track: Track) -> list[int]:
+    def reduce(track: Track) -> list[int]:
         return [int(f) for f in compress(track, max_keypoint_error)]
 
-    return _piecewise(piece, pinned)
+    return reduce
 
 
 def resolve_reducer(reducer: KeyframeReducer | str | None) -> KeyframeReducer | None:

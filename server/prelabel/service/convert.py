@@ -109,9 +109,13 @@ def tracks_from_frames(frames: Sequence[pb.FrameTracks]) -> list[Track]:
             if fr.frame_idx in per:
                 raise InvalidInputError(f"{where}: the track appears twice in this frame")
             skeleton = skeleton_from_proto(obj.skeleton, where) if obj.has_skeleton else None
+            # Without a box, a skeleton's present keypoints give one (a skeleton-only track).
+            xyxy = box_from_proto(obj.box) if obj.HasField("box") else skeleton.box() if skeleton is not None else None
+            if xyxy is None:
+                raise InvalidInputError(f"{where}: no box, and no skeleton with a present keypoint")
             try:
                 per[fr.frame_idx] = TrackedBox(
-                    fr.frame_idx, box_from_proto(obj.box), float(obj.score), _source(obj.source), fr.ts_ms, skeleton
+                    fr.frame_idx, xyxy, float(obj.score), _source(obj.source), fr.ts_ms, skeleton
                 )
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{where}: {exc}") from exc

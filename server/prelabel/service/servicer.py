@@ -311,8 +311,10 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         max_error = request.max_keypoint_error or 0.05
         if not 0.0 < min_iou <= 1.0:  # NaN fails too
             raise InvalidInputError(f"min_iou must be in (0, 1], got {request.min_iou}")
-        if not max_error > 0.0:
-            raise InvalidInputError(f"max_keypoint_error must be above 0, got {request.max_keypoint_error}")
+        if not 0.0 < max_error < float("inf"):  # NaN fails too
+            raise InvalidInputError(
+                f"max_keypoint_error must be a finite number above 0, got {request.max_keypoint_error}"
+            )
         boxes = sum(len(f.objects) for f in request.frames)
         if boxes > MAX_INTERPOLATED_FRAMES:
             raise ResourceExhaustedError(
@@ -345,7 +347,12 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         for track in tracks:
             _check_active(context)
             kfs = compress_track(
-                track, min_iou, max_keypoint_error=max_error, keep=keep.get(track.track_id, ()), num_frames=num_frames
+                track,
+                min_iou,
+                max_keypoint_error=max_error,
+                keep=keep.get(track.track_id, ()),
+                num_frames=num_frames,
+                stop=lambda: not context.is_active(),
             )
             msg = out.tracks.add(track_id=track.track_id, label=track.class_name)
             msg.keyframes.extend(messages.keyframe_to_proto(k) for k in kfs)
