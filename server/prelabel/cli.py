@@ -205,6 +205,91 @@ def _tolerance(what: str, upper: float | None = None) -> Callable[[str], float]:
     return parse
 
 
+def _add_keyframe_args(p: argparse.ArgumentParser, what: str) -> None:
+    """How CVAT and Label Studio files store ``what``: as few keyframes as the tolerances allow, or every frame."""
+    p.add_argument(
+        "--min-iou",
+        type=_tolerance("IoU", upper=1.0),
+        default=0.9,
+        help=f"CVAT / Label Studio: the {what} are stored as the fewest keyframes from which the tool's linear "
+        "interpolation rebuilds every box within this IoU (default: 0.9)",
+    )
+    p.add_argument(
+        "--max-keypoint-error",
+        type=_tolerance("keypoint error"),
+        default=0.05,
+        help="CVAT skeleton tracks: stored so that every keypoint is rebuilt within this fraction of the box's "
+        "longer side (default: 0.05)",
+    )
+    p.add_argument("--every-frame", action="store_true", help=f"store every frame of the {what} as a keyframe instead")
+
+
+# ``prelabel convert``: its names for the formats -> the registry's.
+CONVERT_FORMATS = {
+    "json": "json", "cvat": "cvat", "labelstudio": "label_studio", "coco": "coco", "mot": "mot", "mot-gt": "mot_gt",
+    "yolo": "yolo",
+}  # fmt: skip
+CONVERT_TARGETS = {k: v for k, v in CONVERT_FORMATS.items() if k != "json"}
+
+
+def _sniff_format(path: Path) -> str | None:
+    """A labels file's format from its name and, for JSON, its top level (None when it cannot tell)."""
+    if path.is_dir():
+        return "yolo"
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return "cvat"
+    if suffix == ".txt":
+        return "mot-gt" if path.name == "gt.txt" else "mot"  # MOTChallenge's ground truth is SEQ/gt/gt.txt
+    if suffix != ".json":
+        return None
+    from prelabel.formats.result_json import is_result_json
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if is_result_json(doc):
+        return "json"
+    if isinstance(doc, dict) and "images" in doc and "annotations" in doc:
+        return "coco"
+    if isinstance(doc, list) or (isinstance(doc, dict) and "data" in doc):
+        return "labelstudio"
+    return None
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Read labels in one format and write them in another; CVAT and Label Studio get keyframes by compression."""
+    import numpy as np
+
+    from prelabel.formats import export, load
+    from prelabel.video.decode import probe
+
+    if not args.input.exists():
+        print(f"error: {args.input}: no such file or folder", file=sys.stderr)
+        return 2
+    source = args.source or _sniff_format(args.input)
+    if source is None:
+        print(f"error: {args.input}: cannot tell its format; give --from ({', '.join(sorted(CONVERT_FORMATS))})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    info = ts = None
+    if args.video is not None:
+        info, ts = probe(args.video)
+    ann = load(CONVERT_FORMATS[source], args.input, info)
+    if ts is not None and len(ts) == ann.num_frames:
+        ann.ts_ms = np.asarray(ts, np.float64)
+    if args.video is not None:
+        ann.name = args.video.name
+    target = CONVERT_TARGETS[args.target]
+    reducer = None if args.every_frame else "auto"
+    path = export(ann, target, args.out, reducer, min_iou=args.min_iou, max_keypoint_error=args.max_keypoint_error)
+    boxes = sum(len(t) for t in ann.tracks)
+    report = {"written": str(path), "from": source, "to": args.target, "tracks": len(ann.tracks), "boxes": boxes}
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def _formats(text: str) -> list[str]:
     from prelabel.jobs.results import canonical_format
 
@@ -647,23 +732,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
     p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--min-iou",
-        type=_tolerance("IoU", upper=1.0),
-        default=0.9,
-        help="the filled frames are stored as the fewest keyframes from which the tool's linear interpolation "
-        "rebuilds every box within this IoU (default: 0.9)",
-    )
-    p.add_argument(
-        "--max-keypoint-error",
-        type=_tolerance("keypoint error"),
-        default=0.05,
-        help="CVAT skeleton tracks: stored so that every keypoint is rebuilt within this fraction of the box's "
-        "longer side (default: 0.05)",
-    )
-    p.add_argument("--every-frame", action="store_true", help="store every filled frame as a keyframe instead")
+    _add_keyframe_args(p, "filled frames")
     p.add_argument("--out", type=Path, required=True, help="where to write the result, same format as the input")
     p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert labels between formats; dense tracks (a tracker's, prelabel's result.json) go into CVAT and "
+        "Label Studio as the fewest keyframes their interpolation rebuilds them from",
+    )
+    p.add_argument("input", type=Path, help="result.json, CVAT XML, Label Studio JSON, COCO JSON, MOT txt, YOLO folder")
+    p.add_argument("--from", dest="source", choices=sorted(CONVERT_FORMATS), help="default: read off the file")
+    p.add_argument("--to", dest="target", choices=sorted(CONVERT_TARGETS), required=True)
+    p.add_argument("--video", type=Path, help="frame size, length and timestamps (formats without them: MOT, YOLO)")
+    _add_keyframe_args(p, "tracks")
+    p.add_argument("--out", type=Path, required=True, help="the file to write (a folder for yolo)")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("demo", help="the main job: generate a clip, label it through a real server, summarise")
     p.add_argument("--out", type=Path, default=Path("demo-out"))

@@ -8,7 +8,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -17,6 +17,7 @@ import pytest
 
 from prelabel.cli import main
 from prelabel.synthetic import generate, write_scene
+from prelabel.types import Track
 
 
 @pytest.fixture(autouse=True)
@@ -553,3 +554,84 @@ def test_interpolate_names_a_bad_track_as_the_annotators_file_does(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "task.xml: CVAT track id=7:" in err and "frame 100: outside the video" in err, err
+
+
+def _result_doc(track: Track, num_frames: int) -> dict[str, object]:
+    """A result.json of one track, as prelabel run writes it."""
+    boxes = []
+    for b in track.boxes:
+        item: dict[str, object] = {"frame": b.frame_idx, "ts_ms": 40.0 * b.frame_idx, "xyxy": b.xyxy.tolist(),
+                                   "score": 0.9, "source": "detector"}  # fmt: skip
+        if b.skeleton is not None:
+            item["keypoints"] = b.skeleton.keypoints.tolist()
+            item["keypoints_present"] = b.skeleton.present.tolist()
+        boxes.append(item)
+    return {
+        "video": "clip.mp4",
+        "info": {"width": 640, "height": 360, "num_frames": num_frames, "fps": 25.0, "variable_frame_rate": False},
+        "class_names": ["person"],
+        "ts_ms": [40.0 * f for f in range(num_frames)],
+        "tracks": [{"track_id": track.track_id, "class_id": 0, "class_name": "person", "boxes": boxes}],
+        "segments": [
+            {"track_id": track.track_id, "label": "wave", "start_frame": 10, "end_frame": 30, "source": "model"}
+        ],
+    }
+
+
+def test_convert_stores_a_dense_result_as_few_keyframes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    pose_track: Track,
+    keypoint_errors: Callable[[Track, Track], np.ndarray],
+) -> None:
+    """prelabel's result.json into CVAT: boxes and skeletons as the fewest keyframes CVAT rebuilds them from (the
+    file read back is the result within the tolerances, segments kept); --every-frame writes them all."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.formats import load
+    from prelabel.geometry import box_iou
+
+    src = tmp_path / "result.json"
+    src.write_text(json.dumps(_result_doc(pose_track, 150)))
+    assert main(["convert", str(src), "--to", "cvat", "--out", str(tmp_path / "few.xml")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["from"] == "json" and report["tracks"] == 1 and report["boxes"] == 120
+    root = ET.parse(tmp_path / "few.xml").getroot()
+    box_track, skeleton_track = root.findall("track")
+    assert len(box_track.findall("box")) < 10 and 10 < len(skeleton_track.findall("skeleton")) < 60
+    back = load("cvat", tmp_path / "few.xml").tracks[0]
+    assert back.frames.tolist() == pose_track.frames.tolist()
+    assert box_iou(back.xyxy, pose_track.xyxy).diagonal().min() >= 0.9 - 1e-3
+    assert keypoint_errors(pose_track, back).max() <= 0.05 + 1e-3
+    assert [(s.label, s.start_frame, s.end_frame) for s in load("cvat", tmp_path / "few.xml").segments] == [
+        ("wave", 10, 30)
+    ]
+    assert main(["convert", str(src), "--to", "cvat", "--every-frame", "--out", str(tmp_path / "all.xml")]) == 0
+    capsys.readouterr()
+    box_track, skeleton_track = ET.parse(tmp_path / "all.xml").getroot().findall("track")
+    assert len(box_track.findall("box")) == 121  # every frame, and the closing outside shape
+
+
+def test_convert_reads_mot_ground_truth_with_its_video_and_names_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = generate("default", 5, num_frames=41, width=320, height=192)
+    folder = tmp_path / "scene"
+    write_scene(scene, folder)
+    gt = folder / "gt" / "gt.txt"
+    out = tmp_path / "tasks.json"
+    assert (
+        main(["convert", str(gt), "--to", "labelstudio", "--video", str(folder / "video.mp4"), "--out", str(out)]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["from"] == "mot-gt" and report["tracks"] == len([t for t in scene.tracks if len(t)])
+    (task,) = json.loads(out.read_text())
+    stored = sum(len(r["value"]["sequence"]) for r in task["predictions"][0]["result"] if r["type"] == "videorectangle")
+    assert stored < report["boxes"] / 3
+    (tmp_path / "notes.md").write_text("hello")
+    assert main(["convert", str(tmp_path / "notes.md"), "--to", "cvat", "--out", str(tmp_path / "x.xml")]) == 2
+    assert "--from" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "absent.json"), "--to", "cvat", "--out", str(tmp_path / "x.xml")]) == 2
+    (tmp_path / "broken.json").write_text('{"info": {"width": 1}, "tracks": []}')
+    assert main(["convert", str(tmp_path / "broken.json"), "--to", "mot", "--out", str(tmp_path / "x.txt")]) != 0
+    assert "info needs width, height" in capsys.readouterr().err

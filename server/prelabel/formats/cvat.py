@@ -79,7 +79,8 @@ class CvatOptions:
     Attributes:
         keyframe_reducer: picks each track's keyframes (box and skeleton tracks alike); None keeps every observed
             frame; ``"auto"`` uses prelabel's keyframe compression when available (else every observed frame), for
-            boxes within IoU 0.9 and for skeletons within ``max_keypoint_error``.
+            boxes within ``min_iou`` and for skeletons within ``max_keypoint_error``.
+        min_iou: with ``"auto"``, the least IoU of a box CVAT interpolates with the track's.
         max_keypoint_error: with ``"auto"``, how far a keypoint CVAT interpolates may be from the track's, as a
             fraction of the box's longer side (0.05: PCK@0.05 holds on every keypoint), before CVAT's rounding to
             two decimals (at most 0.01 pixels more).
@@ -89,6 +90,7 @@ class CvatOptions:
     """
 
     keyframe_reducer: KeyframeReducer | str | None = AUTO
+    min_iou: float = 0.9
     max_keypoint_error: float = 0.05
     skeleton_suffix: str = SKELETON_SUFFIX
     source: str = "auto"
@@ -96,6 +98,8 @@ class CvatOptions:
     def __post_init__(self) -> None:
         if not 0.0 < self.max_keypoint_error < float("inf"):  # NaN fails too
             raise InvalidInputError(f"CVAT options: max_keypoint_error must be above 0, got {self.max_keypoint_error}")
+        if not 0.0 < self.min_iou <= 1.0:
+            raise InvalidInputError(f"CVAT options: min_iou must be in (0, 1], got {self.min_iou}")
 
 
 # ---------------------------------------------------------------------------------------------------- writing
@@ -286,7 +290,7 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
     bad = [a for a in actions if a in CVAT_RESERVED]
     if bad:
         raise InvalidInputError(f"CVAT export: action label {bad[0]!r} is a reserved CVAT attribute name")
-    reducer = resolve_reducer(opts.keyframe_reducer)
+    reducer = resolve_reducer(opts.keyframe_reducer, opts.min_iou)
     skeleton_reducer = (
         skeleton_compression_reducer(opts.max_keypoint_error) if opts.keyframe_reducer == AUTO else reducer
     )

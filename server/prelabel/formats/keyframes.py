@@ -92,8 +92,9 @@ def skeleton_compression_reducer(max_keypoint_error: float = 0.05) -> KeyframeRe
     return reduce
 
 
-def resolve_reducer(reducer: KeyframeReducer | str | None) -> KeyframeReducer | None:
-    """``"auto"`` -> :func:`compression_reducer` (None when unavailable); a callable or None is returned as is.
+def resolve_reducer(reducer: KeyframeReducer | str | None, min_iou: float = 0.9) -> KeyframeReducer | None:
+    """``"auto"`` -> :func:`compression_reducer` within ``min_iou`` (None when unavailable); a callable or None is
+    returned as is.
 
     Raises:
         InvalidInputError: any other string.
@@ -101,7 +102,7 @@ def resolve_reducer(reducer: KeyframeReducer | str | None) -> KeyframeReducer | 
     if isinstance(reducer, str):
         if reducer != AUTO:
             raise InvalidInputError(f"keyframe reducer: expected a callable, None or {AUTO!r}, got {reducer!r}")
-        return compression_reducer()
+        return compression_reducer(min_iou)
     return reducer
 
 

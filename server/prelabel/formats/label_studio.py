@@ -55,7 +55,8 @@ class LabelStudioOptions:
 
     Attributes:
         keyframe_reducer: picks each track's keyframes; None keeps every observed frame; ``"auto"`` uses prelabel's
-            keyframe compression when available (else every observed frame).
+            keyframe compression when available (else every observed frame), boxes within ``min_iou``.
+        min_iou: with ``"auto"``, the least IoU of a box Label Studio interpolates with the track's.
         video_url: ``data.video`` of the task (defaults to the annotations' name).
         data_key: the ``$variable`` of the ``<Video value="$video">`` tag.
         box_from_name: ``name`` of the ``<VideoRectangle>`` (or ``<Labels>``) control.
@@ -66,6 +67,7 @@ class LabelStudioOptions:
     """
 
     keyframe_reducer: KeyframeReducer | str | None = AUTO
+    min_iou: float = 0.9
     video_url: str = ""
     data_key: str = "video"
     box_from_name: str = "box"
@@ -121,7 +123,7 @@ def write_label_studio(annotations: Annotations, path: Path, options: LabelStudi
         raise InvalidInputError(
             f"Label Studio export: frame size must be known, got {ann.info.width}x{ann.info.height}"
         )
-    reducer = resolve_reducer(opts.keyframe_reducer)
+    reducer = resolve_reducer(opts.keyframe_reducer, opts.min_iou)
     n = ann.num_frames
     duration_s = ann.info.duration_ms / 1000.0 if ann.info.duration_ms > 0 else ann.frame_ts_ms(n) / 1000.0
     results: list[dict[str, Any]] = []

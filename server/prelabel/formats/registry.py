@@ -12,6 +12,7 @@ from prelabel.formats.keyframes import AUTO, KeyframeReducer
 from prelabel.formats.label_studio import LabelStudioOptions, read_label_studio, write_label_studio
 from prelabel.formats.model import Annotations
 from prelabel.formats.mot import read_mot, write_mot
+from prelabel.formats.result_json import read_result_json
 from prelabel.formats.yolo import read_yolo, write_yolo
 from prelabel.types import VideoInfo
 
@@ -38,6 +39,7 @@ EXPORTERS: dict[str, Exporter] = {
 """Exporter by format name; each writes with its default options (keyframes by prelabel's compression)."""
 
 IMPORTERS: dict[str, Importer] = {
+    "json": read_result_json,
     "cvat": read_cvat,
     "label_studio": read_label_studio,
     "coco": read_coco,
@@ -64,7 +66,12 @@ def _check(fmt: str, table: dict[str, Exporter] | dict[str, Importer]) -> None:
 
 
 def export(
-    annotations: Annotations, fmt: str, path: Path, keyframe_reducer: KeyframeReducer | str | None = AUTO
+    annotations: Annotations,
+    fmt: str,
+    path: Path,
+    keyframe_reducer: KeyframeReducer | str | None = AUTO,
+    min_iou: float = 0.9,
+    max_keypoint_error: float = 0.05,
 ) -> Path:
     """Write ``annotations`` in format ``fmt`` to ``path`` (a file; a folder for ``"yolo"``).
 
@@ -74,6 +81,7 @@ def export(
         path: destination.
         keyframe_reducer: for the keyframe formats (CVAT, Label Studio): a reducer, None for every observed frame,
             or ``"auto"`` for prelabel's keyframe compression; ignored by the dense formats.
+        min_iou, max_keypoint_error: the compression's tolerances (boxes; CVAT's skeletons), with ``"auto"``.
 
     Returns:
         The path written.
@@ -83,9 +91,10 @@ def export(
     """
     _check(fmt, EXPORTERS)
     if fmt == "cvat":
-        return write_cvat(annotations, Path(path), CvatOptions(keyframe_reducer=keyframe_reducer))
+        options = CvatOptions(keyframe_reducer, min_iou=min_iou, max_keypoint_error=max_keypoint_error)
+        return write_cvat(annotations, Path(path), options)
     if fmt == "label_studio":
-        return write_label_studio(annotations, Path(path), LabelStudioOptions(keyframe_reducer=keyframe_reducer))
+        return write_label_studio(annotations, Path(path), LabelStudioOptions(keyframe_reducer, min_iou=min_iou))
     return EXPORTERS[fmt](annotations, Path(path))
 
 
