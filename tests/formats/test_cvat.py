@@ -554,3 +554,23 @@ def test_cvat_options_refuse_a_bad_keypoint_tolerance() -> None:
     for bad in (0.0, -0.1, float("nan"), float("inf")):
         with pytest.raises(InvalidInputError, match="max_keypoint_error"):
             CvatOptions(max_keypoint_error=bad)
+
+
+def test_segment_boundaries_keep_the_boxes_within_tolerance(tmp_path: Path) -> None:
+    """Segment boundaries must be CVAT keyframes; the track is compressed between them, so CVAT's line from a
+    boundary to the next keyframe stays within the tolerance too (added afterwards, a boundary bent the line)."""
+    from prelabel.geometry import box_iou
+    from prelabel.types import Segment, TrackedBox
+
+    rng = np.random.default_rng(4)
+    xy = np.cumsum(rng.normal(0, 2.5, (150, 2)), axis=0) + 200
+    track = Track(1, [TrackedBox(f, [*xy[f], *(xy[f] + [40, 90])], 0.9) for f in range(150)], 0, "person")
+    segments = [Segment(1, "wave", 17, 61), Segment(1, "wave", 88, 130), Segment(1, "jump", 40, 95)]
+    ann = Annotations(VideoInfo(640, 480, 150, 25.0), [track], segments, labels=("person",),
+                      action_labels=("wave", "jump"))  # fmt: skip
+    for min_iou in (0.7, 0.9):
+        back = read_cvat(write_cvat(ann, tmp_path / "a.xml", CvatOptions(min_iou=min_iou)))
+        assert box_iou(back.tracks[0].xyxy, track.xyxy).diagonal().min() >= min_iou - 2e-3  # two decimals
+        assert sorted((s.label, s.start_frame, s.end_frame) for s in back.segments) == sorted(
+            (s.label, s.start_frame, s.end_frame) for s in segments
+        )

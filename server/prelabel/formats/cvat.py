@@ -208,9 +208,16 @@ def _action_mask(segments: list[Segment], label: str, start: int, stop: int) -> 
 
 
 def _box_shapes(
-    track: Track, segments: list[Segment], actions: tuple[str, ...], num_frames: int, reducer: KeyframeReducer | None
+    track: Track,
+    segments: list[Segment],
+    actions: tuple[str, ...],
+    num_frames: int,
+    reducer: KeyframeReducer | None,
+    min_iou: float | None = None,
 ) -> list[tuple[int, bool, np.ndarray, dict[str, bool]]]:
-    """(frame, outside, xyxy, action flags) for every shape of a box track, in frame order."""
+    """(frame, outside, xyxy, action flags) for every shape of a box track, in frame order. With ``min_iou`` (the
+    ``"auto"`` reducer), the track is compressed piece by piece between its segment boundaries, which CVAT needs as
+    keyframes: a boundary added to a compressed track afterwards would bend CVAT's line past the tolerance."""
     frames = track.frames
     first, last = int(frames[0]), int(frames[-1])
     end = last + 1 if num_frames <= 0 or last + 1 < num_frames else last  # frame of the closing outside shape
@@ -230,6 +237,8 @@ def _box_shapes(
         if a <= b:
             clipped.append(Segment(s.track_id, s.label, a, b))
     boundaries = {s.start_frame for s in clipped} | {s.end_frame + 1 for s in clipped}
+    if min_iou is not None:
+        reducer = compression_reducer(min_iou, pinned={track.track_id: boundaries})
     observed = set(frames.tolist())
     keys = set(keyframe_frames(track, reducer, boundaries))
     gap_starts = {b[1] + 1 for b in frame_runs(frames)}
@@ -350,7 +359,8 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
             counter += 1
             w.open("track", head)
             segs = annotations.segments_of(track.track_id)
-            for f, outside, xyxy, flags in _box_shapes(track, segs, actions, n, reducer):
+            auto_iou = opts.min_iou if opts.keyframe_reducer == AUTO and reducer is not None else None
+            for f, outside, xyxy, flags in _box_shapes(track, segs, actions, n, reducer, auto_iou):
                 w.open("box", {
                     "frame": str(f), "keyframe": "1", "outside": str(int(outside)), "occluded": "0",
                     "xtl": _f2(xyxy[0]), "ytl": _f2(xyxy[1]), "xbr": _f2(xyxy[2]), "ybr": _f2(xyxy[3]),
