@@ -240,7 +240,7 @@ def _sniff_format(path: Path) -> str | None:
     if suffix == ".xml":
         return "cvat"
     if suffix == ".txt":
-        return "mot-gt" if path.name == "gt.txt" else "mot"  # MOTChallenge's ground truth is SEQ/gt/gt.txt
+        return "mot-gt" if path.name == "gt.txt" or _mot_gt_columns(path) else "mot"
     if suffix != ".json":
         return None
     from prelabel.formats.result_json import is_result_json
@@ -258,10 +258,26 @@ def _sniff_format(path: Path) -> str | None:
     return None
 
 
+def _mot_gt_columns(path: Path) -> bool:
+    """Whether a MOT text file's rows look like MOT16+ ground truth (``frame, id, x, y, w, h, flag, class,
+    visibility``: a 0/1 flag, a class id of MOT's, a visibility in [0, 1]) rather than tracker results
+    (``..., conf, -1, -1, -1``)."""
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines()[:200] if ln.strip()]
+        rows = [[float(v) for v in ln.replace(",", " ").split()] for ln in lines]
+    except (OSError, ValueError):
+        return False
+    return bool(rows) and all(
+        len(r) >= 9 and r[6] in (0.0, 1.0) and r[7] == int(r[7]) and 1 <= r[7] <= 13 and 0.0 <= r[8] <= 1.0
+        for r in rows
+    )
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Read labels in one format and write them in another; CVAT and Label Studio get keyframes by compression."""
     import numpy as np
 
+    from prelabel.errors import PrelabelError
     from prelabel.formats import export, load
     from prelabel.video.decode import probe
 
@@ -273,17 +289,52 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"error: {args.input}: cannot tell its format; give --from ({', '.join(sorted(CONVERT_FORMATS))})",
               file=sys.stderr)  # fmt: skip
         return 2
+    if args.out.resolve() == args.input.resolve():
+        print(f"error: --out {args.out} is the input; write the result elsewhere", file=sys.stderr)
+        return 2
     info = ts = None
     if args.video is not None:
         info, ts = probe(args.video)
-    ann = load(CONVERT_FORMATS[source], args.input, info)
+    try:
+        ann = load(CONVERT_FORMATS[source], args.input, info)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:  # a malformed file (PrelabelError passes through)
+        if isinstance(exc, PrelabelError):
+            raise
+        why = "not a text file" if isinstance(exc, UnicodeDecodeError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+        print(f"error: {args.input}: cannot be read as {source} ({why})", file=sys.stderr)
+        return 2
+    if not ann.tracks:
+        hint = "give --from if that is not its format"
+        if args.input.suffix.lower() == ".zip":
+            hint = "unzip it and convert the folder"
+        elif source == "yolo":
+            hint = "prelabel reads a folder of frame_NNNNNN.txt files and its data.yaml, as its YOLO export writes"
+        print(f"error: {args.input}: no track read as {source} ({hint})", file=sys.stderr)
+        return 2
     if ts is not None and len(ts) == ann.num_frames:
         ann.ts_ms = np.asarray(ts, np.float64)
     if args.video is not None:
         ann.name = args.video.name
     target = CONVERT_TARGETS[args.target]
+    # What the target needs and the source may not say: the frame size (all but MOT), the video's length (a
+    # track alive on the last labelled frame is drawn to the video's end by CVAT and Label Studio) and its rate
+    # (Label Studio's timeline).
+    missing = [
+        what
+        for what, needed, known in (
+            ("frame size", target not in ("mot", "mot_gt"), ann.info.width > 0 and ann.info.height > 0),
+            ("length", target in ("cvat", "label_studio"), ann.info.num_frames > 0),
+            ("frame rate", target == "label_studio", ann.info.fps > 0),
+        )
+        if needed and not known
+    ]
+    if missing:
+        print(f"error: {args.input} does not say the video's {' and '.join(missing)}: give --video", file=sys.stderr)
+        return 2
     reducer = None if args.every_frame else "auto"
     path = export(ann, target, args.out, reducer, min_iou=args.min_iou, max_keypoint_error=args.max_keypoint_error)
+    if target == "label_studio" and any(b.skeleton is not None for t in ann.tracks for b in t.boxes):
+        print("note: Label Studio's video labels hold no skeletons; they are left out", file=sys.stderr)
     boxes = sum(len(t) for t in ann.tracks)
     report = {"written": str(path), "from": source, "to": args.target, "tracks": len(ann.tracks), "boxes": boxes}
     print(json.dumps(report, indent=1))

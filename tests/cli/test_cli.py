@@ -635,3 +635,50 @@ def test_convert_reads_mot_ground_truth_with_its_video_and_names_bad_input(
     (tmp_path / "broken.json").write_text('{"info": {"width": 1}, "tracks": []}')
     assert main(["convert", str(tmp_path / "broken.json"), "--to", "mot", "--out", str(tmp_path / "x.txt")]) != 0
     assert "info needs width, height" in capsys.readouterr().err
+
+
+def test_convert_refuses_what_it_cannot_do_well(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pose_track: Track
+) -> None:
+    """One-line errors, exit 2, nothing written: no frame size or length to write with, a video of another size,
+    nothing read, a malformed file, the output over the input. A MOT16+ ground-truth file is read as ground truth
+    whatever its name; a box source this version does not know reads as unspecified."""
+    from prelabel.formats import load
+
+    mot = tmp_path / "tracks.txt"
+    mot.write_text("".join(f"{f + 1},1,{10 + f},20,30,60,1,-1,-1,-1\n" for f in range(20)))
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = main(["convert", *argv])
+        return code, capsys.readouterr().err
+
+    code, err = run(str(mot), "--to", "cvat", "--out", str(tmp_path / "a.xml"))
+    assert code == 2 and "frame size and length: give --video" in err
+    code, err = run(str(mot), "--to", "mot", "--out", str(mot))
+    assert code == 2 and "is the input" in err
+    doc = _result_doc(pose_track, 150)
+    (tmp_path / "result.json").write_text(json.dumps(doc))
+    other = generate("default", 1, num_frames=10, width=320, height=192)
+    video = write_scene(other, tmp_path / "other")["video"]
+    code, err = run(
+        str(tmp_path / "result.json"), "--to", "cvat", "--video", str(video), "--out", str(tmp_path / "b.xml")
+    )
+    assert code == 2 and "640x360 video, the video given is 320x192" in err
+    (tmp_path / "empty").mkdir()
+    code, err = run(str(tmp_path / "empty"), "--to", "cvat", "--out", str(tmp_path / "c.xml"))
+    assert code == 2 and "frame size unknown" in err and "--video" in err
+    (tmp_path / "coco.json").write_text(json.dumps({"images": [{"file_name": "x"}], "annotations": []}))
+    code, err = run(str(tmp_path / "coco.json"), "--to", "mot", "--out", str(tmp_path / "d.txt"))
+    assert code == 2 and "cannot be read as coco" in err
+    assert not any((tmp_path / name).exists() for name in ("a.xml", "b.xml", "c.xml", "d.txt"))
+
+    gt = tmp_path / "MOT17-02-gt.txt"  # MOT16+ ground truth: flag, class, visibility; class 3 is a car
+    gt.write_text("".join(f"{f + 1},4,{10 + f},20,30,60,1,3,0.8\n" for f in range(20)))
+    assert main(["convert", str(gt), "--to", "mot", "--out", str(tmp_path / "e.txt")]) == 0
+    assert json.loads(capsys.readouterr().out)["from"] == "mot-gt"
+    assert load("mot_gt", gt).tracks[0].class_name == "car"
+    doc["tracks"][0]["boxes"][5]["source"] = "from_the_future"  # type: ignore[index]
+    doc["tracks"][0]["boxes"].reverse()  # type: ignore[union-attr]
+    (tmp_path / "newer.json").write_text(json.dumps(doc))
+    back = load("json", tmp_path / "newer.json").tracks[0]
+    assert back.frames.tolist() == pose_track.frames.tolist() and int(back.boxes[5].source) == 0

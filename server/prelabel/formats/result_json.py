@@ -5,6 +5,7 @@ segments, timestamps. Raw detections are not part of Annotations and are left ou
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -24,14 +25,17 @@ def is_result_json(doc: object) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("info"), dict) and isinstance(doc.get("tracks"), list)
 
 
-def _source(name: object, where: str) -> Source:
+def _source(name: object, unknown: set[str]) -> Source:
+    """A box's or segment's ``source``; a name this version does not know (a newer writer's) reads as UNSPECIFIED
+    and is collected in ``unknown`` for one warning."""
     try:
         return Source[str(name).upper()]
     except KeyError:
-        raise InvalidInputError(f"{where}: unknown source {name!r}") from None
+        unknown.add(str(name))
+        return Source.UNSPECIFIED
 
 
-def _box(item: dict[str, Any], where: str) -> TrackedBox:
+def _box(item: dict[str, Any], unknown: set[str]) -> TrackedBox:
     skeleton = None
     if "keypoints" in item:
         kp = np.asarray(item["keypoints"], np.float32)
@@ -41,7 +45,7 @@ def _box(item: dict[str, Any], where: str) -> TrackedBox:
         int(item["frame"]),
         np.asarray(item["xyxy"], np.float32),
         float(item.get("score", 1.0)),
-        _source(item.get("source", "unspecified"), where),
+        _source(item.get("source", "unspecified"), unknown),
         float(item.get("ts_ms", 0.0)),
         skeleton,
     )
@@ -52,10 +56,11 @@ def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
 
     Args:
         path: the file.
-        info: the video's size and length; None takes the file's own ``info``.
+        info: the video's size and length (it must have the file's frame size); None takes the file's own ``info``.
 
     Raises:
-        InvalidInputError: not JSON, not a result document, or a malformed track, box or segment (named).
+        InvalidInputError: not JSON, not a result document, a malformed track, box or segment (named), the same
+            frame twice in a track, or ``info`` of another frame size.
     """
     path = Path(path)
     try:
@@ -75,11 +80,20 @@ def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"{path.name}: info needs width, height, num_frames and fps ({exc})") from exc
+    if info is not None and (info.width, info.height) != (file_info.width, file_info.height):
+        raise InvalidInputError(
+            f"{path.name}: labels of a {file_info.width}x{file_info.height} video, the video given is "
+            f"{info.width}x{info.height}"
+        )
+    unknown: set[str] = set()
     tracks = []
     for n, t in enumerate(doc["tracks"]):
         where = f"{path.name} track {t.get('track_id', f'#{n}') if isinstance(t, dict) else f'#{n}'}"
         try:
-            boxes = [_box(item, f"{where} frame {item.get('frame')}") for item in t["boxes"]]
+            boxes = sorted((_box(item, unknown) for item in t["boxes"]), key=lambda b: b.frame_idx)
+            twice = [a.frame_idx for a, b in itertools.pairwise(boxes) if a.frame_idx == b.frame_idx]
+            if twice:
+                raise InvalidInputError(f"frame {twice[0]} appears twice")
             tracks.append(Track(int(t["track_id"]), boxes, int(t.get("class_id", 0)), str(t.get("class_name", ""))))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{where}: {exc}") from exc
@@ -89,12 +103,14 @@ def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
     for n, s in enumerate(doc.get("segments") or []):
         try:
             fields = {k: v for k, v in s.items() if k in Segment.__dataclass_fields__}
-            fields["source"] = _source(fields.get("source", "rule"), f"{path.name} segment #{n}")
+            fields["source"] = _source(fields.get("source", "rule"), unknown)
             segments.append(Segment(**fields))
         except InvalidInputError:
             raise
         except (TypeError, ValueError, AttributeError) as exc:
             raise InvalidInputError(f"{path.name} segment #{n}: malformed ({exc!r})") from exc
+    if unknown:
+        logger.warning("%s: sources %s unknown to this version, read as unspecified", path.name, sorted(unknown))
     ts = doc.get("ts_ms")
     ts_ms = np.asarray(ts, np.float64) if isinstance(ts, list) and len(ts) == file_info.num_frames else None
     names = [str(c) for c in doc.get("class_names") or []]

@@ -91,7 +91,10 @@ def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | Non
         info = VideoInfo(int(v.get("width", 0)), int(v.get("height", 0)), int(v.get("num_frames", 0)),
                          float(v.get("fps", 0.0)))  # fmt: skip
     if info.width <= 0 or info.height <= 0:
-        raise InvalidInputError(f"{folder.name}: frame size unknown; pass info= (YOLO coordinates are normalised)")
+        raise InvalidInputError(
+            f"{folder.name}: frame size unknown (YOLO coordinates are normalised): no data.yaml with the video's size; "
+            "give the video (prelabel convert --video)"
+        )
     scale = np.array([info.width, info.height, info.width, info.height], np.float64)
     tmp = Annotations(info=VideoInfo(info.width, info.height, 0, info.fps), ts_ms=ts_ms)
     per_track: dict[int, dict[int, TrackedBox]] = {}
