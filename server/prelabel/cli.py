@@ -221,7 +221,9 @@ def _add_keyframe_args(p: argparse.ArgumentParser, what: str) -> None:
         help="CVAT skeleton tracks: stored so that every keypoint is rebuilt within this fraction of the box's "
         "longer side (default: 0.05)",
     )
-    p.add_argument("--every-frame", action="store_true", help=f"store every frame of the {what} as a keyframe instead")
+    p.add_argument(
+        "--every-frame", action="store_true", help=f"store the {what} with a keyframe on every frame instead"
+    )
 
 
 # ``prelabel convert``: its names for the formats -> the registry's.
@@ -279,6 +281,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     from prelabel.errors import PrelabelError
     from prelabel.formats import export, load
+    from prelabel.formats.keyframes import AUTO
     from prelabel.video.decode import probe
 
     if not args.input.exists():
@@ -331,7 +334,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: {args.input} does not say the video's {' and '.join(missing)}: give --video", file=sys.stderr)
         return 2
-    reducer = None if args.every_frame else "auto"
+    reducer = None if args.every_frame else AUTO
     path = export(ann, target, args.out, reducer, min_iou=args.min_iou, max_keypoint_error=args.max_keypoint_error)
     if target == "label_studio" and any(b.skeleton is not None for t in ann.tracks for b in t.boxes):
         print("note: Label Studio's video labels hold no skeletons; they are left out", file=sys.stderr)
