@@ -231,3 +231,18 @@ def test_squat_bend_and_fall_overlap_in_box_shape() -> None:
     for a, b in itertools.combinations(quartiles, 2):
         (a_lo, a_hi), (b_lo, b_hi) = quartiles[a], quartiles[b]
         assert a_lo < b_hi and b_lo < a_hi, f"{a} {quartiles[a]} and {b} {quartiles[b]} do not overlap"
+
+
+def test_a_variable_frame_rate_scene_writes_its_times_into_the_video(tmp_path: Path) -> None:
+    """The video of a variable-frame-rate scene carries each frame's real time (what a decoder and the pipeline
+    read), not the nominal rate's; a constant-rate scene's video keeps its rate."""
+    from prelabel.video.decode import probe
+
+    vfr = generate("vfr", 2, num_frames=60)
+    info, ts = probe(write_scene(vfr, tmp_path / "vfr")["video"])
+    assert info.variable_frame_rate and info.num_frames == 60
+    assert np.abs(np.asarray(ts) - vfr.ts_ms).max() <= 0.5 + 1e-6  # milliseconds, rounded
+    cfr = generate("default", 2, num_frames=20)
+    info, ts = probe(write_scene(cfr, tmp_path / "cfr")["video"])
+    assert not info.variable_frame_rate
+    assert np.abs(np.asarray(ts) - cfr.ts_ms).max() < 1.0

@@ -2,7 +2,8 @@
 
 Layout of a scene folder::
 
-    video.mp4         frames (mp4v, nominal fps; real per-frame times are in timestamps.json)
+    video.mp4         frames (MPEG-4 part 2, as OpenCV's mp4v; a variable-frame-rate scene's frames carry their
+                      real times as presentation timestamps, to the millisecond; timestamps.json has them exactly)
     gt/gt.txt         MOTChallenge: frame (1-based), id, left, top, width, height, 1, class, visibility
                       (class: 1 person, 2 ball; visibility: visible fraction in [0, 1])
     seqinfo.ini       MOTChallenge sequence info (name, frame rate, length, size)
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +42,26 @@ from prelabel.types import (
 logger = logging.getLogger(__name__)
 
 
-def write_video(frames: np.ndarray, path: Path, fps: float) -> None:
-    """Write (T, H, W, 3) uint8 BGR frames to ``path`` with OpenCV's mp4v codec.
+def write_video(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray | None = None) -> None:
+    """Write (T, H, W, 3) uint8 BGR frames to ``path`` with OpenCV's mp4v codec, or, when ``ts_ms`` (per-frame
+    times) is not evenly spaced, with PyAV's MPEG-4 encoder and each frame's time as its presentation timestamp (a
+    decoder then sees the variable frame rate; OpenCV's writer knows one rate only).
 
     Raises:
-        InvalidInputError: the frames have the wrong shape or the writer cannot be opened.
+        InvalidInputError: the frames have the wrong shape, ``ts_ms`` the wrong length or order, or the writer
+            cannot be opened.
     """
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
         raise InvalidInputError(f"frames: expected (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
     h, w = frames.shape[1:3]
+    if ts_ms is not None:
+        ts = np.asarray(ts_ms, np.float64)
+        if ts.shape != (len(frames),) or np.any(np.diff(np.round(ts)) <= 0):
+            raise InvalidInputError(f"ts_ms: expected {len(frames)} increasing times (1 ms apart at least)")
+        steps = np.diff(ts)
+        if len(steps) and float(np.ptp(steps)) > 0.5:  # more than rounding: a variable frame rate
+            _write_vfr(frames, path, fps, ts)
+            return
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
         raise InvalidInputError(f"cannot open a video writer for {path}")
@@ -57,6 +70,27 @@ def write_video(frames: np.ndarray, path: Path, fps: float) -> None:
             writer.write(frame)
     finally:
         writer.release()
+
+
+def _write_vfr(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray) -> None:
+    """MPEG-4 part 2 in MP4 with per-frame presentation times in milliseconds, at about OpenCV's mp4v quality."""
+    import av
+
+    h, w = frames.shape[1:3]
+    tb = Fraction(1, 1000)
+    try:
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("mpeg4", rate=max(1, round(fps)))
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.time_base = stream.codec_context.time_base = tb
+            stream.bit_rate = int(0.22 * w * h * max(fps, 1.0))
+            for frame, t in zip(frames, ts_ms.tolist(), strict=True):
+                vf = av.VideoFrame.from_ndarray(frame, format="bgr24")
+                vf.pts, vf.time_base = round(t), tb
+                out.mux(stream.encode(vf))
+            out.mux(stream.encode())
+    except av.FFmpegError as exc:
+        raise InvalidInputError(f"cannot write {path}: {exc}") from exc
 
 
 def _coco(scene: Scene) -> dict[str, Any]:
@@ -103,7 +137,7 @@ def write_scene(scene: Scene, out_dir: Path) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     if scene.frames is not None:
         paths["video"] = out_dir / "video.mp4"
-        write_video(scene.frames, paths["video"], scene.info.fps)
+        write_video(scene.frames, paths["video"], scene.info.fps, scene.ts_ms)
     paths["gt"] = out_dir / "gt" / "gt.txt"
     rows = []
     for t in scene.tracks:
