@@ -71,7 +71,7 @@ def test_mot_errors_name_the_row(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="row 2: id 1 already has a box on frame 1"):
         read_mot(path)
     path.write_text("1,-1,10,10,5,5,0.9,-1,-1,-1\n")
-    with pytest.raises(InvalidInputError, match="read_mot_detections"):
+    with pytest.raises(InvalidInputError, match="a detection file has no tracks"):
         read_mot(path)
     dets = read_mot_detections(path)
     np.testing.assert_allclose(dets[0].xyxy, [[10, 10, 15, 15]])
@@ -132,3 +132,31 @@ def test_registry_round_trips_every_format(fmt: str, annotations: Annotations, t
 def test_unknown_format(annotations: Annotations, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown format 'pascal'"):
         export(annotations, "pascal", tmp_path / "x")
+
+
+def test_mot_rows_with_a_negative_size_are_named(tmp_path: Path) -> None:
+    from prelabel.formats.mot import read_mot
+
+    path = tmp_path / "tracks.txt"
+    path.write_text("1,1,10,10,20,40,1,-1,-1,-1\n2,1,11,10,-5,40,1,-1,-1,-1\n")
+    with pytest.raises(InvalidInputError, match=r"tracks.txt row 2: box width -5"):
+        read_mot(path)
+
+
+def test_coco_images_without_a_frame_number_are_numbered_by_position_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    doc = {
+        "images": [
+            {"id": 1, "file_name": "000004.jpg", "width": 64, "height": 48},
+            {"id": 2, "file_name": "000009.jpg", "width": 64, "height": 48},
+        ],
+        "annotations": [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [1, 2, 10, 20], "track_id": 3}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING"):
+        ann = read_coco(path)
+    assert ann.tracks[0].frames.tolist() == [1]
+    assert "2 images have no frame_id" in caplog.text and "000004.jpg" in caplog.text

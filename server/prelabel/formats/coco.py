@@ -158,6 +158,15 @@ def read_coco(path: Path, info: _VideoInfo | None = None) -> Annotations:
     images = sorted(doc["images"], key=lambda im: im["id"])
     frame_of: dict[Any, int] = {}
     ts: dict[int, float] = {}
+    by_position = [im.get("file_name", "") for im in images if "frame_id" not in im and "frame_idx" not in im]
+    if by_position:
+        logger.warning(
+            "%s: %d images have no frame_id or frame_idx (e.g. %r): numbered by their position among the images, "
+            "which is the video's frame number only when every frame is listed",
+            path.name,
+            len(by_position),
+            by_position[0],
+        )
     for pos, im in enumerate(images):
         f = int(im.get("frame_id", im.get("frame_idx", pos)))
         frame_of[im["id"]] = f

@@ -158,9 +158,7 @@ def read_mot(
         frame, tid = int(v[0]), int(v[1])
         where = f"{path.name} row {lineno}"
         if tid < 1:
-            raise InvalidInputError(
-                f"{where}: id {tid}, expected a track id >= 1 (detection files: read_mot_detections)"
-            )
+            raise InvalidInputError(f"{where}: id {tid}, expected a track id >= 1 (a detection file has no tracks)")
         if frame < 1:
             raise InvalidInputError(f"{where}: frame {frame}, expected >= 1 (MOT frames are 1-based)")
         if gt and v[6] == 0 and not keep_ignored:
@@ -175,6 +173,8 @@ def read_mot(
         if gt and len(v) == 9:
             name = MOT_CLASSES.get(int(v[7]), str(int(v[7])))
             name = "person" if name == "pedestrian" else name
+        if not (w >= 0 and h >= 0):  # NaN fails too
+            raise InvalidInputError(f"{where}: box width {w:g} and height {h:g}, expected both >= 0")
         box = TrackedBox(f, np.array([x, y, x + w, y + h]), 1.0 if gt else float(v[6]),
                          Source.KEYFRAME if gt else Source.DETECTOR, tmp.frame_ts_ms(f))  # fmt: skip
         per_track.setdefault(tid, []).append(box)
