@@ -160,3 +160,21 @@ def test_coco_images_without_a_frame_number_are_numbered_by_position_with_a_warn
         ann = read_coco(path)
     assert ann.tracks[0].frames.tolist() == [1]
     assert "2 images have no frame_id" in caplog.text and "000004.jpg" in caplog.text
+
+
+def test_a_bad_box_in_a_result_json_is_named_by_track_and_frame(tmp_path: Path) -> None:
+    from prelabel.formats.result_json import read_result_json
+
+    doc = {
+        "info": {"width": 64, "height": 48, "num_frames": 5, "fps": 25.0},
+        "tracks": [{"track_id": 2, "boxes": [{"frame": 1, "xyxy": [1, 1, 9, 9]}, {"frame": 3, "xyxy": [5, 5, 1, 9]}]}],
+    }
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InvalidInputError, match=r"result.json track 2: frame 3: .*negative width"):
+        read_result_json(path)
+    doc["tracks"][0]["boxes"][1]["frame"] = 1  # type: ignore[index]
+    doc["tracks"][0]["boxes"][1]["xyxy"] = [1, 1, 2, 2]  # type: ignore[index]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InvalidInputError, match=r"track 2: frame 1 appears twice"):
+        read_result_json(path)

@@ -40,15 +40,21 @@ def _box(item: dict[str, Any], unknown: set[str]) -> TrackedBox:
     if "keypoints" in item:
         kp = np.asarray(item["keypoints"], np.float32)
         present = np.asarray(item.get("keypoints_present", [True] * NUM_KEYPOINTS), bool)
-        skeleton = Skeleton(kp, present, float(item.get("score", 1.0)))
-    return TrackedBox(
-        int(item["frame"]),
-        np.asarray(item["xyxy"], np.float32),
-        float(item.get("score", 1.0)),
-        _source(item.get("source", "unspecified"), unknown),
-        float(item.get("ts_ms", 0.0)),
-        skeleton,
-    )
+        try:
+            skeleton = Skeleton(kp, present, float(item.get("score", 1.0)))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"frame {item.get('frame')}: {exc}") from exc
+    try:
+        return TrackedBox(
+            int(item["frame"]),
+            np.asarray(item["xyxy"], np.float32),
+            float(item.get("score", 1.0)),
+            _source(item.get("source", "unspecified"), unknown),
+            float(item.get("ts_ms", 0.0)),
+            skeleton,
+        )
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"frame {item.get('frame')}: {exc}") from exc
 
 
 def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
