@@ -312,8 +312,13 @@ def test_track_video_streams_info_progress_and_frames(env: tuple[PrelabelClient,
     scene = generate("default", 2, num_frames=16, width=320, height=192)
     video = write_scene(scene, tmp / "clip")["video"]
     req = pb.TrackVideoRequest(video=pb.VideoSource(path=str(video)), detector_model="arch-yolo11n")
-    kinds = [m.WhichOneof("item") for m in client.track_video(req)]
+    messages = list(client.track_video(req))
+    kinds = [m.WhichOneof("item") for m in messages]
     assert kinds[0] == "info" and "progress" in kinds
+    # every frame has its message and its time, empty or not (an untrained detector finds little)
+    frames = [m.frame for m in messages if m.WhichOneof("item") == "frame"]
+    assert [f.frame_idx for f in frames] == list(range(16))
+    assert [f.ts_ms for f in frames] == pytest.approx(scene.ts_ms.tolist(), abs=1.0)
     info = next(iter(client.track_video(req))).info
     assert (info.width, info.height, info.num_frames) == (320, 192, 16)
     with pytest.raises(grpc.RpcError) as err:

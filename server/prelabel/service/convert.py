@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -76,9 +76,10 @@ def tracked_to_proto(track: Track, box: TrackedBox) -> pb.TrackedObject:
 
 
 def tracks_to_frames(
-    tracks: Sequence[Track], ts_ms: Sequence[float] | np.ndarray | None = None
+    tracks: Sequence[Track], ts_ms: Sequence[float] | np.ndarray | None = None, frames: Iterable[int] = ()
 ) -> list[pb.FrameTracks]:
-    """Per-track lists -> per-frame messages in frame order (frames with no object are omitted)."""
+    """Per-track lists -> per-frame messages in frame order: the frames with an object, and every one of ``frames``
+    (empty where nothing is there: a client learns each processed frame's time)."""
     by_frame: dict[int, list[pb.TrackedObject]] = {}
     ts_of: dict[int, float] = {}
     for track in tracks:
@@ -86,9 +87,9 @@ def tracks_to_frames(
             by_frame.setdefault(box.frame_idx, []).append(tracked_to_proto(track, box))
             ts_of[box.frame_idx] = box.ts_ms
     out = []
-    for f in sorted(by_frame):
-        ts = float(ts_ms[f]) if ts_ms is not None and f < len(ts_ms) else ts_of[f]
-        out.append(pb.FrameTracks(frame_idx=f, ts_ms=ts, objects=by_frame[f]))
+    for f in sorted(set(by_frame) | {int(x) for x in frames}):
+        ts = float(ts_ms[f]) if ts_ms is not None and f < len(ts_ms) else ts_of.get(f, 0.0)
+        out.append(pb.FrameTracks(frame_idx=f, ts_ms=ts, objects=by_frame.get(f, [])))
     return out
 
 

@@ -197,7 +197,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             elif isinstance(event, OnlineFrame):  # online mode: frames as they are tracked
                 yield pb.TrackVideoResponse(frame=convert.online_frame_to_proto(event))
             elif config.offline_refine:  # offline refinement needs the whole video: frames come at the end
-                for frame in convert.tracks_to_frames(event.tracks, event.ts_ms):
+                for frame in convert.tracks_to_frames(event.tracks, event.ts_ms, frames=event.detections):
                     yield pb.TrackVideoResponse(frame=frame)
 
     def TrackDetections(

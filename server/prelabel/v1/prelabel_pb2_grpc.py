@@ -143,7 +143,8 @@ class PrelabelServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TrackVideo(self, request, context):
-        """Detect and track through a video; streams video info, progress, and per-frame tracks in frame order.
+        """Detect and track through a video; streams video info, progress, and per-frame tracks in frame order: a message
+        for every processed frame, with its time, empty where nothing is tracked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
