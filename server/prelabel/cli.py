@@ -270,9 +270,11 @@ def _mot_gt_columns(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return bool(rows) and all(
-        len(r) >= 9 and r[6] in (0.0, 1.0) and r[7] == int(r[7]) and 1 <= r[7] <= 13 and 0.0 <= r[8] <= 1.0
-        for r in rows
+        len(r) >= 9 and r[6] in (0.0, 1.0) and r[7] in _MOT_CLASS_IDS and 0.0 <= r[8] <= 1.0 for r in rows
     )
+
+
+_MOT_CLASS_IDS = frozenset(float(c) for c in range(1, 14))  # MOT16+ ground truth's classes
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -288,6 +290,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"error: {args.input}: no such file or folder", file=sys.stderr)
         return 2
     source = args.source or _sniff_format(args.input)
+    if args.source is None and source == "mot-gt" and args.input.name != "gt.txt":
+        print(f"note: {args.input.name} read as MOT ground truth (its flag, class and visibility columns; rows "
+              "flagged 0 are left out); give --from mot for tracker results", file=sys.stderr)  # fmt: skip
     if source is None:
         print(f"error: {args.input}: cannot tell its format; give --from ({', '.join(sorted(CONVERT_FORMATS))})",
               file=sys.stderr)  # fmt: skip

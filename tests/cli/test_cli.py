@@ -675,7 +675,12 @@ def test_convert_refuses_what_it_cannot_do_well(
     gt = tmp_path / "MOT17-02-gt.txt"  # MOT16+ ground truth: flag, class, visibility; class 3 is a car
     gt.write_text("".join(f"{f + 1},4,{10 + f},20,30,60,1,3,0.8\n" for f in range(20)))
     assert main(["convert", str(gt), "--to", "mot", "--out", str(tmp_path / "e.txt")]) == 0
-    assert json.loads(capsys.readouterr().out)["from"] == "mot-gt"
+    out = capsys.readouterr()
+    assert json.loads(out.out)["from"] == "mot-gt" and "read as MOT ground truth" in out.err
+    odd = tmp_path / "odd.txt"  # not a number where a class would be: read as tracker results, no traceback
+    odd.write_text("1,1,10,10,20,40,1,nan,1\n2,1,11,10,20,40,1,inf,1\n")
+    assert main(["convert", str(odd), "--to", "mot", "--out", str(tmp_path / "f.txt")]) == 0
+    assert json.loads(capsys.readouterr().out)["from"] == "mot"
     assert load("mot_gt", gt).tracks[0].class_name == "car"
     doc["tracks"][0]["boxes"][5]["source"] = "from_the_future"  # type: ignore[index]
     doc["tracks"][0]["boxes"].reverse()  # type: ignore[union-attr]

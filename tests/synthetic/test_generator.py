@@ -246,3 +246,13 @@ def test_a_variable_frame_rate_scene_writes_its_times_into_the_video(tmp_path: P
     info, ts = probe(write_scene(cfr, tmp_path / "cfr")["video"])
     assert not info.variable_frame_rate
     assert np.abs(np.asarray(ts) - cfr.ts_ms).max() < 1.0
+
+
+def test_an_odd_frame_size_is_written_whole(tmp_path: Path) -> None:
+    """OpenCV's writer drops an odd row or column; the video must have the size the ground truth is in."""
+    from prelabel.video.decode import probe
+
+    scene = generate("default", 2, num_frames=12, width=321, height=179)
+    info, ts = probe(write_scene(scene, tmp_path / "odd")["video"])
+    assert (info.width, info.height, info.num_frames) == (321, 179, 12)
+    assert np.abs(np.asarray(ts) - scene.ts_ms).max() < 0.01

@@ -180,7 +180,7 @@ def read_mot(
         per_track.setdefault(tid, []).append(box)
         cls_of.setdefault(tid, name)
     if dropped:
-        logger.info("%s: left out %d ground-truth rows flagged 0 (ignore)", path.name, dropped)
+        logger.warning("%s: left out %d ground-truth rows flagged 0 (ignore)", path.name, dropped)
     labels = list(dict.fromkeys(cls_of[t] for t in sorted(cls_of)))
     tracks = [
         Track(tid, sorted(per_track[tid], key=lambda b: b.frame_idx), labels.index(cls_of[tid]), cls_of[tid])

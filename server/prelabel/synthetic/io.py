@@ -45,7 +45,8 @@ logger = logging.getLogger(__name__)
 def write_video(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray | None = None) -> None:
     """Write (T, H, W, 3) uint8 BGR frames to ``path`` with OpenCV's mp4v codec, or, when ``ts_ms`` (per-frame
     times) is not evenly spaced, with PyAV's MPEG-4 encoder and each frame's time as its presentation timestamp (a
-    decoder then sees the variable frame rate; OpenCV's writer knows one rate only).
+    decoder then sees the variable frame rate; OpenCV's writer knows one rate only). Frames of an odd width or
+    height go through PyAV too (OpenCV's writer drops the odd row or column).
 
     Raises:
         InvalidInputError: the frames have the wrong shape, ``ts_ms`` the wrong length or order, or the writer
@@ -60,8 +61,11 @@ def write_video(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray | 
             raise InvalidInputError(f"ts_ms: expected {len(frames)} increasing times (1 ms apart at least)")
         steps = np.diff(ts)
         if len(steps) and float(np.ptp(steps)) > 0.5:  # more than rounding: a variable frame rate
-            _write_vfr(frames, path, fps, ts)
+            _write_pyav(frames, path, fps, ts)
             return
+    if w % 2 or h % 2:  # OpenCV's writer drops an odd row or column; the ground truth is of the whole frame
+        _write_pyav(frames, path, fps, None)
+        return
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
         raise InvalidInputError(f"cannot open a video writer for {path}")
@@ -72,21 +76,24 @@ def write_video(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray | 
         writer.release()
 
 
-def _write_vfr(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray) -> None:
-    """MPEG-4 part 2 in MP4 with per-frame presentation times in milliseconds, at about OpenCV's mp4v quality."""
+def _write_pyav(frames: np.ndarray, path: Path, fps: float, ts_ms: np.ndarray | None) -> None:
+    """MPEG-4 part 2 in MP4 at about OpenCV's mp4v quality: per-frame presentation times in milliseconds, or
+    (``ts_ms`` None) the constant rate ``fps`` exactly."""
     import av
 
     h, w = frames.shape[1:3]
-    tb = Fraction(1, 1000)
+    rate = Fraction(fps).limit_denominator(1001)
+    tb = Fraction(1, 1000) if ts_ms is not None else 1 / rate
+    pts = [round(t) for t in ts_ms.tolist()] if ts_ms is not None else list(range(len(frames)))
     try:
         with av.open(str(path), "w") as out:
-            stream = out.add_stream("mpeg4", rate=max(1, round(fps)))
+            stream = out.add_stream("mpeg4", rate=rate if ts_ms is None else max(1, round(fps)))
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.time_base = stream.codec_context.time_base = tb
             stream.bit_rate = int(0.22 * w * h * max(fps, 1.0))
-            for frame, t in zip(frames, ts_ms.tolist(), strict=True):
+            for frame, t in zip(frames, pts, strict=True):
                 vf = av.VideoFrame.from_ndarray(frame, format="bgr24")
-                vf.pts, vf.time_base = round(t), tb
+                vf.pts, vf.time_base = t, tb
                 out.mux(stream.encode(vf))
             out.mux(stream.encode())
     except av.FFmpegError as exc:
