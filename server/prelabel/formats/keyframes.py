@@ -11,7 +11,6 @@ visible keyframe held to the end of the video.
 from __future__ import annotations
 
 import importlib
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -40,22 +39,6 @@ def _interpolate_function(name: str) -> Callable[..., Any] | None:
     return getattr(module, name, None)
 
 
-def _piecewise(reduce_piece: KeyframeReducer, pinned: Mapping[int, Iterable[int]] | None) -> KeyframeReducer:
-    """A reducer that runs ``reduce_piece`` between pinned frames (each pinned frame kept as it is)."""
-
-    def reduce(track: Track) -> list[int]:
-        frames = track.frames
-        observed = set(frames.tolist())
-        pins = sorted({int(f) for f in (pinned or {}).get(track.track_id, ()) if int(f) in observed})
-        cuts = np.searchsorted(frames, [int(frames[0]), *pins, int(frames[-1])])  # box indices of the piece ends
-        out = set(pins)
-        for a, b in itertools.pairwise(cuts.tolist()):
-            out.update(reduce_piece(Track(track.track_id, track.boxes[a : b + 1])))
-        return sorted(out)
-
-    return reduce
-
-
 def compression_reducer(
     min_iou: float = 0.9, pinned: Mapping[int, Iterable[int]] | None = None
 ) -> KeyframeReducer | None:
@@ -63,17 +46,19 @@ def compression_reducer(
     back into the track's boxes within ``min_iou``), or None when that function is not available.
 
     ``pinned``: per track id, frames that stay keyframes (an annotator's own): the track is compressed piece by piece
-    between them, so each pinned frame is written as it is and every piece keeps the tolerance.
+    between them (``compress_track``'s ``keep``), so each pinned frame is written as it is and every piece keeps the
+    tolerance.
     """
     compress = _interpolate_function("compress_track")
     if compress is None:
         return None
 
-    def piece(track: Track) -> list[int]:
-        kfs = compress(track, min_iou=min_iou, max_keypoint_error=None)
+    def reduce(track: Track) -> list[int]:
+        keep = (pinned or {}).get(track.track_id, ())
+        kfs = compress(track, min_iou=min_iou, max_keypoint_error=None, keep=keep)
         return [int(k.frame_idx) for k in kfs if not k.outside]
 
-    return _piecewise(piece, pinned)
+    return reduce
 
 
 def skeleton_compression_reducer(max_keypoint_error: float = 0.05) -> KeyframeReducer | None:

@@ -327,7 +327,8 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         tracks = convert.tracks_from_frames(request.frames)
         if not tracks:
             raise InvalidInputError("no tracks given (every frame is empty)")
-        known = {t.track_id: t for t in tracks}
+        known = {t.track_id for t in tracks}
+        last = num_frames - 1 if num_frames is not None else None
         if num_frames is not None:
             for t in tracks:
                 if t.boxes[-1].frame_idx >= num_frames:
@@ -338,7 +339,6 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         for k in request.keep:
             if k.track_id not in known:
                 raise InvalidInputError(f"keep: track {k.track_id} is in no frame of the request")
-            last = num_frames - 1 if num_frames is not None else None
             bad = [f for f in k.frame_idx if f < 0 or (last is not None and f > last)]
             if bad:
                 raise InvalidInputError(f"keep: track {k.track_id} frame {bad[0]} is not a frame of the video")
