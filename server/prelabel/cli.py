@@ -236,9 +236,9 @@ CONVERT_TARGETS = {k: v for k, v in CONVERT_FORMATS.items() if k != "json"}
 
 def _sniff_format(path: Path) -> str | None:
     """A labels file's format from its name and, for JSON, its top level (None when it cannot tell)."""
-    if path.is_dir():
-        return "yolo"
     suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".zip":
+        return "yolo"
     if suffix == ".xml":
         return "cvat"
     if suffix == ".txt":
@@ -313,10 +313,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     if not ann.tracks:
         hint = "give --from if that is not its format"
-        if args.input.suffix.lower() == ".zip":
-            hint = "unzip it and convert the folder"
-        elif source == "yolo":
-            hint = "prelabel reads a folder of frame_NNNNNN.txt files and its data.yaml, as its YOLO export writes"
+        if source == "yolo":
+            hint = (
+                "prelabel reads a folder (or a zip) of frame_NNNNNN.txt files and its data.yaml, as its YOLO export "
+                "writes"
+            )
         print(f"error: {args.input}: no track read as {source} ({hint})", file=sys.stderr)
         return 2
     if ts is not None and len(ts) == ann.num_frames:
@@ -800,7 +801,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert labels between formats; dense tracks (a tracker's, prelabel's result.json) go into CVAT and "
         "Label Studio as the fewest keyframes their interpolation rebuilds them from",
     )
-    p.add_argument("input", type=Path, help="result.json, CVAT XML, Label Studio JSON, COCO JSON, MOT txt, YOLO folder")
+    p.add_argument(
+        "input", type=Path, help="result.json, CVAT XML, Label Studio JSON, COCO JSON, MOT txt, YOLO folder or zip"
+    )
     p.add_argument("--from", dest="source", choices=sorted(CONVERT_FORMATS), help="default: read off the file")
     p.add_argument("--to", dest="target", choices=sorted(CONVERT_TARGETS), required=True)
     p.add_argument("--video", type=Path, help="frame size, length and timestamps (formats without them: MOT, YOLO)")

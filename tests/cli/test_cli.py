@@ -612,6 +612,24 @@ def test_convert_stores_a_dense_result_as_few_keyframes(
     assert len(box_track.findall("box")) == 121  # every frame, and the closing outside shape
 
 
+def test_convert_reads_a_yolo_zip(tmp_path: Path, capsys: pytest.CaptureFixture[str], pose_track: Track) -> None:
+    """The yolo.zip that `prelabel run` and job downloads give converts as it is (its format read off the name)."""
+    from prelabel.formats import load
+    from prelabel.jobs.results import zip_folder
+
+    src = tmp_path / "result.json"
+    src.write_text(json.dumps(_result_doc(pose_track, 150)))
+    assert main(["convert", str(src), "--to", "yolo", "--out", str(tmp_path / "yolo")]) == 0
+    zip_folder(tmp_path / "yolo", tmp_path / "yolo.zip")
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "yolo.zip"), "--to", "mot", "--out", str(tmp_path / "t.txt")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["from"] == "yolo" and report["tracks"] == 1 and report["boxes"] == 120
+    back = load("mot", tmp_path / "t.txt").tracks[0]
+    assert back.frames.tolist() == pose_track.frames.tolist()
+    np.testing.assert_allclose(back.xyxy, pose_track.xyxy, atol=0.01)
+
+
 def test_convert_reads_mot_ground_truth_with_its_video_and_names_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

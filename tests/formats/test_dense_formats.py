@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from prelabel.formats.coco import read_coco, write_coco
 from prelabel.formats.model import Annotations
 from prelabel.formats.mot import read_mot, read_mot_detections, write_mot
 from prelabel.formats.yolo import read_yolo, write_yolo
+from prelabel.jobs.results import zip_folder
 from prelabel.types import COCO17_KEYPOINTS, VideoInfo
 
 
@@ -107,6 +109,31 @@ def test_yolo_round_trip_is_exact(annotations: Annotations, tmp_path: Path) -> N
     cx = float(line[1])
     b = annotations.track(1).boxes[0].xyxy
     assert cx == pytest.approx((b[0] + b[2]) / 2 / 640, abs=1e-7)
+
+
+def test_yolo_reads_the_zip_results_write(annotations: Annotations, tmp_path: Path) -> None:
+    folder = write_yolo(annotations, tmp_path / "yolo")
+    zip_folder(folder, tmp_path / "yolo.zip")  # what `prelabel run` and job downloads give
+    back = read_yolo(tmp_path / "yolo.zip", ts_ms=annotations.ts_ms)
+    assert_tracks_equal(annotations, back, atol=1e-3, scores=True, kp_conf=True)
+    # The same folder zipped by hand: its files sit in a folder inside the zip.
+    with zipfile.ZipFile(tmp_path / "nested.zip", "w") as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f"labels/{f.name}")
+    assert_tracks_equal(annotations, read_yolo(tmp_path / "nested.zip", ts_ms=annotations.ts_ms), atol=1e-3)
+
+
+def test_yolo_zip_bad_input(annotations: Annotations, tmp_path: Path) -> None:
+    folder = write_yolo(annotations, tmp_path / "yolo")
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as zf:
+        for f in sorted(folder.glob("frame_*.txt")):
+            zf.write(f, f"a/{f.name}")
+            zf.write(f, f"b/{f.name}")
+    with pytest.raises(InvalidInputError, match=r"two\.zip: label files in 2 folders \(a, b\)"):
+        read_yolo(tmp_path / "two.zip")
+    (tmp_path / "not.zip").write_bytes(b"PK but not a zip")
+    with pytest.raises(InvalidInputError, match=r"not\.zip: not a folder or a zip"):
+        read_yolo(tmp_path / "not.zip")
 
 
 def test_yolo_bad_line(tmp_path: Path) -> None:

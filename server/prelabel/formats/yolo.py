@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 _FRAME_FILE = re.compile(r"^frame_(\d+)\.txt$")
 BOX_COLUMNS = 7  # class cx cy w h conf id
 POSE_COLUMNS = 5 + 3 * NUM_KEYPOINTS + 2
+MAX_ZIP_BYTES = 1 << 30  # uncompressed; label text is small, more than this is not a label archive
 
 
 def write_yolo(annotations: Annotations, path: Path) -> Path:
@@ -68,22 +71,63 @@ def write_yolo(annotations: Annotations, path: Path) -> Path:
     return folder
 
 
+def _frame_of(name: str) -> int:
+    m = _FRAME_FILE.match(name)
+    assert m is not None
+    return int(m.group(1))
+
+
+def _label_texts(path: Path) -> tuple[str | None, Iterator[tuple[str, int, str]]]:
+    """``(data.yaml text or None, (file name, frame, text) per label file in name order)`` of a folder or of a zip
+    (prelabel's ``yolo.zip``, or such a folder zipped: the label files may sit in one folder inside it).
+
+    Raises:
+        InvalidInputError: not a zip, label files in several folders of one zip, or too large unpacked.
+    """
+    if path.is_dir():
+        meta = path / "data.yaml"
+        files = sorted(f for f in path.glob("frame_*.txt") if _FRAME_FILE.match(f.name))
+        return (meta.read_text() if meta.is_file() else None), (
+            (f.name, _frame_of(f.name), f.read_text()) for f in files
+        )
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidInputError(f"{path.name}: not a folder or a zip of YOLO label files ({exc})") from exc
+    with zf:
+        entries = [i for i in zf.infolist() if not i.is_dir()]
+        if sum(i.file_size for i in entries) > MAX_ZIP_BYTES:
+            raise InvalidInputError(f"{path.name}: more than {MAX_ZIP_BYTES >> 20} MiB unpacked; not a label archive")
+        frames = [(PurePosixPath(i.filename), i) for i in entries if _FRAME_FILE.match(PurePosixPath(i.filename).name)]
+        parents = sorted({str(p.parent) for p, _ in frames})
+        if len(parents) > 1:
+            raise InvalidInputError(
+                f"{path.name}: label files in {len(parents)} folders ({', '.join(parents[:3])}); expected one video's"
+            )
+        parent = PurePosixPath(parents[0]) if parents else PurePosixPath(".")
+        names = {PurePosixPath(i.filename): i for i in entries}
+        meta_info = names.get(parent / "data.yaml") or names.get(PurePosixPath("data.yaml"))
+        meta_text = zf.read(meta_info).decode() if meta_info is not None else None
+        texts = [(p.name, _frame_of(p.name), zf.read(i).decode()) for p, i in sorted(frames, key=lambda pi: pi[0].name)]
+    return meta_text, iter(texts)
+
+
 def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | None = None) -> Annotations:
-    """Read a folder of per-frame YOLO label files with track ids (as :func:`write_yolo` writes them).
+    """Read a folder of per-frame YOLO label files with track ids (as :func:`write_yolo` writes them), or a zip of one
+    (the ``yolo.zip`` of ``prelabel run`` and job downloads).
 
     Args:
-        path: the folder holding ``frame_XXXXXX.txt`` files and, optionally, ``data.yaml``.
+        path: the folder (or zip) holding ``frame_XXXXXX.txt`` files and, optionally, ``data.yaml``.
         info: the video's info; None takes it from ``data.yaml``.
         ts_ms: optional (num_frames,) timestamps in ms.
 
     Raises:
         InvalidInputError: frame size unknown, a line with a column count other than 7 (box) or 58 (pose), or
-            non-numeric values, naming file and line; one id twice on one frame.
+            non-numeric values, naming file and line; one id twice on one frame; a zip that is not one.
     """
     folder = Path(path)
-    meta: dict[str, Any] = {}
-    if (folder / "data.yaml").is_file():
-        meta = yaml.safe_load((folder / "data.yaml").read_text()) or {}
+    meta_text, label_files = _label_texts(folder)
+    meta: dict[str, Any] = (yaml.safe_load(meta_text) or {}) if meta_text is not None else {}
     names_raw = meta.get("names") or {}
     names = dict(enumerate(names_raw)) if isinstance(names_raw, list) else {int(k): v for k, v in names_raw.items()}
     if info is None:
@@ -99,15 +143,11 @@ def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | Non
     tmp = Annotations(info=VideoInfo(info.width, info.height, 0, info.fps), ts_ms=ts_ms)
     per_track: dict[int, dict[int, TrackedBox]] = {}
     cls_of: dict[int, int] = {}
-    for file in sorted(folder.glob("frame_*.txt")):
-        m = _FRAME_FILE.match(file.name)
-        if not m:
-            continue
-        f = int(m.group(1))
-        for lineno, line in enumerate(file.read_text().splitlines(), start=1):
+    for file_name, f, text in label_files:
+        for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
-            where = f"{file.name} line {lineno}"
+            where = f"{file_name} line {lineno}"
             try:
                 vals = [float(x) for x in line.split()]
             except ValueError as exc:
@@ -141,5 +181,5 @@ def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | Non
         cls = cls_of[tid]
         name = names.get(cls, str(cls))
         tracks.append(Track(tid, [per_track[tid][f] for f in sorted(per_track[tid])], cls, name))
-    video_name = str((meta.get("video") or {}).get("name", folder.name))
+    video_name = str((meta.get("video") or {}).get("name", folder.stem if folder.is_file() else folder.name))
     return Annotations(info=info, tracks=tracks, labels=tuple(labels), ts_ms=ts_ms, name=video_name)

@@ -114,7 +114,7 @@ def write_results(
         if fmt == "yolo":
             tmp_dir = folder / "yolo"
             export(ann, fmt, tmp_dir)
-            _zip_folder(tmp_dir, target)
+            zip_folder(tmp_dir, target)
             shutil.rmtree(tmp_dir)
         else:
             export(ann, fmt, target)
@@ -136,7 +136,7 @@ def result_file(folder: Path, fmt: str) -> tuple[Path, str]:
     return path, ctype
 
 
-def _zip_folder(folder: Path, target: Path) -> None:
+def zip_folder(folder: Path, target: Path) -> None:
     """``folder``'s files in a zip at ``target``, in name order with a fixed time stamp: the same labels give the
     same bytes (a re-run or a server's download compares equal)."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
