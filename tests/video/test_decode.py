@@ -90,6 +90,24 @@ def test_frame_range(tmp_path: Path) -> None:
         list(read_frames(video, 50, 60))
 
 
+@pytest.mark.parametrize("rate", [Fraction(30), Fraction(30000, 1001), Fraction(25, 2)])
+def test_a_constant_rate_is_the_containers_exactly(tmp_path: Path, rate: Fraction) -> None:
+    """Where the timestamps agree with the container's rate, the rate is the container's (30, not the
+    29.999999999999996 that 1000 / 33.333 ms gives), as CVAT and Label Studio files then carry it."""
+    path = tmp_path / "c.mp4"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(12):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    info, ts = probe(path)
+    assert info.fps == float(rate) and not info.variable_frame_rate
+    np.testing.assert_allclose(ts, np.arange(12) * 1000.0 / float(rate), atol=0.5)
+
+
 @pytest.mark.parametrize("content", [b"", b"definitely not a video" * 50])
 def test_bad_files_are_invalid_input(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.mp4"

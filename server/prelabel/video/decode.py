@@ -26,6 +26,7 @@ from prelabel.types import VideoInfo
 log = logging.getLogger(__name__)
 
 # Relative spread of frame intervals above which a stream counts as variable frame rate.
+_RATE_AGREEMENT = 1e-3  # relative
 _VFR_TOLERANCE = 0.02
 
 
@@ -174,7 +175,10 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
     dts = np.diff(ts)
     vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
     if len(dts) and np.median(dts) > 0:  # the timestamps are the truth; the container's rate is a fallback
-        fps = 1000.0 / float(np.median(dts))
+        measured = 1000.0 / float(np.median(dts))
+        # The container's rate where the timestamps agree with it: exact (30, 30000/1001) where the timestamps'
+        # rounding would make it 29.999999999999996.
+        fps = fps if fps > 0 and abs(measured - fps) <= _RATE_AGREEMENT * fps else measured
     duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
     info = VideoInfo(width, height, len(ts), fps, vfr, duration)
     return info, ts
