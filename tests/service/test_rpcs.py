@@ -89,6 +89,40 @@ def test_track_detections_bad_rows_are_invalid(env: tuple[PrelabelClient, Path])
         assert "frame" in (err.value.details() or ""), name
 
 
+def test_track_detections_bad_options_and_values(env: tuple[PrelabelClient, Path]) -> None:
+    """Each is refused with its status and the server goes on serving; sightings far apart cost what they hold."""
+    client, _ = env
+    good = pb.Detection(box=pb.Box(x1=1, y1=1, x2=10, y2=20), score=0.9, class_id=0, class_name="person")
+    frames = [pb.FrameDetections(frame_idx=i, detections=[good]) for i in range(10)]
+    huge = pb.Detection(box=pb.Box(x1=1, y1=1, x2=10, y2=20), score=0.9, class_id=2**31 - 1, class_name="x")
+    cases = {
+        "class id": (pb.TrackDetectionsRequest(frames=[pb.FrameDetections(detections=[huge])], fps=10), "class_id"),
+        "gap nan": (
+            pb.TrackDetectionsRequest(frames=frames, fps=10, tracker_options=pb.TrackerOptions(max_gap_s=float("nan"))),
+            "max_gap_s",
+        ),
+        "gap negative": (
+            pb.TrackDetectionsRequest(frames=frames, fps=10, tracker_options=pb.TrackerOptions(max_gap_s=-1)),
+            "max_gap_s",
+        ),
+        "fps inf": (pb.TrackDetectionsRequest(frames=frames, fps=float("inf")), "fps"),
+    }
+    for name, (req, word) in cases.items():
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.TrackDetections(req, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+        assert word in (err.value.details() or ""), name
+    with pytest.raises(grpc.RpcError) as err:
+        req = pb.TrackDetectionsRequest(frames=frames, fps=10, tracker_options=pb.TrackerOptions(tracker="nope"))
+        client.stub.TrackDetections(req, timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND and "prelabel" in (err.value.details() or "")
+    far = [pb.FrameDetections(frame_idx=i * 10_000_000, detections=[good]) for i in range(4)]
+    resp = client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=far, fps=30), timeout=30)
+    assert [f.frame_idx for f in resp.frames if f.objects] == [f.frame_idx for f in far]  # none between filled
+    resp = client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=frames, fps=10), timeout=30)
+    assert {o.track_id for f in resp.frames for o in f.objects} == {1}
+
+
 def test_interpolate_passes_through_keyframes_and_suggests(env: tuple[PrelabelClient, Path]) -> None:
     client, _ = env
     kfs = [

@@ -127,3 +127,40 @@ def test_appearance_decides_between_two_plausible_links() -> None:
     first = next(t for t in without if t.frames[0] == 0)
     np.testing.assert_allclose(first.boxes[-1].xyxy[1], truth[89, 1] + 15, atol=3.0)
     assert len(linked) == len(without) == 2
+
+
+def test_smoothing_uses_each_steps_own_time() -> None:
+    """A variable frame rate (frames 10 to 150 ms apart) and runs seen between gaps left unfilled: each step of the
+    smoother takes its own time step, so the boxes stay on the walk (with the steps misaligned by one, a box took
+    its neighbour's time step and left the walk)."""
+    rng = np.random.default_rng(3)
+    frames = [f for s in range(0, 400, 40) for f in range(s, s + 10)]  # runs of 10, gaps of 30 frames
+    ts = np.cumsum(rng.uniform(0.01, 0.15, 400))[frames]
+    x = 100.0 + 150.0 * ts
+    truth = np.stack([x, np.full_like(x, 200.0), x + 40, np.full_like(x, 300.0)], axis=1)
+    noisy = truth + rng.normal(0, 3.0, truth.shape)
+    boxes = [TrackedBox(f, b, 0.9, Source.DETECTOR, t * 1000.0) for f, b, t in zip(frames, noisy, ts, strict=True)]
+    (out,) = refine([Track(1, boxes)], TrackerConfig(fill_max_s=0.5), FPS)
+    assert out.frames.tolist() == frames  # the gaps (1.2 to 2.4 s) stay gaps
+    err = np.abs(out.xyxy - truth)
+    assert err.mean() < 0.6 * np.abs(noisy - truth).mean()
+    assert err.max() < 8.0
+
+
+def test_frames_far_apart_cost_what_their_boxes_do() -> None:
+    """Two sightings 10 million frames apart (the same place): the smoother steps across the gap without holding a
+    state per frame of it, and ``max_boxes`` bounds what filled gaps may add."""
+    from prelabel.errors import ResourceExhaustedError
+    from prelabel.track.offline import fill_frames
+
+    frames = [0, 1, 2, 10_000_000, 10_000_001, 10_000_002]
+    box = np.array([100.0, 100.0, 140.0, 200.0])
+    track = Track(1, [TrackedBox(f, box, 0.9, Source.DETECTOR, f * 1000.0 / FPS) for f in frames])
+    (out,) = refine([track], TrackerConfig(), FPS)
+    assert out.frames.tolist() == frames
+    np.testing.assert_allclose(out.xyxy, np.tile(box, (6, 1)), atol=1e-3)
+    times = np.array([0.0, 0.1, 0.4, 0.5])
+    assert fill_frames(np.array([0, 2, 6, 8]), times, 0.2).tolist() == [0, 1, 2, 6, 7, 8]  # 2 -> 6 takes 0.3 s
+    dense = Track(2, [TrackedBox(f, box, 0.9, Source.DETECTOR, f * 1000.0 / FPS) for f in (0, 5)])
+    with pytest.raises(ResourceExhaustedError, match="more than 5 boxes"):
+        refine([dense], TrackerConfig(min_track_s=0.0), FPS, max_boxes=5)

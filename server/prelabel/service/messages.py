@@ -5,6 +5,7 @@ light)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -24,18 +25,32 @@ def box_from_proto(box: pb.Box) -> np.ndarray:
     return np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32)
 
 
+MAX_CLASS_ID = 65_535  # class ids index a names table: far more classes than any detector has
+
+
+@lru_cache(maxsize=64)
+def _class_names(named: tuple[tuple[int, str], ...]) -> tuple[str, ...]:
+    """The names table for ``(class id, name)`` pairs, ids without a name as text; shared by the frames of a request
+    (a table per frame would cost its size per frame)."""
+    by_id = dict(named)
+    return tuple(by_id.get(i, str(i)) for i in range(max(by_id) + 1))
+
+
 def detections_from_proto(items: Sequence[pb.Detection], where: str) -> Detections:
-    """Detection messages (a client's, or a server's answer) -> :class:`Detections` (validated: NaN, negative size
-    -> InvalidInputError naming ``where``)."""
+    """Detection messages (a client's, or a server's answer) -> :class:`Detections` (validated: NaN, negative size,
+    a class id outside 0..``MAX_CLASS_ID`` -> InvalidInputError naming ``where``)."""
     if not items:
         return Detections.empty()
     xyxy = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in items], dtype=np.float32)
     scores = np.array([d.score for d in items], dtype=np.float32)
     classes = np.array([d.class_id for d in items], dtype=np.int64)
+    bad = np.flatnonzero((classes < 0) | (classes > MAX_CLASS_ID))
+    if len(bad):
+        raise InvalidInputError(
+            f"{where}: detection {int(bad[0])}: class_id {int(classes[bad[0]])} outside 0..{MAX_CLASS_ID}"
+        )
     names_by_id = {d.class_id: d.class_name for d in items if d.class_name}
-    names: list[str] = []
-    if names_by_id:
-        names = [names_by_id.get(i, str(i)) for i in range(max(names_by_id) + 1)]
+    names = _class_names(tuple(sorted(names_by_id.items()))) if names_by_id else ()
     try:
         return Detections(xyxy, scores, classes, names)
     except InvalidInputError as exc:

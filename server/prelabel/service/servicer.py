@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 import grpc
 
 from prelabel.detect.base import DetectOptions
-from prelabel.errors import CancelledError, FailedPreconditionError, InvalidInputError, ResourceExhaustedError
+from prelabel.errors import (
+    CancelledError,
+    FailedPreconditionError,
+    InvalidInputError,
+    NotFoundError,
+    ResourceExhaustedError,
+)
 from prelabel.images import Image, decode_image
 from prelabel.interpolate.api import MAX_SUGGESTIONS
 from prelabel.jobs import JobRecord, JobRequest, JobState
@@ -45,10 +51,28 @@ MAX_SUPPORT_FRAMES = 10_000
 # keyframe at frame 2e9 would have the server build 2e9 boxes; with one, many tracks over a long video add up.
 # Larger requests: split the tracks over several requests.
 MAX_INTERPOLATED_FRAMES = 1_000_000
+# Most boxes one TrackDetections answer may hold, gaps filled by the offline pass included (frames far apart whose
+# times lie close, or a client-given rate of thousands of frames per second, would otherwise fill without bound).
+MAX_TRACKED_BOXES = 1_000_000
+# Trackers a request may name (TrackerOptions.tracker; empty is the default).
+TRACKERS = ("prelabel",)
 # Videos the Interpolate RPC keeps a session of between calls (reader, detections, method caches).
 MAX_INTERPOLATION_SESSIONS = 8
 # Result downloads are streamed in pieces of this size.
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+
+
+def _check_tracker_options(opts: pb.TrackerOptions) -> float:
+    """A request's tracker options, checked: returns ``max_gap_s`` (0: the default).
+
+    Raises:
+        InvalidInputError: ``max_gap_s`` negative or not finite. NotFoundError: a tracker this server does not have.
+    """
+    if not 0.0 <= opts.max_gap_s < float("inf"):
+        raise InvalidInputError(f"tracker_options.max_gap_s: expected seconds >= 0 (0: default), got {opts.max_gap_s}")
+    if opts.tracker and opts.tracker not in TRACKERS:
+        raise NotFoundError(f"unknown tracker {opts.tracker!r}; this server has {', '.join(TRACKERS)} (empty: default)")
+    return float(opts.max_gap_s)
 
 
 def _check_active(context: grpc.ServicerContext) -> None:
@@ -167,6 +191,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         stages: tuple[str, ...] = ("detect", "track", "pose") if request.with_pose else ("detect", "track")
         if request.start_frame < 0 or request.end_frame < 0:
             raise InvalidInputError(f"bad frame range [{request.start_frame}, {request.end_frame})")
+        _check_tracker_options(request.tracker_options)
         opts = convert.detect_options(request.detect_options)
         if not request.detect_options.conf:
             opts = DetectOptions(0.1, opts.iou, opts.classes, opts.imgsz, opts.max_det)  # tracker sees low scores
@@ -211,11 +236,13 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             (f.frame_idx, f.ts_ms, messages.detections_from_proto(f.detections, f"frame {f.frame_idx} (message {i})"))
             for i, f in enumerate(request.frames)
         ]
-        opts = request.tracker_options
-        config = TrackerConfig(max_gap_s=opts.max_gap_s) if opts.max_gap_s > 0 else TrackerConfig()
-        offline = opts.offline_refine or not request.HasField("tracker_options")
+        max_gap_s = _check_tracker_options(request.tracker_options)
+        config = TrackerConfig(max_gap_s=max_gap_s) if max_gap_s > 0 else TrackerConfig()
+        offline = request.tracker_options.offline_refine or not request.HasField("tracker_options")
         size = (request.width, request.height) if request.width > 0 and request.height > 0 else None
-        tracks = track_detections(frames, config, fps=request.fps, offline=offline, frame_size=size)
+        tracks = track_detections(
+            frames, config, fps=request.fps, offline=offline, frame_size=size, max_boxes=MAX_TRACKED_BOXES
+        )
         return pb.TrackDetectionsResponse(frames=convert.tracks_to_frames(tracks))
 
     def Interpolate(self, request: pb.InterpolateRequest, context: grpc.ServicerContext) -> pb.InterpolateResponse:

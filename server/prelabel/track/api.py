@@ -36,6 +36,7 @@ def track_detections(
     images: Callable[[int], npt.NDArray[np.uint8]] | None = None,
     offline: bool = True,
     frame_size: tuple[int, int] | None = None,
+    max_boxes: int | None = None,
 ) -> list[Track]:
     """Track the detections of a video.
 
@@ -50,16 +51,18 @@ def track_detections(
             output only (observed boxes of confirmed tracks, ``Source.DETECTOR``).
         frame_size: ``(width, height)`` pixels when known; the offline pass clips boxes to it and fills no gap
             frame where the object would be mostly out of view.
+        max_boxes: most boxes the offline pass may return, filled gaps included (None: no limit).
 
     Returns:
         Tracks ordered by ``track_id`` (1, 2, ...).
 
     Raises:
-        InvalidInputError: non-positive ``fps``, frames out of order, or a detection with NaN/inf, negative size or
-            a score outside [0, 1] (the message names the frame and row).
+        InvalidInputError: ``fps`` not positive and finite, frames out of order, or a detection with NaN/inf, negative
+            size or a score outside [0, 1] (the message names the frame and row).
+        ResourceExhaustedError: more than ``max_boxes`` boxes.
     """
     cfg = config or TrackerConfig()
-    if not fps > 0:
+    if not 0 < fps < float("inf"):
         raise InvalidInputError(f"fps: expected a positive frame rate, got {fps}")
     tracker = OnlineTracker(cfg)
     online: dict[int, list[TrackedBox]] = {}
@@ -70,5 +73,7 @@ def track_detections(
             online.setdefault(obj.track_id, []).append(obj.box)
             classes[obj.track_id] = (obj.class_id, obj.class_name)
     if offline:
-        return refine(tracker.tracklets(), cfg, fps, appearance=tracker.appearance(), frame_size=frame_size)
+        return refine(
+            tracker.tracklets(), cfg, fps, appearance=tracker.appearance(), frame_size=frame_size, max_boxes=max_boxes
+        )
     return [Track(tid, boxes, *classes[tid]) for tid, boxes in sorted(online.items())]

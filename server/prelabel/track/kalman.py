@@ -152,7 +152,8 @@ def rts_smooth(xs: F64, ps: F64, fs: F64, qs: F64) -> F64:
 
     Args:
         xs: (T, 8) filtered states; ps: (T, 8, 8) their covariances.
-        fs: (T, 8, 8) transition into each step (``fs[k]`` maps step k to k+1); qs: (T, 8, 8) its noise.
+        fs: (T, 8, 8) transition into each step (``fs[k]`` maps step k-1 to k, filterpy's convention; ``fs[0]`` is
+            not used); qs: (T, 8, 8) its noise.
 
     Returns:
         (T, 8) smoothed states.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from prelabel.errors import InvalidInputError
+from prelabel.errors import InvalidInputError, ResourceExhaustedError
 from prelabel.track import kalman
 from prelabel.track.appearance import appearance_distance
 from prelabel.track.association import linear_assignment
@@ -179,12 +179,29 @@ def _frame_times(tracks: Sequence[Track], fps: float) -> dict[int, float]:
     return out
 
 
-def _forward(
-    z: F64, rs: F64, ft: F64, k_obs: npt.NDArray[np.int64], accel: float, size_accel: float, meas_std: float
-) -> tuple[F64, F64, F64, F64, float]:
-    """Kalman forward pass over every frame (``k_obs[k]`` the observation at frame k, or -1) with its log-likelihood.
+_MAX_SUBSTEPS = 256  # prediction steps across one gap the filter does not fill (one per frame, at most this many)
 
-    Returns (n, 8) states, (n, 8, 8) covariances, transitions and process noises into the next frame, and the
+
+def _forward(
+    z: F64,
+    rs: F64,
+    ft: F64,
+    k_obs: npt.NDArray[np.int64],
+    accel: float,
+    size_accel: float,
+    meas_std: float,
+    steps: npt.NDArray[np.int64] | None = None,
+) -> tuple[F64, F64, F64, F64, float]:
+    """Kalman forward pass over the frames at times ``ft`` (``k_obs[k]`` the observation at frame k, or -1) with its
+    log-likelihood.
+
+    ``steps[k]`` (default 1) is how many frames lie from frame k-1 to k: across a gap left unfilled the prediction
+    still steps frame by frame (at most ``_MAX_SUBSTEPS`` equal steps), as the process noise grows with the box's
+    height, and the step's transition and noise are those steps composed (so the smoother sees the same model as a
+    frame-by-frame pass, at a cost and memory that do not grow with the gap).
+
+    Returns (n, 8) states, (n, 8, 8) covariances, transitions and process noises from the previous frame into each
+    (:func:`kalman.rts_smooth`'s convention; identity and zero for the first), and the
     summed log-likelihood of the observations' innovations (Gaussian, ``-½(yᵀS⁻¹y + log|2πS|)``).
     """
     n = len(k_obs)
@@ -197,9 +214,14 @@ def _forward(
     for k in range(n):
         if k > 0:
             dt = float(ft[k] - ft[k - 1])
-            fs[k - 1] = kalman.transition(dt)
-            qs[k - 1] = kalman.process_noise(dt, x[3], accel, size_accel)
-            x, p = kalman.predict(x, p, dt, accel, size_accel)
+            m = 1 if steps is None else int(min(max(steps[k], 1), _MAX_SUBSTEPS))
+            f_tot, q_tot = np.eye(8), np.zeros((8, 8))
+            for _ in range(m):
+                f = kalman.transition(dt / m)
+                q = kalman.process_noise(dt / m, x[3], accel, size_accel)
+                f_tot, q_tot = f @ f_tot, f @ q_tot @ f.T + q
+                x, p = kalman.predict(x, p, dt / m, accel, size_accel)
+            fs[k], qs[k] = f_tot, q_tot
         i = int(k_obs[k])
         if i >= 0:
             s = p[:4, :4] + rs[i]
@@ -208,8 +230,19 @@ def _forward(
                 loglik -= 0.5 * float(y @ np.linalg.solve(s, y) + np.linalg.slogdet(2 * np.pi * s)[1])
             x, p = kalman.update(x, p, z[i], rs[i])
         xs[k], ps[k] = x, p
-    fs[-1], qs[-1] = np.eye(8), np.zeros((8, 8))
+    fs[0] = np.eye(8)
     return xs, ps, fs, qs, loglik
+
+
+def fill_frames(frames: npt.NDArray[np.int64], times: F64, max_s: float) -> npt.NDArray[np.int64]:
+    """The frames a track's boxes go on: its observed ``frames`` (T,) (times ``times`` in seconds) and every frame of
+    each gap that lasts at most ``max_s`` seconds; a longer gap stays a gap (the object is hidden)."""
+    gap = np.diff(frames)
+    short = np.flatnonzero((gap > 1) & (np.diff(times) <= max_s))
+    if not len(short):
+        return frames.copy()
+    fills = [np.arange(frames[i] + 1, frames[i + 1], dtype=np.int64) for i in short.tolist()]
+    return np.sort(np.concatenate([frames, *fills]))
 
 
 def smooth_track(
@@ -221,27 +254,29 @@ def smooth_track(
     all_times: Mapping[int, float],
     fps: float,
 ) -> tuple[npt.NDArray[np.int64], F64, F64, npt.NDArray[np.bool_]]:
-    """Fill the gaps of one track and RTS-smooth it.
+    """Fill the short gaps of one track and RTS-smooth it.
 
     The process noise is chosen per track: the forward pass runs with ``smooth_accel_std`` times each of
     ``smooth_noise_scales`` and the one under which the observations are most likely is smoothed (a walking person
-    gets a smooth track, a ball that bounces a responsive one).
+    gets a smooth track, a ball that bounces a responsive one). The filter steps frame by frame where it fills and
+    across a longer gap in at most 256 steps (the same prediction, at a cost that does not grow with the gap).
 
     Args:
         frames: (T,) strictly increasing frame indices of the observations.
         times: (T,) their timestamps, seconds.
         xyxy: (T, 4) observed boxes, pixels.
         scores: (T,) observation scores in [0, 1].
-        config: ``smooth_accel_std``, ``smooth_size_accel_std``, ``meas_std``, ``low_score_noise_gain``.
+        config: ``smooth_accel_std``, ``smooth_size_accel_std``, ``meas_std``, ``low_score_noise_gain``,
+            ``fill_max_s``.
         all_times: known timestamps (seconds) of other frames, used for gap frames.
         fps: frames per second, for gap frames whose time is unknown.
 
     Returns:
-        ``frames`` (F,) every frame from first to last, ``xyxy`` (F, 4) smoothed boxes, ``scores`` (F,) and
-        ``observed`` (F,) bool.
+        ``frames`` (F,) the observed frames and those of the gaps it fills (:func:`fill_frames`), ``xyxy`` (F, 4)
+        smoothed boxes, ``scores`` (F,) and ``observed`` (F,) bool.
     """
-    f0, f1 = int(frames[0]), int(frames[-1])
-    all_frames = np.arange(f0, f1 + 1, dtype=np.int64)
+    f0 = int(frames[0])
+    all_frames = fill_frames(frames, times, config.fill_max_s)
     obs_pos = {int(f): i for i, f in enumerate(frames)}
     ft = np.empty(len(all_frames))
     for k, f in enumerate(all_frames):
@@ -256,13 +291,14 @@ def smooth_track(
     z = kalman.xyxy_to_cxcywh(xyxy)
     n = len(all_frames)
     k_obs = np.array([obs_pos.get(f, -1) for f in all_frames.tolist()], np.int64)
+    steps = np.r_[1, np.diff(all_frames)]
     observed = k_obs >= 0
     out_scores = np.where(observed, scores[np.maximum(k_obs, 0)], 0.0)
     rs = kalman.measurement_noise_batch(z[:, 3], scores, config.meas_std, config.low_score_noise_gain)
     best: tuple[float, F64] | None = None
     for scale in config.smooth_noise_scales:
         accel, size_accel = config.smooth_accel_std * scale, config.smooth_size_accel_std * scale
-        xs, ps, fs, qs, loglik = _forward(z, rs, ft, k_obs, accel, size_accel, config.meas_std)
+        xs, ps, fs, qs, loglik = _forward(z, rs, ft, k_obs, accel, size_accel, config.meas_std, steps)
         if best is None or loglik > best[0]:
             best = (loglik, kalman.rts_smooth(xs, ps, fs, qs) if n > 1 else xs)
     assert best is not None
@@ -274,16 +310,6 @@ def smooth_track(
     filled = np.minimum(out_scores[prev_i], out_scores[next_i]) * _FILLED_SCORE_FACTOR
     out_scores = np.where(observed, out_scores, filled)
     return all_frames, kalman.cxcywh_to_xyxy(sm[:, :4]), out_scores, observed
-
-
-def _short_gaps(observed: npt.NDArray[np.bool_], times: F64, max_s: float) -> npt.NDArray[np.bool_]:
-    """(F,) True on unobserved frames whose gap (time between the observations around it) is at most ``max_s``."""
-    obs = np.nonzero(observed)[0]
-    out = np.zeros(len(observed), bool)
-    for a, b in zip(obs[:-1].tolist(), obs[1:].tolist(), strict=True):
-        if b - a > 1 and times[b] - times[a] <= max_s:
-            out[a + 1 : b] = True
-    return out
 
 
 def _clip_to_frame(xyxy: F64, frame_size: tuple[int, int]) -> tuple[F64, F64]:
@@ -302,6 +328,7 @@ def refine(
     *,
     appearance: Mapping[int, F32] | None = None,
     frame_size: tuple[int, int] | None = None,
+    max_boxes: int | None = None,
 ) -> list[Track]:
     """Offline pass over a whole video's tracklets: link, drop short/weak tracks, fill gaps, RTS-smooth.
 
@@ -313,20 +340,22 @@ def refine(
             (:meth:`OnlineTracker.appearance`), used in linking.
         frame_size: ``(width, height)`` in pixels when known: boxes are clipped to the frame and filled boxes less
             than half inside it are left out (the object is out of view there).
+        max_boxes: most boxes over all tracks, gaps filled included (None: no limit).
 
     Returns:
         Tracks with new consecutive IDs (ordered by first frame); every box's ``source`` is ``SMOOTHED`` (observed)
         or ``FILLED`` (gap of at most ``fill_max_s``; longer gaps of a linked track stay gaps), its ``ts_ms`` set.
 
     Raises:
-        InvalidInputError: ``fps`` not positive.
+        InvalidInputError: ``fps`` not positive. ResourceExhaustedError: more than ``max_boxes`` boxes.
     """
     cfg = config or TrackerConfig()
-    if not fps > 0:
+    if not 0 < fps < float("inf"):
         raise InvalidInputError(f"fps: expected a positive frame rate, got {fps}")
     chains = link_tracklets(tracks, cfg, fps, appearance)
     all_times = _frame_times(tracks, fps)
     out: list[Track] = []
+    n_boxes = 0
     for chain in chains:
         boxes = _concat(chain)
         frames = np.array([b.frame_idx for b in boxes], np.int64)
@@ -335,9 +364,15 @@ def refine(
         if times[-1] - times[0] < cfg.min_track_s or float(scores.mean()) < cfg.min_track_score:
             continue
         xyxy = np.stack([b.xyxy for b in boxes]).astype(np.float64)
+        n_boxes += len(fill_frames(frames, times, cfg.fill_max_s))
+        if max_boxes is not None and n_boxes > max_boxes:
+            raise ResourceExhaustedError(
+                f"the tracks would hold more than {max_boxes} boxes with their gaps filled (track {len(out) + 1} "
+                f"reaches frame {int(frames[-1])}): track fewer frames per request"
+            )
         f_all, sm, sc, observed = smooth_track(frames, times, xyxy, scores, cfg, all_times, fps)
         ts_all = np.array([all_times.get(int(f), times[0] + (int(f) - int(frames[0])) / fps) for f in f_all])
-        keep = observed | _short_gaps(observed, ts_all, cfg.fill_max_s)
+        keep = np.ones(len(f_all), bool)
         if frame_size is not None:
             sm, inside = _clip_to_frame(sm, frame_size)
             keep &= observed | (inside >= 0.5)
