@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+import PIL.Image
 
 from prelabel.errors import InvalidInputError
 
@@ -14,10 +17,58 @@ Image = npt.NDArray[np.uint8]  # (H, W, 3) uint8, BGR (OpenCV order)
 
 # Decoded images larger than this are refused (decompression bombs: a small PNG can expand to gigabytes).
 MAX_IMAGE_PIXELS = 8192 * 8192
+# Most pixels the images of one request may decode to together (256 full-HD frames; 1.6 GB as BGR).
+MAX_BATCH_PIXELS = 256 * 1920 * 1080
+
+
+def image_size(data: bytes, index: int = 0) -> tuple[int, int] | None:
+    """``(width, height)`` read off an encoded image's header without decoding it; None where the header is not one
+    Pillow reads (the decoder then tells).
+
+    Raises:
+        InvalidInputError: a header that Pillow itself calls a decompression bomb (image ``index``).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(io.BytesIO(data)) as im:
+                return int(im.size[0]), int(im.size[1])
+    except PIL.Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"image {index}: larger than allowed ({exc})") from exc
+    except Exception:  # any header Pillow cannot read: OpenCV decides
+        return None
+
+
+def decode_images(datas: Sequence[bytes]) -> list[Image]:
+    """:func:`decode_image` for a request's images, after checking from their headers that each, and all together
+    (``MAX_BATCH_PIXELS``), are within the limits: nothing is decoded for a request that would not fit.
+
+    Raises:
+        InvalidInputError: as :func:`decode_image`, or the images together larger than allowed.
+    """
+    total = 0
+    for i, data in enumerate(datas):
+        size = image_size(data, i) if data else None
+        if size is None:
+            continue
+        _check_size(size[0], size[1], i)
+        total += size[0] * size[1]
+    if total > MAX_BATCH_PIXELS:
+        raise InvalidInputError(
+            f"the {len(datas)} images hold {total} pixels together, more than allowed per request ({MAX_BATCH_PIXELS}):"
+            " send fewer or smaller images per request"
+        )
+    return [decode_image(data, i) for i, data in enumerate(datas)]
+
+
+def _check_size(width: int, height: int, index: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidInputError(f"image {index}: {width}x{height} is larger than allowed ({MAX_IMAGE_PIXELS} pixels)")
 
 
 def decode_image(data: bytes, index: int = 0) -> Image:
-    """Decode one encoded image (PNG, JPEG, BMP, WebP, ...) to (H, W, 3) uint8 BGR.
+    """Decode one encoded image (PNG, JPEG, BMP, WebP, ...) to (H, W, 3) uint8 BGR; one larger than
+    ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded, where Pillow reads the header.
 
     Args:
         data: the encoded bytes.
@@ -28,6 +79,9 @@ def decode_image(data: bytes, index: int = 0) -> Image:
     """
     if not data:
         raise InvalidInputError(f"image {index}: expected encoded image bytes, got 0 bytes")
+    size = image_size(data, index)
+    if size is not None:
+        _check_size(size[0], size[1], index)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -35,8 +89,7 @@ def decode_image(data: bytes, index: int = 0) -> Image:
         raise InvalidInputError(f"image {index}: cannot be decoded: {exc}") from exc
     if img is None or img.ndim != 3 or img.size == 0:
         raise InvalidInputError(f"image {index}: {len(data)} bytes do not decode as an image (PNG, JPEG, ...)")
-    if img.shape[0] * img.shape[1] > MAX_IMAGE_PIXELS:
-        raise InvalidInputError(f"image {index}: {img.shape[1]}x{img.shape[0]} is larger than allowed")
+    _check_size(img.shape[1], img.shape[0], index)
     return np.ascontiguousarray(img, dtype=np.uint8)
 
 

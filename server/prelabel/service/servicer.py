@@ -21,7 +21,7 @@ from prelabel.errors import (
     NotFoundError,
     ResourceExhaustedError,
 )
-from prelabel.images import Image, decode_image
+from prelabel.images import Image, decode_images
 from prelabel.interpolate.api import MAX_SUGGESTIONS
 from prelabel.jobs import JobRecord, JobRequest, JobState
 from prelabel.jobs.results import result_file
@@ -134,7 +134,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             raise InvalidInputError("the request has no images")
         if len(images) > MAX_IMAGES_PER_REQUEST:
             raise InvalidInputError(f"{len(images)} images in one request; at most {MAX_IMAGES_PER_REQUEST}")
-        return [decode_image(data, i) for i, data in enumerate(images)]
+        return decode_images(images)
 
     def Detect(self, request: pb.DetectRequest, context: grpc.ServicerContext) -> pb.DetectResponse:
         options = convert.detect_options(request.options)

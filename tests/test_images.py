@@ -1,0 +1,54 @@
+"""Encoded images: their size is checked from the header before anything is decoded."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from prelabel import images
+from prelabel.errors import InvalidInputError
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` (signature, IHDR, IEND; no pixel data)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object) -> None:
+        raise AssertionError("decoded an image its header already ruled out")
+
+    monkeypatch.setattr(images.cv2, "imdecode", refuse)
+
+
+def test_an_oversized_image_is_refused_from_its_header(no_decoding: None) -> None:
+    assert images.image_size(_png_header(12000, 12000)) == (12000, 12000)
+    with pytest.raises(InvalidInputError, match=r"image 3: 12000x12000 is larger than allowed"):
+        images.decode_image(_png_header(12000, 12000), 3)
+    with pytest.raises(InvalidInputError, match=r"image 2: larger than allowed"):  # Pillow's own bomb check
+        images.decode_images([_png_header(10, 10), _png_header(9, 9), _png_header(20000, 20000)])
+
+
+def test_a_request_too_large_together_is_refused_before_decoding(no_decoding: None) -> None:
+    side = 8000  # each allowed alone (64M pixels), 9 of them together are not
+    with pytest.raises(InvalidInputError, match="9 images hold 576000000 pixels together"):
+        images.decode_images([_png_header(side, side)] * 9)
+
+
+def test_images_within_the_limits_decode() -> None:
+    img = np.random.default_rng(0).integers(0, 255, (24, 32, 3), np.uint8)
+    png = cv2.imencode(".png", img)[1].tobytes()
+    (back,) = images.decode_images([png])
+    np.testing.assert_array_equal(back, img)
+    with pytest.raises(InvalidInputError, match="image 1: 14 bytes do not decode"):
+        images.decode_images([png, b"not an image.."])
