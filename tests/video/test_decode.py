@@ -116,6 +116,20 @@ def test_bad_files_are_invalid_input(tmp_path: Path, content: bytes) -> None:
         probe(bad)
 
 
+def test_a_text_file_is_not_a_video_and_errors_name_the_file_only(tmp_path: Path) -> None:
+    """FFmpeg opens any .txt file as a 640x400 "video" of its text (ANSI art): refused. Errors name the file, not the
+    folder it sits in (a server's data folder is no client's business)."""
+    notes = tmp_path / "gt.txt"
+    notes.write_text("".join(f"{i},1,{i * 3.5:.2f},10,20,20,1,-1,-1,-1\n" for i in range(2000)))
+    with pytest.raises(InvalidInputError, match=r"^video gt\.txt is text \(tty, ansi\), not a video$"):
+        probe(notes)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"definitely not a video" * 50)
+    with pytest.raises(InvalidInputError) as err:
+        probe(bad)
+    assert "bad.mp4" in str(err.value) and str(tmp_path) not in str(err.value)
+
+
 def test_truncated_video_is_invalid_or_shorter(tmp_path: Path) -> None:
     video = write_vfr_video(tmp_path / "ok.mp4", [i * 40 for i in range(30)])
     data = video.read_bytes()

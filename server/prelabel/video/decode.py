@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # Relative spread of frame intervals above which a stream counts as variable frame rate.
 _RATE_AGREEMENT = 1e-3  # relative
 _VFR_TOLERANCE = 0.02
+# FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
+_TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
+_TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 
 
 @dataclass(frozen=True)
@@ -41,18 +44,23 @@ class Frame:
 
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
-        raise NotFoundError(f"video {path} does not exist")
+        raise NotFoundError(f"video {path.name} does not exist")
     if not path.is_file():
-        raise InvalidInputError(f"video {path} is not a file")
+        raise InvalidInputError(f"video {path.name} is not a file")
     if path.stat().st_size == 0:
-        raise InvalidInputError(f"video {path} is empty")
+        raise InvalidInputError(f"video {path.name} is empty")
     try:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInputError(f"video {path} cannot be read: {exc}") from exc
+        why = str(exc).replace(f": '{path}'", "").replace(str(path), path.name)  # FFmpeg's message names the path
+        raise InvalidInputError(f"video {path.name} cannot be read: {why}") from exc
     if not container.streams.video:
         container.close()
-        raise InvalidInputError(f"video {path} has no video stream")
+        raise InvalidInputError(f"video {path.name} has no video stream")
+    codec = container.streams.video[0].codec_context.name
+    if container.format.name in _TEXT_DEMUXERS or codec in _TEXT_CODECS:
+        container.close()  # FFmpeg renders any text file as "video" (its ANSI art demuxer): not footage
+        raise InvalidInputError(f"video {path.name} is text ({container.format.name}, {codec}), not a video")
     return container
 
 
@@ -138,11 +146,11 @@ class VideoReader:
                     yield Frame(idx, ts_ms, image)
                 idx += 1
         except av.error.FFmpegError as exc:
-            raise InvalidInputError(f"video {self.path}: decoding failed at frame {idx}: {exc}") from exc
+            raise InvalidInputError(f"video {self.path.name}: decoding failed at frame {idx}: {exc}") from exc
         if idx == 0:
-            raise InvalidInputError(f"video {self.path} has no decodable frames")
+            raise InvalidInputError(f"video {self.path.name} has no decodable frames")
         if start >= idx:
-            raise InvalidInputError(f"video {self.path}: start frame {start} is past the last frame {idx - 1}")
+            raise InvalidInputError(f"video {self.path.name}: start frame {start} is past the last frame {idx - 1}")
 
 
 def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
@@ -171,7 +179,7 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         if _quarter_turns(reader.rotation) % 2 == 1:  # a quarter turn: the frames come upright (see the module)
             width, height = height, width
     if width <= 0 or height <= 0:
-        raise InvalidInputError(f"video {path}: invalid frame size {width}x{height}")
+        raise InvalidInputError(f"video {Path(path).name}: invalid frame size {width}x{height}")
     dts = np.diff(ts)
     vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
     if len(dts) and np.median(dts) > 0:  # the timestamps are the truth; the container's rate is a fallback
