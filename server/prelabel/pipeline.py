@@ -28,6 +28,8 @@ from prelabel.video.decode import Frame, VideoReader, probe
 log = logging.getLogger(__name__)
 
 STAGES = ("detect", "track", "pose", "actions")
+# Most frames one detector call takes (they are held decoded until it runs).
+MAX_BATCH_FRAMES = 256
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,16 @@ class PipelineConfig:
             missing = [n for n in needs.get(stage, ()) if n not in self.stages]
             if missing:
                 raise InvalidInputError(f"stage {stage!r} needs {missing}")
-        if self.batch_frames <= 0:
-            raise InvalidInputError(f"batch_frames must be positive, got {self.batch_frames}")
+        if not 0 < self.batch_frames <= MAX_BATCH_FRAMES:
+            raise InvalidInputError(f"batch_frames must be in 1..{MAX_BATCH_FRAMES}, got {self.batch_frames}")
+        if not 0.0 <= self.max_gap_s < float("inf"):
+            raise InvalidInputError(f"max_gap_s must be seconds >= 0 (0: the default), got {self.max_gap_s}")
+        if self.start_frame < 0:
+            raise InvalidInputError(f"start_frame must be >= 0, got {self.start_frame}")
+        if self.end_frame is not None and self.end_frame <= self.start_frame:
+            raise InvalidInputError(
+                f"end_frame ({self.end_frame}, exclusive) must be after start_frame ({self.start_frame})"
+            )
 
 
 @dataclass(frozen=True)

@@ -325,9 +325,17 @@ def test_propose_segments_from_skeleton_tracks(env: tuple[PrelabelClient, Path])
     ids = {t.track_id for t in tracks}
     for seg in resp.segments:
         assert seg.track_id in ids and seg.end_frame >= seg.start_frame and seg.label
-    with pytest.raises(grpc.RpcError) as err:
-        client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=pb.SkeletonTracks(fps=0)), timeout=10)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    nan_ts = pb.SkeletonTrack()
+    nan_ts.CopyFrom(tracks[0])
+    nan_ts.frames[3].ts_ms = float("nan")
+    for bad in (
+        pb.SkeletonTracks(fps=0),
+        pb.SkeletonTracks(tracks=tracks, fps=float("nan")),
+        pb.SkeletonTracks(tracks=[nan_ts], fps=scene.info.fps),  # segments would carry NaN times
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=bad), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     # An action model named by path lies under the allowed roots, as videos and detector weights do.
     outside = Path(__file__).resolve().parents[2] / "models" / "prelabel-synth-det.pt"
     for model, code in (

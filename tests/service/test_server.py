@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import threading
@@ -221,6 +222,33 @@ def test_upload_checks_checksum_and_content(server: tuple[PrelabelServer, Path],
     assert stored.read_bytes() == data
 
 
+def test_an_upload_the_client_abandons_is_no_server_error(
+    server: tuple[PrelabelServer, Path], client: PrelabelClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client whose deadline passes mid-upload: the server stops without logging an internal error, keeps
+    nothing of it and goes on serving."""
+    srv, tmp = server
+    caplog.set_level(logging.INFO, logger="prelabel")
+    before = sorted(p.name for p in srv.ctx.uploads.root.iterdir())
+
+    def slow() -> Iterator[pb.UploadVideoRequest]:
+        yield pb.UploadVideoRequest(header=pb.UploadHeader(filename="x.avi", size_bytes=10_000, sha256="0" * 64))
+        yield pb.UploadVideoRequest(chunk=b"0" * 1000)
+        time.sleep(2.0)
+        yield pb.UploadVideoRequest(chunk=b"0" * 1000)
+
+    with pytest.raises(grpc.RpcError) as err:
+        client.stub.UploadVideo(slow(), metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=0.5)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    deadline = time.monotonic() + 10
+    while any("UploadVideo" in r.getMessage() for r in caplog.records) is False and time.monotonic() < deadline:
+        time.sleep(0.1)  # the server notices when it next reads the stream
+    assert not [r for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert any("UploadVideo" in r.getMessage() and "CANCELLED" in r.getMessage() for r in caplog.records)
+    assert sorted(p.name for p in srv.ctx.uploads.root.iterdir()) == before
+    assert client.upload_video(make_video(tmp / "after.avi"), chunk_bytes=4096)
+
+
 def test_a_job_on_an_upload_names_the_clients_file(
     server: tuple[PrelabelServer, Path], client: PrelabelClient, tmp_path: Path
 ) -> None:
@@ -245,6 +273,51 @@ def test_unknown_job_is_not_found(client: PrelabelClient) -> None:
         with pytest.raises(grpc.RpcError) as err:
             call()
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_job_that_could_only_fail_is_refused_at_submit(
+    server: tuple[PrelabelServer, Path], client: PrelabelClient, tmp_path: Path
+) -> None:
+    """Bad options, a folder for a video, an unknown action model: refused by SubmitJob with their status, not
+    accepted to fail in a worker or run on a default; bad job listings and paths with a NUL are bad arguments."""
+    _, tmp = server
+    tmp = tmp / "allowed"
+    md = (("authorization", f"Bearer {TOKEN}"),)
+    video = make_video(tmp / "submit.avi")
+    (tmp / "folder").mkdir(exist_ok=True)
+    bad_options = [
+        {"max_gap_s": "nan"},
+        {"max_gap_s": "-1"},
+        {"offline_refine": "perhaps"},
+        {"start_frame": "-5"},
+        {"start_frame": "10", "end_frame": "5"},
+        {"batch_frames": "1000000000"},
+    ]
+    base = {"video": pb.VideoSource(path=str(video)), "stages": ["detect", "track"], "detector_model": "arch-yolo11n"}
+    cases = [(pb.SubmitJobRequest(**base, options=o), grpc.StatusCode.INVALID_ARGUMENT, str(o)) for o in bad_options]
+    for where in (str(tmp / "folder"), str(tmp) + "/a\x00b.avi"):
+        req = pb.SubmitJobRequest(**{**base, "video": pb.VideoSource(path=where)})
+        cases.append((req, grpc.StatusCode.INVALID_ARGUMENT, where))
+    cases += [
+        (
+            pb.SubmitJobRequest(
+                video=pb.VideoSource(path=str(video)), detector_model="arch-yolo11n", pose_model="arch-yolo11n-pose",
+                action_model="nope",
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "action model",
+        ),
+    ]  # fmt: skip
+    listed = len(client.stub.ListJobs(pb.ListJobsRequest(), metadata=md).jobs)
+    for req, code, name in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.SubmitJob(req, metadata=md)
+        assert err.value.code() == code, (name, err.value.details())
+    assert len(client.stub.ListJobs(pb.ListJobsRequest(), metadata=md).jobs) == listed  # none was queued
+    for req in (pb.ListJobsRequest(page_token="9" * 23), pb.ListJobsRequest(state=99)):
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.ListJobs(req, metadata=md)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_reflection_lists_services(server: tuple[PrelabelServer, Path]) -> None:

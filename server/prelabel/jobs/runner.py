@@ -33,12 +33,22 @@ from prelabel.pipeline import (
 
 log = logging.getLogger(__name__)
 
+
+def _parse_bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 # Options a job accepts in its ``options`` map, with their parsers.
 _OPTION_PARSERS: dict[str, Callable[[str], object]] = {
     "conf": float,
     "iou": float,
     "imgsz": int,
-    "offline_refine": lambda v: v.lower() in ("1", "true", "yes"),
+    "offline_refine": _parse_bool,
     "max_gap_s": float,
     "start_frame": int,
     "end_frame": int,

@@ -214,6 +214,8 @@ def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
     boxes = []
     for f in msg.frames:
         where = f"track {msg.track_id} frame {f.frame_idx}"
+        if not np.isfinite(f.ts_ms) or f.ts_ms < 0:
+            raise InvalidInputError(f"{where}: ts_ms must be a finite time >= 0 (0: from the rate), got {f.ts_ms}")
         sk = skeleton_from_proto(f.skeleton, where)
         if f.HasField("box"):
             xyxy = box_from_proto(f.box)

@@ -169,11 +169,21 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             raise InvalidInputError("UploadVideo: the first message must be the header")
         header = first.header
 
+        # The client cancelled or its deadline passed mid-stream: not a server error, nor a short upload.
+        gone = CancelledError("UploadVideo: the client went away before the upload ended")
+
         def chunks() -> Iterator[bytes]:
-            for msg in request_iterator:
-                if msg.WhichOneof("part") != "chunk":
-                    raise InvalidInputError("UploadVideo: only the first message may be a header")
-                yield msg.chunk
+            try:
+                for msg in request_iterator:
+                    if msg.WhichOneof("part") != "chunk":
+                        raise InvalidInputError("UploadVideo: only the first message may be a header")
+                    yield msg.chunk
+            except Exception as exc:
+                if context.is_active():
+                    raise
+                raise gone from exc
+            if not context.is_active():  # the stream just ends when the caller goes
+                raise gone
 
         stored = self.ctx.uploads.put(header.filename, header.size_bytes, header.sha256, chunks())
         return pb.UploadVideoResponse(
@@ -391,7 +401,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         kind = request.WhichOneof("input")
         if kind == "skeleton_tracks":
             st = request.skeleton_tracks
-            if st.fps <= 0:
+            if not 0 < st.fps < float("inf"):
                 raise InvalidInputError(f"skeleton_tracks.fps must be positive, got {st.fps}")
             tracks = [convert.skeleton_track_from_proto(t) for t in st.tracks]
             if not tracks:
@@ -400,6 +410,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             segments = self._segmenter(model).propose(tracks, fps=st.fps)
         elif kind == "video":
             path = self.resolve_video(request.video)
+            self._segmenter(request.model or self.ctx.registry.default_if_available("actions") or "rules")  # first
             config = PipelineConfig(stages=STAGES, action_model=self._action_model(request.model))
             result = Pipeline(self.ctx.models.get, config, self.ctx.settings.models_dir).run(path, None)
             segments = result.segments
@@ -441,12 +452,16 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             action_model=self._action_model(request.action_model),
             options=dict(sorted(request.options.items())),
         )
-        # Unknown models fail now, not later in a worker.
+        # Unknown models, bad options and a path that is no file fail now, not later in a worker.
         config = pipeline_config(job_request)
+        if not path.is_file():
+            raise InvalidInputError(f"video {path.name} is not a file")
         if "detect" in config.stages:
             self.ctx.registry.resolve(config.detector_model, "detect").require_available()
         if "pose" in config.stages:
             self.ctx.registry.resolve(config.pose_model, "pose").require_available()
+        if "actions" in config.stages:
+            self._segmenter(request.action_model)
         job = self.ctx.jobs.submit(job_request, path, request.idempotency_key or None)
         return self._job_to_proto(job)
 
@@ -468,9 +483,14 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             raise InvalidInputError(f"page_size must be in 1..1000, got {request.page_size}")
         try:
             offset = int(request.page_token or 0)
+            if not 0 <= offset < 2**62:
+                raise ValueError("out of range")
         except ValueError as exc:
-            raise InvalidInputError(f"bad page_token {request.page_token!r}") from exc
-        state = JobState(request.state) if request.state else None
+            raise InvalidInputError(f"bad page_token {request.page_token[:40]!r}") from exc
+        try:
+            state = JobState(request.state) if request.state else None
+        except ValueError as exc:
+            raise InvalidInputError(f"unknown job state {request.state}") from exc
         jobs = self.ctx.jobs.store.list(state, limit=size + 1, offset=offset)
         token = str(offset + size) if len(jobs) > size else ""
         return pb.ListJobsResponse(jobs=[self._job_to_proto(j) for j in jobs[:size]], next_page_token=token)

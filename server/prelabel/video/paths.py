@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from prelabel.errors import NotFoundError, PermissionDeniedError
+from prelabel.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 
 
 def resolve_allowed_path(path: str, allowed_roots: Sequence[Path]) -> Path:
@@ -15,8 +15,10 @@ def resolve_allowed_path(path: str, allowed_roots: Sequence[Path]) -> Path:
 
     Raises:
         PermissionDeniedError: no roots are configured, or the path is outside all of them.
-        NotFoundError: the path is allowed but does not exist.
+        NotFoundError: the path is allowed but does not exist. InvalidInputError: a NUL character in the path.
     """
+    if "\x00" in path:
+        raise InvalidInputError(f"{path!r}: a path cannot hold a NUL character")
     if not allowed_roots:
         raise PermissionDeniedError("server-side paths are disabled: the server has no allowed roots configured")
     real = Path(path).expanduser().resolve()
