@@ -491,6 +491,10 @@ def test_compress_tracks_bad_input_names_track_and_frame(env: tuple[PrelabelClie
             ),
             "track 4 frame 6",
         ),
+        "score": (
+            pb.CompressTracksRequest(frames=[frame(5, pb.TrackedObject(track_id=4, box=box, score=float("nan")))]),
+            "track 4 frame 5: score",
+        ),
         "track id": (pb.CompressTracksRequest(frames=[frame(0, pb.TrackedObject(track_id=0, box=box))]), "positive"),
         "frame": (pb.CompressTracksRequest(frames=[frame(-2, pb.TrackedObject(track_id=4, box=box))]), "frame -2"),
         "empty": (pb.CompressTracksRequest(frames=[frame(0)]), "no tracks"),
