@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -304,9 +304,22 @@ class Pipeline:
         if "track" in cfg.stages:
             raw = tracker.tracklets()
             size = (info.width, info.height)
+            # A clip shorter than twice the shortest track kept keeps tracks of half its length: a 0.4 s clip would
+            # otherwise come out with no tracks at all, whatever it shows.
+            processed = ts_all[cfg.start_frame : cfg.start_frame + done]
+            span_s = (float(processed[-1] - processed[0]) / 1000.0 + 1.0 / fps) if len(processed) else 0.0
+            rcfg = replace(tcfg, min_track_s=min(tcfg.min_track_s, 0.5 * span_s))
             tracks = (
-                refine(raw, tcfg, fps, appearance=tracker.appearance(), frame_size=size) if cfg.offline_refine else raw
+                refine(raw, rcfg, fps, appearance=tracker.appearance(), frame_size=size) if cfg.offline_refine else raw
             )
+            n_dets = sum(len(d) for d in detections.values())
+            if n_dets and not tracks:
+                log.warning(
+                    "%s: %d detections but no track: none was seen for %.2f s (shorter ones are left out)",
+                    Path(video).name,
+                    n_dets,
+                    rcfg.min_track_s,
+                )
         if "pose" in cfg.stages:
             tracks = self._attach_pose(tracks, poses)
         segments: list[Segment] = []

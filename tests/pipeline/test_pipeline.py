@@ -1,0 +1,66 @@
+"""The video pipeline with a stand-in detector: what it keeps of short clips."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prelabel.detect.base import DetectOptions, Image
+from prelabel.pipeline import Pipeline, PipelineConfig
+from prelabel.synthetic.io import write_video
+from prelabel.types import Detections
+
+
+class OneBox:
+    """A detector that sees one object on every frame, moving right 2 px a frame (its x read off the frame)."""
+
+    name = "one-box"
+    task = "detect"
+    class_names: Sequence[str] = ("person",)
+    device = "cpu"
+
+    def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+        out = []
+        for img in images:
+            x = float(img[0, 0, 0])  # the clip writes the frame's x into its first pixel row
+            out.append(Detections(np.array([[x, 20.0, x + 20.0, 60.0]]), np.array([0.9]), np.array([0]), ("person",)))
+        return out
+
+    def warmup(self) -> None:
+        pass
+
+
+def _clip(tmp_path: Path, frames: int) -> Path:
+    images = np.zeros((frames, 96, 128, 3), np.uint8)
+    for i in range(frames):
+        images[i, :8] = 10 + 2 * i
+    path = tmp_path / f"clip{frames}.avi"
+    write_video(images, path, 25.0)
+    return path
+
+
+@pytest.mark.parametrize("frames", [6, 12, 40])
+def test_a_short_clip_keeps_its_tracks(tmp_path: Path, frames: int, caplog: pytest.LogCaptureFixture) -> None:
+    """Tracks shorter than ``min_track_s`` (0.5 s) are left out of a video, but a clip shorter than 1 s keeps those
+    seen for half of it: a 12-frame clip at 25 fps came out with no tracks at all."""
+    config = PipelineConfig(stages=("detect", "track"), detector_model="one-box")
+    result = Pipeline(lambda name, task: OneBox(), config).run(_clip(tmp_path, frames), None)
+    assert len(result.tracks) == 1
+    assert result.tracks[0].frames.tolist() == list(range(frames))
+    assert not [r for r in caplog.records if "no track" in r.getMessage()]
+
+
+def test_detections_without_tracks_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class Brief(OneBox):
+        def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+            # Seen on the first 5 frames (0.2 s) of a 1.6 s clip only: shorter than any track kept.
+            return [d if d.xyxy[0, 0] < 20 else Detections.empty(("person",)) for d in super().detect(images, options)]
+
+    config = PipelineConfig(stages=("detect", "track"), detector_model="one-box")
+    result = Pipeline(lambda name, task: Brief(), config).run(_clip(tmp_path, 40), None)
+    n = sum(len(d) for d in result.detections.values())  # 5 or 6: the video's compression blurs the pixel read
+    assert not result.tracks and 5 <= n <= 6
+    assert any(f"{n} detections but no track" in r.getMessage() for r in caplog.records)
