@@ -413,8 +413,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             for video in videos:
                 dest = args.out / folders[video]
                 try:
-                    if args.server_paths:
-                        job = client.submit_job(path=str(video), stages=stages, detector_model=args.detector,
+                    if args.server_paths:  # the server resolves a relative path against its own folder
+                        job = client.submit_job(path=str(video.absolute()), stages=stages, detector_model=args.detector,
                                                 pose_model=args.pose_model, action_model=args.action_model,
                                                 options=options)  # fmt: skip
                     else:
@@ -434,8 +434,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                         report(video, f"job {final.job_id} {pb.JobState.Name(final.state)}: {final.error}")
                         continue
                     dest.mkdir(parents=True, exist_ok=True)
-                    for fmt in ["json", *formats]:
-                        print(client.download_result(job.job_id, fmt, dest))
+                    keys = list(dict.fromkeys(["json", *formats]))
+                    for fmt in keys:
+                        client.download_result(job.job_id, fmt, dest)
+                    _print_written(dest, keys)
                 except grpc.RpcError as exc:
                     report(video, f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
                 except (PrelabelError, OSError) as exc:
@@ -475,15 +477,26 @@ def cmd_run(args: argparse.Namespace) -> int:
                 bar.close()
                 assert result is not None
                 dest = args.out / folders[video]
-                write_results(result, video.name, dest, formats)
+                written = write_results(result, video.name, dest, formats)
             except (PrelabelError, OSError) as exc:
                 report(video, str(exc))
                 continue
-            for path in sorted(dest.iterdir()):
-                print(path)
+            _print_written(dest, written)
     finally:
         manager.close()
     return _run_status(failed, len(videos))
+
+
+def _print_written(dest: Path, written: Sequence[str]) -> None:
+    """The files of this run's formats (``written``: download names), and a note on result files in ``dest`` from an
+    earlier run that this one did not rewrite (they may not match the new result)."""
+    from prelabel.jobs.results import RESULT_FORMATS
+
+    for key in written:
+        print(dest / RESULT_FORMATS[key][1])
+    stale = [name for key, (_, name, _) in RESULT_FORMATS.items() if key not in written and (dest / name).exists()]
+    if stale:
+        print(f"note: {dest} also holds {', '.join(stale)} from an earlier run, not rewritten now", file=sys.stderr)
 
 
 def _run_status(failed: list[str], total: int) -> int:

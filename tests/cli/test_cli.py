@@ -82,6 +82,12 @@ def test_run_in_process_writes_formats_and_render_draws_them(
     assert {p.name for p in folder.iterdir()} == {"result.json", "annotations.xml", "labelstudio.json", "mot.txt"}
     doc = json.loads((folder / "result.json").read_text())
     assert doc["info"]["num_frames"] == 12
+    # Run again with other formats: it lists what it wrote, and names the files an earlier run left there.
+    capsys.readouterr()
+    assert main([*argv[:5], "coco", *argv[6:]]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.split() == [str(folder / "result.json"), str(folder / "coco.json")]
+    assert "also holds annotations.xml, labelstudio.json, mot.txt from an earlier run" in cap.err
     # Render a result with one hand-made track over the clip.
     doc["tracks"] = [{"track_id": 3, "class_id": 0, "class_name": "person", "boxes": [
         {"frame": f, "ts_ms": 0.0, "xyxy": [20, 20, 80, 150], "score": 1.0, "source": "detector"} for f in range(12)
@@ -120,6 +126,32 @@ def test_run_goes_on_past_a_bad_video_and_keeps_videos_of_the_same_name_apart(
     assert sorted(p.name for p in out.iterdir()) == [f"a-{clip.stem}", f"b-{clip.stem}"]
     for name in ("a", "b"):
         assert (out / f"{name}-{clip.stem}" / "mot.txt").is_file()
+
+
+def test_run_through_a_server_with_a_relative_server_path(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--server-paths`` with a path relative to where the command runs (the server would resolve it against its own
+    folder): labelled, each file downloaded and listed once (json asked for too)."""
+    from prelabel.service.server import PrelabelServer
+    from prelabel.settings import Settings
+
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "c.mp4").write_bytes(clip.read_bytes())
+    settings = Settings(port=0, preload=[], data_dir=tmp_path / "data", allowed_roots=[root], drain_s=0.0, grace_s=1.0)
+    srv = PrelabelServer(settings)
+    srv.start()
+    try:
+        monkeypatch.chdir(root)
+        argv = ["run", "c.mp4", "--server", f"127.0.0.1:{srv.port}", "--server-paths", "--out", str(tmp_path / "out"),
+                "--format", "json,mot", "--stages", "detect,track", "--detector", "arch-yolo11n", "--imgsz", "320",
+                "--quiet"]  # fmt: skip
+        assert main(argv) == 0
+    finally:
+        srv.stop()
+    folder = tmp_path / "out" / "c"
+    assert capsys.readouterr().out.split() == [str(folder / "result.json"), str(folder / "mot.txt")]
 
 
 def test_output_folders_tell_videos_apart() -> None:
