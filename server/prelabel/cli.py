@@ -389,6 +389,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     formats = _formats(args.format)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if "track" not in stages and any(f != "json" for f in formats):
+        print("warning: the export formats hold tracks, and --stages has no 'track': they will be empty "
+              "(result.json holds the detections)", file=sys.stderr)  # fmt: skip
     options = {"imgsz": str(args.imgsz)} if args.imgsz else {}
     if args.conf is not None:
         options["conf"] = str(args.conf)

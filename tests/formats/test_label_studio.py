@@ -214,3 +214,19 @@ def test_a_negative_size_or_a_keyframe_past_the_video_names_the_region(tmp_path:
         path.write_text(json.dumps([export]))
         with pytest.raises(InvalidInputError, match=message):
             read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+
+
+def test_a_variable_frame_rate_is_named_when_label_studio_would_misplace_frames(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Label Studio puts frame i at i / fps: where the video's own times stray half a frame or more from that, the
+    export says how far (its boxes follow the frame numbers)."""
+    steady = np.arange(20) * 100.0
+    varying = np.r_[np.arange(10) * 50.0, 500.0 + np.arange(10) * 150.0]  # 20 fps, then 6.7 fps
+    for ts, warned in ((steady, False), (varying, True)):
+        caplog.clear()
+        ann = Annotations(info=VideoInfo(64, 48, 20, 10.0, True), ts_ms=ts, name="v.mp4")
+        write_label_studio(ann, tmp_path / "ls.json")
+        hits = [r.getMessage() for r in caplog.records if "frame rate varies" in r.getMessage()]
+        assert bool(hits) == warned
+    assert "frame 10 shows 5.0 frames away" in hits[0]

@@ -103,6 +103,25 @@ def track_sequence(ann: Annotations, track: Track, reducer: KeyframeReducer | No
     return out
 
 
+def _warn_variable_rate(ann: Annotations) -> None:
+    """Label Studio's player puts frame ``i`` at ``(i - 1) / fps``: on a video whose frame rate varies, say how far
+    that moves frames from their own times (boxes show on the wrong frames by as much)."""
+    if ann.ts_ms is None or ann.info.fps <= 0 or len(ann.ts_ms) < 2:
+        return
+    ts = np.asarray(ann.ts_ms, np.float64)
+    drift = np.abs((ts - ts[0]) * ann.info.fps / 1000.0 - np.arange(len(ts)))
+    worst = int(np.argmax(drift))
+    if drift[worst] >= 0.5:
+        logger.warning(
+            "Label Studio export of %s: the video's frame rate varies, and Label Studio places every frame at one "
+            "rate (%.3g fps): frame %d shows %.1f frames away from its own time (boxes follow the frame numbers)",
+            ann.name or "the video",
+            ann.info.fps,
+            worst,
+            float(drift[worst]),
+        )
+
+
 def write_label_studio(annotations: Annotations, path: Path, options: LabelStudioOptions | None = None) -> Path:
     """Write ``annotations`` as a Label Studio task list (one task) with the tracks and segments as a prediction.
 
@@ -125,6 +144,7 @@ def write_label_studio(annotations: Annotations, path: Path, options: LabelStudi
         )
     reducer = resolve_reducer(opts.keyframe_reducer, opts.min_iou)
     n = ann.num_frames
+    _warn_variable_rate(ann)
     duration_s = ann.info.duration_ms / 1000.0 if ann.info.duration_ms > 0 else ann.frame_ts_ms(n) / 1000.0
     results: list[dict[str, Any]] = []
     for track in sorted(ann.tracks, key=lambda t: t.track_id):
