@@ -8,11 +8,14 @@ The environment is read here only (``PRELABEL_TOKEN``), then passed down in :cla
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -451,43 +454,94 @@ def cmd_run(args: argparse.Namespace) -> int:
     from prelabel.jobs.results import write_results
     from prelabel.jobs.runner import pipeline_config
     from prelabel.jobs.store import JobRequest
+    from prelabel.pipeline import CancelledError as PipelineCancelled
     from prelabel.pipeline import Pipeline, PipelineResult, Progress
     from prelabel.registry import ModelRegistry
     from prelabel.settings import default_models_dir
 
     models_dir = args.models_dir or default_models_dir()
-    manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device, runtime=args.runtime)
+    cancel = threading.Event()
+    with _interrupts(cancel):
+        manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device, runtime=args.runtime)
+        try:
+            for video in videos:
+                if cancel.is_set():
+                    report(video, "not labelled: interrupted")
+                    continue
+                request = JobRequest(
+                    video={"path": str(video)},
+                    stages=tuple(stages),
+                    detector_model=args.detector,
+                    pose_model=args.pose_model,
+                    action_model=args.action_model,
+                    options=options,
+                )
+                try:
+                    pipeline = Pipeline(manager.get, pipeline_config(request), models_dir)
+                    bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
+                    result = None
+                    for event in pipeline.events(video, cancel):
+                        if isinstance(event, Progress):
+                            bar.total, bar.n = event.total, event.done
+                            bar.refresh()
+                        elif isinstance(event, PipelineResult):
+                            result = event
+                    bar.close()
+                    assert result is not None
+                    dest = args.out / folders[video]
+                    written = write_results(result, video.name, dest, formats)
+                except PipelineCancelled:
+                    report(video, "interrupted; its results were not written")
+                    continue
+                except (PrelabelError, OSError) as exc:
+                    report(video, str(exc))
+                    continue
+                _print_written(dest, written)
+        finally:
+            manager.close()
+    status = _run_status(failed, len(videos))
+    return 130 if cancel.is_set() else status
+
+
+@contextlib.contextmanager
+def _interrupts(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C while labelling: the first sets ``cancel`` (the run stops after its current frames and says which video
+    was cut off), a second quits at once.
+
+    No KeyboardInterrupt is raised: one raised wherever the main thread happened to be left the models' worker
+    threads waiting on work that never came, and the process stuck. A watcher thread reads the signals off the
+    interpreter's wakeup pipe, so it acts at once even while the main thread waits on a model (the signal may land
+    on any thread)."""
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def watch() -> None:
+        count = 0
+        while data := os.read(read_fd, 64):
+            for signum in data:
+                if signum != signal.SIGINT:
+                    continue
+                count += 1
+                if count > 1:
+                    os._exit(130)
+                print("\ninterrupted: stopping after the current frames (Ctrl-C again: at once)", file=sys.stderr)
+                cancel.set()
+
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: None)  # the watcher acts
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, name="prelabel-interrupts", daemon=True)
+    watcher.start()
     try:
-        for video in videos:
-            request = JobRequest(
-                video={"path": str(video)},
-                stages=tuple(stages),
-                detector_model=args.detector,
-                pose_model=args.pose_model,
-                action_model=args.action_model,
-                options=options,
-            )
-            try:
-                pipeline = Pipeline(manager.get, pipeline_config(request), models_dir)
-                bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
-                result = None
-                for event in pipeline.events(video):
-                    if isinstance(event, Progress):
-                        bar.total, bar.n = event.total, event.done
-                        bar.refresh()
-                    elif isinstance(event, PipelineResult):
-                        result = event
-                bar.close()
-                assert result is not None
-                dest = args.out / folders[video]
-                written = write_results(result, video.name, dest, formats)
-            except (PrelabelError, OSError) as exc:
-                report(video, str(exc))
-                continue
-            _print_written(dest, written)
+        yield
     finally:
-        manager.close()
-    return _run_status(failed, len(videos))
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGINT, previous_handler)
+        os.close(write_fd)  # the watcher reads the end of the pipe and returns
+        watcher.join(timeout=1.0)
+        os.close(read_fd)
 
 
 def _print_written(dest: Path, written: Sequence[str]) -> None:

@@ -737,3 +737,24 @@ def test_convert_refuses_what_it_cannot_do_well(
     (tmp_path / "newer.json").write_text(json.dumps(doc))
     back = load("json", tmp_path / "newer.json").tracks[0]
     assert back.frames.tolist() == pose_track.frames.tolist() and int(back.boxes[5].source) == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_while_labelling_cancels_without_a_keyboard_interrupt() -> None:
+    """The first Ctrl-C of `prelabel run` sets the run's cancel flag (read by a watcher thread, whatever thread the
+    signal lands on) and raises nothing where the main thread happens to be; the handler is put back afterwards."""
+    import signal
+    import threading
+    import time
+
+    from prelabel.cli import _interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    cancel = threading.Event()
+    with _interrupts(cancel):
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 5.0
+        while not cancel.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)  # a KeyboardInterrupt would surface here
+    assert cancel.is_set()
+    assert signal.getsignal(signal.SIGINT) is before
