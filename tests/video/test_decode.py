@@ -130,6 +130,28 @@ def test_a_text_file_is_not_a_video_and_errors_name_the_file_only(tmp_path: Path
     assert "bad.mp4" in str(err.value) and str(tmp_path) not in str(err.value)
 
 
+def test_a_truncated_matroska_file_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Matroska lists no frame count, only a duration: a file cut short says how many frames it should hold."""
+    whole = tmp_path / "whole.mkv"
+    with av.open(str(whole), mode="w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(40):
+            img = rng.integers(0, 255, (48, 64, 3), np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    probe(whole)
+    assert "truncated" not in caplog.text
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    info, _ = probe(cut)
+    assert 10 < info.num_frames < 30
+    assert f"cut.mkv: its container lists 40 frames but {info.num_frames} decode" in caplog.text
+
+
 def test_truncated_video_is_invalid_or_shorter(tmp_path: Path) -> None:
     video = write_vfr_video(tmp_path / "ok.mp4", [i * 40 for i in range(30)])
     data = video.read_bytes()

@@ -168,6 +168,8 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         ts = np.array([f.ts_ms for f in reader.frames(decode_images=False)], dtype=np.float64)
         fps = reader.nominal_fps
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
+        if not declared and reader._container.duration and fps > 0:  # Matroska, WebM: no count, a duration
+            declared = round(reader._container.duration / av.time_base * fps)
         if declared > len(ts) + max(1, declared // 50):
             log.warning(
                 "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels "
