@@ -110,3 +110,36 @@ def test_sigkill_mid_job_then_restart_gives_the_same_result(tmp_path: Path, clip
     finally:
         client.close()
         assert server.terminate() == 0
+
+
+def test_sigterm_ends_the_server_while_a_request_still_computes(tmp_path: Path) -> None:
+    """A TrackDetections call of 300k frames (a minute and more of work) is in flight when SIGTERM comes: the server
+    stops within its drain, grace and exit wait, not when the call ends."""
+    import threading
+    import time
+
+    import grpc
+
+    server = ServerProcess(tmp_path / "data", tmp_path, tmp_path / "server.log")
+    client = server.start()
+    box = pb.Box(x1=10, y1=10, x2=50, y2=90)
+    frames = [pb.FrameDetections(frame_idx=i, detections=[pb.Detection(box=box, score=0.9)]) for i in range(300_000)]
+    codes: list[grpc.StatusCode] = []
+
+    def call() -> None:
+        try:
+            client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=frames, fps=30), timeout=300)
+        except grpc.RpcError as exc:
+            codes.append(exc.code())  # type: ignore[attr-defined]
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(3.0)
+    assert caller.is_alive()  # still computing
+    t0 = time.monotonic()
+    assert server.terminate() == 0
+    assert time.monotonic() - t0 < 30.0  # drain 1 s + grace 5 s + exit wait 2 s, with room for a loaded machine
+    caller.join(30)
+    assert codes and codes[0] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    assert "still busy after the grace period" in (tmp_path / "server.log").read_text()
+    client.close()

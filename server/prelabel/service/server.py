@@ -8,6 +8,7 @@ then in-flight RPCs get ``grace_s`` to finish.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -44,8 +45,9 @@ class PrelabelServer:
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.port = 0
         self._stopped = threading.Event()
+        self._executor = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc")
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+            self._executor,
             interceptors=[ServiceInterceptor(settings.auth_token)],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=[
@@ -114,11 +116,19 @@ class PrelabelServer:
         g = self.settings.grace_s if grace is None else grace
         self._server.stop(g).wait()
         self.ctx.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)  # idle request threads end now
         log.info("stopped")
+
+    def request_threads(self) -> list[threading.Thread]:
+        """The threads that run requests (Python's exit waits for them, daemon or not)."""
+        return list(self._executor._threads)
 
     def wait(self) -> None:
         """Block until the server has stopped."""
         self._server.wait_for_termination()
+
+
+EXIT_WAIT_S = 2.0  # after stopping: how long request threads still running get before the process exits
 
 
 def serve(settings: Settings) -> int:
@@ -135,4 +145,18 @@ def serve(settings: Settings) -> int:
     server.start()
     done.wait()
     server.stop()
+    # A request still computing past the grace period (its caller is told the server went away) would keep the
+    # process alive until it ends: give the request threads a moment, then exit without them.
+    deadline = time.monotonic() + EXIT_WAIT_S
+    others = [t for t in threading.enumerate() if t is not threading.current_thread()]
+    request_threads = [t for t in server.request_threads() if t.is_alive()]  # daemon or not, the exit waits on them
+    waited = list(dict.fromkeys([*request_threads, *(t for t in others if not t.daemon)]))
+    for t in waited:
+        t.join(max(0.0, deadline - time.monotonic()))
+    busy = [t.name for t in waited if t.is_alive()]
+    if busy:
+        log.warning("%d request thread(s) still busy after the grace period (%s): exiting without them", len(busy),
+                    ", ".join(busy[:4]))  # fmt: skip
+        logging.shutdown()
+        os._exit(0)
     return 0
