@@ -41,7 +41,7 @@ def test_an_oversized_image_is_refused_from_its_header(no_decoding: None) -> Non
 
 def test_a_request_too_large_together_is_refused_before_decoding(no_decoding: None) -> None:
     side = 8000  # each allowed alone (64M pixels), 9 of them together are not
-    with pytest.raises(InvalidInputError, match="9 images hold 576000000 pixels together"):
+    with pytest.raises(InvalidInputError, match="the 9 images hold more than 530841600 pixels together"):
         images.decode_images([_png_header(side, side)] * 9)
 
 
@@ -52,3 +52,13 @@ def test_images_within_the_limits_decode() -> None:
     np.testing.assert_array_equal(back, img)
     with pytest.raises(InvalidInputError, match="image 1: 14 bytes do not decode"):
         images.decode_images([png, b"not an image.."])
+
+
+def test_images_only_opencv_reads_count_as_they_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Radiance HDR: Pillow reads no header of it, OpenCV decodes it; the request's total still holds."""
+    hdr = cv2.imencode(".hdr", np.zeros((16, 16, 3), np.float32))[1].tobytes()
+    assert images.image_size(hdr) is None
+    assert images.decode_images([hdr])[0].shape == (16, 16, 3)
+    monkeypatch.setattr(images, "MAX_BATCH_PIXELS", 16 * 16 * 2)
+    with pytest.raises(InvalidInputError, match="3 images hold more than 512 pixels"):
+        images.decode_images([hdr] * 3)

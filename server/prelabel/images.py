@@ -53,12 +53,22 @@ def decode_images(datas: Sequence[bytes]) -> list[Image]:
             continue
         _check_size(size[0], size[1], i)
         total += size[0] * size[1]
+        _check_total(total, len(datas))
+    # Headers Pillow does not read (formats only OpenCV decodes) count as they decode.
+    out, total = [], 0
+    for i, data in enumerate(datas):
+        out.append(decode_image(data, i))
+        total += out[-1].shape[0] * out[-1].shape[1]
+        _check_total(total, len(datas))
+    return out
+
+
+def _check_total(total: int, n: int) -> None:
     if total > MAX_BATCH_PIXELS:
         raise InvalidInputError(
-            f"the {len(datas)} images hold {total} pixels together, more than allowed per request ({MAX_BATCH_PIXELS}):"
-            " send fewer or smaller images per request"
+            f"the {n} images hold more than {MAX_BATCH_PIXELS} pixels together, more than allowed per request: send "
+            "fewer or smaller images per request"
         )
-    return [decode_image(data, i) for i, data in enumerate(datas)]
 
 
 def _check_size(width: int, height: int, index: int) -> None:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -227,6 +227,7 @@ class Pipeline:
         models = {"detector": detector.name if detector else "", "pose": pose_model.name if pose_model else ""}
 
         from prelabel.track import OnlineTracker, TrackerConfig, refine
+        from prelabel.track.api import for_clip
 
         tcfg = TrackerConfig(max_gap_s=cfg.max_gap_s) if cfg.max_gap_s > 0 else TrackerConfig()
         tracker = OnlineTracker(tcfg, detector.class_names if detector else ())
@@ -304,20 +305,18 @@ class Pipeline:
         if "track" in cfg.stages:
             raw = tracker.tracklets()
             size = (info.width, info.height)
-            # A clip shorter than twice the shortest track kept keeps tracks of half its length: a 0.4 s clip would
-            # otherwise come out with no tracks at all, whatever it shows.
             processed = ts_all[cfg.start_frame : cfg.start_frame + done]
-            span_s = (float(processed[-1] - processed[0]) / 1000.0 + 1.0 / fps) if len(processed) else 0.0
-            rcfg = replace(tcfg, min_track_s=min(tcfg.min_track_s, 0.5 * span_s))
+            rcfg = for_clip(tcfg, float(processed[-1] - processed[0]) / 1000.0 if len(processed) else 0.0)
             tracks = (
                 refine(raw, rcfg, fps, appearance=tracker.appearance(), frame_size=size) if cfg.offline_refine else raw
             )
             n_dets = sum(len(d) for d in detections.values())
             if n_dets and not tracks:
                 log.warning(
-                    "%s: %d detections but no track: none was seen for %.2f s (shorter ones are left out)",
+                    "%s: %d detections but no track: a track needs %d frames in a row and %.2f s in all",
                     Path(video).name,
                     n_dets,
+                    rcfg.min_hits,
                     rcfg.min_track_s,
                 )
         if "pose" in cfg.stages:

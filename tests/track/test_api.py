@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from prelabel.errors import InvalidInputError
 from prelabel.metrics.tracking import evaluate_tracks
 from prelabel.track import TrackerConfig, track_detections
-from prelabel.types import Source, Track
+from prelabel.types import Detections, Source, Track
 
 from .conftest import SceneFn
 
@@ -65,3 +66,12 @@ def test_hota_on_a_synthetic_generator_scene() -> None:
     s = evaluate_tracks(scene.tracks, tracks, info.num_frames)
     assert s.hota > 0.45
     assert s.idf1 > 0.55
+
+
+def test_a_short_clip_keeps_its_tracks() -> None:
+    """12 frames at 25 fps (0.44 s, under ``min_track_s``): the object seen on all of them is a track, as the video
+    pipeline keeps it."""
+    box = np.array([[10.0, 10.0, 40.0, 90.0]], np.float32)
+    frames = [(f, 0.0, Detections(box + 2 * f, np.array([0.9]), np.array([0]))) for f in range(12)]
+    (track,) = track_detections(frames, fps=25.0)
+    assert track.frames.tolist() == list(range(12))

@@ -151,7 +151,7 @@ def test_frames_far_apart_cost_what_their_boxes_do() -> None:
     """Two sightings 10 million frames apart (the same place): the smoother steps across the gap without holding a
     state per frame of it, and ``max_boxes`` bounds what filled gaps may add."""
     from prelabel.errors import ResourceExhaustedError
-    from prelabel.track.offline import fill_frames
+    from prelabel.track.offline import fill_count, fill_frames
 
     frames = [0, 1, 2, 10_000_000, 10_000_001, 10_000_002]
     box = np.array([100.0, 100.0, 140.0, 200.0])
@@ -164,3 +164,8 @@ def test_frames_far_apart_cost_what_their_boxes_do() -> None:
     dense = Track(2, [TrackedBox(f, box, 0.9, Source.DETECTOR, f * 1000.0 / FPS) for f in (0, 5)])
     with pytest.raises(ResourceExhaustedError, match="more than 5 boxes"):
         refine([dense], TrackerConfig(min_track_s=0.0), FPS, max_boxes=5)
+    # Frames far apart whose times lie close (a client's): counted before the 2e9 frames between them are built.
+    close = Track(3, [TrackedBox(f, box, 0.9, Source.DETECTOR, t) for f, t in ((0, 0.0), (2_000_000_000, 400.0))])
+    assert fill_count(np.array([0, 2_000_000_000]), np.array([0.0, 0.4]), 0.5) == 2_000_000_001
+    with pytest.raises(ResourceExhaustedError, match="more than 1000000 boxes"):
+        refine([close], TrackerConfig(min_track_s=0.0), FPS, max_boxes=1_000_000)

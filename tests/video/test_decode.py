@@ -108,6 +108,13 @@ def test_a_constant_rate_is_the_containers_exactly(tmp_path: Path, rate: Fractio
     np.testing.assert_allclose(ts, np.arange(12) * 1000.0 / float(rate), atol=0.5)
 
 
+def test_millisecond_timestamps_of_a_constant_rate(tmp_path: Path) -> None:
+    """30 fps stored in milliseconds steps 33 and 34 ms: the rate is the mean step's (30), not the median's (30.3)."""
+    video = write_vfr_video(tmp_path / "ms.mp4", [round(i * 1000 / 30) for i in range(90)])
+    info, _ = probe(video)
+    assert not info.variable_frame_rate and info.fps == pytest.approx(30.0, rel=1e-3)
+
+
 @pytest.mark.parametrize("content", [b"", b"definitely not a video" * 50])
 def test_bad_files_are_invalid_input(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.mp4"
@@ -144,6 +151,27 @@ def test_a_truncated_matroska_file_is_named(tmp_path: Path, caplog: pytest.LogCa
         for packet in stream.encode():
             out.mux(packet)
     probe(whole)
+    assert "truncated" not in caplog.text
+    # Intact, with a sound track longer than the video: the container's duration is the sound's, no warning.
+    longer = tmp_path / "sound.mkv"
+    with av.open(str(longer), mode="w") as out:
+        video = out.add_stream("mpeg4", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=8000)
+        for i in range(50):
+            img = np.full((48, 64, 3), i, np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        for pts in range(0, 8000 * 3, 800):  # 3 s of silence against 2 s of video
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 8000, pts
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    assert probe(longer)[0].num_frames == 50
     assert "truncated" not in caplog.text
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])

@@ -106,8 +106,8 @@ def track_sequence(ann: Annotations, track: Track, reducer: KeyframeReducer | No
 def _warn_variable_rate(ann: Annotations) -> None:
     """Label Studio's player puts frame ``i`` at ``(i - 1) / fps``: on a video whose frame rate varies, say how far
     that moves frames from their own times (boxes show on the wrong frames by as much)."""
-    if ann.ts_ms is None or ann.info.fps <= 0 or len(ann.ts_ms) < 2:
-        return
+    if not ann.info.variable_frame_rate or ann.ts_ms is None or ann.info.fps <= 0 or len(ann.ts_ms) < 2:
+        return  # a constant rate's timestamps may still be rounded (30 fps as 33 and 34 ms): not worth a word
     ts = np.asarray(ann.ts_ms, np.float64)
     drift = np.abs((ts - ts[0]) * ann.info.fps / 1000.0 - np.arange(len(ts)))
     worst = int(np.argmax(drift))

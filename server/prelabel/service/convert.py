@@ -114,8 +114,8 @@ def tracks_from_frames(frames: Sequence[pb.FrameTracks]) -> list[Track]:
             xyxy = box_from_proto(obj.box) if obj.HasField("box") else skeleton.box() if skeleton is not None else None
             if xyxy is None:
                 raise InvalidInputError(f"{where}: no box, and no skeleton with a present keypoint")
-            if not 0.0 <= obj.score <= 1.0:  # NaN included
-                raise InvalidInputError(f"{where}: score must be in [0, 1], got {obj.score}")
+            if not np.isfinite(obj.score):  # any finite score passes: tracker files write -1 for "none"
+                raise InvalidInputError(f"{where}: score must be a finite number, got {obj.score}")
             if not np.isfinite(fr.ts_ms) or fr.ts_ms < 0:
                 raise InvalidInputError(f"{where}: ts_ms must be a finite time >= 0, got {fr.ts_ms}")
             try:

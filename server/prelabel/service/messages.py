@@ -4,8 +4,8 @@ light)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from typing import overload
 
 import numpy as np
 
@@ -28,17 +28,36 @@ def box_from_proto(box: pb.Box) -> np.ndarray:
 MAX_CLASS_ID = 65_535  # class ids index a names table: far more classes than any detector has
 
 
-@lru_cache(maxsize=64)
-def _class_names(named: tuple[tuple[int, str], ...]) -> tuple[str, ...]:
-    """The names table for ``(class id, name)`` pairs, ids without a name as text; shared by the frames of a request
-    (a table per frame would cost its size per frame)."""
-    by_id = dict(named)
-    return tuple(by_id.get(i, str(i)) for i in range(max(by_id) + 1))
+class ClassNames(Sequence[str]):
+    """A names table for the ids a client named: ``names[i]`` is id ``i``'s name, or the id as text; it holds only the
+    names given, however high the ids (a dense table for id 65535 would cost 65,536 strings per frame)."""
+
+    def __init__(self, named: Mapping[int, str]) -> None:
+        self._named = dict(named)
+        self._len = max(self._named) + 1 if self._named else 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._len))]
+        if not -self._len <= i < self._len:
+            raise IndexError(i)
+        i %= self._len
+        return self._named.get(i, str(i))
 
 
-def detections_from_proto(items: Sequence[pb.Detection], where: str) -> Detections:
+def detections_from_proto(
+    items: Sequence[pb.Detection], where: str, names_cache: dict[tuple[tuple[int, str], ...], ClassNames] | None = None
+) -> Detections:
     """Detection messages (a client's, or a server's answer) -> :class:`Detections` (validated: NaN, negative size,
-    a class id outside 0..``MAX_CLASS_ID`` -> InvalidInputError naming ``where``)."""
+    a class id outside 0..``MAX_CLASS_ID`` -> InvalidInputError naming ``where``). ``names_cache``: one per request,
+    so that its frames share their names tables."""
     if not items:
         return Detections.empty()
     xyxy = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in items], dtype=np.float32)
@@ -50,7 +69,13 @@ def detections_from_proto(items: Sequence[pb.Detection], where: str) -> Detectio
             f"{where}: detection {int(bad[0])}: class_id {int(classes[bad[0]])} outside 0..{MAX_CLASS_ID}"
         )
     names_by_id = {d.class_id: d.class_name for d in items if d.class_name}
-    names = _class_names(tuple(sorted(names_by_id.items()))) if names_by_id else ()
+    names: Sequence[str] = ()
+    if names_by_id:
+        key = tuple(sorted(names_by_id.items()))
+        cached = names_cache.get(key) if names_cache is not None else None
+        names = cached if cached is not None else ClassNames(names_by_id)
+        if names_cache is not None and cached is None:
+            names_cache[key] = names
     try:
         return Detections(xyxy, scores, classes, names)
     except InvalidInputError as exc:

@@ -242,8 +242,13 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
         if not request.frames:
             raise InvalidInputError("no frames given")
+        names: dict[tuple[tuple[int, str], ...], messages.ClassNames] = {}  # shared by the request's frames
         frames = [
-            (f.frame_idx, f.ts_ms, messages.detections_from_proto(f.detections, f"frame {f.frame_idx} (message {i})"))
+            (
+                f.frame_idx,
+                f.ts_ms,
+                messages.detections_from_proto(f.detections, f"frame {f.frame_idx} (message {i})", names),
+            )
             for i, f in enumerate(request.frames)
         ]
         max_gap_s = _check_tracker_options(request.tracker_options)

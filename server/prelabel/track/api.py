@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,13 @@ from prelabel.track.online import OnlineTracker
 from prelabel.types import Detections, Track, TrackedBox
 
 logger = logging.getLogger(__name__)
+
+
+def for_clip(config: TrackerConfig, span_s: float) -> TrackerConfig:
+    """``config`` for a clip whose first and last frames lie ``span_s`` seconds apart: tracks shorter than
+    ``min_track_s`` are left out, but a clip shorter than twice that keeps the tracks seen for half of it (a clip of
+    0.4 s would otherwise come out with no tracks at all, whatever it shows; a single image keeps every track)."""
+    return replace(config, min_track_s=min(config.min_track_s, 0.5 * max(span_s, 0.0)))
 
 
 def frame_times_ms(frames: Sequence[tuple[int, float, Detections]], fps: float) -> list[float]:
@@ -67,13 +75,20 @@ def track_detections(
     tracker = OnlineTracker(cfg)
     online: dict[int, list[TrackedBox]] = {}
     classes: dict[int, tuple[int, str]] = {}
-    for (frame_idx, _, dets), ts in zip(frames, frame_times_ms(frames, fps), strict=True):
+    times = frame_times_ms(frames, fps)
+    for (frame_idx, _, dets), ts in zip(frames, times, strict=True):
         image = images(frame_idx) if images is not None else None
         for obj in tracker.update(frame_idx, ts, dets, image):
             online.setdefault(obj.track_id, []).append(obj.box)
             classes[obj.track_id] = (obj.class_id, obj.class_name)
     if offline:
+        span_s = (times[-1] - times[0]) / 1000.0 if times else 0.0
         return refine(
-            tracker.tracklets(), cfg, fps, appearance=tracker.appearance(), frame_size=frame_size, max_boxes=max_boxes
+            tracker.tracklets(),
+            for_clip(cfg, span_s),
+            fps,
+            appearance=tracker.appearance(),
+            frame_size=frame_size,
+            max_boxes=max_boxes,
         )
     return [Track(tid, boxes, *classes[tid]) for tid, boxes in sorted(online.items())]

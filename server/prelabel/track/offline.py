@@ -7,9 +7,10 @@
    ``appearance_weight`` × colour-histogram distance when frames were seen) is minimised by one linear assignment of
    ends to starts, which builds chains of any length.
 2. Filter: tracks shorter than ``min_track_s`` or with mean score below ``min_track_score`` are dropped.
-3. Fill and smooth: a Kalman filter runs over every frame from a track's first to its last box (gap frames are
-   prediction only) and filterpy's RTS smoother runs back; gap frames get ``Source.FILLED`` boxes (motion-aware:
-   the smoother's constant-velocity bridge between both sides), observed frames ``Source.SMOOTHED`` boxes.
+3. Fill and smooth: a Kalman filter runs over a track's observed frames and the frames of its gaps of at most
+   ``fill_max_s`` (prediction only), stepping across a longer gap without a state per frame of it, and filterpy's
+   RTS smoother runs back; filled frames get ``Source.FILLED`` boxes (motion-aware: the smoother's
+   constant-velocity bridge between both sides), observed frames ``Source.SMOOTHED`` boxes.
 """
 
 from __future__ import annotations
@@ -234,6 +235,13 @@ def _forward(
     return xs, ps, fs, qs, loglik
 
 
+def fill_count(frames: npt.NDArray[np.int64], times: F64, max_s: float) -> int:
+    """How many frames :func:`fill_frames` returns, without building them."""
+    gap = np.diff(frames)
+    short = (gap > 1) & (np.diff(times) <= max_s)
+    return len(frames) + int(np.sum(gap[short] - 1))
+
+
 def fill_frames(frames: npt.NDArray[np.int64], times: F64, max_s: float) -> npt.NDArray[np.int64]:
     """The frames a track's boxes go on: its observed ``frames`` (T,) (times ``times`` in seconds) and every frame of
     each gap that lasts at most ``max_s`` seconds; a longer gap stays a gap (the object is hidden)."""
@@ -347,7 +355,7 @@ def refine(
         or ``FILLED`` (gap of at most ``fill_max_s``; longer gaps of a linked track stay gaps), its ``ts_ms`` set.
 
     Raises:
-        InvalidInputError: ``fps`` not positive. ResourceExhaustedError: more than ``max_boxes`` boxes.
+        InvalidInputError: ``fps`` not positive and finite. ResourceExhaustedError: more than ``max_boxes`` boxes.
     """
     cfg = config or TrackerConfig()
     if not 0 < fps < float("inf"):
@@ -364,7 +372,7 @@ def refine(
         if times[-1] - times[0] < cfg.min_track_s or float(scores.mean()) < cfg.min_track_score:
             continue
         xyxy = np.stack([b.xyxy for b in boxes]).astype(np.float64)
-        n_boxes += len(fill_frames(frames, times, cfg.fill_max_s))
+        n_boxes += fill_count(frames, times, cfg.fill_max_s)  # counted before anything is built
         if max_boxes is not None and n_boxes > max_boxes:
             raise ResourceExhaustedError(
                 f"the tracks would hold more than {max_boxes} boxes with their gaps filled (track {len(out) + 1} "

@@ -11,6 +11,7 @@ Unreadable, corrupt or empty files raise :class:`InvalidInputError`; a missing f
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,8 +27,9 @@ from prelabel.types import VideoInfo
 log = logging.getLogger(__name__)
 
 # Relative spread of frame intervals above which a stream counts as variable frame rate.
-_RATE_AGREEMENT = 1e-3  # relative
 _VFR_TOLERANCE = 0.02
+# The container's rate is taken where the timestamps' mean rate agrees with it within this fraction.
+_RATE_AGREEMENT = 1e-3
 # FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
 _TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
@@ -62,6 +64,19 @@ def _open(path: Path) -> av.container.InputContainer:
         container.close()  # FFmpeg renders any text file as "video" (its ANSI art demuxer): not footage
         raise InvalidInputError(f"video {path.name} is text ({container.format.name}, {codec}), not a video")
     return container
+
+
+def _video_duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """The video stream's own duration in seconds (0 when unknown): its header's, else the DURATION tag Matroska
+    muxers write, else the container's where the video is its only stream (an audio track may run longer)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = next((v for k, v in (stream.metadata or {}).items() if k.upper() == "DURATION"), "")
+    if m := re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", tag.strip()):
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    if len(container.streams) == 1 and container.duration:
+        return float(container.duration / av.time_base)
+    return 0.0
 
 
 def _quarter_turns(rotation: float) -> int:
@@ -168,8 +183,8 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         ts = np.array([f.ts_ms for f in reader.frames(decode_images=False)], dtype=np.float64)
         fps = reader.nominal_fps
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
-        if not declared and reader._container.duration and fps > 0:  # Matroska, WebM: no count, a duration
-            declared = round(reader._container.duration / av.time_base * fps)
+        if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
+            declared = round(_video_duration_s(reader._container, stream) * fps)
         if declared > len(ts) + max(1, declared // 50):
             log.warning(
                 "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels "
@@ -185,7 +200,9 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
     dts = np.diff(ts)
     vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
     if len(dts) and np.median(dts) > 0:  # the timestamps are the truth; the container's rate is a fallback
-        measured = 1000.0 / float(np.median(dts))
+        # A constant rate's mean step: millisecond timestamps store 30 fps as 33 and 34 ms steps, whose median is off.
+        step = float(np.median(dts)) if vfr else float(ts[-1] - ts[0]) / (len(ts) - 1)
+        measured = 1000.0 / step
         # The container's rate where the timestamps agree with it: exact (30, 30000/1001) where the timestamps'
         # rounding would make it 29.999999999999996.
         fps = fps if fps > 0 and abs(measured - fps) <= _RATE_AGREEMENT * fps else measured
