@@ -72,6 +72,14 @@ def draw_frame(image: np.ndarray, items: list[dict[str, Any]], actions: dict[tup
     return out
 
 
+def _check_match(doc: dict[str, Any], shape: tuple[int, ...], name: str) -> None:
+    """Warn when a result's frame size is not its video's (a result drawn over another video)."""
+    info = doc.get("info", {})
+    w, h = int(info.get("width") or 0), int(info.get("height") or 0)
+    if w and h and (w, h) != (shape[1], shape[0]):
+        log.warning("render: the result is of a %dx%d video, %s is %dx%d", w, h, name, shape[1], shape[0])
+
+
 def render_overlay(video: Path, result: Path | dict[str, Any], out: Path, *, max_frames: int = 0, every: int = 1,
                    max_side: int = 0) -> Path:  # fmt: skip
     """Write ``video`` with ``result`` drawn over it to ``out`` (``.mp4``/``.avi`` video, or ``.gif``).
@@ -97,7 +105,11 @@ def render_overlay(video: Path, result: Path | dict[str, Any], out: Path, *, max
     stamps: list[float] = []  # each GIF frame's container time: a variable-frame-rate video keeps its timing
     writer: cv2.VideoWriter | None = None
     fps = float(doc.get("info", {}).get("fps") or 25.0) / max(every, 1)
+    seen = 0
     for frame in read_frames(video, 0, max_frames or None):
+        if seen == 0:
+            _check_match(doc, frame.image.shape, Path(video).name)
+        seen += 1
         if frame.frame_idx % max(every, 1):
             continue
         img = draw_frame(frame.image, boxes.get(frame.frame_idx, []), actions, frame.frame_idx)
@@ -114,6 +126,9 @@ def render_overlay(video: Path, result: Path | dict[str, Any], out: Path, *, max
         writer.write(img)
     if writer is not None:
         writer.release()
+    expected = int(doc.get("info", {}).get("num_frames") or 0)
+    if not max_frames and expected and seen != expected:
+        log.warning("render: the result is of a %d-frame video, %s has %d frames", expected, Path(video).name, seen)
     if suffix == ".gif":
         from PIL import Image
 

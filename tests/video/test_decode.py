@@ -242,3 +242,14 @@ def test_a_file_cut_short_says_how_many_frames_its_container_lists(
         info, _ = probe(cut)
     assert whole.num_frames == 40 and 0 < info.num_frames < 40
     assert f"lists 40 frames but {info.num_frames} decode" in caplog.text
+
+
+def test_render_names_a_result_of_another_video(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from prelabel.render import render_overlay
+
+    video = write_vfr_video(tmp_path / "v.mp4", [i * 40 for i in range(10)])  # 96x64, 10 frames
+    render_overlay(video, {"info": {"width": 96, "height": 64, "num_frames": 10}, "tracks": []}, tmp_path / "a.gif")
+    assert "the result is of" not in caplog.text
+    render_overlay(video, {"info": {"width": 320, "height": 240, "num_frames": 30}, "tracks": []}, tmp_path / "b.gif")
+    assert "the result is of a 320x240 video, v.mp4 is 96x64" in caplog.text
+    assert "the result is of a 30-frame video, v.mp4 has 10 frames" in caplog.text
