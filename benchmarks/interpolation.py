@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cv2
 
+import prelabel
 from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
 from prelabel.interpolate.registry import default_registry
 from prelabel.metrics.interpolation import (
@@ -87,6 +89,8 @@ def read_mot_rows(path: Path, what: str) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
     rows: list[list[float]] = []
+    lines: list[int] = []  # each row's line in the file
+    header_seen = False
     for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         parts = line.replace(",", " ").split()
         if not parts:
@@ -94,26 +98,37 @@ def read_mot_rows(path: Path, what: str) -> np.ndarray:
         try:
             vals = [float(v) for v in parts]
         except ValueError:
-            if not rows and n == 1:
-                continue  # a header line
+            if not rows and not header_seen and not any(_is_number(v) for v in parts):
+                header_seen = True
+                continue  # a header line (a line of numbers with a typo in it is an error, below)
             raise InputError(f"{what} {path}, line {n}: not numbers: {line.strip()[:80]!r}") from None
         if len(vals) < 6:
             raise InputError(f"{what} {path}, line {n}: expected frame,id,x,y,w,h[,...], got {len(vals)} values")
         if rows and len(vals) != len(rows[0]):
             raise InputError(f"{what} {path}, line {n}: {len(vals)} values where line 1 has {len(rows[0])}")
         rows.append(vals)
+        lines.append(n)
     if not rows:
         raise InputError(f"{what} {path}: no rows")
     arr = np.asarray(rows, np.float64)
     if not np.isfinite(arr[:, :6]).all():
-        raise InputError(f"{what} {path}: NaN or infinite values in frame, id or box columns")
+        bad = int(np.flatnonzero(~np.isfinite(arr[:, :6]).all(axis=1))[0])
+        raise InputError(f"{what} {path}, line {lines[bad]}: NaN or infinite values in frame, id or box columns")
     if (arr[:, 0] < 1).any() or (arr[:, 0] != np.round(arr[:, 0])).any():
         bad = int(np.flatnonzero((arr[:, 0] < 1) | (arr[:, 0] != np.round(arr[:, 0])))[0])
         raise InputError(
-            f"{what} {path}: frame {arr[bad, 0]:g} on data row {bad + 1}; MOTChallenge frames are whole numbers "
+            f"{what} {path}, line {lines[bad]}: frame {arr[bad, 0]:g}; MOTChallenge frames are whole numbers "
             "from 1 (0-based files: add 1)"
         )
     return arr
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray]]]:
@@ -166,12 +181,15 @@ def load_dets(path: Path) -> dict[int, Detections]:
         rows = rows[~flat]
     score = rows[:, 6].copy() if rows.shape[1] > 6 else np.ones(len(rows))
     score[~np.isfinite(score)] = 0.0
-    if len(score) and (score.min() < 0.0 or score.max() > 1.0):
+    if len(score) and score.min() == score.max() and not 0.0 <= score[0] <= 1.0:
+        logger.warning("detections %s: every score is %.3g (no score): taken as 1", path, score[0])
+        score = np.ones(len(score))
+    elif len(score) and (score.min() < 0.0 or score.max() > 1.0):
         logger.warning(
             "detections %s: scores span %.3g to %.3g; mapped onto [0, 1] by rank", path, score.min(), score.max()
         )
-        order = np.argsort(np.argsort(score, kind="stable"), kind="stable")
-        score = (order + 1) / len(score)
+        values, inverse = np.unique(score, return_inverse=True)  # equal scores keep one rank
+        score = (inverse + 1) / len(values)
     out: dict[int, Detections] = {}
     for f in np.unique(rows[:, 0]).astype(int):
         sel = rows[:, 0] == f
@@ -669,6 +687,8 @@ def plot(results: dict[str, object], path: Path) -> None:
         ax.set_ylabel("1 - mean IoU")
         ax.set_title(sname)
         ax.set_xscale("log", base=2)
+        all_ks = sorted({int(k) for per_k in per_m.values() for k in per_k})
+        ax.set_xticks(all_ks, [str(k) for k in all_ks])
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -679,6 +699,13 @@ def _interval(text: str) -> int:
     if k < 2:
         raise argparse.ArgumentTypeError(f"keyframe interval {k}: expected 2 or more (a frame between keyframes)")
     return k
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: expected 1 or more")
+    return n
 
 
 def _json_safe(value: object) -> object:
@@ -720,7 +747,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
     ap.add_argument("--no-effort", action="store_true")
     ap.add_argument(
-        "--effort-spans", type=int, default=6, help="ground-truth spans per real scene in the effort simulation"
+        "--effort-spans",
+        type=_positive,
+        default=6,
+        help="ground-truth spans per real scene in the effort simulation (>= 1)",
     )
     ap.add_argument("--quick", action="store_true", help="fewer tracks and seeds")
     ap.add_argument(
@@ -730,6 +760,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
+    args.ks = sorted(set(args.ks))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cv2.setNumThreads(1)
 
@@ -758,7 +789,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         ],
         "scenes": {},
         "keyframes_needed": {},
+        "command": ["benchmarks/interpolation.py", *(sys.argv[1:] if argv is None else argv)],
+        "prelabel_version": prelabel.__version__,
     }
+    for sc in scenes:
+        shorter = {k: sum(len(sp.frames) <= k + 1 for sp in sc.spans) for k in args.ks}
+        if any(shorter.values()):
+            sc.notes.append(
+                f"{sc.name}: spans with no keyframe inside them (at most k + 1 frames long), per k: "
+                + ", ".join(f"k={k}: {n} of {len(sc.spans)}" for k, n in shorter.items())
+                + " (their keyframes are their two ends, whatever k)"
+            )
     for sc in scenes:
         results["notes"].extend(sc.notes)  # type: ignore[union-attr]
         results["scenes"][sc.name] = evaluate([sc], args.methods, args.ks)  # type: ignore[index]
@@ -783,8 +824,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     eff_methods = [m for m in ("linear", "spline", "kalman", "guided-frames", "guided", "auto") if m in args.methods]
     if not args.no_effort and eff_methods:
         results["notes"].append(  # type: ignore[union-attr]
-            f"keyframes needed ({', '.join(eff_methods)}): all fast-motion spans; the first {args.effort_spans} spans "
-            "of each other scene"
+            f"keyframes needed ({', '.join(eff_methods)}"
+            + ("; kalman-ca is left out of it" if "kalman-ca" in args.methods else "")
+            + "): "
+            + ("all fast-motion spans; " if fast else "")
+            + f"the first {args.effort_spans} spans of each "
+            + ("other " if fast else "")
+            + "scene"
+        )
+    no_dets = [sc.name for sc in scenes if sc.detections is None]
+    if no_dets and any(m in args.methods for m in ("guided", "auto")):
+        results["notes"].append(  # type: ignore[union-attr]
+            f"{', '.join(no_dets)}: no detections given, so guided equals guided-frames there"
         )
     results["notes"].append(  # type: ignore[union-attr]
         "tuning: the defaults of guided, its detection path and pose fusion were chosen on PETS09-S2L1"

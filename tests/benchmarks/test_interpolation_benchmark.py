@@ -76,7 +76,12 @@ def _garbage(path: Path) -> Path:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda gt, video: (gt.write_text("0,7,5,20,12,20\n1,7,7,20,12,20\n"), video), "whole numbers from 1"),
+        (
+            lambda gt, video: (gt.write_text("frame,id,x,y,w,h\n\n0,7,5,20,12,20\n1,7,7,20,12,20\n"), video),
+            "line 3: frame 0",
+        ),
+        (lambda gt, video: (gt.write_text("1,7,5,20,12,2O\n2,7,7,20,12,20\n"), video), "line 1: not numbers"),
+        (lambda gt, video: (gt.write_text("1,7,5,20,12,20\n2,7,nan,20,12,20\n"), video), "line 2: NaN"),
         (lambda gt, video: (gt.write_text("31,7,5,20,12,20\n32,7,7,20,12,20\n33,7,9,20,12,20\n"), video), "past the"),
         (lambda gt, video: (gt.write_text("1,7,5,20,12,20\n2,8,7,20,12,20\n"), video), "3 consecutive frames"),
         (lambda gt, video: (gt.write_text(""), video), "no rows"),
@@ -106,6 +111,7 @@ def test_bad_input_is_one_line(
     ("args", "message"),
     [
         (["--ks", "1"], "expected 2 or more"),
+        (["--effort-spans", "0"], "expected 1 or more"),
         (["--methods", "linaer"], "invalid choice: 'linaer'"),
         (["--dets", "det.txt"], "go with --mot-gt"),
         ([], "nothing to measure"),
@@ -122,3 +128,34 @@ def test_detection_scores_keep_their_order(bench: ModuleType, own_data: tuple[Pa
     dets = bench.load_dets(det)
     scores = np.array([dets[f].scores[0] for f in range(30)])
     assert scores.min() > 0.0 and scores.max() <= 1.0 and (np.diff(scores) > 0).all()
+
+
+def test_detection_scores_that_say_nothing_are_taken_as_one(
+    bench: ModuleType, own_data: tuple[Path, Path, Path]
+) -> None:
+    """A score column of -1 throughout (no score): every detection 1, not a ramp in file order; equal scores that
+    need remapping keep one rank."""
+    _, _, det = own_data
+    rows = det.read_text().splitlines()
+    det.write_text("\n".join(",".join([*r.split(",")[:6], "-1"]) for r in rows) + "\n")
+    dets = bench.load_dets(det)
+    assert all(float(dets[f].scores[0]) == 1.0 for f in range(30))
+    det.write_text("\n".join(",".join([*r.split(",")[:6], "5" if i % 2 else "-3"]) for i, r in enumerate(rows)) + "\n")
+    scores = np.array([float(bench.load_dets(det)[f].scores[0]) for f in range(30)])
+    assert set(np.round(scores, 6)) == {0.5, 1.0}
+
+
+def test_the_report_says_what_ran(bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """The command and version in the JSON; intervals sorted; spans too short for a keyframe inside them at some k,
+    and guided without detections, named in the notes."""
+    gt, video, _ = own_data
+    out = tmp_path / "res"
+    argv = ["--mot-gt", str(gt), "--video", str(video), "--no-pets", "--no-fast", "--methods", "linear", "guided",
+            "--ks", "40", "5", "--no-effort", "--out", str(out)]  # fmt: skip
+    bench.main(argv)
+    doc = json.loads((out / "interpolation.json").read_text())
+    assert doc["command"][1:] == argv and doc["prelabel_version"]
+    assert list(doc["scenes"]["custom"]["linear"]) == ["5", "40"]
+    notes = " ".join(doc["notes"])
+    assert "spans with no keyframe inside them" in notes and "k=40: 1 of 1" in notes and "k=5: 0 of 1" in notes
+    assert "custom: no detections given, so guided equals guided-frames there" in notes
