@@ -294,10 +294,24 @@ class Keyframe:
     outside: bool = False
 
     def __post_init__(self) -> None:
-        if self.frame_idx < 0:
-            raise InvalidInputError(f"keyframe frame_idx must be >= 0, got {self.frame_idx}")
+        frame = self.frame_idx
+        if isinstance(frame, float | np.floating) and float(frame).is_integer():
+            self.frame_idx = frame = int(frame)
+        if not isinstance(frame, int | np.integer) or isinstance(frame, bool):
+            raise InvalidInputError(f"keyframe frame_idx must be a whole frame number, got {frame!r}")
+        if frame < 0:
+            raise InvalidInputError(f"keyframe frame_idx must be >= 0, got {frame}")
         if self.xyxy is not None:
-            self.xyxy = validate_xyxy(np.asarray(self.xyxy, np.float32).reshape(1, 4), f"keyframe {self.frame_idx}")[0]
+            box = np.asarray(self.xyxy, np.float32).reshape(-1)
+            if box.shape != (4,):
+                raise InvalidInputError(f"keyframe at frame {frame}: expected a box of 4 values, got {box.size}")
+            if not np.isfinite(box).all():
+                raise InvalidInputError(f"keyframe at frame {frame}: box {box.tolist()} holds NaN or inf")
+            if box[2] < box[0] or box[3] < box[1]:
+                raise InvalidInputError(
+                    f"keyframe at frame {frame}: box {box.tolist()} has a negative width or height (x1, y1, x2, y2)"
+                )
+            self.xyxy = box
         if not self.outside and self.xyxy is None and self.skeleton is None:
             raise InvalidInputError(f"keyframe {self.frame_idx}: needs a box or a skeleton unless outside")
 

@@ -162,3 +162,15 @@ def test_several_suggestions_in_one_gap_spread_over_it() -> None:
     assert len(got) == 3 and 17 <= got[0] <= 23
     assert min(abs(a - b) for a in got for b in got if a != b) >= 6, got
     assert len(set(got)) == 3 and all(0 < f < 40 for f in got)
+
+
+def test_a_keyframe_says_what_is_wrong_with_it() -> None:
+    """A fractional frame is refused (it was cut to the frame below, and 0.2 and 0.9 then collided as duplicates);
+    a whole-valued float is taken; a bad box is named by its frame and values, not as "row 0"."""
+    assert Keyframe(np.float64(4.0), np.array([0, 0, 2, 2])).frame_idx == 4
+    with pytest.raises(InvalidInputError, match=r"whole frame number, got 2\.7"):
+        Keyframe(2.7, np.array([0, 0, 2, 2]))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"keyframe at frame 5: box \[nan, 0\.0, 2\.0, 2\.0\] holds NaN or inf"):
+        Keyframe(5, np.array([np.nan, 0, 2, 2]))
+    with pytest.raises(InvalidInputError, match=r"keyframe at frame 6: box \[4\.0, 0\.0, 2\.0, 2\.0\] has a negative"):
+        Keyframe(6, np.array([4, 0, 2, 2]))
