@@ -81,7 +81,7 @@ def rebuilds(track: Track, frames: list[int], min_iou: float) -> bool:
 
 def tracks_of(gt: Path) -> list[Track]:
     return [
-        Track(tid, [TrackedBox(f, xyxy, 1.0) for f, xyxy in sorted(dict(rows).items())])
+        Track(tid, [TrackedBox(f, xyxy, 1.0) for f, xyxy in sorted({f: b for f, b, scored in rows if scored}.items())])
         for tid, rows in sorted(load_mot(gt).items())
     ]
 

@@ -14,7 +14,8 @@ reference. Writes ``benchmarks/results/interpolation.{json,md}`` and ``interpola
 Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run). Your own data only:
 ``python benchmarks/interpolation.py --mot-gt gt.txt --video video.mp4 [--dets det.txt] --no-pets --no-fast --out DIR``.
 Ground truth and detections are MOTChallenge text (``frame,id,x,y,w,h[,conf,...]``, frames from 1; commas or
-whitespace; rows whose 7th column is 0 are ignored, as MOTChallenge marks boxes not to evaluate).
+whitespace; rows whose 7th column is 0 are boxes MOTChallenge marks not to evaluate: the metrics leave them out,
+the track runs on across them).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class GtSpan:
     kp: np.ndarray | None = None  # (T, 17, 2)
     kp_present: np.ndarray | None = None  # (T, 17)
     class_name: str = ""  # generated scenes: "person" or "ball"
+    evaluate: np.ndarray | None = None  # (T,) bool: False where MOTChallenge flags the box not to evaluate
+
+    def scored(self) -> np.ndarray:
+        """(T,) bool: the frames the metrics count."""
+        return np.ones(len(self.frames), bool) if self.evaluate is None else self.evaluate
 
 
 @dataclass
@@ -131,42 +137,45 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray]]]:
-    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy)]}; rows whose 7th column is 0 (not to evaluate) dropped,
-    and boxes without area (w or h <= 0) dropped with a warning."""
+def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray, bool]]]:
+    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy, evaluate)]}: rows whose 7th column is 0 are boxes not to
+    evaluate (``evaluate`` False: the track runs on across them, the metrics leave them out); boxes without area (w or
+    h <= 0) dropped with a warning."""
     rows = read_mot_rows(path, "ground truth")
     keep = rows[:, 6] != 0 if rows.shape[1] > 6 else np.ones(len(rows), bool)
-    flat = keep & ((rows[:, 4] <= 0) | (rows[:, 5] <= 0))
-    if flat.any():
-        logger.warning("ground truth %s: %d boxes with w or h <= 0 ignored", path, int(flat.sum()))
-    out: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for r in rows[keep & ~flat]:
+    flat = (rows[:, 4] <= 0) | (rows[:, 5] <= 0)
+    if (keep & flat).any():
+        logger.warning("ground truth %s: %d boxes with w or h <= 0 ignored", path, int((keep & flat).sum()))
+    out: dict[int, list[tuple[int, np.ndarray, bool]]] = defaultdict(list)
+    for r, k in zip(rows[~flat], keep[~flat], strict=True):
         x, y, w, h = r[2:6]
-        out[int(r[1])].append((int(r[0]) - 1, np.array([x, y, x + w, y + h])))
-    if not out:
+        out[int(r[1])].append((int(r[0]) - 1, np.array([x, y, x + w, y + h]), bool(k)))
+    if not any(k for rows_ in out.values() for *_, k in rows_):
         raise InputError(f"ground truth {path}: no box to evaluate (every row has 0 in its 7th column or no area)")
     return out
 
 
-def spans_from_mot(tracks: Mapping[int, list[tuple[int, np.ndarray]]], min_len: int = 3) -> list[GtSpan]:
+def spans_from_mot(tracks: Mapping[int, list[tuple[int, np.ndarray, bool]]], min_len: int = 3) -> list[GtSpan]:
     """Contiguous spans of each track (a frame missing from a track splits it; the same frame twice keeps the
-    first row), those shorter than ``min_len`` frames left out (they have no frame between two keyframes)."""
+    first row; a box not to evaluate does not split it), those shorter than ``min_len`` frames or with no box to
+    evaluate left out (they have no frame between two keyframes to measure)."""
     spans: list[GtSpan] = []
     short = 0
     for tid, rows in sorted(tracks.items()):
         rows = sorted(rows, key=lambda r: r[0])
         f = np.array([r[0] for r in rows])
         b = np.stack([r[1] for r in rows])
+        ev = np.array([r[2] for r in rows])
         first = np.r_[True, np.diff(f) != 0]
-        f, b = f[first], b[first]
+        f, b, ev = f[first], b[first], ev[first]
         cuts = np.flatnonzero(np.diff(f) != 1) + 1
         for s, e in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
-            if e - s >= min_len:
-                spans.append(GtSpan(tid, f[s:e], b[s:e]))
+            if e - s >= min_len and ev[s:e].any():
+                spans.append(GtSpan(tid, f[s:e], b[s:e], evaluate=None if ev[s:e].all() else ev[s:e]))
             else:
                 short += 1
     if short:
-        logger.warning("%d ground-truth spans shorter than %d frames left out", short, min_len)
+        logger.warning("%d ground-truth spans shorter than %d frames or not to evaluate left out", short, min_len)
     return spans
 
 
@@ -385,7 +394,7 @@ def evaluate(
                 res = method_call(m, scene, kfs, sp.track_id, cache)
                 t_total += time.perf_counter() - t
                 n_frames += n
-                inner = np.ones(n, bool)
+                inner = sp.scored().copy()
                 inner[kidx] = False
                 ious.append(box_iou(res.xyxy[inner], sp.xyxy[inner]))
                 if per_class and scene.detections is not None:
@@ -455,6 +464,8 @@ def detector_ceiling(group: Sequence[Scene]) -> float:
         assert sc.detections is not None
         for sp in sc.spans:
             for i, f in enumerate(sp.frames.tolist()):
+                if not sp.scored()[i]:
+                    continue
                 d = sc.detections.get(int(f))
                 ok = d is not None and len(d) > 0
                 best.append(float(box_iou(d.xyxy, np.repeat(sp.xyxy[i : i + 1], len(d), 0)).max()) if ok else 0.0)  # type: ignore[union-attr, arg-type]
@@ -517,6 +528,7 @@ def keyframes_needed_per_span(
             res = method_call(method, scene, keyframes_for(sp, kidx), sp.track_id, cache)
             iou = box_iou(res.xyxy, sp.xyxy)
             iou[kidx] = 1.0
+            iou[~sp.scored()] = 1.0  # boxes not to evaluate ask for no keyframe
             bad = iou < min_iou
             if not bad.any():
                 break

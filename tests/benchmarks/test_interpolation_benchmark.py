@@ -159,3 +159,14 @@ def test_the_report_says_what_ran(bench: ModuleType, own_data: tuple[Path, Path,
     notes = " ".join(doc["notes"])
     assert "spans with no keyframe inside them" in notes and "k=40: 1 of 1" in notes and "k=5: 0 of 1" in notes
     assert "custom: no detections given, so guided equals guided-frames there" in notes
+
+
+def test_a_box_not_to_evaluate_leaves_the_track_whole(bench: ModuleType, own_data: tuple[Path, Path, Path]) -> None:
+    """A row flagged 0 in the middle of a track: one span still (its keyframes where they were), that frame out of
+    the metrics. It split the track in two, and placed the keyframes again from the second piece's start."""
+    gt, _, _ = own_data
+    rows = gt.read_text().splitlines()
+    rows[12] = ",".join([*rows[12].split(",")[:6], "0", "1", "1"])
+    gt.write_text("\n".join(rows) + "\n")
+    (span,) = bench.spans_from_mot(bench.load_mot(gt))
+    assert span.frames.tolist() == list(range(30)) and span.scored().tolist() == [i != 12 for i in range(30)]
