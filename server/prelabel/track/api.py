@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 def for_clip(config: TrackerConfig, span_s: float) -> TrackerConfig:
     """``config`` for a clip whose first and last frames lie ``span_s`` seconds apart: tracks shorter than
     ``min_track_s`` are left out, but a clip shorter than twice that keeps the tracks seen for half of it (a clip of
-    0.4 s would otherwise come out with no tracks at all, whatever it shows; a single image keeps every track)."""
+    0.4 s would otherwise come out with no tracks at all, whatever it shows). The online tracker still reports a
+    track from its ``min_hits``-th sighting on, so a single frame gives none."""
     return replace(config, min_track_s=min(config.min_track_s, 0.5 * max(span_s, 0.0)))
 
 
