@@ -538,7 +538,8 @@ def _interrupts(cancel: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.set_wakeup_fd(previous_fd)
-        signal.signal(signal.SIGINT, previous_handler)
+        # None: a handler installed outside Python; Python's own is the nearest to put back.
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous_handler is None else previous_handler)
         os.close(write_fd)  # the watcher reads the end of the pipe and returns
         watcher.join(timeout=1.0)
         os.close(read_fd)
