@@ -713,6 +713,21 @@ def _interval(text: str) -> int:
     return k
 
 
+def _without_out(argv: Sequence[str]) -> list[str]:
+    """The command's arguments without ``--out DIR`` (where the files went says nothing about the numbers, and a
+    machine's folders do not belong in a shared result)."""
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            out.append(a)
+    return out
+
+
 def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -801,7 +816,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ],
         "scenes": {},
         "keyframes_needed": {},
-        "command": ["benchmarks/interpolation.py", *(sys.argv[1:] if argv is None else argv)],
+        "command": ["benchmarks/interpolation.py", *_without_out(sys.argv[1:] if argv is None else argv)],
         "prelabel_version": prelabel.__version__,
     }
     for sc in scenes:
