@@ -406,6 +406,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             videos.append(video)
     folders = dict(zip(videos, _output_folders(videos), strict=True))
     failed: list[str] = []
+    try:  # options every video would fail on: said once, before any work
+        from prelabel.jobs.runner import pipeline_config
+        from prelabel.jobs.store import JobRequest
+
+        pipeline_config(JobRequest(video={}, stages=tuple(stages), options=options))
+    except PrelabelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     def report(video: Path, reason: str) -> None:
         print(f"error: {video}: {reason}", file=sys.stderr)

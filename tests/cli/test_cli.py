@@ -758,3 +758,15 @@ def test_ctrl_c_while_labelling_cancels_without_a_keyboard_interrupt() -> None:
             time.sleep(0.01)  # a KeyboardInterrupt would surface here
     assert cancel.is_set()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_run_says_once_what_every_video_would_fail_on(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt stage or an option out of range: one usage error before any work, not one failure per video."""
+    for bad in (["--stages", "detect,trak"], ["--conf", "1.5"]):
+        argv = ["run", str(clip), str(clip.with_name("other.mp4")), "--out", str(tmp_path / "o"), "--quiet", *bad]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("error:") == 1 and "videos failed" not in err, err
+    assert not (tmp_path / "o").exists()
