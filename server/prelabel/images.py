@@ -57,7 +57,7 @@ def decode_images(datas: Sequence[bytes]) -> list[Image]:
     # Headers Pillow does not read (formats only OpenCV decodes) count as they decode.
     out, total = [], 0
     for i, data in enumerate(datas):
-        out.append(decode_image(data, i))
+        out.append(_decode(data, i))  # headers checked above
         total += out[-1].shape[0] * out[-1].shape[1]
         _check_total(total, len(datas))
     return out
@@ -87,11 +87,16 @@ def decode_image(data: bytes, index: int = 0) -> Image:
     Raises:
         InvalidInputError: empty or undecodable bytes, or an image larger than allowed.
     """
-    if not data:
-        raise InvalidInputError(f"image {index}: expected encoded image bytes, got 0 bytes")
-    size = image_size(data, index)
+    size = image_size(data, index) if data else None
     if size is not None:
         _check_size(size[0], size[1], index)
+    return _decode(data, index)
+
+
+def _decode(data: bytes, index: int) -> Image:
+    """:func:`decode_image` once the header, where Pillow reads one, has been checked."""
+    if not data:
+        raise InvalidInputError(f"image {index}: expected encoded image bytes, got 0 bytes")
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)

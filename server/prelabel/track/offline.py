@@ -216,13 +216,13 @@ def _forward(
         if k > 0:
             dt = float(ft[k] - ft[k - 1])
             m = 1 if steps is None else int(min(max(steps[k], 1), _MAX_SUBSTEPS))
-            f_tot, q_tot = np.eye(8), np.zeros((8, 8))
+            f = kalman.transition(dt / m)  # m of them compose to transition(dt) exactly; the noise is composed
+            q_tot = np.zeros((8, 8))
             for _ in range(m):
-                f = kalman.transition(dt / m)
                 q = kalman.process_noise(dt / m, x[3], accel, size_accel)
-                f_tot, q_tot = f @ f_tot, f @ q_tot @ f.T + q
+                q_tot = q if m == 1 else f @ q_tot @ f.T + q
                 x, p = kalman.predict(x, p, dt / m, accel, size_accel)
-            fs[k], qs[k] = f_tot, q_tot
+            fs[k], qs[k] = kalman.transition(dt), q_tot
         i = int(k_obs[k])
         if i >= 0:
             s = p[:4, :4] + rs[i]
@@ -235,18 +235,21 @@ def _forward(
     return xs, ps, fs, qs, loglik
 
 
+def _short_gaps(frames: npt.NDArray[np.int64], times: F64, max_s: float) -> npt.NDArray[np.int64]:
+    """Indices ``i`` of the gaps ``frames[i] .. frames[i + 1]`` with frames missing that last at most ``max_s``."""
+    return np.flatnonzero((np.diff(frames) > 1) & (np.diff(times) <= max_s))
+
+
 def fill_count(frames: npt.NDArray[np.int64], times: F64, max_s: float) -> int:
     """How many frames :func:`fill_frames` returns, without building them."""
-    gap = np.diff(frames)
-    short = (gap > 1) & (np.diff(times) <= max_s)
-    return len(frames) + int(np.sum(gap[short] - 1))
+    short = _short_gaps(frames, times, max_s)
+    return len(frames) + int(np.sum(frames[short + 1] - frames[short] - 1))
 
 
 def fill_frames(frames: npt.NDArray[np.int64], times: F64, max_s: float) -> npt.NDArray[np.int64]:
     """The frames a track's boxes go on: its observed ``frames`` (T,) (times ``times`` in seconds) and every frame of
     each gap that lasts at most ``max_s`` seconds; a longer gap stays a gap (the object is hidden)."""
-    gap = np.diff(frames)
-    short = np.flatnonzero((gap > 1) & (np.diff(times) <= max_s))
+    short = _short_gaps(frames, times, max_s)
     if not len(short):
         return frames.copy()
     fills = [np.arange(frames[i] + 1, frames[i + 1], dtype=np.int64) for i in short.tolist()]
