@@ -408,6 +408,29 @@ def test_graceful_shutdown_goes_not_serving_first_and_finishes_inflight(tmp_path
     c.close()
 
 
+def test_request_threads_are_this_servers_own(tmp_path: Path) -> None:
+    """The threads a stopping server waits on are the ones running its requests: a call in flight on another server
+    in the same process is not among them."""
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    busy, idle = _slow_server(tmp_path / "a", delay_s=1.5), _slow_server(tmp_path / "b", delay_s=1.5)
+    busy.start()
+    idle.start()
+    c = PrelabelClient(f"127.0.0.1:{busy.port}")
+    try:
+        t = threading.Thread(target=lambda: c.detect([_image()], "arch-yolo11n"))
+        t.start()
+        time.sleep(0.5)
+        running = [th for th in busy.request_threads() if th.is_alive()]
+        assert running and all(th.name != threading.current_thread().name for th in running)
+        assert not [th for th in idle.request_threads() if th.is_alive()]
+        t.join(10)
+    finally:
+        c.close()
+        busy.stop()
+        idle.stop()
+
+
 def test_tls_round_trip(tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("openssl command not available to make a test certificate")

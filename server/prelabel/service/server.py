@@ -7,6 +7,7 @@ then in-flight RPCs get ``grace_s`` to finish.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
+_SERVER_NUMBERS = itertools.count(1)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Prelabel"].full_name
 
 
@@ -45,7 +47,10 @@ class PrelabelServer:
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.port = 0
         self._stopped = threading.Event()
-        self._executor = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc")
+        self._thread_prefix = f"rpc-{next(_SERVER_NUMBERS)}"  # this server's request threads, by name
+        self._executor = futures.ThreadPoolExecutor(
+            max_workers=settings.workers, thread_name_prefix=self._thread_prefix
+        )
         self._server = grpc.server(
             self._executor,
             interceptors=[ServiceInterceptor(settings.auth_token)],
@@ -120,8 +125,9 @@ class PrelabelServer:
         log.info("stopped")
 
     def request_threads(self) -> list[threading.Thread]:
-        """The threads that run requests (Python's exit waits for them, daemon or not)."""
-        return list(self._executor._threads)
+        """The threads that run requests (Python's exit waits for them, daemon or not), found by their name's prefix
+        (the executor names its threads ``<prefix>_<n>``)."""
+        return [t for t in threading.enumerate() if t.name.startswith(self._thread_prefix + "_")]
 
     def wait(self) -> None:
         """Block until the server has stopped."""
