@@ -248,8 +248,11 @@ class Track:
         if self.track_id <= 0:
             raise InvalidInputError(f"track_id must be positive, got {self.track_id}")
         frames = [b.frame_idx for b in self.boxes]
-        if any(b >= a for a, b in zip(frames[1:], frames, strict=False)):
-            raise InvalidInputError(f"track {self.track_id}: frames must be strictly increasing")
+        for prev, cur in itertools.pairwise(frames):
+            if cur <= prev:
+                raise InvalidInputError(
+                    f"track {self.track_id} frame {cur}: frames must be strictly increasing (frame {prev} before it)"
+                )
 
     @property
     def frames(self) -> IntArray:

@@ -336,6 +336,50 @@ def test_propose_segments_from_skeleton_tracks(env: tuple[PrelabelClient, Path])
         with pytest.raises(grpc.RpcError) as err:
             client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=bad), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    def edited(edit: Callable[[pb.SkeletonTrack], None]) -> pb.SkeletonTracks:
+        one = pb.SkeletonTrack()
+        one.CopyFrom(tracks[0])
+        edit(one)
+        return pb.SkeletonTracks(tracks=[one], fps=scene.info.fps)
+
+    def repeat_time(t: pb.SkeletonTrack) -> None:
+        t.frames[10].ts_ms = t.frames[9].ts_ms
+
+    def zero_time(t: pb.SkeletonTrack) -> None:
+        t.frames[10].ts_ms = 0.0
+
+    def negative_frame(t: pb.SkeletonTrack) -> None:
+        t.frames[0].frame_idx = -1
+
+    def swap(t: pb.SkeletonTrack) -> None:
+        t.frames[10].frame_idx, t.frames[11].frame_idx = t.frames[11].frame_idx, t.frames[10].frame_idx
+
+    # One time out of order had every time of the track replaced by frame_idx / fps, without a word.
+    f9, f10, f11 = (tracks[0].frames[i].frame_idx for i in (9, 10, 11))
+    for edit, says in (
+        (repeat_time, f"track {tracks[0].track_id} frame {f10}: ts_ms"),
+        (zero_time, f"track {tracks[0].track_id} frame {f10}: ts_ms 0.0 after"),
+        (negative_frame, f"track {tracks[0].track_id} frame -1: frame_idx must be >= 0"),
+        (swap, f"track {tracks[0].track_id} frame {f10}: frames must be strictly increasing (frame {f11} before it)"),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=edited(edit)), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, edit.__name__
+        assert err.value.details().startswith(says), err.value.details()
+        assert err.value.details().count("track ") == 1, err.value.details()
+    assert f9 < f10
+
+    def untimed(t: pb.SkeletonTrack) -> None:
+        for f in t.frames:
+            f.ts_ms = 0.0
+
+    # Times 0 throughout still mean "from the rate".
+    segs = client.stub.ProposeSegments(pb.ProposeSegmentsRequest(skeleton_tracks=edited(untimed)), timeout=60).segments
+    first = tracks[0].frames[0].frame_idx
+    assert segs and all(
+        s.start_ts_ms == pytest.approx(s.start_frame * 1000.0 / scene.info.fps) for s in segs if s.start_frame > first
+    )
     # An action model named by path lies under the allowed roots, as videos and detector weights do.
     outside = Path(__file__).resolve().parents[2] / "models" / "prelabel-synth-det.pt"
     for model, code in (

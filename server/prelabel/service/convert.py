@@ -216,10 +216,23 @@ def _interpolated_source(is_keyframe: bool, outside: bool) -> Source:
 def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
     """A client's skeleton track -> a person :class:`Track` (errors name the track and frame)."""
     boxes = []
+    # Frame times are the client's where any is set (then they must increase with the frames), else from the rate.
+    timed = any(f.ts_ms != 0.0 for f in msg.frames)
+    prev: pb.SkeletonTrackFrame | None = None
     for f in msg.frames:
         where = f"track {msg.track_id} frame {f.frame_idx}"
+        if f.frame_idx < 0:
+            raise InvalidInputError(f"{where}: frame_idx must be >= 0 (0-based)")
+        if prev is not None and f.frame_idx <= prev.frame_idx:
+            raise InvalidInputError(f"{where}: frames must be strictly increasing (frame {prev.frame_idx} before it)")
         if not np.isfinite(f.ts_ms) or f.ts_ms < 0:
             raise InvalidInputError(f"{where}: ts_ms must be a finite time >= 0 (0: from the rate), got {f.ts_ms}")
+        if timed and prev is not None and f.ts_ms <= prev.ts_ms:
+            raise InvalidInputError(
+                f"{where}: ts_ms {f.ts_ms} after {prev.ts_ms} at frame {prev.frame_idx}: frame times must increase "
+                "with the frames (or be 0 throughout: from the rate)"
+            )
+        prev = f
         sk = skeleton_from_proto(f.skeleton, where)
         if f.HasField("box"):
             xyxy = box_from_proto(f.box)
@@ -235,6 +248,8 @@ def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
     try:
         return Track(int(msg.track_id), boxes, 0, "person")
     except InvalidInputError as exc:
+        if str(exc).startswith(f"track {msg.track_id}"):
+            raise
         raise InvalidInputError(f"track {msg.track_id}: {exc}") from exc
 
 
