@@ -215,6 +215,38 @@ def test_qa_cli_reports_per_layer(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert qa_main([str(tmp_path / "bad.json"), str(tmp_path / "cand.json")]) == 2
 
 
+def test_qa_report_is_strict_json_and_scores_only_what_was_labelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody labelled a wave: its F1 and the offsets of a layer with no match are n/a (null), not 1.0 or NaN (which
+    is not JSON), and classes in neither file are left out of the per-class F1 (they inflated its average)."""
+    segs = [Segment(1, "walk", 0, 49), Segment(1, "squat", 50, 99)]
+    (tmp_path / "a.json").write_text(json.dumps({"segments": [vars(replace(s)) for s in segs]}, default=int))
+    out = tmp_path / "report.json"
+    assert qa_main([str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--out", str(out)]) == 0
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"{name} in the report")
+
+    layers = json.loads(out.read_text(), parse_constant=no_constants)["layers"]
+    assert layers["wave"]["f1"] == {"0.10": None, "0.25": None, "0.50": None}
+    assert layers["wave"]["mean_abs_boundary_offset"] is None
+    assert layers["wave"]["boundary_offsets"]["start"]["mean"] is None
+    body = layers["stand+walk+run+jump+squat+bend+fall"]
+    assert set(body["per_class_f1"]) == {"walk", "squat"}
+    assert body["f1"]["0.50"] == 1.0 and body["mean_abs_boundary_offset"] == 0.0
+    assert "[wave] frame accuracy 1.000  edit 1.000  F1@0.10 n/a" in capsys.readouterr().out
+    # Frames are whole numbers >= 0: -10 had widened the track to frames that do not exist, 0.7 was cut to 0.
+    for bad in (-10, 0.7, "0", True):
+        (tmp_path / "bad.json").write_text(
+            json.dumps([{"track_id": 1, "label": "walk", "start_frame": bad, "end_frame": 49}])
+        )
+        assert qa_main([str(tmp_path / "bad.json"), str(tmp_path / "a.json")]) == 2, bad
+        assert "expected a whole number >= 0" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text(json.dumps({"segments": [], "tracks": {"1": [50, 10]}}))
+    assert qa_main([str(tmp_path / "bad.json"), str(tmp_path / "a.json")]) == 2
+
+
 def test_shipped_model_is_the_default_and_beats_the_rules() -> None:
     from prelabel.registry import ModelRegistry
 

@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 
 TRAIN_HELP = "Train the action TCN from generated scenes and/or annotators' corrections (CVAT, Label Studio)."
 QA_HELP = "Compare action segments: an annotator against a gold set, or two annotators."
+QA_FORMAT = """\
+Segments JSON: {"segments": [{"track_id": 1, "label": "walk", "start_frame": 0, "end_frame": 49}, ...],
+"tracks": {"1": [0, 99]}} or a bare list of segments (prelabel synth's segments.json as it is). Frames are 0-based
+integers, end_frame inclusive; labels come from the taxonomy (--taxonomy; default: prelabel's). "tracks" gives each
+track's frame range (first, last); a track without one is compared over the frames its segments cover in either
+file. Metrics are per layer of labels that exclude each other: frame accuracy, segmental edit score, F1 at segment
+IoU 0.10 / 0.25 / 0.50, and the boundary offsets (candidate minus reference, frames) of segments matched at IoU 0.10.
+An F1 where neither file has a segment of the layer, and offsets where nothing matched, are n/a (null in --out)."""
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -127,12 +135,13 @@ def read_segments(path: Path) -> tuple[list[Segment], dict[int, tuple[int, int]]
     segs = []
     for i, it in enumerate(items):
         try:
+            start, end = _frame_number(it["start_frame"]), _frame_number(it["end_frame"])
             segs.append(
                 Segment(
                     track_id=int(it["track_id"]),
                     label=str(it["label"]),
-                    start_frame=int(it["start_frame"]),
-                    end_frame=int(it["end_frame"]),
+                    start_frame=start,
+                    end_frame=end,
                     start_ts_ms=float(it.get("start_ts_ms", 0.0)),
                     end_ts_ms=float(it.get("end_ts_ms", 0.0)),
                     confidence=float(it.get("confidence", 1.0)),
@@ -146,12 +155,33 @@ def read_segments(path: Path) -> tuple[list[Segment], dict[int, tuple[int, int]]
             ) from exc
     spans: dict[int, tuple[int, int]] = {}
     if isinstance(doc, dict) and isinstance(doc.get("tracks"), dict):
-        spans = {int(k): (int(v[0]), int(v[1])) for k, v in doc["tracks"].items()}
+        for k, v in doc["tracks"].items():
+            try:
+                first, last = (_frame_number(f) for f in v)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"{path}: tracks {k!r}: expected [first, last] frames ({exc})") from exc
+            if last < first:
+                raise InvalidInputError(f"{path}: tracks {k!r}: last frame {last} before first {first}")
+            spans[int(k)] = (first, last)
     return segs, spans
 
 
+def _frame_number(value: object) -> int:
+    """A frame number as JSON holds one: a whole number >= 0 (7.0 passes; 0.7, "7", true and -1 do not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer() or value < 0:
+        raise ValueError(f"frame {value!r}: expected a whole number >= 0")
+    return int(value)
+
+
 def _qa_parser() -> argparse.ArgumentParser:
-    return _add_qa_args(argparse.ArgumentParser(prog="prelabel qa", description=QA_HELP))
+    return _add_qa_args(
+        argparse.ArgumentParser(
+            prog="prelabel qa",
+            description=QA_HELP,
+            epilog=QA_FORMAT,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
 
 
 def _add_qa_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -194,16 +224,20 @@ def _qa(args: argparse.Namespace) -> int:
     except PrelabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+    def num(value: object, fmt: str) -> str:
+        return "n/a" if value is None else format(value, fmt)
+
     for name, r in report["layers"].items():
         f1 = r["f1"]
         assert isinstance(f1, dict)
         print(
             f"[{name}] frame accuracy {r['frame_accuracy']:.3f}  edit {r['edit']:.3f}  "
-            + "  ".join(f"F1@{k} {v:.3f}" for k, v in f1.items())
-            + f"  mean |boundary offset| {r['mean_abs_boundary_offset']:.2f} frames"
+            + "  ".join(f"F1@{k} {num(v, '.3f')}" for k, v in f1.items())
+            + f"  mean |boundary offset| {num(r['mean_abs_boundary_offset'], '.2f')} frames"
         )
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        args.out.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     return 0
 
 
@@ -211,5 +245,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     """Register ``train-actions`` and ``qa`` on the ``prelabel`` sub-command table."""
     p = _add_train_args(subparsers.add_parser("train-actions", help=TRAIN_HELP, description=TRAIN_HELP))
     p.set_defaults(func=_train)
-    q = _add_qa_args(subparsers.add_parser("qa", help=QA_HELP, description=QA_HELP))
+    q = _add_qa_args(
+        subparsers.add_parser(
+            "qa",
+            help=QA_HELP,
+            description=QA_HELP,
+            epilog=QA_FORMAT,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     q.set_defaults(func=_qa)

@@ -305,6 +305,8 @@ class SegmentReport:
         offset_labels: label of each matched pair, aligned with the offset arrays.
         labels, confusion: confusion-matrix axes and (L, L) counts (rows: reference, columns: candidate).
         num_tracks, num_frames: how much was compared.
+        per_class_f1: F1@k per label, each against the background.
+        labels_seen: the labels on some compared frame, on either side.
     """
 
     frame_accuracy: float
@@ -319,6 +321,7 @@ class SegmentReport:
     num_tracks: int
     num_frames: int
     per_class_f1: dict[str, dict[float, float]] = field(default_factory=dict)
+    labels_seen: frozenset[str] = frozenset()
 
     @property
     def mean_abs_boundary_offset(self) -> float:
@@ -347,15 +350,29 @@ class SegmentReport:
         return out
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready summary."""
+        """A JSON-ready summary (strict JSON: no NaN). What has nothing to measure is None: an F1 where neither side
+        has a segment (the layer's or a class's: a class in neither is left out of ``per_class_f1``), boundary
+        offsets where no segment matched."""
+
+        def f1(value: float, counts: F1Counts) -> float | None:
+            return None if counts.tp + counts.fp + counts.fn == 0 else value
+
+        def finite(d: dict[str, float]) -> dict[str, float | None]:
+            return {k: v if np.isfinite(v) else None for k, v in d.items()}
+
+        mean_abs = self.mean_abs_boundary_offset
         return {
             "frame_accuracy": self.frame_accuracy,
             "edit": self.edit,
-            "f1": {f"{k:.2f}": v for k, v in self.f1.items()},
+            "f1": {f"{k:.2f}": f1(v, self.counts[k]) for k, v in self.f1.items()},
             "counts": {f"{k:.2f}": vars(c) for k, c in self.counts.items()},
-            "per_class_f1": {lab: {f"{k:.2f}": v for k, v in d.items()} for lab, d in self.per_class_f1.items()},
-            "mean_abs_boundary_offset": self.mean_abs_boundary_offset,
-            "boundary_offsets": self.offset_summary(),
+            "per_class_f1": {
+                lab: {f"{k:.2f}": v for k, v in d.items()}
+                for lab, d in self.per_class_f1.items()
+                if lab in self.labels_seen
+            },
+            "mean_abs_boundary_offset": mean_abs if np.isfinite(mean_abs) else None,
+            "boundary_offsets": {name: finite(d) for name, d in self.offset_summary().items()},
             "labels": self.labels,
             "confusion": self.confusion.tolist(),
             "num_tracks": self.num_tracks,
@@ -410,12 +427,15 @@ def qa_compare(
     ends: list[int] = []
     off_labels: list[str] = []
     cm = np.zeros((len(all_labels), len(all_labels)), dtype=np.int64)
+    seen: set[str] = set()  # labels on some compared frame, either side
     for tid in sorted(num_frames):
         span = num_frames[tid]
         first, last = (0, int(span) - 1) if isinstance(span, int | np.integer) else (int(span[0]), int(span[1]))
         n = last - first + 1
         ref = segments_to_frame_labels([s for s in reference if s.track_id == tid], n, all_labels, first)
         cand = segments_to_frame_labels([s for s in candidate if s.track_id == tid], n, all_labels, first)
+        seen.update(ref)
+        seen.update(cand)
         correct += sum(r == c for r, c in zip(ref, cand, strict=True))
         total += n
         edits.append(edit_score(ref, cand))
@@ -443,4 +463,5 @@ def qa_compare(
         num_tracks=len(num_frames),
         num_frames=total,
         per_class_f1={lab: {k: c.f1 for k, c in d.items()} for lab, d in per_class.items()},
+        labels_seen=frozenset(seen),
     )
