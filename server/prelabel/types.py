@@ -98,7 +98,12 @@ def validate_xyxy(xyxy: np.ndarray, name: str = "boxes") -> FloatArray:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a decoder knows of a video before reading its frames."""
+    """What a decoder knows of a video before reading its frames.
+
+    ``fps`` is the container's rate where the frames' timestamps agree with it, else the timestamps' mean rate (at a
+    variable rate, the one rate that keeps frames placed at it closest to their own times; each frame's own time is
+    its ``ts_ms``).
+    """
 
     width: int
     height: int

@@ -40,6 +40,11 @@ def test_timestamps_come_from_the_container(tmp_path: Path) -> None:
     assert info.num_frames == len(pts)
     np.testing.assert_allclose(ts, pts, atol=1.0)
     assert info.variable_frame_rate
+    # One rate for a variable-rate video: the one that places frames (as Label Studio does, frame i at i / fps) closest
+    # to their own times; the median step's 25 fps put one 7.5 frames from its time, this rate 1.2.
+    assert info.fps == pytest.approx(7000.0 / 566.0, rel=1e-3)
+    drift = np.abs(np.arange(len(pts)) - np.asarray(pts) * info.fps / 1000.0)
+    assert drift.max() < 3.0
     frames = list(read_frames(video))
     assert [f.frame_idx for f in frames] == list(range(len(pts)))
     assert frames[0].image.shape == (64, 96, 3) and frames[0].image.dtype == np.uint8
