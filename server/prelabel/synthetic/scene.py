@@ -103,7 +103,8 @@ def _timestamps(rng: np.random.Generator, n: int, fps: float, vfr: bool) -> npt.
     if vfr:
         dt = dt * rng.uniform(0.5, 1.5, n)
     ts = np.concatenate([[0.0], np.cumsum(dt[:-1])])
-    return np.round(ts, 3)
+    # A variable rate is written as millisecond timestamps: the ground truth holds the times the video stores.
+    return np.round(ts) if vfr else np.round(ts, 3)
 
 
 def _schedule(
