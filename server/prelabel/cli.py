@@ -307,7 +307,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.video is not None:
         info, ts = probe(args.video)
     try:
-        ann = load(CONVERT_FORMATS[source], args.input, info)
+        if CONVERT_FORMATS[source] == "label_studio":
+            ann = _convert_label_studio_task(args, info, ts)
+        else:
+            ann = load(CONVERT_FORMATS[source], args.input, info)
     except (KeyError, IndexError, TypeError, ValueError) as exc:  # a malformed file (PrelabelError passes through)
         if isinstance(exc, PrelabelError):
             raise
@@ -351,6 +354,32 @@ def cmd_convert(args: argparse.Namespace) -> int:
     report = {"written": str(path), "from": source, "to": args.target, "tracks": len(ann.tracks), "boxes": boxes}
     print(json.dumps(report, indent=1))
     return 0
+
+
+def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> Any:
+    """The one task of a Label Studio export that ``prelabel convert`` reads (:func:`_label_studio_tasks`, then the
+    tasks with an annotation or a prediction): an export of several needs ``--video`` or ``--task`` to say which."""
+    from prelabel.errors import InvalidInputError
+    from prelabel.formats.label_studio import load_tasks, read_label_studio_task, task_source
+
+    _, tasks = load_tasks(args.input)
+    chosen = _label_studio_tasks(tasks, args, args.input)
+    for i in chosen:
+        if not isinstance(tasks[i], dict):
+            raise InvalidInputError(
+                f"{args.input.name}: task {i} is a {type(tasks[i]).__name__}, expected an object (a Label Studio task)"
+            )
+    readable = [i for i in chosen if task_source(tasks[i]) is not None]
+    ids = [tasks[i].get("id", f"#{i}") for i in readable]
+    if not readable:
+        which = "the task read holds no" if len(chosen) == 1 else f"none of the {len(chosen)} tasks read holds an"
+        raise InvalidInputError(f"{args.input.name}: {which} annotation (other than cancelled ones) or prediction")
+    if len(readable) > 1:
+        hint = "--task ID" if args.video is not None else "--video (the tasks that refer to it) or --task ID"
+        raise InvalidInputError(
+            f"{args.input.name}: {len(readable)} tasks hold labels (ids {ids[:10]}) and one is converted: give {hint}"
+        )
+    return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0])
 
 
 def _formats(text: str) -> list[str]:
@@ -642,15 +671,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         # A Label Studio export holds every task of a project: each task with an annotation (or a prediction) is
         # filled; with a video, only the tasks that refer to it (a file of one task: that task).
         _, tasks = load_tasks(args.input)
-        datas = [t.get("data") if isinstance(t, dict) else None for t in tasks]
-        refs = [str(d.get(args.data_key, "")) if isinstance(d, dict) else "" for d in datas]
-        wanted = [
-            i for i, ref in enumerate(refs) if args.video is None or len(refs) == 1 or _same_video(ref, args.video)
-        ]
-        if not wanted:
-            print(f"error: no task of {args.input} refers to {args.video.name} (data.{args.data_key}: "
-                  f"{sorted(set(refs))[:5]})", file=sys.stderr)  # fmt: skip
-            return 2
+        wanted = _label_studio_tasks(tasks, args, args.input)
         sources = {i: task_source(tasks[i]) for i in wanted}
         skipped = [{"task": i, "reason": "no annotation (other than cancelled ones) and no prediction"}
                    for i in wanted if sources[i] is None]  # fmt: skip
@@ -676,9 +697,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     summary: list[dict[str, object]] = []
     filled = {}
     for index, ann in anns.items():
-        out_ann, anchors, rows = _fill_keyframe_tracks(ann, args, frames, detections, ts, methods)
+        out_ann, anchors, rows = _fill_keyframe_tracks(
+            ann, args, frames, detections, ts, methods, label_studio=fmt == "label_studio"
+        )
         for row in rows:
-            summary.append({"task": index, "read_from": sources[index], **row} if fmt == "label_studio" else row)
+            if fmt == "label_studio":
+                task_id = tasks[index].get("id")
+                row = {"task": index, **({"task_id": task_id} if task_id is not None else {}),
+                       "read_from": sources[index], **row}  # fmt: skip
+            summary.append(row)
         filled[index] = out_ann
         if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
             path = patch_cvat(
@@ -696,6 +723,43 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def _fillable(ann: Any) -> bool:
     """Whether an annotation holds a track with a visible keyframe."""
     return any(not k.outside for kt in ann.keyframe_tracks for k in kt.keyframes)
+
+
+def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path) -> list[int]:
+    """Which tasks of a Label Studio export to read (indices): those ``--task`` names by id; else, with a video, the
+    tasks that refer to it by file name (a file of one task: that task); else all.
+
+    Raises:
+        InvalidInputError: a ``--task`` id the file does not have, no task refers to the video, or the tasks that
+            name its file name refer to different files (two cameras' ``clip.mp4``): ``--task`` says which.
+    """
+    from prelabel.errors import InvalidInputError
+
+    ids = [t.get("id") if isinstance(t, dict) else None for t in tasks]
+    if args.task:
+        missing = [i for i in args.task if i not in ids]
+        if missing:
+            known = [i for i in ids if i is not None]
+            raise InvalidInputError(f"{path.name}: no task with id {missing} (ids: {known[:10]})")
+        return [i for i, tid in enumerate(ids) if tid in args.task]
+    datas = [t.get("data") if isinstance(t, dict) else None for t in tasks]
+    refs = [str(d.get(args.data_key, "")) if isinstance(d, dict) else "" for d in datas]
+    if args.video is None or len(tasks) == 1:
+        return list(range(len(tasks)))
+    wanted = [i for i, ref in enumerate(refs) if _same_video(ref, args.video)]
+    if not wanted:
+        raise InvalidInputError(
+            f"no task of {path.name} refers to {args.video.name} (data.{args.data_key}: {sorted(set(refs))[:5]}); "
+            "give --task ID"
+        )
+    distinct = sorted({refs[i] for i in wanted})
+    if len(distinct) > 1:
+        named = ", ".join(f"task {ids[i] if ids[i] is not None else f'#{i}'}: {refs[i]}" for i in wanted[:6])
+        raise InvalidInputError(
+            f"{path.name}: tasks refer to {len(distinct)} different files named {args.video.name} ({named}); "
+            "give --task ID for the one that is this video"
+        )
+    return wanted
 
 
 def _same_video(ref: str, video: Path) -> bool:
@@ -728,10 +792,18 @@ def _interpolate_detections(args: argparse.Namespace, frames: Any, ranges: list[
 
 
 def _fill_keyframe_tracks(
-    ann: Any, args: argparse.Namespace, frames: Any, detections: Any, ts: Any, methods: dict[str, Any]
+    ann: Any,
+    args: argparse.Namespace,
+    frames: Any,
+    detections: Any,
+    ts: Any,
+    methods: dict[str, Any],
+    label_studio: bool = False,
 ) -> tuple[Any, dict[int, list[int]], list[dict[str, object]]]:
     """Interpolate every keyframed track of one task: the filled annotations, the keyframes each track was
-    interpolated from, and a summary row each."""
+    interpolated from, and a summary row each. The rows speak the annotator's tool: with ``label_studio``, frames
+    from 1 and the keyframes the annotator placed (the reader's "hidden from the next frame" markers are not
+    theirs); CVAT's frames from 0."""
     from dataclasses import replace
 
     from prelabel.errors import InvalidInputError
@@ -768,10 +840,10 @@ def _fill_keyframe_tracks(
         summary.append({
             "track_id": kt.track_id,
             "label": kt.label,
-            "keyframes": len(keyframes),
+            "keyframes": sum(not k.outside for k in keyframes) if label_studio else len(keyframes),
             "frames": len(track),
             "mean_confidence": round(float(res.confidence[~res.outside].mean()), 3) if (~res.outside).any() else 0.0,
-            "suggested_keyframes": [s.frame_idx for s in res.suggestions],
+            "suggested_keyframes": [s.frame_idx + (1 if label_studio else 0) for s in res.suggestions],
         })  # fmt: skip
     labels = tuple(dict.fromkeys([*ann.labels, *(t.class_name for t in tracks)]))
     out_ann = Annotations(
@@ -861,6 +933,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-key", default="video", help="Label Studio: the task data key of the video (<Video value=$KEY>)"
     )
+    _add_task_arg(p)
     p.add_argument("--method", default="auto", help="linear | spline | kalman | kalman-ca | guided | auto")
     p.add_argument("--suggestions", type=int, default=3, help="suggested next keyframes per track")
     p.add_argument(
@@ -886,6 +959,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", choices=sorted(CONVERT_FORMATS), help="default: read off the file")
     p.add_argument("--to", dest="target", choices=sorted(CONVERT_TARGETS), required=True)
     p.add_argument("--video", type=Path, help="frame size, length and timestamps (formats without them: MOT, YOLO)")
+    p.add_argument(
+        "--data-key", default="video", help="Label Studio input: the task data key of the video (<Video value=$KEY>)"
+    )
+    _add_task_arg(p)
     _add_keyframe_args(p, "tracks")
     p.add_argument("--out", type=Path, required=True, help="the file to write (a folder for yolo)")
     p.set_defaults(func=cmd_convert)
@@ -899,6 +976,17 @@ def build_parser() -> argparse.ArgumentParser:
     for register in _plugin_registrars():
         register(sub)
     return parser
+
+
+def _add_task_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--task",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Label Studio input: the task with this id (repeat for several); default: the tasks that refer to --video",
+    )
 
 
 def _plugin_registrars() -> list[Any]:

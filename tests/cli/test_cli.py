@@ -462,7 +462,7 @@ def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, obje
                     "y": 20.0,
                     "width": 10.0,
                     "height": 30.0,
-                    "time": (f - 1) / 25.0,
+                    "time": f / 25.0,  # Label Studio writes frame / framerate
                 }
                 for f, x, on in items
             ],
@@ -519,7 +519,7 @@ def test_interpolate_adds_a_prediction_to_every_label_studio_task(
         assert all(item["enabled"] for item in seq if item not in annotated["value"]["sequence"])
         assert min(frames) == annotated["value"]["sequence"][0]["frame"]
         assert max(frames) == annotated["value"]["sequence"][-1]["frame"]  # held by the tool, not copied
-    assert got[0]["predictions"][0]["result"][1] == timeline
+    assert got[0]["predictions"][0]["result"][1] == {**timeline, "origin": "prediction"}
     # Three keyframes make a curve (keyframes added between them); two a straight line, which the tool draws itself.
     assert len(got[0]["predictions"][0]["result"][0]["value"]["sequence"]) > 3
     assert len(got[2]["predictions"][0]["result"][0]["value"]["sequence"]) == 2
@@ -564,6 +564,83 @@ def test_label_studio_tasks_in_every_state_of_a_real_export(tmp_path: Path, caps
     assert main(["interpolate", str(tmp_path / "filled.json"), "--method", "kalman", "--out", str(again)]) == 0
     capsys.readouterr()
     assert json.loads(again.read_text())[0]["predictions"] == got[0]["predictions"]  # replaced, not piled up
+
+
+def test_interpolate_speaks_label_studio_frames_and_conventions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report counts the keyframes the annotator placed and names frames as Label Studio does (from 1), with
+    the task's id; the prediction's regions are predictions, and the items added carry Label Studio's time
+    (frame / framerate) like the annotator's."""
+    data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
+    region = _ls_region("r1", [(1, 10.0, True), (11, 30.0, True), (31, 40.0, False)])
+    region["origin"] = "manual"
+    report, got = _interpolate_tasks(tmp_path, [{"id": 77, "data": data, "annotations": [{"result": [region]}]}],
+                                     capsys)  # fmt: skip
+    (row,) = report["tracks"]
+    assert row["task"] == 0 and row["task_id"] == 77
+    assert row["keyframes"] == 3  # not 4: the reader's "hidden from frame 22" marker is not the annotator's
+    from prelabel.formats.label_studio import read_label_studio
+    from prelabel.interpolate import interpolate_track
+
+    (kt,) = read_label_studio(tmp_path / "tasks.json").keyframe_tracks
+    expected = interpolate_track(kt.keyframes, "kalman", num_suggestions=3).suggestions
+    assert row["suggested_keyframes"] == [s.frame_idx + 1 for s in expected]  # counted from 1, as the tool shows
+    (prediction,) = got[0]["predictions"]
+    assert {r["origin"] for r in prediction["result"]} == {"prediction"}
+    assert got[0]["annotations"][0]["result"][0]["origin"] == "manual"
+    for item in prediction["result"][0]["value"]["sequence"]:
+        assert item["time"] == pytest.approx(item["frame"] / 25.0)
+
+
+def _two_camera_tasks(tmp_path: Path) -> Path:
+    data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
+    tasks = [
+        {"id": 1, "data": {**data, "video": "/data/local-files/?d=cam1/clip.mp4"},
+         "annotations": [{"result": [_ls_region("a", [(1, 10.0, True), (11, 30.0, False)])]}]},
+        {"id": 2, "data": {**data, "video": "/data/local-files/?d=cam2/clip.mp4"},
+         "annotations": [{"result": [_ls_region("b", [(5, 60.0, True), (15, 70.0, False)])]}]},
+        {"id": 3, "data": {**data, "video": "/data/upload/1/other.mp4"}, "annotations": []},
+    ]  # fmt: skip
+    src = tmp_path / "project.json"
+    src.write_text(json.dumps(tasks))
+    return src
+
+
+def test_label_studio_tasks_of_two_videos_of_one_name_are_told_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two cameras' clip.mp4: interpolate filled both tasks from the one video given, and convert read task 0
+    whatever the video; now both say which tasks could be meant and take --task."""
+    src = _two_camera_tasks(tmp_path)
+    video = tmp_path / "cam2" / "clip.mp4"
+    video.parent.mkdir()
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (640, 360))
+    for _ in range(40):
+        writer.write(np.zeros((360, 640, 3), np.uint8))
+    writer.release()
+    out = tmp_path / "out.json"
+    base = ["--video", str(video), "--out", str(out)]
+    assert main(["interpolate", str(src), "--method", "linear", *base]) == 2
+    err = capsys.readouterr().err
+    assert "2 different files named clip.mp4" in err and "--task" in err, err
+    assert main(["interpolate", str(src), "--method", "linear", "--task", "2", *base]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["task_id"] for r in report["tracks"]] == [2]
+    assert main(["convert", str(src), "--to", "mot", *base]) == 2
+    assert "2 different files named clip.mp4" in capsys.readouterr().err
+    assert main(["convert", str(src), "--to", "mot", "--task", "2", *base]) == 0
+    capsys.readouterr()
+    rows = [line.split(",") for line in out.read_text().splitlines()]
+    assert [int(r[0]) for r in rows] == list(range(5, 16)) and float(rows[0][2]) == pytest.approx(0.6 * 640)
+    assert main(["convert", str(src), "--to", "mot", "--task", "9", *base]) == 2
+    assert "no task with id [9]" in capsys.readouterr().err
+    # Without a video, an export of several labelled tasks is not read as its first one.
+    assert main(["convert", str(src), "--to", "mot", "--out", str(out)]) == 2
+    assert "2 tasks hold labels (ids [1, 2])" in capsys.readouterr().err
+    (tmp_path / "odd.json").write_text('["hello"]')
+    assert main(["convert", str(tmp_path / "odd.json"), "--from", "labelstudio", "--to", "mot", "--out", str(out)]) == 2
+    assert "task 0 is a str, expected an object" in capsys.readouterr().err
 
 
 def test_interpolate_names_a_bad_track_as_the_annotators_file_does(
@@ -682,6 +759,11 @@ def test_convert_reads_mot_ground_truth_with_its_video_and_names_bad_input(
     assert main(["convert", str(tmp_path / "notes.md"), "--to", "cvat", "--out", str(tmp_path / "x.xml")]) == 2
     assert "--from" in capsys.readouterr().err
     assert main(["convert", str(tmp_path / "absent.json"), "--to", "cvat", "--out", str(tmp_path / "x.xml")]) == 2
+    late = tmp_path / "late.txt"  # frame 42 of a 41-frame video, named as the file numbers it
+    late.write_text("1,1,10,10,20,40,1,-1,-1,-1\n42,1,14,10,20,40,1,-1,-1,-1\n")
+    argv = ["convert", str(late), "--from", "mot", "--video", str(folder / "video.mp4"), "--to", "labelstudio"]
+    assert main([*argv, "--out", str(tmp_path / "late.json")]) == 2
+    assert "late.txt row 2: frame 42, past the video's last frame 41" in capsys.readouterr().err
     (tmp_path / "broken.json").write_text('{"info": {"width": 1}, "tracks": []}')
     assert main(["convert", str(tmp_path / "broken.json"), "--to", "mot", "--out", str(tmp_path / "x.txt")]) != 0
     assert "info needs width, height" in capsys.readouterr().err

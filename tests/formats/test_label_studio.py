@@ -40,7 +40,7 @@ def test_schema(annotations: Annotations, tmp_path: Path) -> None:
     assert first["frame"] == 1  # 1-based
     assert first["x"] == pytest.approx(box0.xyxy[0] / 640 * 100)
     assert first["height"] == pytest.approx((box0.xyxy[3] - box0.xyxy[1]) / 480 * 100)
-    assert first["time"] == pytest.approx(box0.ts_ms / 1000)
+    assert first["time"] == pytest.approx(1 / 25.0)  # Label Studio's rule: frame / framerate, frames from 1
     # enabled=false on the last frame of each visible run (frames 9 and 24, 1-based 10 and 25)
     assert [s["frame"] for s in seq if not s["enabled"]] == [10, 25]
     seg = next(r for r in results if r["type"] == "timelinelabels" and r["value"]["timelinelabels"] == ["waving"])

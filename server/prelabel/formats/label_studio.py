@@ -88,7 +88,9 @@ def _seq_item(ann: Annotations, f: int, xyxy: np.ndarray, enabled: bool) -> dict
         "y": y1 / h * 100.0,
         "width": (x2 - x1) / w * 100.0,
         "height": (y2 - y1) / h * 100.0,
-        "time": ann.frame_ts_ms(f) / 1000.0,
+        # Label Studio's own rule (it writes ``frame / framerate`` for every item, 1-based frames), so items added
+        # beside an annotator's carry times that follow theirs.
+        "time": (f + 1) / ann.info.fps if ann.info.fps > 0 else ann.frame_ts_ms(f) / 1000.0,
     }
 
 
@@ -308,8 +310,12 @@ def load_tasks(path: Path) -> tuple[Any, list[Any]]:
 
 
 def _task(tasks: list[Any], index: int, path: Path) -> dict[str, Any]:
-    if not 0 <= index < len(tasks) or not isinstance(tasks[index], dict):
+    if not 0 <= index < len(tasks):
         raise InvalidInputError(f"{path.name}: expected a task at index {index}, the file has {len(tasks)}")
+    if not isinstance(tasks[index], dict):
+        raise InvalidInputError(
+            f"{path.name}: task {index} is a {type(tasks[index]).__name__}, expected an object (a Label Studio task)"
+        )
     task: dict[str, Any] = tasks[index]
     return task
 
@@ -529,6 +535,7 @@ def patch_label_studio(
         scores = []
         for r in results:
             region = copy.deepcopy(r)
+            region["origin"] = "prediction"  # what a prediction holds; the annotation keeps what they made
             track = by_id.get(tid_of[id(r)]) if id(r) in tid_of else None
             if track is not None and track.boxes:
                 value = region.setdefault("value", {})

@@ -161,6 +161,10 @@ def read_mot(
             raise InvalidInputError(f"{where}: id {tid}, expected a track id >= 1 (a detection file has no tracks)")
         if frame < 1:
             raise InvalidInputError(f"{where}: frame {frame}, expected >= 1 (MOT frames are 1-based)")
+        if 0 < info.num_frames < frame:
+            raise InvalidInputError(
+                f"{where}: frame {frame}, past the video's last frame {info.num_frames} (MOT frames are 1-based)"
+            )
         if gt and v[6] == 0 and not keep_ignored:
             dropped += 1
             continue
