@@ -411,6 +411,62 @@ def _output_folders(videos: Sequence[Path]) -> list[str]:
     return out
 
 
+def _folder_holds(folder: Path, name: str, sha256: str) -> str:
+    """Whose results ``folder`` holds: ``"none"`` (no result.json), ``"this"`` (the video of content ``sha256``, or,
+    for a result.json that records no content hash, of file name ``name``) or ``"other"``."""
+    path = folder / "result.json"
+    if not path.is_file():
+        return "none"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "other"  # not ours to overwrite
+    if not isinstance(doc, dict):
+        return "other"
+    recorded = doc.get("video_sha256")
+    same = recorded == sha256 if recorded else doc.get("video") == name
+    return "this" if same else "other"
+
+
+def _result_folders(out: Path, videos: Sequence[Path]) -> dict[Path, tuple[str, str | None]]:
+    """The folder under ``out`` each video's results go to, and the video's SHA-256 (None: unreadable).
+
+    The folder is the one an earlier run wrote this video's results to (known by its content, whatever name it got
+    then: run alone, ``day2/cam.mp4`` finds the ``day2-cam/`` of a batch run), else its name from
+    :func:`_output_folders` where that holds no other video's results, else the next of its longer names (parent
+    folder, suffix, a number) that is free. Another video's results are never overwritten."""
+    from prelabel.files import file_sha256
+
+    taken: set[str] = set()
+    chosen: dict[Path, tuple[str, str | None]] = {}
+    for video, preferred in zip(videos, _output_folders(videos), strict=True):
+        r = video.resolve()
+        names = [preferred, r.stem, f"{r.parent.name}-{r.stem}", f"{r.parent.name}-{r.stem}-{r.suffix.lstrip('.')}"]
+        candidates = [c for c in dict.fromkeys(names) if c not in taken]
+        try:
+            sha = file_sha256(video)
+        except OSError:  # unreadable: the run reports it for this video
+            chosen[video] = (preferred, None)
+            taken.add(preferred)
+            continue
+        holds = {c: _folder_holds(out / c, video.name, sha) for c in candidates}
+        pick = next((c for c in candidates if holds[c] == "this"), None)
+        if pick is None:
+            pick = next((c for c in candidates if holds[c] == "none"), None)
+            n = 2
+            while pick is None:
+                c = f"{preferred}-{n}"
+                if c not in taken and _folder_holds(out / c, video.name, sha) != "other":
+                    pick = c
+                n += 1
+            if holds.get(preferred) == "other":
+                print(f"note: {out / preferred} holds another video's results; {video} goes to {out / pick}",
+                      file=sys.stderr)  # fmt: skip
+        chosen[video] = (pick, sha)
+        taken.add(pick)
+    return chosen
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Pre-label videos in-process or through a server; write the requested formats per video. A video that fails
     is reported and the others go on; the exit status is 1 when any failed."""
@@ -433,7 +489,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"warning: {video} is given more than once; labelled once", file=sys.stderr)
         else:
             videos.append(video)
-    folders = dict(zip(videos, _output_folders(videos), strict=True))
+    folders = _result_folders(args.out, videos)
     failed: list[str] = []
     try:  # options every video would fail on: said once, before any work
         from prelabel.jobs.runner import pipeline_config
@@ -454,7 +510,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
             for video in videos:
-                dest = args.out / folders[video]
+                dest = args.out / folders[video][0]
                 try:
                     if args.server_paths:  # the server resolves a relative path against its own folder
                         job = client.submit_job(path=str(video.absolute()), stages=stages, detector_model=args.detector,
@@ -525,8 +581,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                             result = event
                     bar.close()
                     assert result is not None
-                    dest = args.out / folders[video]
-                    written = write_results(result, video.name, dest, formats)
+                    dest = args.out / folders[video][0]
+                    written = write_results(result, video.name, dest, formats, video_sha256=folders[video][1])
                 except PipelineCancelled:
                     report(video, "interrupted; its results were not written")
                     continue

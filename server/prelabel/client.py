@@ -13,7 +13,6 @@ Errors arrive as :class:`grpc.RpcError` with the server's status code and messag
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from prelabel.files import file_sha256
 from prelabel.service.messages import (
     box_from_proto,
     detections_from_proto,
@@ -319,13 +319,10 @@ class PrelabelClient:
     def upload_video(self, path: Path | str, chunk_bytes: int = 1 << 20, timeout_s: float | None = None) -> str:
         """Upload a local video; returns its upload id."""
         path = Path(path)
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        sha256 = file_sha256(path)
 
         def messages() -> Iterator[pb.UploadVideoRequest]:
-            header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest())
+            header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=sha256)
             yield pb.UploadVideoRequest(header=header)
             with path.open("rb") as fh:
                 for block in iter(lambda: fh.read(chunk_bytes), b""):

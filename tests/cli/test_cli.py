@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -126,6 +127,40 @@ def test_run_goes_on_past_a_bad_video_and_keeps_videos_of_the_same_name_apart(
     assert sorted(p.name for p in out.iterdir()) == [f"a-{clip.stem}", f"b-{clip.stem}"]
     for name in ("a", "b"):
         assert (out / f"{name}-{clip.stem}" / "mot.txt").is_file()
+
+
+def test_run_never_overwrites_another_videos_results_and_finds_its_own(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two cameras' ``cam.mp4`` labelled one at a time: the second went into ``cam/`` over the first's results. Now
+    it goes beside them, a rerun finds its folder again, and a batch of both reuses the folders the videos already
+    have (result.json records each video's SHA-256)."""
+    other = write_scene(generate("default", 10, num_frames=12, width=320, height=192), tmp_path / "other")["video"]
+    day1, day2 = tmp_path / "day1" / "cam.mp4", tmp_path / "day2" / "cam.mp4"
+    for src, dst in ((clip, day1), (other, day2)):
+        dst.parent.mkdir()
+        dst.write_bytes(src.read_bytes())
+    out = tmp_path / "out"
+    opts = ["--out", str(out), "--format", "mot", "--stages", "detect,track", "--detector", "arch-yolo11n",
+            "--imgsz", "320", "--quiet"]  # fmt: skip
+
+    def run(*videos: Path) -> str:
+        assert main(["run", *(str(v) for v in videos), *opts]) == 0
+        return capsys.readouterr().err
+
+    run(day1)
+    first = (out / "cam" / "result.json").read_text()
+    assert json.loads(first)["video_sha256"] == hashlib.sha256(day1.read_bytes()).hexdigest()
+    err = run(day2)
+    assert f"{out / 'cam'} holds another video's results" in err
+    assert (out / "cam" / "result.json").read_text() == first  # untouched
+    assert sorted(p.name for p in out.iterdir()) == ["cam", "day2-cam"]
+    run(day2)  # a rerun lands where it went before
+    run(day1, day2)  # a batch: each video to its own earlier folder
+    assert sorted(p.name for p in out.iterdir()) == ["cam", "day2-cam"]
+    for folder, video in (("cam", day1), ("day2-cam", day2)):
+        doc = json.loads((out / folder / "result.json").read_text())
+        assert doc["video_sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
 
 
 def test_run_through_a_server_with_a_relative_server_path(

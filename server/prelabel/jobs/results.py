@@ -58,15 +58,17 @@ def _track_json(t: Track) -> dict[str, Any]:
     return {"track_id": t.track_id, "class_id": t.class_id, "class_name": t.class_name, "boxes": boxes}
 
 
-def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
+def result_to_json(result: PipelineResult, video_name: str, video_sha256: str | None = None) -> dict[str, Any]:
     """prelabel's native result document (deterministic: same result, same bytes).
 
-    ``detections`` maps each frame index to its raw detections ``[x1, y1, x2, y2, score, class_id]``; ``tracks``
-    and ``segments`` are the refined proposals.
+    ``video_sha256`` (when given) names the video's content: ``prelabel run`` tells by it whether a folder holds
+    this video's results or another's of the same name. ``detections`` maps each frame index to its raw detections
+    ``[x1, y1, x2, y2, score, class_id]``; ``tracks`` and ``segments`` are the refined proposals.
     """
     info = result.info
     return {
         "video": video_name,
+        **({"video_sha256": video_sha256} if video_sha256 else {}),
         "info": {
             "width": info.width,
             "height": info.height,
@@ -87,13 +89,17 @@ def result_to_json(result: PipelineResult, video_name: str) -> dict[str, Any]:
 
 
 def write_results(
-    result: PipelineResult, video_name: str, folder: Path, formats: Sequence[str] | None = None
+    result: PipelineResult,
+    video_name: str,
+    folder: Path,
+    formats: Sequence[str] | None = None,
+    video_sha256: str | None = None,
 ) -> list[str]:
     """Write result formats into ``folder`` (all when ``formats`` is None; ``json`` always); returns the names."""
     from prelabel.formats import Annotations, export
 
     folder.mkdir(parents=True, exist_ok=True)
-    doc = result_to_json(result, video_name)
+    doc = result_to_json(result, video_name, video_sha256)
     (folder / "result.json").write_text(json.dumps(doc, indent=1))
     written = ["json"]
     labels = result.class_names or tuple(sorted({t.class_name for t in result.tracks}))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from prelabel.detect.base import DetectOptions
 from prelabel.errors import FailedPreconditionError, InvalidInputError, PrelabelError, ResourceExhaustedError
+from prelabel.files import file_sha256
 from prelabel.jobs.checkpoint import FileDetectionCache
 from prelabel.jobs.results import write_results
 from prelabel.jobs.store import JobRecord, JobRequest, JobState, JobStore
@@ -253,7 +254,8 @@ class JobRunner:
             results = self.result_folder(job_id)
             tmp = results.with_name("results.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            formats = write_results(result, job.request.video.get("name") or job.video_path.name, tmp)
+            name = job.request.video.get("name") or job.video_path.name
+            formats = write_results(result, name, tmp, video_sha256=file_sha256(job.video_path))
             shutil.rmtree(results, ignore_errors=True)
             tmp.rename(results)
             self.store.update(job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats)
