@@ -489,7 +489,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"warning: {video} is given more than once; labelled once", file=sys.stderr)
         else:
             videos.append(video)
-    folders = _result_folders(args.out, videos)
     failed: list[str] = []
     try:  # options every video would fail on: said once, before any work
         from prelabel.jobs.runner import pipeline_config
@@ -508,6 +507,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from prelabel.client import PrelabelClient
         from prelabel.v1 import prelabel_pb2 as pb
 
+        folders = _result_folders(args.out, videos)
         with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
             for video in videos:
                 dest = args.out / folders[video][0]
@@ -553,9 +553,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     from prelabel.settings import default_models_dir
 
     models_dir = args.models_dir or default_models_dir()
+    registry = ModelRegistry.load(models_dir / "registry.yaml")
+    # Models every video would fail on: said once, before any work.
+    for option, name, stage in (
+        ("--detector", args.detector, "detect"),
+        ("--pose-model", args.pose_model, "pose"),
+        ("--action-model", args.action_model, "actions"),
+    ):
+        if not name or stage not in stages:
+            continue
+        try:
+            if stage == "actions":
+                from prelabel.actions.propose import load_segmenter
+
+                load_segmenter(name, models_dir=models_dir)
+            else:
+                registry.get(name)
+        except PrelabelError as exc:
+            print(f"error: {option}: {exc}", file=sys.stderr)
+            return 2
+    folders = _result_folders(args.out, videos)
     cancel = threading.Event()
     with _interrupts(cancel):
-        manager = ModelManager(ModelRegistry.load(models_dir / "registry.yaml"), args.device, runtime=args.runtime)
+        manager = ModelManager(registry, args.device, runtime=args.runtime)
         try:
             for video in videos:
                 if cancel.is_set():

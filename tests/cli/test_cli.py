@@ -880,8 +880,10 @@ def test_ctrl_c_while_labelling_cancels_without_a_keyboard_interrupt() -> None:
 def test_run_says_once_what_every_video_would_fail_on(
     clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A misspelt stage or an option out of range: one usage error before any work, not one failure per video."""
-    for bad in (["--stages", "detect,trak"], ["--conf", "1.5"]):
+    """A misspelt stage, an option out of range or an unknown model: one usage error before any work, not one
+    failure per video."""
+    for bad in (["--stages", "detect,trak"], ["--conf", "1.5"], ["--detector", "yolo-nope"],
+                ["--pose-model", "nope-pose"], ["--action-model", "nope-actions"]):  # fmt: skip
         argv = ["run", str(clip), str(clip.with_name("other.mp4")), "--out", str(tmp_path / "o"), "--quiet", *bad]
         assert main(argv) == 2
         err = capsys.readouterr().err
