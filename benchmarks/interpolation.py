@@ -248,7 +248,30 @@ def custom_scene(gt: Path, video: Path, dets: Path | None) -> Scene:
         f"custom: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
         + (f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)" if dets else "")
     ]
+    h, w = frames.read(0).shape[:2]
+    off = _leave_out_off_frame(spans, w, h)
+    if off:
+        note = (
+            f"custom: {off} ground-truth boxes lie wholly outside the {w}x{h} frame (nothing there to see or to "
+            "interpolate toward): left out of the metrics, as rows flagged 0 are"
+        )
+        logger.warning("%s", note)
+        notes.append(note)
     return Scene("custom", spans, frames, detections, notes)
+
+
+def _leave_out_off_frame(spans: Sequence[GtSpan], width: int, height: int) -> int:
+    """Mark the boxes of ``spans`` that lie wholly outside a ``width`` x ``height`` frame as not to evaluate (the
+    track runs on across them); returns how many were scored before."""
+    count = 0
+    for sp in spans:
+        x1, y1, x2, y2 = sp.xyxy.T
+        off = (x2 <= 0) | (y2 <= 0) | (x1 >= width) | (y1 >= height)
+        newly = off & sp.scored()
+        if newly.any():
+            count += int(newly.sum())
+            sp.evaluate = sp.scored() & ~off
+    return count
 
 
 def pets09_scene(quick: bool) -> Scene | None:

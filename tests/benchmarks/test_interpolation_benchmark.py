@@ -170,3 +170,19 @@ def test_a_box_not_to_evaluate_leaves_the_track_whole(bench: ModuleType, own_dat
     gt.write_text("\n".join(rows) + "\n")
     (span,) = bench.spans_from_mot(bench.load_mot(gt))
     assert span.frames.tolist() == list(range(30)) and span.scored().tolist() == [i != 12 for i in range(30)]
+
+
+def test_boxes_wholly_outside_the_frame_are_left_out_and_named(
+    bench: ModuleType, own_data: tuple[Path, Path, Path]
+) -> None:
+    """Ground-truth boxes wholly outside the frame (an object gone off-screen, still boxed): scored before without a
+    word, against frames with nothing to see. Now out of the metrics, the track whole, and said in the notes."""
+    gt, video, det = own_data
+    rows = gt.read_text().splitlines()
+    for i in (14, 15):  # to the right of the 96-px-wide frame
+        rows[i] = ",".join([*rows[i].split(",")[:2], "100", "20", "12", "20", "1", "1", "1"])
+    gt.write_text("\n".join(rows) + "\n")
+    scene = bench.custom_scene(gt, video, det)
+    (span,) = scene.spans
+    assert span.frames.tolist() == list(range(30)) and span.scored().tolist() == [i not in (14, 15) for i in range(30)]
+    assert any("2 ground-truth boxes lie wholly outside the 96x64 frame" in n for n in scene.notes)
