@@ -252,3 +252,44 @@ def test_unwritable_cache_falls_back_to_pytorch(
         det = create_detector(spec, "cpu", "onnx", blocker / "cache")
     assert isinstance(det, UltralyticsDetector)
     assert "falling back to PyTorch" in caplog.text and "cache folder" in caplog.text
+
+
+def test_first_runs_of_models_do_not_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models' first batches at once (a detector and a pose model), each on its own thread: the runtimes' one-time
+    initialisation deadlocked there (a run hung for good, 2 of 20 fresh processes). First runs of each kind now take
+    turns; later runs overlap freely."""
+    import threading
+    import time
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def session(batch: np.ndarray) -> np.ndarray:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return np.zeros((len(batch), 1))
+
+    models = []
+    for _ in range(3):
+        m = ExportedDetector.__new__(ExportedDetector)
+        m.imgsz, m._stride, m._session, m._run_kinds = 64, 32, session, set()
+        monkeypatch.setattr(m, "_postprocess", lambda raw, hw, images, opts: [], raising=False)
+        models.append(m)
+    images = [np.zeros((48, 64, 3), np.uint8)] * 2
+
+    def both_at_once() -> None:
+        threads = [threading.Thread(target=m.detect, args=(images,)) for m in models]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+
+    both_at_once()
+    assert most == 1  # first runs one at a time
+    both_at_once()
+    assert most == 3  # then side by side

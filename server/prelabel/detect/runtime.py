@@ -27,6 +27,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -322,6 +323,13 @@ class _OpenVinoSession(_Session):
         return np.concatenate(outputs)
 
 
+# A model's first run of each kind (one image, a batch) in a process happens under this lock. The runtimes' bindings
+# initialise things once on first use (pybind11's NumPy table, C++ statics): two threads doing so at once (a detector
+# and a pose model, each on its serving thread) could each wait on the other, one on the interpreter lock and one on
+# a static's guard, and a run hung for good (2 of 20 fresh processes running both models' first batches at once).
+_FIRST_RUN_LOCK = threading.Lock()
+
+
 class ExportedDetector:
     """A YOLO detect or pose model run by ONNX Runtime or OpenVINO on the CPU.
 
@@ -368,6 +376,7 @@ class ExportedDetector:
         self._kpt_shape = tuple(int(v) for v in meta["kpt_shape"])
         self._end2end = bool(meta["end2end"])
         self._session: _Session
+        self._run_kinds: set[tuple[int, int, bool]] = set()  # (h, w, batched) run once already (_FIRST_RUN_LOCK)
         if runtime == "openvino":
             ov_session = _OpenVinoSession(path, threads, precision)
             self.precision = ov_session.precision
@@ -391,7 +400,13 @@ class ExportedDetector:
                 shape = getattr(img, "shape", None)
                 raise InvalidInputError(f"image {i}: expected (H, W, 3) uint8 BGR, got {shape}")
         batch = letterbox_batch(images, opts.imgsz or self.imgsz, self._stride)
-        raw = self._session(batch)
+        kind = (int(batch.shape[2]), int(batch.shape[3]), len(batch) > 1)
+        if kind in self._run_kinds:
+            raw = self._session(batch)
+        else:
+            with _FIRST_RUN_LOCK:
+                raw = self._session(batch)
+            self._run_kinds.add(kind)
         return self._postprocess(raw, (int(batch.shape[2]), int(batch.shape[3])), images, opts)
 
     def _postprocess(
