@@ -89,6 +89,34 @@ def test_track_detections_bad_rows_are_invalid(env: tuple[PrelabelClient, Path])
         assert "frame" in (err.value.details() or ""), name
 
 
+def test_tracker_options_change_only_what_they_name(env: tuple[PrelabelClient, Path]) -> None:
+    """Naming the default tracker, or setting max_gap_s alone, had turned offline refinement off (any tracker_options
+    did): a user tuning max_gap_s got online output, unlinked and unsmoothed. Now refinement is on unless
+    offline_refine says false, and max_gap_s with it off is refused (it is the offline linking's)."""
+    client, _ = env
+
+    def det(f: int) -> pb.Detection:
+        return pb.Detection(box=pb.Box(x1=10 + 3 * f, y1=10, x2=40 + 3 * f, y2=80), score=0.9, class_name="person")
+
+    frames = [pb.FrameDetections(frame_idx=f, detections=[det(f)]) for f in [*range(10), *range(16, 26)]]
+
+    def sources(options: pb.TrackerOptions | None) -> set[str]:
+        req = pb.TrackDetectionsRequest(frames=frames, fps=10)
+        if options is not None:
+            req.tracker_options.CopyFrom(options)
+        resp = client.stub.TrackDetections(req, timeout=30)
+        return {pb.Source.Name(o.source) for f in resp.frames for o in f.objects}
+
+    refined = sources(None)
+    assert "SOURCE_SMOOTHED" in refined
+    assert sources(pb.TrackerOptions(tracker="prelabel")) == refined
+    assert sources(pb.TrackerOptions(max_gap_s=5)) == refined
+    assert sources(pb.TrackerOptions(offline_refine=False)) == {"SOURCE_DETECTOR"}
+    with pytest.raises(grpc.RpcError) as err:
+        sources(pb.TrackerOptions(offline_refine=False, max_gap_s=5))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "max_gap_s" in (err.value.details() or "")
+
+
 def test_track_detections_bad_options_and_values(env: tuple[PrelabelClient, Path]) -> None:
     """Each is refused with its status and the server goes on serving; sightings far apart cost what they hold."""
     client, _ = env

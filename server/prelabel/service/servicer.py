@@ -62,17 +62,25 @@ MAX_INTERPOLATION_SESSIONS = 8
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 
-def _check_tracker_options(opts: pb.TrackerOptions) -> float:
-    """A request's tracker options, checked: returns ``max_gap_s`` (0: the default).
+def _check_tracker_options(opts: pb.TrackerOptions) -> tuple[float, bool]:
+    """A request's tracker options, checked: returns ``max_gap_s`` (0: the default) and whether to refine offline
+    (unset: yes; naming the default tracker or setting ``max_gap_s`` alone changes nothing else).
 
     Raises:
-        InvalidInputError: ``max_gap_s`` negative or not finite. NotFoundError: a tracker this server does not have.
+        InvalidInputError: ``max_gap_s`` negative or not finite, or set with ``offline_refine`` false (it is the
+            offline linking's). NotFoundError: a tracker this server does not have.
     """
     if not 0.0 <= opts.max_gap_s < float("inf"):
         raise InvalidInputError(f"tracker_options.max_gap_s: expected seconds >= 0 (0: default), got {opts.max_gap_s}")
     if opts.tracker and opts.tracker not in TRACKERS:
         raise NotFoundError(f"unknown tracker {opts.tracker!r}; this server has {', '.join(TRACKERS)} (empty: default)")
-    return float(opts.max_gap_s)
+    offline = opts.offline_refine if opts.HasField("offline_refine") else True
+    if opts.max_gap_s > 0 and not offline:
+        raise InvalidInputError(
+            "tracker_options.max_gap_s is the longest gap offline linking bridges, and offline_refine=false turns "
+            "that off: set one or the other"
+        )
+    return float(opts.max_gap_s), offline
 
 
 def _check_active(context: grpc.ServicerContext) -> None:
@@ -201,7 +209,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         stages: tuple[str, ...] = ("detect", "track", "pose") if request.with_pose else ("detect", "track")
         if request.start_frame < 0 or request.end_frame < 0:
             raise InvalidInputError(f"bad frame range [{request.start_frame}, {request.end_frame})")
-        _check_tracker_options(request.tracker_options)
+        max_gap_s, offline = _check_tracker_options(request.tracker_options)
         opts = convert.detect_options(request.detect_options)
         if not request.detect_options.conf:
             opts = DetectOptions(0.1, opts.iou, opts.classes, opts.imgsz, opts.max_det)  # tracker sees low scores
@@ -210,8 +218,8 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             detector_model=request.detector_model,
             pose_model=request.pose_model,
             detect_options=opts,
-            offline_refine=request.tracker_options.offline_refine or not request.HasField("tracker_options"),
-            max_gap_s=request.tracker_options.max_gap_s,
+            offline_refine=offline,
+            max_gap_s=max_gap_s,
             start_frame=request.start_frame,
             end_frame=request.end_frame or None,
         )
@@ -251,9 +259,8 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             )
             for i, f in enumerate(request.frames)
         ]
-        max_gap_s = _check_tracker_options(request.tracker_options)
+        max_gap_s, offline = _check_tracker_options(request.tracker_options)
         config = TrackerConfig(max_gap_s=max_gap_s) if max_gap_s > 0 else TrackerConfig()
-        offline = request.tracker_options.offline_refine or not request.HasField("tracker_options")
         size = (request.width, request.height) if request.width > 0 and request.height > 0 else None
         tracks = track_detections(
             frames, config, fps=request.fps, offline=offline, frame_size=size, max_boxes=MAX_TRACKED_BOXES
