@@ -151,6 +151,49 @@ def test_track_detections_bad_options_and_values(env: tuple[PrelabelClient, Path
     assert {o.track_id for f in resp.frames for o in f.objects} == {1}
 
 
+def test_track_detections_times_and_limits(env: tuple[PrelabelClient, Path]) -> None:
+    """A time of 0 is a time where the client gives times (a clip cut from a longer video: frames from 100, times from
+    0 ms); it had been taken as "not given" and replaced by 100 / fps, and the request refused with a time never sent.
+    Negative times are refused (CompressTracks refused the answer). Limits that keep small requests small: detections
+    per frame (association grows with their square) and filled frames per detection sent (a 310-byte request had
+    filled 900,000 frames, past 4 GB)."""
+    client, _ = env
+
+    def det(f: int, x: float = 10.0) -> pb.Detection:
+        return pb.Detection(box=pb.Box(x1=x + 2 * f, y1=10, x2=x + 30 + 2 * f, y2=80), score=0.9, class_name="person")
+
+    cut = [pb.FrameDetections(frame_idx=100 + i, ts_ms=40.0 * i, detections=[det(i)]) for i in range(20)]
+    resp = client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=cut, fps=25), timeout=30)
+    assert [f.ts_ms for f in resp.frames] == [40.0 * i for i in range(20)]
+    cases = {
+        "negative time": (
+            [pb.FrameDetections(frame_idx=i, ts_ms=40.0 * i - 500, detections=[det(i)]) for i in range(5)],
+            {},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "frame 0: ts_ms must be a finite time >= 0",
+        ),
+        "frame size": (cut, {"width": -5, "height": 576}, grpc.StatusCode.INVALID_ARGUMENT, "frame size -5x576"),
+        "crowded frame": (
+            [pb.FrameDetections(frame_idx=0, detections=[det(0, x) for x in range(2001)])],
+            {},
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "frame 0 (message 0): 2001 detections",
+        ),
+        "far frames, close times": (
+            [pb.FrameDetections(frame_idx=f, ts_ms=t, detections=[det(0)])
+             for f, t in zip([0, 1, 2, 900_000, 900_001, 900_002], [0, 0.1, 0.2, 0.3, 0.4, 0.5], strict=True)],
+            {},
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "more than 100006 boxes",
+        ),
+    }  # fmt: skip
+    for name, (frames, size, code, says) in cases.items():
+        with pytest.raises(grpc.RpcError) as err:
+            client.stub.TrackDetections(pb.TrackDetectionsRequest(frames=frames, fps=30, **size), timeout=30)
+        assert err.value.code() == code, name
+        assert says in (err.value.details() or ""), (name, err.value.details())
+
+
 def test_interpolate_passes_through_keyframes_and_suggests(env: tuple[PrelabelClient, Path]) -> None:
     client, _ = env
     kfs = [

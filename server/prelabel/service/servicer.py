@@ -53,7 +53,15 @@ MAX_SUPPORT_FRAMES = 10_000
 MAX_INTERPOLATED_FRAMES = 1_000_000
 # Most boxes one TrackDetections answer may hold, gaps filled by the offline pass included (frames far apart whose
 # times lie close, or a client-given rate of thousands of frames per second, would otherwise fill without bound).
+# A filled box costs about 3 KB while the tracks are smoothed: filled boxes may number at most
+# MIN_FILLED_BOXES or FILLED_PER_DETECTION per detection sent, whichever is more (a 310-byte request had filled
+# 900,000 frames and taken the server past 4 GB).
 MAX_TRACKED_BOXES = 1_000_000
+MIN_FILLED_BOXES = 100_000
+FILLED_PER_DETECTION = 10
+# Most detections in one TrackDetections frame: association compares each with every live track, at about 64 bytes
+# a pair (two frames of 5,000 boxes each took 1.6 GB). Detectors give at most a few hundred (Ultralytics: 300).
+MAX_DETECTIONS_PER_FRAME = 2_000
 # Trackers a request may name (TrackerOptions.tracker; empty is the default).
 TRACKERS = ("prelabel",)
 # Videos the Interpolate RPC keeps a session of between calls (reader, detections, method caches).
@@ -259,11 +267,21 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             )
             for i, f in enumerate(request.frames)
         ]
+        for i, f in enumerate(request.frames):
+            if len(f.detections) > MAX_DETECTIONS_PER_FRAME:
+                raise ResourceExhaustedError(
+                    f"frame {f.frame_idx} (message {i}): {len(f.detections)} detections, at most "
+                    f"{MAX_DETECTIONS_PER_FRAME} per frame: keep the best-scoring ones"
+                )
+        if request.width < 0 or request.height < 0:
+            raise InvalidInputError(f"frame size {request.width}x{request.height}: expected >= 0 (0: unknown)")
         max_gap_s, offline = _check_tracker_options(request.tracker_options)
         config = TrackerConfig(max_gap_s=max_gap_s) if max_gap_s > 0 else TrackerConfig()
+        sent = sum(len(d) for _, _, d in frames)
+        max_boxes = min(MAX_TRACKED_BOXES, sent + max(MIN_FILLED_BOXES, FILLED_PER_DETECTION * sent))
         size = (request.width, request.height) if request.width > 0 and request.height > 0 else None
         tracks = track_detections(
-            frames, config, fps=request.fps, offline=offline, frame_size=size, max_boxes=MAX_TRACKED_BOXES
+            frames, config, fps=request.fps, offline=offline, frame_size=size, max_boxes=max_boxes
         )
         return pb.TrackDetectionsResponse(frames=convert.tracks_to_frames(tracks))
 

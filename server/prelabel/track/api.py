@@ -27,14 +27,20 @@ def for_clip(config: TrackerConfig, span_s: float) -> TrackerConfig:
 
 
 def frame_times_ms(frames: Sequence[tuple[int, float, Detections]], fps: float) -> list[float]:
-    """Timestamps (ms) of ``frames``; a ``ts_ms`` of 0 (not given) is derived as ``frame_idx / fps``.
+    """Timestamps (ms) of ``frames``: as given where any frame gives one (0 is then a time like any other: a clip cut
+    from a longer video keeps its frame numbers and starts at 0 ms), else ``frame_idx / fps`` for every frame.
 
     Raises:
-        InvalidInputError: ``fps`` not positive.
+        InvalidInputError: ``fps`` not positive, or a time negative or not finite (naming the frame).
     """
     if not fps > 0:
         raise InvalidInputError(f"fps: expected a positive frame rate, got {fps}")
-    return [float(t) if t != 0.0 else f * 1000.0 / fps for f, t, _ in frames]
+    for f, t, _ in frames:
+        if not 0.0 <= t < float("inf"):
+            raise InvalidInputError(f"frame {f}: ts_ms must be a finite time >= 0, got {t}")
+    if any(t != 0.0 for _, t, _ in frames):
+        return [float(t) for _, t, _ in frames]
+    return [f * 1000.0 / fps for f, _, _ in frames]
 
 
 def track_detections(
@@ -50,8 +56,9 @@ def track_detections(
     """Track the detections of a video.
 
     Args:
-        frames: ``(frame_idx, ts_ms, detections)`` in strictly increasing ``frame_idx``; ``ts_ms`` in milliseconds
-            (0: derived as ``frame_idx / fps``). Frames without detections may be omitted or given empty.
+        frames: ``(frame_idx, ts_ms, detections)`` in strictly increasing ``frame_idx``; ``ts_ms`` in milliseconds,
+            increasing with the frames (0 on every frame: derived as ``frame_idx / fps``). Frames without detections
+            may be omitted or given empty.
         config: tracker parameters; defaults to :class:`TrackerConfig()`.
         fps: nominal frame rate, frames per second (> 0).
         images: optional ``frame_idx -> (H, W, 3) uint8 BGR`` frame; enables camera-motion compensation and
