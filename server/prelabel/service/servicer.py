@@ -343,6 +343,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             det_key = (tuple(request.detector_models), repr(options))
             detections = session.detections(det_key, detectors, span, options)
         method = request.method or "auto"
+        num_suggestions = request.num_suggestions if request.HasField("num_suggestions") else 3
         out = pb.InterpolateResponse()
         for track in request.tracks:
             _check_active(context)
@@ -350,17 +351,25 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             dets = detections
             if session is not None and detections is not None:
                 dets, label = session.for_label(det_key, detections, track.label), ""  # filtered once per label
+            key = (method, det_key, num_suggestions, track.SerializeToString(deterministic=True))
+            cached = session.result(key, dets) if session is not None else None
+            if cached is not None:  # the track as an earlier call sent it: its answer then
+                out.tracks.add().ParseFromString(cached)
+                continue
             result = interpolate_track(
                 keyframes[track.track_id],
                 method,
                 video=session.reader if session is not None else None,
                 detections=dets,
-                num_suggestions=request.num_suggestions if request.HasField("num_suggestions") else 3,
+                num_suggestions=num_suggestions,
                 track_id=track.track_id,
                 method_object=session.method(method, track.label) if session is not None else None,
                 label=label,
             )
-            out.tracks.append(convert.interpolation_to_proto(result))
+            answer = convert.interpolation_to_proto(result)
+            if session is not None:
+                session.store_result(key, dets, answer.SerializeToString(deterministic=True))
+            out.tracks.append(answer)
         size, limit = out.ByteSize(), self.ctx.settings.max_message_bytes
         if size > limit:  # refused here, where the caller and the access log see why, not by the transport after
             raise ResourceExhaustedError(

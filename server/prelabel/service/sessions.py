@@ -8,7 +8,10 @@ minute. Per video file (path, size and modification time: a replaced file is ano
   earlier call covered;
 - the method objects per method name and track label, with their caches (guided's background model and propagation
   passes, auto's leave-one-out checks). Their decoded frames are dropped after each call (memory); what they
-  computed from them stays.
+  computed from them stays;
+- each track's answer, by everything it was computed from (the track as the request sent it, the method, the
+  detections and the number of suggestions): a call repeats no work for a track that did not change since (up to
+  ``RESULT_CACHE_BYTES`` of answers, least recently used dropped first).
 
 A session serves one call at a time (its lock); calls on different videos run in parallel. The least recently used
 session is closed when more than ``max_sessions`` are open.
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 FileKey = tuple[str, int, int]
 DetKey = tuple[tuple[str, ...], str]
+ResultKey = tuple[str, DetKey, int, bytes]  # method, detectors, suggestions, the track's message (deterministic bytes)
+RESULT_CACHE_BYTES = 64 << 20  # answers kept per session
 
 
 def file_key(path: Path) -> FileKey:
@@ -56,6 +61,10 @@ class InterpolationSession:
         default_factory=dict
     )
     _methods: dict[tuple[str, str], InterpolationMethod] = field(default_factory=dict)
+    # Answers: the detections they were computed with (compared by identity: a call that detects more frames makes
+    # a new mapping) and the serialized answer.
+    _results: OrderedDict[ResultKey, tuple[object, bytes]] = field(default_factory=OrderedDict)
+    _result_bytes: int = 0
     detected_frames: int = 0
 
     def detections(
@@ -86,6 +95,27 @@ class InterpolationSession:
         view = for_label(detections, label)
         self._views[(key, label)] = (detections, view)
         return view
+
+    def result(self, key: ResultKey, detections: object) -> bytes | None:
+        """A track's answer from an earlier call with the same ``key`` and the same ``detections`` object, or None."""
+        hit = self._results.get(key)
+        if hit is None or hit[0] is not detections:
+            return None
+        self._results.move_to_end(key)
+        return hit[1]
+
+    def store_result(self, key: ResultKey, detections: object, answer: bytes) -> None:
+        """Keep a track's answer (see :meth:`result`); the least recently used go beyond ``RESULT_CACHE_BYTES``."""
+        old = self._results.pop(key, None)
+        if old is not None:
+            self._result_bytes -= len(old[1])
+        if len(answer) > RESULT_CACHE_BYTES // 4:
+            return  # one huge answer would push out every other
+        self._results[key] = (detections, answer)
+        self._result_bytes += len(answer)
+        while self._result_bytes > RESULT_CACHE_BYTES:
+            _, (_, dropped) = self._results.popitem(last=False)
+            self._result_bytes -= len(dropped)
 
     def method(self, name: str, label: str) -> InterpolationMethod:
         """The session's method object for ``name`` and the track label ``label`` (built on first use)."""
