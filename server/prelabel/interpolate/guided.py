@@ -254,6 +254,8 @@ class GuidedMethod:
             does (:meth:`_foreground_beats_detections`); where the foreground predicts them better it keeps the run
             (with ``det_measure``, the detections as its measurements). None: the detection path wherever the
             detections fit.
+        min_key_side_px: a run whose keyframe boxes' longer sides are shorter than this (pixels; their median)
+            follows the geometric prior: there is nothing in so small a box to follow.
     """
 
     name: str = "guided"
@@ -299,6 +301,7 @@ class GuidedMethod:
     axis_trust: bool = True
     axis_trust_floor_px: float = 1.0
     det_path_fg_ratio: float | None = 1.0
+    min_key_side_px: float = 4.0
     # Caches belong to one video, held by reference and compared with ``is``: an ``id`` can be reused by the next
     # video once the previous one is freed, and would then serve the old video's frames.
     # Backgrounds per window of frames (:func:`background_window`), so that a run's answer never depends on which
@@ -395,6 +398,11 @@ class GuidedMethod:
         """
         prior = self.prior.interpolate_run(run)
         if run.video is None or len(run.key_frames) < 2:
+            return prior
+        sides = np.maximum(run.key_xyxy[:, 2] - run.key_xyxy[:, 0], run.key_xyxy[:, 3] - run.key_xyxy[:, 1])
+        if float(np.median(sides)) < self.min_key_side_px:
+            # Boxes of a pixel or two hold nothing to follow: the passes and the foreground wandered off to anything
+            # nearby (a user's 0-px keyframes 20 px apart came back 340 px away between them).
             return prior
         if self.det_path is not None:
             # An object found by its motion blobs follows them alone (where the detector sees it in most frames,
