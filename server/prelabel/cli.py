@@ -721,7 +721,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     """Fill an annotation tool's keyframes (CVAT XML or Label Studio JSON) with prelabel's interpolation and write
     the result back in the same format, so the annotator opens it in their tool."""
     from prelabel.formats import load
-    from prelabel.formats.cvat import patch_cvat
+    from prelabel.formats.cvat import cvat_task_frames, patch_cvat
     from prelabel.formats.keyframes import AUTO
     from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_source
     from prelabel.interpolate import VideoFileFrames
@@ -741,8 +741,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         frames = VideoFileFrames(args.video)
     skipped: list[dict[str, object]] = []
     sources: dict[int, str | None] = {}
+    grid = None  # the video frames a CVAT task holds: suggestions go on them
     if fmt == "cvat":
         anns = {0: load(fmt, args.input, info)}
+        grid = cvat_task_frames(args.input)
     else:
         # A Label Studio export holds every task of a project: each task with an annotation (or a prediction) is
         # filled; with a video, only the tasks that refer to it (a file of one task: that task).
@@ -774,7 +776,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     filled = {}
     for index, ann in anns.items():
         out_ann, anchors, rows = _fill_keyframe_tracks(
-            ann, args, frames, detections, ts, methods, label_studio=fmt == "label_studio"
+            ann, args, frames, detections, ts, methods, label_studio=fmt == "label_studio", grid=grid
         )
         for row in rows:
             if fmt == "label_studio":
@@ -875,11 +877,12 @@ def _fill_keyframe_tracks(
     ts: Any,
     methods: dict[str, Any],
     label_studio: bool = False,
+    grid: tuple[int, int, int] | None = None,
 ) -> tuple[Any, dict[int, list[int]], list[dict[str, object]]]:
     """Interpolate every keyframed track of one task: the filled annotations, the keyframes each track was
     interpolated from, and a summary row each. The rows speak the annotator's tool: with ``label_studio``, frames
     from 1 and the keyframes the annotator placed (the reader's "hidden from the next frame" markers are not
-    theirs); CVAT's frames from 0."""
+    theirs); CVAT's frames from 0, suggestions on the task's frames (``grid``: start, step, stop)."""
     from dataclasses import replace
 
     from prelabel.errors import InvalidInputError
@@ -919,7 +922,7 @@ def _fill_keyframe_tracks(
             "keyframes": sum(not k.outside for k in keyframes) if label_studio else len(keyframes),
             "frames": len(track),
             "mean_confidence": round(float(res.confidence[~res.outside].mean()), 3) if (~res.outside).any() else 0.0,
-            "suggested_keyframes": [s.frame_idx + (1 if label_studio else 0) for s in res.suggestions],
+            "suggested_keyframes": _suggested_frames(res, keyframes, grid, 1 if label_studio else 0),
         })  # fmt: skip
     labels = tuple(dict.fromkeys([*ann.labels, *(t.class_name for t in tracks)]))
     out_ann = Annotations(
@@ -934,6 +937,30 @@ def _fill_keyframe_tracks(
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
     return out_ann, anchors, summary
+
+
+def _suggested_frames(res: Any, keyframes: Sequence[Any], grid: tuple[int, int, int] | None, base: int) -> list[int]:
+    """The suggested next keyframes, counted from ``base``; with a CVAT task's ``grid`` (start, step, stop), each moved
+    to the nearest frame of the task that is not a keyframe yet (a task of every other frame cannot take the rest)."""
+    frames = [s.frame_idx for s in res.suggestions]
+    if grid is not None:
+        start, step, stop = grid
+        lo, hi = min(k.frame_idx for k in keyframes), max(k.frame_idx for k in keyframes)
+        if stop >= 0:
+            hi = min(hi, stop)
+        taken = {k.frame_idx for k in keyframes}
+        snapped: list[int] = []
+        for f in frames:
+            near = start + round((f - start) / step) * step
+            for d in range(0, (hi - lo) // step + 2):
+                hit = next((g for g in (near - d * step, near + d * step) if lo < g < hi and g >= start
+                            and g not in taken), None)  # fmt: skip
+                if hit is not None:
+                    snapped.append(hit)
+                    taken.add(hit)
+                    break
+        frames = snapped
+    return [f + base for f in frames]
 
 
 def build_parser() -> argparse.ArgumentParser:

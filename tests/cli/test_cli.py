@@ -678,6 +678,46 @@ def test_label_studio_tasks_of_two_videos_of_one_name_are_told_apart(
     assert "task 0 is a str, expected an object" in capsys.readouterr().err
 
 
+def _cvat_task(frames: list[int], start: int = 10, step: int = 2, stop: int = 58) -> str:
+    boxes = "".join(
+        f'<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="{100 + i * 20}" ytl="100" xbr="{140 + i * 20}" '
+        'ybr="200" z_order="0"/>'
+        for i, f in enumerate(frames)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>25</size>'
+        f"<start_frame>{start}</start_frame><stop_frame>{stop}</stop_frame><frame_filter>step={step}</frame_filter>"
+        "<labels><label><name>person</name><type>rectangle</type><attributes/></label></labels>"
+        "<original_size><width>320</width><height>240</height></original_size></task></meta>"
+        f'<track id="0" label="person" source="manual">{boxes}</track></annotations>'
+    )
+
+
+def test_interpolate_keeps_to_the_frames_of_a_cvat_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A task of every other frame from 10 (frame_filter step=2): suggestions had named frames it does not hold (29,
+    21, 37) and even one before its start; keyframes off its frames, which CVAT's importer refuses, passed."""
+    src, out = tmp_path / "task.xml", tmp_path / "out.xml"
+    src.write_text(_cvat_task([14, 44]))
+    assert main(["interpolate", str(src), "--method", "linear", "--suggestions", "5", "--out", str(out)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["tracks"]
+    suggested = row["suggested_keyframes"]
+    assert len(suggested) == 5 and len(set(suggested)) == 5
+    assert all(14 < f < 44 and (f - 10) % 2 == 0 for f in suggested), suggested
+    for frames, start in (([14, 21], 10), ([2, 20], 10)):
+        src.write_text(_cvat_task(frames, start=start))
+        assert main(["interpolate", str(src), "--method", "linear", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        bad = next(f for f in frames if f < start or (f - start) % 2)
+        assert f"frame {bad}: not a frame of the task (start_frame {start}, step 2, stop_frame 58)" in err, err
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>2</size></task>'
+        '</meta><image id="0" name="a.jpg" width="320" height="240"><box label="person" xtl="1" ytl="1" xbr="9" '
+        'ybr="9" occluded="0"/></image></annotations>'
+    )
+    assert main(["interpolate", str(src), "--method", "linear", "--out", str(out)]) == 2
+    assert "a 'CVAT for images' export" in capsys.readouterr().err
+
+
 def test_interpolate_names_a_bad_track_as_the_annotators_file_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -653,6 +653,11 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
     root = parse_xml_safely(path)
     if root.tag != "annotations":
         raise InvalidInputError(f"{path.name}: root element is <{root.tag}>, expected <annotations>")
+    if root.find("track") is None and root.find("image") is not None:
+        raise InvalidInputError(
+            f"{path.name}: a 'CVAT for images' export (shapes per image): prelabel reads tracks, export the task as "
+            "'CVAT for video 1.1'"
+        )
     meta = _parse_meta(root)
     if info is None:
         # Frame numbers are the video's: a task made from part of a video (start_frame, a frame step) has frames up
@@ -670,6 +675,15 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
             f"{info.width}x{info.height}: give the video the task was made from"
         )
     raw = [r for _, r in _raw_tracks(root, path)]
+    for r in raw:  # CVAT's importer refuses a shape off the task's frames ("Unknown frame")
+        for k in r.keyframes:
+            f = k.frame_idx
+            if f < meta.start or (f - meta.start) % meta.step or (meta.stop >= 0 and f > meta.stop):
+                stop = f", stop_frame {meta.stop}" if meta.stop >= 0 else ""
+                raise InvalidInputError(
+                    f"{path.name}: CVAT track id={r.cvat_id} ({r.label!r}) frame {f}: not a frame of the task "
+                    f"(start_frame {meta.start}, step {meta.step}{stop}); CVAT would refuse it"
+                )
     n = info.num_frames
     ann = Annotations(info=info, ts_ms=ts_ms, name=meta.name or path.stem)
     ts = ann.frame_ts_ms
@@ -719,6 +733,13 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
     ann.keyframe_tracks = keyframe_tracks
     logger.info("read %d objects and %d segments from %s", len(tracks), len(segments), path)
     return ann
+
+
+def cvat_task_frames(path: Path) -> tuple[int, int, int]:
+    """``(start_frame, step, stop_frame)`` of a CVAT file's task (stop -1 when not given): the video frames the task
+    holds are ``start, start + step, ...`` up to ``stop``."""
+    meta = _parse_meta(parse_xml_safely(Path(path)))
+    return meta.start, meta.step, meta.stop
 
 
 def _raw_tracks(root: Element, path: Path) -> list[tuple[Element, _RawTrack]]:
