@@ -242,6 +242,22 @@ def test_skeleton_only_track_gets_boxes_from_keypoints(tmp_path: Path) -> None:
     np.testing.assert_allclose(mid.xyxy, [11, 20, 20, 22])  # around the present keypoints
 
 
+def test_a_keypoint_that_is_not_a_number_is_named_by_track_and_frame(tmp_path: Path) -> None:
+    """The message said only "skeleton.keypoints: a present keypoint is not finite" (no file, track or frame)."""
+    pts = "".join(
+        f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{"nan" if i == 3 else 10 + i},20"/>'
+        for i, name in enumerate(COCO17_KEYPOINTS)
+    )
+    path = tmp_path / "s.xml"
+    path.write_text(
+        "<annotations><version>1.1</version><meta><task><size>10</size></task></meta>"
+        f'<track id="4" label="person-skeleton" source="manual"><skeleton frame="2" keyframe="1" z_order="0">{pts}'
+        "</skeleton></track></annotations>"
+    )
+    with pytest.raises(InvalidInputError, match=r"s.xml: .*track.*frame 2: keypoint 'left_ear' points='nan,20' is not"):
+        read_cvat(path)
+
+
 def test_a_hidden_skeleton_keeps_where_its_elements_were_left(tmp_path: Path) -> None:
     """CVAT moves a skeleton toward the positions of the outside shape that hides it: the reader keeps them on the
     outside keyframe (an outside keyframe still), the rendered track moves toward them, and next to a box track they

@@ -72,6 +72,9 @@ def test_mot_errors_name_the_row(tmp_path: Path) -> None:
     path.write_text("1,1,10,10,5,5,0.9,-1,-1,-1\n1,1,11,10,5,5,0.9,-1,-1,-1\n")
     with pytest.raises(InvalidInputError, match="row 2: id 1 already has a box on frame 1"):
         read_mot(path)
+    path.write_text("1,1,10,10,5,5,0.9,-1,-1,-1\n2.5,1,11,10,5,5,0.9,-1,-1,-1\n")  # was read as frame 2
+    with pytest.raises(InvalidInputError, match=r"row 2: frame 2\.5 and id 1, expected whole numbers"):
+        read_mot(path)
     path.write_text("1,-1,10,10,5,5,0.9,-1,-1,-1\n")
     with pytest.raises(InvalidInputError, match="a detection file has no tracks"):
         read_mot(path)

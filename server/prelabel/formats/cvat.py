@@ -564,6 +564,10 @@ def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
                 raise InvalidInputError(
                     f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r}, expected 'x,y'"
                 ) from exc
+            if not (np.isfinite(x) and np.isfinite(y)):
+                if pt.get("outside", "0") == "1":
+                    continue  # as an unreadable hidden position above
+                raise InvalidInputError(f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r} is not finite")
             kp[k] = (x, y, 1.0)
             placed[k] = True
             present[k] = pt.get("outside", "0") != "1"

@@ -118,6 +118,10 @@ def _rows(path: Path) -> list[tuple[int, list[float]]]:
             raise InvalidInputError(f"{Path(path).name} row {lineno}: {len(vals)} columns, expected at least 7")
         if not np.all(np.isfinite(vals[:7])):
             raise InvalidInputError(f"{Path(path).name} row {lineno}: non-finite value in {line!r}")
+        if not (vals[0].is_integer() and vals[1].is_integer()):
+            raise InvalidInputError(
+                f"{Path(path).name} row {lineno}: frame {vals[0]:g} and id {vals[1]:g}, expected whole numbers"
+            )
         out.append((lineno, vals))
     return out
 
