@@ -346,6 +346,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: {args.input} does not say the video's {' and '.join(missing)}: give --video", file=sys.stderr)
         return 2
+    if CONVERT_FORMATS[source] == "cvat":
+        from prelabel.formats.cvat import cvat_details_not_read
+
+        lost = cvat_details_not_read(args.input)
+        if lost:
+            print(f"warning: {args.input.name}: the conversion keeps boxes, skeletons, labels and checkbox "
+                  f"actions; it drops {', '.join(lost)}", file=sys.stderr)  # fmt: skip
     reducer = None if args.every_frame else AUTO
     path = export(ann, target, args.out, reducer, min_iou=args.min_iou, max_keypoint_error=args.max_keypoint_error)
     if target == "label_studio" and any(b.skeleton is not None for t in ann.tracks for b in t.boxes):

@@ -844,6 +844,24 @@ def test_convert_reads_mot_ground_truth_with_its_video_and_names_bad_input(
     assert "info needs width, height" in capsys.readouterr().err
 
 
+def test_convert_says_what_of_a_cvat_file_it_drops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CVAT task's attributes, rotations, occluded flags, z-order and tags do not survive a conversion (its format
+    holds boxes, skeletons, labels and checkbox actions); they were dropped without a word."""
+    src = tmp_path / "task.xml"
+    src.write_text(
+        _cvat_task([14, 44], start=0, step=1, stop=58)
+        .replace('occluded="0"', 'occluded="1" rotation="30.00"', 1)
+        .replace('z_order="0"/>', 'z_order="2"><attribute name="person_id">P-7</attribute></box>', 1)
+        .replace("</track>", '</track><tag frame="3" label="dark" source="manual"/>')
+    )
+    assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "o.txt")]) == 0
+    err = capsys.readouterr().err
+    assert "drops 1 attribute values, 1 rotated boxes, 1 occluded shapes, 1 shapes with a z_order, 1 tags" in err, err
+    src.write_text(_cvat_task([14, 44], start=0, step=1, stop=58))
+    assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "o.txt")]) == 0
+    assert "drops" not in capsys.readouterr().err
+
+
 def test_convert_refuses_what_it_cannot_do_well(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], pose_track: Track
 ) -> None:

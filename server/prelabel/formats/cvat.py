@@ -739,6 +739,24 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
     return ann
 
 
+def cvat_details_not_read(path: Path) -> list[str]:
+    """What of a CVAT file :func:`read_cvat` does not carry into :class:`Annotations` (and so a conversion drops), as
+    phrases with counts: attribute values other than checkboxes, rotations, occluded and z-ordered shapes, tags."""
+    root = parse_xml_safely(Path(path))
+    checkbox = set(_parse_meta(root).checkbox_attrs)
+    shapes = [el for track in root.iter("track") for el in track if el.tag in ("box", "skeleton")]
+    counts = {
+        "attribute values": sum(
+            1 for el in shapes for a in el.findall("attribute") if a.get("name") not in checkbox and _text(a)
+        ),
+        "rotated boxes": sum(1 for el in shapes if float(el.get("rotation", "0") or 0) % 360 != 0),
+        "occluded shapes": sum(1 for el in shapes if el.get("occluded", "0") == "1"),
+        "shapes with a z_order": sum(1 for el in shapes if el.get("z_order", "0") not in ("0", "")),
+        "tags": sum(1 for _ in root.iter("tag")),
+    }
+    return [f"{n} {what}" for what, n in counts.items() if n]
+
+
 def cvat_task_frames(path: Path) -> tuple[int, int, int]:
     """``(start_frame, step, stop_frame)`` of a CVAT file's task (stop -1 when not given): the video frames the task
     holds are ``start, start + step, ...`` up to ``stop``."""
