@@ -14,8 +14,9 @@ Sets:
 Speed: tracker-only frames per second on PETS09's public detections (detections prepared beforehand; the median
 of several runs), ours online and online+offline, and boxmot's ByteTrack in the same run.
 
-Run: ``python benchmarks/tracking.py`` (``--quick`` for fewer seeds). Writes ``benchmarks/results/tracking.json``
-and ``benchmarks/results/tracking.md``. Needs the ``bench`` extra (boxmot).
+Run: ``python benchmarks/tracking.py`` (``--quick`` for fewer seeds; ``--mot DIR`` adds your own MOTChallenge sequence,
+``--sets`` with no names runs only those). Writes ``benchmarks/results/tracking.json`` and
+``benchmarks/results/tracking.md`` (``--out`` elsewhere). Needs the ``bench`` extra (boxmot).
 """
 
 from __future__ import annotations
@@ -74,8 +75,13 @@ def _mot_tracks(rows: np.ndarray) -> list[Track]:
     return out
 
 
-def load_mot(root: Path, name: str) -> Clip | None:
-    """A MOTChallenge sequence's public detections and ground truth (1-based frames -> 0-based), or None if absent."""
+def load_mot(root: Path, name: str, required: bool = False) -> Clip | None:
+    """A MOTChallenge sequence's public detections and ground truth (1-based frames -> 0-based), or None if absent
+    (``required``: a user's sequence, whose missing files are an error naming them)."""
+    if required:
+        missing = [p for p in ("seqinfo.ini", "gt/gt.txt", "det/det.txt") if not (root / p).is_file()]
+        if missing:
+            raise SystemExit(f"error: --mot {root}: no {', '.join(missing)} (a MOTChallenge sequence holds them)")
     if not (root / "det" / "det.txt").exists():
         logger.warning("%s not found under ../shared/data; skipping that set", name)
         return None
@@ -237,16 +243,36 @@ def _markdown(results: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write the JSON and Markdown results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seeds", type=int, default=6, help="seeds per generated set")
+    known = ("pets09", *GENERATED, *MOT15_SEQS)
+    parser.add_argument("--seeds", type=_positive, default=6, help="seeds per generated set")
     parser.add_argument("--seed-base", type=int, default=SEED_BASE, help="first seed of the generated sets")
     parser.add_argument("--quick", action="store_true", help="one seed per generated set, fewer speed repeats")
-    parser.add_argument("--repeats", type=int, default=5, help="speed runs (median)")
-    parser.add_argument("--sets", nargs="*", default=["pets09", *GENERATED, *MOT15_SEQS])
+    parser.add_argument("--repeats", type=_positive, default=5, help="speed runs (median)")
+    parser.add_argument("--sets", nargs="*", default=list(known), help=f"of {', '.join(known)} (none: --mot only)")
+    parser.add_argument(
+        "--mot",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="your own MOTChallenge sequence (seqinfo.ini, gt/gt.txt, det/det.txt), scored as custom/<folder name>; "
+        "repeat for several",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    unknown = [s for s in args.sets if s not in known]
+    if unknown:
+        parser.error(f"unknown set(s) {unknown}; known: {', '.join(known)} (your own sequences: --mot DIR)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("boxmot").setLevel(logging.WARNING)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -273,6 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if clip is not None:
             sets[f"mot15/{name}"] = score_set([clip], config)
             logger.info("%s: %s", name, {k: round(v["hota"], 3) for k, v in sets[f"mot15/{name}"].items()})
+    for root in args.mot:
+        clip = load_mot(root, root.name, required=True)
+        assert clip is not None
+        sets[f"custom/{root.name}"] = score_set([clip], config)
+        logger.info("%s: %s", root, {k: round(v["hota"], 3) for k, v in sets[f"custom/{root.name}"].items()})
+    if not sets:
+        raise SystemExit("error: no set ran (the real sets need ../shared/data; give --sets or --mot DIR)")
     margins = {}
     for set_name, per in sets.items():
         best_h = max(per[b]["hota"] for b in BASELINES)
@@ -286,8 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, object] = {
         "sets": sets,
         "margins": margins,
-        "seeds_per_generated_set": seeds,
-        "generated_seeds": list(range(args.seed_base, args.seed_base + seeds)),
+        "seeds_per_generated_set": seeds if any(s in GENERATED for s in sets) else 0,
+        "generated_seeds": list(range(args.seed_base, args.seed_base + seeds))
+        if any(s in GENERATED for s in sets)
+        else [],
         "config": repr(config),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs (shared)",
         "speed_repeats": repeats,
