@@ -81,8 +81,10 @@ def test_bad_detections_name_frame_and_row(rows: list[list[float]], scores: list
 def test_frames_out_of_order_are_rejected() -> None:
     tracker = OnlineTracker()
     tracker.update(5, 200.0, _dets([[0, 0, 10, 10]]))
-    with pytest.raises(InvalidInputError, match=r"frame 5: frames out of order"):
+    with pytest.raises(InvalidInputError, match=r"frame 5: given twice"):  # said "out of order" before
         tracker.update(5, 240.0, _dets([[0, 0, 10, 10]]))
+    with pytest.raises(InvalidInputError, match=r"frame 4: frames out of order"):
+        tracker.update(4, 240.0, _dets([[0, 0, 10, 10]]))
     with pytest.raises(InvalidInputError, match=r"frame 6: timestamps out of order"):
         tracker.update(6, 100.0, _dets([[0, 0, 10, 10]]))
 

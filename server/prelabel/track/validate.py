@@ -52,7 +52,9 @@ def check_order(frame_idx: int, ts_ms: float, prev_frame: int | None, prev_ts: f
         raise InvalidInputError(f"frame {frame_idx}: expected frame_idx >= 0")
     if not math.isfinite(ts_ms):
         raise InvalidInputError(f"frame {frame_idx}: expected a finite ts_ms, got {ts_ms}")
-    if prev_frame is not None and frame_idx <= prev_frame:
+    if prev_frame is not None and frame_idx == prev_frame:
+        raise InvalidInputError(f"frame {frame_idx}: given twice (each frame once, its detections together)")
+    if prev_frame is not None and frame_idx < prev_frame:
         raise InvalidInputError(
             f"frame {frame_idx}: frames out of order, expected frame_idx > {prev_frame} (the previous frame)"
         )
