@@ -174,10 +174,10 @@ def test_track_detections_times_and_limits(env: tuple[PrelabelClient, Path]) -> 
         ),
         "frame size": (cut, {"width": -5, "height": 576}, grpc.StatusCode.INVALID_ARGUMENT, "frame size -5x576"),
         "crowded frame": (
-            [pb.FrameDetections(frame_idx=0, detections=[det(0, x) for x in range(2001)])],
+            [pb.FrameDetections(frame_idx=0, detections=[det(0, x) for x in range(1001)])],
             {},
             grpc.StatusCode.RESOURCE_EXHAUSTED,
-            "frame 0 (message 0): 2001 detections",
+            "frame 0 (message 0): 1001 detections",
         ),
         "far frames, close times": (
             [pb.FrameDetections(frame_idx=f, ts_ms=t, detections=[det(0)])

@@ -148,3 +148,18 @@ def test_recent_first_keeps_a_visible_track_on_its_detection() -> None:
 
     assert ids_on_b(True) == {2}  # B keeps its detection: it was seen in the previous frame
     assert ids_on_b(False) == {1}  # the joint assignment gives it to the coasting A: an identity swap
+
+
+def test_live_tracks_are_bounded_when_times_stand_still() -> None:
+    """Association compares every detection with every live track, and a track ends after max_lost_s of the client's
+    time: with times that do not advance, no track ended and memory grew with every frame (a reviewer: 4,000 live
+    tracks after 40 frames of 200 boxes). Beyond max_live_tracks the ones lost longest end (and are kept)."""
+    from prelabel.track import TrackerConfig
+
+    tracker = OnlineTracker(TrackerConfig(max_live_tracks=50, cmc="none"))
+    for f in range(40):
+        group = f // 2  # each group of boxes is seen on two frames, then the boxes move on
+        boxes = [[30 * i, 40 * group, 30 * i + 20, 40 * group + 30] for i in range(20)]
+        tracker.update(f, 0.0, _dets(boxes))
+        assert len(tracker._active) <= 50
+    assert len(tracker.tracklets()) == 20 * 20  # every confirmed track is still reported

@@ -59,9 +59,10 @@ MAX_INTERPOLATED_FRAMES = 1_000_000
 MAX_TRACKED_BOXES = 1_000_000
 MIN_FILLED_BOXES = 100_000
 FILLED_PER_DETECTION = 10
-# Most detections in one TrackDetections frame: association compares each with every live track, at about 64 bytes
-# a pair (two frames of 5,000 boxes each took 1.6 GB). Detectors give at most a few hundred (Ultralytics: 300).
-MAX_DETECTIONS_PER_FRAME = 2_000
+# Most detections in one TrackDetections frame: association compares each with every live track (at most
+# TrackerConfig.max_live_tracks, 2,000), at about 100 bytes a pair: two frames of 5,000 boxes each took 1.6 GB.
+# Detectors give at most a few hundred (Ultralytics: 300).
+MAX_DETECTIONS_PER_FRAME = 1_000
 # Trackers a request may name (TrackerOptions.tracker; empty is the default).
 TRACKERS = ("prelabel",)
 # Videos the Interpolate RPC keeps a session of between calls (reader, detections, method caches).

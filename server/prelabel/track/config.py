@@ -38,6 +38,9 @@ class TrackerConfig:
         direction_weight: weight of the motion-direction consistency term (OC-SORT's inertia), in IoU units.
         direction_window_s: the direction of a track is measured between its observations this far apart.
         max_lost_s: a track unmatched for longer than this is ended (track death).
+        max_live_tracks: beyond this many live tracks, the ones lost longest end first: association compares every
+            detection with every live track, and times that barely advance (a client's) would otherwise keep every
+            track alive.
         min_hits: observations a track needs before the online tracker reports it (track birth); a track with
             fewer observations dies on its first missed frame. The offline pass sees every confirmed track.
 
@@ -84,6 +87,7 @@ class TrackerConfig:
     direction_weight: float = 0.2
     direction_window_s: float = 0.3
     max_lost_s: float = 1.0
+    max_live_tracks: int = 2000
     min_hits: int = 2
     accel_std: float = 1.0
     size_accel_std: float = 0.5
@@ -110,6 +114,8 @@ class TrackerConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise InvalidInputError(f"TrackerConfig.{name}: expected a value in [0, 1], got {v}")
+        if self.max_live_tracks < 1:
+            raise InvalidInputError(f"TrackerConfig.max_live_tracks: expected >= 1, got {self.max_live_tracks}")
         if self.low_score > self.high_score:
             raise InvalidInputError(
                 f"TrackerConfig: low_score ({self.low_score}) must not exceed high_score ({self.high_score})"

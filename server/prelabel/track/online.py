@@ -229,6 +229,12 @@ class OnlineTracker:
             survivors.append(tr)
             if tr.track_id:
                 out.append(self._output(tr))
+        excess = len(survivors) - cfg.max_live_tracks
+        if excess > 0:  # the tracks lost longest end first (those seen in this frame stay)
+            lost = sorted((tr for tr in survivors if tr.frames[-1] < frame_idx), key=lambda tr: tr.frames[-1])[:excess]
+            ended = {id(tr) for tr in lost}
+            self._finished.extend(tr for tr in lost if tr.hits >= cfg.min_hits)
+            survivors = [tr for tr in survivors if id(tr) not in ended]
         self._active = survivors
         out.sort(key=lambda o: o.track_id)
         return out
