@@ -47,6 +47,29 @@ def test_detections_run_once_per_frame(clip: tuple[Path, Any]) -> None:
     assert session.for_label(key, grown, "ball") is session.for_label(key, grown, "ball")
 
 
+def test_answers_of_outdated_detections_are_let_go(clip: tuple[Path, Any]) -> None:
+    """An answer is served only with the detections it was computed from; once a call detects more frames those
+    answers can never be served, and they (and the detections they hold) are dropped at once (a reviewer: 30 edits
+    that each widened the span kept 30 outdated detection sets alive, 159 MB where 19 were needed)."""
+    video, _ = clip
+    session = InterpolationSessions().get(video)
+
+    def fake_detect(detectors: object, reader: object, frames: list[int], options: object) -> dict[int, Detections]:
+        return {f: Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)) for f in frames}
+
+    key, other_key = (("m",), ""), (("n",), "")
+    dets = session.detections(key, [], range(0, 10), None, run=fake_detect)
+    others = session.detections(other_key, [], range(0, 10), None, run=fake_detect)
+    session.store_result(("auto", key, 3, b"track"), dets, b"answer")
+    session.store_result(("auto", other_key, 3, b"track"), others, b"other answer")
+    assert session.result(("auto", key, 3, b"track"), dets) == b"answer"
+    assert session.detections(key, [], range(0, 10), None, run=fake_detect) is dets  # nothing new: still served
+    assert session.result(("auto", key, 3, b"track"), dets) == b"answer"
+    grown = session.detections(key, [], range(0, 20), None, run=fake_detect)
+    assert grown is not dets and [k[1] for k in session._results] == [other_key]
+    assert session.result(("auto", other_key, 3, b"track"), others) == b"other answer"
+
+
 def test_sessions_are_per_file_and_bounded(clip: tuple[Path, Any], tmp_path: Path) -> None:
     video, _ = clip
     copies = []

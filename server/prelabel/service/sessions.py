@@ -85,6 +85,10 @@ class InterpolationSession:
             have = {**have, **new}
             self._detections[key] = have
             self.detected_frames += len(missing)
+            # Answers computed with the old detections can no longer be served (they are compared by identity):
+            # drop them, and the detections they hold, now.
+            for rk in [rk for rk in self._results if rk[1] == key]:
+                self._forget(rk)
         return have
 
     def for_label(self, key: DetKey, detections: Mapping[int, Detections], label: str) -> Mapping[int, Detections]:
@@ -106,16 +110,19 @@ class InterpolationSession:
 
     def store_result(self, key: ResultKey, detections: object, answer: bytes) -> None:
         """Keep a track's answer (see :meth:`result`); the least recently used go beyond ``RESULT_CACHE_BYTES``."""
-        old = self._results.pop(key, None)
-        if old is not None:
-            self._result_bytes -= len(old[1])
-        if len(answer) > RESULT_CACHE_BYTES // 4:
+        self._forget(key)
+        size = len(answer) + len(key[3])
+        if size > RESULT_CACHE_BYTES // 4:
             return  # one huge answer would push out every other
         self._results[key] = (detections, answer)
-        self._result_bytes += len(answer)
+        self._result_bytes += size
         while self._result_bytes > RESULT_CACHE_BYTES:
-            _, (_, dropped) = self._results.popitem(last=False)
-            self._result_bytes -= len(dropped)
+            self._forget(next(iter(self._results)))
+
+    def _forget(self, key: ResultKey) -> None:
+        old = self._results.pop(key, None)
+        if old is not None:
+            self._result_bytes -= len(old[1]) + len(key[3])
 
     def method(self, name: str, label: str) -> InterpolationMethod:
         """The session's method object for ``name`` and the track label ``label`` (built on first use)."""
