@@ -8,6 +8,7 @@ The environment is read here only (``PRELABEL_TOKEN``), then passed down in :cla
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import os
@@ -948,24 +949,31 @@ def _fill_keyframe_tracks(
 
 def _suggested_frames(res: Any, keyframes: Sequence[Any], grid: tuple[int, int, int] | None, base: int) -> list[int]:
     """The suggested next keyframes, counted from ``base``; with a CVAT task's ``grid`` (start, step, stop), each moved
-    to the nearest frame of the task that is not a keyframe yet (a task of every other frame cannot take the rest)."""
+    to the nearest frame of the task in the same gap between keyframes where the object shows and no keyframe is yet
+    (a task of every other frame cannot take the rest), or dropped where the gap has none."""
+    import numpy as np
+
     frames = [s.frame_idx for s in res.suggestions]
     if grid is not None:
         start, step, stop = grid
-        lo, hi = min(k.frame_idx for k in keyframes), max(k.frame_idx for k in keyframes)
-        if stop >= 0:
-            hi = min(hi, stop)
-        taken = {k.frame_idx for k in keyframes}
+        first = min(k.frame_idx for k in keyframes)
+        keyed = sorted({k.frame_idx for k in keyframes})
+        outside = np.asarray(res.outside, bool)
+        taken = set(keyed)
         snapped: list[int] = []
         for f in frames:
-            near = start + round((f - start) / step) * step
-            for d in range(0, (hi - lo) // step + 2):
-                hit = next((g for g in (near - d * step, near + d * step) if lo < g < hi and g >= start
-                            and g not in taken), None)  # fmt: skip
-                if hit is not None:
-                    snapped.append(hit)
-                    taken.add(hit)
-                    break
+            i = bisect.bisect_left(keyed, f)
+            if not 0 < i < len(keyed):
+                continue
+            lo, hi = keyed[i - 1], keyed[i]
+            if stop >= 0:
+                hi = min(hi, stop + 1)
+            g0 = start + -(-(lo + 1 - start) // step) * step  # the gap's first frame of the task
+            options = [g for g in range(max(g0, start), hi, step) if g not in taken and not outside[g - first]]
+            if options:
+                best = min(options, key=lambda g: (abs(g - f), g))
+                snapped.append(best)
+                taken.add(best)
         frames = snapped
     return [f + base for f in frames]
 
