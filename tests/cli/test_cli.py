@@ -706,8 +706,9 @@ def test_interpolate_keeps_to_the_frames_of_a_cvat_task(tmp_path: Path, capsys: 
     # Each stays in its own gap and off frames where the object is outside (keyframes 10, 12, 14, outside at 16, then
     # 50 and 52): a suggestion of a full gap had moved into the hidden stretch.
     hidden = _cvat_task([10, 12, 14, 50, 52]).replace(
-        '<box frame="50"', '<box frame="16" keyframe="1" outside="1" occluded="0" xtl="1" ytl="1" xbr="9" ybr="9" '
-        'z_order="0"/><box frame="50"'
+        '<box frame="50"',
+        '<box frame="16" keyframe="1" outside="1" occluded="0" xtl="1" ytl="1" xbr="9" ybr="9" '
+        'z_order="0"/><box frame="50"',
     )
     src.write_text(hidden)
     assert main(["interpolate", str(src), "--method", "linear", "--suggestions", "3", "--out", str(out)]) == 0
