@@ -419,21 +419,20 @@ def _output_folders(videos: Sequence[Path]) -> list[str]:
     return out
 
 
-def _folder_holds(folder: Path, name: str, sha256: str) -> str:
-    """Whose results ``folder`` holds: ``"none"`` (no result.json), ``"this"`` (the video of content ``sha256``, or,
-    for a result.json that records no content hash, of file name ``name``) or ``"other"``."""
+def _folder_holds(folder: Path, sha256: str | None) -> str:
+    """Whose results ``folder`` holds: ``"none"`` (no result.json), ``"this"`` (it records the content hash
+    ``sha256``) or ``"other"`` (another hash, none: an older version's result, or ``sha256`` unknown). Only the file's
+    head is read: the hash is its second field, and a long video's result.json runs to hundreds of MB."""
     path = folder / "result.json"
     if not path.is_file():
         return "none"
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
+        with path.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8", "replace")
+    except OSError:
         return "other"  # not ours to overwrite
-    if not isinstance(doc, dict):
-        return "other"
-    recorded = doc.get("video_sha256")
-    same = recorded == sha256 if recorded else doc.get("video") == name
-    return "this" if same else "other"
+    m = re.search(r'"video_sha256":\s*"([0-9a-f]{64})"', head)
+    return "this" if m is not None and sha256 is not None and m.group(1) == sha256 else "other"
 
 
 def _result_folders(out: Path, videos: Sequence[Path]) -> dict[Path, tuple[str, str | None]]:
@@ -442,7 +441,8 @@ def _result_folders(out: Path, videos: Sequence[Path]) -> dict[Path, tuple[str, 
     The folder is the one an earlier run wrote this video's results to (known by its content, whatever name it got
     then: run alone, ``day2/cam.mp4`` finds the ``day2-cam/`` of a batch run), else its name from
     :func:`_output_folders` where that holds no other video's results, else the next of its longer names (parent
-    folder, suffix, a number) that is free. Another video's results are never overwritten."""
+    folder, suffix, a number) that is free. Another video's results are never overwritten: a result.json that
+    records no hash (an earlier version's), or a video this machine cannot read, counts as another's."""
     from prelabel.files import file_sha256
 
     taken: set[str] = set()
@@ -452,24 +452,22 @@ def _result_folders(out: Path, videos: Sequence[Path]) -> dict[Path, tuple[str, 
         names = [preferred, r.stem, f"{r.parent.name}-{r.stem}", f"{r.parent.name}-{r.stem}-{r.suffix.lstrip('.')}"]
         candidates = [c for c in dict.fromkeys(names) if c not in taken]
         try:
-            sha = file_sha256(video)
-        except OSError:  # unreadable: the run reports it for this video
-            chosen[video] = (preferred, None)
-            taken.add(preferred)
-            continue
-        holds = {c: _folder_holds(out / c, video.name, sha) for c in candidates}
+            sha: str | None = file_sha256(video)
+        except OSError:  # unreadable here (the run reports it, or a server reads it): a folder without results
+            sha = None
+        holds = {c: _folder_holds(out / c, sha) for c in candidates}
         pick = next((c for c in candidates if holds[c] == "this"), None)
         if pick is None:
             pick = next((c for c in candidates if holds[c] == "none"), None)
             n = 2
             while pick is None:
                 c = f"{preferred}-{n}"
-                if c not in taken and _folder_holds(out / c, video.name, sha) != "other":
+                if c not in taken and _folder_holds(out / c, sha) != "other":
                     pick = c
                 n += 1
             if holds.get(preferred) == "other":
-                print(f"note: {out / preferred} holds another video's results; {video} goes to {out / pick}",
-                      file=sys.stderr)  # fmt: skip
+                print(f"note: {out / preferred} holds other results (another video's, or an earlier version's "
+                      f"without the video's hash); {video} goes to {out / pick}", file=sys.stderr)  # fmt: skip
         chosen[video] = (pick, sha)
         taken.add(pick)
     return chosen

@@ -152,7 +152,7 @@ def test_run_never_overwrites_another_videos_results_and_finds_its_own(
     first = (out / "cam" / "result.json").read_text()
     assert json.loads(first)["video_sha256"] == hashlib.sha256(day1.read_bytes()).hexdigest()
     err = run(day2)
-    assert f"{out / 'cam'} holds another video's results" in err
+    assert f"{out / 'cam'} holds other results" in err
     assert (out / "cam" / "result.json").read_text() == first  # untouched
     assert sorted(p.name for p in out.iterdir()) == ["cam", "day2-cam"]
     run(day2)  # a rerun lands where it went before
@@ -161,6 +161,26 @@ def test_run_never_overwrites_another_videos_results_and_finds_its_own(
     for folder, video in (("cam", day1), ("day2-cam", day2)):
         doc = json.loads((out / folder / "result.json").read_text())
         assert doc["video_sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
+
+
+def test_result_folders_without_a_hash_or_a_readable_video_are_not_overwritten(tmp_path: Path) -> None:
+    """A result.json of an earlier version records no hash: it had counted as this video's by file name alone, and a
+    video this machine cannot read (a server reads it) took its folder whatever was in it."""
+    from prelabel.cli import _result_folders
+
+    video = tmp_path / "day2" / "cam.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"not really a video, but bytes to hash")
+    out = tmp_path / "out"
+    (out / "cam").mkdir(parents=True)
+    (out / "cam" / "result.json").write_text(json.dumps({"video": "cam.mp4", "info": {}}))
+    assert _result_folders(out, [video])[video][0] == "day2-cam"
+    (out / "day2-cam").mkdir()
+    sha = hashlib.sha256(video.read_bytes()).hexdigest()
+    (out / "day2-cam" / "result.json").write_text(json.dumps({"video": "cam.mp4", "video_sha256": sha}))
+    assert _result_folders(out, [video]) == {video: ("day2-cam", sha)}  # its own, found by the hash
+    gone = tmp_path / "elsewhere" / "cam.mp4"  # not readable here
+    assert _result_folders(out, [gone])[gone] == ("elsewhere-cam", None)
 
 
 def test_run_through_a_server_with_a_relative_server_path(
