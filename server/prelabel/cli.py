@@ -307,6 +307,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     info = ts = None
     if args.video is not None:
         info, ts = probe(args.video)
+    if args.task and CONVERT_FORMATS[source] != "label_studio":
+        print(f"error: --task picks tasks of a Label Studio export; {args.input.name} is read as {source}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         if CONVERT_FORMATS[source] == "label_studio":
             ann = _convert_label_studio_task(args, info, ts)
@@ -748,6 +752,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     skipped: list[dict[str, object]] = []
     sources: dict[int, str | None] = {}
     grid = None  # the video frames a CVAT task holds: suggestions go on them
+    if args.task and fmt != "label_studio":
+        print("error: --task picks tasks of a Label Studio export; a CVAT file is one task", file=sys.stderr)
+        return 2
     if fmt == "cvat":
         anns = {0: load(fmt, args.input, info)}
         grid = cvat_task_frames(args.input)

@@ -891,6 +891,13 @@ def test_convert_says_what_of_a_cvat_file_it_drops(tmp_path: Path, capsys: pytes
     src.write_text(_cvat_task([14, 44], start=0, step=1, stop=58))
     assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "o.txt")]) == 0
     assert "drops" not in capsys.readouterr().err
+    src.write_text(_cvat_task([14, 44], start=0, step=1, stop=58).replace('occluded="0"', 'rotation="abc"', 1))
+    assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "o.txt")]) == 0  # was a traceback
+    assert "drops 1 rotated boxes" in capsys.readouterr().err
+    # --task is a Label Studio export's: given with a CVAT file it is refused, not ignored.
+    assert main(["convert", str(src), "--to", "mot", "--task", "3", "--out", str(tmp_path / "o.txt")]) == 2
+    assert main(["interpolate", str(src), "--method", "linear", "--task", "3", "--out", str(tmp_path / "o.xml")]) == 2
+    assert capsys.readouterr().err.count("--task picks tasks of a Label Studio export") == 2
 
 
 def test_convert_refuses_what_it_cannot_do_well(

@@ -749,12 +749,20 @@ def cvat_details_not_read(path: Path) -> list[str]:
         "attribute values": sum(
             1 for el in shapes for a in el.findall("attribute") if a.get("name") not in checkbox and _text(a)
         ),
-        "rotated boxes": sum(1 for el in shapes if float(el.get("rotation", "0") or 0) % 360 != 0),
+        "rotated boxes": sum(1 for el in shapes if _rotated(el.get("rotation", ""))),
         "occluded shapes": sum(1 for el in shapes if el.get("occluded", "0") == "1"),
         "shapes with a z_order": sum(1 for el in shapes if el.get("z_order", "0") not in ("0", "")),
         "tags": sum(1 for _ in root.iter("tag")),
     }
     return [f"{n} {what}" for what, n in counts.items() if n]
+
+
+def _rotated(text: str) -> bool:
+    """Whether a shape's ``rotation`` turns it (an unreadable value counts: it is dropped all the same)."""
+    try:
+        return float(text or 0) % 360 != 0
+    except ValueError:
+        return True
 
 
 def cvat_task_frames(path: Path) -> tuple[int, int, int]:

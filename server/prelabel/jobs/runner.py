@@ -226,6 +226,10 @@ class JobRunner:
             config = pipeline_config(job.request)
             if not job.video_path.is_file():
                 raise FailedPreconditionError(f"video {job.video_path.name} is no longer available")
+            try:  # the content the results are of (result.json records it), read before the work
+                sha256 = file_sha256(job.video_path)
+            except OSError as exc:
+                raise FailedPreconditionError(f"video {job.video_path.name} cannot be read: {exc.strerror}") from exc
             folder = self.jobs_dir / job_id
             cache = FileDetectionCache(folder / "ckpt")
             if len(cache):
@@ -255,7 +259,7 @@ class JobRunner:
             tmp = results.with_name("results.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             name = job.request.video.get("name") or job.video_path.name
-            formats = write_results(result, name, tmp, video_sha256=file_sha256(job.video_path))
+            formats = write_results(result, name, tmp, video_sha256=sha256)
             shutil.rmtree(results, ignore_errors=True)
             tmp.rename(results)
             self.store.update(job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats)
