@@ -92,6 +92,15 @@ def _check_tracker_options(opts: pb.TrackerOptions) -> tuple[float, bool]:
     return float(opts.max_gap_s), offline
 
 
+def _caller_gone(context: grpc.ServicerContext) -> bool:
+    """Whether the caller cancelled or its deadline passed. The deadline is read too: when it passes, a client's
+    stream can end before the context says it is no longer active (an abandoned upload was taken for a short one)."""
+    if not context.is_active():
+        return True
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= 0
+
+
 def _check_active(context: grpc.ServicerContext) -> None:
     """Between pieces of a long answer: stop when the caller has gone (cancelled, or its deadline passed)."""
     if not context.is_active():
@@ -196,10 +205,10 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
                         raise InvalidInputError("UploadVideo: only the first message may be a header")
                     yield msg.chunk
             except Exception as exc:
-                if context.is_active():
+                if not _caller_gone(context):
                     raise
                 raise gone from exc
-            if not context.is_active():  # the stream just ends when the caller goes
+            if _caller_gone(context):  # the stream just ends when the caller goes
                 raise gone
 
         stored = self.ctx.uploads.put(header.filename, header.size_bytes, header.sha256, chunks())
