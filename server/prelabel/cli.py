@@ -132,7 +132,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.server:
         from prelabel.client import PrelabelClient
 
-        client = PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None)
+        client = PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None, tls_ca=_tls_ca())
         model_name = args.model or "(server default)"
 
         def detect_fn(images: list[np.ndarray]) -> list[Any]:
@@ -394,6 +394,13 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0])
 
 
+def _tls_ca() -> Path | None:
+    """The CA certificate (PEM) a command that talks to a TLS server checks it with: ``PRELABEL_TLS_CA`` (unset: the
+    server is plain gRPC). The token comes from ``PRELABEL_TOKEN``."""
+    path = os.environ.get("PRELABEL_TLS_CA")
+    return Path(path) if path else None
+
+
 def _formats(text: str) -> list[str]:
     from prelabel.jobs.results import canonical_format
 
@@ -518,9 +525,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         from prelabel.v1 import prelabel_pb2 as pb
 
         folders = _result_folders(args.out, videos)
-        with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
+        cancel = threading.Event()
+        watching: list[Any] = []  # the job stream being read: a first Ctrl-C ends it at once
+
+        def stop_watching() -> None:
+            for stream in watching:
+                stream.cancel()
+
+        token = os.environ.get("PRELABEL_TOKEN") or None
+        with (
+            _interrupts(cancel, on_first=stop_watching),
+            PrelabelClient(args.server, token=token, tls_ca=_tls_ca()) as client,
+        ):
             for video in videos:
+                if cancel.is_set():
+                    report(video, "not labelled: interrupted")
+                    continue
                 dest = args.out / folders[video][0]
+                job = None
                 try:
                     if args.server_paths:  # the server resolves a relative path against its own folder
                         job = client.submit_job(path=str(video.absolute()), stages=stages, detector_model=args.detector,
@@ -528,16 +550,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                 options=options)  # fmt: skip
                     else:
                         upload_id = client.upload_video(video)
+                        if cancel.is_set():
+                            report(video, "not labelled: interrupted")
+                            continue
                         job = client.submit_job(upload_id=upload_id, stages=stages, detector_model=args.detector,
                                                 pose_model=args.pose_model, action_model=args.action_model,
                                                 options=options)  # fmt: skip
                     bar = tqdm(total=0, desc=video.name, unit="frame", disable=args.quiet)
                     final = job
-                    for final in client.watch_job(job.job_id):
+                    stream = client.watch_job(job.job_id)
+                    watching[:] = [stream]
+                    if cancel.is_set():
+                        stream.cancel()
+                    for final in stream:
                         bar.total = final.frames_total
                         bar.n = final.frames_done
                         bar.set_postfix_str(final.stage)
                         bar.refresh()
+                    watching.clear()
                     bar.close()
                     if final.state != pb.JOB_STATE_SUCCEEDED:
                         report(video, f"job {final.job_id} {pb.JobState.Name(final.state)}: {final.error}")
@@ -548,10 +578,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                         client.download_result(job.job_id, fmt, dest)
                     _print_written(dest, keys)
                 except grpc.RpcError as exc:
-                    report(video, f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+                    watching.clear()
+                    if cancel.is_set() and job is not None:  # the interrupted job is cancelled on the server too
+                        with contextlib.suppress(grpc.RpcError):
+                            client.cancel_job(job.job_id)
+                        report(video, f"interrupted; job {job.job_id} cancelled, its results were not written")
+                    else:
+                        report(video, f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
                 except (PrelabelError, OSError) as exc:
                     report(video, str(exc))
-        return _run_status(failed, len(videos))
+        status = _run_status(failed, len(videos))
+        return 130 if cancel.is_set() else status
 
     from prelabel.detect.manager import ModelManager
     from prelabel.jobs.results import write_results
@@ -627,9 +664,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _interrupts(cancel: threading.Event) -> Iterator[None]:
+def _interrupts(cancel: threading.Event, on_first: Callable[[], None] | None = None) -> Iterator[None]:
     """Ctrl-C while labelling: the first sets ``cancel`` (the run stops after its current frames and says which video
-    was cut off), a second quits at once.
+    was cut off) and calls ``on_first`` (through a server: ends the job stream being read), a second quits at once.
 
     No KeyboardInterrupt is raised: one raised wherever the main thread happened to be left the models' worker
     threads waiting on work that never came, and the process stuck. A watcher thread reads the signals off the
@@ -652,6 +689,8 @@ def _interrupts(cancel: threading.Event) -> Iterator[None]:
                     os._exit(130)
                 print("\ninterrupted: stopping after the current frames (Ctrl-C again: at once)", file=sys.stderr)
                 cancel.set()
+                if on_first is not None:
+                    on_first()
 
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: None)  # the watcher acts
     previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
@@ -693,7 +732,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     from prelabel.client import PrelabelClient
 
-    with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None) as client:
+    with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None, tls_ca=_tls_ca()) as client:
         if args.action == "list":
             jobs = client.list_jobs()
             for job in jobs:
@@ -740,6 +779,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     if not args.input.is_file():
         print(f"error: {args.input}: not a file (expected a CVAT XML or Label Studio JSON export)", file=sys.stderr)
+        return 2
+    if args.out.resolve() == args.input.resolve():
+        print(f"error: --out {args.out} is the annotator's file; write the filled file elsewhere", file=sys.stderr)
         return 2
     # The format: as given, else from the file's extension (Label Studio exports JSON, CVAT XML).
     given = args.format or ("labelstudio" if args.input.suffix.lower() == ".json" else "cvat")
@@ -987,8 +1029,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``prelabel`` command."""
     parser = argparse.ArgumentParser(prog="prelabel", description="Model-assisted video labeling.")
     parser.add_argument("--version", action="version", version=f"prelabel {__version__}")
-    parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="least severe log messages shown (default: INFO)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="json: one object per line (the server's access log: method, peer, status, latency); before the command",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the gRPC server")

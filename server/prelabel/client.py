@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import grpc
@@ -364,9 +365,10 @@ class PrelabelClient:
         )
         return self.stub.SubmitJob(req, **self._kw(timeout_s))
 
-    def watch_job(self, job_id: str, timeout_s: float | None = None) -> Iterator[pb.Job]:
-        """The job's state each time it changes, ending with its final state."""
-        yield from self.stub.WatchJob(pb.WatchJobRequest(job_id=job_id), **self._kw(timeout_s or 24 * 3600.0))
+    def watch_job(self, job_id: str, timeout_s: float | None = None) -> Any:
+        """The job's state each time it changes, ending with its final state: an iterator of ``pb.Job`` whose
+        ``cancel()`` ends the watch (the job runs on)."""
+        return self.stub.WatchJob(pb.WatchJobRequest(job_id=job_id), **self._kw(timeout_s or 24 * 3600.0))
 
     def get_job(self, job_id: str) -> pb.Job:
         """One job."""

@@ -9,6 +9,8 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -161,6 +163,49 @@ def test_run_never_overwrites_another_videos_results_and_finds_its_own(
     for folder, video in (("cam", day1), ("day2-cam", day2)):
         doc = json.loads((out / folder / "result.json").read_text())
         assert doc["video_sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
+
+
+def test_ctrl_c_through_a_server_cancels_the_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C during ``prelabel run --server``: a KeyboardInterrupt traceback, the video not named, and the job ran on
+    on the server. Now the watch ends at once, the job is cancelled, the video is named and the exit status is 130."""
+    import signal
+
+    from prelabel.jobs.store import JobState
+    from prelabel.service.server import PrelabelServer
+    from prelabel.settings import Settings
+
+    root = tmp_path / "videos"
+    video = write_scene(generate("default", 4, num_frames=300, width=320, height=192), root)["video"]
+    settings = Settings(port=0, preload=[], data_dir=tmp_path / "data", allowed_roots=[root], drain_s=0.0, grace_s=1.0)
+    srv = PrelabelServer(settings)
+    srv.start()
+    store = srv.ctx.jobs.store
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(j.state == JobState.RUNNING and j.frames_done > 0 for j in store.list()):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    try:
+        threading.Thread(target=interrupt_once_running, daemon=True).start()
+        out = str(tmp_path / "out")
+        argv = ["run", str(video), "--server", f"127.0.0.1:{srv.port}", "--server-paths", "--out", out,
+                "--format", "mot", "--stages", "detect,track", "--detector", "arch-yolo11n", "--imgsz", "320",
+                "--quiet"]  # fmt: skip
+        assert main(argv) == 130
+        err = capsys.readouterr().err
+        assert f"error: {video}: interrupted; job" in err and "Traceback" not in err, err
+        (job,) = store.list()
+        deadline = time.monotonic() + 30
+        while store.get(job.job_id).state != JobState.CANCELLED and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.get(job.job_id).state == JobState.CANCELLED
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("mot.txt"))
+    finally:
+        srv.stop()
 
 
 def test_result_folders_without_a_hash_or_a_readable_video_are_not_overwritten(tmp_path: Path) -> None:
