@@ -763,6 +763,8 @@ def test_interpolate_keeps_to_the_frames_of_a_cvat_task(tmp_path: Path, capsys: 
     21, 37) and even one before its start; keyframes off its frames, which CVAT's importer refuses, passed."""
     src, out = tmp_path / "task.xml", tmp_path / "out.xml"
     src.write_text(_cvat_task([14, 44]))
+    assert main(["interpolate", str(src), "--method", "linear", "--out", str(src)]) == 2  # it overwrote the input
+    assert "is the annotator's file" in capsys.readouterr().err and src.read_text() == _cvat_task([14, 44])
     assert main(["interpolate", str(src), "--method", "linear", "--suggestions", "5", "--out", str(out)]) == 0
     (row,) = json.loads(capsys.readouterr().out)["tracks"]
     suggested = row["suggested_keyframes"]
