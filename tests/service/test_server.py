@@ -386,6 +386,28 @@ def test_concurrency_limit_rejects_extra_calls_and_serves_admitted(tmp_path: Pat
         srv.stop()
 
 
+def test_health_is_answered_while_the_server_is_at_its_limit(tmp_path: Path) -> None:
+    """At --max-concurrent calls in flight, more get RESOURCE_EXHAUSTED but health still answers SERVING: a load
+    balancer's probe had been refused too, and would have taken a busy server for a dead one."""
+    srv = _slow_server(tmp_path, delay_s=1.5, max_concurrent_rpcs=2, workers=2)
+    srv.start()
+    try:
+        with PrelabelClient(f"127.0.0.1:{srv.port}") as c:
+            busy = [threading.Thread(target=c.detect, args=([_image()], "arch-yolo11n")) for _ in range(2)]
+            for t in busy:
+                t.start()
+            time.sleep(0.5)
+            with pytest.raises(grpc.RpcError) as err:
+                c.detect([_image()], "arch-yolo11n")
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert [c.health() for _ in range(3)] == ["SERVING"] * 3
+            for t in busy:
+                t.join(10)
+            assert isinstance(c.detect([_image()], "arch-yolo11n"), list)  # slots freed
+    finally:
+        srv.stop()
+
+
 def test_graceful_shutdown_goes_not_serving_first_and_finishes_inflight(tmp_path: Path) -> None:
     srv = _slow_server(tmp_path, delay_s=1.5, drain_s=0.6, grace_s=5.0)
     srv.start()

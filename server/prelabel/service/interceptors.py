@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
-from prelabel.errors import PrelabelError, UnauthenticatedError
+from prelabel.errors import PrelabelError, ResourceExhaustedError, UnauthenticatedError
 from prelabel.service.errors import status_for
 
 log = logging.getLogger("prelabel.access")
@@ -25,14 +26,19 @@ PUBLIC_METHODS = ("/grpc.health.v1.Health/",)
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Auth (optional bearer token), error mapping and access logging for every RPC.
+    """Auth (optional bearer token), the limit on calls at once, error mapping and access logging for every RPC.
 
     Args:
         token: when set, calls must carry ``authorization: Bearer <token>`` (except health).
+        max_concurrent: calls served at once (health not counted: a busy server still answers its probes); more
+            get RESOURCE_EXHAUSTED. None: no limit here.
     """
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, max_concurrent: int | None = None) -> None:
         self._token = token
+        self._limit = max_concurrent
+        self._busy = 0
+        self._busy_lock = threading.Lock()
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
@@ -70,6 +76,22 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token.encode()):
             raise UnauthenticatedError("missing or invalid bearer token")
 
+    def _enter(self, method: str) -> bool:
+        """Count a call against the limit (False: not counted, a public method or no limit)."""
+        if self._limit is None or method.startswith(PUBLIC_METHODS):
+            return False
+        with self._busy_lock:
+            if self._busy >= self._limit:
+                raise ResourceExhaustedError(
+                    f"the server is answering its most calls at once ({self._limit}, --max-concurrent): try again"
+                )
+            self._busy += 1
+        return True
+
+    def _leave(self) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+
     def _fail(self, context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
         code = status_for(exc)
         if isinstance(exc, PrelabelError):
@@ -98,8 +120,10 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def inner(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
             code: grpc.StatusCode | None = None
+            counted = False
             try:
                 self._authorize(context, method)
+                counted = self._enter(method)
                 return behavior(request, context)
             except Exception as exc:
                 if context.code() not in (None, grpc.StatusCode.OK):  # already aborted deeper down
@@ -108,6 +132,8 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 self._fail(context, method, exc)
                 raise  # unreachable: abort raises
             finally:
+                if counted:
+                    self._leave()
                 self._log(method, context, start, code or self._final_code(context))
 
         return inner
@@ -118,8 +144,10 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def inner(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             start = time.perf_counter()
             code: grpc.StatusCode | str | None = None
+            counted = False
             try:
                 self._authorize(context, method)
+                counted = self._enter(method)
                 yield from behavior(request, context)
             except GeneratorExit:
                 code = "CANCELLED"
@@ -130,6 +158,8 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 code = status_for(exc)
                 self._fail(context, method, exc)
             finally:
+                if counted:
+                    self._leave()
                 self._log(method, context, start, code or self._final_code(context))
 
         return inner

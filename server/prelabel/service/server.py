@@ -30,6 +30,7 @@ from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 _SERVER_NUMBERS = itertools.count(1)
+HEALTH_RESERVE = 4  # health calls served beyond --max-concurrent
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Prelabel"].full_name
 
 
@@ -48,13 +49,16 @@ class PrelabelServer:
         self.port = 0
         self._stopped = threading.Event()
         self._thread_prefix = f"rpc-{next(_SERVER_NUMBERS)}"  # this server's request threads, by name
+        # The limit on calls at once is the interceptor's, which does not count health; transport and threads
+        # leave room for HEALTH_RESERVE health calls beyond it, so a busy server still answers its probes.
         self._executor = futures.ThreadPoolExecutor(
-            max_workers=settings.workers, thread_name_prefix=self._thread_prefix
+            max_workers=max(settings.workers, settings.max_concurrent_rpcs + HEALTH_RESERVE),
+            thread_name_prefix=self._thread_prefix,
         )
         self._server = grpc.server(
             self._executor,
-            interceptors=[ServiceInterceptor(settings.auth_token)],
-            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            interceptors=[ServiceInterceptor(settings.auth_token, settings.max_concurrent_rpcs)],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs + HEALTH_RESERVE,
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
