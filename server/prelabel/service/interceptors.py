@@ -39,6 +39,20 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._limit = max_concurrent
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._calls: dict[int, tuple[str, str, float]] = {}  # thread id -> (method, peer, start) of calls in flight
+
+    def calls_in_flight(self) -> dict[int, tuple[str, str, float]]:
+        """Per thread id, the call it serves: method, peer and ``time.monotonic()`` at its start."""
+        with self._busy_lock:
+            return dict(self._calls)
+
+    def _begin(self, method: str, context: grpc.ServicerContext) -> None:
+        with self._busy_lock:
+            self._calls[threading.get_ident()] = (method, context.peer(), time.monotonic())
+
+    def _end(self) -> None:
+        with self._busy_lock:
+            self._calls.pop(threading.get_ident(), None)
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
@@ -121,6 +135,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             start = time.perf_counter()
             code: grpc.StatusCode | None = None
             counted = False
+            self._begin(method, context)
             try:
                 self._authorize(context, method)
                 counted = self._enter(method)
@@ -134,6 +149,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 if counted:
                     self._leave()
+                self._end()
                 self._log(method, context, start, code or self._final_code(context))
 
         return inner
@@ -145,6 +161,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             start = time.perf_counter()
             code: grpc.StatusCode | str | None = None
             counted = False
+            self._begin(method, context)
             try:
                 self._authorize(context, method)
                 counted = self._enter(method)
@@ -160,6 +177,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 if counted:
                     self._leave()
+                self._end()
                 self._log(method, context, start, code or self._final_code(context))
 
         return inner

@@ -51,13 +51,14 @@ class PrelabelServer:
         self._thread_prefix = f"rpc-{next(_SERVER_NUMBERS)}"  # this server's request threads, by name
         # The limit on calls at once is the interceptor's, which does not count health; transport and threads
         # leave room for HEALTH_RESERVE health calls beyond it, so a busy server still answers its probes.
+        self._interceptor = ServiceInterceptor(settings.auth_token, settings.max_concurrent_rpcs)
         self._executor = futures.ThreadPoolExecutor(
             max_workers=max(settings.workers, settings.max_concurrent_rpcs + HEALTH_RESERVE),
             thread_name_prefix=self._thread_prefix,
         )
         self._server = grpc.server(
             self._executor,
-            interceptors=[ServiceInterceptor(settings.auth_token, settings.max_concurrent_rpcs)],
+            interceptors=[self._interceptor],
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs + HEALTH_RESERVE,
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -133,6 +134,10 @@ class PrelabelServer:
         (the executor names its threads ``<prefix>_<n>``)."""
         return [t for t in threading.enumerate() if t.name.startswith(self._thread_prefix + "_")]
 
+    def calls_in_flight(self) -> dict[int, tuple[str, str, float]]:
+        """Per request thread id, the call it serves: method, peer and ``time.monotonic()`` at its start."""
+        return self._interceptor.calls_in_flight()
+
     def wait(self) -> None:
         """Block until the server has stopped."""
         self._server.wait_for_termination()
@@ -163,10 +168,18 @@ def serve(settings: Settings) -> int:
     waited = list(dict.fromkeys([*request_threads, *(t for t in others if not t.daemon)]))
     for t in waited:
         t.join(max(0.0, deadline - time.monotonic()))
-    busy = [t.name for t in waited if t.is_alive()]
+    calls = server.calls_in_flight()
+    now = time.monotonic()
+    busy = [
+        f"{calls[t.ident][0]} from {calls[t.ident][1]}, running {now - calls[t.ident][2]:.0f} s"
+        if t.ident in calls
+        else f"thread {t.name}"
+        for t in waited
+        if t.is_alive()
+    ]
     if busy:
-        log.warning("%d request thread(s) still busy after the grace period (%s): exiting without them", len(busy),
-                    ", ".join(busy[:4]))  # fmt: skip
+        log.warning("%d call(s) or thread(s) still busy after the grace period (%s): exiting without them", len(busy),
+                    "; ".join(busy[:4]))  # fmt: skip
         logging.shutdown()
         os._exit(0)
     return 0
