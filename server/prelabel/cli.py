@@ -33,14 +33,28 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message in MiB (default: %(default)s)")
-    p.add_argument("--max-concurrent", type=int, default=16, help="RPCs served at once (default: %(default)s)")
-    p.add_argument("--token-file", type=Path, help="file holding the bearer token clients must send")
+    p.add_argument(
+        "--max-concurrent", type=int, default=16,
+        help="RPCs served at once, health not counted; more get RESOURCE_EXHAUSTED (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--token-file", type=Path, help="file holding the bearer token clients must send (or PRELABEL_TOKEN)"
+    )
     p.add_argument("--tls-cert", type=Path, help="PEM certificate (with --tls-key: serve TLS only)")
     p.add_argument("--tls-key", type=Path, help="PEM private key")
-    p.add_argument("--allow-root", type=Path, action="append", default=[], help="folder whose videos may be read")
-    p.add_argument("--data-dir", type=Path, default=Path("prelabel-data"), help="uploads, jobs and results")
+    p.add_argument(
+        "--allow-root", type=Path, action="append", default=[],
+        help="folder whose videos and .pt weights clients may name by path (symlinks and .. resolved); repeatable",
+    )  # fmt: skip
+    p.add_argument(
+        "--data-dir", type=Path, default=Path("prelabel-data"),
+        help="uploads, jobs, results and exported models (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
-    p.add_argument("--preload", action="append", default=[], help="model to load and warm before SERVING")
+    p.add_argument(
+        "--preload", action="append", default=[],
+        help="model to load and warm before SERVING; repeatable (the default detector is always warmed)",
+    )  # fmt: skip
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
     p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
     p.add_argument(
@@ -49,8 +63,10 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
         default="f32",
         help="exported runtimes on a CPU: f32 (matches PyTorch; default) or auto (bf16 where native, faster)",
     )
-    p.add_argument("--batch-size", type=int, default=8, help="max images per batched forward pass")
-    p.add_argument("--batch-delay-ms", type=float, default=5.0, help="max wait to fill a batch")
+    p.add_argument(
+        "--batch-size", type=int, default=8, help="most images of concurrent requests per forward pass (default: 8)"
+    )
+    p.add_argument("--batch-delay-ms", type=float, default=5.0, help="longest wait to fill a batch (default: 5)")
 
 
 def build_settings(args: argparse.Namespace) -> Any:
@@ -1052,39 +1068,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path, help="image or video file")
     p.add_argument("--model", default="", help="registry name or .pt path (default: the registry's detector)")
     p.add_argument("--server", help="host:port of a running server (default: run in-process)")
-    p.add_argument("--conf", type=float, default=0.25)
-    p.add_argument("--imgsz", type=int, default=0)
+    p.add_argument("--conf", type=float, default=0.25, help="least detection score reported (default: %(default)s)")
+    p.add_argument("--imgsz", type=int, default=0, help="input size in pixels (default: the model's)")
     p.add_argument("--every", type=int, default=1, help="video: detect on every N-th frame")
     p.add_argument("--max-frames", type=int, default=0, help="video: stop after this many frames (0: all)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
     p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
-    p.add_argument("--models-dir", type=Path)
+    p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("run", help="pre-label videos (in-process, or through --server) and export results")
     p.add_argument("videos", type=Path, nargs="+")
     p.add_argument("--out", type=Path, required=True, help="one folder per video is written under this")
-    p.add_argument("--format", default="cvat,labelstudio,coco,mot", help="comma-separated: " + FORMATS_HELP)
-    p.add_argument("--stages", default="detect,track,pose,actions")
+    p.add_argument(
+        "--format", default="cvat,labelstudio,coco,mot",
+        help="comma-separated: " + FORMATS_HELP + " (default: %(default)s; result.json is always written)",
+    )  # fmt: skip
+    p.add_argument(
+        "--stages", default="detect,track,pose,actions",
+        help="comma-separated of detect, track, pose, actions (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument("--detector", default="", help="detector name (default: the registry's)")
-    p.add_argument("--pose-model", default="")
-    p.add_argument("--action-model", default="")
-    p.add_argument("--imgsz", type=int, default=0)
-    p.add_argument("--conf", type=float, default=None)
+    p.add_argument("--pose-model", default="", help="pose model name (default: the registry's)")
+    p.add_argument("--action-model", default="", help="rules, or a trained action model (default: the registry's)")
+    p.add_argument("--imgsz", type=int, default=0, help="detector input size in pixels (default: the model's)")
+    p.add_argument("--conf", type=float, default=None, help="least detection score kept (default: the pipeline's)")
     p.add_argument("--server", help="host:port; without it the pipeline runs in this process")
     p.add_argument("--server-paths", action="store_true", help="send paths (under the server's roots), not uploads")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: %(default)s)")
     p.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto", help=RUNTIME_HELP)
-    p.add_argument("--models-dir", type=Path)
+    p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("jobs", help="list, watch, cancel or download a server's jobs")
     p.add_argument("action", choices=("list", "get", "watch", "cancel", "download"))
-    p.add_argument("job_id", nargs="?", default="")
-    p.add_argument("--server", default="127.0.0.1:50051")
-    p.add_argument("--format", default="json,cvat,labelstudio", help="download: comma-separated formats")
+    p.add_argument("job_id", nargs="?", default="", help="the job (as SubmitJob or jobs list gave it); not for list")
+    p.add_argument("--server", default="127.0.0.1:50051", help="host:port (default: %(default)s)")
+    p.add_argument(
+        "--format", default="json,cvat,labelstudio", help="download: comma-separated formats (default: %(default)s)"
+    )
     p.add_argument("--out", type=Path, default=Path("."), help="download: destination folder")
     p.set_defaults(func=cmd_jobs)
 
