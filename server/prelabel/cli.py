@@ -67,6 +67,11 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=8, help="most images of concurrent requests per forward pass (default: 8)"
     )
     p.add_argument("--batch-delay-ms", type=float, default=5.0, help="longest wait to fill a batch (default: 5)")
+    p.add_argument(
+        "--max-queued-jobs", type=int, default=32,
+        help="jobs queued or running at once; more get RESOURCE_EXHAUSTED (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--job-workers", type=int, default=1, help="jobs run side by side (default: %(default)s)")
 
 
 def build_settings(args: argparse.Namespace) -> Any:
@@ -93,6 +98,8 @@ def build_settings(args: argparse.Namespace) -> Any:
         precision=args.precision,
         batch_max_size=args.batch_size,
         batch_max_delay_ms=args.batch_delay_ms,
+        max_queued_jobs=args.max_queued_jobs,
+        job_workers=args.job_workers,
     )
 
 
@@ -600,7 +607,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                             client.cancel_job(job.job_id)
                         report(video, f"interrupted; job {job.job_id} cancelled, its results were not written")
                     else:
-                        report(video, f"{exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+                        where = (
+                            f" (job {job.job_id} is the server's: prelabel jobs watch / download {job.job_id})"
+                            if job is not None
+                            else ""
+                        )
+                        report(video, f"{exc.code().name}: {exc.details()}{where}")  # type: ignore[attr-defined]
                 except (PrelabelError, OSError) as exc:
                     report(video, str(exc))
         status = _run_status(failed, len(videos))

@@ -37,7 +37,8 @@ class PipelineConfig:
     """What to run on a video.
 
     Attributes:
-        stages: subset of :data:`STAGES`; "track" needs "detect", "actions" needs "pose" and "track".
+        stages: subset of :data:`STAGES`; "track" needs "detect", "pose" needs "track" (skeletons are attached to
+            tracks: without them the results hold none), "actions" needs "pose".
         detector_model, pose_model: registry names ("" = the registry default). When the detector is itself a pose
             model, one pass gives boxes and skeletons.
         action_model: "rules", a trained action model's registry name, or "" for the registry's default (the
@@ -68,7 +69,7 @@ class PipelineConfig:
             raise InvalidInputError(f"unknown stages {unknown}; expected a subset of {list(STAGES)}")
         if not self.stages:
             raise InvalidInputError("no stages selected")
-        needs = {"track": ("detect",), "pose": ("detect",), "actions": ("detect", "track", "pose")}
+        needs = {"track": ("detect",), "pose": ("detect", "track"), "actions": ("detect", "track", "pose")}
         for stage in self.stages:
             missing = [n for n in needs.get(stage, ()) if n not in self.stages]
             if missing:

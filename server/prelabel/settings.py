@@ -75,6 +75,10 @@ class Settings:
             raise InvalidInputError(f"runtime must be auto, torch, onnx or openvino, got {self.runtime!r}")
         if self.batch_max_size <= 0:
             raise InvalidInputError(f"batch_max_size must be positive, got {self.batch_max_size}")
+        if self.max_queued_jobs <= 0 or self.job_workers <= 0:
+            raise InvalidInputError(
+                f"max_queued_jobs and job_workers must be positive, got {self.max_queued_jobs}, {self.job_workers}"
+            )
         self.workers = max(self.workers, self.max_concurrent_rpcs)
 
     @property

@@ -1032,3 +1032,13 @@ def test_run_says_once_what_every_video_would_fail_on(
         err = capsys.readouterr().err
         assert err.count("error:") == 1 and "videos failed" not in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_serve_takes_the_job_limits(tmp_path: Path) -> None:
+    """The README names max_queued_jobs, but serve had no option for it (nor for the job workers)."""
+    from prelabel.cli import build_parser, build_settings
+
+    args = build_parser().parse_args(["serve", "--max-queued-jobs", "3", "--job-workers", "2"])
+    settings = build_settings(args)
+    assert (settings.max_queued_jobs, settings.job_workers) == (3, 2)
+    assert main(["serve", "--max-queued-jobs", "0", "--data-dir", str(tmp_path / "d")]) == 2

@@ -128,3 +128,26 @@ def test_bounded_queue_and_option_validation(runner: JobRunner, tmp_path: Path, 
         runner.submit(make_request(video, stages=("detect", "dance")), video)
     for j in jobs:
         runner.cancel(j.job_id)
+
+
+def test_a_job_resumes_only_on_the_content_it_began_on(tmp_path: Path, make_request: RequestFactory) -> None:
+    """A job that began on one content and resumes on another (the file replaced while the server was down) had
+    mixed the two: the checkpoint's frames from the old video, the rest from the new, under the new one's hash. It
+    fails instead, naming why; a job on unchanged content records the hash it began on and succeeds."""
+    models = ModelManager(ModelRegistry.load(default_models_dir() / "registry.yaml"), "cpu")
+    runner = JobRunner(tmp_path / "data", models.get, workers=1, max_active=3)
+    video = make_clip(tmp_path / "clip", frames=12)
+    changed = runner.submit(make_request(video), video)
+    (runner.jobs_dir / changed.job_id).mkdir(parents=True)
+    (runner.jobs_dir / changed.job_id / "video.sha256").write_text("0" * 64 + "\n")  # began on other bytes
+    same = runner.submit(make_request(video), video)
+    runner.start()
+    try:
+        assert _wait(runner, changed.job_id) == JobState.FAILED
+        assert "changed since the job began" in runner.store.get(changed.job_id).error
+        assert _wait(runner, same.job_id) == JobState.SUCCEEDED
+        recorded = (runner.jobs_dir / same.job_id / "video.sha256").read_text().strip()
+        assert recorded == json.loads((runner.result_folder(same.job_id) / "result.json").read_text())["video_sha256"]
+    finally:
+        runner.stop()
+        models.close()

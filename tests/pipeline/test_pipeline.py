@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,3 +65,14 @@ def test_detections_without_tracks_are_reported(tmp_path: Path, caplog: pytest.L
     n = sum(len(d) for d in result.detections.values())  # 5 or 6: the video's compression blurs the pixel read
     assert not result.tracks and 5 <= n <= 6
     assert any(f"{n} detections but no track" in r.getMessage() for r in caplog.records)
+
+
+def test_stages_that_would_give_nothing_are_refused() -> None:
+    """Skeletons are attached to tracks: detect and pose without track ran the pose model and wrote its output
+    nowhere (a job SUCCEEDED with no keypoint in any file). Refused, as actions without pose is."""
+    from prelabel.errors import InvalidInputError
+
+    for stages, missing in ((("detect", "pose"), "['track']"), (("detect", "track", "actions"), "['pose']")):
+        with pytest.raises(InvalidInputError, match=rf"stage '\w+' needs {re.escape(missing)}"):
+            PipelineConfig(stages=stages)
+    PipelineConfig(stages=("detect", "track", "pose"))

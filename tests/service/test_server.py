@@ -453,6 +453,19 @@ def test_request_threads_are_this_servers_own(tmp_path: Path) -> None:
         idle.stop()
 
 
+def test_one_server_per_data_folder(tmp_path: Path) -> None:
+    """A second server on the same --data-dir had resumed the first one's running job too, and the two wrote over each
+    other's results (a job SUCCEEDED with its result files missing). It is refused, naming the holder; once the first
+    stops, the folder is free."""
+    from prelabel.errors import FailedPreconditionError
+
+    first = PrelabelServer(_settings(tmp_path, preload=[]))
+    with pytest.raises(FailedPreconditionError, match=r"in use by another prelabel server \(pid \d+\)"):
+        PrelabelServer(_settings(tmp_path, preload=[]))
+    first.stop(grace=0)
+    PrelabelServer(_settings(tmp_path, preload=[])).stop(grace=0)
+
+
 def test_tls_round_trip(tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("openssl command not available to make a test certificate")

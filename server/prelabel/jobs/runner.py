@@ -97,6 +97,13 @@ class _Running:
     cancel: threading.Event
 
 
+def _video_sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise FailedPreconditionError(f"video {path.name} cannot be read: {exc.strerror}") from exc
+
+
 class JobRunner:
     """Owns the job store and the worker threads.
 
@@ -226,11 +233,17 @@ class JobRunner:
             config = pipeline_config(job.request)
             if not job.video_path.is_file():
                 raise FailedPreconditionError(f"video {job.video_path.name} is no longer available")
-            try:  # the content the results are of (result.json records it), read before the work
-                sha256 = file_sha256(job.video_path)
-            except OSError as exc:
-                raise FailedPreconditionError(f"video {job.video_path.name} cannot be read: {exc.strerror}") from exc
+            sha256 = _video_sha256(job.video_path)  # the content the results are of (result.json records it)
             folder = self.jobs_dir / job_id
+            # A job that resumes carries on from its checkpoint: only on the content it began on.
+            began_on = folder / "video.sha256"
+            if began_on.is_file() and began_on.read_text().strip() != sha256:
+                raise FailedPreconditionError(
+                    f"video {job.video_path.name} changed since the job began (its content hash differs): its "
+                    "checkpoint is of the other content; submit the video again"
+                )
+            folder.mkdir(parents=True, exist_ok=True)
+            began_on.write_text(sha256 + "\n")
             cache = FileDetectionCache(folder / "ckpt")
             if len(cache):
                 log.info("job %s: %d frames restored from its checkpoint", job_id, len(cache))
@@ -254,6 +267,11 @@ class JobRunner:
                     result = event
             if result is None or cancel.is_set():
                 raise CancelledError("cancelled")
+            if _video_sha256(job.video_path) != sha256:
+                raise FailedPreconditionError(
+                    f"video {job.video_path.name} changed while the job ran: its labels would mix two contents; "
+                    "submit it again"
+                )
             self.store.update(job_id, stage="export")
             results = self.result_folder(job_id)
             tmp = results.with_name("results.tmp")

@@ -23,6 +23,15 @@ log = logging.getLogger("prelabel.access")
 
 # Methods any caller may use without a token (load balancers and orchestrators probe health).
 PUBLIC_METHODS = ("/grpc.health.v1.Health/",)
+# Methods the limit on calls at once does not count: probes, and quick job control (an operator must be able to
+# cancel a job while watchers fill the limit).
+UNCOUNTED_METHODS = (
+    *PUBLIC_METHODS,
+    "/prelabel.v1.Prelabel/GetJob",
+    "/prelabel.v1.Prelabel/CancelJob",
+    "/prelabel.v1.Prelabel/ListJobs",
+    "/prelabel.v1.Prelabel/ListModels",
+)
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -30,8 +39,8 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     Args:
         token: when set, calls must carry ``authorization: Bearer <token>`` (except health).
-        max_concurrent: calls served at once (health not counted: a busy server still answers its probes); more
-            get RESOURCE_EXHAUSTED. None: no limit here.
+        max_concurrent: calls served at once (health and quick job control not counted: a busy server still answers
+            its probes, and an operator can still cancel); more get RESOURCE_EXHAUSTED. None: no limit here.
     """
 
     def __init__(self, token: str | None = None, max_concurrent: int | None = None) -> None:
@@ -92,7 +101,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _enter(self, method: str) -> bool:
         """Count a call against the limit (False: not counted, a public method or no limit)."""
-        if self._limit is None or method.startswith(PUBLIC_METHODS):
+        if self._limit is None or method.startswith(UNCOUNTED_METHODS):
             return False
         with self._busy_lock:
             if self._busy >= self._limit:

@@ -14,12 +14,15 @@ import signal
 import threading
 import time
 from concurrent import futures
+from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from prelabel.errors import FailedPreconditionError
 from prelabel.service.context import ServiceContext
 from prelabel.service.interceptors import ServiceInterceptor
 from prelabel.service.servicer import PrelabelServicer
@@ -30,7 +33,7 @@ from prelabel.v1 import prelabel_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 _SERVER_NUMBERS = itertools.count(1)
-HEALTH_RESERVE = 4  # health calls served beyond --max-concurrent
+HEALTH_RESERVE = 8  # health and job-control calls served beyond --max-concurrent
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Prelabel"].full_name
 
 
@@ -44,13 +47,15 @@ class PrelabelServer:
 
     def __init__(self, settings: Settings, context: ServiceContext | None = None) -> None:
         self.settings = settings
+        # One server per data folder: two would both resume its jobs and write over each other's results.
+        self._data_lock = _lock_data_dir(settings.data_dir)
         self.ctx = context or ServiceContext.build(settings)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.port = 0
         self._stopped = threading.Event()
         self._thread_prefix = f"rpc-{next(_SERVER_NUMBERS)}"  # this server's request threads, by name
         # The limit on calls at once is the interceptor's, which does not count health; transport and threads
-        # leave room for HEALTH_RESERVE health calls beyond it, so a busy server still answers its probes.
+        # leave room for HEALTH_RESERVE calls it does not count beyond it, so a busy server still answers its probes.
         self._interceptor = ServiceInterceptor(settings.auth_token, settings.max_concurrent_rpcs)
         self._executor = futures.ThreadPoolExecutor(
             max_workers=max(settings.workers, settings.max_concurrent_rpcs + HEALTH_RESERVE),
@@ -127,6 +132,9 @@ class PrelabelServer:
         self._server.stop(g).wait()
         self.ctx.close()
         self._executor.shutdown(wait=False, cancel_futures=True)  # idle request threads end now
+        if self._data_lock is not None:
+            self._data_lock.close()  # the lock goes with the file
+            self._data_lock = None
         log.info("stopped")
 
     def request_threads(self) -> list[threading.Thread]:
@@ -141,6 +149,35 @@ class PrelabelServer:
     def wait(self) -> None:
         """Block until the server has stopped."""
         self._server.wait_for_termination()
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str] | None:
+    """Hold ``data_dir``'s lock file for this server's life (None where the OS has no ``flock``).
+
+    Raises:
+        FailedPreconditionError: another server (process) holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = (data_dir / "server.lock").open("a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise FailedPreconditionError(
+            f"data folder {data_dir} is in use by another prelabel server ({holder}): give each server its own "
+            "--data-dir"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 EXIT_WAIT_S = 2.0  # after stopping: how long request threads still running get before the process exits
@@ -158,7 +195,11 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.start()
-    done.wait()
+    # Waking every half second: a signal the OS delivers to another thread only sets a flag, which the main thread
+    # acts on when it next runs Python; blocked in a wait without a timeout, it never did (SIGTERM ignored, now and
+    # then, while a job ran).
+    while not done.wait(0.5):
+        pass
     server.stop()
     # A request still computing past the grace period (its caller is told the server went away) would keep the
     # process alive until it ends: give the request threads a moment, then exit without them.
