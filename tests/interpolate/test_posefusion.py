@@ -115,9 +115,10 @@ def test_keypoint_absent_in_a_keyframe_is_filled_from_estimates_inside_the_box()
     np.testing.assert_array_equal(none_present, pres)
 
 
-def test_a_skeleton_hidden_at_a_keyframe_is_not_filled_from_estimates() -> None:
-    """A keyframe with every keypoint absent hides the skeleton until the next keyframe (CVAT's rule, and the
-    proto's): confident estimates filled it back in (a user's probe: all 17 present on the frames after it)."""
+def test_a_hidden_skeleton_is_proposed_only_where_the_model_sees_the_person_again() -> None:
+    """A keyframe with every keypoint absent hides the skeleton (CVAT's rule) up to the next keyframe; with pose
+    estimates, the frames where the model is confident (the person shows again) get its keypoints as proposals, the
+    others stay hidden. Hiding them all cost 3.3 points of limb PCK@0.05 on the benchmark's fast motion."""
     t = np.arange(11)
     gt = swinging_person(t)
     kf = np.array([0, 5, 10])
@@ -125,14 +126,10 @@ def test_a_skeleton_hidden_at_a_keyframe_is_not_filled_from_estimates() -> None:
     kpres[1] = False  # hidden from frame 5
     pred, pres = kinematic_skeletons(kf, gt[kf], kpres, _boxes(gt[kf]), _boxes(gt))
     assert not pres[5:10].any()
-    _, present = fuse_pose_estimates(kf, pred, pres, gt.copy(), np.full((11, 17), 0.9), _boxes(gt))
-    assert not present[5:10].any() and present[10].all()
-    # A keypoint left out while others show is still filled (the partly annotated skeleton's missing joint).
-    kpres[1] = True
-    kpres[1, 9] = False
-    pred, pres = kinematic_skeletons(kf, gt[kf], kpres, _boxes(gt[kf]), _boxes(gt))
-    _, present = fuse_pose_estimates(kf, pred, pres, gt.copy(), np.full((11, 17), 0.9), _boxes(gt))
-    assert present[6:10, 9].all()
+    conf = np.full((11, 17), 0.9)
+    conf[6:8] = 0.05  # still hidden on frames 6 and 7: the model sees nothing there
+    _, present = fuse_pose_estimates(kf, pred, pres, gt.copy(), conf, _boxes(gt))
+    assert not present[5:8].any() and present[8:10].all() and present[10].all()
 
 
 def test_a_keypoint_held_up_to_the_keyframe_that_hides_it_takes_confident_estimates() -> None:
