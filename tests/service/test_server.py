@@ -320,6 +320,40 @@ def test_a_job_that_could_only_fail_is_refused_at_submit(
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_job_pages_neither_skip_nor_repeat_while_jobs_come_and_change(
+    server: tuple[PrelabelServer, Path], client: PrelabelClient
+) -> None:
+    """ListJobs pages by a cursor (the last job of the page before): with an offset, jobs cancelled between two
+    pages of queued jobs made the next page skip as many, and a job submitted meanwhile was listed twice."""
+    from prelabel.jobs import JobRequest, JobState
+
+    srv, _ = server
+    store = srv.ctx.jobs.store
+    made = [store.create(JobRequest(video={"path": f"/p{i}.mp4"}), Path(f"/p{i}.mp4"), None)[0] for i in range(7)]
+    ours = {j.job_id for j in made}
+
+    def page(token: str = "", state: int = pb.JOB_STATE_QUEUED) -> pb.ListJobsResponse:
+        return client.stub.ListJobs(
+            pb.ListJobsRequest(state=state, page_size=3, page_token=token),
+            metadata=(("authorization", f"Bearer {TOKEN}"),),
+        )
+
+    first = page()
+    for job in first.jobs[:2]:
+        store.update(job.job_id, state=JobState.CANCELLED)  # leave the queue between two pages
+    store.create(JobRequest(video={"path": "/new.mp4"}), Path("/new.mp4"), None)  # newest: before every page
+    seen = [j.job_id for j in first.jobs]
+    token = first.next_page_token
+    while token:
+        resp = page(token)
+        seen += [j.job_id for j in resp.jobs]
+        token = resp.next_page_token
+    assert len(seen) == len(set(seen))
+    assert ours <= set(seen)
+    for job in made:
+        store.update(job.job_id, state=JobState.CANCELLED)  # out of the way of the other tests
+
+
 def test_reflection_lists_services(server: tuple[PrelabelServer, Path]) -> None:
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 

@@ -205,13 +205,27 @@ class JobStore:
             raise NotFoundError(f"unknown job {job_id!r}")
         return _record(row)
 
-    def list(self, state: JobState | None = None, limit: int = 100, offset: int = 0) -> builtins.list[JobRecord]:
-        """Jobs newest first, optionally of one state."""
+    def list(
+        self,
+        state: JobState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        after: tuple[float, str] | None = None,
+    ) -> builtins.list[JobRecord]:
+        """Jobs newest first (then by id), optionally of one state; ``after``: only those after the job of this
+        ``(created, job_id)`` in that order (a page's cursor: jobs that start or change state meanwhile neither
+        shift nor repeat the pages, as an offset would)."""
         query = f"SELECT {_COLUMNS} FROM jobs"
+        where: builtins.list[str] = []
         args: tuple[Any, ...] = ()
         if state is not None:
-            query += " WHERE state = ?"
-            args = (int(state),)
+            where.append("state = ?")
+            args += (int(state),)
+        if after is not None:
+            where.append("(created < ? OR (created = ? AND job_id > ?))")
+            args += (after[0], after[0], after[1])
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY created DESC, job_id LIMIT ? OFFSET ?"
         with self._lock:
             rows = self._db.execute(query, (*args, limit, offset)).fetchall()

@@ -6,6 +6,7 @@ Errors are raised as domain exceptions; :mod:`prelabel.service.interceptors` map
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -530,18 +531,22 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
         size = request.page_size or 50
         if not 0 < size <= 1000:
             raise InvalidInputError(f"page_size must be in 1..1000, got {request.page_size}")
-        try:
-            offset = int(request.page_token or 0)
-            if not 0 <= offset < 2**62:
-                raise ValueError("out of range")
-        except ValueError as exc:
-            raise InvalidInputError(f"bad page_token {request.page_token[:40]!r}") from exc
+        after: tuple[float, str] | None = None
+        if request.page_token:  # the last job of the page before: "<created>/<job_id>"
+            created, _, job_id = request.page_token.partition("/")
+            try:
+                after = (float(created), job_id)
+                if not job_id or not math.isfinite(after[0]):
+                    raise ValueError("no job")
+            except ValueError as exc:
+                raise InvalidInputError(f"bad page_token {request.page_token[:40]!r}") from exc
         try:
             state = JobState(request.state) if request.state else None
         except ValueError as exc:
             raise InvalidInputError(f"unknown job state {request.state}") from exc
-        jobs = self.ctx.jobs.store.list(state, limit=size + 1, offset=offset)
-        token = str(offset + size) if len(jobs) > size else ""
+        jobs = self.ctx.jobs.store.list(state, limit=size + 1, after=after)
+        last = jobs[size - 1] if len(jobs) > size else None
+        token = f"{last.created!r}/{last.job_id}" if last is not None else ""
         return pb.ListJobsResponse(jobs=[self._job_to_proto(j) for j in jobs[:size]], next_page_token=token)
 
     def CancelJob(self, request: pb.CancelJobRequest, context: grpc.ServicerContext) -> pb.Job:
