@@ -151,3 +151,24 @@ def test_a_job_resumes_only_on_the_content_it_began_on(tmp_path: Path, make_requ
     finally:
         runner.stop()
         models.close()
+
+
+def test_a_job_reads_its_video_only_under_the_roots_allowed_when_it_runs(
+    tmp_path: Path, make_request: RequestFactory
+) -> None:
+    """A restart with narrower --allow-root roots: a queued or resumed job had still read its file from outside them
+    (a new submit of the same path was refused). It fails with the reason instead."""
+    models = ModelManager(ModelRegistry.load(default_models_dir() / "registry.yaml"), "cpu")
+    (tmp_path / "allowed").mkdir()
+    runner = JobRunner(tmp_path / "data", models.get, workers=1, allowed_roots=[tmp_path / "allowed"])
+    outside = make_clip(tmp_path / "clip", frames=12)
+    inside = make_clip(tmp_path / "allowed" / "clip", frames=12)
+    refused, fine = runner.submit(make_request(outside), outside), runner.submit(make_request(inside), inside)
+    runner.start()
+    try:
+        assert _wait(runner, refused.job_id) == JobState.FAILED
+        assert "is outside the server's allowed roots" in runner.store.get(refused.job_id).error
+        assert _wait(runner, fine.job_id) == JobState.SUCCEEDED
+    finally:
+        runner.stop()
+        models.close()

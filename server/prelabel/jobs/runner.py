@@ -12,7 +12,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from prelabel.pipeline import (
     PipelineResult,
     Progress,
 )
+from prelabel.video.paths import resolve_allowed_path
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,11 @@ class JobRunner:
         workers: int = 1,
         max_active: int = 32,
         progress_interval_s: float = 0.25,
+        allowed_roots: Sequence[Path] | None = None,
     ) -> None:
         self.root = root
+        # Server paths a job may read (checked again when it runs: a restart may have narrowed them); None: any.
+        self.allowed_roots = None if allowed_roots is None else list(allowed_roots)
         self.jobs_dir = root / "jobs"
         self.store = JobStore(root / "jobs.sqlite3")
         self.get_model = get_model
@@ -231,6 +235,8 @@ class JobRunner:
         try:
             self.store.update(job_id, state=JobState.RUNNING, stage="starting", error="")
             config = pipeline_config(job.request)
+            if self.allowed_roots is not None and job.request.video.get("path"):
+                resolve_allowed_path(str(job.request.video["path"]), self.allowed_roots)  # PermissionDeniedError
             if not job.video_path.is_file():
                 raise FailedPreconditionError(f"video {job.video_path.name} is no longer available")
             sha256 = _video_sha256(job.video_path)  # the content the results are of (result.json records it)

@@ -40,7 +40,12 @@ class ServiceContext:
         )
         uploads = UploadStore(settings.data_dir / "uploads", settings.max_upload_mb * 1024 * 1024)
         jobs = JobRunner(
-            settings.data_dir, models.get, settings.models_dir, settings.job_workers, settings.max_queued_jobs
+            settings.data_dir,
+            models.get,
+            settings.models_dir,
+            settings.job_workers,
+            settings.max_queued_jobs,
+            allowed_roots=settings.allowed_roots,
         )
         return cls(settings, registry, models, uploads, jobs)
 
