@@ -35,7 +35,8 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-message-mb", type=int, default=64, help="largest message in MiB (default: %(default)s)")
     p.add_argument(
         "--max-concurrent", type=int, default=16,
-        help="RPCs served at once, health not counted; more get RESOURCE_EXHAUSTED (default: %(default)s)",
+        help="RPCs served at once, health and job control (get, cancel, list) not counted; more get "
+        "RESOURCE_EXHAUSTED (default: %(default)s)",
     )  # fmt: skip
     p.add_argument(
         "--token-file", type=Path, help="file holding the bearer token clients must send (or PRELABEL_TOKEN)"
@@ -603,9 +604,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 except grpc.RpcError as exc:
                     watching.clear()
                     if cancel.is_set() and job is not None:  # the interrupted job is cancelled on the server too
-                        with contextlib.suppress(grpc.RpcError):
+                        try:
                             client.cancel_job(job.job_id)
-                        report(video, f"interrupted; job {job.job_id} cancelled, its results were not written")
+                            report(video, f"interrupted; job {job.job_id} cancelled, its results were not written")
+                        except grpc.RpcError as cancel_exc:
+                            report(video, f"interrupted; job {job.job_id} may run on (cancelling it failed: "
+                                          f"{cancel_exc.code().name}): prelabel jobs cancel {job.job_id}")  # type: ignore[attr-defined]  # fmt: skip
                     else:
                         where = (
                             f" (job {job.job_id} is the server's: prelabel jobs watch / download {job.job_id})"

@@ -154,7 +154,7 @@ def test_a_job_resumes_only_on_the_content_it_began_on(tmp_path: Path, make_requ
 
 
 def test_a_job_reads_its_video_only_under_the_roots_allowed_when_it_runs(
-    tmp_path: Path, make_request: RequestFactory
+    tmp_path: Path, make_request: RequestFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restart with narrower --allow-root roots: a queued or resumed job had still read its file from outside them
     (a new submit of the same path was refused). It fails with the reason instead."""
@@ -164,10 +164,18 @@ def test_a_job_reads_its_video_only_under_the_roots_allowed_when_it_runs(
     outside = make_clip(tmp_path / "clip", frames=12)
     inside = make_clip(tmp_path / "allowed" / "clip", frames=12)
     refused, fine = runner.submit(make_request(outside), outside), runner.submit(make_request(inside), inside)
+    # As sent, relative: from where the server runs now the string names a file inside the roots, but the job reads
+    # the file it was submitted with, outside them (a reviewer's bypass): that file is the one checked.
+    monkeypatch.chdir(tmp_path / "allowed")
+    relative = make_request(outside)
+    relative = JobRequest(video={"path": "clip/video.mp4"}, stages=relative.stages,
+                          detector_model=relative.detector_model, options=relative.options)  # fmt: skip
+    also_refused = runner.submit(relative, outside)
     runner.start()
     try:
-        assert _wait(runner, refused.job_id) == JobState.FAILED
-        assert "is outside the server's allowed roots" in runner.store.get(refused.job_id).error
+        for job in (refused, also_refused):
+            assert _wait(runner, job.job_id) == JobState.FAILED
+            assert "is outside the server's allowed roots" in runner.store.get(job.job_id).error
         assert _wait(runner, fine.job_id) == JobState.SUCCEEDED
     finally:
         runner.stop()

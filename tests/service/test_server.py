@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -17,6 +18,7 @@ import cv2
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2
 
 from prelabel.client import PrelabelClient
 from prelabel.detect.base import DetectOptions, Image
@@ -435,6 +437,26 @@ def test_health_is_answered_while_the_server_is_at_its_limit(tmp_path: Path) -> 
                 c.detect([_image()], "arch-yolo11n")
             assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert [c.health() for _ in range(3)] == ["SERVING"] * 3
+            # Health Watch streams are long-lived: a few at most, or they would fill the room left for probes.
+            watches = [
+                c.channel.unary_stream(
+                    "/grpc.health.v1.Health/Watch",
+                    request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                    response_deserializer=health_pb2.HealthCheckResponse.FromString,
+                )(health_pb2.HealthCheckRequest())
+                for _ in range(5)
+            ]
+            codes = []
+            for w in watches:
+                try:
+                    next(w)
+                    codes.append("OK")
+                except grpc.RpcError as exc:
+                    codes.append(exc.code().name)
+            assert codes == ["OK"] * 4 + ["RESOURCE_EXHAUSTED"], codes
+            assert c.health() == "SERVING"
+            for w in watches:
+                w.cancel()
             for t in busy:
                 t.join(10)
             assert isinstance(c.detect([_image()], "arch-yolo11n"), list)  # slots freed
@@ -497,6 +519,13 @@ def test_one_server_per_data_folder(tmp_path: Path) -> None:
     with pytest.raises(FailedPreconditionError, match=r"in use by another prelabel server \(pid \d+\)"):
         PrelabelServer(_settings(tmp_path, preload=[]))
     first.stop(grace=0)
+    # A server whose port cannot be bound lets the folder go again.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = PrelabelServer(_settings(tmp_path, preload=[], port=taken.getsockname()[1]))
+        with pytest.raises(RuntimeError):
+            busy.start()
     PrelabelServer(_settings(tmp_path, preload=[])).stop(grace=0)
 
 

@@ -236,7 +236,9 @@ class JobRunner:
             self.store.update(job_id, state=JobState.RUNNING, stage="starting", error="")
             config = pipeline_config(job.request)
             if self.allowed_roots is not None and job.request.video.get("path"):
-                resolve_allowed_path(str(job.request.video["path"]), self.allowed_roots)  # PermissionDeniedError
+                # The file the job reads (resolved at submit), not the string the client sent: a relative path
+                # resolves elsewhere after a restart.
+                resolve_allowed_path(str(job.video_path), self.allowed_roots)  # PermissionDeniedError
             if not job.video_path.is_file():
                 raise FailedPreconditionError(f"video {job.video_path.name} is no longer available")
             sha256 = _video_sha256(job.video_path)  # the content the results are of (result.json records it)
@@ -248,6 +250,8 @@ class JobRunner:
                     f"video {job.video_path.name} changed since the job began (its content hash differs): its "
                     "checkpoint is of the other content; submit the video again"
                 )
+            if not began_on.is_file():  # a checkpoint of no known content (an earlier version's): start over
+                shutil.rmtree(folder / "ckpt", ignore_errors=True)
             folder.mkdir(parents=True, exist_ok=True)
             began_on.write_text(sha256 + "\n")
             cache = FileDetectionCache(folder / "ckpt")

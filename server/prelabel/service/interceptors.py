@@ -32,6 +32,10 @@ UNCOUNTED_METHODS = (
     "/prelabel.v1.Prelabel/ListJobs",
     "/prelabel.v1.Prelabel/ListModels",
 )
+# Long-lived streams among them, with a cap of their own: they would otherwise fill the transport's room for the
+# uncounted calls (server.HEALTH_RESERVE) and have every call refused, probes too.
+UNCOUNTED_STREAMS = ("/grpc.health.v1.Health/Watch",)
+MAX_UNCOUNTED_STREAMS = 4
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -47,6 +51,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._token = token
         self._limit = max_concurrent
         self._busy = 0
+        self._streams = 0  # open UNCOUNTED_STREAMS
         self._busy_lock = threading.Lock()
         self._calls: dict[int, tuple[str, str, float]] = {}  # thread id -> (method, peer, start) of calls in flight
 
@@ -101,6 +106,14 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
     def _enter(self, method: str) -> bool:
         """Count a call against the limit (False: not counted, a public method or no limit)."""
+        if self._limit is not None and method in UNCOUNTED_STREAMS:
+            with self._busy_lock:
+                if self._streams >= MAX_UNCOUNTED_STREAMS:
+                    raise ResourceExhaustedError(
+                        f"the server keeps at most {MAX_UNCOUNTED_STREAMS} {method} streams open: use Check"
+                    )
+                self._streams += 1
+            return True
         if self._limit is None or method.startswith(UNCOUNTED_METHODS):
             return False
         with self._busy_lock:
@@ -111,9 +124,12 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             self._busy += 1
         return True
 
-    def _leave(self) -> None:
+    def _leave(self, method: str) -> None:
         with self._busy_lock:
-            self._busy -= 1
+            if method in UNCOUNTED_STREAMS:
+                self._streams -= 1
+            else:
+                self._busy -= 1
 
     def _fail(self, context: grpc.ServicerContext, method: str, exc: BaseException) -> None:
         code = status_for(exc)
@@ -157,7 +173,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 raise  # unreachable: abort raises
             finally:
                 if counted:
-                    self._leave()
+                    self._leave(method)
                 self._end()
                 self._log(method, context, start, code or self._final_code(context))
 
@@ -185,7 +201,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 self._fail(context, method, exc)
             finally:
                 if counted:
-                    self._leave()
+                    self._leave(method)
                 self._end()
                 self._log(method, context, start, code or self._final_code(context))
 

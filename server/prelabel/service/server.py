@@ -87,18 +87,22 @@ class PrelabelServer:
         """Bind, start, load and warm the preloaded models, then report SERVING. Returns the bound port.
 
         Raises:
-            RuntimeError: the address cannot be bound.
+            RuntimeError: the address cannot be bound (the server is stopped again).
             PrelabelError: a preloaded model cannot be loaded (the server is stopped again).
         """
         s = self.settings
         address = f"{s.host}:{s.port}"
-        if s.tls_cert is not None and s.tls_key is not None:
-            creds = grpc.ssl_server_credentials([(s.tls_key.read_bytes(), s.tls_cert.read_bytes())])
-            self.port = self._server.add_secure_port(address, creds)
-        else:
-            self.port = self._server.add_insecure_port(address)
-        if self.port == 0:
-            raise RuntimeError(f"cannot listen on {address}")
+        try:
+            if s.tls_cert is not None and s.tls_key is not None:
+                creds = grpc.ssl_server_credentials([(s.tls_key.read_bytes(), s.tls_cert.read_bytes())])
+                self.port = self._server.add_secure_port(address, creds)
+            else:
+                self.port = self._server.add_insecure_port(address)
+            if self.port == 0:
+                raise RuntimeError(f"cannot listen on {address}")
+        except Exception:
+            self.stop(grace=0)  # the data folder's lock and the context go with it
+            raise
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self._server.start()
         log.info("listening on %s:%d (%s)", s.host, self.port, "TLS" if s.tls_cert else "plaintext")
