@@ -418,6 +418,16 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0])
 
 
+def _result_warnings(path: Path) -> list[str]:
+    """The ``warnings`` a result.json carries (none where it cannot be read)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    warnings = doc.get("warnings") if isinstance(doc, dict) else None
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
 def _tls_ca() -> Path | None:
     """The CA certificate (PEM) a command that talks to a TLS server checks it with: ``PRELABEL_TLS_CA`` (unset: the
     server is plain gRPC). The token comes from ``PRELABEL_TOKEN``."""
@@ -601,6 +611,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     for fmt in keys:
                         client.download_result(job.job_id, fmt, dest)
                     _print_written(dest, keys)
+                    for warning in _result_warnings(dest / "result.json"):  # the server logged them; say them here
+                        print(f"warning: {video}: {warning}", file=sys.stderr)
                 except grpc.RpcError as exc:
                     watching.clear()
                     if cancel.is_set() and job is not None:  # the interrupted job is cancelled on the server too

@@ -111,6 +111,12 @@ class VideoInfo:
     fps: float
     variable_frame_rate: bool = False
     duration_ms: float = 0.0
+    declared_frames: int = 0  # the frames the container lists (0: not known); more than decode: a truncated file
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the container lists clearly more frames than decode (a file cut short or damaged)."""
+        return self.declared_frames > self.num_frames + max(1, self.declared_frames // 50)
 
 
 @dataclass

@@ -76,3 +76,23 @@ def test_stages_that_would_give_nothing_are_refused() -> None:
         with pytest.raises(InvalidInputError, match=rf"stage '\w+' needs {re.escape(missing)}"):
             PipelineConfig(stages=stages)
     PipelineConfig(stages=("detect", "track", "pose"))
+
+
+def test_result_json_says_when_the_video_was_cut_short() -> None:
+    """A job on a half-copied upload SUCCEEDED with half the frames labelled, and nothing in its results said so (the
+    decoder's warning went to the server log only)."""
+    import numpy as np
+
+    from prelabel.jobs.results import result_to_json
+    from prelabel.pipeline import PipelineResult
+    from prelabel.types import VideoInfo
+
+    def doc(declared: int) -> dict[str, object]:
+        info = VideoInfo(64, 48, 137, 30.0, declared_frames=declared)
+        return result_to_json(PipelineResult(info, np.zeros(137), {}, [], [], (), {}), "v.mp4")
+
+    assert doc(300)["warnings"] == [
+        "the video's container lists 300 frames but 137 decode (a truncated or damaged file?): the labels cover the "
+        "frames that decode"
+    ]
+    assert doc(137)["warnings"] == [] and doc(0)["warnings"] == []

@@ -155,7 +155,7 @@ def test_a_truncated_matroska_file_is_named(tmp_path: Path, caplog: pytest.LogCa
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    probe(whole)
+    assert not probe(whole)[0].truncated
     assert "truncated" not in caplog.text
     # Intact, with a sound track longer than the video: the container's duration is the sound's, no warning.
     longer = tmp_path / "sound.mkv"
@@ -176,13 +176,14 @@ def test_a_truncated_matroska_file_is_named(tmp_path: Path, caplog: pytest.LogCa
                 out.mux(packet)
         for packet in sound.encode():
             out.mux(packet)
-    assert probe(longer)[0].num_frames == 50
+    assert probe(longer)[0].num_frames == 50 and not probe(longer)[0].truncated
     assert "truncated" not in caplog.text
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     info, _ = probe(cut)
     assert 10 < info.num_frames < 30
     assert f"cut.mkv: its container lists 40 frames but {info.num_frames} decode" in caplog.text
+    assert info.truncated and info.declared_frames == 40  # what jobs and result.json report (not only the log)
 
 
 def test_truncated_video_is_invalid_or_shorter(tmp_path: Path) -> None:

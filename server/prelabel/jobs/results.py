@@ -85,7 +85,19 @@ def result_to_json(result: PipelineResult, video_name: str, video_sha256: str | 
         },
         "tracks": [_track_json(t) for t in result.tracks],
         "segments": [{**asdict(s), "source": s.source.name.lower()} for s in result.segments],
+        "warnings": _warnings(result),
     }
+
+
+def _warnings(result: PipelineResult) -> list[str]:
+    """What a user should know about these labels before trusting them."""
+    info = result.info
+    if info.truncated:
+        return [
+            f"the video's container lists {info.declared_frames} frames but {info.num_frames} decode (a truncated "
+            "or damaged file?): the labels cover the frames that decode"
+        ]
+    return []
 
 
 def write_results(

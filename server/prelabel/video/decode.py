@@ -209,7 +209,7 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         # rounding would make it 29.999999999999996.
         fps = fps if fps > 0 and abs(measured - fps) <= _RATE_AGREEMENT * fps else measured
     duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
-    info = VideoInfo(width, height, len(ts), fps, vfr, duration)
+    info = VideoInfo(width, height, len(ts), fps, vfr, duration, declared)
     return info, ts
 
 
