@@ -453,7 +453,7 @@ def test_health_is_answered_while_the_server_is_at_its_limit(tmp_path: Path) -> 
                     codes.append("OK")
                 except grpc.RpcError as exc:
                     codes.append(exc.code().name)
-            assert codes == ["OK"] * 4 + ["RESOURCE_EXHAUSTED"], codes
+            assert sorted(codes) == ["OK"] * 4 + ["RESOURCE_EXHAUSTED"], codes  # the five are served in any order
             assert c.health() == "SERVING"
             for w in watches:
                 w.cancel()
