@@ -67,6 +67,7 @@ def test_job_succeeds_and_writes_every_format(runner: JobRunner, tmp_path: Path,
     assert _wait(runner, job.job_id) == JobState.SUCCEEDED
     final = runner.store.get(job.job_id)
     assert final.frames_done == final.frames_total == 24
+    assert not (runner.jobs_dir / job.job_id / "ckpt").exists()  # kept for resuming only (about 1 MB a job)
     assert set(final.formats) == {"json", "cvat", "labelstudio", "coco", "mot", "yolo"}
     folder = runner.result_folder(job.job_id)
     doc = json.loads((folder / "result.json").read_text())

@@ -291,6 +291,7 @@ class JobRunner:
             shutil.rmtree(results, ignore_errors=True)
             tmp.rename(results)
             self.store.update(job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats)
+            shutil.rmtree(folder / "ckpt", ignore_errors=True)  # for resuming only: the results are written
             log.info("job %s succeeded", job_id)
         except CancelledError:
             if self._shutdown.is_set() and self.store.get(job_id).state == JobState.RUNNING:
