@@ -253,6 +253,7 @@ class Pipeline:
         def finish(pending: _Pending) -> None:
             """Collect a batch's outputs, checkpoint them, and track its frames in order."""
             fresh: dict[int, tuple[Detections, Detections | None]] = {}
+            computed[0] += len(pending.todo)
             if pending.det_future is not None:
                 dets = pending.det_future.result()
                 pdets: list[Detections | None] = [None] * len(pending.todo)
@@ -273,6 +274,7 @@ class Pipeline:
                     if stream_online:
                         online.append(OnlineFrame(f.frame_idx, f.ts_ms, tuple(objects)))
 
+        computed = [0]  # frames this run ran the models on (the rest came from the checkpoint)
         # Software pipelining: batch N+1's inference runs while batch N is tracked on this thread.
         stage = "detect+track" if "track" in cfg.stages else "detect"
         previous: _Pending | None = None
@@ -289,7 +291,7 @@ class Pipeline:
                 done += len(previous.frames)
                 yield from online
                 online.clear()
-                yield _progress(stage, done, total, t0)
+                yield _progress(stage, done, total, t0, computed[0])
             previous = current
         for pending in (previous, start(batch) if batch else None):
             if pending is not None:
@@ -299,7 +301,7 @@ class Pipeline:
                 online.clear()
         if cancel is not None and cancel.is_set():
             raise CancelledError("cancelled")
-        yield _progress(stage, done, total, t0)
+        yield _progress(stage, done, total, t0, computed[0])
 
         tracks: list[Track] = []
         fps = info.fps or 25.0
@@ -377,7 +379,9 @@ def _submit(model: Detector, images: list[Any], options: DetectOptions) -> Futur
     return future
 
 
-def _progress(stage: str, done: int, total: int, t0: float) -> Progress:
+def _progress(stage: str, done: int, total: int, t0: float, computed: int | None = None) -> Progress:
+    """``done`` of ``total`` frames; the rate counts the ``computed`` ones (a resumed run's frames restored from its
+    checkpoint take no time, and counting them made the rate high and the time left far too short)."""
     elapsed = max(time.perf_counter() - t0, 1e-9)
-    rate = done / elapsed
+    rate = (done if computed is None or computed <= 0 else computed) / elapsed
     return Progress(stage, done, total, rate, (total - done) / rate if rate > 0 else 0.0)
