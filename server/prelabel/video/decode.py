@@ -185,14 +185,6 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
         if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
             declared = round(_video_duration_s(reader._container, stream) * fps)
-        if declared > len(ts) + max(1, declared // 50):
-            log.warning(
-                "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels "
-                "cover the frames that decode",
-                Path(path).name,
-                declared,
-                len(ts),
-            )
         if _quarter_turns(reader.rotation) % 2 == 1:  # a quarter turn: the frames come upright (see the module)
             width, height = height, width
     if width <= 0 or height <= 0:
@@ -210,6 +202,14 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         fps = fps if fps > 0 and abs(measured - fps) <= _RATE_AGREEMENT * fps else measured
     duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
     info = VideoInfo(width, height, len(ts), fps, vfr, duration, declared)
+    if info.truncated:
+        log.warning(
+            "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels cover the "
+            "frames that decode",
+            Path(path).name,
+            declared,
+            len(ts),
+        )
     return info, ts
 
 
