@@ -154,9 +154,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     detect_fn: Any
     model_name: str
     if args.server:
-        from prelabel.client import PrelabelClient
-
-        client = PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None, tls_ca=_tls_ca())
+        client = _client(args.server)
         model_name = args.model or "(server default)"
 
         def detect_fn(images: list[np.ndarray]) -> list[Any]:
@@ -396,15 +394,12 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     """The one task of a Label Studio export that ``prelabel convert`` reads (:func:`_label_studio_tasks`, then the
     tasks with an annotation or a prediction): an export of several needs ``--video`` or ``--task`` to say which."""
     from prelabel.errors import InvalidInputError
-    from prelabel.formats.label_studio import load_tasks, read_label_studio_task, task_source
+    from prelabel.formats.label_studio import load_tasks, read_label_studio_task, task_at, task_source
 
     _, tasks = load_tasks(args.input)
     chosen = _label_studio_tasks(tasks, args, args.input)
     for i in chosen:
-        if not isinstance(tasks[i], dict):
-            raise InvalidInputError(
-                f"{args.input.name}: task {i} is a {type(tasks[i]).__name__}, expected an object (a Label Studio task)"
-            )
+        task_at(tasks, i, args.input)  # each an object
     readable = [i for i in chosen if task_source(tasks[i]) is not None]
     ids = [tasks[i].get("id", f"#{i}") for i in readable]
     if not readable:
@@ -428,11 +423,13 @@ def _result_warnings(path: Path) -> list[str]:
     return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
-def _tls_ca() -> Path | None:
-    """The CA certificate (PEM) a command that talks to a TLS server checks it with: ``PRELABEL_TLS_CA`` (unset: the
-    server is plain gRPC). The token comes from ``PRELABEL_TOKEN``."""
-    path = os.environ.get("PRELABEL_TLS_CA")
-    return Path(path) if path else None
+def _client(server: str) -> Any:
+    """A client of ``server`` for a command: the token from ``PRELABEL_TOKEN``, and for a TLS server the CA
+    certificate (PEM) named by ``PRELABEL_TLS_CA`` (unset: plain gRPC)."""
+    from prelabel.client import PrelabelClient
+
+    ca = os.environ.get("PRELABEL_TLS_CA")
+    return PrelabelClient(server, token=os.environ.get("PRELABEL_TOKEN") or None, tls_ca=Path(ca) if ca else None)
 
 
 def _formats(text: str) -> list[str]:
@@ -555,7 +552,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed.append(str(video))
 
     if args.server:
-        from prelabel.client import PrelabelClient
         from prelabel.v1 import prelabel_pb2 as pb
 
         folders = _result_folders(args.out, videos)
@@ -566,11 +562,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for stream in watching:
                 stream.cancel()
 
-        token = os.environ.get("PRELABEL_TOKEN") or None
-        with (
-            _interrupts(cancel, on_first=stop_watching),
-            PrelabelClient(args.server, token=token, tls_ca=_tls_ca()) as client,
-        ):
+        with _interrupts(cancel, on_first=stop_watching), _client(args.server) as client:
             for video in videos:
                 if cancel.is_set():
                     report(video, "not labelled: interrupted")
@@ -583,7 +575,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                 pose_model=args.pose_model, action_model=args.action_model,
                                                 options=options)  # fmt: skip
                     else:
-                        upload_id = client.upload_video(video)
+                        upload_id = client.upload_video(video, sha256=folders[video][1])  # hashed above
                         if cancel.is_set():
                             report(video, "not labelled: interrupted")
                             continue
@@ -774,9 +766,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     """Inspect and control a server's jobs."""
     from google.protobuf.json_format import MessageToDict
 
-    from prelabel.client import PrelabelClient
-
-    with PrelabelClient(args.server, token=os.environ.get("PRELABEL_TOKEN") or None, tls_ca=_tls_ca()) as client:
+    with _client(args.server) as client:
         if args.action == "list":
             jobs = client.list_jobs()
             for job in jobs:

@@ -317,10 +317,13 @@ class PrelabelClient:
 
     # ------------------------------------------------------------------ video
 
-    def upload_video(self, path: Path | str, chunk_bytes: int = 1 << 20, timeout_s: float | None = None) -> str:
-        """Upload a local video; returns its upload id."""
+    def upload_video(
+        self, path: Path | str, chunk_bytes: int = 1 << 20, timeout_s: float | None = None, sha256: str | None = None
+    ) -> str:
+        """Upload a local video; returns its upload id. ``sha256``: the file's, when the caller has it already (the
+        server checks it against what arrives)."""
         path = Path(path)
-        sha256 = file_sha256(path)
+        sha256 = sha256 or file_sha256(path)
 
         def messages() -> Iterator[pb.UploadVideoRequest]:
             header = pb.UploadHeader(filename=path.name, size_bytes=path.stat().st_size, sha256=sha256)

@@ -309,7 +309,8 @@ def load_tasks(path: Path) -> tuple[Any, list[Any]]:
     return doc, doc if isinstance(doc, list) else [doc]
 
 
-def _task(tasks: list[Any], index: int, path: Path) -> dict[str, Any]:
+def task_at(tasks: list[Any], index: int, path: Path) -> dict[str, Any]:
+    """Task ``index`` of a file's ``tasks``, checked to be one (errors name ``path``'s file)."""
     if not 0 <= index < len(tasks):
         raise InvalidInputError(f"{path.name}: expected a task at index {index}, the file has {len(tasks)}")
     if not isinstance(tasks[index], dict):
@@ -404,7 +405,7 @@ def read_label_studio(
     """
     path = Path(path)
     _, tasks = load_tasks(path)
-    return read_label_studio_task(_task(tasks, task_index, path), path.name, info, ts_ms)
+    return read_label_studio_task(task_at(tasks, task_index, path), path.name, info, ts_ms)
 
 
 def read_label_studio_task(
@@ -526,7 +527,7 @@ def patch_label_studio(
     src, dst = Path(src), Path(dst)
     doc, tasks = load_tasks(src)
     for index, ann in sorted(filled.items()):
-        task = _task(tasks, index, src)
+        task = task_at(tasks, index, src)
         results = _pick_results(task, src.name)
         rects = [r for r in results if _is_rect(r)]
         tid_of = {id(r): tid for r, tid in zip(rects, _region_track_ids(rects), strict=True)}

@@ -209,7 +209,6 @@ class JobStore:
         self,
         state: JobState | None = None,
         limit: int = 100,
-        offset: int = 0,
         after: tuple[float, str] | None = None,
     ) -> builtins.list[JobRecord]:
         """Jobs newest first (then by id), optionally of one state; ``after``: only those after the job of this
@@ -226,9 +225,9 @@ class JobStore:
             args += (after[0], after[0], after[1])
         if where:
             query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY created DESC, job_id LIMIT ? OFFSET ?"
+        query += " ORDER BY created DESC, job_id LIMIT ?"
         with self._lock:
-            rows = self._db.execute(query, (*args, limit, offset)).fetchall()
+            rows = self._db.execute(query, (*args, limit)).fetchall()
         return [_record(r) for r in rows]
 
     def count_active(self) -> int:

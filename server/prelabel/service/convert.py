@@ -248,8 +248,6 @@ def skeleton_track_from_proto(msg: pb.SkeletonTrack) -> Track:
     try:
         return Track(int(msg.track_id), boxes, 0, "person")
     except InvalidInputError as exc:
-        if str(exc).startswith(f"track {msg.track_id}"):
-            raise
         raise InvalidInputError(f"track {msg.track_id}: {exc}") from exc
 
 

@@ -269,6 +269,12 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
         if not request.frames:
             raise InvalidInputError("no frames given")
+        for i, f in enumerate(request.frames):  # before anything is decoded
+            if len(f.detections) > MAX_DETECTIONS_PER_FRAME:
+                raise ResourceExhaustedError(
+                    f"frame {f.frame_idx} (message {i}): {len(f.detections)} detections, at most "
+                    f"{MAX_DETECTIONS_PER_FRAME} per frame: keep the best-scoring ones"
+                )
         names: dict[tuple[tuple[int, str], ...], messages.ClassNames] = {}  # shared by the request's frames
         frames = [
             (
@@ -278,12 +284,6 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             )
             for i, f in enumerate(request.frames)
         ]
-        for i, f in enumerate(request.frames):
-            if len(f.detections) > MAX_DETECTIONS_PER_FRAME:
-                raise ResourceExhaustedError(
-                    f"frame {f.frame_idx} (message {i}): {len(f.detections)} detections, at most "
-                    f"{MAX_DETECTIONS_PER_FRAME} per frame: keep the best-scoring ones"
-                )
         if request.width < 0 or request.height < 0:
             raise InvalidInputError(f"frame size {request.width}x{request.height}: expected >= 0 (0: unknown)")
         max_gap_s, offline = _check_tracker_options(request.tracker_options)
