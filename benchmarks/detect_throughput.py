@@ -181,7 +181,7 @@ def choose_model(requested: str | None, imgsz: int | None, workdir: Path) -> Mod
 # ---------------------------------------------------------------------------------------------------- server
 
 
-def _serve(model: str, threads: int, max_batch: int, max_delay_ms: float, conn: Connection) -> None:
+def _serve(model: str, threads: int, max_batch: int, max_delay_ms: float, device: str, conn: Connection) -> None:
     """Child process: start a server on a free port, send the port (or an error text), serve until told to stop."""
     import torch
 
@@ -195,7 +195,7 @@ def _serve(model: str, threads: int, max_batch: int, max_delay_ms: float, conn: 
             host="127.0.0.1",
             port=0,
             preload=[model],
-            device="cpu",
+            device=device,
             data_dir=Path(data_dir),
             batch_max_size=max_batch,
             batch_max_delay_ms=max_delay_ms,
@@ -220,8 +220,16 @@ def _serve(model: str, threads: int, max_batch: int, max_delay_ms: float, conn: 
 class ServerProcess:
     """A prelabel server in a ``spawn`` child process; a context manager that sets :attr:`port` on entry."""
 
-    def __init__(self, model: str, threads: int, max_batch: int, max_delay_ms: float, start_timeout_s: float = 120.0):
-        self._args = (model, threads, max_batch, max_delay_ms)
+    def __init__(
+        self,
+        model: str,
+        threads: int,
+        max_batch: int,
+        max_delay_ms: float,
+        device: str = "cpu",
+        start_timeout_s: float = 120.0,
+    ):
+        self._args = (model, threads, max_batch, max_delay_ms, device)
         self._timeout = start_timeout_s
         ctx = mp.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
@@ -263,13 +271,22 @@ def _chunks(frames: Sequence[Frame], batch: int) -> list[list[Frame]]:
     return [list(frames[i : i + batch]) for i in range(0, len(frames), batch)]
 
 
-def run_direct(model: Any, frames: Sequence[Frame], batch: int, imgsz: int) -> DirectRun:
-    """The reference loop: ``model.predict`` on chunks of ``batch`` frames (the service's default filters)."""
+def run_direct(model: Any, frames: Sequence[Frame], batch: int, imgsz: int, device: str = "cpu") -> DirectRun:
+    """The reference loop: ``model.predict`` on chunks of ``batch`` frames (the service's default filters; FP16 on
+    CUDA, as the service runs there)."""
     c0, t0 = time.process_time(), time.perf_counter()
     found = 0
     for chunk in _chunks(frames, batch):
         results = model.predict(
-            chunk, imgsz=imgsz, batch=batch, conf=0.25, iou=0.7, max_det=300, device="cpu", verbose=False
+            chunk,
+            imgsz=imgsz,
+            batch=batch,
+            conf=0.25,
+            iou=0.7,
+            max_det=300,
+            device=device,
+            quantize=16 if device != "cpu" else None,
+            verbose=False,
         )
         found += sum(len(r.boxes) for r in results)
     return DirectRun(time.perf_counter() - t0, time.process_time() - c0, found)
@@ -309,6 +326,7 @@ def measure_round(
     imgsz: int,
     round_idx: int,
     max_side: int = 0,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Push ``frames`` through both sides in chunks of ``batch``, alternating sides chunk by chunk.
 
@@ -320,11 +338,11 @@ def measure_round(
     service: list[ServiceRun] = []
     for k, chunk in enumerate(_chunks(frames, batch)):
         if (k + round_idx) % 2 == 0:
-            direct.append(run_direct(direct_model, chunk, batch, imgsz))
+            direct.append(run_direct(direct_model, chunk, batch, imgsz, device))
             service.append(run_service(client, server, server_model, chunk, batch, imgsz, max_side))
         else:
             service.append(run_service(client, server, server_model, chunk, batch, imgsz, max_side))
-            direct.append(run_direct(direct_model, chunk, batch, imgsz))
+            direct.append(run_direct(direct_model, chunk, batch, imgsz, device))
     d = DirectRun(sum(x.seconds for x in direct), sum(x.cpu_s for x in direct), sum(x.detections for x in direct))
     s = ServiceRun(
         sum(x.seconds for x in service),
@@ -431,13 +449,21 @@ def summarize(rounds: list[dict[str, Any]], batches: Sequence[int], n_frames: in
     return out
 
 
+def _device_words(result: dict[str, Any]) -> str:
+    """ "CPU", or the GPU's name and FP16."""
+    if result.get("device", "cpu") == "cpu":
+        return "CPU"
+    return f"{result['device']} ({result.get('gpu')}, FP16)"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The Markdown report of a result dict."""
     m, fr, goal = result["model"], result["frames"], result["goal"]
     lines = [
         "# Detection throughput: `Detect` over gRPC vs direct Ultralytics",
         "",
-        f"Model `{m['name']}` ({m['note']}), imgsz {m['imgsz']}, CPU, torch {result['versions']['torch']}, "
+        f"Model `{m['name']}` ({m['note']}), imgsz {m['imgsz']}, {_device_words(result)}, "
+        f"torch {result['versions']['torch']}, "
         f"ultralytics {result['versions']['ultralytics']}, {result['threads']['torch']} torch thread(s) on each side; "
         f"{fr['count']} frames ({fr['source']}, {fr['width']}x{fr['height']}); {result['rounds_count']} rounds, "
         "the two sides interleaved request by request; "
@@ -499,7 +525,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"rounds): {result['detections']['direct']} / {result['detections']['service']}.",
         "",
         "Reproduce: `python benchmarks/detect_throughput.py` "
-        f"(`--frames {fr['count']} --rounds {result['rounds_count']} --threads {result['threads']['torch']}`).",
+        f"(`--frames {fr['count']} --rounds {result['rounds_count']} --threads {result['threads']['torch']}"
+        f"{'' if result.get('device', 'cpu') == 'cpu' else ' --device ' + result['device']}`).",
         "",
     ]
     return "\n".join(lines)
@@ -551,17 +578,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rounds: list[dict[str, Any]] = []
         max_side = choice.imgsz if args.client_max_side < 0 else args.client_max_side
         with (
-            ServerProcess(choice.server_model, args.threads, args.server_max_batch, args.server_delay_ms) as server,
+            ServerProcess(
+                choice.server_model, args.threads, args.server_max_batch, args.server_delay_ms, args.device
+            ) as server,
             PrelabelClient(f"127.0.0.1:{server.port}", timeout_s=600.0) as client,
         ):
             client.wait_until_serving(60.0)
             for b in batches:  # warm both sides at every batch size (lazy set-up, allocator growth)
-                run_direct(direct_model, frames[:b], b, choice.imgsz)
+                run_direct(direct_model, frames[:b], b, choice.imgsz, args.device)
                 run_service(client, server, choice.server_model, frames[:b], b, choice.imgsz, max_side)
             for r in range(args.rounds):
                 for b in batches:
                     row = measure_round(
-                        direct_model, client, server, choice.server_model, frames, b, choice.imgsz, r, max_side
+                        direct_model,
+                        client,
+                        server,
+                        choice.server_model,
+                        frames,
+                        b,
+                        choice.imgsz,
+                        r,
+                        max_side,
+                        args.device,
                     )
                     logger.info(
                         "round %d batch %d: direct %.3f fps, service %.3f fps (ratio %.3f); per CPU-s %.3f vs %.3f",
@@ -583,7 +621,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "detect_throughput",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine,
-        "device": "cpu",
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(0) if args.device != "cpu" else None,
         "versions": {
             "torch": torch.__version__,
             "ultralytics": ultralytics.__version__,
@@ -649,6 +688,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=-1,
         help="client shrinks frames to this longer side before sending (-1: the model input size; 0: full frames)",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, or cuda:N: both sides on that GPU in FP16 (results go to detect_throughput_cuda.{json,md})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated clip when PETS09 is absent")
     parser.add_argument("--quick", action="store_true", help="smoke run: 8 frames, 2 rounds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
@@ -660,9 +704,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "detect_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "detect_throughput.md").write_text(markdown(result))
-    logger.info("wrote %s (%.0f s)", args.out / "detect_throughput.{json,md}", result["wall_s"])
+    stem = "detect_throughput" if args.device == "cpu" else "detect_throughput_cuda"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(result))
+    logger.info("wrote %s (%.0f s)", args.out / f"{stem}.{{json,md}}", result["wall_s"])
     print(markdown(result))
     return 0
 

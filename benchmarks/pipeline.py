@@ -71,13 +71,13 @@ def make_weights(folder: Path) -> Path:
     return path
 
 
-def make_manager(weights: Path, runtime: str, cache: Path, precision: str = "auto") -> Any:
+def make_manager(weights: Path, runtime: str, cache: Path, precision: str = "auto", device: str = "cpu") -> Any:
     from prelabel.detect.manager import ModelManager, runtime_factory
     from prelabel.registry import ModelRegistry, ModelSpec
 
     spec = ModelSpec(name="bench", task="detect", weights=weights, imgsz=IMGSZ)
     registry = ModelRegistry([spec], {"detect": "bench"})
-    return ModelManager(registry, "cpu", factory=runtime_factory(runtime, cache, precision=precision))
+    return ModelManager(registry, device, factory=runtime_factory(runtime, cache, precision=precision))
 
 
 def run_job(manager: Any, video: Path, frames: int | None) -> tuple[float, int]:
@@ -93,18 +93,22 @@ def run_job(manager: Any, video: Path, frames: int | None) -> tuple[float, int]:
     return time.perf_counter() - t0, len(result.detections)
 
 
-def run_track(model: Any, video: Path, frames: int) -> tuple[float, int]:
-    """(seconds, frames) of Ultralytics' ``track()`` over the first ``frames`` frames."""
+def run_track(model: Any, video: Path, frames: int, device: str = "cpu") -> tuple[float, int]:
+    """(seconds, frames) of Ultralytics' ``track()`` over the first ``frames`` frames (FP16 on CUDA, as prelabel)."""
     n = 0
     t0 = time.perf_counter()
-    for _ in model.track(str(video), stream=True, imgsz=IMGSZ, conf=CONF, verbose=False, persist=False):
+    opts = {"imgsz": IMGSZ, "conf": CONF, "verbose": False, "persist": False, "device": device}
+    opts["quantize"] = 16 if device != "cpu" else None
+    for _ in model.track(str(video), stream=True, **opts):
         n += 1
         if n >= frames:
             break
     return time.perf_counter() - t0, n
 
 
-def speed(weights: Path, cache: Path, frames: int, rounds: int) -> dict[str, Any]:
+def speed(
+    weights: Path, cache: Path, frames: int, rounds: int, video: Path = PETS, device: str = "cpu"
+) -> dict[str, Any]:
     from ultralytics import YOLO
 
     loads: dict[str, float] = {}
@@ -115,26 +119,30 @@ def speed(weights: Path, cache: Path, frames: int, rounds: int) -> dict[str, Any
         ("prelabel (openvino f32)", "openvino", "f32"),
         ("prelabel (torch)", "torch", "auto"),
     )
+    if device != "cpu":  # PyTorch FP16 is the one runtime on CUDA
+        systems = systems[:1]
     for name, runtime, precision in systems:
         t0 = time.perf_counter()
-        managers[name] = make_manager(weights, runtime, cache, precision)
+        managers[name] = make_manager(weights, runtime, cache, precision, device)
         det = managers[name].get("bench", "detect")
         det.warmup()
-        run_job(managers[name], PETS, 16)  # compiles the job's input shape (OpenVINO), as track() warms up below
+        run_job(managers[name], video, 16)  # compiles the job's input shape (OpenVINO), as track() warms up below
         loads[name] = time.perf_counter() - t0
-        runtimes[name] = f"{getattr(det.detector, 'runtime', '?')} {getattr(det.detector, 'precision', 'f32')}"
+        half = getattr(det.detector, "half", False)
+        precision = getattr(det.detector, "precision", "fp16" if half else "f32")
+        runtimes[name] = f"{getattr(det.detector, 'runtime', '?')} {precision}"
     t0 = time.perf_counter()
     yolo = YOLO(str(weights))
-    run_track(yolo, PETS, 16)
+    run_track(yolo, video, 16, device)
     loads["ultralytics track()"] = time.perf_counter() - t0
     fps: dict[str, list[float]] = {k: [] for k in (*managers, "ultralytics track()")}
     order = [*managers, "ultralytics track()"]
     for r in range(rounds):
         for name in order if r % 2 == 0 else order[::-1]:  # alternate the order: load drifts on a shared machine
             if name in managers:
-                dt, n = run_job(managers[name], PETS, frames)
+                dt, n = run_job(managers[name], video, frames)
             else:
-                dt, n = run_track(yolo, PETS, frames)
+                dt, n = run_track(yolo, video, frames, device)
             fps[name].append(n / dt)
         log.info("round %d: %s", r, {k: round(v[-1], 2) for k, v in fps.items()})
     for m in managers.values():
@@ -143,7 +151,7 @@ def speed(weights: Path, cache: Path, frames: int, rounds: int) -> dict[str, Any
     out: dict[str, Any] = {"systems": {}}
     for name, values in fps.items():
         out["systems"][name] = {
-            "runtime": runtimes.get(name, "torch f32"),
+            "runtime": runtimes.get(name, "torch fp16" if device != "cpu" else "torch f32"),
             "fps_median": statistics.median(values),
             "fps_rounds": values,
             "ratio_vs_track_median": statistics.median(values) / statistics.median(ref),
@@ -184,7 +192,7 @@ def child_memory(args: argparse.Namespace) -> int:
 
     import psutil
 
-    manager = make_manager(Path(args.weights), args.runtime, Path(args.cache))
+    manager = make_manager(Path(args.weights), args.runtime, Path(args.cache), device=args.device)
     manager.get("bench", "detect").warmup()
     proc = psutil.Process()
     before = proc.memory_info().rss
@@ -214,12 +222,13 @@ def child_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def memory(weights: Path, cache: Path, tmp: Path, short: int) -> dict[str, Any]:
+def memory(weights: Path, cache: Path, tmp: Path, short: int, src: Path = PETS, device: str = "cpu") -> dict[str, Any]:
     rows = []
     for n in (short, 10 * short):
         video = tmp / f"loop-{n}.avi"
-        write_looped_video(PETS, video, n)
+        write_looped_video(src, video, n)
         cmd = [sys.executable, __file__, "--child-video", str(video), "--weights", str(weights), "--cache", str(cache)]
+        cmd += ["--device", device]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
@@ -233,12 +242,30 @@ def memory(weights: Path, cache: Path, tmp: Path, short: int) -> dict[str, Any]:
     }
 
 
+def _device_words(res: dict[str, Any]) -> str:
+    """Where both systems ran."""
+    cpu = f"CPU: {res['cpu']} ({res['cpu_count']} cores visible, shared)"
+    if res.get("device", "cpu") == "cpu":
+        return cpu
+    return f"{res['device']}: {res['gpu']} (FP16 on both sides); {cpu}"
+
+
+def video_words(video: Path) -> str:
+    """ "name (WxH)" of a video."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    cap.release()
+    return "PETS09-S2L1 (768x576)" if video == PETS else f"{video.name} ({w}x{h})"
+
+
 def markdown(res: dict[str, Any]) -> str:
     lines = [
         "# Pipeline: prelabel job vs Ultralytics `model.track()`",
         "",
-        f"Video: PETS09-S2L1 (768x576), first {res['frames']} frames, imgsz {IMGSZ}, conf {CONF}, "
-        f"{res['rounds']} interleaved rounds, CPU: {res['cpu']} ({res['cpu_count']} cores visible, shared). "
+        f"Video: {res.get('video', 'PETS09-S2L1 (768x576)')}, first {res['frames']} frames, imgsz {IMGSZ}, "
+        f"conf {CONF}, {res['rounds']} interleaved rounds, {_device_words(res)}. "
         f"Weights: {res['weights']}.",
         "",
         "| system | runtime | frames/s (median) | per round | x track() (ratio of medians) | x track() (median of "
@@ -256,8 +283,8 @@ def markdown(res: dict[str, Any]) -> str:
     lines += [
         "",
         f"Goal: prelabel (auto) >= 1.5x track(); measured {auto['ratio_vs_track_median']:.2f}x (ratio of medians), "
-        f"{auto['ratio_vs_track_median_of_rounds']:.2f}x (median of per-round ratios). One-off ONNX export: "
-        f"{res['export_s']:.1f} s.",
+        f"{auto['ratio_vs_track_median_of_rounds']:.2f}x (median of per-round ratios)."
+        + (f" One-off ONNX export: {res['export_s']:.1f} s." if res.get("export_s") is not None else ""),
         "",
         "## Peak memory against video length (prelabel (auto), one subprocess per length)",
         "",
@@ -284,6 +311,10 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--mem-frames", type=int, default=40, help="short video length; the long one is 10x")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--video", type=Path, default=PETS, help="video to measure on (default: PETS09-S2L1)")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, or cuda:N: both systems on that GPU in FP16 (writes pipeline_cuda.*)"
+    )
     p.add_argument("--child-video", help=argparse.SUPPRESS)
     p.add_argument("--weights", help=argparse.SUPPRESS)
     p.add_argument("--cache", help=argparse.SUPPRESS)
@@ -293,8 +324,8 @@ def main() -> int:
     logging.getLogger("prelabel").setLevel(logging.WARNING)
     if args.child_video:
         return child_memory(args)
-    if not PETS.is_file():
-        print("PETS09 video not found at ../shared/data/pets09-s2l1/video.avi; nothing measured", file=sys.stderr)
+    if not args.video.is_file():
+        print(f"video not found: {args.video}; nothing measured (PETS09 lives in ../shared/data)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="prelabel-bench-") as tmp_s:
         tmp = Path(tmp_s)
@@ -302,10 +333,15 @@ def main() -> int:
         cache = tmp / "runtime-cache"
         from prelabel.detect.runtime import export_onnx
 
-        t0 = time.perf_counter()
-        export_onnx(weights, IMGSZ, cache)
-        export_s = time.perf_counter() - t0
+        export_s = None
+        if args.device == "cpu":
+            t0 = time.perf_counter()
+            export_onnx(weights, IMGSZ, cache)
+            export_s = time.perf_counter() - t0
         res: dict[str, Any] = {
+            "video": video_words(args.video),
+            "device": args.device,
+            "gpu": None if args.device == "cpu" else __import__("torch").cuda.get_device_name(0),
             "frames": args.frames,
             "rounds": args.rounds,
             "cpu": cpu_name(),
@@ -313,11 +349,12 @@ def main() -> int:
             "weights": "models/yolo11n.pt" if weights.parent == REPO / "models" else "YOLO11n architecture, untrained",
             "export_s": export_s,
         }
-        res["speed"] = speed(weights, cache, args.frames, args.rounds)
-        res["memory"] = memory(weights, cache, tmp, args.mem_frames)
+        res["speed"] = speed(weights, cache, args.frames, args.rounds, args.video, args.device)
+        res["memory"] = memory(weights, cache, tmp, args.mem_frames, args.video, args.device)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pipeline.json").write_text(json.dumps(res, indent=1))
-    (args.out / "pipeline.md").write_text(markdown(res))
+    stem = "pipeline" if args.device == "cpu" else "pipeline_cuda"
+    (args.out / f"{stem}.json").write_text(json.dumps(res, indent=1))
+    (args.out / f"{stem}.md").write_text(markdown(res))
     print(markdown(res))
     return 0
 
