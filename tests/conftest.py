@@ -3,7 +3,7 @@ pose track for the keyframe tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,39 @@ def pets09_dir() -> Path:
 def mot15_dir() -> Path:
     """MOT15 sequences without frames (gt and det), or skip."""
     return _shared("mot15")
+
+
+DamagedClip = Callable[[Path, int, Sequence[int]], Path]
+
+
+@pytest.fixture()
+def damaged_clip() -> DamagedClip:
+    """``make(path, frames, damaged)``: an MJPG AVI at 25 fps (128x96, a white square moving 3 px a frame right, its
+    x also written into the first 8 pixel rows) whose ``damaged`` frames' packets hold no picture (0xFF bytes: they
+    do not decode); returns ``path``."""
+
+    def make(path: Path, frames: int, damaged: Sequence[int]) -> Path:
+        import av
+        import cv2
+
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (128, 96))
+        for i in range(frames):
+            img = np.zeros((96, 128, 3), np.uint8)
+            img[:8] = 10 + 3 * i
+            img[40:60, 10 + 3 * i : 30 + 3 * i] = 255
+            writer.write(img)
+        writer.release()
+        with av.open(str(path)) as container:
+            packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+        data = bytearray(path.read_bytes())
+        for i in damaged:
+            pos, size = packets[i]
+            start = data.index(b"\xff\xd8", pos)  # the JPEG's start in the AVI chunk
+            data[start : start + size] = b"\xff" * size
+        path.write_bytes(bytes(data))
+        return path
+
+    return make
 
 
 @pytest.fixture()

@@ -603,7 +603,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     for fmt in keys:
                         client.download_result(job.job_id, fmt, dest)
                     _print_written(dest, keys)
-                    for warning in _result_warnings(dest / "result.json"):  # the server logged them; say them here
+                    # The server logged them; say them here (a server of an earlier version has them in the file only).
+                    for warning in list(final.warnings) or _result_warnings(dest / "result.json"):
                         print(f"warning: {video}: {warning}", file=sys.stderr)
                 except grpc.RpcError as exc:
                     watching.clear()
@@ -627,7 +628,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130 if cancel.is_set() else status
 
     from prelabel.detect.manager import ModelManager
-    from prelabel.jobs.results import write_results
+    from prelabel.jobs.results import result_warnings, write_results
     from prelabel.jobs.runner import pipeline_config
     from prelabel.jobs.store import JobRequest
     from prelabel.pipeline import CancelledError as PipelineCancelled
@@ -686,6 +687,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     assert result is not None
                     dest = args.out / folders[video][0]
                     written = write_results(result, video.name, dest, formats, video_sha256=folders[video][1])
+                    for warning in result_warnings(result):
+                        print(f"warning: {video}: {warning}", file=sys.stderr)
                 except PipelineCancelled:
                     report(video, "interrupted; its results were not written")
                     continue

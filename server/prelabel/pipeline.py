@@ -242,9 +242,11 @@ class Pipeline:
         stream_online = "track" in cfg.stages and not cfg.offline_refine
 
         def start(frames: list[Frame]) -> _Pending:
-            """Queue inference for the frames not in the cache (runs on the models' own worker threads)."""
+            """Queue inference for the frames not in the cache (runs on the models' own worker threads). Damaged
+            frames (a packet that did not decode: their image is the last good frame's) are not inferred: they get no
+            detections, and tracks bridge them as they bridge any missed frame."""
             assert detector is not None
-            todo = [f for f in frames if cache is None or cache.get(f.frame_idx) is None]
+            todo = [f for f in frames if not f.damaged and (cache is None or cache.get(f.frame_idx) is None)]
             images = [f.image for f in todo]
             det_future = _submit(detector, images, cfg.detect_options) if todo else None
             pose_future = _submit(pose_model, images, cfg.detect_options) if todo and pose_model else None
@@ -263,7 +265,13 @@ class Pipeline:
                 if cache is not None:
                     cache.put([(i, d, p) for i, (d, p) in fresh.items()])
             for f in pending.frames:
-                cached = fresh.get(f.frame_idx) or (cache.get(f.frame_idx) if cache is not None else None)
+                if f.damaged:
+                    cached: tuple[Detections, Detections | None] | None = (
+                        Detections.empty(detector.class_names if detector is not None else ()),
+                        Detections.empty(pose_model.class_names) if pose_model is not None else None,
+                    )
+                else:
+                    cached = fresh.get(f.frame_idx) or (cache.get(f.frame_idx) if cache is not None else None)
                 assert cached is not None
                 d, p = cached
                 detections[f.frame_idx] = d

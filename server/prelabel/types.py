@@ -112,6 +112,7 @@ class VideoInfo:
     variable_frame_rate: bool = False
     duration_ms: float = 0.0
     declared_frames: int = 0  # the frames the container lists (0: not known); more than decode: a truncated file
+    damaged_frames: tuple[int, ...] = ()  # frames whose packets did not decode (kept in place; see video.decode)
 
     @property
     def truncated(self) -> bool:

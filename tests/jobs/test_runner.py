@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import DamagedClip
 
 from prelabel.detect.manager import ModelManager
 from prelabel.errors import InvalidInputError, ResourceExhaustedError
@@ -181,3 +182,19 @@ def test_a_job_reads_its_video_only_under_the_roots_allowed_when_it_runs(
     finally:
         runner.stop()
         models.close()
+
+
+def test_a_damaged_video_succeeds_and_the_job_says_which_frames(
+    runner: JobRunner, tmp_path: Path, make_request: RequestFactory, damaged_clip: DamagedClip
+) -> None:
+    """A video with a damaged packet failed its job; a cut-short one SUCCEEDED with the warning in result.json only.
+    Now both label what decodes, and the job itself carries the warnings (GetJob shows them)."""
+    video = damaged_clip(tmp_path / "cam.avi", 30, [12])
+    job = runner.submit(make_request(video), video)
+    assert _wait(runner, job.job_id) == JobState.SUCCEEDED
+    final = runner.store.get(job.job_id)
+    assert final.frames_total == 30
+    (warning,) = final.warnings
+    assert warning.startswith("1 frames do not decode (damaged packets): frames 12 (0-based)")
+    doc = json.loads((runner.result_folder(job.job_id) / "result.json").read_text())
+    assert doc["warnings"] == [warning] and doc["info"]["damaged_frames"] == [12]

@@ -52,3 +52,26 @@ def test_store_survives_reopen(tmp_path: Path) -> None:
     again = JobStore(tmp_path / "jobs.sqlite3")
     (unfinished,) = again.unfinished()
     assert unfinished.job_id == job.job_id and unfinished.frames_done == 42
+
+
+def test_a_store_of_an_earlier_version_gains_warnings(tmp_path: Path) -> None:
+    """Tables made before jobs carried warnings are extended when opened, their jobs intact."""
+    import sqlite3
+
+    from prelabel.jobs.store import SCHEMA
+
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA.replace(",\n    warnings TEXT NOT NULL DEFAULT '[]'", ""))
+        db.execute(
+            "INSERT INTO jobs (job_id, state, created, updated, request, video_path, formats) "
+            "VALUES ('old', 3, 1.0, 2.0, ?, '/v.mp4', '[\"json\"]')",
+            (JobRequest(video={"path": "/v.mp4"}).to_json(),),
+        )
+        assert "warnings" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+    store = JobStore(path)
+    old = store.get("old")
+    assert old.state == JobState.SUCCEEDED and old.formats == ("json",) and old.warnings == ()
+    job, _ = store.create(JobRequest(video={"path": "/w.mp4"}), Path("/w.mp4"), None)
+    store.update(job.job_id, state=JobState.SUCCEEDED, warnings=["cut short"])
+    assert store.get(job.job_id).warnings == ("cut short",)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import DamagedClip
 
 from prelabel.detect.base import DetectOptions, Image
 from prelabel.pipeline import Pipeline, PipelineConfig
@@ -110,3 +111,38 @@ def test_progress_of_a_resumed_run_counts_the_frames_it_computes() -> None:
     assert p.frames_per_s == pytest.approx(20.0, rel=0.05) and p.eta_s == pytest.approx(4.0, rel=0.05)
     fresh = _progress("detect+track", 100, 300, t0, computed=100)  # nothing restored: as before
     assert fresh.frames_per_s == pytest.approx(100.0, rel=0.05)
+
+
+def test_damaged_frames_get_no_detections_and_tracks_bridge_them(tmp_path: Path, damaged_clip: DamagedClip) -> None:
+    """Frames whose packets do not decode carry the last good image: detecting on it would repeat the last boxes.
+    They get no detections, and the track runs across them, its boxes between those around them."""
+    calls: list[int] = []
+
+    class Counting(OneBox):
+        def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+            calls.append(len(images))
+            return super().detect(images, options)
+
+    video = damaged_clip(tmp_path / "bad.avi", 40, [10, 11, 20])
+    config = PipelineConfig(stages=("detect", "track"), detector_model="one-box")
+    result = Pipeline(lambda name, task: Counting(), config).run(video, None)
+    assert result.info.damaged_frames == (10, 11, 20) and sum(calls) == 37
+    assert [f for f, d in sorted(result.detections.items()) if len(d) == 0] == [10, 11, 20]
+    (track,) = result.tracks
+    assert track.frames.tolist() == list(range(40))
+    x = {int(f): float(b[0]) for f, b in zip(track.frames, track.xyxy, strict=True)}
+    for f in (10, 11, 20):
+        assert x[f - 1] < x[f] < x[f + 1] or x[f - 1] < x[f] < x[f + 2]
+    assert abs(x[10] - (10 + 3 * 10)) < 3 and abs(x[20] - (10 + 3 * 20)) < 3
+
+
+def test_result_json_names_damaged_frames() -> None:
+    from prelabel.jobs.results import result_to_json
+    from prelabel.pipeline import PipelineResult
+    from prelabel.types import VideoInfo
+
+    info = VideoInfo(64, 48, 137, 30.0, damaged_frames=tuple(range(3, 15)))
+    (warning,) = result_to_json(PipelineResult(info, np.zeros(137), {}, [], [], (), {}), "v.mp4")["warnings"]
+    assert warning.startswith(
+        "12 frames do not decode (damaged packets): frames 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 and 2 "
+    )

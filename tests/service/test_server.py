@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
+from tests.conftest import DamagedClip
 
 from prelabel.client import PrelabelClient
 from prelabel.detect.base import DetectOptions, Image
@@ -263,6 +264,18 @@ def test_a_job_on_an_upload_names_the_clients_file(
     assert final.video.upload_id and not final.video.path
     doc = json.loads(client.download_result(job.job_id, "json", tmp_path / "out").read_text())
     assert doc["video"] == "Straße café.avi"
+
+
+def test_a_job_tells_its_client_of_frames_that_do_not_decode(
+    client: PrelabelClient, tmp_path: Path, damaged_clip: DamagedClip
+) -> None:
+    video = damaged_clip(tmp_path / "cam.avi", 20, [5, 6])
+    job = client.submit_job(upload_id=client.upload_video(video), stages=["detect"], detector_model="arch-yolo11n")
+    final = list(client.watch_job(job.job_id, timeout_s=120))[-1]
+    assert final.state == pb.JOB_STATE_SUCCEEDED, final.error
+    (warning,) = final.warnings
+    assert warning.startswith("2 frames do not decode (damaged packets): frames 5, 6 (0-based)")
+    assert list(client.get_job(job.job_id).warnings) == [warning]
 
 
 def test_unknown_job_is_not_found(client: PrelabelClient) -> None:

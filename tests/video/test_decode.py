@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from tests.conftest import DamagedClip
 
 from prelabel.errors import InvalidInputError, NotFoundError
 from prelabel.video.decode import VideoReader, probe, read_frames
@@ -259,3 +260,62 @@ def test_render_names_a_result_of_another_video(tmp_path: Path, caplog: pytest.L
     render_overlay(video, {"info": {"width": 320, "height": 240, "num_frames": 30}, "tracks": []}, tmp_path / "b.gif")
     assert "the result is of a 320x240 video, v.mp4 is 96x64" in caplog.text
     assert "the result is of a 30-frame video, v.mp4 has 10 frames" in caplog.text
+
+
+def test_frames_of_damaged_packets_keep_their_place(tmp_path: Path, damaged_clip: DamagedClip) -> None:
+    """One damaged packet in a recording failed the whole video ("decoding failed at frame N"). Its frame now keeps
+    its index and time, marked damaged, with the last good frame's image standing in (black before any)."""
+    good = list(read_frames(damaged_clip(tmp_path / "good.avi", 30, [])))
+    bad_path = damaged_clip(tmp_path / "bad.avi", 30, [0, 10, 11, 29])
+    got = list(read_frames(bad_path))
+    assert [f.ts_ms for f in got] == [f.ts_ms for f in good] and [f.frame_idx for f in got] == list(range(30))
+    assert [f.frame_idx for f in got if f.damaged] == [0, 10, 11, 29]
+    assert got[0].image.shape == good[0].image.shape and not got[0].image.any()
+    for i, source in ((10, 9), (11, 9), (29, 28)):
+        assert np.array_equal(got[i].image, good[source].image)
+    for i in (1, 9, 12, 28):
+        assert np.array_equal(got[i].image, good[i].image)
+    # A range starting on a damaged frame still has the good frame before it to stand in.
+    part = list(read_frames(bad_path, 10, 13))
+    assert [(f.frame_idx, f.damaged) for f in part] == [(10, True), (11, True), (12, False)]
+    assert np.array_equal(part[0].image, good[9].image)
+    info, ts = probe(bad_path)
+    assert info.num_frames == 30 and info.damaged_frames == (0, 10, 11, 29) and len(ts) == 30
+    assert probe(tmp_path / "good.avi")[0].damaged_frames == ()
+
+
+def test_damaged_b_frame_video_keeps_presentation_order(tmp_path: Path) -> None:
+    """H.264 with B-frames: packets come in decoding order; the frames of damaged ones are placed by their time."""
+    path = tmp_path / "b.mp4"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"bf": "2", "g": "12"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i in range(40):
+            img = np.zeros((64, 96, 3), np.uint8)
+            img[20:40, 2 * i : 2 * i + 12] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    good = list(read_frames(path))
+    with av.open(str(path)) as container:
+        tb = container.streams.video[0].time_base
+        packets = [(p.pos, p.size, p.pts) for p in container.demux(video=0) if p.size]
+    first = min(pts for _, _, pts in packets)
+    assert [pts for _, _, pts in packets] != sorted(pts for _, _, pts in packets)  # decoding order differs
+    data = bytearray(path.read_bytes())
+    lost_ms = []
+    for i in (13, 27):  # neither is a keyframe (every 12th frame is one)
+        pos, size, pts = packets[i]
+        data[pos : pos + size] = b"\xff" * size
+        lost_ms.append(float((pts - first) * tb * 1000))
+    path.write_bytes(bytes(data))
+    got = list(read_frames(path))
+    assert [f.ts_ms for f in got] == [f.ts_ms for f in good]
+    assert [f.ts_ms for f in got if f.damaged] == sorted(lost_ms)
+
+
+def test_a_mostly_damaged_video_is_refused(tmp_path: Path, damaged_clip: DamagedClip) -> None:
+    path = damaged_clip(tmp_path / "bad.avi", 40, list(range(0, 40, 2)))
+    with pytest.raises(InvalidInputError, match=r"bad\.avi is corrupt: 11 of its first 21 frames do not decode"):
+        probe(path)

@@ -75,6 +75,7 @@ def result_to_json(result: PipelineResult, video_name: str, video_sha256: str | 
             "num_frames": info.num_frames,
             "fps": info.fps,
             "variable_frame_rate": info.variable_frame_rate,
+            "damaged_frames": list(info.damaged_frames),
         },
         "models": dict(sorted(result.models.items())),
         "class_names": list(result.class_names),
@@ -85,19 +86,29 @@ def result_to_json(result: PipelineResult, video_name: str, video_sha256: str | 
         },
         "tracks": [_track_json(t) for t in result.tracks],
         "segments": [{**asdict(s), "source": s.source.name.lower()} for s in result.segments],
-        "warnings": _warnings(result),
+        "warnings": result_warnings(result),
     }
 
 
-def _warnings(result: PipelineResult) -> list[str]:
-    """What a user should know about these labels before trusting them."""
+def result_warnings(result: PipelineResult) -> list[str]:
+    """What a user should know about these labels before trusting them (``result.json``'s and the job's
+    ``warnings``)."""
     info = result.info
+    out = []
     if info.truncated:
-        return [
+        out.append(
             f"the video's container lists {info.declared_frames} frames but {info.num_frames} decode (a truncated "
             "or damaged file?): the labels cover the frames that decode"
-        ]
-    return []
+        )
+    if info.damaged_frames:
+        shown = ", ".join(str(f) for f in info.damaged_frames[:10])
+        more = f" and {len(info.damaged_frames) - 10} more" if len(info.damaged_frames) > 10 else ""
+        out.append(
+            f"{len(info.damaged_frames)} frames do not decode (damaged packets): frames {shown}{more} (0-based). "
+            "They keep their place and time; nothing was detected on them, and tracks are bridged across them: "
+            "check the labels there"
+        )
+    return out
 
 
 def write_results(

@@ -20,7 +20,7 @@ from prelabel.detect.base import DetectOptions
 from prelabel.errors import FailedPreconditionError, InvalidInputError, PrelabelError, ResourceExhaustedError
 from prelabel.files import file_sha256
 from prelabel.jobs.checkpoint import FileDetectionCache
-from prelabel.jobs.results import write_results
+from prelabel.jobs.results import result_warnings, write_results
 from prelabel.jobs.store import JobRecord, JobRequest, JobState, JobStore
 from prelabel.pipeline import (
     STAGES,
@@ -290,7 +290,10 @@ class JobRunner:
             formats = write_results(result, name, tmp, video_sha256=sha256)
             shutil.rmtree(results, ignore_errors=True)
             tmp.rename(results)
-            self.store.update(job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats)
+            warnings = result_warnings(result)
+            self.store.update(
+                job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats, warnings=warnings
+            )
             shutil.rmtree(folder / "ckpt", ignore_errors=True)  # for resuming only: the results are written
             log.info("job %s succeeded", job_id)
         except CancelledError:

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     video_path TEXT NOT NULL,
     idempotency_key TEXT UNIQUE,
     formats TEXT NOT NULL DEFAULT '[]',
-    seq INTEGER NOT NULL DEFAULT 0
+    seq INTEGER NOT NULL DEFAULT 0,
+    warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 """
@@ -104,12 +105,14 @@ class JobRecord:
     idempotency_key: str | None
     formats: tuple[str, ...]
     seq: int
+    warnings: tuple[str, ...] = ()  # what a user should know about a SUCCEEDED job's labels
 
 
 _COLUMNS = (
     "job_id, state, stage, frames_done, frames_total, frames_per_s, eta_s, error, created, updated, request, "
-    "video_path, idempotency_key, formats, seq"
+    "video_path, idempotency_key, formats, seq, warnings"
 )
+_LIST_COLUMNS = frozenset({"formats", "warnings"})
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
@@ -129,6 +132,7 @@ def _record(row: Sequence[Any]) -> JobRecord:
         idempotency_key=row[12],
         formats=tuple(json.loads(row[13])),
         seq=row[14],
+        warnings=tuple(json.loads(row[15])),
     )
 
 
@@ -145,6 +149,9 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "warnings" not in columns:  # a table an earlier version made
+            self._db.execute("ALTER TABLE jobs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
 
@@ -248,17 +255,18 @@ class JobStore:
         return [_record(r) for r in rows]
 
     def update(self, job_id: str, *, only_if_not_terminal: bool = True, **fields: Any) -> JobRecord:
-        """Set columns of a job (state as :class:`JobState`, formats as a sequence); terminal jobs stay as they are.
+        """Set columns of a job (state as :class:`JobState`, formats and warnings as sequences); terminal jobs stay as
+        they are.
 
         Raises:
             NotFoundError: no such job.
         """
-        allowed = {"state", "stage", "frames_done", "frames_total", "frames_per_s", "eta_s", "error", "formats"}
+        allowed = {"state", "stage", "frames_done", "frames_total", "frames_per_s", "eta_s", "error", *_LIST_COLUMNS}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"cannot update {sorted(bad)}")
         values = {
-            k: (int(v) if k == "state" else json.dumps(list(v)) if k == "formats" else v) for k, v in fields.items()
+            k: (int(v) if k == "state" else json.dumps(list(v)) if k in _LIST_COLUMNS else v) for k, v in fields.items()
         }
         sets = ", ".join(f"{k} = ?" for k in values)
         cond = " AND state NOT IN (3, 4, 5)" if only_if_not_terminal else ""

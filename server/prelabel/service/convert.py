@@ -56,6 +56,7 @@ def video_info_to_proto(info: VideoInfo) -> pb.VideoInfo:
         fps=info.fps,
         variable_frame_rate=info.variable_frame_rate,
         duration_ms=info.duration_ms,
+        damaged_frames=list(info.damaged_frames),
     )
 
 

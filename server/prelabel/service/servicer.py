@@ -484,6 +484,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             created_unix_s=job.created,
             updated_unix_s=job.updated,
             formats=list(job.formats),
+            warnings=list(job.warnings),
             video=video,
             stages=list(job.request.stages),
         )

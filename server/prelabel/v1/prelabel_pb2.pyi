@@ -236,20 +236,22 @@ class UploadVideoResponse(_message.Message):
     def __init__(self, upload_id: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., info: _Optional[_Union[VideoInfo, _Mapping]] = ...) -> None: ...
 
 class VideoInfo(_message.Message):
-    __slots__ = ("width", "height", "num_frames", "fps", "variable_frame_rate", "duration_ms")
+    __slots__ = ("width", "height", "num_frames", "fps", "variable_frame_rate", "duration_ms", "damaged_frames")
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    DAMAGED_FRAMES_FIELD_NUMBER: _ClassVar[int]
     width: int
     height: int
     num_frames: int
     fps: float
     variable_frame_rate: bool
     duration_ms: float
-    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., variable_frame_rate: _Optional[bool] = ..., duration_ms: _Optional[float] = ...) -> None: ...
+    damaged_frames: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., variable_frame_rate: _Optional[bool] = ..., duration_ms: _Optional[float] = ..., damaged_frames: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "done", "total", "frames_per_s", "eta_s")
@@ -581,7 +583,7 @@ class SubmitJobRequest(_message.Message):
     def __init__(self, video: _Optional[_Union[VideoSource, _Mapping]] = ..., stages: _Optional[_Iterable[str]] = ..., detector_model: _Optional[str] = ..., pose_model: _Optional[str] = ..., action_model: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "state", "stage", "frames_done", "frames_total", "frames_per_s", "eta_s", "error", "created_unix_s", "updated_unix_s", "formats", "video", "stages")
+    __slots__ = ("job_id", "state", "stage", "frames_done", "frames_total", "frames_per_s", "eta_s", "error", "created_unix_s", "updated_unix_s", "formats", "video", "stages", "warnings")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -595,6 +597,7 @@ class Job(_message.Message):
     FORMATS_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobState
     stage: str
@@ -608,7 +611,8 @@ class Job(_message.Message):
     formats: _containers.RepeatedScalarFieldContainer[str]
     video: VideoSource
     stages: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[str] = ..., frames_done: _Optional[int] = ..., frames_total: _Optional[int] = ..., frames_per_s: _Optional[float] = ..., eta_s: _Optional[float] = ..., error: _Optional[str] = ..., created_unix_s: _Optional[float] = ..., updated_unix_s: _Optional[float] = ..., formats: _Optional[_Iterable[str]] = ..., video: _Optional[_Union[VideoSource, _Mapping]] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[str] = ..., frames_done: _Optional[int] = ..., frames_total: _Optional[int] = ..., frames_per_s: _Optional[float] = ..., eta_s: _Optional[float] = ..., error: _Optional[str] = ..., created_unix_s: _Optional[float] = ..., updated_unix_s: _Optional[float] = ..., formats: _Optional[_Iterable[str]] = ..., video: _Optional[_Union[VideoSource, _Mapping]] = ..., stages: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id",)

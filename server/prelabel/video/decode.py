@@ -5,11 +5,19 @@ first frame, so variable-frame-rate videos keep their real timing. ``frame_idx``
 Frames come upright, as players and annotation tools show them: a stream's rotation metadata (a phone's portrait
 video is stored landscape with a display matrix) is applied, so boxes are in the coordinates annotators see, and the
 same as the interpolation's OpenCV reader (which applies it too).
-Unreadable, corrupt or empty files raise :class:`InvalidInputError`; a missing file raises :class:`NotFoundError`.
+Unreadable or empty files raise :class:`InvalidInputError`; a missing file raises :class:`NotFoundError`.
+
+Damaged packets: where a packet does not decode (a disk or transfer error in a long recording), the frames the
+decoder could not give are kept in their place, marked ``damaged``, with the last good frame's image standing in (as
+FFmpeg fills a constant-rate output from such a file). Every frame keeps its own index and timestamp, so labels stay
+on the time line players and annotation tools show. A file where more than ``MAX_DAMAGED_FRACTION`` of the frames
+(and more than ``MIN_DAMAGED_TO_FAIL``) are damaged is refused as corrupt. A file without decoding errors is read
+exactly as FFmpeg's plain decoding loop reads it.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 from collections.abc import Iterator
@@ -33,15 +41,23 @@ _RATE_AGREEMENT = 1e-3
 # FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
 _TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+# A file is refused as corrupt when more than this fraction of its frames so far, and more than MIN_DAMAGED_TO_FAIL
+# frames, did not decode.
+MAX_DAMAGED_FRACTION = 0.1
+MIN_DAMAGED_TO_FAIL = 10
+# Consecutive demuxer errors after which the rest of a file is given up (it ends there, as a truncated file does).
+_MAX_DEMUX_ERRORS = 32
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: ``image`` is (H, W, 3) uint8 BGR."""
+    """One decoded frame: ``image`` is (H, W, 3) uint8 BGR; ``damaged``: the frame did not decode and ``image`` is the
+    last good frame's (black before any)."""
 
     frame_idx: int
     ts_ms: float
     image: npt.NDArray[np.uint8]
+    damaged: bool = False
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -126,46 +142,112 @@ class VideoReader:
         return float(rate) if rate else 0.0
 
     def frames(self, start: int = 0, end: int | None = None, decode_images: bool = True) -> Iterator[Frame]:
-        """Frames ``start <= frame_idx < end`` in order, with container timestamps.
+        """Frames ``start <= frame_idx < end`` in order, with container timestamps (damaged ones marked, see the
+        module).
 
         Args:
             start: first frame index (0-based).
             end: one past the last frame index; None reads to the end.
             decode_images: False yields empty images (timestamps only; much faster).
+
+        Raises:
+            InvalidInputError: no frame decodes, ``start`` is past the last frame, or too many frames are damaged.
         """
         if start < 0 or (end is not None and end < start):
             raise InvalidInputError(f"bad frame range [{start}, {end})")
         tb = self._stream.time_base or Fraction(1, 1000)
         first_pts: int | None = None
-        idx = 0
+        idx = damaged = 0
         empty = np.zeros((0, 0, 3), np.uint8)
-        try:
-            for frame in self._container.decode(self._stream):
-                pts = frame.pts if frame.pts is not None else frame.dts
-                if pts is None:  # no timestamps at all: fall back to the nominal rate
-                    ts_ms = idx * 1000.0 / (self.nominal_fps or 25.0)
+        last_image: npt.NDArray[np.uint8] | None = None
+        for pts, frame in self._presented():
+            if pts is None:  # no timestamps at all: fall back to the nominal rate
+                ts_ms = idx * 1000.0 / (self.nominal_fps or 25.0)
+            else:
+                if first_pts is None:
+                    first_pts = pts
+                ts_ms = float((pts - first_pts) * tb * 1000)
+            if frame is not None and last_image is None:
+                self.rotation = float(getattr(frame, "rotation", 0.0) or 0.0)
+            if frame is None:
+                damaged += 1
+                self._check_damage(damaged, idx + 1)
+            if idx >= start:
+                if end is not None and idx >= end:
+                    return
+                if not decode_images:
+                    image = empty
+                elif frame is not None:
+                    image = last_image = _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation)
                 else:
-                    if first_pts is None:
-                        first_pts = pts
-                    ts_ms = float((pts - first_pts) * tb * 1000)
-                if idx == 0:
-                    self.rotation = float(getattr(frame, "rotation", 0.0) or 0.0)
-                if idx >= start:
-                    if end is not None and idx >= end:
-                        return
-                    image = (
-                        _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation)
-                        if decode_images
-                        else empty
-                    )
-                    yield Frame(idx, ts_ms, image)
-                idx += 1
-        except av.error.FFmpegError as exc:
-            raise InvalidInputError(f"video {self.path.name}: decoding failed at frame {idx}: {exc}") from exc
-        if idx == 0:
+                    image = last_image.copy() if last_image is not None else self._black()
+                yield Frame(idx, ts_ms, image, damaged=frame is None)
+            elif frame is not None and decode_images and start - idx <= 1:
+                last_image = _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation)
+            idx += 1
+        if idx == damaged:
             raise InvalidInputError(f"video {self.path.name} has no decodable frames")
         if start >= idx:
             raise InvalidInputError(f"video {self.path.name}: start frame {start} is past the last frame {idx - 1}")
+
+    def _black(self) -> npt.NDArray[np.uint8]:
+        ctx = self._stream.codec_context
+        return _upright(np.zeros((max(1, int(ctx.height)), max(1, int(ctx.width)), 3), np.uint8), self.rotation)
+
+    def _check_damage(self, damaged: int, seen: int) -> None:
+        if damaged > MIN_DAMAGED_TO_FAIL and damaged > MAX_DAMAGED_FRACTION * seen:
+            raise InvalidInputError(
+                f"video {self.path.name} is corrupt: {damaged} of its first {seen} frames do not decode"
+            )
+
+    def _presented(self) -> Iterator[tuple[int | None, av.VideoFrame | None]]:
+        """``(pts, frame)`` in presentation order; ``frame`` None for a frame lost to a packet that did not decode.
+
+        Every packet demuxed with a timestamp is one frame to present. Once a packet has failed to decode, a
+        packet's timestamp that the decoder passes over without giving its frame is a lost frame; before any failure
+        nothing is inferred (some codecs have packets that present no frame of their own).
+        """
+        waiting: list[int] = []  # timestamps of packets demuxed and not yet presented (a min-heap)
+        failures = demux_errors = 0
+        last_pts: int | None = None
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+                demux_errors = 0
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:
+                demux_errors += 1
+                failures += 1
+                log.debug("video %s: unreadable data after pts %s: %s", self.path.name, last_pts, exc)
+                if demux_errors >= _MAX_DEMUX_ERRORS:
+                    log.warning("video %s: %d read errors in a row; the rest is given up", self.path.name, demux_errors)
+                    break
+                continue
+            if packet.size and packet.pts is not None and not packet.is_discard:
+                heapq.heappush(waiting, packet.pts)
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError as exc:
+                failures += 1
+                log.debug("video %s: a packet near pts %s does not decode: %s", self.path.name, packet.pts, exc)
+                continue
+            for frame in decoded:
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is not None:
+                    while waiting and waiting[0] < pts:  # passed over
+                        lost = heapq.heappop(waiting)
+                        if failures and (last_pts is None or lost > last_pts):
+                            yield lost, None
+                    if waiting and waiting[0] == pts:
+                        heapq.heappop(waiting)
+                    last_pts = pts if last_pts is None else max(last_pts, pts)
+                yield pts, frame
+        if failures:  # frames after the last presented one whose packets did not decode
+            for lost in sorted(set(waiting)):
+                if last_pts is None or lost > last_pts:
+                    yield lost, None
 
 
 def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
@@ -180,7 +262,9 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
     with VideoReader(path) as reader:
         stream = reader._stream
         width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-        ts = np.array([f.ts_ms for f in reader.frames(decode_images=False)], dtype=np.float64)
+        frames = list(reader.frames(decode_images=False))
+        ts = np.array([f.ts_ms for f in frames], dtype=np.float64)
+        damaged = tuple(f.frame_idx for f in frames if f.damaged)
         fps = reader.nominal_fps
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
         if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
@@ -201,7 +285,7 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         # rounding would make it 29.999999999999996.
         fps = fps if fps > 0 and abs(measured - fps) <= _RATE_AGREEMENT * fps else measured
     duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
-    info = VideoInfo(width, height, len(ts), fps, vfr, duration, declared)
+    info = VideoInfo(width, height, len(ts), fps, vfr, duration, declared, damaged)
     if info.truncated:
         log.warning(
             "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels cover the "
@@ -209,6 +293,14 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
             Path(path).name,
             declared,
             len(ts),
+        )
+    if damaged:
+        log.warning(
+            "video %s: %d frames do not decode (damaged packets), from frame %d: kept in place with no labels of "
+            "their own",
+            Path(path).name,
+            len(damaged),
+            damaged[0],
         )
     return info, ts
 
