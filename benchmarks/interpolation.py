@@ -14,8 +14,12 @@ reference. Writes ``benchmarks/results/interpolation.{json,md}`` and ``interpola
 Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run). Your own data only:
 ``python benchmarks/interpolation.py --mot-gt gt.txt --video video.mp4 [--dets det.txt] --no-pets --no-fast --out DIR``.
 Ground truth and detections are MOTChallenge text (``frame,id,x,y,w,h[,conf,...]``, frames from 1; commas or
-whitespace; rows whose 7th column is 0 are boxes MOTChallenge marks not to evaluate: the metrics leave them out,
-the track runs on across them).
+whitespace; a header line and ``#`` comments are skipped; UTF-8 or UTF-16 with its byte-order mark). Rows whose 7th
+column is 0 are boxes MOTChallenge marks not to evaluate: the metrics leave them out, the track runs on across them.
+The visibility column (9th) is not read unless ``--min-visibility V`` is given: boxes below ``V`` are then left out of
+the metrics the same way. Ground truth needs whole-number ids from 1 and one box per track and frame; a box without
+area (w or h <= 0) is left out and splits its track there, as a missing frame does. What the loader left out is
+listed under "notes" in the JSON and the Markdown.
 """
 
 from __future__ import annotations
@@ -89,22 +93,31 @@ class Scene:
     notes: list[str] = field(default_factory=list)
 
 
-def read_mot_rows(path: Path, what: str) -> np.ndarray:
-    """(N, C >= 6) float rows of a MOTChallenge text file: commas or whitespace between values, blank lines and a
-    header line skipped. Raises :class:`InputError` naming the file and line."""
+def _text(path: Path) -> str:
+    """A text file's contents: UTF-8 (a byte-order mark dropped) or UTF-16 with its byte-order mark."""
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16", errors="replace")
+    return raw.decode("utf-8-sig", errors="replace")
+
+
+def read_mot_rows(path: Path, what: str, ids: bool = False) -> np.ndarray:
+    """(N, C >= 6) float rows of a MOTChallenge text file: commas or whitespace between values; blank lines, lines
+    starting with ``#`` and a header line (a first line whose first value is not a number) skipped. With ``ids``, the
+    id column must hold whole numbers from 1 (ground truth). Raises :class:`InputError` naming the file and line."""
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
     rows: list[list[float]] = []
     lines: list[int] = []  # each row's line in the file
     header_seen = False
-    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for n, line in enumerate(_text(path).splitlines(), 1):
         parts = line.replace(",", " ").split()
-        if not parts:
+        if not parts or parts[0].startswith("#"):
             continue
         try:
             vals = [float(v) for v in parts]
         except ValueError:
-            if not rows and not header_seen and not any(_is_number(v) for v in parts):
+            if not rows and not header_seen and not _is_number(parts[0]):
                 header_seen = True
                 continue  # a header line (a line of numbers with a typo in it is an error, below)
             raise InputError(f"{what} {path}, line {n}: not numbers: {line.strip()[:80]!r}") from None
@@ -126,6 +139,20 @@ def read_mot_rows(path: Path, what: str) -> np.ndarray:
             f"{what} {path}, line {lines[bad]}: frame {arr[bad, 0]:g}; MOTChallenge frames are whole numbers "
             "from 1 (0-based files: add 1)"
         )
+    if ids:
+        wrong = (arr[:, 1] < 1) | (arr[:, 1] != np.round(arr[:, 1]))
+        if wrong.any():
+            bad = int(np.flatnonzero(wrong)[0])
+            raise InputError(f"{what} {path}, line {lines[bad]}: id {arr[bad, 1]:g}; ids are whole numbers from 1")
+        key = arr[:, 0] * (arr[:, 1].max() + 1) + arr[:, 1]
+        _, first, counts = np.unique(key, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            dup = key == key[first[counts > 1][0]]
+            at = [lines[i] for i in np.flatnonzero(dup)]
+            raise InputError(
+                f"{what} {path}: track {int(arr[dup][0, 1])} has frame {int(arr[dup][0, 0])} more than once "
+                f"(lines {', '.join(map(str, at))}): one box per track and frame"
+            )
     return arr
 
 
@@ -137,15 +164,28 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray, bool]]]:
-    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy, evaluate)]}: rows whose 7th column is 0 are boxes not to
-    evaluate (``evaluate`` False: the track runs on across them, the metrics leave them out); boxes without area (w or
-    h <= 0) dropped with a warning."""
-    rows = read_mot_rows(path, "ground truth")
+def load_mot(
+    path: Path, notes: list[str] | None = None, min_visibility: float = 0.0
+) -> dict[int, list[tuple[int, np.ndarray, bool]]]:
+    """MOTChallenge gt -> {id: [(frame_idx 0-based, xyxy, evaluate)]}: rows whose 7th column is 0, and with
+    ``min_visibility`` > 0 rows whose visibility (9th column) is below it, are boxes not to evaluate (``evaluate``
+    False: the track runs on across them, the metrics leave them out); boxes without area (w or h <= 0) are left out,
+    which splits their track as a missing frame does. What was left out is said in ``notes`` (and logged)."""
+    rows = read_mot_rows(path, "ground truth", ids=True)
     keep = rows[:, 6] != 0 if rows.shape[1] > 6 else np.ones(len(rows), bool)
+    if min_visibility > 0:
+        if rows.shape[1] < 9:
+            raise InputError(f"ground truth {path}: --min-visibility needs a 9th column (visibility)")
+        low = keep & (rows[:, 8] < min_visibility)
+        _note(notes, f"ground truth {path}: {int(low.sum())} boxes with visibility below {min_visibility:g} not scored")
+        keep &= ~low
     flat = (rows[:, 4] <= 0) | (rows[:, 5] <= 0)
-    if (keep & flat).any():
-        logger.warning("ground truth %s: %d boxes with w or h <= 0 ignored", path, int((keep & flat).sum()))
+    if flat.any():
+        _note(
+            notes,
+            f"ground truth {path}: {int(flat.sum())} boxes with w or h <= 0 left out; each splits its track there, as "
+            "a missing frame does",
+        )
     out: dict[int, list[tuple[int, np.ndarray, bool]]] = defaultdict(list)
     for r, k in zip(rows[~flat], keep[~flat], strict=True):
         x, y, w, h = r[2:6]
@@ -155,10 +195,19 @@ def load_mot(path: Path) -> dict[int, list[tuple[int, np.ndarray, bool]]]:
     return out
 
 
-def spans_from_mot(tracks: Mapping[int, list[tuple[int, np.ndarray, bool]]], min_len: int = 3) -> list[GtSpan]:
+def _note(notes: list[str] | None, text: str) -> None:
+    """Log ``text`` and keep it in ``notes`` (they go into the results)."""
+    logger.warning("%s", text)
+    if notes is not None:
+        notes.append(text)
+
+
+def spans_from_mot(
+    tracks: Mapping[int, list[tuple[int, np.ndarray, bool]]], min_len: int = 3, notes: list[str] | None = None
+) -> list[GtSpan]:
     """Contiguous spans of each track (a frame missing from a track splits it; the same frame twice keeps the
     first row; a box not to evaluate does not split it), those shorter than ``min_len`` frames or with no box to
-    evaluate left out (they have no frame between two keyframes to measure)."""
+    evaluate left out (they have no frame between two keyframes to measure; said in ``notes``)."""
     spans: list[GtSpan] = []
     short = 0
     for tid, rows in sorted(tracks.items()):
@@ -175,27 +224,27 @@ def spans_from_mot(tracks: Mapping[int, list[tuple[int, np.ndarray, bool]]], min
             else:
                 short += 1
     if short:
-        logger.warning("%d ground-truth spans shorter than %d frames or not to evaluate left out", short, min_len)
+        _note(notes, f"{short} ground-truth spans shorter than {min_len} frames or with no box to evaluate left out")
     return spans
 
 
-def load_dets(path: Path) -> dict[int, Detections]:
+def load_dets(path: Path, notes: list[str] | None = None) -> dict[int, Detections]:
     """MOTChallenge detections -> {frame_idx 0-based: Detections}. Scores (7th column; 1 without one) outside
     [0, 1], as some detectors write them (log-odds, percentages), are mapped onto [0, 1] by their rank, which keeps
-    their order; boxes without area are dropped (both with a warning)."""
+    their order; boxes without area are dropped (both said in ``notes``)."""
     rows = read_mot_rows(path, "detections")
     flat = (rows[:, 4] <= 0) | (rows[:, 5] <= 0)
     if flat.any():
-        logger.warning("detections %s: %d boxes with w or h <= 0 ignored", path, int(flat.sum()))
+        _note(notes, f"detections {path}: {int(flat.sum())} boxes with w or h <= 0 left out")
         rows = rows[~flat]
     score = rows[:, 6].copy() if rows.shape[1] > 6 else np.ones(len(rows))
     score[~np.isfinite(score)] = 0.0
     if len(score) and score.min() == score.max() and not 0.0 <= score[0] <= 1.0:
-        logger.warning("detections %s: every score is %.3g (no score): taken as 1", path, score[0])
+        _note(notes, f"detections {path}: every score is {score[0]:.3g} (no score): taken as 1")
         score = np.ones(len(score))
     elif len(score) and (score.min() < 0.0 or score.max() > 1.0):
-        logger.warning(
-            "detections %s: scores span %.3g to %.3g; mapped onto [0, 1] by rank", path, score.min(), score.max()
+        _note(
+            notes, f"detections {path}: scores span {score.min():.3g} to {score.max():.3g}; mapped onto [0, 1] by rank"
         )
         values, inverse = np.unique(score, return_inverse=True)  # equal scores keep one rank
         score = (inverse + 1) / len(values)
@@ -226,20 +275,22 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
     return ArrayFrames(np.stack(frames))
 
 
-def custom_scene(gt: Path, video: Path, dets: Path | None) -> Scene:
+def custom_scene(gt: Path, video: Path, dets: Path | None, min_visibility: float = 0.0) -> Scene:
     """A user's MOTChallenge ground truth with its video (and detections): checked against each other."""
-    spans = spans_from_mot(load_mot(gt))
+    cleaning: list[str] = []
+    tracks = load_mot(gt, cleaning, min_visibility)
+    spans = spans_from_mot(tracks, notes=cleaning)
     if not spans:
         raise InputError(f"ground truth {gt}: no track has 3 consecutive frames (one between two keyframes)")
     frames = load_video_gray(video)
     n = frames.num_frames
-    for sp in spans:
-        if sp.frames[-1] >= n:
+    for tid, rows in sorted(tracks.items()):
+        last = max(f for f, *_ in rows)
+        if last >= n:
             raise InputError(
-                f"ground truth {gt}: track {sp.track_id} has frame {int(sp.frames[-1]) + 1} (1-based), past the "
-                f"video's {n} frames ({video})"
+                f"ground truth {gt}: track {tid} has frame {last + 1} (1-based), past the video's {n} frames ({video})"
             )
-    detections = load_dets(dets) if dets is not None else None
+    detections = load_dets(dets, cleaning) if dets is not None else None
     if detections is not None:
         past = [f for f in detections if f >= n]
         if past:
@@ -248,15 +299,21 @@ def custom_scene(gt: Path, video: Path, dets: Path | None) -> Scene:
         f"custom: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
         + (f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)" if dets else "")
     ]
+    notes += cleaning
     h, w = frames.read(0).shape[:2]
     off = _leave_out_off_frame(spans, w, h)
     if off:
-        note = (
+        _note(
+            notes,
             f"custom: {off} ground-truth boxes lie wholly outside the {w}x{h} frame (nothing there to see or to "
-            "interpolate toward): left out of the metrics, as rows flagged 0 are"
+            "interpolate toward): left out of the metrics, as rows flagged 0 are",
         )
-        logger.warning("%s", note)
-        notes.append(note)
+        unseen = [sp for sp in spans if not sp.scored().any()]
+        if unseen:
+            spans = [sp for sp in spans if sp.scored().any()]
+            _note(notes, f"custom: {len(unseen)} spans lie wholly outside the frame: left out (keyframes needed too)")
+    if not spans:
+        raise InputError(f"ground truth {gt}: every track lies outside the {w}x{h} frame")
     return Scene("custom", spans, frames, detections, notes)
 
 
@@ -792,6 +849,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--mot-gt", type=Path, help="your own MOTChallenge ground truth (needs --video)")
     ap.add_argument("--video", type=Path, help="the video of --mot-gt")
     ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt")
+    ap.add_argument(
+        "--min-visibility",
+        type=float,
+        default=0.0,
+        help="with --mot-gt: boxes whose visibility (9th column) is below this are not scored, as rows flagged 0 are "
+        "(default 0: every box is scored, the visibility column is not read)",
+    )
     ap.add_argument("--no-pets", action="store_true", help="leave out PETS09-S2L1 (used when ../shared/data has it)")
     ap.add_argument("--no-fast", action="store_true", help="leave out the generated fast-motion scenes")
     ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
@@ -821,7 +885,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error("--video and --dets go with --mot-gt (your ground truth)")
     if args.mot_gt:
         try:
-            scenes.append(custom_scene(args.mot_gt, args.video, args.dets))
+            scenes.append(custom_scene(args.mot_gt, args.video, args.dets, args.min_visibility))
         except InputError as exc:
             ap.exit(2, f"{ap.prog}: error: {exc}\n")
     if not args.no_pets and (sc := pets09_scene(args.quick)) is not None:

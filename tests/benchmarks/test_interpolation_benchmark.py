@@ -186,3 +186,87 @@ def test_boxes_wholly_outside_the_frame_are_left_out_and_named(
     (span,) = scene.spans
     assert span.frames.tolist() == list(range(30)) and span.scored().tolist() == [i not in (14, 15) for i in range(30)]
     assert any("2 ground-truth boxes lie wholly outside the 96x64 frame" in n for n in scene.notes)
+
+
+def _rows(gt: Path) -> list[str]:
+    return gt.read_text().splitlines()
+
+
+def test_ground_truth_with_a_box_twice_or_bad_ids_is_refused(
+    bench: ModuleType, own_data: tuple[Path, Path, Path]
+) -> None:
+    """A second box for a track's frame was dropped by row order (results changed with the file's sorting); ids of 0
+    or -1 ended in a traceback; an id of 1.5 became 1. Each is now an error naming the line."""
+    gt, video, _ = own_data
+    rows = _rows(gt)
+    gt.write_text("\n".join([*rows, "13,7,10,10,20,20,1,1,1"]) + "\n")
+    with pytest.raises(bench.InputError, match=r"track 7 has frame 13 more than once \(lines 13, 31\)"):
+        bench.load_mot(gt)
+    for bad in ("0", "-1", "1.5"):
+        gt.write_text("\n".join([rows[0].replace(",7,", f",{bad},", 1), *rows[1:]]) + "\n")
+        with pytest.raises(bench.InputError, match=rf"line 1: id {bad}; ids are whole numbers from 1"):
+            bench.load_mot(gt)
+    code = None
+    try:
+        bench.main(["--mot-gt", str(gt), "--video", str(video), "--no-pets", "--no-fast", "--methods", "linear"])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2  # a usage error, not a traceback
+
+
+def test_encodings_comments_and_headers_are_read(bench: ModuleType, own_data: tuple[Path, Path, Path]) -> None:
+    gt, _, _ = own_data
+    rows = _rows(gt)
+    expected = bench.read_mot_rows(gt, "gt")
+    variants = {
+        "bom": ("\ufeff" + "\n".join(rows)).encode("utf-8"),
+        "utf16": "\n".join(rows).encode("utf-16"),
+        "header with digits": ("frame id x1 y1 w h conf class vis (MOT17, 9 columns)\n" + "\n".join(rows)).encode(),
+        "comments": ("# MOT17 gt v2, 9 columns\n" + "\n".join([*rows[:10], "# camera 2", *rows[10:]])).encode(),
+    }
+    for name, data in variants.items():
+        gt.write_bytes(data)
+        assert np.array_equal(bench.read_mot_rows(gt, "gt"), expected), name
+    gt.write_text("\n".join([rows[0].replace(",20,", ",2O,", 1), *rows[1:]]) + "\n")  # a typo is not a header
+    with pytest.raises(bench.InputError, match="line 1: not numbers"):
+        bench.read_mot_rows(gt, "gt")
+
+
+def test_what_the_loader_leaves_out_is_in_the_results(
+    bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Boxes without area, short spans and rescaled scores went to the log only; the results did not say. A box
+    without area splits its track (said so), and --min-visibility leaves out boxes seen too little."""
+    gt, video, det = own_data
+    rows = _rows(gt)
+    rows[10] = ",".join([*rows[10].split(",")[:4], "0", "20", "1", "1", "1"])
+    for i in (20, 21):
+        rows[i] = ",".join([*rows[i].split(",")[:8], "0.1"])
+    rows.append("40,9,1,1,5,5,1,1,1")  # a 1-frame track past the 30-frame video
+    gt.write_text("\n".join(rows) + "\n")
+    with pytest.raises(bench.InputError, match=r"track 9 has frame 40 \(1-based\), past the video's 30 frames"):
+        bench.custom_scene(gt, video, det)
+    gt.write_text("\n".join(rows[:-1]) + "\n")
+    scene = bench.custom_scene(gt, video, det, min_visibility=0.5)
+    assert [sp.frames.tolist() for sp in scene.spans] == [list(range(10)), list(range(11, 30))]
+    assert [int((~sp.scored()).sum()) for sp in scene.spans] == [0, 2]
+    out = tmp_path / "res"
+    argv = ["--mot-gt", str(gt), "--video", str(video), "--dets", str(det), "--no-pets", "--no-fast",
+            "--methods", "linear", "--ks", "5", "--no-effort", "--min-visibility", "0.5", "--out", str(out)]  # fmt: skip
+    bench.main(argv)
+    doc = json.loads((out / "interpolation.json").read_text())
+    notes = "\n".join(doc["notes"])
+    assert "1 boxes with w or h <= 0 left out; each splits its track there" in notes
+    assert "2 boxes with visibility below 0.5 not scored" in notes
+    assert "scores span -2 to 0.9; mapped onto [0, 1] by rank" in notes
+    assert "2 boxes with visibility below 0.5" in (out / "interpolation.md").read_text()
+    assert doc["scenes"]["custom"]["linear"]["5"]["all"]["n"] == 20  # 7 + 13 frames between keyframes scored: an integer
+
+
+def test_a_track_wholly_outside_the_frame_is_no_span(bench: ModuleType, own_data: tuple[Path, Path, Path]) -> None:
+    """It counted as a span (and its keyframes in 'keyframes needed') with nothing in it scored."""
+    gt, video, _ = own_data
+    gt.write_text(gt.read_text() + "".join(f"{f},8,200,20,12,20,1,1,1\n" for f in range(1, 11)))
+    scene = bench.custom_scene(gt, video, None)
+    assert [sp.track_id for sp in scene.spans] == [7]
+    assert any("1 spans lie wholly outside the frame: left out" in n for n in scene.notes)

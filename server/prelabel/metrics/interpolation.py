@@ -129,7 +129,7 @@ class BoxSummary:
 
     def as_dict(self) -> dict[str, float]:
         """Plain dict (for JSON)."""
-        return {k: float(v) for k, v in asdict(self).items()}
+        return {k: (int(v) if k == "n" else float(v)) for k, v in asdict(self).items()}
 
 
 def summarize_boxes(iou: npt.ArrayLike, cerr: npt.ArrayLike) -> BoxSummary:
