@@ -251,8 +251,8 @@ def test_what_the_loader_leaves_out_is_in_the_results(
     assert [sp.frames.tolist() for sp in scene.spans] == [list(range(10)), list(range(11, 30))]
     assert [int((~sp.scored()).sum()) for sp in scene.spans] == [0, 2]
     out = tmp_path / "res"
-    argv = ["--mot-gt", str(gt), "--video", str(video), "--dets", str(det), "--no-pets", "--no-fast",
-            "--methods", "linear", "--ks", "5", "--no-effort", "--min-visibility", "0.5", "--out", str(out)]  # fmt: skip
+    argv = ["--mot-gt", str(gt), "--video", str(video), "--dets", str(det), "--no-pets", "--no-fast", "--methods",
+            "linear", "--ks", "5", "--no-effort", "--min-visibility", "0.5", "--out", str(out)]  # fmt: skip
     bench.main(argv)
     doc = json.loads((out / "interpolation.json").read_text())
     notes = "\n".join(doc["notes"])
@@ -260,7 +260,7 @@ def test_what_the_loader_leaves_out_is_in_the_results(
     assert "2 boxes with visibility below 0.5 not scored" in notes
     assert "scores span -2 to 0.9; mapped onto [0, 1] by rank" in notes
     assert "2 boxes with visibility below 0.5" in (out / "interpolation.md").read_text()
-    assert doc["scenes"]["custom"]["linear"]["5"]["all"]["n"] == 20  # 7 + 13 frames between keyframes scored: an integer
+    assert doc["scenes"]["custom"]["linear"]["5"]["all"]["n"] == 20  # 7 + 13 in-between frames scored: an integer
 
 
 def test_a_track_wholly_outside_the_frame_is_no_span(bench: ModuleType, own_data: tuple[Path, Path, Path]) -> None:
