@@ -321,6 +321,8 @@ class Pipeline:
             tracks = (
                 refine(raw, rcfg, fps, appearance=tracker.appearance(), frame_size=size) if cfg.offline_refine else raw
             )
+            if done == 1 and not tracks:  # a still (one frame): each confident detection is a track of one box
+                tracks = _single_frame_tracks(detections, tcfg.new_track_score, ts_all)
             n_dets = sum(len(d) for d in detections.values())
             if n_dets and not tracks:
                 log.warning(
@@ -361,6 +363,25 @@ class Pipeline:
         others = [t for t in tracks if t.class_name != person]
         people = smooth_skeleton_tracks(attach_skeletons(people, poses))
         return sorted([*people, *others], key=lambda t: t.track_id)
+
+
+def _single_frame_tracks(detections: dict[int, Detections], min_score: float, ts_ms: Any) -> list[Track]:
+    """Tracks of one box each, from the detections of a one-frame video scoring at least ``min_score`` (a track
+    needs two frames in a row otherwise, so a still gave no label at all), best first."""
+    from prelabel.types import TrackedBox
+
+    ((frame, dets),) = detections.items()
+    order = [int(i) for i in np.argsort(-dets.scores, kind="stable") if dets.scores[i] >= min_score]
+    names = dets.class_names
+    return [
+        Track(
+            n,
+            [TrackedBox(frame, dets.xyxy[i], float(dets.scores[i]), ts_ms=float(ts_ms[frame]))],
+            int(dets.class_ids[i]),
+            names[int(dets.class_ids[i])] if int(dets.class_ids[i]) < len(names) else "",
+        )
+        for n, i in enumerate(order, 1)
+    ]
 
 
 @dataclass

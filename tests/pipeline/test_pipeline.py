@@ -146,3 +146,21 @@ def test_result_json_names_damaged_frames() -> None:
     assert warning.startswith(
         "12 frames do not decode (damaged packets): frames 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 and 2 "
     )
+
+
+def test_a_one_frame_video_gives_a_track_per_confident_detection(tmp_path: Path) -> None:
+    """A still (a one-frame video) gave detections but no track (a track needs two frames in a row), so every export
+    was empty."""
+
+    class Two(OneBox):
+        def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+            boxes = np.array([[50.0, 10.0, 70.0, 50.0], [5.0, 5.0, 25.0, 45.0], [80.0, 5.0, 90.0, 30.0]])
+            return [Detections(boxes, np.array([0.7, 0.9, 0.3]), np.zeros(3, np.int64), ("person",)) for _ in images]
+
+    config = PipelineConfig(stages=("detect", "track"), detector_model="one-box")
+    result = Pipeline(lambda name, task: Two(), config).run(_clip(tmp_path, 1), None)
+    assert [(t.track_id, t.frames.tolist(), t.class_name) for t in result.tracks] == [
+        (1, [0], "person"),
+        (2, [0], "person"),
+    ]
+    assert [t.xyxy[0].tolist() for t in result.tracks] == [[5.0, 5.0, 25.0, 45.0], [50.0, 10.0, 70.0, 50.0]]
