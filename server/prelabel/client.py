@@ -24,6 +24,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from prelabel.files import file_sha256
+from prelabel.images import map_images
 from prelabel.service.messages import (
     box_from_proto,
     detections_from_proto,
@@ -206,7 +207,7 @@ class PrelabelClient:
         ``max_side`` > 0 shrinks larger arrays before sending (see :func:`prepare_image`; the model's input size is
         a good value); boxes are scaled back.
         """
-        prepared = [prepare_image(img, encoding, max_side=max_side) for img in images]
+        prepared = map_images(lambda img: prepare_image(img, encoding, max_side=max_side), list(images))
         req = pb.DetectRequest(
             model=model,
             images=[data for data, _ in prepared],

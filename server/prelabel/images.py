@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -19,6 +23,26 @@ Image = npt.NDArray[np.uint8]  # (H, W, 3) uint8, BGR (OpenCV order)
 MAX_IMAGE_PIXELS = 8192 * 8192
 # Most pixels the images of one request may decode to together (256 full-HD frames; 1.6 GB as BGR).
 MAX_BATCH_PIXELS = 256 * 1920 * 1080
+# Threads that encode and decode a batch's images at once (OpenCV's codecs release the GIL): a request's decoding
+# took as long as a GPU's inference of it.
+CODEC_THREADS = max(1, min(8, os.cpu_count() or 1))
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def map_images(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``[fn(x) for x in items]``, on :data:`CODEC_THREADS` threads when there are several items; the first failing
+    item's exception, in order, is raised."""
+    global _pool
+    if len(items) < 2 or CODEC_THREADS < 2:
+        return [fn(x) for x in items]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(CODEC_THREADS, thread_name_prefix="image-codec")
+    return list(_pool.map(fn, items))
 
 
 def image_size(data: bytes, index: int = 0) -> tuple[int, int] | None:
@@ -47,13 +71,17 @@ def decode_images(datas: Sequence[bytes]) -> list[Image]:
         InvalidInputError: as :func:`decode_image`, or the images together larger than allowed.
     """
     total = 0
+    unread = False
     for i, data in enumerate(datas):
         size = image_size(data, i) if data else None
         if size is None:
+            unread = True
             continue
         _check_size(size[0], size[1], i)
         total += size[0] * size[1]
         _check_total(total, len(datas))
+    if not unread:  # every size known and within the limits: decode them together
+        return map_images(lambda item: _decode(item[1], item[0]), list(enumerate(datas)))
     # Headers Pillow does not read (formats only OpenCV decodes) count as they decode.
     out, total = [], 0
     for i, data in enumerate(datas):
