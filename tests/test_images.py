@@ -75,6 +75,6 @@ def test_a_batch_decodes_in_order_and_names_its_first_bad_image() -> None:
     images = [rng.integers(0, 255, (48 + i, 64, 3), dtype=np.uint8) for i in range(12)]
     datas = [cv2.imencode(".png", img)[1].tobytes() for img in images]
     assert all(np.array_equal(a, b) for a, b in zip(decode_images(datas), images, strict=True))
-    broken = datas[:3] + [datas[3][:40], datas[4], datas[5][:30], *datas[6:]]  # images 3 and 5 cut short
+    broken = [*datas[:3], datas[3][:40], datas[4], datas[5][:30], *datas[6:]]  # images 3 and 5 cut short
     with pytest.raises(InvalidInputError, match=r"^image 3: "):
         decode_images(broken)
