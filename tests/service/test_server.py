@@ -278,6 +278,20 @@ def test_a_job_tells_its_client_of_frames_that_do_not_decode(
     assert list(client.get_job(job.job_id).warnings) == [warning]
 
 
+def test_an_uploaded_playlist_is_refused_by_the_name_its_client_gave(
+    server: tuple[PrelabelServer, Path], client: PrelabelClient, tmp_path: Path
+) -> None:
+    """A playlist naming a server file outside the allowed roots was stored, and its job labelled that file. Refused
+    now, and errors about an upload name the client's file, not the stored video.<suffix>."""
+    outside = make_video(tmp_path / "secret.avi")
+    playlist = tmp_path / "clip.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\n{outside}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(grpc.RpcError) as err:
+        client.upload_video(playlist)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "video clip.m3u8 is a playlist or manifest" in (err.value.details() or "")
+
+
 def test_unknown_job_is_not_found(client: PrelabelClient) -> None:
     md = (("authorization", f"Bearer {TOKEN}"),)
     for call in (

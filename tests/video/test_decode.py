@@ -319,3 +319,37 @@ def test_a_mostly_damaged_video_is_refused(tmp_path: Path, damaged_clip: Damaged
     path = damaged_clip(tmp_path / "bad.avi", 40, list(range(0, 40, 2)))
     with pytest.raises(InvalidInputError, match=r"bad\.avi is corrupt: 11 of its first 21 frames do not decode"):
         probe(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\n{target}\n#EXT-X-ENDLIST\n",
+        "\ufeff#EXTM3U\n#EXTINF:2.0,\n{target}\n",
+        "ffconcat version 1.0\nfile '{target}'\n",
+    ],
+)
+def test_a_playlist_naming_other_files_is_not_a_video(tmp_path: Path, text: str) -> None:
+    """An uploaded 100-byte HLS playlist had the server label a video outside its allowed roots."""
+    target = write_vfr_video(tmp_path / "elsewhere.ts", [0, 40, 80, 120])
+    playlist = tmp_path / "inside" / "clip.m3u8"
+    playlist.parent.mkdir()
+    playlist.write_text(text.format(target=target))
+    with pytest.raises(InvalidInputError, match=r"clip\.m3u8 is a playlist or manifest that names other files"):
+        probe(playlist)
+
+
+def test_a_name_with_a_colon_is_a_file_not_a_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_vfr_video(tmp_path / "cam:2.mp4", [0, 40, 80])
+    monkeypatch.chdir(tmp_path)
+    assert probe("cam:2.mp4")[0].num_frames == 3
+
+
+def test_the_interpolation_reader_refuses_playlists_too(tmp_path: Path) -> None:
+    from prelabel.interpolate.frames import VideoFileFrames
+
+    target = write_vfr_video(tmp_path / "elsewhere.ts", [0, 40, 80, 120])
+    playlist = tmp_path / "clip.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXTINF:2.0,\n{target}\n")
+    with pytest.raises(InvalidInputError, match="playlist or manifest"):
+        VideoFileFrames(playlist)

@@ -88,6 +88,9 @@ class VideoFileFrames:
         self._path = Path(path)
         if not self._path.is_file():
             raise InvalidInputError(f"video {self._path.name}: file not found")
+        from prelabel.video.decode import refuse_referencing_file
+
+        refuse_referencing_file(self._path)
         self._cap: cv2.VideoCapture | None = None
         self._next = 0
         self._from_start = True  # the reader has decoded in order from frame 0 (no seek since it was opened)

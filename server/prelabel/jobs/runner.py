@@ -303,7 +303,11 @@ class JobRunner:
                 self.store.update(job_id, state=JobState.CANCELLED, error="cancelled by request")
         except PrelabelError as exc:
             log.warning("job %s failed: %s", job_id, exc)
-            self.store.update(job_id, state=JobState.FAILED, error=str(exc))
+            error = str(exc)
+            client_name = job.request.video.get("name")
+            if client_name:  # an upload is stored as video.<suffix>: say the name its client knows it by
+                error = error.replace(f"video {job.video_path.name} ", f"video {client_name} ")
+            self.store.update(job_id, state=JobState.FAILED, error=error)
         finally:
             with self._lock:
                 self._running.pop(job_id, None)

@@ -41,6 +41,25 @@ _RATE_AGREEMENT = 1e-3
 # FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
 _TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+# Demuxers whose file names other files or addresses to read (playlists, manifests, concatenation lists, session
+# descriptions): a 100-byte HLS playlist uploaded to the server had it label a video outside the allowed roots.
+_REFERENCING_DEMUXERS = frozenset(
+    {
+        "hls",
+        "applehttp",
+        "dash",
+        "concat",
+        "imf",
+        "webm_dash_manifest",
+        "sdp",
+        "rtp",
+        "rtsp",
+        "mpegdash",
+        "smoothstreaming",
+    }
+)
+# How such files begin, refused before FFmpeg opens them (and anything they name).
+_REFERENCING_MAGIC = (b"#EXTM3U", b"ffconcat version", b"v=0\r\n", b"v=0\n")
 # A file is refused as corrupt when more than this fraction of its frames so far, and more than MIN_DAMAGED_TO_FAIL
 # frames, did not decode.
 MAX_DAMAGED_FRACTION = 0.1
@@ -60,6 +79,21 @@ class Frame:
     damaged: bool = False
 
 
+def refuse_referencing_file(path: Path) -> None:
+    """Refuse a playlist, manifest, concatenation list or session description: a file that names other files or
+    addresses for a decoder to read (it would read outside the folders a server allows).
+
+    Raises:
+        InvalidInputError: ``path`` begins as such a file.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(_REFERENCING_MAGIC) or (b"<MPD" in head and b"urn:mpeg:dash" in head):
+        raise InvalidInputError(
+            f"video {path.name} is a playlist or manifest that names other files, not a video: give the video itself"
+        )
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
         raise NotFoundError(f"video {path.name} does not exist")
@@ -67,14 +101,22 @@ def _open(path: Path) -> av.container.InputContainer:
         raise InvalidInputError(f"video {path.name} is not a file")
     if path.stat().st_size == 0:
         raise InvalidInputError(f"video {path.name} is empty")
+    refuse_referencing_file(path)
     try:
-        container = av.open(str(path), mode="r")
+        # Local files only: no network address is opened whatever the file names; "file:" keeps a name with a colon
+        # in it ("cam:2.mp4") from being read as a protocol.
+        container = av.open(f"file:{path.absolute()}", mode="r", options={"protocol_whitelist": "file"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        why = str(exc).replace(f": '{path}'", "").replace(str(path), path.name)  # FFmpeg's message names the path
+        url = f"file:{path.absolute()}"
+        why = str(exc).replace(f": '{url}'", "").replace(url, path.name)  # FFmpeg's message names the file
         raise InvalidInputError(f"video {path.name} cannot be read: {why}") from exc
     if not container.streams.video:
         container.close()
         raise InvalidInputError(f"video {path.name} has no video stream")
+    if container.format.name in _REFERENCING_DEMUXERS or set(container.format.name.split(",")) & _REFERENCING_DEMUXERS:
+        name = container.format.name
+        container.close()
+        raise InvalidInputError(f"video {path.name} is a {name} file that names other files, not a video")
     codec = container.streams.video[0].codec_context.name
     if container.format.name in _TEXT_DEMUXERS or codec in _TEXT_CODECS:
         container.close()  # FFmpeg renders any text file as "video" (its ANSI art demuxer): not footage

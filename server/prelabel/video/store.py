@@ -100,6 +100,9 @@ class UploadStore:
                 (final_dir / _NAME_FILE).write_text(name, encoding="utf-8")
             try:
                 info, _ = probe(final)
+            except InvalidInputError as exc:  # named as the client named the file, not as it is stored
+                shutil.rmtree(final_dir, ignore_errors=True)
+                raise InvalidInputError(str(exc).replace(final.name, name or final.name, 1)) from exc
             except Exception:
                 shutil.rmtree(final_dir, ignore_errors=True)
                 raise
