@@ -113,10 +113,18 @@ class VideoInfo:
     duration_ms: float = 0.0
     declared_frames: int = 0  # the frames the container lists (0: not known); more than decode: a truncated file
     damaged_frames: tuple[int, ...] = ()  # frames whose packets did not decode (kept in place; see video.decode)
+    timestamp_resets: int = 0  # times the timestamps restarted (joined recordings): bridged, time keeps increasing
+    rescaled_frames: int = 0  # frames at another picture size than the first, scaled to it
+    declared_duration_ms: float = 0.0  # how long the container says the video is (0: not known)
 
     @property
     def truncated(self) -> bool:
-        """Whether the container lists clearly more frames than decode (a file cut short or damaged)."""
+        """Whether the container promises clearly more video than decodes (a file cut short or damaged): by duration
+        where it states one (its frame count can include frames an edit list hides, or rest on a nominal rate
+        above a variable one), else by frame count."""
+        if self.declared_duration_ms > 0 and self.duration_ms > 0:
+            step = self.duration_ms / max(1, self.num_frames)
+            return self.declared_duration_ms > self.duration_ms + max(2.0 * step, 0.02 * self.declared_duration_ms)
         return self.declared_frames > self.num_frames + max(1, self.declared_frames // 50)
 
 

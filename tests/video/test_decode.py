@@ -353,3 +353,125 @@ def test_the_interpolation_reader_refuses_playlists_too(tmp_path: Path) -> None:
     playlist.write_text(f"#EXTM3U\n#EXTINF:2.0,\n{target}\n")
     with pytest.raises(InvalidInputError, match="playlist or manifest"):
         VideoFileFrames(playlist)
+
+
+def _encode(path: Path, frames: list[np.ndarray], fmt: str | None = None, **options: str) -> Path:
+    """H.264 at 30 fps (``options``: libx264's, e.g. bf), in the container ``fmt`` (None: by the suffix)."""
+    with av.open(str(path), mode="w", format=fmt) as out:
+        stream = out.add_stream("libx264", rate=30, options=options)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for img in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def _moving(n: int, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:
+    w, h = size
+    out = []
+    for i in range(n):
+        img = np.full((h, w, 3), 30, np.uint8)
+        img[h // 4 : h // 2, (3 * i) % (w - 12) : (3 * i) % (w - 12) + 12] = 230
+        out.append(img)
+    return out
+
+
+def test_b_frames_in_avi_keep_their_order_and_rate(tmp_path: Path) -> None:
+    """AVI stores no presentation times: with B-frames, the pts FFmpeg gives were 1, 3, 4, 2, ... and the video was
+    refused for timestamps out of order. The frames come in the order shown, at the stream's rate."""
+    src = _moving(30)
+    got = list(read_frames(_encode(tmp_path / "b.avi", src, bf="3", g="12")))
+    assert len(got) == 30
+    assert np.allclose(np.diff([f.ts_ms for f in got]), 1000 / 30)
+    for i in (0, 3, 4, 17):  # each picture is its own source frame, not a neighbour
+        errs = [np.abs(got[i].image.astype(int) - s.astype(int)).mean() for s in src]
+        assert int(np.argmin(errs)) == i
+
+
+def test_joined_recordings_keep_time_increasing(tmp_path: Path) -> None:
+    """Two MPEG-TS recordings joined end to end: the second's timestamps restart at the first's start. The video
+    was refused ("timestamps out of order"); the restart is now bridged, one frame step on, and said."""
+    src = _moving(40)
+    a = _encode(tmp_path / "a.ts", src[:20], fmt="mpegts")
+    b = _encode(tmp_path / "b.ts", src[20:], fmt="mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    info, ts = probe(joined)
+    assert info.num_frames == 40 and info.timestamp_resets == 1
+    assert np.allclose(np.diff(ts), 1000 / 30, atol=0.1)
+
+
+def test_a_stream_that_changes_picture_size_keeps_one_size(tmp_path: Path) -> None:
+    """A stream whose pictures grow from 96x64 to 192x128 half-way (adaptive streaming recorded): boxes of the larger
+    frames fell outside the frame size the results state. Every frame now comes at the first picture's size."""
+    import cv2
+
+    src = _moving(20)
+    path = tmp_path / "grow.ts"
+    with av.open(str(path), mode="w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for img in src[:10]:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        big = av.CodecContext.create("libx264", "w")
+        big.width, big.height, big.pix_fmt = 192, 128, "yuv420p"
+        big.time_base, big.framerate = stream.codec_context.time_base, 30
+        for i, img in enumerate(src[10:]):
+            frame = av.VideoFrame.from_ndarray(cv2.resize(img, (192, 128)), format="bgr24")
+            frame.pts, frame.time_base = 10 + i, big.time_base
+            for packet in big.encode(frame):
+                packet.stream = stream
+                out.mux(packet)
+        for packet in big.encode(None):
+            packet.stream = stream
+            out.mux(packet)
+    info, _ = probe(path)
+    assert (info.width, info.height, info.num_frames, info.rescaled_frames) == (96, 64, 20, 10)
+    got = list(read_frames(path))
+    assert {f.image.shape for f in got} == {(64, 96, 3)}
+    assert np.abs(got[15].image.astype(int) - src[15].astype(int)).mean() < 8
+
+
+def _timed(path: Path, pts: list[int], time_base: Fraction, rate: int = 30, **options: str) -> Path:
+    """H.264 whose frames carry the given pts in ``time_base``."""
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = time_base
+        for i, t in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i % 250, np.uint8), format="bgr24")
+            frame.pts, frame.time_base = t, time_base
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_intact_files_are_not_called_truncated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Three intact files were warned about as truncated (a messy-video user's): an MP4 trimmed by an edit list (its
+    sample count includes the hidden frames), a Matroska file starting at 10 s (its DURATION tag is where it ends),
+    and a variable-rate Matroska file whose nominal rate is above its mean."""
+    trimmed = _timed(tmp_path / "trimmed.mp4", [i - 20 for i in range(60)], Fraction(1, 30), g="60")
+    late = _timed(tmp_path / "late.mkv", [10_000 + round(i * 1000 / 30) for i in range(60)], Fraction(1, 1000))
+    steps = np.random.default_rng(0).integers(15, 60, 59)
+    vfr = _timed(tmp_path / "vfr.mkv", [0, *np.cumsum(steps).tolist()], Fraction(1, 1000))
+    with caplog.at_level("WARNING", logger="prelabel.video.decode"):
+        infos = {p.name: probe(p)[0] for p in (trimmed, late, vfr)}
+    assert infos["trimmed.mp4"].num_frames == 40 and infos["late.mkv"].num_frames == 60
+    assert not any(i.truncated for i in infos.values()) and "truncated" not in caplog.text
+    assert infos["vfr.mkv"].variable_frame_rate
+
+
+@pytest.mark.parametrize("rate", [60, 120])
+def test_a_constant_rate_in_millisecond_timestamps_is_constant(tmp_path: Path, rate: int) -> None:
+    """60 fps in Matroska's millisecond timestamps steps 16, 17, 17 ms: it was reported as a variable rate."""
+    path = _timed(tmp_path / "cfr.mkv", [round(i * 1000 / rate) for i in range(60)], Fraction(1, 1000), rate=rate)
+    info, _ = probe(path)
+    assert not info.variable_frame_rate and abs(info.fps - rate) < 1e-6 * rate

@@ -100,6 +100,16 @@ def result_warnings(result: PipelineResult) -> list[str]:
             f"the video's container lists {info.declared_frames} frames but {info.num_frames} decode (a truncated "
             "or damaged file?): the labels cover the frames that decode"
         )
+    if info.timestamp_resets:
+        out.append(
+            f"the video's timestamps restart {info.timestamp_resets} time(s) (recordings joined end to end?): each "
+            "restart is placed one frame after the frame before it, so time keeps increasing"
+        )
+    if info.rescaled_frames:
+        out.append(
+            f"{info.rescaled_frames} frames come at another picture size than the first frame's {info.width}x"
+            f"{info.height} (the stream changes size): they were scaled to it, and so are their labels"
+        )
     if info.damaged_frames:
         shown = ", ".join(str(f) for f in info.damaged_frames[:10])
         more = f" and {len(info.damaged_frames) - 10} more" if len(info.damaged_frames) > 10 else ""

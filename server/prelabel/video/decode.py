@@ -166,6 +166,12 @@ class VideoReader:
         self._stream.thread_type = "AUTO"
         #: display rotation of the frames decoded so far (degrees counter-clockwise; 0 without metadata)
         self.rotation = 0.0
+        #: times the timestamps restarted (joined recordings), bridged so that time keeps increasing
+        self.timestamp_resets = 0
+        #: frames decoded at another picture size than the first (the stream changed size): scaled to the first's
+        self.rescaled_frames = 0
+        #: the first decoded picture's (width, height) as stored (before any rotation); None before decoding
+        self.picture_size: tuple[int, int] | None = None
 
     def __enter__(self) -> VideoReader:
         return self
@@ -198,19 +204,42 @@ class VideoReader:
         if start < 0 or (end is not None and end < start):
             raise InvalidInputError(f"bad frame range [{start}, {end})")
         tb = self._stream.time_base or Fraction(1, 1000)
+        # AVI stores no presentation times: its frames' pts are counters that decoding with B-frames scrambles,
+        # while their dts count the frames in the order they are shown.
+        counters = self._container.format.name == "avi"
+        nominal_step = round(1 / ((self.nominal_fps or 25.0) * tb)) if tb else 1
         first_pts: int | None = None
+        prev: int | None = None  # the previous frame's timestamp (ticks), after any restart was bridged
+        step = max(1, nominal_step)  # the last step between frames (ticks)
+        offset = 0
         idx = damaged = 0
+        self.timestamp_resets = self.rescaled_frames = 0
+        size: tuple[int, int] | None = None  # the first decoded picture's (width, height)
         empty = np.zeros((0, 0, 3), np.uint8)
         last_image: npt.NDArray[np.uint8] | None = None
         for pts, frame in self._presented():
+            if counters and frame is not None:  # the last frames out of the decoder carry no dts: one step on
+                pts = frame.dts if frame.dts is not None else (prev - offset + step if prev is not None else pts)
             if pts is None:  # no timestamps at all: fall back to the nominal rate
                 ts_ms = idx * 1000.0 / (self.nominal_fps or 25.0)
             else:
                 if first_pts is None:
                     first_pts = pts
-                ts_ms = float((pts - first_pts) * tb * 1000)
-            if frame is not None and last_image is None:
+                if prev is not None and pts + offset < prev:  # the timestamps restart (recordings joined end to end)
+                    offset = prev + step - pts
+                    self.timestamp_resets += 1
+                if prev is not None and pts + offset > prev:
+                    step = pts + offset - prev
+                prev = pts + offset
+                ts_ms = float((prev - first_pts) * tb * 1000)
+            if frame is not None and size is None:
                 self.rotation = float(getattr(frame, "rotation", 0.0) or 0.0)
+                size = self.picture_size = (frame.width, frame.height)
+            rescale = frame is not None and size is not None and (frame.width, frame.height) != size
+            if rescale:
+                self.rescaled_frames += 1
+            if rescale and frame is not None and size is not None:
+                frame = frame.reformat(width=size[0], height=size[1])
             if frame is None:
                 damaged += 1
                 self._check_damage(damaged, idx + 1)
@@ -220,12 +249,14 @@ class VideoReader:
                 if not decode_images:
                     image = empty
                 elif frame is not None:
-                    image = last_image = _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation)
+                    pixels = frame.to_ndarray(format="bgr24")
+                    image = last_image = _upright(np.asarray(pixels, np.uint8), self.rotation)
                 else:
                     image = last_image.copy() if last_image is not None else self._black()
                 yield Frame(idx, ts_ms, image, damaged=frame is None)
             elif frame is not None and decode_images and start - idx <= 1:
-                last_image = _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation)
+                pixels = frame.to_ndarray(format="bgr24")
+                last_image = _upright(np.asarray(pixels, np.uint8), self.rotation)
             idx += 1
         if idx == damaged:
             raise InvalidInputError(f"video {self.path.name} has no decodable frames")
@@ -307,16 +338,25 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         frames = list(reader.frames(decode_images=False))
         ts = np.array([f.ts_ms for f in frames], dtype=np.float64)
         damaged = tuple(f.frame_idx for f in frames if f.damaged)
+        if reader.picture_size is not None:  # what the frames come at (a header can say otherwise)
+            width, height = reader.picture_size
         fps = reader.nominal_fps
+        declared_s = _video_duration_s(reader._container, stream)
+        start_s = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+        if start_s > 0:  # Matroska's DURATION tag is where the video ends; a header's duration is its length
+            declared_s = max(0.0, min(declared_s, declared_s - start_s))
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
         if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
-            declared = round(_video_duration_s(reader._container, stream) * fps)
+            declared = round(declared_s * fps)
+        tick_ms = float(stream.time_base * 1000) if stream.time_base else 0.0
         if _quarter_turns(reader.rotation) % 2 == 1:  # a quarter turn: the frames come upright (see the module)
             width, height = height, width
     if width <= 0 or height <= 0:
         raise InvalidInputError(f"video {Path(path).name}: invalid frame size {width}x{height}")
     dts = np.diff(ts)
     vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
+    if vfr and np.abs(dts - dts.mean()).max() <= tick_ms + 1e-6:
+        vfr = False  # a constant rate whose timestamps round to the time base (60 fps in ms: 16 and 17 ms steps)
     if len(dts) and np.median(dts) > 0:  # the timestamps are the truth; the container's rate is a fallback
         # The mean step: millisecond timestamps store 30 fps as 33 and 34 ms steps, whose median is off; at a
         # variable rate, the one rate that keeps frames placed at it (as Label Studio places them) closest to their
@@ -327,7 +367,19 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         # rounding would make it 29.999999999999996.
         fps = fps if fps > 0 and abs(measured - fps) <= _RATE_AGREEMENT * fps else measured
     duration = float(ts[-1] + (np.median(dts) if len(dts) else 0.0)) if len(ts) else 0.0
-    info = VideoInfo(width, height, len(ts), fps, vfr, duration, declared, damaged)
+    info = VideoInfo(
+        width,
+        height,
+        len(ts),
+        fps,
+        vfr,
+        duration,
+        declared,
+        damaged,
+        reader.timestamp_resets,
+        reader.rescaled_frames,
+        declared_s * 1000.0,
+    )
     if info.truncated:
         log.warning(
             "video %s: its container lists %d frames but %d decode (a truncated or damaged file?); labels cover the "
