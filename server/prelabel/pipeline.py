@@ -333,7 +333,7 @@ class Pipeline:
                     rcfg.min_track_s,
                 )
         if "pose" in cfg.stages:
-            tracks = self._attach_pose(tracks, poses)
+            tracks = self._attach_pose(tracks, poses, (info.width, info.height))
         segments: list[Segment] = []
         if "actions" in cfg.stages:
             from prelabel.actions.propose import propose_segments
@@ -355,14 +355,34 @@ class Pipeline:
         registry = ModelRegistry.load((self.models_dir or default_models_dir()) / "registry.yaml")
         return registry.default_if_available("actions") or "rules"
 
-    def _attach_pose(self, tracks: list[Track], poses: dict[int, Detections]) -> list[Track]:
+    def _attach_pose(
+        self, tracks: list[Track], poses: dict[int, Detections], frame_size: tuple[int, int]
+    ) -> list[Track]:
         from prelabel.pose import attach_skeletons, smooth_skeleton_tracks
 
         person = self.config.person_class
         people = [t for t in tracks if t.class_name == person]
         others = [t for t in tracks if t.class_name != person]
         people = smooth_skeleton_tracks(attach_skeletons(people, poses))
+        _keypoints_in_frame(people, *frame_size)
         return sorted([*people, *others], key=lambda t: t.track_id)
+
+
+def _keypoints_in_frame(tracks: list[Track], width: int, height: int) -> None:
+    """Keypoints outside the frame are not present (as COCO labels them): the pose model and the smoothing put
+    some a few pixels past a person at the edge, and exports wrote them as visible."""
+    from prelabel.types import Skeleton
+
+    for track in tracks:
+        for box in track.boxes:
+            sk = box.skeleton
+            if sk is None or width <= 0 or height <= 0:
+                continue
+            x, y = sk.keypoints[:, 0], sk.keypoints[:, 1]
+            inside = (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
+            if (sk.present & ~inside).any():
+                present = sk.present & inside
+                box.skeleton = Skeleton(sk.keypoints, present, sk.score) if present.any() else None
 
 
 def _single_frame_tracks(detections: dict[int, Detections], min_score: float, ts_ms: Any) -> list[Track]:

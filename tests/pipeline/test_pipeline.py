@@ -164,3 +164,47 @@ def test_a_one_frame_video_gives_a_track_per_confident_detection(tmp_path: Path)
         (2, [0], "person"),
     ]
     assert [t.xyxy[0].tolist() for t in result.tracks] == [[5.0, 5.0, 25.0, 45.0], [50.0, 10.0, 70.0, 50.0]]
+
+
+def test_result_json_says_when_times_restart_or_pictures_change_size() -> None:
+    from prelabel.jobs.results import result_to_json
+    from prelabel.pipeline import PipelineResult
+    from prelabel.types import VideoInfo
+
+    info = VideoInfo(96, 64, 40, 30.0, timestamp_resets=1, rescaled_frames=10)
+    warnings = result_to_json(PipelineResult(info, np.zeros(40), {}, [], [], (), {}), "v.ts")["warnings"]
+    assert [w.split(" (")[0] for w in warnings] == [
+        "the video's timestamps restart 1 time(s)",
+        "10 frames come at another picture size than the first frame's 96x64",
+    ]
+
+
+def test_keypoints_outside_the_frame_are_not_present(tmp_path: Path) -> None:
+    """The pose model puts some keypoints a few pixels past a person at the frame's edge; exports wrote them as
+    visible (COCO labels keypoints outside the image as not labelled)."""
+
+    class EdgePose(OneBox):
+        task = "pose"
+
+        def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+            out = []
+            for d in super().detect(images, options):
+                x1, y1, x2, y2 = d.xyxy[0]
+                kp = np.zeros((1, 17, 3), np.float32)
+                kp[0, :, 0] = np.linspace(x1, x2, 17)
+                kp[0, :, 1] = np.linspace(y1, y2, 17)
+                kp[0, :, 2] = 0.9
+                kp[0, 0, :2] = (-2.5, 30.0)  # left of the frame
+                kp[0, 16, :2] = (60.0, 97.0)  # below the 96-px-high frame
+                out.append(Detections(d.xyxy, d.scores, d.class_ids, d.class_names, kp))
+            return out
+
+    config = PipelineConfig(stages=("detect", "track", "pose"), detector_model="one-box", pose_model="edge")
+    result = Pipeline(lambda name, task: EdgePose() if task == "pose" else OneBox(), config).run(_clip(tmp_path, 12))
+    (track,) = result.tracks
+    skeletons = [b.skeleton for b in track.boxes if b.skeleton is not None]
+    assert len(skeletons) == 12
+    for sk in skeletons:
+        assert sk.present.tolist() == [False, *[True] * 15, False]
+        kp = sk.keypoints[sk.present]
+        assert (kp[:, 0] >= 0).all() and (kp[:, 0] <= 128).all() and (kp[:, 1] >= 0).all() and (kp[:, 1] <= 96).all()
