@@ -73,6 +73,11 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
         help="jobs queued or running at once; more get RESOURCE_EXHAUSTED (default: %(default)s)",
     )  # fmt: skip
     p.add_argument("--job-workers", type=int, default=1, help="jobs run side by side (default: %(default)s)")
+    p.add_argument(
+        "--upload-ttl-h", type=float, default=0.0,
+        help="delete uploads no call or job has used for this many hours, except those a queued or running job "
+        "reads (default: 0, keep them)",
+    )  # fmt: skip
 
 
 def build_settings(args: argparse.Namespace) -> Any:
@@ -101,6 +106,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         batch_max_delay_ms=args.batch_delay_ms,
         max_queued_jobs=args.max_queued_jobs,
         job_workers=args.job_workers,
+        upload_ttl_h=args.upload_ttl_h,
     )
 
 

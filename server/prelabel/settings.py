@@ -39,6 +39,9 @@ class Settings:
         batch_max_size: most images in one batched forward pass across concurrent requests.
         batch_max_delay_ms: longest a request waits for others to share its batch.
         max_upload_mb: largest uploaded video.
+        upload_ttl_h: an upload no call or job has used for this many hours is deleted (checked at start and then
+            every hour, or every quarter of the time when shorter); one a queued or running job reads is kept. 0
+            (the default) keeps uploads until they are deleted by hand.
         drain_s: on shutdown, how long health says NOT_SERVING before new calls are refused.
         grace_s: how long in-flight RPCs then get to finish.
     """
@@ -61,6 +64,7 @@ class Settings:
     batch_max_size: int = 8
     batch_max_delay_ms: float = 5.0
     max_upload_mb: int = 4096
+    upload_ttl_h: float = 0.0
     drain_s: float = 1.0
     grace_s: float = 5.0
     max_queued_jobs: int = 32
@@ -73,6 +77,8 @@ class Settings:
             raise InvalidInputError(f"max_concurrent_rpcs must be positive, got {self.max_concurrent_rpcs}")
         if self.runtime not in ("auto", "torch", "onnx", "openvino"):
             raise InvalidInputError(f"runtime must be auto, torch, onnx or openvino, got {self.runtime!r}")
+        if not self.upload_ttl_h >= 0:
+            raise InvalidInputError(f"upload_ttl_h must be 0 (keep) or positive, got {self.upload_ttl_h}")
         if self.batch_max_size <= 0:
             raise InvalidInputError(f"batch_max_size must be positive, got {self.batch_max_size}")
         if self.max_queued_jobs <= 0 or self.job_workers <= 0:

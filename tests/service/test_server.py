@@ -602,3 +602,22 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     from prelabel.geometry import box_iou
 
     return float(box_iou(a[None], b[None])[0, 0])
+
+
+def test_the_server_sweeps_uploads_unused_for_its_ttl(tmp_path: Path) -> None:
+    srv = PrelabelServer(_settings(tmp_path, upload_ttl_h=1.0, preload=[]))
+    srv.start()
+    try:
+        with PrelabelClient(f"127.0.0.1:{srv.port}") as client:
+            upload_id = client.upload_video(make_video(tmp_path / "a.avi", frames=6))
+            assert srv.sweep_uploads() == []  # used just now
+            assert srv.sweep_uploads(now=time.time() + 2 * 3600) == [upload_id]
+            with pytest.raises(grpc.RpcError) as err:
+                client.submit_job(upload_id=upload_id, stages=["detect"], detector_model="arch-yolo11n")
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        srv.stop(grace=0)
+    (tmp_path / "b").mkdir()
+    idle = PrelabelServer(_settings(tmp_path / "b", preload=[]))
+    assert idle.sweep_uploads(now=time.time() + 1e6) == []  # ttl 0: uploads kept
+    idle.stop(grace=0)

@@ -61,7 +61,7 @@ class ServiceContext:
             NotFoundError: missing file or unknown upload.
         """
         if kind == "upload_id":
-            return self.uploads.path(value)
+            return self.uploads.path(value, use=True)
         if kind == "path" and value:
             return resolve_allowed_path(value, self.settings.allowed_roots)
         raise InvalidInputError("no video given: set video.path or video.upload_id")

@@ -112,9 +112,28 @@ class PrelabelServer:
             self.stop(grace=0)
             raise
         self.ctx.jobs.start()  # resumes jobs a previous process left unfinished
+        if s.upload_ttl_h > 0:
+            threading.Thread(target=self._sweep_uploads_until_stopped, daemon=True, name="upload-sweeper").start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving with models %s", self.ctx.models.loaded())
         return self.port
+
+    def sweep_uploads(self, now: float | None = None) -> list[str]:
+        """Delete the uploads unused for ``upload_ttl_h`` hours that no queued or running job reads; returns their
+        ids (none when the setting is 0)."""
+        if self.settings.upload_ttl_h <= 0:
+            return []
+        reading = {j.request.video.get("upload_id", "") for j in self.ctx.jobs.store.unfinished()}
+        return self.ctx.uploads.sweep(self.settings.upload_ttl_h * 3600.0, reading - {""}, now)
+
+    def _sweep_uploads_until_stopped(self) -> None:
+        period = min(3600.0, self.settings.upload_ttl_h * 3600.0 / 4)
+        while not self._stopped.is_set():
+            try:
+                self.sweep_uploads()
+            except Exception:  # never take the server down; said in the log
+                log.exception("upload sweep failed")
+            self._stopped.wait(period)
 
     def _preload_names(self) -> list[str]:
         if self.settings.preload:

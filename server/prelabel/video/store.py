@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 _NAME_FILE = "name.txt"  # the client's file name, beside the stored video
+_USED_FILE = "used"  # its modification time is the upload's last use
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,8 @@ class UploadStore:
         named = folder / _NAME_FILE
         return named.read_text(encoding="utf-8") if named.is_file() else None
 
-    def path(self, upload_id: str) -> Path:
-        """The stored video of ``upload_id``.
+    def path(self, upload_id: str, use: bool = False) -> Path:
+        """The stored video of ``upload_id``; ``use`` records now as its last use (see :meth:`sweep`).
 
         Raises:
             NotFoundError: unknown or malformed id.
@@ -140,4 +142,39 @@ class UploadStore:
         files = sorted(folder.glob("video.*")) if folder.is_dir() else []
         if not files:
             raise NotFoundError(f"unknown upload id {upload_id!r}")
+        if use:
+            (folder / _USED_FILE).touch()
         return files[0]
+
+    def last_used(self, upload_id: str) -> float:
+        """When ``upload_id`` was last used (stored, or named by a call or job), as a Unix time.
+
+        Raises:
+            NotFoundError: unknown or malformed id.
+        """
+        folder = self.path(upload_id).parent
+        used = folder / _USED_FILE
+        return max(folder.stat().st_mtime, used.stat().st_mtime if used.exists() else 0.0)
+
+    def sweep(self, max_idle_s: float, keep: Iterable[str] = (), now: float | None = None) -> list[str]:
+        """Delete the uploads not used for ``max_idle_s`` seconds, except the ids in ``keep``; also the partial files
+        of uploads that broke off that long ago. Returns the ids deleted."""
+        now = time.time() if now is None else now
+        kept = set(keep)
+        gone = []
+        for entry in sorted(self.root.iterdir()):
+            try:
+                if entry.is_file() and entry.name.startswith(".upload-"):
+                    if now - entry.stat().st_mtime > max_idle_s:
+                        entry.unlink(missing_ok=True)
+                    continue
+                if not (entry.is_dir() and _ID_RE.match(entry.name)) or entry.name in kept:
+                    continue
+                if now - self.last_used(entry.name) > max_idle_s:
+                    shutil.rmtree(entry)
+                    gone.append(entry.name)
+            except (OSError, NotFoundError) as exc:  # removed meanwhile, or half-written: the next sweep sees it
+                log.debug("upload sweep: %s: %s", entry.name, exc)
+        if gone:
+            log.info("deleted %d uploads unused for %.1f h", len(gone), max_idle_s / 3600.0)
+        return gone
