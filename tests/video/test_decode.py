@@ -475,3 +475,33 @@ def test_a_constant_rate_in_millisecond_timestamps_is_constant(tmp_path: Path, r
     path = _timed(tmp_path / "cfr.mkv", [round(i * 1000 / rate) for i in range(60)], Fraction(1, 1000), rate=rate)
     info, _ = probe(path)
     assert not info.variable_frame_rate and abs(info.fps - rate) < 1e-6 * rate
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_a_mirroring_display_matrix_is_applied_by_both_readers(tmp_path: Path, rotation: int) -> None:
+    """A display matrix that mirrors the picture (QuickTime's "Flip Horizontal" writes one) was read as a half turn:
+    the frames came upside down. Unturned, the shown picture is the stored one mirrored; turned, both readers (the
+    decoder and the interpolation's OpenCV reader) give the same upright frames."""
+    from prelabel.interpolate.frames import VideoFileFrames
+
+    src = _moving(12)
+    path = tmp_path / "flip.mp4"
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.set_display_rotation(rotation, hflip=True)
+        for img in src:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    got = list(read_frames(path))
+    other = VideoFileFrames(path)
+    assert other.num_frames == len(got) == 12
+    for i in (0, 7):
+        assert np.array_equal(other.read(i), got[i].image)
+    if rotation == 0:
+        assert got[7].image.shape == (64, 96, 3)
+        assert np.abs(got[7].image.astype(int) - src[7][:, ::-1].astype(int)).mean() < 6
+    else:
+        assert got[7].image.shape == (96, 64, 3) and probe(path)[0].width == 64

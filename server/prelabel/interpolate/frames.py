@@ -8,6 +8,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,12 +19,55 @@ from prelabel.errors import InvalidInputError
 logger = logging.getLogger(__name__)
 
 
-def _capture(path: Path) -> cv2.VideoCapture:
+def _capture(path: Path, mirrored_rotation: float | None = None) -> Any:
     """An OpenCV reader that turns frames upright by the stream's rotation metadata (its FFmpeg default, made
-    explicit): the same frames as :mod:`prelabel.video.decode`, in the coordinates annotators see."""
+    explicit): the same frames as :mod:`prelabel.video.decode`, in the coordinates annotators see. OpenCV reads a
+    mirroring display matrix as a half turn; for such a file (``mirrored_rotation``: the rotation besides the
+    mirroring) the frames are turned and mirrored here instead, as the decoder does."""
     cap = cv2.VideoCapture(str(path))
-    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-    return cap
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0 if mirrored_rotation is not None else 1)
+    return cap if mirrored_rotation is None else _Mirrored(cap, mirrored_rotation)
+
+
+class _Mirrored:
+    """An OpenCV reader of raw frames that turns and mirrors each as its display matrix says."""
+
+    def __init__(self, cap: cv2.VideoCapture, rotation: float) -> None:
+        self._cap = cap
+        self._rotation = rotation
+
+    def _show(self, ok: bool, img: Any) -> tuple[bool, Any]:
+        from prelabel.video.decode import _upright
+
+        return ok, (_upright(np.asarray(img, np.uint8), self._rotation, True) if ok else img)
+
+    def read(self) -> tuple[bool, Any]:
+        return self._show(*self._cap.read())
+
+    def retrieve(self) -> tuple[bool, Any]:
+        return self._show(*self._cap.retrieve())
+
+    def grab(self) -> bool:
+        return bool(self._cap.grab())
+
+    def set(self, prop: int, value: float) -> bool:
+        return bool(self._cap.set(prop, value))
+
+    def release(self) -> None:
+        self._cap.release()
+
+
+def _mirrored_rotation(path: Path) -> float | None:
+    """The rotation besides the mirroring of a video whose display matrix mirrors it; None for any other video (or
+    one the decoder cannot read: OpenCV then says why)."""
+    from prelabel.errors import PrelabelError
+    from prelabel.video.decode import display_of
+
+    try:
+        rotation, mirrored = display_of(path)
+    except PrelabelError:
+        return None
+    return rotation if mirrored else None
 
 
 class ArrayFrames:
@@ -91,7 +135,8 @@ class VideoFileFrames:
         from prelabel.video.decode import refuse_referencing_file
 
         refuse_referencing_file(self._path)
-        self._cap: cv2.VideoCapture | None = None
+        self._cap: Any = None
+        self._mirrored_rotation = _mirrored_rotation(self._path)
         self._next = 0
         self._from_start = True  # the reader has decoded in order from frame 0 (no seek since it was opened)
         self._cache: OrderedDict[int, npt.NDArray[np.uint8]] = OrderedDict()
@@ -111,7 +156,7 @@ class VideoFileFrames:
         """Number of decodable frames (counted once, by decoding every frame; every ``checkpoint``-th is
         fingerprinted on the way). Raises :class:`InvalidInputError` when no frame decodes."""
         if self._num_frames is None:
-            cap = _capture(self._path)
+            cap = _capture(self._path, self._mirrored_rotation)
             n = 0
             while cap.grab():
                 if n % self._checkpoint == 0 and n not in self._prints:
@@ -168,7 +213,7 @@ class VideoFileFrames:
         reader decodes in order to ``frame_idx``, whose own fingerprint must match too where it is known.
         """
         if self._cap is None:
-            self._cap = _capture(self._path)
+            self._cap = _capture(self._path, self._mirrored_rotation)
         pos = bisect.bisect_right(self._printed, frame_idx)
         tried = 0
         while pos > 0 and tried < 2:
@@ -210,7 +255,7 @@ class VideoFileFrames:
                 if self._cap is not None:
                     self._cap.release()
                     self.reopens += 1
-                self._cap = _capture(self._path)
+                self._cap = _capture(self._path, self._mirrored_rotation)
                 self._next = 0
                 self._from_start = True
             # In order from here (from the start, or from a checked seek): indices are certain. Frames skipped on the

@@ -143,10 +143,46 @@ def _quarter_turns(rotation: float) -> int:
     return turns % 4 if abs(rotation - 90.0 * turns) <= 1.0 else 0
 
 
-def _upright(image: npt.NDArray[np.uint8], rotation: float) -> npt.NDArray[np.uint8]:
-    """``image`` turned by its display rotation (degrees counter-clockwise)."""
+def _upright(image: npt.NDArray[np.uint8], rotation: float, mirrored: bool = False) -> npt.NDArray[np.uint8]:
+    """``image`` turned by its display rotation (degrees counter-clockwise), then flipped left to right where the
+    display matrix mirrors it."""
     turns = _quarter_turns(rotation)
-    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+    if turns:
+        image = np.rot90(image, turns)
+    if mirrored:
+        image = image[:, ::-1]
+    return np.ascontiguousarray(image) if turns or mirrored else image
+
+
+def _display(frame: av.VideoFrame) -> tuple[float, bool]:
+    """``(rotation, mirrored)`` of a frame's display matrix: the rotation in degrees counter-clockwise, as FFmpeg's
+    ``av_display_rotation_get`` gives it, and whether the matrix also mirrors the picture (a negative determinant, as
+    QuickTime's "Flip Horizontal" writes). A mirrored matrix shows the picture turned by the rest of the matrix,
+    then flipped left to right; its rotation is that rest's (FFmpeg's rotation of the whole matrix reads a flip as
+    a half turn)."""
+    rotation = float(getattr(frame, "rotation", 0.0) or 0.0)
+    for data in getattr(frame, "side_data", ()):
+        if "DISPLAYMATRIX" not in str(data.type).upper():
+            continue
+        m = np.frombuffer(bytes(data), "<i4")[:9].astype(np.float64) / 65536.0
+        a, b, c, d = m[0], m[1], m[3], m[4]
+        if a * d - b * c >= 0:
+            return rotation, False
+        a, c = -a, -c  # undo the flip: the matrix times diag(-1, 1, 1)
+        ra, rb = np.hypot(a, c), np.hypot(b, d)
+        if ra == 0 or rb == 0:
+            return rotation, False
+        return float(-np.degrees(np.arctan2(b / rb, a / ra))), True
+    return rotation, False
+
+
+def display_of(path: Path | str) -> tuple[float, bool]:
+    """``(rotation, mirrored)`` of a video's first decodable frame (see :func:`_display`); ``(0, False)`` when none
+    decodes."""
+    with VideoReader(path) as reader:
+        for _ in reader.frames(decode_images=False):
+            break
+        return reader.rotation, reader.mirrored
 
 
 class VideoReader:
@@ -166,6 +202,8 @@ class VideoReader:
         self._stream.thread_type = "AUTO"
         #: display rotation of the frames decoded so far (degrees counter-clockwise; 0 without metadata)
         self.rotation = 0.0
+        #: whether the display matrix also mirrors the frames (flipped left to right after the rotation)
+        self.mirrored = False
         #: times the timestamps restarted (joined recordings), bridged so that time keeps increasing
         self.timestamp_resets = 0
         #: frames decoded at another picture size than the first (the stream changed size): scaled to the first's
@@ -233,7 +271,7 @@ class VideoReader:
                 prev = pts + offset
                 ts_ms = float((prev - first_pts) * tb * 1000)
             if frame is not None and size is None:
-                self.rotation = float(getattr(frame, "rotation", 0.0) or 0.0)
+                self.rotation, self.mirrored = _display(frame)
                 size = self.picture_size = (frame.width, frame.height)
             rescale = frame is not None and size is not None and (frame.width, frame.height) != size
             if rescale:
@@ -250,13 +288,13 @@ class VideoReader:
                     image = empty
                 elif frame is not None:
                     pixels = frame.to_ndarray(format="bgr24")
-                    image = last_image = _upright(np.asarray(pixels, np.uint8), self.rotation)
+                    image = last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
                 else:
                     image = last_image.copy() if last_image is not None else self._black()
                 yield Frame(idx, ts_ms, image, damaged=frame is None)
             elif frame is not None and decode_images and start - idx <= 1:
                 pixels = frame.to_ndarray(format="bgr24")
-                last_image = _upright(np.asarray(pixels, np.uint8), self.rotation)
+                last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
             idx += 1
         if idx == damaged:
             raise InvalidInputError(f"video {self.path.name} has no decodable frames")
@@ -265,7 +303,8 @@ class VideoReader:
 
     def _black(self) -> npt.NDArray[np.uint8]:
         ctx = self._stream.codec_context
-        return _upright(np.zeros((max(1, int(ctx.height)), max(1, int(ctx.width)), 3), np.uint8), self.rotation)
+        black = np.zeros((max(1, int(ctx.height)), max(1, int(ctx.width)), 3), np.uint8)
+        return _upright(black, self.rotation, self.mirrored)
 
     def _check_damage(self, damaged: int, seen: int) -> None:
         if damaged > MIN_DAMAGED_TO_FAIL and damaged > MAX_DAMAGED_FRACTION * seen:
