@@ -505,3 +505,30 @@ def test_a_mirroring_display_matrix_is_applied_by_both_readers(tmp_path: Path, r
         assert np.abs(got[7].image.astype(int) - src[7][:, ::-1].astype(int)).mean() < 6
     else:
         assert got[7].image.shape == (96, 64, 3) and probe(path)[0].width == 64
+
+
+@pytest.mark.parametrize("kind", ["mjpeg", "h264"])
+def test_the_interpolation_reader_numbers_damaged_files_as_the_decoder(
+    tmp_path: Path, damaged_clip: DamagedClip, kind: str
+) -> None:
+    """OpenCV stops at the first packet that does not decode: Interpolate saw a 10-frame video where the labels
+    had 40 frames. Both readers now give the same frames at the same indices."""
+    from prelabel.interpolate.frames import VideoFileFrames
+
+    if kind == "mjpeg":
+        path = damaged_clip(tmp_path / "bad.avi", 40, [10, 25])
+    else:
+        path = _encode(tmp_path / "bad.mp4", _moving(40), g="12")
+        with av.open(str(path)) as container:
+            packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+        data = bytearray(path.read_bytes())
+        for i in (10, 25):
+            pos, size = packets[i]
+            data[pos : pos + size] = b"\xff" * size
+        path.write_bytes(bytes(data))
+    ours = list(read_frames(path))
+    assert len(ours) == 40 and [f.frame_idx for f in ours if f.damaged]
+    reader = VideoFileFrames(path)
+    assert reader.num_frames == 40
+    for i in (3, 30, 11, 39, 0, 26):  # forward, back, forward
+        assert np.array_equal(reader.read(i), ours[i].image), i

@@ -57,6 +57,37 @@ class _Mirrored:
         self._cap.release()
 
 
+class _Sequential:
+    """Frames of :mod:`prelabel.video.decode` in order, continuing where the last read stopped."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._reader: Any = None
+        self._frames: Any = None
+        self._next = 0
+
+    def from_frame(self, frame_idx: int) -> Any:
+        """Frames from where the reader is (from the start again when it is past ``frame_idx``)."""
+        from prelabel.video.decode import VideoReader
+
+        if self._frames is None or frame_idx < self._next:
+            self.close()
+            self._reader = VideoReader(self._path)
+            self._frames = self._reader.frames()
+            self._next = 0
+        for frame in self._frames:
+            self._next = frame.frame_idx + 1
+            yield frame
+            if frame.frame_idx >= frame_idx:
+                return
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = self._frames = None
+        self._next = 0
+
+
 def _mirrored_rotation(path: Path) -> float | None:
     """The rotation besides the mirroring of a video whose display matrix mirrors it; None for any other video (or
     one the decoder cannot read: OpenCV then says why)."""
@@ -137,6 +168,7 @@ class VideoFileFrames:
         refuse_referencing_file(self._path)
         self._cap: Any = None
         self._mirrored_rotation = _mirrored_rotation(self._path)
+        self._decoder: _Sequential | None = None  # where OpenCV stops at a damaged packet: the decoder's frames
         self._next = 0
         self._from_start = True  # the reader has decoded in order from frame 0 (no seek since it was opened)
         self._cache: OrderedDict[int, npt.NDArray[np.uint8]] = OrderedDict()
@@ -157,6 +189,7 @@ class VideoFileFrames:
         fingerprinted on the way). Raises :class:`InvalidInputError` when no frame decodes."""
         if self._num_frames is None:
             cap = _capture(self._path, self._mirrored_rotation)
+            declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if isinstance(cap, cv2.VideoCapture) else 0
             n = 0
             while cap.grab():
                 if n % self._checkpoint == 0 and n not in self._prints:
@@ -165,10 +198,33 @@ class VideoFileFrames:
                         self._remember(n, np.asarray(img, np.uint8))
                 n += 1
             cap.release()
+            if declared > n + max(1, declared // 50):  # OpenCV stopped early: at a damaged packet?
+                n = self._decoder_fallback(n)
             if n == 0:  # not a video, truncated before its first frame, or a codec OpenCV lacks
                 raise InvalidInputError(f"video {self._path.name} cannot be read: no frame decodes")
             self._num_frames = n
         return self._num_frames
+
+    def _decoder_fallback(self, counted: int) -> int:
+        """The frame count, reading the file with :mod:`prelabel.video.decode` from now on where it has frames that
+        do not decode: OpenCV stops at the first, while the labels keep every frame in its place (a damaged frame
+        shows the last good one, as the decoder gives it)."""
+        from prelabel.errors import PrelabelError
+        from prelabel.video.decode import probe
+
+        try:
+            info, _ = probe(self._path)
+        except PrelabelError:
+            return counted
+        if info.num_frames > counted and info.damaged_frames:
+            logger.warning(
+                "video %s: %d frames do not decode; reading it frame by frame past them (slower)",
+                self._path.name,
+                len(info.damaged_frames),
+            )
+            self._decoder = _Sequential(self._path)
+            return info.num_frames
+        return counted
 
     def release_frames(self) -> None:
         """Drop the decoded frames kept for repeated reads (the frame index stays)."""
@@ -180,6 +236,8 @@ class VideoFileFrames:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+        if self._decoder is not None:
+            self._decoder.close()
         self._next = 0
         self._from_start = True
 
@@ -247,6 +305,8 @@ class VideoFileFrames:
         hit = self._cache.get(frame_idx)
         if hit is not None:
             return hit
+        if self._decoder is not None:
+            return self._read_decoded(frame_idx)
         jump = self._cap is None or frame_idx < self._next or frame_idx - self._next > self._seek_ahead
         tried = jump and bool(self._printed) and self._printed[0] <= frame_idx
         frame = self._seek(frame_idx) if tried else None
@@ -282,6 +342,17 @@ class VideoFileFrames:
         self._next = frame_idx + 1
         self._keep(frame_idx, frame)
         return frame
+
+    def _read_decoded(self, frame_idx: int) -> npt.NDArray[np.uint8]:
+        """Frame ``frame_idx`` from the decoder, in order (from the start again for an earlier frame); frames
+        within ``seek_ahead`` before it are kept, as the OpenCV path keeps them."""
+        assert self._decoder is not None
+        for frame in self._decoder.from_frame(frame_idx):
+            if frame_idx - frame.frame_idx <= self._seek_ahead:
+                self._keep(frame.frame_idx, frame.image)
+            if frame.frame_idx == frame_idx:
+                return frame.image
+        raise InvalidInputError(f"frame {frame_idx}: could not be decoded from {self._path.name}")
 
     def _keep(self, frame_idx: int, frame: npt.NDArray[np.uint8]) -> None:
         """Cache a decoded frame (LRU of ``cache_frames``)."""
