@@ -50,7 +50,7 @@ def damaged_clip() -> DamagedClip:
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (128, 96))
         for i in range(frames):
             img = np.zeros((96, 128, 3), np.uint8)
-            img[:8] = 10 + 3 * i
+            img[:8] = (10 + 3 * i) % 256
             img[40:60, 10 + 3 * i : 30 + 3 * i] = 255
             writer.write(img)
         writer.release()

@@ -78,3 +78,23 @@ def test_a_batch_decodes_in_order_and_names_its_first_bad_image() -> None:
     broken = [*datas[:3], datas[3][:40], datas[4], datas[5][:30], *datas[6:]]  # images 3 and 5 cut short
     with pytest.raises(InvalidInputError, match=r"^image 3: "):
         decode_images(broken)
+
+
+def test_a_batch_decodes_while_the_interpreter_shuts_down() -> None:
+    """After the thread pools' exit hook has run (an atexit handler, a daemon thread), submitting to the shared
+    codec pool raised RuntimeError; the batch now decodes on the calling thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, cv2, numpy as np\n"
+        "from prelabel.images import decode_images, map_images\n"
+        "data = cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes()\n"
+        "map_images(len, [b'a', b'b'])  # the pool exists before shutdown\n"
+        "def late():\n"
+        "    print(len(decode_images([data] * 4)))\n"
+        "atexit.register(late)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "4"

@@ -42,7 +42,12 @@ def map_images(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(CODEC_THREADS, thread_name_prefix="image-codec")
-    return list(_pool.map(fn, items))
+        pool = _pool
+    try:
+        futures = [pool.submit(fn, x) for x in items]
+    except RuntimeError:  # the interpreter is shutting down (an atexit handler, a daemon thread): on this thread
+        return [fn(x) for x in items]
+    return [f.result() for f in futures]
 
 
 def image_size(data: bytes, index: int = 0) -> tuple[int, int] | None:

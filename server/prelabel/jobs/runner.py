@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import shutil
 import threading
 import time
@@ -306,7 +307,8 @@ class JobRunner:
             error = str(exc)
             client_name = job.request.video.get("name")
             if client_name:  # an upload is stored as video.<suffix>: say the name its client knows it by
-                error = error.replace(f"video {job.video_path.name} ", f"video {client_name} ")
+                stored = re.escape(job.video_path.name)
+                error = re.sub(rf"\bvideo {stored}(?=[ :])", lambda _: f"video {client_name}", error)
             self.store.update(job_id, state=JobState.FAILED, error=error)
         finally:
             with self._lock:

@@ -125,13 +125,16 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _video_duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
-    """The video stream's own duration in seconds (0 when unknown): its header's, else the DURATION tag Matroska
-    muxers write, else the container's where the video is its only stream (an audio track may run longer)."""
+    """The video stream's own length in seconds (0 when unknown): its header's, else the DURATION tag Matroska
+    muxers write (where the stream ends: its start time is taken off), else the container's where the video is its
+    only stream (an audio track may run longer)."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     tag = next((v for k, v in (stream.metadata or {}).items() if k.upper() == "DURATION"), "")
     if m := re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", tag.strip()):
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        end = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+        return max(0.0, end - start) if start > 0 else end
     if len(container.streams) == 1 and container.duration:
         return float(container.duration / av.time_base)
     return 0.0
@@ -210,6 +213,8 @@ class VideoReader:
         self.rescaled_frames = 0
         #: the first decoded picture's (width, height) as stored (before any rotation); None before decoding
         self.picture_size: tuple[int, int] | None = None
+        self._last_pts: int | None = None
+        self._delay: int | None = None
 
     def __enter__(self) -> VideoReader:
         return self
@@ -242,9 +247,6 @@ class VideoReader:
         if start < 0 or (end is not None and end < start):
             raise InvalidInputError(f"bad frame range [{start}, {end})")
         tb = self._stream.time_base or Fraction(1, 1000)
-        # AVI stores no presentation times: its frames' pts are counters that decoding with B-frames scrambles,
-        # while their dts count the frames in the order they are shown.
-        counters = self._container.format.name == "avi"
         nominal_step = round(1 / ((self.nominal_fps or 25.0) * tb)) if tb else 1
         first_pts: int | None = None
         prev: int | None = None  # the previous frame's timestamp (ticks), after any restart was bridged
@@ -255,21 +257,25 @@ class VideoReader:
         size: tuple[int, int] | None = None  # the first decoded picture's (width, height)
         empty = np.zeros((0, 0, 3), np.uint8)
         last_image: npt.NDArray[np.uint8] | None = None
+        last_good: av.VideoFrame | None = None  # before ``start``: the last frame that decoded, not yet converted
         for pts, frame in self._presented():
-            if counters and frame is not None:  # the last frames out of the decoder carry no dts: one step on
-                pts = frame.dts if frame.dts is not None else (prev - offset + step if prev is not None else pts)
             if pts is None:  # no timestamps at all: fall back to the nominal rate
                 ts_ms = idx * 1000.0 / (self.nominal_fps or 25.0)
             else:
                 if first_pts is None:
                     first_pts = pts
-                if prev is not None and pts + offset < prev:  # the timestamps restart (recordings joined end to end)
-                    offset = prev + step - pts
-                    self.timestamp_resets += 1
-                if prev is not None and pts + offset > prev:
-                    step = pts + offset - prev
-                prev = pts + offset
-                ts_ms = float((prev - first_pts) * tb * 1000)
+                cur = pts + offset
+                if prev is not None and cur < prev:
+                    if prev - cur > 2 * step:  # the timestamps restart (recordings joined end to end)
+                        offset = prev + step - pts
+                        self.timestamp_resets += 1
+                        cur = prev + step
+                    else:  # a frame stamped a little early (a muxer's jitter): it keeps the time before it
+                        cur = prev
+                if prev is not None and cur > prev:
+                    step = cur - prev
+                prev = cur
+                ts_ms = float((cur - first_pts) * tb * 1000)
             if frame is not None and size is None:
                 self.rotation, self.mirrored = _display(frame)
                 size = self.picture_size = (frame.width, frame.height)
@@ -280,7 +286,6 @@ class VideoReader:
                 frame = frame.reformat(width=size[0], height=size[1])
             if frame is None:
                 damaged += 1
-                self._check_damage(damaged, idx + 1)
             if idx >= start:
                 if end is not None and idx >= end:
                     return
@@ -290,14 +295,17 @@ class VideoReader:
                     pixels = frame.to_ndarray(format="bgr24")
                     image = last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
                 else:
+                    if last_image is None and last_good is not None:
+                        pixels = last_good.to_ndarray(format="bgr24")
+                        last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
                     image = last_image.copy() if last_image is not None else self._black()
                 yield Frame(idx, ts_ms, image, damaged=frame is None)
-            elif frame is not None and decode_images and start - idx <= 1:
-                pixels = frame.to_ndarray(format="bgr24")
-                last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
+            elif frame is not None and decode_images:
+                last_good = frame
             idx += 1
         if idx == damaged:
             raise InvalidInputError(f"video {self.path.name} has no decodable frames")
+        self._check_damage(damaged, idx)
         if start >= idx:
             raise InvalidInputError(f"video {self.path.name}: start frame {start} is past the last frame {idx - 1}")
 
@@ -306,28 +314,34 @@ class VideoReader:
         black = np.zeros((max(1, int(ctx.height)), max(1, int(ctx.width)), 3), np.uint8)
         return _upright(black, self.rotation, self.mirrored)
 
-    def _check_damage(self, damaged: int, seen: int) -> None:
-        if damaged > MIN_DAMAGED_TO_FAIL and damaged > MAX_DAMAGED_FRACTION * seen:
-            raise InvalidInputError(
-                f"video {self.path.name} is corrupt: {damaged} of its first {seen} frames do not decode"
-            )
+    def _check_damage(self, damaged: int, total: int) -> None:
+        if damaged > MIN_DAMAGED_TO_FAIL and damaged > MAX_DAMAGED_FRACTION * total:
+            raise InvalidInputError(f"video {self.path.name} is corrupt: {damaged} of its {total} frames do not decode")
 
     def _presented(self) -> Iterator[tuple[int | None, av.VideoFrame | None]]:
         """``(pts, frame)`` in presentation order; ``frame`` None for a frame lost to a packet that did not decode.
 
         Every packet demuxed with a timestamp is one frame to present. Once a packet has failed to decode, a
         packet's timestamp that the decoder passes over without giving its frame is a lost frame; before any failure
-        nothing is inferred (some codecs have packets that present no frame of their own).
+        nothing is inferred (some codecs have packets that present no frame of their own). AVI stores no
+        presentation times: its frames' pts are counters that decoding with B-frames scrambles, while their dts
+        count the frames in the order they are shown, so there a frame's time is its dts, and a lost frame is a
+        counter the decoded frames skip.
         """
+        counters = self._container.format.name == "avi"
         waiting: list[int] = []  # timestamps of packets demuxed and not yet presented (a min-heap)
         failures = demux_errors = 0
         last_pts: int | None = None
         packets = self._container.demux(self._stream)
+        flushed = False
+        first_key: int | None = None  # the first packet's timestamp
+        self._delay = None  # AVI: how many counters a decoded frame's dts runs ahead of its own (the decoder's delay)
         while True:
             try:
                 packet = next(packets)
                 demux_errors = 0
             except StopIteration:
+                flushed = True  # PyAV's demuxing ends with the packets that drain the decoder
                 break
             except av.error.FFmpegError as exc:
                 demux_errors += 1
@@ -336,9 +350,13 @@ class VideoReader:
                 if demux_errors >= _MAX_DEMUX_ERRORS:
                     log.warning("video %s: %d read errors in a row; the rest is given up", self.path.name, demux_errors)
                     break
+                packets = self._container.demux(self._stream)  # a generator that raised is spent: read on
                 continue
-            if packet.size and packet.pts is not None and not packet.is_discard:
-                heapq.heappush(waiting, packet.pts)
+            key = packet.dts if counters else packet.pts
+            if packet.size and key is not None and not packet.is_discard:
+                heapq.heappush(waiting, key)
+                if first_key is None:
+                    first_key = key
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
@@ -346,20 +364,52 @@ class VideoReader:
                 log.debug("video %s: a packet near pts %s does not decode: %s", self.path.name, packet.pts, exc)
                 continue
             for frame in decoded:
-                pts = frame.pts if frame.pts is not None else frame.dts
-                if pts is not None:
-                    while waiting and waiting[0] < pts:  # passed over
-                        lost = heapq.heappop(waiting)
-                        if failures and (last_pts is None or lost > last_pts):
-                            yield lost, None
-                    if waiting and waiting[0] == pts:
-                        heapq.heappop(waiting)
-                    last_pts = pts if last_pts is None else max(last_pts, pts)
-                yield pts, frame
+                if counters and self._delay is None:
+                    # Measured on the first frame out: where packets failed before it, taken as none (intra codecs)
+                    self._delay = (
+                        (frame.dts - first_key)
+                        if not failures and frame.dts is not None and first_key is not None
+                        else 0
+                    )
+                yield from self._placed(frame, counters, failures, waiting, last_pts)
+                last_pts = self._last_pts
+        if not flushed:  # given up before the end: the frames the decoder holds are good ones
+            try:
+                for frame in self._stream.codec_context.decode(None):
+                    yield from self._placed(frame, counters, failures, waiting, last_pts)
+                    last_pts = self._last_pts
+            except av.error.FFmpegError as exc:
+                log.debug("video %s: draining the decoder: %s", self.path.name, exc)
         if failures:  # frames after the last presented one whose packets did not decode
             for lost in sorted(set(waiting)):
                 if last_pts is None or lost > last_pts:
                     yield lost, None
+
+    def _placed(
+        self, frame: av.VideoFrame, counters: bool, failures: int, waiting: list[int], last_pts: int | None
+    ) -> Iterator[tuple[int | None, av.VideoFrame | None]]:
+        """A decoded frame with its time, after the lost frames before it (see :meth:`_presented`); sets
+        ``_last_pts``."""
+        pts: int | None
+        if counters:  # a frame's own counter: its dts less the decoder's delay; the last ones out carry none
+            if frame.dts is not None:
+                pts = frame.dts - (self._delay or 0)
+            else:
+                pts = last_pts + 1 if last_pts is not None else None
+            if pts is not None and last_pts is not None:
+                pts = max(pts, last_pts + 1)
+        else:
+            pts = frame.pts if frame.pts is not None else frame.dts
+        if pts is not None:
+            while waiting and waiting[0] < pts:  # passed over
+                lost = heapq.heappop(waiting)
+                if failures and (last_pts is None or lost > last_pts):
+                    yield lost, None
+            if waiting and waiting[0] == pts:
+                heapq.heappop(waiting)
+            last_pts = pts if last_pts is None else max(last_pts, pts)
+        self._last_pts = last_pts
+        yield pts, frame
 
 
 def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
@@ -381,9 +431,6 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
             width, height = reader.picture_size
         fps = reader.nominal_fps
         declared_s = _video_duration_s(reader._container, stream)
-        start_s = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
-        if start_s > 0:  # Matroska's DURATION tag is where the video ends; a header's duration is its length
-            declared_s = max(0.0, min(declared_s, declared_s - start_s))
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
         if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
             declared = round(declared_s * fps)
@@ -394,8 +441,10 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
         raise InvalidInputError(f"video {Path(path).name}: invalid frame size {width}x{height}")
     dts = np.diff(ts)
     vfr = bool(len(dts) > 1 and np.median(dts) > 0 and np.std(dts) / np.median(dts) > _VFR_TOLERANCE)
-    if vfr and np.abs(dts - dts.mean()).max() <= tick_ms + 1e-6:
-        vfr = False  # a constant rate whose timestamps round to the time base (60 fps in ms: 16 and 17 ms steps)
+    if vfr:  # a constant rate whose timestamps round to the time base (60 fps in ms: 16 and 17 ms steps)?
+        mean = float(ts[-1] - ts[0]) / (len(ts) - 1)
+        drift = np.abs(ts - (ts[0] + mean * np.arange(len(ts)))).max()
+        vfr = not (np.abs(dts - mean).max() <= tick_ms + 1e-6 and drift <= tick_ms + 1e-6)
     if len(dts) and np.median(dts) > 0:  # the timestamps are the truth; the container's rate is a fallback
         # The mean step: millisecond timestamps store 30 fps as 33 and 34 ms steps, whose median is off; at a
         # variable rate, the one rate that keeps frames placed at it (as Label Studio places them) closest to their
