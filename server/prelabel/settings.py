@@ -40,8 +40,10 @@ class Settings:
         batch_max_delay_ms: longest a request waits for others to share its batch.
         max_upload_mb: largest uploaded video.
         upload_ttl_h: an upload no call or job has used for this many hours is deleted (checked at start and then
-            every hour, or every quarter of the time when shorter); one a queued or running job reads is kept. 0
-            (the default) keeps uploads until they are deleted by hand.
+            every hour, or every quarter of the time when shorter, at least 10 s apart); one a queued or running job
+            reads is kept, and a job marks its upload used as it starts and as it ends. Uses are recorded from this
+            version on: before, the upload's own time counts. 0 (the default) keeps uploads until they are deleted
+            by hand.
         drain_s: on shutdown, how long health says NOT_SERVING before new calls are refused.
         grace_s: how long in-flight RPCs then get to finish.
     """

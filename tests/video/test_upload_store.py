@@ -40,3 +40,18 @@ def test_uploads_unused_for_the_ttl_are_swept_except_those_kept(tmp_path: Path, 
     assert store.path(used).is_file() and store.path(queued).is_file()
     assert store.sweep(3600.0, keep={queued}) == []
     assert sorted(store.sweep(3600.0, now=time.time() + 7200.0)) == sorted([used, queued])
+
+
+def test_a_job_reading_an_upload_marks_it_used(tmp_path: Path, damaged_clip: DamagedClip) -> None:
+    """A job marked its upload used only when submitted: one that ran longer than the TTL left an upload the sweep
+    deleted a minute after it ended, though Interpolate on it was the next step."""
+    from prelabel.video.store import mark_used
+
+    store = UploadStore(tmp_path / "uploads", 1 << 24)
+    upload_id = _upload(store, damaged_clip(tmp_path / "clip.avi", 8, []), "clip.avi")
+    video = store.path(upload_id)
+    day_ago = time.time() - 86_400
+    os.utime(video.parent, (day_ago, day_ago))
+    mark_used(video)  # as the job starts, and again as it ends
+    assert store.last_used(upload_id) > time.time() - 60
+    assert store.sweep(3600.0) == [] and store.path(upload_id) == video

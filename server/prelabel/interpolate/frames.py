@@ -50,6 +50,9 @@ class _Mirrored:
     def grab(self) -> bool:
         return bool(self._cap.grab())
 
+    def get(self, prop: int) -> float:
+        return float(self._cap.get(prop))
+
     def set(self, prop: int, value: float) -> bool:
         return bool(self._cap.set(prop, value))
 
@@ -66,14 +69,15 @@ class _Sequential:
         self._frames: Any = None
         self._next = 0
 
-    def from_frame(self, frame_idx: int) -> Any:
-        """Frames from where the reader is (from the start again when it is past ``frame_idx``)."""
+    def from_frame(self, frame_idx: int, keep: int = 0) -> Any:
+        """Frames from where the reader is (from the start again when it is past ``frame_idx``: the ``keep`` frames
+        before it come with their images, those before them are decoded without being converted)."""
         from prelabel.video.decode import VideoReader
 
         if self._frames is None or frame_idx < self._next:
             self.close()
             self._reader = VideoReader(self._path)
-            self._frames = self._reader.frames()
+            self._frames = self._reader.frames(start=max(0, frame_idx - keep))
             self._next = 0
         for frame in self._frames:
             self._next = frame.frame_idx + 1
@@ -129,6 +133,7 @@ class FrameIndex:
 
     num_frames: int | None
     prints: dict[int, int]
+    damaged: bool = False  # frames do not decode: read with the decoder (see VideoFileFrames)
 
 
 class VideoFileFrames:
@@ -168,7 +173,8 @@ class VideoFileFrames:
         refuse_referencing_file(self._path)
         self._cap: Any = None
         self._mirrored_rotation = _mirrored_rotation(self._path)
-        self._decoder: _Sequential | None = None  # where OpenCV stops at a damaged packet: the decoder's frames
+        # Where OpenCV stops at a damaged packet: the decoder's frames (decided when the frames are counted).
+        self._decoder: _Sequential | None = _Sequential(self._path) if index is not None and index.damaged else None
         self._next = 0
         self._from_start = True  # the reader has decoded in order from frame 0 (no seek since it was opened)
         self._cache: OrderedDict[int, npt.NDArray[np.uint8]] = OrderedDict()
@@ -189,7 +195,7 @@ class VideoFileFrames:
         fingerprinted on the way). Raises :class:`InvalidInputError` when no frame decodes."""
         if self._num_frames is None:
             cap = _capture(self._path, self._mirrored_rotation)
-            declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if isinstance(cap, cv2.VideoCapture) else 0
+            declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
             n = 0
             while cap.grab():
                 if n % self._checkpoint == 0 and n not in self._prints:
@@ -198,7 +204,7 @@ class VideoFileFrames:
                         self._remember(n, np.asarray(img, np.uint8))
                 n += 1
             cap.release()
-            if declared > n + max(1, declared // 50):  # OpenCV stopped early: at a damaged packet?
+            if declared <= 0 or declared > n:  # OpenCV may have stopped early, at a damaged packet
                 n = self._decoder_fallback(n)
             if n == 0:  # not a video, truncated before its first frame, or a codec OpenCV lacks
                 raise InvalidInputError(f"video {self._path.name} cannot be read: no frame decodes")
@@ -243,7 +249,7 @@ class VideoFileFrames:
 
     def index(self) -> FrameIndex:
         """What this reader learnt about the file, to give a later reader of the same file (:class:`FrameIndex`)."""
-        return FrameIndex(self._num_frames, dict(self._prints))
+        return FrameIndex(self._num_frames, dict(self._prints), self._decoder is not None)
 
     @staticmethod
     def _fingerprint(img: npt.NDArray[np.uint8]) -> int:
@@ -334,7 +340,9 @@ class VideoFileFrames:
                     break
                 self._next += 1
             ok, img = self._cap.read()
-            if not ok:
+            if not ok:  # the reader is past the frame it could not give: start afresh next time
+                self._cap.release()
+                self._cap = None
                 raise InvalidInputError(f"frame {frame_idx}: could not be decoded from {self._path.name}")
             frame = np.asarray(img, dtype=np.uint8)
             if self._from_start:
@@ -347,7 +355,7 @@ class VideoFileFrames:
         """Frame ``frame_idx`` from the decoder, in order (from the start again for an earlier frame); frames
         within ``seek_ahead`` before it are kept, as the OpenCV path keeps them."""
         assert self._decoder is not None
-        for frame in self._decoder.from_frame(frame_idx):
+        for frame in self._decoder.from_frame(frame_idx, keep=self._seek_ahead):
             if frame_idx - frame.frame_idx <= self._seek_ahead:
                 self._keep(frame.frame_idx, frame.image)
             if frame.frame_idx == frame_idx:

@@ -33,6 +33,7 @@ from prelabel.pipeline import (
     Progress,
 )
 from prelabel.video.paths import resolve_allowed_path
+from prelabel.video.store import mark_used
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,8 @@ class JobRunner:
             self._running[job_id] = _Running(cancel)
         try:
             self.store.update(job_id, state=JobState.RUNNING, stage="starting", error="")
+            if job.request.video.get("upload_id"):  # the upload is in use for as long as the job reads it
+                mark_used(job.video_path)
             config = pipeline_config(job.request)
             if self.allowed_roots is not None and job.request.video.get("path"):
                 # The file the job reads (resolved at submit), not the string the client sent: a relative path
@@ -311,5 +314,7 @@ class JobRunner:
                 error = re.sub(rf"\bvideo {stored}(?=[ :])", lambda _: f"video {client_name}", error)
             self.store.update(job_id, state=JobState.FAILED, error=error)
         finally:
+            if job.request.video.get("upload_id"):
+                mark_used(job.video_path)
             with self._lock:
                 self._running.pop(job_id, None)

@@ -53,6 +53,7 @@ class PrelabelServer:
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.port = 0
         self._stopped = threading.Event()
+        self._sweeper: threading.Thread | None = None
         self._thread_prefix = f"rpc-{next(_SERVER_NUMBERS)}"  # this server's request threads, by name
         # The limit on calls at once is the interceptor's, which does not count health; transport and threads
         # leave room for HEALTH_RESERVE calls it does not count beyond it, so a busy server still answers its probes.
@@ -113,7 +114,10 @@ class PrelabelServer:
             raise
         self.ctx.jobs.start()  # resumes jobs a previous process left unfinished
         if s.upload_ttl_h > 0:
-            threading.Thread(target=self._sweep_uploads_until_stopped, daemon=True, name="upload-sweeper").start()
+            self._sweeper = threading.Thread(
+                target=self._sweep_uploads_until_stopped, daemon=True, name="upload-sweeper"
+            )
+            self._sweeper.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving with models %s", self.ctx.models.loaded())
         return self.port
@@ -127,7 +131,7 @@ class PrelabelServer:
         return self.ctx.uploads.sweep(self.settings.upload_ttl_h * 3600.0, reading - {""}, now)
 
     def _sweep_uploads_until_stopped(self) -> None:
-        period = min(3600.0, self.settings.upload_ttl_h * 3600.0 / 4)
+        period = max(10.0, min(3600.0, self.settings.upload_ttl_h * 3600.0 / 4))
         while not self._stopped.is_set():
             try:
                 self.sweep_uploads()
@@ -153,6 +157,8 @@ class PrelabelServer:
             time.sleep(self.settings.drain_s)  # let health checkers see NOT_SERVING and drain traffic
         g = self.settings.grace_s if grace is None else grace
         self._server.stop(g).wait()
+        if self._sweeper is not None:  # a sweep in flight finishes before the job store closes
+            self._sweeper.join(timeout=30)
         self.ctx.close()
         self._executor.shutdown(wait=False, cancel_futures=True)  # idle request threads end now
         if self._data_lock is not None:

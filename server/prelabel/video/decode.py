@@ -215,6 +215,8 @@ class VideoReader:
         self.picture_size: tuple[int, int] | None = None
         self._last_pts: int | None = None
         self._delay: int | None = None
+        self._demuxed = self._emitted = 0
+        self._skip_leading = False
 
     def __enter__(self) -> VideoReader:
         return self
@@ -252,6 +254,8 @@ class VideoReader:
         prev: int | None = None  # the previous frame's timestamp (ticks), after any restart was bridged
         step = max(1, nominal_step)  # the last step between frames (ticks)
         offset = 0
+        steps: list[int] = []
+        early = False  # the previous frame was stamped early and kept the time before it
         idx = damaged = 0
         self.timestamp_resets = self.rescaled_frames = 0
         size: tuple[int, int] | None = None  # the first decoded picture's (width, height)
@@ -266,14 +270,22 @@ class VideoReader:
                     first_pts = pts
                 cur = pts + offset
                 if prev is not None and cur < prev:
-                    if prev - cur > 2 * step:  # the timestamps restart (recordings joined end to end)
+                    # A frame stamped a little early (a muxer's jitter: at most two usual steps back, and not twice
+                    # in a row) keeps the time before it; anything else is a restart (recordings joined end to
+                    # end), bridged one usual step on.
+                    if prev - cur > 2 * step or early:
                         offset = prev + step - pts
                         self.timestamp_resets += 1
                         cur = prev + step
-                    else:  # a frame stamped a little early (a muxer's jitter): it keeps the time before it
+                        early = False
+                    else:
                         cur = prev
+                        early = True
+                else:
+                    early = False
                 if prev is not None and cur > prev:
-                    step = cur - prev
+                    steps.append(cur - prev)
+                    step = int(np.median(steps[-15:]))  # the usual step: a pause does not make it long
                 prev = cur
                 ts_ms = float((cur - first_pts) * tb * 1000)
             if frame is not None and size is None:
@@ -336,6 +348,8 @@ class VideoReader:
         flushed = False
         first_key: int | None = None  # the first packet's timestamp
         self._delay = None  # AVI: how many counters a decoded frame's dts runs ahead of its own (the decoder's delay)
+        self._demuxed = self._emitted = 0  # frames the packets hold, frames given (stand-ins included)
+        self._skip_leading = False
         while True:
             try:
                 packet = next(packets)
@@ -355,6 +369,7 @@ class VideoReader:
             key = packet.dts if counters else packet.pts
             if packet.size and key is not None and not packet.is_discard:
                 heapq.heappush(waiting, key)
+                self._demuxed += 1
                 if first_key is None:
                     first_key = key
             try:
@@ -364,13 +379,15 @@ class VideoReader:
                 log.debug("video %s: a packet near pts %s does not decode: %s", self.path.name, packet.pts, exc)
                 continue
             for frame in decoded:
+                if counters and self._delay is None and frame.dts is not None and first_key is not None:
+                    # An intra codec has no delay: packets that failed before the first frame out were the first
+                    # frames. Another codec's delay hides where they were: no stand-ins are placed before the
+                    # first frame out, and the frames missing at the end are added there.
+                    intra = bool(self._stream.codec_context.codec.intra_only)
+                    self._delay = 0 if intra else max(0, frame.dts - first_key)
+                    self._skip_leading = bool(failures) and not intra
                 if counters and self._delay is None:
-                    # Measured on the first frame out: where packets failed before it, taken as none (intra codecs)
-                    self._delay = (
-                        (frame.dts - first_key)
-                        if not failures and frame.dts is not None and first_key is not None
-                        else 0
-                    )
+                    self._delay = 0
                 yield from self._placed(frame, counters, failures, waiting, last_pts)
                 last_pts = self._last_pts
         if not flushed:  # given up before the end: the frames the decoder holds are good ones
@@ -382,7 +399,8 @@ class VideoReader:
                 log.debug("video %s: draining the decoder: %s", self.path.name, exc)
         if failures:  # frames after the last presented one whose packets did not decode
             for lost in sorted(set(waiting)):
-                if last_pts is None or lost > last_pts:
+                if (last_pts is None or lost > last_pts) and (not counters or self._emitted < self._demuxed):
+                    self._emitted += 1
                     yield lost, None
 
     def _placed(
@@ -403,12 +421,18 @@ class VideoReader:
         if pts is not None:
             while waiting and waiting[0] < pts:  # passed over
                 lost = heapq.heappop(waiting)
-                if failures and (last_pts is None or lost > last_pts):
+                # In AVI no more stand-ins than packets left unmatched beyond the decoder's delay: a misjudged
+                # delay must not add frames the file does not hold.
+                room = not counters or self._demuxed - self._emitted - (self._delay or 0) > 1
+                leading = last_pts is None and self._skip_leading
+                if failures and (last_pts is None or lost > last_pts) and room and not leading:
+                    self._emitted += 1
                     yield lost, None
             if waiting and waiting[0] == pts:
                 heapq.heappop(waiting)
             last_pts = pts if last_pts is None else max(last_pts, pts)
         self._last_pts = last_pts
+        self._emitted += 1
         yield pts, frame
 
 

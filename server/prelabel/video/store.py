@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -28,6 +29,19 @@ _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
 _NAME_FILE = "name.txt"  # the client's file name, beside the stored video
 _USED_FILE = "used"  # its modification time is the upload's last use
+# Marking an upload used and sweeping it take turns (a call naming an upload as the sweep judges it keeps it).
+_USE_LOCK = threading.Lock()
+
+
+def mark_used(video: Path) -> None:
+    """Record now as the last use of the upload whose stored video is ``video`` (a job reading it, as it starts and
+    as it ends); nothing where it is gone."""
+    with _USE_LOCK:
+        if video.is_file():
+            try:
+                (video.parent / _USED_FILE).touch()
+            except OSError as exc:
+                log.debug("cannot mark upload %s used: %s", video.parent.name, exc)
 
 
 @dataclass(frozen=True)
@@ -139,11 +153,15 @@ class UploadStore:
         if not _ID_RE.match(upload_id):
             raise NotFoundError(f"unknown upload id {upload_id!r}")
         folder = self.root / upload_id
-        files = sorted(folder.glob("video.*")) if folder.is_dir() else []
-        if not files:
-            raise NotFoundError(f"unknown upload id {upload_id!r}")
-        if use:
-            (folder / _USED_FILE).touch()
+        with _USE_LOCK:
+            files = sorted(folder.glob("video.*")) if folder.is_dir() else []
+            if not files:
+                raise NotFoundError(f"unknown upload id {upload_id!r}")
+            if use:
+                try:
+                    (folder / _USED_FILE).touch()
+                except OSError as exc:  # removed meanwhile
+                    raise NotFoundError(f"unknown upload id {upload_id!r}") from exc
         return files[0]
 
     def last_used(self, upload_id: str) -> float:
@@ -152,7 +170,10 @@ class UploadStore:
         Raises:
             NotFoundError: unknown or malformed id.
         """
-        folder = self.path(upload_id).parent
+        return self._last_used(self.path(upload_id).parent)
+
+    @staticmethod
+    def _last_used(folder: Path) -> float:
         used = folder / _USED_FILE
         return max(folder.stat().st_mtime, used.stat().st_mtime if used.exists() else 0.0)
 
@@ -170,9 +191,10 @@ class UploadStore:
                     continue
                 if not (entry.is_dir() and _ID_RE.match(entry.name)) or entry.name in kept:
                     continue
-                if now - self.last_used(entry.name) > max_idle_s:
-                    shutil.rmtree(entry)
-                    gone.append(entry.name)
+                with _USE_LOCK:  # judged and removed with no use marked in between
+                    if now - self._last_used(entry) > max_idle_s:
+                        shutil.rmtree(entry)
+                        gone.append(entry.name)
             except (OSError, NotFoundError) as exc:  # removed meanwhile, or half-written: the next sweep sees it
                 log.debug("upload sweep: %s: %s", entry.name, exc)
         if gone:
