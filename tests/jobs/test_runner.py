@@ -198,3 +198,21 @@ def test_a_damaged_video_succeeds_and_the_job_says_which_frames(
     assert warning.startswith("1 frames do not decode (damaged packets): frames 12 (0-based)")
     doc = json.loads((runner.result_folder(job.job_id) / "result.json").read_text())
     assert doc["warnings"] == [warning] and doc["info"]["damaged_frames"] == [12]
+
+
+def test_a_job_on_an_upload_marks_it_used_as_it_ends(
+    runner: JobRunner, tmp_path: Path, make_request: RequestFactory
+) -> None:
+    """Uploads expire when unused: a job longer than the expiry left its upload to be swept as it ended."""
+    import os
+
+    folder = tmp_path / "uploads" / ("ab" * 16)
+    folder.mkdir(parents=True)
+    video = make_clip(tmp_path / "clip", frames=8).rename(folder / "video.mp4")
+    long_ago = time.time() - 86_400
+    os.utime(folder, (long_ago, long_ago))
+    request = make_request(video)
+    job = runner.submit(JobRequest(video={"upload_id": "ab" * 16}, stages=request.stages,
+                                   detector_model=request.detector_model, options=request.options), video)  # fmt: skip
+    assert _wait(runner, job.job_id) == JobState.SUCCEEDED
+    assert (folder / "used").stat().st_mtime > time.time() - 60

@@ -650,10 +650,24 @@ def test_a_read_error_mid_file_loses_that_packet_only(tmp_path: Path, monkeypatc
     assert raised and len(got) == 39 and not any(f.damaged for f in got)
 
 
+def _barcode(i: int) -> np.ndarray:
+    """A 96x64 frame showing ``i`` (0-63) as six black or white bars."""
+    img = np.zeros((64, 96, 3), np.uint8)
+    for b in range(6):
+        if (i >> b) & 1:
+            img[:, 16 * b : 16 * (b + 1)] = 255
+    return img
+
+
+def _shown(img: np.ndarray) -> int:
+    return sum(1 << b for b in range(6) if img[8:56, 16 * b + 4 : 16 * (b + 1) - 4].mean() > 127)
+
+
 def test_leading_damage_in_an_avi_with_b_frames_adds_no_frames(tmp_path: Path) -> None:
-    """With the first packets damaged the decoder's delay cannot be measured; taken as none, it added frames the
-    file does not hold (a reviewer: 62 for 60)."""
-    path = _encode(tmp_path / "b.avi", _moving(40), bf="2", g="12")
+    """With the first packets damaged the decoder's delay cannot be measured (a reviewer: 62 frames for 60, and
+    with the stand-ins put at the end, every later frame one index early). The stand-ins go where the packets
+    were: from the next keyframe on, every frame shows its own picture at its own index."""
+    path = _encode(tmp_path / "b.avi", [_barcode(i) for i in range(40)], bf="2", g="12")
     good = list(read_frames(path))
     with av.open(str(path)) as container:
         pos, size = [(p.pos, p.size) for p in container.demux(video=0) if p.size][1]
@@ -662,6 +676,7 @@ def test_leading_damage_in_an_avi_with_b_frames_adds_no_frames(tmp_path: Path) -
     path.write_bytes(bytes(data))
     got = list(read_frames(path))
     assert [f.ts_ms for f in got] == [f.ts_ms for f in good]
+    assert [_shown(f.image) for f in got[12:]] == list(range(12, 40))
 
 
 def test_a_restart_after_a_pause_is_bridged_not_flattened(tmp_path: Path) -> None:
@@ -674,3 +689,20 @@ def test_a_restart_after_a_pause_is_bridged_not_flattened(tmp_path: Path) -> Non
     info, ts = probe(joined)
     assert info.num_frames == 34 and info.timestamp_resets == 1
     assert len(set(np.round(ts, 3))) == 34 and (np.diff(ts) > 0).all()
+
+
+def test_frames_stamped_early_in_a_row_shift_nothing_after_them(tmp_path: Path) -> None:
+    """Two early frames in a row were taken for a restart, and every later frame moved on (a reviewer: +38 ms)."""
+    src = _timed(tmp_path / "src.mkv", [round(i * 1000 / 30) for i in range(20)], Fraction(1, 1000))
+    dst = tmp_path / "early.mkv"
+    with av.open(str(src)) as inp, av.open(str(dst), mode="w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        packets = [p for p in inp.demux(video=0) if p.size]
+        by_pts = {p.pts: p for p in packets}
+        by_pts[100].pts, by_pts[133].pts = 60, 62  # after 67: early twice, then 167 on as written
+        for packet in packets:
+            packet.dts, packet.stream = None, stream
+            out.mux(packet)
+    info, ts = probe(dst)
+    assert info.timestamp_resets == 0 and (np.diff(ts) >= 0).all()
+    assert ts[5:].tolist() == pytest.approx([round(i * 1000 / 30) for i in range(5, 20)], abs=0.5)

@@ -227,6 +227,12 @@ class JobRunner:
                 log.exception("job %s: unexpected failure", job_id)
                 self.store.update(job_id, state=JobState.FAILED, error="internal error (see server log)")
 
+    @staticmethod
+    def _mark_upload_used(job: JobRecord) -> None:
+        """A job on an upload marks it used as it starts and as it ends (uploads expire when unused)."""
+        if job.request.video.get("upload_id"):
+            mark_used(job.video_path)
+
     def _run(self, job_id: str) -> None:
         job = self.store.get(job_id)
         if job.state.terminal:
@@ -236,8 +242,7 @@ class JobRunner:
             self._running[job_id] = _Running(cancel)
         try:
             self.store.update(job_id, state=JobState.RUNNING, stage="starting", error="")
-            if job.request.video.get("upload_id"):  # the upload is in use for as long as the job reads it
-                mark_used(job.video_path)
+            self._mark_upload_used(job)  # in use for as long as the job reads it
             config = pipeline_config(job.request)
             if self.allowed_roots is not None and job.request.video.get("path"):
                 # The file the job reads (resolved at submit), not the string the client sent: a relative path
@@ -295,6 +300,7 @@ class JobRunner:
             shutil.rmtree(results, ignore_errors=True)
             tmp.rename(results)
             warnings = result_warnings(result)
+            self._mark_upload_used(job)  # before the job stops counting as one that reads it
             self.store.update(
                 job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats, warnings=warnings
             )
@@ -312,9 +318,9 @@ class JobRunner:
             if client_name:  # an upload is stored as video.<suffix>: say the name its client knows it by
                 stored = re.escape(job.video_path.name)
                 error = re.sub(rf"\bvideo {stored}(?=[ :])", lambda _: f"video {client_name}", error)
+            self._mark_upload_used(job)
             self.store.update(job_id, state=JobState.FAILED, error=error)
         finally:
-            if job.request.video.get("upload_id"):
-                mark_used(job.video_path)
+            self._mark_upload_used(job)
             with self._lock:
                 self._running.pop(job_id, None)

@@ -17,6 +17,7 @@ exactly as FFmpeg's plain decoding loop reads it.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import logging
 import re
@@ -216,7 +217,6 @@ class VideoReader:
         self._last_pts: int | None = None
         self._delay: int | None = None
         self._demuxed = self._emitted = 0
-        self._skip_leading = False
 
     def __enter__(self) -> VideoReader:
         return self
@@ -254,8 +254,7 @@ class VideoReader:
         prev: int | None = None  # the previous frame's timestamp (ticks), after any restart was bridged
         step = max(1, nominal_step)  # the last step between frames (ticks)
         offset = 0
-        steps: list[int] = []
-        early = False  # the previous frame was stamped early and kept the time before it
+        steps: collections.deque[int] = collections.deque(maxlen=15)
         idx = damaged = 0
         self.timestamp_resets = self.rescaled_frames = 0
         size: tuple[int, int] | None = None  # the first decoded picture's (width, height)
@@ -270,22 +269,18 @@ class VideoReader:
                     first_pts = pts
                 cur = pts + offset
                 if prev is not None and cur < prev:
-                    # A frame stamped a little early (a muxer's jitter: at most two usual steps back, and not twice
-                    # in a row) keeps the time before it; anything else is a restart (recordings joined end to
-                    # end), bridged one usual step on.
-                    if prev - cur > 2 * step or early:
+                    # A frame stamped a little early (a muxer's jitter, a decoder filling its reorder buffer: at
+                    # most two usual steps back) keeps the time before it; a larger jump back is a restart
+                    # (recordings joined end to end), bridged one usual step on.
+                    if prev - cur > 2 * step:
                         offset = prev + step - pts
                         self.timestamp_resets += 1
                         cur = prev + step
-                        early = False
                     else:
                         cur = prev
-                        early = True
-                else:
-                    early = False
                 if prev is not None and cur > prev:
                     steps.append(cur - prev)
-                    step = int(np.median(steps[-15:]))  # the usual step: a pause does not make it long
+                    step = int(np.median(steps))  # the usual step of the last 15: a pause does not make it long
                 prev = cur
                 ts_ms = float((cur - first_pts) * tb * 1000)
             if frame is not None and size is None:
@@ -349,7 +344,6 @@ class VideoReader:
         first_key: int | None = None  # the first packet's timestamp
         self._delay = None  # AVI: how many counters a decoded frame's dts runs ahead of its own (the decoder's delay)
         self._demuxed = self._emitted = 0  # frames the packets hold, frames given (stand-ins included)
-        self._skip_leading = False
         while True:
             try:
                 packet = next(packets)
@@ -380,12 +374,9 @@ class VideoReader:
                 continue
             for frame in decoded:
                 if counters and self._delay is None and frame.dts is not None and first_key is not None:
-                    # An intra codec has no delay: packets that failed before the first frame out were the first
-                    # frames. Another codec's delay hides where they were: no stand-ins are placed before the
-                    # first frame out, and the frames missing at the end are added there.
-                    intra = bool(self._stream.codec_context.codec.intra_only)
-                    self._delay = 0 if intra else max(0, frame.dts - first_key)
-                    self._skip_leading = bool(failures) and not intra
+                    # Packets that failed before the first frame out are taken as the first frames (exact for an
+                    # intra codec, which has no delay; with B-frames the stand-ins may sit a few frames off).
+                    self._delay = max(0, frame.dts - first_key - failures)
                 if counters and self._delay is None:
                     self._delay = 0
                 yield from self._placed(frame, counters, failures, waiting, last_pts)
@@ -424,8 +415,7 @@ class VideoReader:
                 # In AVI no more stand-ins than packets left unmatched beyond the decoder's delay: a misjudged
                 # delay must not add frames the file does not hold.
                 room = not counters or self._demuxed - self._emitted - (self._delay or 0) > 1
-                leading = last_pts is None and self._skip_leading
-                if failures and (last_pts is None or lost > last_pts) and room and not leading:
+                if failures and (last_pts is None or lost > last_pts) and room:
                     self._emitted += 1
                     yield lost, None
             if waiting and waiting[0] == pts:
