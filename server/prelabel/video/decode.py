@@ -3,9 +3,15 @@
 ``ts_ms`` is each frame's presentation time from the container (``pts * time_base``), relative to the stream's
 first frame, so variable-frame-rate videos keep their real timing. ``frame_idx`` counts decoded frames from 0.
 Frames come upright, as players and annotation tools show them: a stream's rotation metadata (a phone's portrait
-video is stored landscape with a display matrix) is applied, so boxes are in the coordinates annotators see, and the
-same as the interpolation's OpenCV reader (which applies it too).
-Unreadable or empty files raise :class:`InvalidInputError`; a missing file raises :class:`NotFoundError`.
+video is stored landscape with a display matrix), mirroring included, is applied, so boxes are in the coordinates
+annotators see, and the same as the interpolation's OpenCV reader (which applies it too).
+Unreadable or empty files raise :class:`InvalidInputError`; a missing file raises :class:`NotFoundError`; a file
+that names other files to read (a playlist, a manifest) is refused, and FFmpeg opens local files only.
+
+Awkward but intact files: AVI stores no presentation times, so its frames are timed by their counters in the order
+shown; timestamps that go back by more than two usual steps (recordings joined end to end) are bridged one step on,
+while a frame stamped a little early keeps the time before it; frames at another picture size than the first are
+scaled to it. :class:`~prelabel.types.VideoInfo` counts each.
 
 Damaged packets: where a packet does not decode (a disk or transfer error in a long recording), the frames the
 decoder could not give are kept in their place, marked ``damaged``, with the last good frame's image standing in (as
@@ -114,7 +120,7 @@ def _open(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise InvalidInputError(f"video {path.name} has no video stream")
-    if container.format.name in _REFERENCING_DEMUXERS or set(container.format.name.split(",")) & _REFERENCING_DEMUXERS:
+    if set(container.format.name.split(",")) & _REFERENCING_DEMUXERS:  # e.g. "hls" or "mov,mp4,m4a,3gp,3g2,mj2"
         name = container.format.name
         container.close()
         raise InvalidInputError(f"video {path.name} is a {name} file that names other files, not a video")
