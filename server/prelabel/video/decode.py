@@ -292,10 +292,8 @@ class VideoReader:
             if frame is not None and size is None:
                 self.rotation, self.mirrored = _display(frame)
                 size = self.picture_size = (frame.width, frame.height)
-            rescale = frame is not None and size is not None and (frame.width, frame.height) != size
-            if rescale:
+            if frame is not None and size is not None and (frame.width, frame.height) != size:
                 self.rescaled_frames += 1
-            if rescale and frame is not None and size is not None:
                 frame = frame.reformat(width=size[0], height=size[1])
             if frame is None:
                 damaged += 1
@@ -305,12 +303,10 @@ class VideoReader:
                 if not decode_images:
                     image = empty
                 elif frame is not None:
-                    pixels = frame.to_ndarray(format="bgr24")
-                    image = last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
+                    image = last_image = self._image(frame)
                 else:
                     if last_image is None and last_good is not None:
-                        pixels = last_good.to_ndarray(format="bgr24")
-                        last_image = _upright(np.asarray(pixels, np.uint8), self.rotation, self.mirrored)
+                        last_image = self._image(last_good)
                     image = last_image.copy() if last_image is not None else self._black()
                 yield Frame(idx, ts_ms, image, damaged=frame is None)
             elif frame is not None and decode_images:
@@ -321,6 +317,10 @@ class VideoReader:
         self._check_damage(damaged, idx)
         if start >= idx:
             raise InvalidInputError(f"video {self.path.name}: start frame {start} is past the last frame {idx - 1}")
+
+    def _image(self, frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
+        """A decoded frame's picture, BGR and upright."""
+        return _upright(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), self.rotation, self.mirrored)
 
     def _black(self) -> npt.NDArray[np.uint8]:
         ctx = self._stream.codec_context
@@ -344,7 +344,7 @@ class VideoReader:
         counters = self._container.format.name == "avi"
         waiting: list[int] = []  # timestamps of packets demuxed and not yet presented (a min-heap)
         failures = demux_errors = 0
-        last_pts: int | None = None
+        self._last_pts = None  # the latest time given
         packets = self._container.demux(self._stream)
         flushed = False
         first_key: int | None = None  # the first packet's timestamp
@@ -360,7 +360,7 @@ class VideoReader:
             except av.error.FFmpegError as exc:
                 demux_errors += 1
                 failures += 1
-                log.debug("video %s: unreadable data after pts %s: %s", self.path.name, last_pts, exc)
+                log.debug("video %s: unreadable data after pts %s: %s", self.path.name, self._last_pts, exc)
                 if demux_errors >= _MAX_DEMUX_ERRORS:
                     log.warning("video %s: %d read errors in a row; the rest is given up", self.path.name, demux_errors)
                     break
@@ -385,26 +385,26 @@ class VideoReader:
                     self._delay = max(0, frame.dts - first_key - failures)
                 if counters and self._delay is None:
                     self._delay = 0
-                yield from self._placed(frame, counters, failures, waiting, last_pts)
-                last_pts = self._last_pts
+                yield from self._placed(frame, counters, failures, waiting)
         if not flushed:  # given up before the end: the frames the decoder holds are good ones
             try:
                 for frame in self._stream.codec_context.decode(None):
-                    yield from self._placed(frame, counters, failures, waiting, last_pts)
-                    last_pts = self._last_pts
+                    yield from self._placed(frame, counters, failures, waiting)
             except av.error.FFmpegError as exc:
                 log.debug("video %s: draining the decoder: %s", self.path.name, exc)
         if failures:  # frames after the last presented one whose packets did not decode
+            last_pts = self._last_pts
             for lost in sorted(set(waiting)):
                 if (last_pts is None or lost > last_pts) and (not counters or self._emitted < self._demuxed):
                     self._emitted += 1
                     yield lost, None
 
     def _placed(
-        self, frame: av.VideoFrame, counters: bool, failures: int, waiting: list[int], last_pts: int | None
+        self, frame: av.VideoFrame, counters: bool, failures: int, waiting: list[int]
     ) -> Iterator[tuple[int | None, av.VideoFrame | None]]:
-        """A decoded frame with its time, after the lost frames before it (see :meth:`_presented`); sets
-        ``_last_pts``."""
+        """A decoded frame with its time, after the lost frames before it (see :meth:`_presented`); moves
+        ``_last_pts`` on."""
+        last_pts = self._last_pts
         pts: int | None
         if counters:  # a frame's own counter: its dts less the decoder's delay; the last ones out carry none
             if frame.dts is not None:
