@@ -57,3 +57,18 @@ def test_irregular_gap_lengths_take_the_general_path() -> None:
     params = SmootherParams("cv", q=1.0, r=1e-3, prior_var=1e6)
     ours, _ = rts_smooth(key_frames, values, params)
     np.testing.assert_allclose(ours, _reference(key_frames, values, params), atol=0.05)
+
+
+@pytest.mark.parametrize("model", ["cv", "ca"])
+@pytest.mark.parametrize("gap", [20, 1000, 5000])
+def test_constant_velocity_stays_straight_across_long_gaps(model: str, gap: int) -> None:
+    """Constant velocity is a special case of both models: keyframes a thousand frames apart (a person walking
+    slowly, keyframed every half minute) must give the straight path. With ``ca`` the velocity prior used to outweigh
+    what the keyframes said of the velocity, and the path bent by 3 px at gaps of 1000 frames, 400 px at 5000."""
+    key_frames = np.arange(4, dtype=np.int64) * gap
+    values = np.c_[100.0 + 0.5 * key_frames, 300.0 - 0.2 * key_frames]
+    scale = 60.0
+    params = SmootherParams(model, q=1e-3 * scale * scale * (1.0 if model == "cv" else 1e-2), prior_var=1e4 * scale**2)
+    ours, _ = rts_smooth(key_frames, values, params)
+    t = np.arange(key_frames[-1] + 1, dtype=np.float64)
+    np.testing.assert_allclose(ours, np.c_[100.0 + 0.5 * t, 300.0 - 0.2 * t], atol=1e-3)

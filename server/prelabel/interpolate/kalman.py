@@ -128,7 +128,13 @@ def keyframe_states(
     diag[1:] += qi
     prec = np.full(n_key, 1.0 / params.r) if meas_var is None else 1.0 / np.asarray(meas_var, np.float64)
     diag[:, 0, 0] += prec
-    diag[0] += np.diag([0.0] + [1.0 / params.prior_var] * (order - 1))
+    # The diffuse prior on velocity (and acceleration) must stay weaker than what the keyframes say of them: over a
+    # gap L frames long that precision falls like 1 / (q L^3) for velocity, and a fixed prior variance outweighed it on
+    # gaps of a thousand frames (with ``ca``) and bent a straight path.
+    prior_prec = np.full(order - 1, 1.0 / params.prior_var)
+    if n_key > 1:
+        prior_prec = np.minimum(prior_prec, 1e-8 * np.diagonal(qi[0])[1:])
+    diag[0] += np.diag(np.concatenate([[0.0], prior_prec]))
     upper = -np.swapaxes(qif, 1, 2)
     rhs = np.zeros((n_key, order, dims))
     # The prior mean m_0 = [z_0, 0, ...] contributes z_0 / r like a measurement.
