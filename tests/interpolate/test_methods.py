@@ -137,13 +137,25 @@ def test_nan_and_out_of_video_are_rejected() -> None:
 
 
 def test_suggestions_rank_longest_gap_first_and_spread_over_gaps() -> None:
-    kfs = [_kf(0, 0), _kf(10, 10), _kf(50, 50), _kf(60, 60)]
-    res = interpolate_track(kfs, "linear", num_suggestions=3)
-    assert len(res.suggestions) == 3
-    assert 25 <= res.suggestions[0].frame_idx <= 35  # middle of the 40-frame gap
-    gaps = {np.searchsorted([0, 10, 50, 60], s.frame_idx) for s in res.suggestions}
-    assert len(gaps) == 3
+    """Gaps of equal length get a suggestion each before any gets a second; a long gap comes first."""
+    kfs = [_kf(0, 0), _kf(40, 40), _kf(80, 80), _kf(120, 120), _kf(130, 130)]
+    res = interpolate_track(kfs, "linear", num_suggestions=4)
+    got = [s.frame_idx for s in res.suggestions]
+    assert len(got) == 4
+    assert {int(np.searchsorted([0, 40, 80, 120, 130], f)) for f in got[:3]} == {1, 2, 3}, got
+    assert all(15 <= f % 40 <= 25 for f in got[:3]), got  # the middles of the 40-frame gaps
     assert all(0.0 <= s.score <= 1.0 for s in res.suggestions)
+
+
+def test_suggestions_come_best_first_across_gaps() -> None:
+    """A short gap's best frame is not ranked above frames of a long gap worth far more: keyframes at 0, 2 and 300
+    gave frame 1 (0.7 px) second, ahead of frames of the 298-frame gap at 858 px (a reviewer's case)."""
+    kfs = [_kf(0, 0), _kf(2, 2), _kf(300, 300)]
+    for method in ("linear", "kalman"):
+        res = interpolate_track(kfs, method, num_suggestions=3)
+        got = [s.frame_idx for s in res.suggestions]
+        assert len(got) == 3 and all(2 < f < 300 for f in got), (method, got)
+        assert 140 <= got[0] <= 160, (method, got)
 
 
 def test_registry_lists_methods_and_single_keyframe_is_valid() -> None:

@@ -9,6 +9,7 @@ keyframe lacks holds its last position), so a skeleton stays on screen until its
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -53,8 +54,9 @@ def suggest_keyframes(
     num: int,
     reason: str,
 ) -> list[SuggestedKeyframe]:
-    """Rank frames for the next keyframe: the most uncertain frame of each gap first, at most one per gap per round;
-    a frame already suggested counts as a keyframe for the later rounds (suggestions in one gap spread out).
+    """Rank frames for the next keyframe, best first: each pick is the most uncertain frame left, where the frames
+    picked before it count as keyframes. A gap's second suggestion is then the most uncertain frame of what its first
+    leaves (not the frame next to it), and it comes before a short gap's best frame only where it is worth more.
 
     Args:
         frames: (T,) frame indices.
@@ -72,41 +74,30 @@ def suggest_keyframes(
     cuts = np.unique(np.searchsorted(frames, kf))
     cuts = cuts[(cuts > 0) & (cuts < len(frames))]
     starts = np.concatenate([[0], cuts])
-    best = np.maximum.reduceat(unc, starts)
-    gaps = np.flatnonzero(best > 0)
-    out: list[SuggestedKeyframe] = []
-    if num <= len(gaps):
-        # One round of the round-robin suffices: the most uncertain frame of each of the top ``num`` gaps.
-        ends = np.concatenate([starts[1:], [len(frames)]])
-        for g in gaps[np.argsort(-best[gaps], kind="stable")][:num].tolist():
-            i = int(starts[g]) + int(np.argmax(unc[starts[g] : ends[g]]))
-            out.append(SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px"))
-        return out
-    # More suggestions than gaps: rounds, each taking one frame per gap, the most uncertain gap first. A frame taken
-    # counts as a keyframe for the later rounds: a frame's uncertainty is scaled by its distance to the nearest keyframe
-    # or taken frame over its distance to the nearest keyframe (uncertainty grows away from keyframes), so a gap's
-    # second suggestion is the most uncertain frame of what the first leaves, not the frame next to it.
     ends = np.concatenate([starts[1:], [len(frames)]])
+    best = np.maximum.reduceat(unc, starts)
+    # A heap of gaps by their most uncertain frame left. A frame taken counts as a keyframe for the later picks: the
+    # uncertainty of its gap's frames is scaled by their distance to the nearest frame taken over their distance to
+    # the nearest keyframe (uncertainty grows away from keyframes), and the gap goes back on the heap.
+    heap = [(-float(best[g]), g) for g in np.flatnonzero(best > 0).tolist()]
+    heapq.heapify(heap)
     pos = np.asarray(frames, np.float64)
-    taken: list[int] = []
     eff = unc.copy()
     near = np.full(len(frames), np.inf)  # distance to the nearest frame taken in the same gap
-    while len(taken) < num:
-        live = [g for g in gaps.tolist() if eff[starts[g] : ends[g]].max() > 0]
-        if not live:
-            break
-        best_of = {g: int(starts[g]) + int(np.argmax(eff[starts[g] : ends[g]])) for g in live}
-        for g in sorted(live, key=lambda g: -eff[best_of[g]]):
-            if len(taken) == num:
-                break
-            i = best_of[g]
-            taken.append(i)
-            sl = slice(int(starts[g]), int(ends[g]))
-            # The gap runs from its keyframe (its first frame) to the next one (the next gap's first, or the last).
-            left, right = pos[sl.start], pos[sl.stop] if sl.stop < len(pos) else pos[-1]
-            old = np.maximum(np.minimum(pos[sl] - left, right - pos[sl]), 1.0)
-            near[sl] = np.minimum(near[sl], np.abs(pos[sl] - pos[i]))
-            eff[sl] = unc[sl] * np.minimum(near[sl], old) / old
+    taken: list[int] = []
+    while heap and len(taken) < num:
+        _, g = heapq.heappop(heap)
+        sl = slice(int(starts[g]), int(ends[g]))
+        i = sl.start + int(np.argmax(eff[sl]))
+        taken.append(i)
+        # The gap runs from its keyframe (its first frame) to the next one (the next gap's first, or the last).
+        left, right = pos[sl.start], pos[sl.stop] if sl.stop < len(pos) else pos[-1]
+        old = np.maximum(np.minimum(pos[sl] - left, right - pos[sl]), 1.0)
+        near[sl] = np.minimum(near[sl], np.abs(pos[sl] - pos[i]))
+        eff[sl] = unc[sl] * np.minimum(near[sl], old) / old
+        left_best = float(eff[sl].max())
+        if left_best > 0:
+            heapq.heappush(heap, (-left_best, g))
     return [SuggestedKeyframe(int(frames[i]), float(score[i]), f"{reason}: {unc[i]:.1f} px") for i in taken]
 
 
