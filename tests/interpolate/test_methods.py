@@ -186,3 +186,28 @@ def test_a_keyframe_says_what_is_wrong_with_it() -> None:
         Keyframe(5, np.array([np.nan, 0, 2, 2]))
     with pytest.raises(InvalidInputError, match=r"keyframe at frame 6: box \[4\.0, 0\.0, 2\.0, 2\.0\] has a negative"):
         Keyframe(6, np.array([4, 0, 2, 2]))
+
+
+def test_skeleton_confidences_outside_0_1_are_refused() -> None:
+    """A keyframe skeleton's keypoint confidence or score outside [0, 1] was echoed back as an output confidence
+    (and a NaN score became the mean of the keypoints': 6.47); it is refused naming the track, frame and keypoint. A
+    NaN score stays allowed (computed from the keypoints) and an absent keypoint's value is never read."""
+    kp = np.c_[np.linspace(10, 90, 17), np.linspace(10, 90, 17), np.full(17, 0.9)].astype(np.float32)
+    box = np.array([0, 0, 100, 100.0])
+
+    def track(conf: float, score: float, present: int = 3) -> list[Keyframe]:
+        bad = kp.copy()
+        bad[3, 2] = conf
+        keep = np.ones(17, bool)
+        keep[3] = present == 3
+        return [Keyframe(0, box, Skeleton(kp, np.ones(17, bool))), Keyframe(10, box + 10, Skeleton(bad, keep, score))]
+
+    with pytest.raises(InvalidInputError, match=r"track 2, frame 10: skeleton keypoint 3 \(left_ear\): confidence 7"):
+        interpolate_track(track(7.0, 1.0), "linear", track_id=2)
+    with pytest.raises(InvalidInputError, match=r"track 2, frame 10: skeleton keypoint 3 \(left_ear\): confidence -2"):
+        interpolate_track(track(-2.0, 1.0), "kalman", track_id=2)
+    with pytest.raises(InvalidInputError, match=r"track 2, frame 10: skeleton score 5 outside \[0, 1\]"):
+        interpolate_track(track(0.5, 5.0), "linear", track_id=2)
+    res = interpolate_track(track(7.0, float("nan"), present=0), "linear", track_id=2)  # keypoint 3 absent there
+    sk = res.skeleton_at(10)
+    assert sk is not None and 0.0 <= sk.score <= 1.0

@@ -13,7 +13,7 @@ import numpy as np
 
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array, FrameSource
-from prelabel.types import BoolArray, IntArray, Keyframe
+from prelabel.types import COCO17_KEYPOINTS, BoolArray, IntArray, Keyframe
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,21 @@ def validate_keyframes(
         problems.append((i, f"box is not finite (NaN or inf): {arr.xyxy[i].tolist()}"))
     for i in np.flatnonzero(arr.has_skeleton).tolist():
         sk = keyframes[i].skeleton
-        if sk is not None and not np.all(np.isfinite(sk.keypoints[sk.present])):
+        if sk is None:
+            continue
+        if not np.all(np.isfinite(sk.keypoints[sk.present])):
             problems.append((i, "a present skeleton keypoint is not finite"))
+            break
+        conf = sk.keypoints[:, 2]
+        off = np.flatnonzero(sk.present & ((conf < 0.0) | (conf > 1.0)))
+        if off.size:
+            j = int(off[0])
+            problems.append(
+                (i, f"skeleton keypoint {j} ({COCO17_KEYPOINTS[j]}): confidence {float(conf[j]):g} outside [0, 1]")
+            )
+            break
+        if np.isfinite(sk.score) and not 0.0 <= sk.score <= 1.0:
+            problems.append((i, f"skeleton score {sk.score:g} outside [0, 1]"))
             break
     empty = np.flatnonzero(~arr.outside & ~arr.has_box & ~arr.has_skeleton)
     if empty.size:
