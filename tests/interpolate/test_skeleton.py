@@ -261,3 +261,27 @@ def test_a_skeleton_holds_after_its_last_keyframe_until_the_track_hides(method: 
     assert res.has_skeleton[:20].all() and res.keypoints_present[:20].all() and not res.has_skeleton[20]
     moved = res.keypoints[[8, 16, 19], 0, 0] - gt[0, 0, 0]
     np.testing.assert_allclose(moved, [0.0, 0.0, 0.0] if method == "linear" else [24.0, 48.0, 48.0], atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["kalman", "auto"])
+def test_a_keypoint_cut_off_from_the_root_moves_with_the_body(method: str) -> None:
+    """A person moving rigidly (and accelerating) with the right shoulder hidden at every keyframe: the head and arms
+    hang off the neck, which needs both shoulders, so their chains to the root are broken. They fell back to linear
+    in the image while the hips followed a curved root path, and the torso (left hip to left shoulder, the same at
+    every keyframe) stretched from 35.1 to 37.5 px between keyframes (a reviewer's case). Now every keypoint moves
+    with the body."""
+    base = np.array(
+        [[50, 20], [48, 18], [52, 18], [45, 19], [55, 19], [40, 35], [60, 35], [35, 50], [65, 50],
+         [33, 65], [67, 65], [43, 70], [57, 70], [42, 90], [58, 90], [41, 110], [59, 110]], float,
+    )  # fmt: skip
+    present = np.ones(17, bool)
+    present[6] = False
+    kfs = [
+        Keyframe(f, None, Skeleton(np.c_[base + np.array([dx, 0.0]), np.ones(17)], present, 1.0))
+        for f, dx in ((0, 0.0), (10, 10.0), (20, 100.0), (30, 300.0))
+    ]
+    res = interpolate_track(kfs, method, num_suggestions=0)
+    assert res.keypoints is not None and res.keypoints_present is not None
+    assert res.keypoints_present[:, present].all()
+    rel = res.keypoints[:, present, :2] - res.keypoints[:, 11:12, :2]  # every keypoint relative to the left hip
+    np.testing.assert_allclose(rel, np.broadcast_to((base - base[11])[present], rel.shape), atol=1e-3)

@@ -189,7 +189,8 @@ def kinematic_skeletons(
     Returns:
         (T, 17, 2) float64 positions and (T, 17) bool presence, exact at keyframes, present as
         :func:`linear_skeletons` says (CVAT's rule). A keypoint present in both neighbouring keyframes but whose
-        chain to the root is broken falls back to linear.
+        chain to the root is broken keeps a linear offset from the root (linear in the image where the root is not
+        known at both).
     """
     opts = options or KinematicOptions()
     kf = np.asarray(key_frames, np.int64)
@@ -233,6 +234,16 @@ def kinematic_skeletons(
 
     use_kin = chain_t[:, :17]
     out = np.where(use_kin[..., None], pos[:, :17], lin_xy)
+    # A keypoint present at both keyframes whose chain to the root is broken (a shoulder hidden cuts the arm off)
+    # moves with the root, its offset from it linear between the keyframes: linear in the image, it tore away from a
+    # body whose root follows a curve.
+    root_both = chain[seg, ROOT] & chain[seg + 1, ROOT]
+    loose = ~use_kin & key_present[seg] & key_present[seg + 1] & root_both[:, None]
+    if loose.any():
+        s = ((frames - kf[seg]) / (kf[seg + 1] - kf[seg]))[:, None, None]
+        off = key_xy - xy19[:, ROOT, None, :]  # (K, 17, 2) offsets from the root at the keyframes
+        carried = pos[:, ROOT, None, :] + (1.0 - s) * off[seg] + s * off[seg + 1]
+        out = np.where(loose[..., None], carried, out)
     # A keypoint the next keyframe lacks holds its place on the body (its offset from the root at the keyframe before)
     # where the root is known at both keyframes; linear_skeletons holds it in the image.
     held = held_keypoints(kf, key_present) & chain[seg, ROOT, None] & chain_t[:, ROOT, None]
