@@ -197,6 +197,8 @@ class GuidedMethod:
             frames between them visually; None fuses detections that overlap the visual path instead.
         det_path_min_iou: the detection path is used only when detections match the keyframes this well (mean
             IoU); otherwise detections are fused where they overlap the visual path.
+        det_path_min_coverage: for a slow object, the detection path also needs a detection overlapping at least
+            this share of the whole keyframes (:meth:`detections_fit`).
         det_fit_fast_speed: objects whose detections move at least this many box diagonals per frame
             (:func:`detection_speed`) count as fast (:meth:`detections_fit`).
         det_fast_min_iou: ``det_path_min_iou`` for fast objects.
@@ -283,6 +285,7 @@ class GuidedMethod:
     det_agree_floor: float = 0.1
     det_ambiguity: float = 5.0
     det_path_min_iou: float = 0.7
+    det_path_min_coverage: float = 0.8
     det_fit_fast_speed: float = 0.5
     det_fast_min_iou: float = 0.5
     centres_speed: float | None = 2.0
@@ -563,19 +566,30 @@ class GuidedMethod:
         return float(np.mean(ious)) if ious else 0.0
 
     def detections_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
-        """Whether detections are drawn like this annotator's boxes.
+        """Whether detections are drawn like this annotator's boxes, and see the object.
 
         At each keyframe the best overlapping detection (IoU >= 0.3) is scored by its IoU with the keyframe box; the
         mean must reach ``det_path_min_iou``, or ``det_fast_min_iou`` for a fast object (detections moving at least
         ``det_fit_fast_speed`` box diagonals per frame), which the frames alone cannot follow: there even loosely
-        drawn detections (a motion-blurred ball) beat none. True when no detection overlaps: there is nothing to
-        compare, and the path only takes detections that join both keyframes. Keyframes showing part of the object
-        (:meth:`_key_cut`) are left out.
+        drawn detections (a motion-blurred ball) beat none. A slow object must also be found at
+        ``det_path_min_coverage`` of its keyframes: a detector that sees it at a few (a model trained on other
+        footage) draws a path that jumps to other objects in between. Where no detection overlaps any keyframe, only
+        a fast object (by its detections or its keyframes) takes them: a blurred ball is missed exactly there.
+        Keyframes showing part of the object (:meth:`_key_cut`) are left out; with none left there is nothing to
+        compare, and the detections are taken.
         """
-        fit = self._key_fit(run, detections)
-        if fit is None or fit >= self.det_path_min_iou:
+        whole = ~self._key_cut(run)
+        if not whole.any():
             return True
-        return fit >= self.det_fast_min_iou and self._fast_detections(run, detections)
+        fit = self._key_fit(run, detections)
+        fast_dets = self._fast_detections(run, detections)
+        fast = fast_dets or float(np.median(_key_steps(run))) >= self.det_fit_fast_speed
+        if fit is None:
+            return fast
+        covered = float(np.mean(self._key_hits(run, detections)[whole]))
+        if fit >= self.det_path_min_iou and (fast or covered >= self.det_path_min_coverage):
+            return True
+        return fit >= self.det_fast_min_iou and fast_dets
 
     def _foreground_beats_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether, on a static camera, the foreground centroid predicts the annotator's boxes at the run's inner
@@ -615,20 +629,26 @@ class GuidedMethod:
             fg_sq = self._key_foreground_residuals(video, bg, kf, key_c)
         return interp_residual_rms(det_px, kf), residual_rms(fg_sq.sum(axis=1))
 
+    def _key_best_iou(self, run: RunInput, detections: Mapping[int, Detections]) -> Float64Array:
+        """(K,) IoU of each keyframe box with its best detection (0 where none)."""
+        best = np.zeros(len(run.key_frames))
+        for r, (f, box) in enumerate(zip(run.key_frames.tolist(), run.key_xyxy, strict=True)):
+            d = detections.get(int(f))
+            if d is not None and len(d):
+                best[r] = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
+        return best
+
+    def _key_hits(self, run: RunInput, detections: Mapping[int, Detections]) -> npt.NDArray[np.bool_]:
+        """(K,) whether a detection overlaps each keyframe box (IoU >= 0.3)."""
+        return self._key_best_iou(run, detections) >= 0.3
+
     def _key_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> float | None:
         """Mean IoU of the keyframe boxes with their best overlapping detection (IoU >= 0.3), keyframes showing part
-        of the object left out; None when no detection overlaps a whole keyframe."""
-        ious = []
-        cut = self._key_cut(run)
-        for f, box, c in zip(run.key_frames.tolist(), run.key_xyxy, cut, strict=True):
-            d = detections.get(int(f))
-            if c:  # a box cut by the image border says nothing about how the annotator draws whole objects
-                continue
-            if d is not None and len(d):
-                best = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
-                if best >= 0.3:
-                    ious.append(best)
-        return float(np.mean(ious)) if ious else None
+        of the object left out (a box cut by the image border says nothing about how the annotator draws whole
+        objects); None when no detection overlaps a whole keyframe."""
+        best = self._key_best_iou(run, detections)
+        use = ~self._key_cut(run) & (best >= 0.3)
+        return float(np.mean(best[use])) if use.any() else None
 
     def _fast_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether the detections of the object's size move at least ``det_fit_fast_speed`` box diagonals per frame
