@@ -143,7 +143,7 @@ def test_a_detected_object_keeps_its_detections() -> None:
     # Detections shifted along x to fit the keyframes a little (within ``fit_margin``) or clearly worse than the
     # blobs: IoU (w - dx) / (w + dx) for boxes of width w shifted by dx.
     bg = colour_background(lambda i: frames[i], range(len(frames)))
-    blob_fit = m._blob_key_fit(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames)), bg)
+    blob_fit = m._blob_key_fit(RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames)), bg, (-1, -1))
     assert m.motion is not None and blob_fit > 0.6
     for below, used in ((0.5 * m.motion.fit_margin, False), (2.0 * m.motion.fit_margin, True)):
         q = blob_fit - below
@@ -171,7 +171,7 @@ def test_a_blurred_ball_detected_as_its_streak_follows_its_blobs() -> None:
     m = GuidedMethod()
     run = RunInput(1, np.array([0, 8]), gt[[0, 8]], ArrayFrames(frames), loose)
     colour_bg = colour_background(lambda i: frames[i], range(9))
-    assert m._blob_key_fit(run, colour_bg) > 0.8
+    assert m._blob_key_fit(run, colour_bg, (-1, -1)) > 0.8
     assert m._key_fit(run, loose) is None  # no detection overlaps a keyframe by IoU 0.3: a fit of 0
     found = m._motion_detections(run)
     assert found is not None and sorted(found) == list(range(1, 8))
@@ -283,3 +283,28 @@ def test_no_blob_found_means_no_blob_candidates() -> None:
     frames = np.full((9, 360, 1400, 3), 120, np.uint8)
     gt = np.array([[40.0, 60.0, 60.0, 80.0], [280.0, 60.0, 300.0, 80.0]])
     assert GuidedMethod()._motion_detections(RunInput(1, np.array([0, 8]), gt, ArrayFrames(frames))) is None
+
+
+def test_a_repeat_call_finds_the_motion_blobs_again_without_recomputing_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Motion blobs cost a pass over whole frames (2 s a call on an 83-frame PETS09 track whose keyframes move just
+    fast enough to look for them, a user's annotation session: every nudged keyframe paid it again). They are kept
+    per frame: nudging a keyframe finds them again, and the answer equals a fresh object's."""
+    import prelabel.interpolate.guided as guided_mod
+
+    t = np.arange(9, dtype=np.float64)
+    frames, gt = render_ball(40 + 30.0 * t, 200 + 2.0 * (t - 4) ** 2)
+    video = ArrayFrames(frames)
+    calls: list[int] = []
+    real = guided_mod.blob_components
+    monkeypatch.setattr(guided_mod, "blob_components", lambda img, *a: calls.append(1) or real(img, *a))
+    m = GuidedMethod()
+    keys = [Keyframe(0, gt[0]), Keyframe(8, gt[8])]
+    interpolate_track(keys, "guided", video=video, method_object=m)
+    first = len(calls)
+    assert first >= 7  # the frames between the keyframes
+    nudged = [Keyframe(0, gt[0]), Keyframe(8, gt[8] + 1.0)]
+    again = interpolate_track(nudged, "guided", video=video, method_object=m)
+    assert len(calls) == first
+    fresh = interpolate_track(nudged, "guided", video=video, method_object=GuidedMethod())
+    np.testing.assert_array_equal(again.xyxy, fresh.xyxy)
+    np.testing.assert_array_equal(again.confidence, fresh.confidence)

@@ -80,11 +80,22 @@ from prelabel.interpolate.geometric import (
     xyxy_to_cxcywh,
 )
 from prelabel.interpolate.kalman import SmootherParams, keyframe_states
-from prelabel.interpolate.motion import MotionParams, blob_boxes, colour_background, motion_blobs, whole_sizes
+from prelabel.interpolate.motion import (
+    BlobComponents,
+    MotionParams,
+    blob_boxes,
+    blob_components,
+    colour_background,
+    sized_blobs,
+    whole_sizes,
+)
 from prelabel.interpolate.template import TemplateParams, cut_template, match_centre, path_cost
 from prelabel.types import Detections
 
 logger = logging.getLogger(__name__)
+
+# Flow passes and motion blobs kept per object (each entry small: a box per frame, or a frame's blobs).
+_MAX_CACHED_RESULTS = 4096
 
 
 @dataclass(frozen=True)
@@ -314,8 +325,13 @@ class GuidedMethod:
     _bg_window: tuple[int, int] = field(default=(0, -1), init=False, repr=False)
     _gray: OrderedDict[int, Gray] = field(default_factory=OrderedDict, init=False, repr=False)
     _video: FrameSource | None = field(default=None, init=False, repr=False)
-    _passes: dict[tuple[object, ...], tuple[Float64Array, Float64Array]] = field(
-        default_factory=dict, init=False, repr=False
+    _passes: OrderedDict[tuple[object, ...], tuple[Float64Array, Float64Array]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    # Motion blobs per (background window, frame), before any size limit: a repeat call (a keyframe added or nudged)
+    # finds them again without going over whole frames.
+    _blobs: OrderedDict[tuple[tuple[int, int], int], BlobComponents] = field(
+        default_factory=OrderedDict, init=False, repr=False
     )
 
     def __post_init__(self) -> None:
@@ -333,6 +349,7 @@ class GuidedMethod:
         if video is not self._video:
             self._gray.clear()
             self._passes.clear()
+            self._blobs.clear()
             self._bgs.clear()
             self._colour_bgs.clear()
             self._bg_window = (0, -1)
@@ -355,6 +372,7 @@ class GuidedMethod:
         key = (start, stop, *np.round(box, 3).tolist(), *np.round(velocity, 3).tolist())
         hit = self._passes.get(key)
         if hit is not None:
+            self._passes.move_to_end(key)
             return hit
         step = 1 if stop > start else -1
         n = abs(stop - start) + 1
@@ -370,7 +388,26 @@ class GuidedMethod:
             conf[i] = conf[i - 1] * (0.6 + 0.4 * c)
             prev = cur
         self._passes[key] = (boxes, conf)
+        while len(self._passes) > _MAX_CACHED_RESULTS:
+            self._passes.popitem(last=False)
         return boxes, conf
+
+    def _blob_components(
+        self, video: FrameSource, colour_bg: Float32Array, window: tuple[int, int], idx: int
+    ) -> BlobComponents:
+        """:func:`blob_components` of frame ``idx`` against the colour background of ``window``, kept for later calls
+        (the last ``_MAX_CACHED_RESULTS`` frames)."""
+        key = (window, idx)
+        hit = self._blobs.get(key)
+        if hit is not None:
+            self._blobs.move_to_end(key)
+            return hit
+        assert self.motion is not None
+        comp = blob_components(np.asarray(video.read(idx)), colour_bg, self.motion)
+        self._blobs[key] = comp
+        while len(self._blobs) > _MAX_CACHED_RESULTS:
+            self._blobs.popitem(last=False)
+        return comp
 
     def _background(self, video: FrameSource, first: int, last: int) -> Float32Array | None:
         """The static background around frames ``first`` to ``last`` (None: the camera moves); kept for later runs
@@ -520,11 +557,18 @@ class GuidedMethod:
             self._colour_bgs[window] = colour_bg
             while len(self._colour_bgs) > self.cache_backgrounds:
                 self._colour_bgs.popitem(last=False)
-        if covered and (det_fit or 0.0) + self.motion.fit_margin >= self._blob_key_fit(run, colour_bg):
+        if covered and (det_fit or 0.0) + self.motion.fit_margin >= self._blob_key_fit(run, colour_bg, window):
             return None
         cut = cut_edges(keys, image_wh, self.det_path.border_px).any(axis=1)
         sizes = whole_sizes(keys, cut)
-        boxes = blob_boxes(lambda i: np.asarray(video.read(i)), colour_bg, kf, sizes, self.motion)
+        boxes = blob_boxes(
+            lambda i: np.asarray(video.read(i)),
+            colour_bg,
+            kf,
+            sizes,
+            self.motion,
+            components=lambda i: self._blob_components(video, colour_bg, window, i),
+        )
         found = {
             f: Detections(b.astype(np.float32), np.full(len(b), self.motion.score), np.zeros(len(b), np.int64))
             for f, b in boxes.items()
@@ -539,7 +583,7 @@ class GuidedMethod:
             return None
         return found
 
-    def _blob_key_fit(self, run: RunInput, colour_bg: Float32Array) -> float:
+    def _blob_key_fit(self, run: RunInput, colour_bg: Float32Array, window: tuple[int, int]) -> float:
         """How well motion blobs find the object at its keyframes: mean over the keyframes showing the whole object
         (:meth:`_key_cut`) of the best IoU between the keyframe box and a box of its size on a blob's centre (0 where
         no blob is found; 0 without such keyframes). A ball's blob is the ball; a person's are limbs and fragments."""
@@ -551,9 +595,8 @@ class GuidedMethod:
                 continue
             wh = box[2:] - box[:2]
             area = float(max(1.0, wh.prod()))
-            centres, _ = motion_blobs(
-                np.asarray(run.video.read(int(f))),
-                colour_bg,
+            centres, _ = sized_blobs(
+                self._blob_components(run.video, colour_bg, window, int(f)),
                 self.motion,
                 self.motion.min_area * area,
                 self.motion.max_area * area,

@@ -114,11 +114,13 @@ def colour_background(read: Callable[[int], Image], frames: npt.ArrayLike) -> Fl
     return np.median(stack, axis=0).astype(np.float32)
 
 
-def motion_blobs(
-    image: Image, background: Float32Array, params: MotionParams, min_area_px: float, max_area_px: float
-) -> tuple[Float64Array, Float64Array]:
-    """Blobs of ``image`` that differ from ``background``: ``(centres, masses)``, (N, 2) float64 ``x, y`` centres of
-    their bounding boxes and (N,) contrast masses, at most ``params.max_blobs``, the largest mass first.
+BlobComponents = tuple[Float64Array, Float64Array, Float64Array]
+
+
+def blob_components(image: Image, background: Float32Array, params: MotionParams) -> BlobComponents:
+    """Every blob of ``image`` that differs from ``background``, before any size limit: ``(centres, masses,
+    areas)``, (N, 2) float64 ``x, y`` centres of their bounding boxes, (N,) contrast masses and (N,) areas in pixels,
+    the largest mass first. The costly part of :func:`motion_blobs` (a whole frame), so callers may keep it per frame.
 
     Raises:
         InvalidInputError: image and background differ in shape.
@@ -134,23 +136,41 @@ def motion_blobs(
     mask = (diff > params.threshold).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
-        return np.zeros((0, 2)), np.zeros(0)
-    area = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
-    keep = np.flatnonzero((area >= min_area_px) & (area <= max_area_px)) + 1
-    if len(keep) == 0:
-        return np.zeros((0, 2)), np.zeros(0)
+        return np.zeros((0, 2)), np.zeros(0), np.zeros(0)
     w = np.where(mask > 0, diff - params.threshold, 0.0).astype(np.float64)
-    flat = labels.reshape(-1)
-    mass = np.bincount(flat, weights=w.reshape(-1), minlength=n)
+    mass = np.bincount(labels.reshape(-1), weights=w.reshape(-1), minlength=n)
+    keep = np.arange(1, n)
     keep = keep[mass[keep] > 0]
-    order = keep[np.argsort(-mass[keep], kind="stable")][: params.max_blobs]
+    order = keep[np.argsort(-mass[keep], kind="stable")]
     # The centre of the blob's bounding box: a streak is as long on either side of the object's mid-exposure
     # position, while the contrast varies with the background under it. Pixel (i, j) covers [i, i + 1) x [j, j + 1)
     # of the image plane (the boxes' coordinates).
     x0, y0 = stats[order, cv2.CC_STAT_LEFT], stats[order, cv2.CC_STAT_TOP]
     bw, bh = stats[order, cv2.CC_STAT_WIDTH], stats[order, cv2.CC_STAT_HEIGHT]
     centres = np.stack([x0 + bw / 2, y0 + bh / 2], axis=1).astype(np.float64)
-    return centres, mass[order].astype(np.float64)
+    return centres, mass[order].astype(np.float64), stats[order, cv2.CC_STAT_AREA].astype(np.float64)
+
+
+def sized_blobs(
+    components: BlobComponents, params: MotionParams, min_area_px: float, max_area_px: float
+) -> tuple[Float64Array, Float64Array]:
+    """The blobs of :func:`blob_components` whose area lies in ``[min_area_px, max_area_px]``: ``(centres,
+    masses)``, at most ``params.max_blobs``, the largest mass first."""
+    centres, masses, areas = components
+    keep = np.flatnonzero((areas >= min_area_px) & (areas <= max_area_px))[: params.max_blobs]
+    return centres[keep], masses[keep]
+
+
+def motion_blobs(
+    image: Image, background: Float32Array, params: MotionParams, min_area_px: float, max_area_px: float
+) -> tuple[Float64Array, Float64Array]:
+    """Blobs of ``image`` that differ from ``background``: ``(centres, masses)``, (N, 2) float64 ``x, y`` centres of
+    their bounding boxes and (N,) contrast masses, at most ``params.max_blobs``, the largest mass first.
+
+    Raises:
+        InvalidInputError: image and background differ in shape.
+    """
+    return sized_blobs(blob_components(image, background, params), params, min_area_px, max_area_px)
 
 
 def whole_sizes(key_xyxy: Float64Array, cut: npt.ArrayLike) -> Float64Array:
@@ -176,18 +196,21 @@ def blob_boxes(
     key_frames: npt.ArrayLike,
     key_wh: Float64Array,
     params: MotionParams,
+    components: Callable[[int], BlobComponents] | None = None,
 ) -> Mapping[int, Float64Array]:
     """Candidate ``xyxy`` boxes per frame strictly between consecutive keyframes: each blob's centre with the
     object's size (``key_wh`` (K, 2) at the keyframes, e.g. :func:`whole_sizes`) interpolated linearly in time; blob
-    areas are judged against the smaller of the two keyframes' sizes."""
+    areas are judged against the smaller of the two keyframes' sizes. ``components``: a frame's
+    :func:`blob_components` (e.g. kept from an earlier call); computed from ``read`` when None."""
     kf = np.asarray(key_frames, np.int64).reshape(-1)
     wh = np.asarray(key_wh, np.float64).reshape(-1, 2)
+    of = components or (lambda f: blob_components(read(f), background, params))
     out: dict[int, Float64Array] = {}
     for k in range(len(kf) - 1):
         a, b = int(kf[k]), int(kf[k + 1])
         area = float(max(1.0, min(wh[k].prod(), wh[k + 1].prod())))
         for f in range(a + 1, b):
-            centres, _ = motion_blobs(read(f), background, params, params.min_area * area, params.max_area * area)
+            centres, _ = sized_blobs(of(f), params, params.min_area * area, params.max_area * area)
             s = (f - a) / (b - a)
             size = (1.0 - s) * wh[k] + s * wh[k + 1]
             out[f] = np.concatenate([centres - size / 2, centres + size / 2], axis=1)
