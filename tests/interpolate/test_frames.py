@@ -100,3 +100,22 @@ def test_a_reader_given_an_earlier_readers_index_seeks_at_once(clip: tuple[Path,
     for f in (100, 37, 101, 5):
         np.testing.assert_array_equal(later.read(f), truth[f], err_msg=f"frame {f}")
     assert later.seeks >= 2 and later.reopens == 0
+
+
+def test_a_negative_frame_is_refused_and_the_reader_keeps_count(clip: tuple[Path, np.ndarray]) -> None:
+    """``read(-1)`` gave frame 0, and the next ``read(0)`` then gave frame 1 (a reviewer's case)."""
+    path, truth = clip
+    video = VideoFileFrames(path, cache_frames=4)
+    with pytest.raises(InvalidInputError, match="frame -1"):
+        video.read(-1)
+    np.testing.assert_array_equal(video.read(0), truth[0])
+    np.testing.assert_array_equal(video.read(1), truth[1])
+
+
+def test_single_channel_frames_are_grey() -> None:
+    from prelabel.interpolate import ArrayFrames
+
+    grey = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    np.testing.assert_array_equal(ArrayFrames(grey[..., None]).read(1), grey[1])
+    with pytest.raises(InvalidInputError, match="expected"):
+        ArrayFrames(np.zeros((2, 4, 5, 2), np.uint8))

@@ -654,6 +654,13 @@ def test_the_detection_path_applies_the_keyframes_detector_offset_as_far_as_it_i
         (lambda: GuidedMethod(det_appearance=-1.0), "det_appearance"),
         (lambda: GuidedMethod(det_ambiguity=float("nan")), "det_ambiguity"),
         (lambda: DetPathParams(own_velocity=2.0), "own_velocity"),
+        # These let nonsense through, to fail later as an IndexError or a 0/0 (a reviewer's cases).
+        (lambda: GuidedMethod(n_cands=0), "n_cands"),
+        (lambda: GuidedMethod(prior_weight=-1.0), "prior_weight"),
+        (lambda: GuidedMethod(agree_discount=-1.0), "agree_discount"),
+        (lambda: GuidedMethod(det_min_iou=2.0), "det_min_iou"),
+        (lambda: GuidedMethod(cache_frames=-5), "cache_frames"),
+        (lambda: GuidedMethod(det_path_min_coverage=1.5), "det_path_min_coverage"),
     ],
 )
 def test_detection_path_weights_are_validated(make: Callable[[], object], match: str) -> None:

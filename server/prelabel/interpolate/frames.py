@@ -106,11 +106,13 @@ def _mirrored_rotation(path: Path) -> float | None:
 
 
 class ArrayFrames:
-    """Frames already decoded: (T, H, W, 3) BGR or (T, H, W) grey uint8."""
+    """Frames already decoded: (T, H, W, 3) BGR or (T, H, W) grey uint8 ((T, H, W, 1) is taken as grey)."""
 
     def __init__(self, frames: npt.NDArray[np.uint8]) -> None:
         arr = np.asarray(frames)
-        if arr.ndim not in (3, 4) or arr.dtype != np.uint8:
+        if arr.ndim == 4 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3) or arr.dtype != np.uint8:
             raise InvalidInputError(f"frames: expected (T, H, W[, 3]) uint8, got {arr.shape} {arr.dtype}")
         self._frames = arr
 
@@ -308,6 +310,8 @@ class VideoFileFrames:
 
     def read(self, frame_idx: int) -> npt.NDArray[np.uint8]:
         """Frame ``frame_idx`` as (H, W, 3) uint8 BGR."""
+        if frame_idx < 0:  # the reader would hand out frame 0 and then lose count of where it is
+            raise InvalidInputError(f"frame {frame_idx}: outside the video (expected a frame >= 0)")
         hit = self._cache.get(frame_idx)
         if hit is not None:
             return hit

@@ -335,15 +335,34 @@ class GuidedMethod:
     )
 
     def __post_init__(self) -> None:
-        # The detection path's weights: outside these ranges they reward what they should cost.
-        shares = {"det_offset_share": self.det_offset_share, "det_agree_floor": self.det_agree_floor}
+        # Shares, overlaps and weights: outside these ranges they reward what they should cost, or divide by zero.
+        shares = {
+            "det_offset_share": self.det_offset_share,
+            "det_agree_floor": self.det_agree_floor,
+            "agree_discount": self.agree_discount,
+            "det_min_iou": self.det_min_iou,
+            "det_match_iou": self.det_match_iou,
+            "det_path_min_iou": self.det_path_min_iou,
+            "det_path_min_coverage": self.det_path_min_coverage,
+            "det_fast_min_iou": self.det_fast_min_iou,
+        }
         for name, value in shares.items():
             if not 0.0 <= value <= 1.0:
                 raise InvalidInputError(f"guided {name}: expected a share in [0, 1], got {value}")
-        weights = {"det_appearance": self.det_appearance or 0.0, "det_ambiguity": self.det_ambiguity}
+        weights = {
+            "det_appearance": self.det_appearance or 0.0,
+            "det_ambiguity": self.det_ambiguity,
+            "prior_weight": self.prior_weight,
+            "det_weight": self.det_weight,
+            "cache_frames": self.cache_frames,
+        }
         for name, value in weights.items():
             if not value >= 0.0:
                 raise InvalidInputError(f"guided {name}: expected a weight >= 0, got {value}")
+        if not 1 <= self.n_cands <= 4:
+            raise InvalidInputError(f"guided n_cands: expected 1 to 4 candidate paths, got {self.n_cands}")
+        if self.cache_backgrounds < 1:
+            raise InvalidInputError(f"guided cache_backgrounds: expected >= 1, got {self.cache_backgrounds}")
 
     def _frame(self, video: FrameSource, idx: int) -> Gray:
         if video is not self._video:
