@@ -119,3 +119,12 @@ def test_single_channel_frames_are_grey() -> None:
     np.testing.assert_array_equal(ArrayFrames(grey[..., None]).read(1), grey[1])
     with pytest.raises(InvalidInputError, match="expected"):
         ArrayFrames(np.zeros((2, 4, 5, 2), np.uint8))
+
+
+def test_a_text_file_is_not_a_video(tmp_path: Path) -> None:
+    """FFmpeg reads any text file as ANSI art, and OpenCV counted a MOT ground-truth file's 921 "frames" (a user sent
+    gt.txt as the video of a guided Interpolate); the decoder refused it already."""
+    text = tmp_path / "gt.txt"
+    text.write_text("".join(f"{f},1,100,200,30,80,1,-1,-1,-1\n" for f in range(1, 400)))
+    with pytest.raises(InvalidInputError, match="is text"):
+        VideoFileFrames(text).num_frames  # noqa: B018

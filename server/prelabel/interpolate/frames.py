@@ -94,12 +94,18 @@ class _Sequential:
 
 def _mirrored_rotation(path: Path) -> float | None:
     """The rotation besides the mirroring of a video whose display matrix mirrors it; None for any other video (or
-    one the decoder cannot read: OpenCV then says why)."""
+    one the decoder cannot read: OpenCV then says why).
+
+    Raises:
+        NotAVideoError: text or a playlist (:func:`prelabel.video.decode.refuse_referencing_file`).
+    """
     from prelabel.errors import PrelabelError
-    from prelabel.video.decode import display_of
+    from prelabel.video.decode import NotAVideoError, display_of
 
     try:
         rotation, mirrored = display_of(path)
+    except NotAVideoError:
+        raise  # text or a playlist: OpenCV would read it as a video
     except PrelabelError:
         return None
     return rotation if mirrored else None

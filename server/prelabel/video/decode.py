@@ -46,6 +46,11 @@ _VFR_TOLERANCE = 0.02
 # The container's rate is taken where the timestamps' mean rate agrees with it within this fraction.
 _RATE_AGREEMENT = 1e-3
 # FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
+class NotAVideoError(InvalidInputError):
+    """The file is not footage at all: text (FFmpeg renders any text file as ANSI art) or a playlist or manifest that
+    names other files. Readers that fall back to another decoder refuse it too."""
+
+
 _TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 # Demuxers whose file names other files or addresses to read (playlists, manifests, concatenation lists, session
@@ -96,7 +101,7 @@ def refuse_referencing_file(path: Path) -> None:
     with path.open("rb") as fh:
         head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(_REFERENCING_MAGIC) or (b"<MPD" in head and b"urn:mpeg:dash" in head):
-        raise InvalidInputError(
+        raise NotAVideoError(
             f"video {path.name} is a playlist or manifest that names other files, not a video: give the video itself"
         )
 
@@ -123,11 +128,11 @@ def _open(path: Path) -> av.container.InputContainer:
     if set(container.format.name.split(",")) & _REFERENCING_DEMUXERS:  # e.g. "hls" or "mov,mp4,m4a,3gp,3g2,mj2"
         name = container.format.name
         container.close()
-        raise InvalidInputError(f"video {path.name} is a {name} file that names other files, not a video")
+        raise NotAVideoError(f"video {path.name} is a {name} file that names other files, not a video")
     codec = container.streams.video[0].codec_context.name
     if container.format.name in _TEXT_DEMUXERS or codec in _TEXT_CODECS:
         container.close()  # FFmpeg renders any text file as "video" (its ANSI art demuxer): not footage
-        raise InvalidInputError(f"video {path.name} is text ({container.format.name}, {codec}), not a video")
+        raise NotAVideoError(f"video {path.name} is text ({container.format.name}, {codec}), not a video")
     return container
 
 
