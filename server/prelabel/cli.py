@@ -1005,6 +1005,10 @@ def _fill_keyframe_tracks(
             keyframes = kt.keyframes
         if kt.label not in methods:
             methods[kt.label] = default_registry().create(args.method or "auto")
+        # One label's method keeps decoded frames at a time (256 grey frames: about 115 MB at 768x576 each).
+        for label, other in methods.items():
+            if label != kt.label and hasattr(other, "release_frames"):
+                other.release_frames()
         try:
             res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id,
                                     detections=detections, num_suggestions=args.suggestions, label=kt.label,

@@ -1042,3 +1042,38 @@ def test_serve_takes_the_job_limits(tmp_path: Path) -> None:
     settings = build_settings(args)
     assert (settings.max_queued_jobs, settings.job_workers) == (3, 2)
     assert main(["serve", "--max-queued-jobs", "0", "--data-dir", str(tmp_path / "d")]) == 2
+
+
+def test_interpolate_keeps_one_labels_frames_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each label has its own guided method, and each kept up to 256 decoded frames to the end of the run (115 MB a
+    label at 768x576; a reviewer). Moving to another label's track frees the others' frames."""
+    from prelabel.formats import Annotations, export
+    from prelabel.interpolate.guided import GuidedMethod
+    from prelabel.synthetic import write_scene
+
+    scene = generate("fast-motion", 3, num_frames=41)
+    video = write_scene(scene, tmp_path / "clip")["video"]
+    tracks = [next(t for t in scene.tracks if t.class_name == c and len(t) > 4) for c in ("person", "ball")]
+    ann = Annotations(info=scene.info, tracks=tracks, labels=("person", "ball"), ts_ms=scene.ts_ms)
+    sparse = tmp_path / "keyframes.xml"
+    export(ann, "cvat", sparse, keyframe_reducer=lambda t: [int(t.frames[0]), int(t.frames[-1])])
+    held: list[int] = []
+    real = GuidedMethod.interpolate_run
+
+    def spy(self: GuidedMethod, run):  # type: ignore[no-untyped-def]
+        out = real(self, run)
+        held.append(sum(len(m._gray) > 0 for m in objects))
+        return out
+
+    objects: list[GuidedMethod] = []
+    real_init = GuidedMethod.__post_init__
+
+    def track_init(self: GuidedMethod) -> None:
+        real_init(self)
+        objects.append(self)
+
+    monkeypatch.setattr(GuidedMethod, "__post_init__", track_init)
+    monkeypatch.setattr(GuidedMethod, "interpolate_run", spy)
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(sparse), "--video", str(video), "--method", "guided", "--out", str(out)]) == 0
+    assert len(objects) >= 2 and held and max(held) == 1, (len(objects), held)
