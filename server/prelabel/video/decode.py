@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 _VFR_TOLERANCE = 0.02
 # The container's rate is taken where the timestamps' mean rate agrees with it within this fraction.
 _RATE_AGREEMENT = 1e-3
+
+
 # FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
 class NotAVideoError(InvalidInputError):
     """The file is not footage at all: text (FFmpeg renders any text file as ANSI art) or a playlist or manifest that
