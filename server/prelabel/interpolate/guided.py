@@ -13,8 +13,9 @@ For each gap between keyframes ``a`` and ``b`` (``L = b - a`` frames):
 4. Where a detection overlaps the blended box (IoU >= ``det_min_iou``), fuse it in after correcting the detector's
    systematic offset to this annotator's boxes, measured on the keyframes themselves.
 
-The uncertainty (pixels) that ranks suggested keyframes is the forward/backward disagreement, raised where tracking
-confidence is low and lowered where a detection supports the box.
+The uncertainty (pixels) that ranks suggested keyframes is the forward/backward disagreement plus how far step 2
+pulled the passes (passes that agree on something other than the object still miss the next keyframe), raised where
+tracking confidence is low and lowered where a detection supports the box.
 
 On a static camera the foreground path (:meth:`GuidedMethod._foreground_run`) replaces steps 1-4: foreground centroids,
 detections corrected to the annotator's box convention at both keyframes (:mod:`detmeas`) and the keyframes' appearance
@@ -1362,7 +1363,12 @@ class GuidedMethod:
             ]
             disagree = np.hypot(*(fwd_c[:, :2] - bwd_c[:, :2]).T) + 0.5 * np.abs(fwd_c[:, 2:] - bwd_c[:, 2:]).sum(1)
             track_conf = np.clip(wf + wb, 0.0, 1.0)
-            seg_u = disagree * track_conf + u[sl] * (1.0 - track_conf)
+            # Two passes that followed something else (a textured background behind a flat object) agree with each
+            # other but miss the next keyframe: how far the drift removal had to pull them counts as error too.
+            miss_f = float(np.hypot(*(key_c[k + 1, :2] - fwd[-1, :2])))
+            miss_b = float(np.hypot(*(key_c[k, :2] - bwd[0, :2])))
+            pulled = (wf * s[:, 0] * miss_f + wb * (1.0 - s[:, 0]) * miss_b) / np.maximum(wf + wb, 1e-9)
+            seg_u = disagree * track_conf + u[sl] * (1.0 - track_conf) + pulled
             if run.detections is not None:
                 blend, sup = self._fuse_detections(
                     run.detections, a, b, blend, wf + wb, key_c[k], key_c[k + 1], key_off[k : k + 2], weight
