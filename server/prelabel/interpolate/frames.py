@@ -300,6 +300,9 @@ class VideoFileFrames:
             at = self._where(np.asarray(img, np.uint8), target) if ok else None
             if at is not None and at <= frame_idx:
                 while ok and at < frame_idx:
+                    # Kept as the in-order path keeps them: a backward pass reads them next (it sought once per
+                    # frame, decoding up to a checkpoint's worth each time: 20 s for a 570-frame gap).
+                    self._keep(at, np.asarray(img, np.uint8))
                     ok, img = self._cap.read()
                     at += 1
                 if not ok:
