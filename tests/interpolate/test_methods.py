@@ -208,6 +208,8 @@ def test_skeleton_confidences_outside_0_1_are_refused() -> None:
         interpolate_track(track(-2.0, 1.0), "kalman", track_id=2)
     with pytest.raises(InvalidInputError, match=r"track 2, frame 10: skeleton score 5 outside \[0, 1\]"):
         interpolate_track(track(0.5, 5.0), "linear", track_id=2)
+    with pytest.raises(InvalidInputError, match=r"track 2, frame 10: skeleton score inf outside \[0, 1\]"):
+        interpolate_track(track(0.5, float("inf")), "linear", track_id=2)  # came back as inf
     res = interpolate_track(track(7.0, float("nan"), present=0), "linear", track_id=2)  # keypoint 3 absent there
     sk = res.skeleton_at(10)
     assert sk is not None and 0.0 <= sk.score <= 1.0

@@ -112,14 +112,17 @@ def _mirrored_rotation(path: Path) -> float | None:
 
 
 class ArrayFrames:
-    """Frames already decoded: (T, H, W, 3) BGR or (T, H, W) grey uint8 ((T, H, W, 1) is taken as grey)."""
+    """Frames already decoded: (T, H, W, 3) BGR or (T, H, W) grey uint8 ((T, H, W, 1) is taken as grey, and the alpha
+    of (T, H, W, 4) BGRA is left out)."""
 
     def __init__(self, frames: npt.NDArray[np.uint8]) -> None:
         arr = np.asarray(frames)
         if arr.ndim == 4 and arr.shape[-1] == 1:
             arr = arr[..., 0]
+        elif arr.ndim == 4 and arr.shape[-1] == 4:
+            arr = arr[..., :3]
         if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3) or arr.dtype != np.uint8:
-            raise InvalidInputError(f"frames: expected (T, H, W[, 3]) uint8, got {arr.shape} {arr.dtype}")
+            raise InvalidInputError(f"frames: expected (T, H, W[, 1 or 3 or 4]) uint8, got {arr.shape} {arr.dtype}")
         self._frames = arr
 
     @property
@@ -299,10 +302,11 @@ class VideoFileFrames:
             ok, img = self._cap.read()
             at = self._where(np.asarray(img, np.uint8), target) if ok else None
             if at is not None and at <= frame_idx:
+                # Kept, once the target checks out, as the in-order path keeps them: a backward pass reads them next
+                # (it sought once per frame, decoding up to a checkpoint's worth each time: 20 s for a 570-frame gap).
+                passed: list[tuple[int, npt.NDArray[np.uint8]]] = []
                 while ok and at < frame_idx:
-                    # Kept as the in-order path keeps them: a backward pass reads them next (it sought once per
-                    # frame, decoding up to a checkpoint's worth each time: 20 s for a 570-frame gap).
-                    self._keep(at, np.asarray(img, np.uint8))
+                    passed.append((at, np.asarray(img, np.uint8)))
                     ok, img = self._cap.read()
                     at += 1
                 if not ok:
@@ -311,6 +315,8 @@ class VideoFileFrames:
                 want = self._prints.get(frame_idx)
                 if want is not None and self._fingerprint(frame) != want:
                     return None
+                for idx, kept in passed[-self._cache_frames :] if self._cache_frames > 0 else []:
+                    self._keep(idx, kept)
                 self.seeks += 1
                 return frame
             # Landed off or somewhere unknown: try a fingerprinted frame well before the target.

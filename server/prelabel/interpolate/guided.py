@@ -646,7 +646,8 @@ class GuidedMethod:
             return True
         fit = self._key_fit(run, detections)
         fast_dets = self._fast_detections(run, detections)
-        fast = fast_dets or float(np.median(_key_steps(run))) >= self.det_fit_fast_speed
+        steps = _key_steps(run)
+        fast = fast_dets or (len(steps) > 0 and float(np.median(steps)) >= self.det_fit_fast_speed)
         if fit is None:
             return fast
         covered = float(np.mean(self._key_hits(run, detections)[whole]))

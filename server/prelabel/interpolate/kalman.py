@@ -130,10 +130,11 @@ def keyframe_states(
     diag[:, 0, 0] += prec
     # The diffuse prior on velocity (and acceleration) must stay weaker than what the keyframes say of them: over a
     # gap L frames long that precision falls like 1 / (q L^3) for velocity, and a fixed prior variance outweighed it on
-    # gaps of a thousand frames (with ``ca``) and bent a straight path.
+    # gaps of a thousand frames (with ``ca``) and bent a straight path. The weakest gap bounds it: a short first gap
+    # ties the first state to the next, and through it to the long gaps after.
     prior_prec = np.full(order - 1, 1.0 / params.prior_var)
     if n_key > 1:
-        prior_prec = np.minimum(prior_prec, 1e-8 * np.diagonal(qi[0])[1:])
+        prior_prec = np.minimum(prior_prec, 1e-8 * np.diagonal(qi, axis1=1, axis2=2)[:, 1:].min(axis=0))
     diag[0] += np.diag(np.concatenate([[0.0], prior_prec]))
     upper = -np.swapaxes(qif, 1, 2)
     rhs = np.zeros((n_key, order, dims))

@@ -109,7 +109,7 @@ def validate_keyframes(
                 (i, f"skeleton keypoint {j} ({COCO17_KEYPOINTS[j]}): confidence {float(conf[j]):g} outside [0, 1]")
             )
             break
-        if np.isfinite(sk.score) and not 0.0 <= sk.score <= 1.0:
+        if not np.isnan(sk.score) and not 0.0 <= sk.score <= 1.0:  # NaN: unset (the keypoints' mean is reported)
             problems.append((i, f"skeleton score {sk.score:g} outside [0, 1]"))
             break
     empty = np.flatnonzero(~arr.outside & ~arr.has_box & ~arr.has_skeleton)

@@ -47,12 +47,12 @@ _VFR_TOLERANCE = 0.02
 _RATE_AGREEMENT = 1e-3
 
 
-# FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
 class NotAVideoError(InvalidInputError):
     """The file is not footage at all: text (FFmpeg renders any text file as ANSI art) or a playlist or manifest that
     names other files. Readers that fall back to another decoder refuse it too."""
 
 
+# FFmpeg's text-as-video demuxers and codecs (ANSI art, binary text): a .txt file opens as a 640x400 "video".
 _TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 # Demuxers whose file names other files or addresses to read (playlists, manifests, concatenation lists, session
