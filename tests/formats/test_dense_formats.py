@@ -147,6 +147,19 @@ def test_yolo_bad_line(tmp_path: Path) -> None:
         read_yolo(folder, info=VideoInfo(100, 100, 1, 1.0))
 
 
+def test_yolo_keypoint_visibility_reads_as_a_confidence_of_at_most_1(tmp_path: Path) -> None:
+    """A training label's third keypoint value is visibility (2: visible): it came in as confidence 2, and the
+    skeleton's score as their mean; such a skeleton sent back as a keyframe is refused (confidence outside [0, 1])."""
+    folder = tmp_path / "y"
+    folder.mkdir()
+    kps = " ".join(["0.5 0.5 2", "0.4 0.4 1", "0 0 0"] + ["0.5 0.5 2"] * 14)
+    (folder / "frame_000000.txt").write_text(f"0 0.5 0.5 0.2 0.4 {kps} 0.9 1\n")
+    (sk,) = [b.skeleton for t in read_yolo(folder, info=VideoInfo(100, 100, 1, 1.0)).tracks for b in t.boxes]
+    assert sk is not None
+    np.testing.assert_array_equal(sk.present, [True, True, False] + [True] * 14)
+    assert sk.keypoints[:, 2].max() == 1.0 and 0.0 <= sk.score <= 1.0
+
+
 @pytest.mark.parametrize("fmt", sorted(EXPORTERS))
 def test_registry_round_trips_every_format(fmt: str, annotations: Annotations, tmp_path: Path) -> None:
     if fmt == "mot_gt":

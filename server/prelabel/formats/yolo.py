@@ -164,6 +164,8 @@ def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | Non
             if len(vals) == POSE_COLUMNS:
                 kp = np.asarray(vals[5:-2], np.float64).reshape(NUM_KEYPOINTS, 3)
                 present = kp[:, 2] > 0
+                # A training label's third value is visibility (1 hidden, 2 visible), not a confidence: at most 1.
+                kp[:, 2] = np.minimum(kp[:, 2], 1.0)
                 if present.any():
                     kp[:, :2] *= [info.width, info.height]
                     kp[~present] = 0.0
