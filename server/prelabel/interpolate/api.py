@@ -79,7 +79,11 @@ def suggest_keyframes(
     # A heap of gaps by their most uncertain frame left. A frame taken counts as a keyframe for the later picks: the
     # uncertainty of its gap's frames is scaled by their distance to the nearest frame taken over their distance to
     # the nearest keyframe (uncertainty grows away from keyframes), and the gap goes back on the heap.
-    heap = [(-float(best[g]), g) for g in np.flatnonzero(best > 0).tolist()]
+    # Only the ``num`` gaps first by their best frame can be picked from: before each pick fewer than ``num`` gaps
+    # have been touched, so one of those is untouched and worth at least any gap after them.
+    live = np.flatnonzero(best > 0)
+    live = live[np.argsort(-best[live], kind="stable")[:num]]
+    heap = [(-float(best[g]), g) for g in live.tolist()]
     heapq.heapify(heap)
     pos = np.asarray(frames, np.float64)
     eff = unc.copy()
