@@ -308,3 +308,17 @@ def test_a_repeat_call_finds_the_motion_blobs_again_without_recomputing_them(mon
     fresh = interpolate_track(nudged, "guided", video=video, method_object=GuidedMethod())
     np.testing.assert_array_equal(again.xyxy, fresh.xyxy)
     np.testing.assert_array_equal(again.confidence, fresh.confidence)
+
+
+def test_the_kept_motion_blobs_are_bounded_in_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames are kept by count and by the blobs they hold in all (a noisy video's frames can hold thousands)."""
+    import prelabel.interpolate.guided as guided_mod
+
+    monkeypatch.setattr(guided_mod, "_MAX_CACHED_BLOBS", 3)
+    t = np.arange(9, dtype=np.float64)
+    frames, gt = render_ball(40 + 30.0 * t, 200 + 2.0 * (t - 4) ** 2)
+    m = GuidedMethod()
+    interpolate_track([Keyframe(0, gt[0]), Keyframe(8, gt[8])], "guided", video=ArrayFrames(frames), method_object=m)
+    held = sum(len(c[0]) for c in m._blobs.values())
+    assert m._blobs and held == m._blob_count
+    assert held <= 3 or len(m._blobs) == 1

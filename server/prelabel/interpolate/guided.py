@@ -97,6 +97,8 @@ logger = logging.getLogger(__name__)
 
 # Flow passes and motion blobs kept per object (each entry small: a box per frame, or a frame's blobs).
 _MAX_CACHED_RESULTS = 4096
+# Blobs kept in all (about 32 bytes each): a noisy video's frames can hold thousands (PETS09's about 35).
+_MAX_CACHED_BLOBS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ class GuidedMethod:
     _blobs: OrderedDict[tuple[tuple[int, int], int], BlobComponents] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
+    _blob_count: int = field(default=0, init=False, repr=False)  # blobs held in ``_blobs``
 
     def __post_init__(self) -> None:
         # Shares, overlaps and weights: outside these ranges they reward what they should cost, or divide by zero.
@@ -370,6 +373,7 @@ class GuidedMethod:
             self._gray.clear()
             self._passes.clear()
             self._blobs.clear()
+            self._blob_count = 0
             self._bgs.clear()
             self._colour_bgs.clear()
             self._bg_window = (0, -1)
@@ -416,7 +420,7 @@ class GuidedMethod:
         self, video: FrameSource, colour_bg: Float32Array, window: tuple[int, int], idx: int
     ) -> BlobComponents:
         """:func:`blob_components` of frame ``idx`` against the colour background of ``window``, kept for later calls
-        (the last ``_MAX_CACHED_RESULTS`` frames)."""
+        (the last ``_MAX_CACHED_RESULTS`` frames, at most ``_MAX_CACHED_BLOBS`` blobs in all)."""
         key = (window, idx)
         hit = self._blobs.get(key)
         if hit is not None:
@@ -425,8 +429,9 @@ class GuidedMethod:
         assert self.motion is not None
         comp = blob_components(np.asarray(video.read(idx)), colour_bg, self.motion)
         self._blobs[key] = comp
-        while len(self._blobs) > _MAX_CACHED_RESULTS:
-            self._blobs.popitem(last=False)
+        self._blob_count += len(comp[0])
+        while len(self._blobs) > 1 and (len(self._blobs) > _MAX_CACHED_RESULTS or self._blob_count > _MAX_CACHED_BLOBS):
+            self._blob_count -= len(self._blobs.popitem(last=False)[1][0])
         return comp
 
     def _background(self, video: FrameSource, first: int, last: int) -> Float32Array | None:
