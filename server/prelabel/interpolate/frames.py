@@ -315,7 +315,7 @@ class VideoFileFrames:
                 want = self._prints.get(frame_idx)
                 if want is not None and self._fingerprint(frame) != want:
                     return None
-                for idx, kept in passed[-self._cache_frames :] if self._cache_frames > 0 else []:
+                for idx, kept in passed:
                     self._keep(idx, kept)
                 self.seeks += 1
                 return frame

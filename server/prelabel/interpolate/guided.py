@@ -99,6 +99,8 @@ logger = logging.getLogger(__name__)
 _MAX_CACHED_RESULTS = 4096
 # Blobs kept in all (about 32 bytes each): a noisy video's frames can hold thousands (PETS09's about 35).
 _MAX_CACHED_BLOBS = 1_000_000
+# A detection overlapping a keyframe box at least this much is taken as the detector's box of the object there.
+_KEY_MATCH_IOU = 0.3
 
 
 @dataclass(frozen=True)
@@ -649,16 +651,18 @@ class GuidedMethod:
         whole = ~self._key_cut(run)
         if not whole.any():
             return True
-        fit = self._key_fit(run, detections)
-        fast_dets = self._fast_detections(run, detections)
+        best = self._key_best_iou(run, detections)
+        fit = _mean_fit(best, whole)
         steps = _key_steps(run)
-        fast = fast_dets or (len(steps) > 0 and float(np.median(steps)) >= self.det_fit_fast_speed)
+        fast_keys = len(steps) > 0 and float(np.median(steps)) >= self.det_fit_fast_speed
         if fit is None:
-            return fast
-        covered = float(np.mean(self._key_hits(run, detections)[whole]))
-        if fit >= self.det_path_min_iou and (fast or covered >= self.det_path_min_coverage):
-            return True
-        return fit >= self.det_fast_min_iou and fast_dets
+            return fast_keys or self._fast_detections(run, detections)
+        if fit >= self.det_path_min_iou:
+            covered = float(np.mean(best[whole] >= _KEY_MATCH_IOU))
+            if covered >= self.det_path_min_coverage or fast_keys:
+                return True
+        # The detections' speed (the costlier test) decides the rest.
+        return fit >= min(self.det_path_min_iou, self.det_fast_min_iou) and self._fast_detections(run, detections)
 
     def _foreground_beats_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether, on a static camera, the foreground centroid predicts the annotator's boxes at the run's inner
@@ -707,17 +711,11 @@ class GuidedMethod:
                 best[r] = float(box_iou(box[None], d.xyxy.astype(np.float64)).max())
         return best
 
-    def _key_hits(self, run: RunInput, detections: Mapping[int, Detections]) -> npt.NDArray[np.bool_]:
-        """(K,) whether a detection overlaps each keyframe box (IoU >= 0.3)."""
-        return self._key_best_iou(run, detections) >= 0.3
-
     def _key_fit(self, run: RunInput, detections: Mapping[int, Detections]) -> float | None:
         """Mean IoU of the keyframe boxes with their best overlapping detection (IoU >= 0.3), keyframes showing part
         of the object left out (a box cut by the image border says nothing about how the annotator draws whole
         objects); None when no detection overlaps a whole keyframe."""
-        best = self._key_best_iou(run, detections)
-        use = ~self._key_cut(run) & (best >= 0.3)
-        return float(np.mean(best[use])) if use.any() else None
+        return _mean_fit(self._key_best_iou(run, detections), ~self._key_cut(run))
 
     def _fast_detections(self, run: RunInput, detections: Mapping[int, Detections]) -> bool:
         """Whether the detections of the object's size move at least ``det_fit_fast_speed`` box diagonals per frame
@@ -1438,6 +1436,13 @@ class GuidedMethod:
             out[i] = (wg * blend[i] + wd * corrected) / (wg + wd)
             sup[i] = True
         return out, sup
+
+
+def _mean_fit(best: Float64Array, whole: npt.NDArray[np.bool_]) -> float | None:
+    """Mean of the keyframes' best detection IoUs ``best`` over the whole keyframes (``whole``) a detection overlaps
+    (IoU >= ``_KEY_MATCH_IOU``); None where none does."""
+    use = whole & (best >= _KEY_MATCH_IOU)
+    return float(np.mean(best[use])) if use.any() else None
 
 
 def _key_steps(run: RunInput) -> Float64Array:
