@@ -142,3 +142,47 @@ def test_reading_backwards_seeks_once_a_checkpoint(clip: tuple[Path, np.ndarray]
     for f in range(len(truth) - 1, -1, -1):
         np.testing.assert_array_equal(video.read(f), truth[f], err_msg=f"frame {f}")
     assert video.reopens == 0 and video.seeks <= len(truth) // 16 + 2, video.seeks
+
+
+class _EarlyThenSkips:
+    """A capture whose seeks land six frames early, and that then gives the frame it landed on and drops the next (a
+    decoder resuming at a keyframe): the frames after the landing come one index late."""
+
+    def __init__(self, path: str) -> None:
+        self._cap = _RealCapture(path)
+        self._reads_since_seek: int | None = None
+
+    def set(self, prop: int, value: float) -> bool:
+        if prop == cv2.CAP_PROP_POS_FRAMES:
+            self._reads_since_seek = 0
+            value = max(0.0, value - 6)
+        return bool(self._cap.set(prop, value))
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        if self._reads_since_seek is not None:
+            self._reads_since_seek += 1
+            if self._reads_since_seek == 2:
+                self._cap.grab()
+        ok, img = self._cap.read()
+        return bool(ok), img
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cap, name)
+
+
+def test_a_seek_whose_target_does_not_check_out_leaves_no_misplaced_frame(
+    clip: tuple[Path, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seek that lands before its target decodes on to it, keeping the frames it passes for a backward pass.
+    Where the target's fingerprint then fails (the frames came one index late), those frames were misplaced too:
+    they must not be kept, or a later read of one of them gives its neighbour."""
+    path, truth = clip
+    first = VideoFileFrames(path, cache_frames=1)
+    for f in range(len(truth)):  # in order: every frame fingerprinted
+        first.read(f)
+    monkeypatch.setattr(cv2, "VideoCapture", _EarlyThenSkips)
+    video = VideoFileFrames(path, seek_ahead=1, cache_frames=64, index=first.index())
+    np.testing.assert_array_equal(video.read(60), truth[60])  # the seek failed its check: read from the start
+    assert video.seeks == 0
+    for f in range(50, 60):  # frames the failed seek passed, read again (from the cache where kept)
+        np.testing.assert_array_equal(video.read(f), truth[f], err_msg=f"frame {f}")
