@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from prelabel.interpolate.kalman import SmootherParams, process_noise, rts_smooth, transition
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate import interpolate_track
+from prelabel.interpolate.geometric import KalmanMethod
+from prelabel.interpolate.kalman import (
+    Q_GRID_DECADES,
+    SmootherParams,
+    likely_keyframe_states,
+    process_noise,
+    rts_smooth,
+    transition,
+)
+from prelabel.types import Keyframe
 
 
 def _reference(key_frames: np.ndarray, values: np.ndarray, params: SmootherParams) -> np.ndarray:
@@ -73,3 +84,89 @@ def test_constant_velocity_stays_straight_across_long_gaps(model: str, gaps: lis
     ours, _ = rts_smooth(key_frames, values, params)
     t = np.arange(key_frames[-1] + 1, dtype=np.float64)
     np.testing.assert_allclose(ours, np.c_[100.0 + 0.5 * t, 300.0 - 0.2 * t], atol=1e-2)
+
+
+def _keys(frames: list[int], xs: list[float], w: float = 50.0, h: float = 100.0) -> list[Keyframe]:
+    return [Keyframe(f, [x, 100.0, x + w, 100.0 + h]) for f, x in zip(frames, xs, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("frames", "xs", "size"),
+    [
+        ([0, 1, 59], [100.0, 102.0, 100.0], 50.0),
+        ([0, 1, 30, 59], [100.0, 102.0, 104.0, 100.0], 50.0),
+        ([0, 1, 59], [100.0, 102.0, 100.0], 10.0),
+    ],
+)
+def test_a_nudge_on_the_next_frame_is_not_taken_for_speed(frames: list[int], xs: list[float], size: float) -> None:
+    """An annotator corrects the box by 2 px on the frame after a keyframe, then keys the object back where it was.
+    The natural cubic spline through exact keyframes read the 2 px step as 2 px a frame and carried the box's left
+    edge to x = 123.5 (112.3 in the second case), where every keyframe holds it between 100 and 104. A 10-px box is
+    placed no closer than a large one (the noise's pixel floor)."""
+    res = interpolate_track(_keys(frames, xs, w=size, h=2 * size), "kalman")
+    left = res.xyxy[:, 0]
+    assert left.min() >= min(xs) - 0.5 and left.max() <= max(xs) + 6.0, (left.min(), left.max())
+    np.testing.assert_allclose(res.xyxy[np.array(frames) - frames[0], 0], xs)  # still through every keyframe
+
+
+def test_a_small_box_nudged_on_two_frames_keeps_its_size() -> None:
+    """A still 20x40 box keyed at 0 and 40, corrected on frames 41 and 42 by 3 px, keyed again at 100: with the
+    noise at 1% of the diagonal alone (0.45 px) the widths' steps read as speed, and at frame 60 the box was 96 px
+    tall and 0 px wide (a user's case)."""
+    boxes = {0: [100, 100, 120, 140], 40: [100, 100, 120, 140], 41: [100, 100, 123, 137], 42: [100, 100, 119, 141]}
+    boxes[100] = [100, 100, 120, 140]
+    res = interpolate_track([Keyframe(f, b) for f, b in boxes.items()], "kalman")
+    assert np.abs(res.xyxy - np.array([100.0, 100.0, 120.0, 140.0])).max() <= 3.5
+
+
+def test_consecutive_keyframes_pin_a_sharp_turn() -> None:
+    """A walker at 4 px a frame turns back at frame 30; the annotator keys 29, 30 and 31 to pin the turn. The box's
+    steady size must not damp the turn the x keyframes show (each coordinate weighs its own process noise)."""
+    t = np.arange(61)
+    x = np.where(t <= 30, 4.0 * t, 240.0 - 4.0 * t)
+    kfs = [Keyframe(int(f), [100 + x[f], 100, 130 + x[f], 160]) for f in (0, 29, 30, 31, 60)]
+    res = interpolate_track(kfs, "kalman")
+    assert np.abs(res.xyxy[:, 0] - 100 - x).max() < 6.0
+
+
+def test_fast_turning_motion_keeps_its_speed_at_short_gaps() -> None:
+    """Where the keyframes bend fast (a circle of 80 px radius, a turn every 60 frames, keyed every 3 to 7 frames),
+    the likeliest process noise is large and the keyframes' velocities are what they say, as without jitter."""
+    rng = np.random.default_rng(0)
+    frames = np.concatenate([[0], np.cumsum(rng.integers(3, 8, 30))])
+    t = np.arange(frames[-1] + 1)
+    cx, cy = 300 + 80 * np.cos(2 * np.pi * t / 60), 300 + 80 * np.sin(2 * np.pi * t / 60)
+    kfs = [Keyframe(int(f), [cx[f] - 20, cy[f] - 20, cx[f] + 20, cy[f] + 20]) for f in frames]
+    err = {}
+    for jitter in (None, 0.01):
+        reg = KalmanMethod(jitter_rel=jitter)
+        out = interpolate_track(kfs, method_object=reg).xyxy
+        err[jitter] = float(np.hypot((out[:, 0] + out[:, 2]) / 2 - cx, (out[:, 1] + out[:, 3]) / 2 - cy).mean())
+    assert err[0.01] <= 1.1 * err[None] and err[None] < 2.0, err
+
+
+def test_likely_states_weigh_little_process_noise_for_a_still_object_and_much_for_a_bouncing_one() -> None:
+    frames = np.arange(0, 100, 10, dtype=np.int64)
+    params = SmootherParams("cv", q=10.0, r=1e-4, prior_var=1e8)
+    rng = np.random.default_rng(1)
+    still = (100.0 + rng.normal(0, 1.0, len(frames)))[:, None]
+    bounce = (100.0 + 60.0 * np.abs(np.sin(frames / 9.0)))[:, None]
+    states_still, w_still = likely_keyframe_states(frames, still, params, jitter_var=1.0)
+    states_bounce, w_bounce = likely_keyframe_states(frames, bounce, params, jitter_var=1.0)
+    np.testing.assert_allclose(w_still.sum(axis=0), 1.0)
+    mean_decade = {
+        name: float((Q_GRID_DECADES[:, None] * w).sum()) for name, w in (("still", w_still), ("bounce", w_bounce))
+    }
+    assert mean_decade["still"] < mean_decade["bounce"] - 3, mean_decade
+    np.testing.assert_array_equal(states_still[:, 0], still)  # the positions are the keyframes'
+    np.testing.assert_array_equal(states_bounce[:, 0], bounce)
+    assert np.abs(states_still[:, 1]).max() < 0.1  # 1 px of jitter every 10 frames is no motion
+
+
+def test_kalman_jitter_must_be_positive() -> None:
+    for bad in (0.0, -0.01, float("nan")):
+        with pytest.raises(InvalidInputError, match="jitter_rel"):
+            KalmanMethod(jitter_rel=bad)
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(InvalidInputError, match="jitter_min_px"):
+            KalmanMethod(jitter_min_px=bad)

@@ -4,7 +4,8 @@
   Studio does the same); the baseline.
 - ``spline``: monotone piecewise-cubic Hermite (PCHIP, via scipy) through the keyframes, on box centre and size.
 - ``kalman`` / ``kalman-ca``: RTS smoother (:mod:`prelabel.interpolate.kalman`) with constant velocity / constant
-  acceleration, keyframes as near-exact measurements.
+  acceleration through the keyframes, with the velocities (and accelerations) at the keyframes from a smoother that
+  allows for the annotator's placement noise: a nudge on the frame after a keyframe is not a speed.
 
 Confidence for all of them comes from the distance to the surrounding keyframes: a position uncertainty ``u(t)``
 (pixels) from the constant-velocity model's Brownian-bridge variance, mapped to ``exp(-u / (0.3 * diag))``.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array, RunEstimate, RunInput
 from prelabel.interpolate.kalman import SmootherParams, rts_smooth
 
@@ -157,14 +159,29 @@ class KalmanMethod:
     """RTS smoother through the keyframes (constant velocity ``"cv"`` or constant acceleration ``"ca"``).
 
     Attributes:
-        q_rel: process noise relative to the squared mean box diagonal.
+        q_rel: process noise relative to the squared mean box diagonal (the uncertainty's; the path weighs a range
+            of process noises by how likely each makes the keyframes, see ``jitter_rel``).
+        jitter_rel: how far an annotator's keyframe box may sit off the object (std, relative to the mean box
+            diagonal): with three keyframes or more, the velocities at the keyframes are what all keyframes, placed
+            with that noise, say of them (:func:`~prelabel.interpolate.kalman.likely_keyframe_states`), so a nudge on
+            the frame after a keyframe is not taken for the object's speed over the next gap. None: the velocities
+            follow the keyframes exactly (the natural cubic spline through them).
+        jitter_min_px: the placement noise's floor in pixels: people place a small box no closer than a large one.
     """
 
     name: str = "kalman"
     needs_video: bool = False
     model: str = "cv"
     q_rel: float = DEFAULT_Q_REL
+    jitter_rel: float | None = 0.01
+    jitter_min_px: float = 1.0
     curvature: bool = True
+
+    def __post_init__(self) -> None:
+        if self.jitter_rel is not None and not (np.isfinite(self.jitter_rel) and self.jitter_rel > 0):
+            raise InvalidInputError(f"kalman jitter_rel must be positive or None, got {self.jitter_rel}")
+        if not (np.isfinite(self.jitter_min_px) and self.jitter_min_px >= 0):
+            raise InvalidInputError(f"kalman jitter_min_px must be finite and >= 0, got {self.jitter_min_px}")
 
     def interpolate_run(self, run: RunInput) -> RunEstimate:
         """Smoothed boxes (on centre and size) with the posterior std as uncertainty."""
@@ -172,7 +189,8 @@ class KalmanMethod:
         model = self.model if len(run.key_frames) >= 3 else "cv"  # two points do not determine an acceleration
         q = self.q_rel * scale * scale * (1.0 if model == "cv" else 1e-2)
         params = SmootherParams(model, q=q, r=1e-4, prior_var=1e4 * scale * scale)
-        mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params)
+        jitter = None if self.jitter_rel is None else max(self.jitter_rel * scale, self.jitter_min_px) ** 2
+        mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params, jitter)
         if model == "ca":  # the acceleration prior is diffuse; report the bridge uncertainty instead
             std = bridge_uncertainty(run.key_frames, scale, self.q_rel)
         other = linear_boxes(run.key_frames, run.key_xyxy) if self.curvature else None

@@ -26,6 +26,11 @@ Only keyframes carry measurements (``z = p + e``, ``e ~ N(0, r)``, ``r`` tiny), 
 
    The coefficients depend on ``(d1, L)`` only, so they are computed once per distinct pair (a handful with regular
    keyframe spacing) and applied to all frames with one gather.
+
+With near-exact keyframes, step 1 gives the natural cubic spline through them (cv), which reads a 2 px nudge on the
+frame after a keyframe as 2 px a frame of speed. :func:`likely_keyframe_states` instead takes the velocities from a
+smoother that allows for the annotator's placement noise, averaged over the process noise as the keyframes make it
+likely; step 2 then bridges between the keyframes' exact positions with those velocities.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg import solveh_banded
+from scipy.linalg import cho_solve_banded, cholesky_banded, solveh_banded
+from scipy.linalg.lapack import dtbtrs
 
 from prelabel.errors import InvalidInputError
 
@@ -160,6 +166,97 @@ def keyframe_states(
     return np.asarray(sol, np.float64).reshape(n_key, order, dims)
 
 
+#: Process noise densities weighed by :func:`likely_keyframe_states`, in decades of the model's own (``params.q``).
+Q_GRID_DECADES = np.arange(-8.0, 5.0)
+
+
+def likely_keyframe_states(
+    key_frames: npt.NDArray[np.int64], key_values: Float64Array, params: SmootherParams, jitter_var: float
+) -> tuple[Float64Array, Float64Array]:
+    """Keyframe states for keyframes placed with jitter: the positions are the keyframes', the velocities (and
+    accelerations) those of a smoother that takes each keyframe as a measurement with variance ``jitter_var`` (px^2),
+    averaged over the process noise as likely as each makes the keyframes, coordinate by coordinate.
+
+    A constant-velocity path through keyframes one frame apart takes their difference as the object's velocity. An
+    annotator's 2 px nudge on the next frame then carries the box 20 px away over a long gap that ends where it began
+    (the natural cubic spline through the keyframes overshoots). With the keyframes' placement noise in the model,
+    velocities come from what all keyframes say: a 2 px step in a frame is noise where the keyframes around it move
+    slowly (small process noise makes them likely), and motion where they move fast and bend (large process noise).
+
+    Each coordinate (box centre x and y, width, height) weighs its own: a width that only jitters does not damp a
+    turn that consecutive keyframes pin. Three keyframes tell a coordinate's noise from its motion poorly, so the
+    states are not those of the likeliest process noise but their average over ``params.q * 10^e`` for the ``e`` of
+    :data:`Q_GRID_DECADES`, each weighted by the keyframes' marginal likelihood under it (a prior uniform in ``e``):
+    where the keyframes cannot tell, a nudge is held back half way.
+
+    The normal equations are linear in ``1 / q`` but for the measurements and the prior, so each ``q`` costs one
+    banded Cholesky factorisation over the keyframes and one triangular solve, shared by all coordinates; the states
+    are solved only where a weight counts.
+
+    Returns:
+        ``(states, weights)``: (K, order, D) float64 with ``states[:, 0] == key_values``, and (len(Q_GRID_DECADES),
+        D) the posterior weight of each process noise per coordinate.
+    """
+    order = 2 if params.model == "cv" else 3
+    kf = np.asarray(key_frames, dtype=np.int64)
+    z_raw = np.asarray(key_values, dtype=np.float64)
+    n_key, dims = z_raw.shape
+    z = z_raw - z_raw.mean(axis=0)  # centred: the solve loses no precision to large image coordinates
+    dts = np.diff(kf).astype(np.float64)
+    f = transition(dts, order)
+    q1 = process_noise(dts, order, 1.0)
+    qi1 = np.linalg.inv(q1)  # Q_k^-1 at q = 1; it scales as 1 / q
+    qif1 = qi1 @ f
+    logdet_q1 = float(np.linalg.slogdet(q1)[1].sum())
+    prec = 1.0 / jitter_var
+    # One diffuse prior for every q (the weakest gap's bound at the largest q weighed), so the likelihoods compare.
+    q_top = params.q * 10.0 ** float(Q_GRID_DECADES[-1])
+    weakest = np.diagonal(qi1, axis1=1, axis2=2)[:, 1:].min(axis=0) / q_top
+    prior_prec = np.minimum(1.0 / params.prior_var, 1e-8 * weakest)
+
+    # Upper banded storage, ab[u + i - j, j] = A[i, j], of A(q) = A1 / q + A0: A1 the motion model's blocks at q = 1,
+    # A0 the keyframes' precision and the prior.
+    u = 2 * order - 1
+    n = n_key * order
+    diag1 = np.zeros((n_key, order, order))
+    diag1[:-1] += np.swapaxes(f, 1, 2) @ qif1
+    diag1[1:] += qi1
+    base = (np.arange(n_key) * order)[:, None]
+    ii, jj = np.triu_indices(order)
+    a1 = np.zeros((u + 1, n))
+    a1[u + ii - jj, base + jj] = diag1[:, ii, jj]
+    pi, pj = np.meshgrid(np.arange(order), np.arange(order), indexing="ij")
+    a1[u + (pi - pj - order).ravel(), base[:-1] + order + pj.ravel()] = -np.swapaxes(qif1, 1, 2).reshape(n_key - 1, -1)
+    a0 = np.zeros((u + 1, n))
+    a0[u, base[:, 0]] = prec
+    a0[u, 1:order] += prior_prec
+    rhs = np.zeros((n, dims))
+    rhs[base[:, 0]] = z * prec
+    z_sq = (z * z).sum(axis=0) * prec
+
+    # -2 log p(keyframes | q) per coordinate, up to a constant: the misfit of the best states plus log det A +
+    # sum_k log det Q_k + K log r. The misfit is z^T R^-1 z - b^T A^-1 b (b the right-hand side), b^T A^-1 b being
+    # |y|^2 with U^T y = b for A = U^T U: one triangular solve, no states.
+    factors: list[Float64Array] = []
+    nll = np.full((len(Q_GRID_DECADES), dims), np.inf)
+    for g, e in enumerate(Q_GRID_DECADES.tolist()):
+        q = params.q * 10.0**e
+        chol = np.asarray(cholesky_banded(a1 / q + a0, lower=False, check_finite=False))
+        factors.append(chol)
+        y, info = dtbtrs(chol, rhs, uplo="U", trans="T")
+        if info == 0:
+            logdet = 2.0 * float(np.log(chol[-1]).sum()) + logdet_q1 + (n_key - 1) * order * np.log(q)
+            nll[g] = z_sq - (np.asarray(y) ** 2).sum(axis=0) + logdet + n_key * np.log(jitter_var)
+    weights = np.exp(-0.5 * (nll - nll.min(axis=0)))
+    weights /= weights.sum(axis=0)
+    xs = np.zeros((n_key, order, dims))
+    for g in np.flatnonzero(weights.max(axis=1) >= 1e-4).tolist():
+        sol = np.asarray(cho_solve_banded((factors[g], False), rhs, check_finite=False))
+        xs += sol.reshape(n_key, order, dims) * weights[g]
+    xs[:, 0, :] = z_raw
+    return xs, weights
+
+
 def bridge_coefficients(
     d1: Float64Array, length: Float64Array, order: int, q: float
 ) -> tuple[Float64Array, Float64Array, Float64Array]:
@@ -186,7 +283,10 @@ def bridge_coefficients(
 
 
 def rts_smooth(
-    key_frames: npt.NDArray[np.int64], key_values: Float64Array, params: SmootherParams
+    key_frames: npt.NDArray[np.int64],
+    key_values: Float64Array,
+    params: SmootherParams,
+    jitter_var: float | None = None,
 ) -> tuple[Float64Array, Float64Array]:
     """Smooth ``D`` independent coordinates through keyframes, returning every frame from first to last keyframe.
 
@@ -194,6 +294,9 @@ def rts_smooth(
         key_frames: (K,) int64 strictly increasing frame indices, K >= 1.
         key_values: (K, D) float64 measured positions (pixels).
         params: motion model and noise.
+        jitter_var: the keyframes' placement noise (px^2): with three keyframes or more, the velocities at the
+            keyframes come from :func:`likely_keyframe_states` (the path still passes through every keyframe). None:
+            keyframes are near-exact (``params.r``) for the velocities too.
 
     Returns:
         ``(mean, std)``: (T, D) float64 smoothed positions (exactly the keyframe values at keyframes) and (T,)
@@ -210,7 +313,10 @@ def rts_smooth(
     mean[kf - t0] = z
     if len(kf) == 1:
         return mean, std
-    xs = keyframe_states(kf, z, params)
+    if jitter_var is not None and len(kf) >= 3:
+        xs, _ = likely_keyframe_states(kf, z, params, jitter_var)
+    else:
+        xs = keyframe_states(kf, z, params)
 
     # Frames t0 .. t_last - 1 by segment: d1 = 0 at the left keyframe (where the bridge is the state itself).
     # Segments of equal length share their coefficients: one small matrix product per distinct length.
