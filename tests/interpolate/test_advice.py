@@ -4,6 +4,7 @@ auto picks what the keyframes support, detections on the path carry objects fast
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -196,3 +197,29 @@ def test_auto_checks_kalman_as_it_runs_on_the_whole_track() -> None:
     auto = interpolate_track(kfs, "auto")
     assert kalman < 0.8 and box_iou(auto.xyxy, truth).mean() > 0.99, kalman
     assert set(auto.frame_methods) == {"keyframe", "linear"}
+
+
+def test_auto_without_a_video_is_no_worse_than_kalman_on_real_walkers(pets09_dir: Path) -> None:
+    """PETS09-S2L1's ground truth keyed every 20 frames, no video (an annotation tool that sends keyframes alone).
+    Auto scored kalman by the worse of its checks from the held-out keyframe's two neighbours (the straight line,
+    linear's own) and from the keyframes around it, so kalman never scored above linear, and auto came out as linear:
+    mean IoU 0.770 against linear's 0.766 and kalman's 0.814 (0.808 now)."""
+    rows = np.loadtxt(pets09_dir / "gt" / "gt.txt", delimiter=",", ndmin=2)
+    rows = rows[rows[:, 6] != 0]
+    iou: dict[str, list[np.ndarray]] = {"linear": [], "kalman": [], "auto": []}
+    for tid in np.unique(rows[:, 1]).astype(int).tolist():
+        r = rows[rows[:, 1] == tid]
+        r = r[np.argsort(r[:, 0])]
+        frames = r[:, 0].astype(np.int64) - 1
+        if len(frames) < 41 or not np.all(np.diff(frames) == 1):
+            continue
+        truth = np.c_[r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]]
+        keys = sorted({*range(0, len(frames), 20), len(frames) - 1})
+        kfs = [Keyframe(int(frames[i]), truth[i]) for i in keys]
+        inner = np.ones(len(frames), bool)
+        inner[keys] = False
+        for m in iou:
+            iou[m].append(box_iou(interpolate_track(kfs, m, track_id=tid).xyxy[inner], truth[inner]))
+    mean = {m: float(np.concatenate(v).mean()) for m, v in iou.items()}
+    assert mean["kalman"] > mean["linear"] + 0.03, mean
+    assert mean["auto"] > mean["linear"] + 0.03 and mean["auto"] > mean["kalman"] - 0.01, mean
