@@ -170,3 +170,28 @@ def test_kalman_jitter_must_be_positive() -> None:
     for bad in (-1.0, float("inf")):
         with pytest.raises(InvalidInputError, match="jitter_min_px"):
             KalmanMethod(jitter_min_px=bad)
+
+
+@pytest.mark.parametrize("model", ["kalman", "kalman-ca"])
+def test_tiny_boxes_keyed_a_frame_apart_still_interpolate(model: str) -> None:
+    """A 1-px box keyed at 0, 1 and 3: at the smallest process noise weighed, the normal equations are too
+    ill-conditioned to factor; that process noise gets no weight instead of raising (kalman-ca raised LinAlgError)."""
+    kfs = [Keyframe(f, [100.0 + f, 100.0, 101.0 + f, 100.0]) for f in (0, 1, 3)]
+    res = interpolate_track(kfs, model)
+    assert np.isfinite(res.xyxy).all()
+    np.testing.assert_allclose(res.xyxy[[0, 1, 3]], [k.xyxy for k in kfs])
+
+
+def test_likely_states_fall_back_to_exact_keyframes_where_nothing_factors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prelabel.interpolate.kalman as kalman
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(kalman, "cholesky_banded", refuse)
+    frames = np.array([0, 1, 5], dtype=np.int64)
+    values = np.array([[0.0], [1.0], [5.0]])
+    params = SmootherParams("cv", q=1.0, r=1e-4, prior_var=1e6)
+    states, weights = likely_keyframe_states(frames, values, params, jitter_var=1.0)
+    np.testing.assert_allclose(states, kalman.keyframe_states(frames, values, params))
+    assert not weights.any()

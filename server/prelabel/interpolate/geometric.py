@@ -159,10 +159,11 @@ class KalmanMethod:
     """RTS smoother through the keyframes (constant velocity ``"cv"`` or constant acceleration ``"ca"``).
 
     Attributes:
-        q_rel: process noise relative to the squared mean box diagonal (the uncertainty's; the path weighs a range
-            of process noises by how likely each makes the keyframes, see ``jitter_rel``).
+        q_rel: process noise relative to the squared mean box diagonal: the uncertainty's, and the middle of the
+            range of process noises the path weighs by how likely each makes the keyframes (see ``jitter_rel``).
         jitter_rel: how far an annotator's keyframe box may sit off the object (std, relative to the mean box
-            diagonal): with three keyframes or more, the velocities at the keyframes are what all keyframes, placed
+            diagonal): with three keyframes or more (four for ``ca``, which fits three exactly whatever the noise),
+            the velocities at the keyframes are what all keyframes, placed
             with that noise, say of them (:func:`~prelabel.interpolate.kalman.likely_keyframe_states`), so a nudge on
             the frame after a keyframe is not taken for the object's speed over the next gap. None: the velocities
             follow the keyframes exactly (the natural cubic spline through them).

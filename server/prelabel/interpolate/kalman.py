@@ -103,6 +103,50 @@ class SmootherParams:
             )
 
 
+def _motion_blocks(
+    key_frames: npt.NDArray[np.int64], order: int
+) -> tuple[Float64Array, Float64Array, Float64Array, Float64Array]:
+    """The motion model's part of the normal equations over the keyframes at ``q = 1`` (it scales as ``1 / q``):
+    ``(F, Qi, D, U)``: the transitions ``F_k`` and ``Q_k^-1`` (K-1, s, s), the diagonal blocks ``D`` (K, s, s)
+    (``F_k^T Q_k^-1 F_k`` plus ``Q_{k-1}^-1``) and the upper off-diagonal blocks ``U_k = -F_k^T Q_k^-1`` (K-1, s, s)."""
+    dts = np.diff(key_frames).astype(np.float64)
+    f = transition(dts, order)
+    qi = np.asarray(np.linalg.inv(process_noise(dts, order, 1.0)), np.float64)
+    qif = qi @ f  # Q_k^-1 F_k
+    diag = np.zeros((len(key_frames), order, order))
+    diag[:-1] += np.swapaxes(f, 1, 2) @ qif
+    diag[1:] += qi
+    return f, qi, diag, -np.swapaxes(qif, 1, 2)
+
+
+def _diffuse_prior(qi1: Float64Array, q: float, prior_var: float) -> Float64Array:
+    """Precision (s - 1,) of the prior on the first velocity (and acceleration), given ``Q_k^-1`` at ``q = 1``.
+
+    The diffuse prior must stay weaker than what the keyframes say of them: over a gap L frames long that precision
+    falls like 1 / (q L^3) for velocity, and a fixed prior variance outweighed it on gaps of a thousand frames (with
+    ``ca``) and bent a straight path. The weakest gap bounds it: a short first gap ties the first state to the next,
+    and through it to the long gaps after."""
+    prior_prec = np.full(qi1.shape[1] - 1, 1.0 / prior_var)
+    if len(qi1):
+        prior_prec = np.minimum(prior_prec, 1e-8 * np.diagonal(qi1, axis1=1, axis2=2)[:, 1:].min(axis=0) / q)
+    return prior_prec
+
+
+def _upper_banded(diag: Float64Array, upper: Float64Array) -> Float64Array:
+    """Upper banded storage ``ab[u + i - j, j] = A[i, j]`` (``u = 2 s - 1``) of the symmetric block-tridiagonal
+    matrix with diagonal blocks ``diag`` (K, s, s) and upper off-diagonal blocks ``upper`` (K-1, s, s)."""
+    n_key, order = diag.shape[:2]
+    u = 2 * order - 1
+    ab = np.zeros((u + 1, n_key * order))
+    base = (np.arange(n_key) * order)[:, None]
+    ii, jj = np.triu_indices(order)
+    ab[u + ii - jj, base + jj] = diag[:, ii, jj]
+    if n_key > 1:
+        pi, pj = np.meshgrid(np.arange(order), np.arange(order), indexing="ij")
+        ab[u + (pi - pj - order).ravel(), base[:-1] + order + pj.ravel()] = upper.reshape(n_key - 1, -1)
+    return ab
+
+
 def keyframe_states(
     key_frames: npt.NDArray[np.int64],
     key_values: Float64Array,
@@ -122,47 +166,16 @@ def keyframe_states(
     kf = np.asarray(key_frames, dtype=np.int64)
     z = np.asarray(key_values, dtype=np.float64)
     n_key, dims = z.shape
-    dts = np.diff(kf).astype(np.float64)
-    f = transition(dts, order)  # (K-1, s, s)
-    qi = np.linalg.inv(process_noise(dts, order, params.q))  # (K-1, s, s)
-    qif = qi @ f  # Q_k^-1 F_k
-    ftqif = np.swapaxes(f, 1, 2) @ qif  # F_k^T Q_k^-1 F_k
-
-    # Diagonal blocks D_k and upper off-diagonal blocks U_k = block (k, k+1) = -F_k^T Q_k^-1.
-    diag = np.zeros((n_key, order, order))
-    diag[:-1] += ftqif
-    diag[1:] += qi
+    _, qi1, diag1, upper1 = _motion_blocks(kf, order)
+    diag = diag1 / params.q
     prec = np.full(n_key, 1.0 / params.r) if meas_var is None else 1.0 / np.asarray(meas_var, np.float64)
     diag[:, 0, 0] += prec
-    # The diffuse prior on velocity (and acceleration) must stay weaker than what the keyframes say of them: over a
-    # gap L frames long that precision falls like 1 / (q L^3) for velocity, and a fixed prior variance outweighed it on
-    # gaps of a thousand frames (with ``ca``) and bent a straight path. The weakest gap bounds it: a short first gap
-    # ties the first state to the next, and through it to the long gaps after.
-    prior_prec = np.full(order - 1, 1.0 / params.prior_var)
-    if n_key > 1:
-        prior_prec = np.minimum(prior_prec, 1e-8 * np.diagonal(qi, axis1=1, axis2=2)[:, 1:].min(axis=0))
-    diag[0] += np.diag(np.concatenate([[0.0], prior_prec]))
-    upper = -np.swapaxes(qif, 1, 2)
+    diag[0] += np.diag(np.concatenate([[0.0], _diffuse_prior(qi1, params.q, params.prior_var)]))
     rhs = np.zeros((n_key, order, dims))
     # The prior mean m_0 = [z_0, 0, ...] contributes z_0 / r like a measurement.
     rhs[:, 0, :] = np.where(np.isfinite(prec)[:, None] & (prec[:, None] > 0), z, 0.0) * prec[:, None]
-
-    # Upper banded storage: ab[u + i - j, j] = A[i, j] for i <= j, u = 2 * order - 1.
-    u = 2 * order - 1
-    n = n_key * order
-    ab = np.zeros((u + 1, n))
-    base = (np.arange(n_key) * order)[:, None, None]
-    ii, jj = np.triu_indices(order)
-    rows = base + ii.reshape(1, -1, 1)
-    cols = base + jj.reshape(1, -1, 1)
-    ab[u + rows - cols, cols] = diag[:, ii, jj][..., None]
-    if n_key > 1:
-        pi, pj = np.meshgrid(np.arange(order), np.arange(order), indexing="ij")
-        b2 = base[:-1]
-        r_off = b2 + pi.reshape(1, -1, 1)
-        c_off = b2 + order + pj.reshape(1, -1, 1)
-        ab[u + r_off - c_off, c_off] = upper.reshape(n_key - 1, -1)[..., None]
-    sol = solveh_banded(ab, rhs.reshape(n, dims), check_finite=False)
+    ab = _upper_banded(diag, upper1 / params.q)
+    sol = solveh_banded(ab, rhs.reshape(n_key * order, dims), check_finite=False)
     return np.asarray(sol, np.float64).reshape(n_key, order, dims)
 
 
@@ -182,75 +195,69 @@ def likely_keyframe_states(
     (the natural cubic spline through the keyframes overshoots). With the keyframes' placement noise in the model,
     velocities come from what all keyframes say: a 2 px step in a frame is noise where the keyframes around it move
     slowly (small process noise makes them likely), and motion where they move fast and bend (large process noise).
+    A constant-acceleration model fits three keyframes exactly whatever the noise: it takes four for the noise to
+    count.
 
     Each coordinate (box centre x and y, width, height) weighs its own: a width that only jitters does not damp a
     turn that consecutive keyframes pin. Three keyframes tell a coordinate's noise from its motion poorly, so the
     states are not those of the likeliest process noise but their average over ``params.q * 10^e`` for the ``e`` of
     :data:`Q_GRID_DECADES`, each weighted by the keyframes' marginal likelihood under it (a prior uniform in ``e``):
-    where the keyframes cannot tell, a nudge is held back half way.
+    where the keyframes cannot tell, a nudge is held back half way. A process noise whose normal equations are too
+    ill-conditioned to factor (tiny boxes keyed a frame apart) gets no weight; where none factors, the keyframes are
+    taken as exact (:func:`keyframe_states`).
 
     The normal equations are linear in ``1 / q`` but for the measurements and the prior, so each ``q`` costs one
     banded Cholesky factorisation over the keyframes and one triangular solve, shared by all coordinates; the states
-    are solved only where a weight counts.
+    are solved only where a weight counts (weights under 1e-4 are left out, the rest renormalised).
 
     Returns:
         ``(states, weights)``: (K, order, D) float64 with ``states[:, 0] == key_values``, and (len(Q_GRID_DECADES),
-        D) the posterior weight of each process noise per coordinate.
+        D) the posterior weight of each process noise per coordinate (all zero where none factored).
     """
     order = 2 if params.model == "cv" else 3
     kf = np.asarray(key_frames, dtype=np.int64)
     z_raw = np.asarray(key_values, dtype=np.float64)
     n_key, dims = z_raw.shape
     z = z_raw - z_raw.mean(axis=0)  # centred: the solve loses no precision to large image coordinates
-    dts = np.diff(kf).astype(np.float64)
-    f = transition(dts, order)
-    q1 = process_noise(dts, order, 1.0)
-    qi1 = np.linalg.inv(q1)  # Q_k^-1 at q = 1; it scales as 1 / q
-    qif1 = qi1 @ f
-    logdet_q1 = float(np.linalg.slogdet(q1)[1].sum())
+    _, qi1, diag1, upper1 = _motion_blocks(kf, order)
+    logdet_q1 = -float(np.linalg.slogdet(qi1)[1].sum())
     prec = 1.0 / jitter_var
-    # One diffuse prior for every q (the weakest gap's bound at the largest q weighed), so the likelihoods compare.
-    q_top = params.q * 10.0 ** float(Q_GRID_DECADES[-1])
-    weakest = np.diagonal(qi1, axis1=1, axis2=2)[:, 1:].min(axis=0) / q_top
-    prior_prec = np.minimum(1.0 / params.prior_var, 1e-8 * weakest)
-
-    # Upper banded storage, ab[u + i - j, j] = A[i, j], of A(q) = A1 / q + A0: A1 the motion model's blocks at q = 1,
-    # A0 the keyframes' precision and the prior.
-    u = 2 * order - 1
-    n = n_key * order
-    diag1 = np.zeros((n_key, order, order))
-    diag1[:-1] += np.swapaxes(f, 1, 2) @ qif1
-    diag1[1:] += qi1
-    base = (np.arange(n_key) * order)[:, None]
-    ii, jj = np.triu_indices(order)
-    a1 = np.zeros((u + 1, n))
-    a1[u + ii - jj, base + jj] = diag1[:, ii, jj]
-    pi, pj = np.meshgrid(np.arange(order), np.arange(order), indexing="ij")
-    a1[u + (pi - pj - order).ravel(), base[:-1] + order + pj.ravel()] = -np.swapaxes(qif1, 1, 2).reshape(n_key - 1, -1)
-    a0 = np.zeros((u + 1, n))
-    a0[u, base[:, 0]] = prec
-    a0[u, 1:order] += prior_prec
-    rhs = np.zeros((n, dims))
-    rhs[base[:, 0]] = z * prec
+    # A(q) = A1 / q + A0 in upper banded storage: A1 the motion model's blocks at q = 1, A0 the keyframes' precision
+    # and one diffuse prior for every q (the weakest gap's bound at the largest q weighed), so the likelihoods compare.
+    a1 = _upper_banded(diag1, upper1)
+    a0_diag = np.zeros_like(diag1)
+    a0_diag[:, 0, 0] = prec
+    a0_diag[0] += np.diag(
+        np.concatenate([[0.0], _diffuse_prior(qi1, params.q * 10.0 ** float(Q_GRID_DECADES[-1]), params.prior_var)])
+    )
+    a0 = _upper_banded(a0_diag, np.zeros_like(upper1))
+    rhs_blocks = np.zeros((n_key, order, dims))
+    rhs_blocks[:, 0, :] = z * prec
+    rhs = rhs_blocks.reshape(n_key * order, dims)
     z_sq = (z * z).sum(axis=0) * prec
 
     # -2 log p(keyframes | q) per coordinate, up to a constant: the misfit of the best states plus log det A +
     # sum_k log det Q_k + K log r. The misfit is z^T R^-1 z - b^T A^-1 b (b the right-hand side), b^T A^-1 b being
     # |y|^2 with U^T y = b for A = U^T U: one triangular solve, no states.
-    factors: list[Float64Array] = []
+    factors: dict[int, Float64Array] = {}
     nll = np.full((len(Q_GRID_DECADES), dims), np.inf)
     for g, e in enumerate(Q_GRID_DECADES.tolist()):
         q = params.q * 10.0**e
-        chol = np.asarray(cholesky_banded(a1 / q + a0, lower=False, check_finite=False))
-        factors.append(chol)
-        y, info = dtbtrs(chol, rhs, uplo="U", trans="T")
-        if info == 0:
-            logdet = 2.0 * float(np.log(chol[-1]).sum()) + logdet_q1 + (n_key - 1) * order * np.log(q)
-            nll[g] = z_sq - (np.asarray(y) ** 2).sum(axis=0) + logdet + n_key * np.log(jitter_var)
+        try:
+            chol = np.asarray(cholesky_banded(a1 / q + a0, lower=False, check_finite=False))
+        except np.linalg.LinAlgError:
+            continue
+        factors[g] = chol
+        y, _ = dtbtrs(chol, rhs, uplo="U", trans="T")
+        logdet = 2.0 * float(np.log(chol[-1]).sum()) + logdet_q1 + (n_key - 1) * order * np.log(q)
+        nll[g] = z_sq - (np.asarray(y) ** 2).sum(axis=0) + logdet + n_key * np.log(jitter_var)
+    if not factors:
+        return keyframe_states(kf, z_raw, params), np.zeros((len(Q_GRID_DECADES), dims))
     weights = np.exp(-0.5 * (nll - nll.min(axis=0)))
+    weights[weights < 1e-4 * weights.max(axis=0)] = 0.0
     weights /= weights.sum(axis=0)
     xs = np.zeros((n_key, order, dims))
-    for g in np.flatnonzero(weights.max(axis=1) >= 1e-4).tolist():
+    for g in np.flatnonzero(weights.max(axis=1) > 0).tolist():
         sol = np.asarray(cho_solve_banded((factors[g], False), rhs, check_finite=False))
         xs += sol.reshape(n_key, order, dims) * weights[g]
     xs[:, 0, :] = z_raw
@@ -295,8 +302,9 @@ def rts_smooth(
         key_values: (K, D) float64 measured positions (pixels).
         params: motion model and noise.
         jitter_var: the keyframes' placement noise (px^2): with three keyframes or more, the velocities at the
-            keyframes come from :func:`likely_keyframe_states` (the path still passes through every keyframe). None:
-            keyframes are near-exact (``params.r``) for the velocities too.
+            keyframes come from :func:`likely_keyframe_states` (the path still passes through every keyframe; with
+            ``ca``, three keyframes fit a parabola whatever the noise). None: keyframes are near-exact (``params.r``)
+            for the velocities too.
 
     Returns:
         ``(mean, std)``: (T, D) float64 smoothed positions (exactly the keyframe values at keyframes) and (T,)

@@ -52,9 +52,9 @@ class AutoMethod:
         per_segment: choose per segment (False: one candidate for the whole run).
         prior: weight of the run score in a segment's score, in held-out keyframes.
         cache_checks: leave-one-out checks kept between calls (same video and detections).
-        context_checks: candidates whose held-out keyframe is also predicted from ``context_keyframes`` keyframes on
-            either side (the geometric methods that read beyond a keyframe's neighbours; not cached), the worse of
-            the two counting.
+        context_checks: candidates whose held-out keyframe is predicted from ``context_keyframes`` keyframes on
+            either side (the geometric methods that read beyond a keyframe's neighbours; not cached): with a video,
+            also from its neighbours, the worse of the two counting.
         context_keyframes: keyframes on either side of a held-out one in the second check.
     """
 
@@ -114,35 +114,40 @@ class AutoMethod:
         out: dict[str, Float64Array] = {}
         for label, meth, base in cands:
             ious = np.empty(len(inner))
+            wide_check = label in self.context_checks
             for r, j in enumerate(inner.tolist()):
-                key = (label, *kf[j - 1 : j + 2].tolist(), boxes[j - 1 : j + 2].tobytes())
-                hit = self._loo_cache.get(key)
-                if hit is None:
-                    sub = replace(base, key_frames=kf[[j - 1, j + 1]], key_xyxy=boxes[[j - 1, j + 1]])
-                    pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[j - 1])]
-                    hit = float(_iou_rows(pred[None], boxes[j : j + 1])[0])
-                    self._loo_cache[key] = hit
-                    if len(self._loo_cache) > self.cache_checks:
-                        self._loo_cache.popitem(last=False)
-                if label in self.context_checks:
-                    # Kalman and spline read beyond a keyframe's neighbours (a velocity carried through a keyframe,
-                    # the slopes of its neighbours): from the two neighbours alone they draw the straight line, and
-                    # tie with linear. They also predict it from ``context_keyframes`` keyframes on either side,
-                    # which shows how they bend between keyframes (an overshoot where the motion turns). The window
-                    # keeps a check's cost off the run's length.
+                # Kalman and spline read beyond a keyframe's neighbours (a velocity carried through a keyframe, the
+                # slopes of its neighbours): from the two neighbours alone they draw the straight line, and tie with
+                # linear. They are checked from ``context_keyframes`` keyframes on either side, which shows how they
+                # bend between keyframes (an overshoot where the motion turns); the window keeps a check's cost off
+                # the run's length. Against guided, checked from the neighbours alone, the worse of the two counts
+                # (the wider check knows more than guided's). Among the geometric methods alone the wider check is
+                # how they run: the worse of the two never let kalman beat linear, so that without a video auto was
+                # linear (PETS09-S2L1 k=20: 0.770 against kalman's 0.814).
+                hit = self._neighbour_check(label, meth, base, j) if run.video is not None or not wide_check else 1.0
+                if wide_check:
                     lo, hi = max(0, j - self.context_keyframes), min(len(kf), j + self.context_keyframes + 1)
                     near = [i for i in range(lo, hi) if i != j]
                     sub = replace(base, key_frames=kf[near], key_xyxy=boxes[near])
                     pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[lo])]
-                    wide = float(_iou_rows(pred[None], boxes[j : j + 1])[0])
-                    # Against guided, checked from the neighbours alone, the worse of the two counts (the wider
-                    # check knows more than guided's). Among the geometric methods alone, the wider check is how
-                    # they run: the worse of the two never let kalman beat linear, so that without a video auto
-                    # was linear (PETS09-S2L1 k=20: 0.770 against kalman's 0.814).
-                    hit = min(hit, wide) if run.video is not None else wide
+                    hit = min(hit, float(_iou_rows(pred[None], boxes[j : j + 1])[0]))
                 ious[r] = hit
             out[label] = ious
         return out
+
+    def _neighbour_check(self, label: str, meth: InterpolationMethod, base: RunInput, j: int) -> float:
+        """IoU of keyframe ``j`` as ``meth`` predicts it from keyframes ``j - 1`` and ``j + 1`` alone (cached)."""
+        kf, boxes = base.key_frames, base.key_xyxy
+        key = (label, *kf[j - 1 : j + 2].tolist(), boxes[j - 1 : j + 2].tobytes())
+        hit = self._loo_cache.get(key)
+        if hit is None:
+            sub = replace(base, key_frames=kf[[j - 1, j + 1]], key_xyxy=boxes[[j - 1, j + 1]])
+            pred = meth.interpolate_run(sub).xyxy[int(kf[j] - kf[j - 1])]
+            hit = float(_iou_rows(pred[None], boxes[j : j + 1])[0])
+            self._loo_cache[key] = hit
+            if len(self._loo_cache) > self.cache_checks:
+                self._loo_cache.popitem(last=False)
+        return hit
 
     def scores(self, run: RunInput) -> dict[str, float]:
         """Leave-one-out mean IoU of each candidate on the run's inner keyframes (empty with < 3 keyframes)."""
