@@ -163,10 +163,10 @@ class KalmanMethod:
             range of process noises the path weighs by how likely each makes the keyframes (see ``jitter_rel``).
         jitter_rel: how far an annotator's keyframe box may sit off the object (std, relative to the mean box
             diagonal): with three keyframes or more (four for ``ca``, which fits three exactly whatever the noise),
-            the velocities at the keyframes are what all keyframes, placed
-            with that noise, say of them (:func:`~prelabel.interpolate.kalman.likely_keyframe_states`), so a nudge on
-            the frame after a keyframe is not taken for the object's speed over the next gap. None: the velocities
-            follow the keyframes exactly (the natural cubic spline through them).
+            the velocities at the keyframes are what all keyframes, placed with that noise, say of them
+            (:func:`~prelabel.interpolate.kalman.likely_keyframe_states`), so a nudge on the frame after a keyframe
+            is not taken for the object's speed over the next gap. None: the velocities follow the keyframes exactly
+            (the natural cubic spline through them).
         jitter_min_px: the placement noise's floor in pixels: people place a small box no closer than a large one.
     """
 

@@ -32,19 +32,19 @@ def _iou_rows(a: Float64Array, b: Float64Array) -> Float64Array:
 class AutoMethod:
     """Picks, per segment between two keyframes, the method that best predicts the annotator's own keyframes.
 
-    Leave-one-out on the keyframes: each inner keyframe ``j`` (up to ``max_checks`` of them, evenly spread) is
-    predicted by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone (``kalman`` and ``spline`` from
+    Leave-one-out on the keyframes: each inner keyframe ``j`` (up to ``max_checks`` of them, evenly spread) is predicted
+    by every candidate from its neighbours ``j - 1`` and ``j + 1`` alone (``kalman`` and ``spline`` from
     ``context_keyframes`` keyframes on either side, ``context_checks``: with a video, the worse of the two counts, as
-    guided is checked from the neighbours alone), and scored by IoU
-    with the keyframe box. A candidate's run score is its mean IoU over the run; its score on the segment
-    ``[j, j + 1]`` is the mean of its IoUs at the segment's own end keyframes (those held out) shrunk towards the
-    run score with ``prior`` pseudo-checks, so one lucky keyframe does not decide a segment. The run's best candidate
-    fills every segment where no other candidate beats it by ``margin``; segments are joined at the keyframes, which
-    every method passes through exactly. Candidates, in order: ``guided`` on frames only (when a video is given),
-    ``kalman``, ``linear``, ``spline``, and ``guided`` with the detections (when given: a detector whose boxes are
-    drawn differently from the annotator's can hurt, and only the keyframes can tell); ``guided`` with detections
-    goes first when the detections match the keyframe boxes (:meth:`GuidedMethod.detections_fit`). With fewer than
-    three keyframes there is nothing to check: the first candidate.
+    guided is checked from the neighbours alone), and scored by IoU with the keyframe box. A candidate's run score is
+    its mean IoU over the run; its score on the segment ``[j, j + 1]`` is the mean of its IoUs at the segment's own end
+    keyframes (those held out) shrunk towards the run score with ``prior`` pseudo-checks, so one lucky keyframe does not
+    decide a segment. The run's best candidate fills every segment where no other candidate beats it by ``margin``;
+    segments are joined at the keyframes, which every method passes through exactly. Candidates, in order: ``guided`` on
+    frames only (when a video is given), ``kalman``, ``linear``, ``spline``, and ``guided`` with the detections (when
+    given: a detector whose boxes are drawn differently from the annotator's can hurt, and only the keyframes can tell);
+    ``guided`` with detections goes first when the detections match the keyframe boxes
+    (:meth:`GuidedMethod.detections_fit`). With fewer than three keyframes there is nothing to check: the first
+    candidate.
 
     Attributes:
         max_checks: most keyframes held out per run.
