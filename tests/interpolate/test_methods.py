@@ -136,6 +136,26 @@ def test_nan_and_out_of_video_are_rejected() -> None:
         interpolate_track([_kf(0, 0), _kf(5, 1)], "cubic-magic")
 
 
+@pytest.mark.parametrize("method", ["linear", "kalman", "guided", "auto"])
+def test_a_box_wholly_outside_the_videos_frame_is_refused(method: str) -> None:
+    """Coordinates for another resolution (an annotation made on the 1920x1080 original, sent with a 768x576 proxy)
+    or in other units were interpolated as given, and guided followed whatever lay where the boxes fell. With a
+    video, a visible box must lie within its own size of the frame; one partly or just outside (an object leaving)
+    is fine."""
+    video = ArrayFrames(np.zeros((30, 60, 80), np.uint8))  # 80 x 60 pixels
+    far = [Keyframe(0, [10, 10, 30, 30]), Keyframe(10, [500, 400, 540, 460]), Keyframe(20, [20, 10, 40, 30])]
+    with pytest.raises(InvalidInputError, match=r"track 7, frame 10: box .* outside the 80x60 frame by more than"):
+        interpolate_track(far, method, video=video, track_id=7)
+    leaving = [
+        Keyframe(0, [50, 10, 70, 30]),
+        Keyframe(10, [85, 10, 105, 30]),
+        Keyframe(12, [80, 10, 100, 30], outside=True),
+    ]
+    res = interpolate_track(leaving, method, video=video, track_id=7)
+    np.testing.assert_allclose(res.xyxy[10], [85, 10, 105, 30])
+    assert len(interpolate_track(far, method if method != "guided" else "linear", track_id=7).xyxy) == 21  # no video
+
+
 def test_suggestions_rank_longest_gap_first_and_spread_over_gaps() -> None:
     """Gaps of equal length get a suggestion each before any gets a second; a long gap comes first."""
     kfs = [_kf(0, 0), _kf(40, 40), _kf(80, 80), _kf(120, 120), _kf(130, 130)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prelabel.errors import InvalidInputError
+from prelabel.errors import InvalidInputError, PrelabelError
 from prelabel.interpolate.base import Float64Array, FrameSource
 from prelabel.types import COCO17_KEYPOINTS, BoolArray, IntArray, Keyframe
 
@@ -51,14 +51,42 @@ def keyframe_arrays(keyframes: Sequence[Keyframe]) -> KeyframeArrays:
     return KeyframeArrays(frames, outside, has_box, has_skel, xyxy)
 
 
+def _boxes_off_the_frame(arr: KeyframeArrays, video: FrameSource) -> tuple[int, str] | None:
+    """The first visible keyframe whose box lies outside the video's frame by more than its own size, with the
+    message, or None.
+
+    Such a box is a client's coordinates for another resolution (the original video's, say, against an uploaded
+    proxy) or in other units; guided would follow whatever lies where the box falls. A box partly outside the frame,
+    or just past its edge (an object leaving it, keyed by a tracker), is fine."""
+    shown = np.flatnonzero(arr.has_box & ~arr.outside & (arr.frames >= 0) & (arr.frames < video.num_frames))
+    if not shown.size:
+        return None
+    try:
+        height, width = video.read(int(arr.frames[shown[0]])).shape[:2]
+    except PrelabelError:  # a frame that does not decode: the method that reads it says so, not this check
+        return None
+    b = arr.xyxy[shown]
+    w, h = np.maximum(b[:, 2] - b[:, 0], 0.0), np.maximum(b[:, 3] - b[:, 1], 0.0)
+    away = np.flatnonzero((b[:, 2] < -w) | (b[:, 3] < -h) | (b[:, 0] > width + w) | (b[:, 1] > height + h))
+    if not away.size:
+        return None
+    i = int(shown[away[0]])
+    return (
+        i,
+        f"box {arr.xyxy[i].tolist()} lies outside the {width}x{height} frame by more than its own size (boxes are in "
+        "pixels of the video's frames; mark a keyframe outside where the object has left)",
+    )
+
+
 def validate_keyframes(
     keyframes: Sequence[Keyframe], track_id: int, video: FrameSource | None = None
 ) -> KeyframeArrays:
     """Check one track's keyframes before interpolating.
 
     Rules: at least one keyframe; frame indices >= 0 and strictly increasing (no duplicates); inside the video when
-    one is given; finite boxes and skeletons; every visible keyframe has a box or a skeleton; among visible
-    (non-outside) keyframes, either all or none carry a box.
+    one is given, and each visible keyframe's box within its own size of the frame (one frame is read for its size);
+    finite boxes and skeletons; every visible keyframe has a box or a skeleton; among visible (non-outside)
+    keyframes, either all or none carry a box.
 
     Returns:
         The keyframes as :class:`KeyframeArrays`.
@@ -94,6 +122,10 @@ def validate_keyframes(
     if bad_box.size:
         i = int(bad_box[0])
         problems.append((i, f"box is not finite (NaN or inf): {arr.xyxy[i].tolist()}"))
+    elif video is not None:
+        far = _boxes_off_the_frame(arr, video)
+        if far is not None:
+            problems.append(far)
     for i in np.flatnonzero(arr.has_skeleton).tolist():
         sk = keyframes[i].skeleton
         if sk is None:
