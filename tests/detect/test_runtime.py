@@ -13,6 +13,8 @@ checked pixel for pixel against Ultralytics' predictor).
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -293,3 +295,22 @@ def test_first_runs_of_models_do_not_overlap(monkeypatch: pytest.MonkeyPatch) ->
     assert most == 1  # first runs one at a time
     both_at_once()
     assert most == 3  # then side by side
+
+
+@needs_openvino
+def test_openvino_is_imported_without_its_telemetry() -> None:
+    """Importing OpenVINO sent a usage event to Google Analytics (through ``openvino_telemetry``) and left a
+    ThreadPoolExecutor thread behind, which a stopping server then waited on and warned about ("1 call(s) or
+    thread(s) still busy"). Checked in a fresh interpreter, where nothing has imported OpenVINO yet."""
+    code = (
+        "import threading\n"
+        "from prelabel.detect.runtime import import_openvino\n"
+        "ov = import_openvino()\n"
+        "import openvino.tools.ovc.telemetry_utils as t\n"
+        "print(t.tm.__name__)\n"
+        "print(sorted(x.name for x in threading.enumerate() if x.name.startswith('ThreadPoolExecutor')))\n"
+        "print(ov.Core is not None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    lines = out.stdout.strip().splitlines()
+    assert lines == ["openvino.tools.ovc.telemetry_stub", "[]", "True"], out.stdout + out.stderr

@@ -253,6 +253,21 @@ class _OrtSession(_Session):
         return np.asarray(self._sess.run(None, {self._input: batch})[0])
 
 
+def import_openvino() -> Any:
+    """The ``openvino`` module, imported without its usage telemetry.
+
+    Importing OpenVINO's Python package sends a usage event to Google Analytics (its ``ovc`` tools, through the
+    ``openvino_telemetry`` package, unless a consent file in the user's home says no; it skips only CI machines) and
+    leaves a thread of its own behind, which a stopping server then waited on. Nothing here reaches the network at
+    run time: the telemetry package is made unimportable in this process (where nothing has imported it yet), and
+    OpenVINO falls back to its own no-op stub."""
+    if "openvino_telemetry" not in sys.modules:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import now raises ImportError
+    import openvino
+
+    return openvino
+
+
 class _OpenVinoSession(_Session):
     """Static-shape plans compiled per input size, most recent ``max_plans`` kept.
 
@@ -262,8 +277,7 @@ class _OpenVinoSession(_Session):
     """
 
     def __init__(self, path: Path, threads: int, precision: str, max_plans: int = 8) -> None:
-        import openvino as ov
-
+        ov = import_openvino()
         self._ov = ov
         self._core = ov.Core()
         self._model = self._core.read_model(str(path))
