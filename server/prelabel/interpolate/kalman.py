@@ -103,12 +103,10 @@ class SmootherParams:
             )
 
 
-def _motion_blocks(
-    key_frames: npt.NDArray[np.int64], order: int
-) -> tuple[Float64Array, Float64Array, Float64Array, Float64Array]:
+def _motion_blocks(key_frames: npt.NDArray[np.int64], order: int) -> tuple[Float64Array, Float64Array, Float64Array]:
     """The motion model's part of the normal equations over the keyframes at ``q = 1`` (it scales as ``1 / q``):
-    ``(F, Qi, D, U)``: the transitions ``F_k`` and ``Q_k^-1`` (K-1, s, s), the diagonal blocks ``D`` (K, s, s)
-    (``F_k^T Q_k^-1 F_k`` plus ``Q_{k-1}^-1``) and the upper off-diagonal blocks ``U_k = -F_k^T Q_k^-1`` (K-1, s, s)."""
+    ``(Qi, D, U)``: ``Q_k^-1`` (K-1, s, s), the diagonal blocks ``D`` (K, s, s) (``F_k^T Q_k^-1 F_k`` plus
+    ``Q_{k-1}^-1``, ``F_k`` the transitions) and the upper off-diagonal blocks ``U_k = -F_k^T Q_k^-1`` (K-1, s, s)."""
     dts = np.diff(key_frames).astype(np.float64)
     f = transition(dts, order)
     qi = np.asarray(np.linalg.inv(process_noise(dts, order, 1.0)), np.float64)
@@ -116,7 +114,7 @@ def _motion_blocks(
     diag = np.zeros((len(key_frames), order, order))
     diag[:-1] += np.swapaxes(f, 1, 2) @ qif
     diag[1:] += qi
-    return f, qi, diag, -np.swapaxes(qif, 1, 2)
+    return qi, diag, -np.swapaxes(qif, 1, 2)
 
 
 def _diffuse_prior(qi1: Float64Array, q: float, prior_var: float) -> Float64Array:
@@ -166,7 +164,7 @@ def keyframe_states(
     kf = np.asarray(key_frames, dtype=np.int64)
     z = np.asarray(key_values, dtype=np.float64)
     n_key, dims = z.shape
-    _, qi1, diag1, upper1 = _motion_blocks(kf, order)
+    qi1, diag1, upper1 = _motion_blocks(kf, order)
     diag = diag1 / params.q
     prec = np.full(n_key, 1.0 / params.r) if meas_var is None else 1.0 / np.asarray(meas_var, np.float64)
     diag[:, 0, 0] += prec
@@ -219,7 +217,7 @@ def likely_keyframe_states(
     z_raw = np.asarray(key_values, dtype=np.float64)
     n_key, dims = z_raw.shape
     z = z_raw - z_raw.mean(axis=0)  # centred: the solve loses no precision to large image coordinates
-    _, qi1, diag1, upper1 = _motion_blocks(kf, order)
+    qi1, diag1, upper1 = _motion_blocks(kf, order)
     logdet_q1 = -float(np.linalg.slogdet(qi1)[1].sum())
     prec = 1.0 / jitter_var
     # A(q) = A1 / q + A0 in upper banded storage: A1 the motion model's blocks at q = 1, A0 the keyframes' precision
