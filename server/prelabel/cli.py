@@ -406,7 +406,9 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     chosen = _label_studio_tasks(tasks, args, args.input)
     for i in chosen:
         task_at(tasks, i, args.input)  # each an object
-    readable = [i for i in chosen if task_source(tasks[i]) is not None]
+    named = tuple(args.annotation or ())
+    _check_annotation_ids(named, [tasks[i] for i in chosen], args.input.name)
+    readable = [i for i in chosen if task_source(tasks[i], named) is not None]
     ids = [tasks[i].get("id", f"#{i}") for i in readable]
     if not readable:
         which = "the task read holds no" if len(chosen) == 1 else f"none of the {len(chosen)} tasks read holds an"
@@ -416,7 +418,8 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
         raise InvalidInputError(
             f"{args.input.name}: {len(readable)} tasks hold labels (ids {ids[:10]}) and one is converted: give {hint}"
         )
-    return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0])
+    _warn_other_annotations(tasks[readable[0]], readable[0], named)
+    return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0], named)
 
 
 def _result_warnings(path: Path) -> list[str]:
@@ -815,7 +818,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from prelabel.formats import load
     from prelabel.formats.cvat import cvat_task_frames, patch_cvat
     from prelabel.formats.keyframes import AUTO
-    from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_source
+    from prelabel.formats.label_studio import (
+        load_tasks,
+        patch_label_studio,
+        read_label_studio_task,
+        task_source,
+    )
     from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
     from prelabel.video.decode import probe
@@ -848,15 +856,27 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         # filled; with a video, only the tasks that refer to it (a file of one task: that task).
         _, tasks = load_tasks(args.input)
         wanted = _label_studio_tasks(tasks, args, args.input)
-        sources = {i: task_source(tasks[i]) for i in wanted}
+        chosen = tuple(args.annotation or ())
+        sources = {i: task_source(tasks[i], chosen) for i in wanted}
+        _check_annotation_ids(chosen, [tasks[i] for i in wanted], args.input.name)
+        readings = {i: _warn_other_annotations(tasks[i], i, chosen) for i in wanted}
         skipped = [{"task": i, "reason": "no annotation (other than cancelled ones) and no prediction"}
                    for i in wanted if sources[i] is None]  # fmt: skip
-        anns = {i: read_label_studio_task(tasks[i], args.input.name, info, ts, i) for i in wanted if sources[i]}
+        anns = {i: read_label_studio_task(tasks[i], args.input.name, info, ts, i, chosen)
+                for i in wanted if sources[i]}  # fmt: skip
         skipped += [{"task": i, "reason": f"its {sources[i]} holds no track with a visible keyframe"}
                     for i, ann in anns.items() if not _fillable(ann)]  # fmt: skip
         anns = {i: ann for i, ann in anns.items() if _fillable(ann)}
     if not any(_fillable(ann) for ann in anns.values()):
-        print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
+        if fmt == "label_studio":  # name the tasks read and why each had nothing (others were not read)
+            names: dict[object, object] = {i: tasks[i].get("id", f"#{i}") for i in wanted}
+            why = "; ".join(f"task {names[r['task']]}: {r['reason']}" for r in skipped[:5])
+            left = len(tasks) - len(wanted)
+            print(f"error: {args.input}: no keyframed track in the {len(wanted)} task(s) read ({why})"
+                  + (f"; {left} other task(s) were not read ({_task_choice(args)})" if left else ""),
+                  file=sys.stderr)  # fmt: skip
+        else:
+            print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
         return 2
     detections = None
     if args.detector:
@@ -879,8 +899,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         for row in rows:
             if fmt == "label_studio":
                 task_id = tasks[index].get("id")
+                read = readings[index][0]
                 row = {"task": index, **({"task_id": task_id} if task_id is not None else {}),
-                       "read_from": sources[index], **row}  # fmt: skip
+                       "read_from": sources[index], **({f"{sources[index]}_id": read} if read is not None else {}),
+                       **row}  # fmt: skip
             summary.append(row)
         filled[index] = out_ann
         if fmt == "cvat":  # the annotator's file with its tracks filled in: attributes, tags and shapes stay
@@ -888,12 +910,48 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                 args.input, args.out, out_ann.tracks, reducer, anchors, args.max_keypoint_error, args.min_iou
             )
     if fmt == "label_studio":  # the annotator's tasks with a prediction added: their annotations stay
-        path = patch_label_studio(args.input, args.out, filled, reducer, min_iou=args.min_iou)
+        path = patch_label_studio(args.input, args.out, filled, reducer, min_iou=args.min_iou, annotation_ids=chosen)
     report: dict[str, object] = {"written": str(path), "method": args.method, "tracks": summary}
     if skipped:
         report["skipped_tasks"] = skipped
     print(json.dumps(report, indent=1))
     return 0
+
+
+def _task_choice(args: argparse.Namespace) -> str:
+    """How the Label Studio tasks read were chosen, for messages."""
+    if args.task:
+        return f"--task {' '.join(str(t) for t in args.task)}"
+    return f"only the tasks that refer to {args.video.name} are read" if args.video is not None else "all tasks"
+
+
+def _warn_other_annotations(task: Any, index: int, chosen: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """:func:`~prelabel.formats.label_studio.task_reading` of a Label Studio task, with a warning where several
+    annotators labelled it (one annotation is read: the first, or the one ``--annotation`` names)."""
+    from prelabel.formats.label_studio import task_reading, task_source
+
+    read, others = task_reading(task, chosen)
+    if others and task_source(task, chosen) == "annotation":
+        print(f"warning: task {task.get('id', f'#{index}')}: annotation {read} is read, not {others} "
+              "(--annotation ID reads another)", file=sys.stderr)  # fmt: skip
+    return read, others
+
+
+def _check_annotation_ids(chosen: Sequence[Any], tasks: Sequence[Any], name: str) -> None:
+    """Every ``--annotation`` id names an annotation of one of the tasks read.
+
+    Raises:
+        InvalidInputError: naming the ids no task read holds, and the annotation ids those tasks do hold.
+    """
+    from prelabel.errors import InvalidInputError
+
+    held = [a.get("id") for t in tasks if isinstance(t, dict) for key in ("annotations", "completions")
+            for a in t.get(key) or [] if isinstance(a, dict)]  # fmt: skip
+    missing = [i for i in chosen if i not in held]
+    if missing:
+        raise InvalidInputError(
+            f"{name}: no task read holds an annotation with id {missing} (their annotations: {held[:10]})"
+        )
 
 
 def _fillable(ann: Any) -> bool:
@@ -902,26 +960,46 @@ def _fillable(ann: Any) -> bool:
 
 
 def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path) -> list[int]:
-    """Which tasks of a Label Studio export to read (indices): those ``--task`` names by id; else, with a video, the
-    tasks that refer to it by file name (a file of one task: that task); else all.
+    """Which tasks of a Label Studio export to read (indices): those ``--task`` names by id (a warning for each that
+    refers to another file than the video); else, with a video, the tasks that refer to it by file name; else all.
 
     Raises:
-        InvalidInputError: a ``--task`` id the file does not have, no task refers to the video, or the tasks that
-            name its file name refer to different files (two cameras' ``clip.mp4``): ``--task`` says which.
+        InvalidInputError: a ``--task`` id the file does not have, no task refers to the video (a file of one task
+            included: its id is the ``--task`` that reads it anyway), or the tasks that name its file name refer to
+            different files (two cameras' ``clip.mp4``): ``--task`` says which.
     """
     from prelabel.errors import InvalidInputError
 
     ids = [t.get("id") if isinstance(t, dict) else None for t in tasks]
+    datas = [t.get("data") if isinstance(t, dict) else None for t in tasks]
+    refs = [str(d.get(args.data_key, "") or "") if isinstance(d, dict) else "" for d in datas]
     if args.task:
         missing = [i for i in args.task if i not in ids]
         if missing:
             known = [i for i in ids if i is not None]
             raise InvalidInputError(f"{path.name}: no task with id {missing} (ids: {known[:10]})")
-        return [i for i, tid in enumerate(ids) if tid in args.task]
-    datas = [t.get("data") if isinstance(t, dict) else None for t in tasks]
-    refs = [str(d.get(args.data_key, "")) if isinstance(d, dict) else "" for d in datas]
-    if args.video is None or len(tasks) == 1:
+        chosen = [i for i, tid in enumerate(ids) if tid in args.task]
+        if args.video is not None:
+            # The user named the task: it is read from this video, but a task made for another file says so.
+            for i in chosen:
+                if refs[i] and not _same_video(refs[i], args.video):
+                    print(f"warning: task {ids[i]} refers to {refs[i]!r}, not {args.video.name}: its keyframes are "
+                          f"filled from the frames of {args.video.name} as --task asks", file=sys.stderr)  # fmt: skip
+        return chosen
+    if args.video is None:
         return list(range(len(tasks)))
+    if len(tasks) == 1:
+        if refs[0] and not _same_video(refs[0], args.video):
+            if ids[0] is None:  # nothing for --task to name (a file this program wrote): read it, and say so
+                print(f"warning: the task of {path.name} refers to {refs[0]!r}, not {args.video.name}: its "
+                      f"keyframes are filled from the frames of {args.video.name}", file=sys.stderr)  # fmt: skip
+                return [0]
+            raise InvalidInputError(
+                f"{path.name}: its task {ids[0]} refers to {refs[0]!r} (data.{args.data_key}), not "
+                f"{args.video.name}; give --task {ids[0]} to fill it from {args.video.name} anyway (the same video "
+                "under another name)"
+            )
+        return [0]
     wanted = [i for i, ref in enumerate(refs) if _same_video(ref, args.video)]
     if not wanted:
         raise InvalidInputError(
@@ -1009,6 +1087,8 @@ def _fill_keyframe_tracks(
         for label, other in methods.items():
             if label != kt.label and hasattr(other, "release_frames"):
                 other.release_frames()
+        if label_studio:
+            _check_label_studio_boxes(keyframes, ann.info, f"{args.input.name}: {kt.source or f'track {kt.track_id}'}")
         try:
             res = interpolate_track(keyframes, args.method, video=frames, track_id=kt.track_id,
                                     detections=detections, num_suggestions=args.suggestions, label=kt.label,
@@ -1039,6 +1119,30 @@ def _fill_keyframe_tracks(
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
     return out_ann, anchors, summary
+
+
+def _check_label_studio_boxes(keyframes: Sequence[Any], info: Any, where: str) -> None:
+    """The interpolation's check of keyframe boxes far outside the frame (coordinates for another frame size), said
+    in Label Studio's terms: its frame numbers (from 1), percent of the frame, disabled boxes.
+
+    Raises:
+        InvalidInputError: the first visible keyframe box outside the frame by more than its own width or height.
+    """
+    from prelabel.errors import InvalidInputError
+
+    for k in keyframes:
+        if k.outside or k.xyxy is None:
+            continue
+        x0, y0, x1, y1 = (float(v) for v in k.xyxy)
+        w, h = max(x1 - x0, 0.0), max(y1 - y0, 0.0)
+        if x1 < -w or y1 < -h or x0 > info.width + w or y0 > info.height + h:
+            pct = 100.0 / info.width, 100.0 / info.height
+            raise InvalidInputError(
+                f"{where}, frame {k.frame_idx + 1}: box x={x0 * pct[0]:.4g}, y={y0 * pct[1]:.4g}, "
+                f"width={w * pct[0]:.4g}, height={h * pct[1]:.4g} lies outside the frame by more than its own size "
+                "(Label Studio boxes are in percent of the frame, 0-100; where the object has left, the box before is "
+                "disabled)"
+            )
 
 
 def _suggested_frames(res: Any, keyframes: Sequence[Any], grid: tuple[int, int, int] | None, base: int) -> list[int]:
@@ -1155,7 +1259,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("interpolate", help="fill CVAT / Label Studio keyframes with prelabel's interpolation")
     p.add_argument("input", type=Path, help="CVAT for video 1.1 XML or Label Studio JSON export")
     p.add_argument("--format", choices=("cvat", "labelstudio"), help="default: labelstudio for .json, else cvat")
-    p.add_argument("--video", type=Path, help="the video (needed by guided; gives exact timestamps)")
+    p.add_argument(
+        "--video",
+        type=Path,
+        help="the video: its frames guide guided and auto, and it gives exact timestamps and, for Label Studio "
+        "exports (boxes in percent of a frame size they do not state), the frame size",
+    )
     p.add_argument(
         "--data-key", default="video", help="Label Studio: the task data key of the video (<Video value=$KEY>)"
     )
@@ -1212,6 +1321,15 @@ def _add_task_arg(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ID",
         help="Label Studio input: the task with this id (repeat for several); default: the tasks that refer to --video",
+    )
+    p.add_argument(
+        "--annotation",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="Label Studio input: read the annotation with this id where several annotators labelled a task (repeat "
+        "for several tasks); default: each task's first annotation that is not cancelled",
     )
 
 

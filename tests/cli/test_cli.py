@@ -713,12 +713,7 @@ def test_label_studio_tasks_of_two_videos_of_one_name_are_told_apart(
     """Two cameras' clip.mp4: interpolate filled both tasks from the one video given, and convert read task 0
     whatever the video; now both say which tasks could be meant and take --task."""
     src = _two_camera_tasks(tmp_path)
-    video = tmp_path / "cam2" / "clip.mp4"
-    video.parent.mkdir()
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (640, 360))
-    for _ in range(40):
-        writer.write(np.zeros((360, 640, 3), np.uint8))
-    writer.release()
+    video = _black_clip(tmp_path / "cam2" / "clip.mp4")
     out = tmp_path / "out.json"
     base = ["--video", str(video), "--out", str(out)]
     assert main(["interpolate", str(src), "--method", "linear", *base]) == 2
@@ -741,6 +736,103 @@ def test_label_studio_tasks_of_two_videos_of_one_name_are_told_apart(
     (tmp_path / "odd.json").write_text('["hello"]')
     assert main(["convert", str(tmp_path / "odd.json"), "--from", "labelstudio", "--to", "mot", "--out", str(out)]) == 2
     assert "task 0 is a str, expected an object" in capsys.readouterr().err
+
+
+def _black_clip(path: Path, frames: int = 40) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (640, 360))
+    for _ in range(frames):
+        writer.write(np.zeros((360, 640, 3), np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_label_studio_task_for_another_video_is_not_filled_from_this_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of one task made for another video was filled from the frames of the video given, silently (a Label
+    Studio user's report); now it takes --task to do so, and that says what it does."""
+    video = _black_clip(tmp_path / "clip.mp4")
+    region = _ls_region("r1", [(1, 10.0, True), (11, 30.0, True), (21, 40.0, False)])
+    src = tmp_path / "project.json"
+    src.write_text(json.dumps([{"id": 7, "data": {"video": "/data/upload/3/0a1b2c3d-other_cam.mp4"},
+                                "annotations": [{"id": 1, "result": [region]}]}]))  # fmt: skip
+    base = ["interpolate", str(src), "--video", str(video), "--method", "linear", "--out", str(tmp_path / "o.json")]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "task 7 refers to '/data/upload/3/0a1b2c3d-other_cam.mp4'" in err and "give --task 7" in err, err
+    assert main([*base, "--task", "7"]) == 0
+    captured = capsys.readouterr()
+    assert "task 7 refers to" in captured.err and "as --task asks" in captured.err
+    assert [r["task_id"] for r in json.loads(captured.out)["tracks"]] == [7]
+    # The same task naming this video (an upload of it) is read without a word.
+    src.write_text(src.read_text().replace("0a1b2c3d-other_cam.mp4", "0a1b2c3d-clip.mp4"))
+    assert main(base) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_label_studio_tasks_labelled_by_several_annotators_say_which_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A task two annotators labelled: the first annotation was read and the other ignored without a word; now a
+    warning names both, the report the one read, and --annotation reads another (an id no task holds is an error)."""
+    data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
+    one = _ls_region("a", [(1, 10.0, True), (21, 40.0, False)])
+    two = [_ls_region("b", [(1, 10.0, True), (21, 40.0, False)]), _ls_region("c", [(5, 60.0, True), (25, 70.0, False)])]
+    src = tmp_path / "project.json"
+    src.write_text(json.dumps([{"id": 3, "data": data, "annotations": [{"id": 5003, "result": [one]},
+                                                                       {"id": 5001, "result": two}]}]))  # fmt: skip
+    out = tmp_path / "o.json"
+    base = ["interpolate", str(src), "--method", "linear", "--out", str(out)]
+    assert main(base) == 0
+    captured = capsys.readouterr()
+    assert "task 3: annotation 5003 is read, not [5001]" in captured.err, captured.err
+    assert [(r["annotation_id"], r["read_from"]) for r in json.loads(captured.out)["tracks"]] == [(5003, "annotation")]
+    assert main([*base, "--annotation", "5001"]) == 0
+    captured = capsys.readouterr()
+    assert "annotation 5001 is read, not [5003]" in captured.err
+    assert [r["annotation_id"] for r in json.loads(captured.out)["tracks"]] == [5001, 5001]
+    regions = json.loads(out.read_text())[0]["predictions"][0]["result"]
+    assert [r["id"] for r in regions] == ["b", "c"]  # the prediction is made from the annotation read
+    assert main([*base, "--annotation", "77"]) == 2
+    assert "no task read holds an annotation with id [77] (their annotations: [5003, 5001])" in capsys.readouterr().err
+    assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "o.txt"), "--annotation", "5001"]) == 0
+    assert len({line.split(",")[1] for line in (tmp_path / "o.txt").read_text().splitlines()}) == 2
+
+
+def test_label_studio_mistakes_are_named_in_label_studio_terms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A box at x=250 % was reported by the interpolation at 0-based frame 58 in pixels ("mark a keyframe
+    outside"), a coordinate written as a string was copied into the prediction as a string, and an export whose
+    task for this video was empty said it held no tracks though another task had some."""
+    data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
+    src, out = tmp_path / "project.json", tmp_path / "o.json"
+    base = ["interpolate", str(src), "--method", "linear", "--out", str(out)]
+    region = _ls_region("r1", [(1, 10.0, True), (11, 30.0, True), (21, 40.0, False)])
+    region["value"]["sequence"][1]["x"] = 250.0  # type: ignore[index]
+    src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "task 0 region 'r1', frame 11: box x=250, y=20, width=10" in err and "percent of the frame" in err, err
+    region["value"]["sequence"][1]["x"] = -5.0  # type: ignore[index]
+    src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
+    assert main(base) == 0  # partly outside (an object leaving the frame): fine
+    capsys.readouterr()
+    region["value"]["sequence"][1]["x"] = "12.5"  # type: ignore[index]
+    src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
+    assert main(base) == 2
+    assert "sequence[1]: expected a number in 'x', got '12.5'" in capsys.readouterr().err
+    video = _black_clip(tmp_path / "clip.mp4")
+    region["value"]["sequence"][1]["x"] = 30.0  # type: ignore[index]
+    src.write_text(json.dumps([
+        {"id": 101, "data": {"video": "/data/upload/1/0a1b2c3d-clip.mp4"}, "annotations": [{"result": []}]},
+        {"id": 102, "data": {"video": "/data/upload/1/0a1b2c3d-other.mp4"}, "annotations": [{"result": [region]}]},
+    ]))  # fmt: skip
+    assert main([*base, "--video", str(video)]) == 2
+    err = capsys.readouterr().err
+    assert "no keyframed track in the 1 task(s) read (task 101: its annotation holds no track" in err, err
+    assert "1 other task(s) were not read (only the tasks that refer to clip.mp4 are read)" in err
 
 
 def _cvat_task(frames: list[int], start: int = 10, step: int = 2, stop: int = 58) -> str:

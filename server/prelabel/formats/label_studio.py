@@ -24,7 +24,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,11 @@ def write_label_studio(annotations: Annotations, path: Path, options: LabelStudi
 
 
 def _num(item: dict[str, Any], key: str, where: str) -> float:
+    raw = item.get(key)
+    # Label Studio writes numbers; a string or a boolean is a hand-made file's mistake, and copied into the
+    # prediction as it is, Label Studio's JavaScript would join "12.5" to a number rather than add it.
+    if isinstance(raw, (str, bool)):
+        raise InvalidInputError(f"{where}: expected a number in {key!r}, got {raw!r}")
     try:
         value = float(item[key])
     except (KeyError, TypeError, ValueError) as exc:
@@ -252,23 +257,26 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
     return out
 
 
-def _pick(task: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
-    """What a task is read from: the first non-cancelled annotation with a result, else the first prediction with
-    one (an export may list predictions by id only: those are skipped), else an empty non-cancelled annotation;
-    ``(kind, result)`` with kind ``"annotation"`` or ``"prediction"``, or None when the task holds none of these."""
-    anns = [
-        a
-        for key in ("annotations", "completions")
-        for a in task.get(key) or []
-        if isinstance(a, dict) and not a.get("was_cancelled", False)
-    ]
+def _pick(
+    task: dict[str, Any], annotation_ids: Collection[Any] = ()
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
+    """What a task is read from: the annotation whose id is in ``annotation_ids`` (the user named it), else the first
+    non-cancelled annotation with a result, else the first prediction with one (an export may list predictions by id
+    only: those are skipped), else an empty non-cancelled annotation; ``(kind, result, what)`` with kind
+    ``"annotation"`` or ``"prediction"`` and the annotation or prediction read, or None when the task holds none of
+    these."""
+    every = [a for key in ("annotations", "completions") for a in task.get(key) or [] if isinstance(a, dict)]
+    for a in every:
+        if annotation_ids and a.get("id") in annotation_ids:
+            return "annotation", _as_list(a.get("result") or []), a
+    anns = [a for a in every if not a.get("was_cancelled", False)]
     for a in anns:
         if a.get("result"):
-            return "annotation", _as_list(a["result"])
+            return "annotation", _as_list(a["result"]), a
     for p in task.get("predictions") or []:
         if isinstance(p, dict) and p.get("result"):
-            return "prediction", _as_list(p["result"])
-    return ("annotation", []) if anns else None
+            return "prediction", _as_list(p["result"]), p
+    return ("annotation", [], anns[0]) if anns else None
 
 
 def _as_list(result: Any) -> Any:
@@ -276,17 +284,28 @@ def _as_list(result: Any) -> Any:
     return list(result) if isinstance(result, list) else result
 
 
-def _pick_results(task: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    picked = _pick(task)
+def _pick_results(task: dict[str, Any], where: str, annotation_ids: Collection[Any] = ()) -> list[dict[str, Any]]:
+    picked = _pick(task, annotation_ids)
     if picked is None:
         raise InvalidInputError(f"{where}: task has no annotation (other than cancelled ones) and no prediction")
     return picked[1]
 
 
-def task_source(task: Any) -> str | None:
+def task_source(task: Any, annotation_ids: Collection[Any] = ()) -> str | None:
     """What :func:`read_label_studio` reads a task from: ``"annotation"``, ``"prediction"``, or None (nothing)."""
-    picked = _pick(task) if isinstance(task, dict) else None
+    picked = _pick(task, annotation_ids) if isinstance(task, dict) else None
     return None if picked is None else picked[0]
+
+
+def task_reading(task: Any, annotation_ids: Collection[Any] = ()) -> tuple[Any, list[Any]]:
+    """The id of what :func:`read_label_studio` reads a task from (None: nothing, or no id), and the ids of the
+    task's other non-cancelled annotations with a result (several annotators labelled it; one is read)."""
+    picked = _pick(task, annotation_ids) if isinstance(task, dict) else None
+    if picked is None:
+        return None, []
+    anns = [a for key in ("annotations", "completions") for a in task.get(key) or [] if isinstance(a, dict)]
+    others = [a.get("id") for a in anns if a.get("result") and not a.get("was_cancelled", False) and a is not picked[2]]
+    return picked[2].get("id"), others
 
 
 def _track_id_of(region: dict[str, Any]) -> int | None:
@@ -388,7 +407,9 @@ def read_label_studio(
 ) -> Annotations:
     """Read one task of a Label Studio JSON export (or of a file this module wrote).
 
-    The first non-cancelled annotation with a result is read; without one, the first prediction with a result.
+    The first non-cancelled annotation with a result is read (where several annotators labelled the task, the
+    caller names the one to read with :func:`read_label_studio_task`'s ``annotation_ids``); without one, the first
+    prediction with a result.
 
     Args:
         path: the .json file (a task list, or one task).
@@ -409,10 +430,16 @@ def read_label_studio(
 
 
 def read_label_studio_task(
-    task: dict[str, Any], name: str, info: VideoInfo | None = None, ts_ms: np.ndarray | None = None, index: int = 0
+    task: dict[str, Any],
+    name: str,
+    info: VideoInfo | None = None,
+    ts_ms: np.ndarray | None = None,
+    index: int = 0,
+    annotation_ids: Collection[Any] = (),
 ) -> Annotations:
     """:func:`read_label_studio` on a task already parsed (``name``: the file's, for messages; ``index``: the
-    task's position in it, for the tracks' :attr:`KeyframeTrack.source`)."""
+    task's position in it, for the tracks' :attr:`KeyframeTrack.source`; ``annotation_ids``: an annotation of the
+    task with one of these ids is read in place of the first)."""
     path = Path(name)
     task_index = index
     data = task.get("data") or {}
@@ -432,7 +459,7 @@ def read_label_studio_task(
         raise InvalidInputError(
             f"{path.name}: frame size unknown: give the video (Label Studio boxes are in percent of the frame)"
         )
-    results = _pick_results(task, path.name)
+    results = _pick_results(task, path.name, annotation_ids)
     _check_results(results, f"{path.name}: task {index}")
     rects = [r for r in results if _is_rect(r)]
     counts = [_frames_count(r, f"{path.name}: region {r.get('id', '?')!r}") for r in rects]
@@ -503,6 +530,7 @@ def patch_label_studio(
     keyframe_reducer: KeyframeReducer | str | None = AUTO,
     model_version: str = "prelabel-interpolate",
     min_iou: float = 0.9,
+    annotation_ids: Collection[Any] = (),
 ) -> Path:
     """Write the Label Studio file ``src`` again to ``dst`` with a prediction of its filled tracks added to tasks.
 
@@ -511,8 +539,8 @@ def patch_label_studio(
     reducer is used as it is.
 
     For each task index in ``filled`` (its annotations read by :func:`read_label_studio` from that task, tracks
-    filled), the result the reader took (the first non-cancelled annotation with one, else the first prediction
-    with one) is copied
+    filled), the result the reader took (the annotation named in ``annotation_ids``, else the first non-cancelled
+    annotation with one, else the first prediction with one) is copied
     into a new prediction in which each ``videorectangle`` region holds its track filled in: the annotator's
     keyframes exactly as they were, with the reducer's keyframes of the filled track (:func:`keyframe_frames`)
     added between them (enabled: inside a visible run). Region ids, labels, meta and every other result are kept;
@@ -528,7 +556,7 @@ def patch_label_studio(
     doc, tasks = load_tasks(src)
     for index, ann in sorted(filled.items()):
         task = task_at(tasks, index, src)
-        results = _pick_results(task, src.name)
+        results = _pick_results(task, src.name, annotation_ids)
         rects = [r for r in results if _is_rect(r)]
         tid_of = {id(r): tid for r, tid in zip(rects, _region_track_ids(rects), strict=True)}
         by_id = {t.track_id: t for t in ann.tracks}
