@@ -4,7 +4,9 @@ Scenes:
 - ``pets09``: PETS09-S2L1 (real video and ground truth, ``../shared/data/pets09-s2l1``); ``guided`` also uses the
   sequence's public Faster R-CNN detections (``det/det.txt``) as its detector, ``guided-frames`` uses frames only.
 - ``fast-motion``: generated scenes (``prelabel.synthetic``, preset ``fast-motion``), boxes and skeletons.
-- ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``).
+- ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``), or
+  without one (``--mot-gt gt.txt``: the geometric methods and ``auto``; a ``seqinfo.ini`` beside it or one folder up
+  gives the frame size and length).
 
 Keyframes every ``k`` frames (plus the last frame of each contiguous ground-truth span); metrics on the frames in
 between: mean / 10th-percentile IoU, centre error / box diagonal, skeleton PCK@0.05 and OKS, each split by motion
@@ -275,32 +277,59 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
     return ArrayFrames(np.stack(frames))
 
 
-def custom_scene(gt: Path, video: Path, dets: Path | None, min_visibility: float = 0.0) -> Scene:
-    """A user's MOTChallenge ground truth with its video (and detections): checked against each other."""
+def custom_scene(gt: Path, video: Path | None, dets: Path | None, min_visibility: float = 0.0) -> Scene:
+    """A user's MOTChallenge ground truth with its video (and detections): checked against each other.
+
+    Without a video (ground truth alone, as the MOTChallenge sequences here come) the scene has no frames: the
+    geometric methods and ``auto`` (choosing among them) run, ``guided`` cannot. The frame size and length then come
+    from a ``seqinfo.ini`` beside the file or one folder up (``<seq>/gt/gt.txt``), where there is one."""
+    from prelabel.formats.mot import read_seqinfo
+
     cleaning: list[str] = []
     tracks = load_mot(gt, cleaning, min_visibility)
     spans = spans_from_mot(tracks, notes=cleaning)
     if not spans:
         raise InputError(f"ground truth {gt}: no track has 3 consecutive frames (one between two keyframes)")
-    frames = load_video_gray(video)
-    n = frames.num_frames
+    frames = load_video_gray(video) if video is not None else None
+    ini = next((d / "seqinfo.ini" for d in (gt.parent, gt.parent.parent) if (d / "seqinfo.ini").is_file()), None)
+    info = read_seqinfo(ini) if video is None and ini is not None else None
+    n = frames.num_frames if frames is not None else (info.num_frames if info is not None else 0)
+    source = f"the video's {n} frames ({video})" if video is not None else f"the {n} frames of its seqinfo.ini ({ini})"
     for tid, rows in sorted(tracks.items()):
         last = max(f for f, *_ in rows)
-        if last >= n:
-            raise InputError(
-                f"ground truth {gt}: track {tid} has frame {last + 1} (1-based), past the video's {n} frames ({video})"
-            )
+        if n > 0 and last >= n:
+            raise InputError(f"ground truth {gt}: track {tid} has frame {last + 1} (1-based), past {source}")
     detections = load_dets(dets, cleaning) if dets is not None else None
     if detections is not None:
         past = [f for f in detections if f >= n]
         if past:
             raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
-    notes = [
-        f"custom: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
-        + (f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)" if dets else "")
-    ]
+    if frames is not None:
+        notes = [
+            f"custom: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
+            + (
+                f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)"
+                if dets
+                else ""
+            )
+        ]
+    else:
+        notes = [
+            f"custom: ground truth {gt} ({len(spans)} spans) without a video: guided and guided-frames are left out, "
+            "auto chooses among the geometric methods"
+            + (
+                f"; frame size and length from its seqinfo.ini ({info.width}x{info.height}, {n} frames)"
+                if info is not None
+                else "; no seqinfo.ini beside it, so boxes are not checked against the frame"
+            )
+        ]
     notes += cleaning
-    h, w = frames.read(0).shape[:2]
+    if frames is not None:
+        h, w = frames.read(0).shape[:2]
+    elif info is not None and info.width > 0 and info.height > 0:
+        w, h = info.width, info.height
+    else:
+        return Scene("custom", spans, None, None, notes)
     off = _leave_out_off_frame(spans, w, h)
     if off:
         _note(
@@ -348,6 +377,7 @@ def pets09_scene(quick: bool) -> Scene | None:
     )
 
 
+VIDEO_METHODS = ("guided", "guided-frames")  # methods that need the frames (auto runs without them)
 SYNTH_DET = "prelabel-synth-det"
 BALL_IMGSZ = 480  # the shipped detector finds small balls better at 480 px than at its default 320 (model card)
 SYNTH_POSE = "prelabel-synth-pose"
@@ -456,8 +486,8 @@ def evaluate(
     ``by_class``: mean IoU and the detector ceiling (:func:`best_detection_iou`) on the in-between frames per class."""
     out: dict[str, dict[str, dict[str, object]]] = {}
     for m in methods:
-        if m in ("guided", "guided-frames", "auto") and any(sc.video is None for sc in group):
-            continue
+        if m in VIDEO_METHODS and any(sc.video is None for sc in group):
+            continue  # auto without the frames chooses among the geometric methods
         out[m] = {}
         for k in ks:
             ious, cerrs, speeds, pcks, okss, pspeed, confs = [], [], [], [], [], [], []
@@ -846,7 +876,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[20, 21, 22, 23, 24, 25],
         help="generated fast-motion seeds (default: seeds no default was chosen on)",
     )
-    ap.add_argument("--mot-gt", type=Path, help="your own MOTChallenge ground truth (needs --video)")
+    ap.add_argument(
+        "--mot-gt",
+        type=Path,
+        help="your own MOTChallenge ground truth (with --video for guided; without, the geometric methods and auto)",
+    )
     ap.add_argument("--video", type=Path, help="the video of --mot-gt")
     ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt")
     ap.add_argument(
@@ -879,10 +913,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cv2.setNumThreads(1)
 
     scenes: list[Scene] = []
-    if args.mot_gt and not args.video:
-        ap.error("--mot-gt needs --video")
     if (args.video or args.dets) and not args.mot_gt:
         ap.error("--video and --dets go with --mot-gt (your ground truth)")
+    if args.dets and not args.video:
+        ap.error("--dets needs --video (detections guide guided, which follows the frames)")
     if args.mot_gt:
         try:
             scenes.append(custom_scene(args.mot_gt, args.video, args.dets, args.min_visibility))
@@ -946,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             + ("other " if fast else "")
             + "scene"
         )
-    no_dets = [sc.name for sc in scenes if sc.detections is None]
+    no_dets = [sc.name for sc in scenes if sc.detections is None and sc.video is not None]
     if no_dets and any(m in args.methods for m in ("guided", "auto")):
         results["notes"].append(  # type: ignore[union-attr]
             f"{', '.join(no_dets)}: no detections given, so guided equals guided-frames there"
@@ -965,6 +999,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, group in groups:
             eff[name] = {}
             for m in eff_methods:
+                if m in VIDEO_METHODS and any(sc.video is None for sc in group):
+                    continue
                 cap = None if name == "fast-motion" else args.effort_spans
                 eff[name][m] = {}
                 for pol in ("suggested", "worst"):

@@ -68,6 +68,40 @@ def test_report_without_linear(bench: ModuleType, own_data: tuple[Path, Path, Pa
     assert "| custom | spline | suggested | 2 | - |" in md  # two keyframes suffice; no linear to compare with
 
 
+def test_ground_truth_without_its_video(
+    bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MOTChallenge ground truth without frames (as MOT15's sequences come): --mot-gt needed --video; now the
+    geometric methods and auto run, guided is left out with a note, and a seqinfo.ini one folder up gives the frame
+    size (boxes off it are not scored) and length (a frame past it is an error)."""
+    gt, _, det = own_data
+    seq = tmp_path / "SEQ-1"
+    (seq / "gt").mkdir(parents=True)
+    rows = gt.read_text().splitlines()
+    rows += [f"{f},8,200,20,12,20,1,1,1" for f in (1, 2, 3)]  # wholly right of a 96 px frame: not scored
+    (seq / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ-1\nimWidth=96\nimHeight=64\nseqLength=30\nframeRate=10\n")
+    out = tmp_path / "res"
+    argv = ["--mot-gt", str(seq / "gt" / "gt.txt"), "--no-pets", "--no-fast", "--ks", "5", "--effort-spans", "1"]
+    bench.main([*argv, "--methods", "linear", "kalman", "guided", "auto", "--out", str(out)])
+    doc = json.loads((out / "interpolation.json").read_text())
+    assert sorted(doc["scenes"]["custom"]) == ["auto", "kalman", "linear"]
+    assert doc["scenes"]["custom"]["linear"]["5"]["all"]["mean_iou"] == pytest.approx(1.0, abs=1e-6)
+    assert sorted(doc["keyframes_needed"]["custom"]) == ["auto", "kalman", "linear"]
+    notes = " ".join(doc["notes"])
+    assert "without a video: guided and guided-frames are left out" in notes
+    assert "from its seqinfo.ini (96x64, 30 frames)" in notes and "3 ground-truth boxes lie wholly outside" in notes
+    assert "guided equals guided-frames" not in notes
+    capsys.readouterr()
+    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=29\nframeRate=10\n")
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*argv, "--out", str(out)])
+    assert exc.value.code == 2 and "past the 29 frames of its seqinfo.ini" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*argv, "--dets", str(det), "--out", str(out)])
+    assert exc.value.code == 2 and "--dets needs --video" in capsys.readouterr().err
+
+
 def _garbage(path: Path) -> Path:
     path.write_bytes(bytes(range(256)) * 64)
     return path
