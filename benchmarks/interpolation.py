@@ -277,7 +277,9 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
     return ArrayFrames(np.stack(frames))
 
 
-def custom_scene(gt: Path, video: Path | None, dets: Path | None, min_visibility: float = 0.0) -> Scene:
+def custom_scene(
+    gt: Path, video: Path | None, dets: Path | None, min_visibility: float = 0.0, name: str = "custom"
+) -> Scene:
     """A user's MOTChallenge ground truth with its video (and detections): checked against each other.
 
     Without a video (ground truth alone, as the MOTChallenge sequences here come) the scene has no frames: the
@@ -306,7 +308,7 @@ def custom_scene(gt: Path, video: Path | None, dets: Path | None, min_visibility
             raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
     if frames is not None:
         notes = [
-            f"custom: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
+            f"{name}: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
             + (
                 f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)"
                 if dets
@@ -315,7 +317,7 @@ def custom_scene(gt: Path, video: Path | None, dets: Path | None, min_visibility
         ]
     else:
         notes = [
-            f"custom: ground truth {gt} ({len(spans)} spans) without a video: guided and guided-frames are left out, "
+            f"{name}: ground truth {gt} ({len(spans)} spans) without a video: guided and guided-frames are left out, "
             "auto chooses among the geometric methods"
             + (
                 f"; frame size and length from its seqinfo.ini ({info.width}x{info.height}, {n} frames)"
@@ -329,21 +331,21 @@ def custom_scene(gt: Path, video: Path | None, dets: Path | None, min_visibility
     elif info is not None and info.width > 0 and info.height > 0:
         w, h = info.width, info.height
     else:
-        return Scene("custom", spans, None, None, notes)
+        return Scene(name, spans, None, None, notes)
     off = _leave_out_off_frame(spans, w, h)
     if off:
         _note(
             notes,
-            f"custom: {off} ground-truth boxes lie wholly outside the {w}x{h} frame (nothing there to see or to "
+            f"{name}: {off} ground-truth boxes lie wholly outside the {w}x{h} frame (nothing there to see or to "
             "interpolate toward): left out of the metrics, as rows flagged 0 are",
         )
         unseen = [sp for sp in spans if not sp.scored().any()]
         if unseen:
             spans = [sp for sp in spans if sp.scored().any()]
-            _note(notes, f"custom: {len(unseen)} spans lie wholly outside the frame: left out (keyframes needed too)")
+            _note(notes, f"{name}: {len(unseen)} spans lie wholly outside the frame: left out (keyframes needed too)")
     if not spans:
         raise InputError(f"ground truth {gt}: every track lies outside the {w}x{h} frame")
-    return Scene("custom", spans, frames, detections, notes)
+    return Scene(name, spans, frames, detections, notes)
 
 
 def _leave_out_off_frame(spans: Sequence[GtSpan], width: int, height: int) -> int:
@@ -377,6 +379,7 @@ def pets09_scene(quick: bool) -> Scene | None:
     )
 
 
+MOT15_SEQUENCES = ("ADL-Rundle-6", "ETH-Sunnyday", "KITTI-17")  # ground truth only, held out from every choice
 VIDEO_METHODS = ("guided", "guided-frames")  # methods that need the frames (auto runs without them)
 SYNTH_DET = "prelabel-synth-det"
 BALL_IMGSZ = 480  # the shipped detector finds small balls better at 480 px than at its default 320 (model card)
@@ -891,6 +894,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(default 0: every box is scored, the visibility column is not read)",
     )
     ap.add_argument("--no-pets", action="store_true", help="leave out PETS09-S2L1 (used when ../shared/data has it)")
+    ap.add_argument(
+        "--mot15",
+        action="store_true",
+        help="add the MOT15 sequences of ../shared/data/mot15 (ground truth, no frames: geometric methods and auto)",
+    )
     ap.add_argument("--no-fast", action="store_true", help="leave out the generated fast-motion scenes")
     ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
     ap.add_argument("--no-effort", action="store_true")
@@ -924,6 +932,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             ap.exit(2, f"{ap.prog}: error: {exc}\n")
     if not args.no_pets and (sc := pets09_scene(args.quick)) is not None:
         scenes.append(sc)
+    if args.mot15:
+        for seq in MOT15_SEQUENCES:
+            gt = DATA / "mot15" / seq / "gt" / "gt.txt"
+            if gt.is_file():
+                scenes.append(custom_scene(gt, None, None, name=f"mot15/{seq}"))
+            else:
+                logger.warning("%s absent from ../shared/data/mot15: skipped", seq)
     seeds = [] if args.no_fast else args.fast_seeds[:2] if args.quick else args.fast_seeds
     fast = synthetic_scenes("fast-motion", seeds, detector=not args.no_detector)
     if not scenes and not fast:

@@ -102,6 +102,23 @@ def test_ground_truth_without_its_video(
     assert exc.value.code == 2 and "--dets needs --video" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(
+    not (REPO.parent / "shared" / "data" / "mot15" / "KITTI-17" / "gt" / "gt.txt").is_file(),
+    reason="MOT15 ground truth absent from ../shared/data",
+)
+def test_mot15_sequences_measure_the_geometric_methods(bench: ModuleType, tmp_path: Path) -> None:
+    """--mot15 adds the shared MOT15 sequences (real trajectories no default was chosen on), each a scene of its own."""
+    out = tmp_path / "res"
+    argv = ["--mot15", "--no-pets", "--no-fast", "--no-effort", "--ks", "20", "--methods", "linear", "auto"]
+    bench.main([*argv, "--out", str(out)])
+    doc = json.loads((out / "interpolation.json").read_text())
+    assert list(doc["scenes"]) == ["mot15/ADL-Rundle-6", "mot15/ETH-Sunnyday", "mot15/KITTI-17"]
+    for per_method in doc["scenes"].values():
+        assert sorted(per_method) == ["auto", "linear"]
+        assert 0.5 < per_method["linear"]["20"]["all"]["mean_iou"] < 1.0
+    assert "mot15/KITTI-17: ground truth" in " ".join(doc["notes"])
+
+
 def _garbage(path: Path) -> Path:
     path.write_bytes(bytes(range(256)) * 64)
     return path
