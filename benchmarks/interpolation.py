@@ -13,8 +13,9 @@ between: mean / 10th-percentile IoU, centre error / box diagonal, skeleton PCK@0
 speed; keyframes an annotator needs until every frame has IoU >= 0.8; throughput. ``linear`` is CVAT's rule, the
 reference. Writes ``benchmarks/results/interpolation.{json,md}`` and ``interpolation_error_vs_k.png``.
 
-Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run). Your own data only:
-``python benchmarks/interpolation.py --mot-gt gt.txt --video video.mp4 [--dets det.txt] --no-pets --no-fast --out DIR``.
+Run: ``python benchmarks/interpolation.py`` (``--quick`` for a short run; ``--mot15`` adds the MOT15 sequences of
+``../shared/data/mot15``, ground truth without frames). Your own data only (``--video`` and ``--dets`` optional):
+``python benchmarks/interpolation.py --mot-gt gt.txt --video video.mp4 --dets det.txt --no-pets --no-fast --out DIR``.
 Ground truth and detections are MOTChallenge text (``frame,id,x,y,w,h[,conf,...]``, frames from 1; commas or
 whitespace; a header line and ``#`` comments are skipped; UTF-8 or UTF-16 with its byte-order mark). Rows whose 7th
 column is 0 are boxes MOTChallenge marks not to evaluate: the metrics leave them out, the track runs on across them.
@@ -47,6 +48,7 @@ import prelabel
 from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
 from prelabel.interpolate.registry import default_registry
 from prelabel.metrics.interpolation import (
+    SPEED_BINS,
     box_iou,
     box_speed,
     centre_error,
@@ -278,23 +280,32 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
 
 
 def custom_scene(
-    gt: Path, video: Path | None, dets: Path | None, min_visibility: float = 0.0, name: str = "custom"
+    gt: Path,
+    video: Path | None,
+    dets: Path | None,
+    min_visibility: float = 0.0,
+    name: str = "custom",
+    shown_as: str | None = None,
 ) -> Scene:
     """A user's MOTChallenge ground truth with its video (and detections): checked against each other.
 
     Without a video (ground truth alone, as the MOTChallenge sequences here come) the scene has no frames: the
     geometric methods and ``auto`` (choosing among them) run, ``guided`` cannot. The frame size and length then come
-    from a ``seqinfo.ini`` beside the file or one folder up (``<seq>/gt/gt.txt``), where there is one."""
-    from prelabel.formats.mot import read_seqinfo
+    from a ``seqinfo.ini`` beside the file or one folder up (``<seq>/gt/gt.txt``), where there is one. ``shown_as``:
+    how notes name the ground truth (default: ``gt`` as given)."""
+    from prelabel.formats.mot import read_seqinfo, seqinfo_path
 
+    shown = shown_as or str(gt)
+    if gt.is_dir():
+        raise InputError(f"ground truth {gt} is a folder: give its MOTChallenge file (as <seq>/gt/gt.txt)")
     cleaning: list[str] = []
     tracks = load_mot(gt, cleaning, min_visibility)
     spans = spans_from_mot(tracks, notes=cleaning)
     if not spans:
         raise InputError(f"ground truth {gt}: no track has 3 consecutive frames (one between two keyframes)")
     frames = load_video_gray(video) if video is not None else None
-    ini = next((d / "seqinfo.ini" for d in (gt.parent, gt.parent.parent) if (d / "seqinfo.ini").is_file()), None)
-    info = read_seqinfo(ini) if video is None and ini is not None else None
+    ini = seqinfo_path(gt) if video is None else None
+    info = read_seqinfo(ini) if ini is not None else None
     n = frames.num_frames if frames is not None else (info.num_frames if info is not None else 0)
     source = f"the video's {n} frames ({video})" if video is not None else f"the {n} frames of its seqinfo.ini ({ini})"
     for tid, rows in sorted(tracks.items()):
@@ -302,13 +313,14 @@ def custom_scene(
         if n > 0 and last >= n:
             raise InputError(f"ground truth {gt}: track {tid} has frame {last + 1} (1-based), past {source}")
     detections = load_dets(dets, cleaning) if dets is not None else None
-    if detections is not None:
+    if detections is not None and n > 0:
         past = [f for f in detections if f >= n]
         if past:
             raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
+    spans_text = f"{len(spans)} span{'s' if len(spans) != 1 else ''}"
     if frames is not None:
         notes = [
-            f"{name}: ground truth {gt} ({len(spans)} spans), video {video} ({n} frames)"
+            f"{name}: ground truth {shown} ({spans_text}), video {video} ({n} frames)"
             + (
                 f", detections {dets} (guided uses them as its detector; guided-frames uses frames only)"
                 if dets
@@ -316,14 +328,17 @@ def custom_scene(
             )
         ]
     else:
+        if info is None:
+            about = (
+                f"; its seqinfo.ini ({ini}) is not usable, so" if ini is not None else "; no seqinfo.ini beside it, so"
+            ) + " boxes are not checked against the frame"
+        else:
+            size = f"frame size {info.width}x{info.height}" if info.width > 0 and info.height > 0 else ""
+            length = f"length {n} frames" if n > 0 else ""
+            about = f"; {' and '.join(x for x in (size, length) if x) or 'nothing usable'} from its seqinfo.ini"
         notes = [
-            f"{name}: ground truth {gt} ({len(spans)} spans) without a video: guided and guided-frames are left out, "
-            "auto chooses among the geometric methods"
-            + (
-                f"; frame size and length from its seqinfo.ini ({info.width}x{info.height}, {n} frames)"
-                if info is not None
-                else "; no seqinfo.ini beside it, so boxes are not checked against the frame"
-            )
+            f"{name}: ground truth {shown} ({spans_text}) without a video: guided and guided-frames are left out, "
+            "auto chooses among the geometric methods" + about
         ]
     notes += cleaning
     if frames is not None:
@@ -332,6 +347,7 @@ def custom_scene(
         w, h = info.width, info.height
     else:
         return Scene(name, spans, None, None, notes)
+    _check_frame_fits(gt, spans, w, h, f"video {video}" if video is not None else f"its seqinfo.ini ({ini})")
     off = _leave_out_off_frame(spans, w, h)
     if off:
         _note(
@@ -346,6 +362,29 @@ def custom_scene(
     if not spans:
         raise InputError(f"ground truth {gt}: every track lies outside the {w}x{h} frame")
     return Scene(name, spans, frames, detections, notes)
+
+
+def _check_frame_fits(gt: Path, spans: Sequence[GtSpan], width: int, height: int, source: str) -> None:
+    """Refuse ground truth that does not fit the frame: most boxes wholly outside it (a frame size for another
+    video, or width and height swapped), or many reaching past its edges (columns x1,y1,x2,y2 read as x,y,w,h). On
+    PETS09-S2L1 and the three MOT15 sequences no box lies wholly outside, and none reaches past an edge by a tenth of
+    its size.
+
+    Raises:
+        InputError: naming the share of boxes and the frame size.
+    """
+    b = np.concatenate([sp.xyxy for sp in spans])
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    outside = (b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= width) | (b[:, 1] >= height)
+    past = ~outside & (
+        (b[:, 0] < -w / 10) | (b[:, 1] < -h / 10) | (b[:, 2] > width + w / 10) | (b[:, 3] > height + h / 10)
+    )
+    for share, what in ((outside.mean(), "lie wholly outside"), (past.mean(), "reach past the edges of")):
+        if share > 0.25:
+            raise InputError(
+                f"ground truth {gt}: {share:.0%} of its boxes {what} the {width}x{height} frame of {source}: a frame "
+                "size for another video, or columns other than MOTChallenge's frame,id,x,y,w,h (x2,y2 for w,h?)"
+            )
 
 
 def _leave_out_off_frame(spans: Sequence[GtSpan], width: int, height: int) -> int:
@@ -701,29 +740,48 @@ def _num(value: object, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
 
 
+COLUMNS = (
+    "Columns: **frames**, the frames scored: those between keyframes, less boxes the ground truth marks not to "
+    "evaluate (a larger k leaves more); **mean IoU** and **p10 IoU**, the mean and 10th percentile of the box IoU with "
+    "the ground truth over them; **centre err/diag**, the mean distance between box centres over the ground-truth "
+    "box's diagonal; **IoU fast**, the mean IoU over the frames whose ground-truth box moves at least "
+    f"{SPEED_BINS[2][1]:g} of its diagonal per frame, with their count (slow: below {SPEED_BINS[1][1]:g}, medium: "
+    "between; the JSON has each bin); **PCK@.05 limbs**, the share of elbow, wrist, knee and ankle keypoints within "
+    "0.05 of the box's longer side of the ground truth; **OKS**, COCO's object keypoint similarity; "
+    "**rho(conf, IoU)**, the Spearman correlation of the method's per-frame confidence with its IoU (how well the "
+    "confidence ranks frames). "
+    "**Keyframes needed**: from each span's first and last frames, a simulated annotator adds one keyframe at a time "
+    "until every frame has IoU >= 0.8: *suggested* takes the method's top suggestion that is not a keyframe yet (even "
+    "where that frame is already right), *worst* the frame with the lowest IoU (the best an annotator checking every "
+    "frame could do)."
+)
+
+
 def markdown(results: dict[str, object]) -> str:
     lines = ["# Interpolation benchmark", ""]
     for note in results.get("notes", []):  # type: ignore[union-attr]
         lines.append(f"- {note}")
-    lines.append("")
+    lines += ["", COLUMNS, ""]
     scenes: dict[str, dict[str, dict[str, dict[str, object]]]] = results["scenes"]  # type: ignore[assignment]
     for sname, per_m in scenes.items():
         lines += [
             f"## {sname}",
             "",
-            "| method | k | mean IoU | p10 IoU | centre err/diag | IoU fast | PCK@.05 limbs | OKS | rho(conf, IoU) |",
+            "| method | k | frames | mean IoU | p10 IoU | centre err/diag | IoU fast (frames) | PCK@.05 limbs | OKS | "
+            "rho(conf, IoU) |",
         ]
-        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for m, per_k in per_m.items():
             for k, r in per_k.items():
                 a = r["all"]  # type: ignore[index]
-                fast = r["by_speed"]["fast"]["mean_iou"]  # type: ignore[index]
+                fast = r["by_speed"]["fast"]  # type: ignore[index]
                 sk = r.get("skeleton")
                 pk = _num(sk["pck05_limbs"]) if sk else "-"  # type: ignore[index]
                 ok = _num(sk["oks"]) if sk else "-"  # type: ignore[index]
                 lines.append(
-                    f"| {m} | {k} | {_num(a['mean_iou'])} | {_num(a['p10_iou'])} | {_num(a['mean_centre_error'])} | "  # type: ignore[index]
-                    f"{_num(fast)} | {pk} | {ok} | {_num(r.get('spearman_conf_iou'), 2)} |"  # type: ignore[union-attr]
+                    f"| {m} | {k} | {a['n']} | {_num(a['mean_iou'])} | {_num(a['p10_iou'])} | "  # type: ignore[index]
+                    f"{_num(a['mean_centre_error'])} | {_num(fast['mean_iou'])} ({fast['n']}) | {pk} | {ok} | "  # type: ignore[index]
+                    f"{_num(r.get('spearman_conf_iou'), 2)} |"  # type: ignore[union-attr]
                 )
         lines.append("")
     rows = [
@@ -897,7 +955,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--mot15",
         action="store_true",
-        help="add the MOT15 sequences of ../shared/data/mot15 (ground truth, no frames: geometric methods and auto)",
+        help="add the MOT15 sequences of ../shared/data/mot15 (ground truth, no frames: geometric methods and auto; "
+        "--min-visibility does not apply, their visibility column is -1)",
     )
     ap.add_argument("--no-fast", action="store_true", help="leave out the generated fast-motion scenes")
     ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
@@ -935,14 +994,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.mot15:
         for seq in MOT15_SEQUENCES:
             gt = DATA / "mot15" / seq / "gt" / "gt.txt"
-            if gt.is_file():
-                scenes.append(custom_scene(gt, None, None, name=f"mot15/{seq}"))
-            else:
+            if not gt.is_file():
                 logger.warning("%s absent from ../shared/data/mot15: skipped", seq)
+                continue
+            try:
+                shown = f"../shared/data/mot15/{seq}/gt/gt.txt"
+                scenes.append(custom_scene(gt, None, None, name=f"mot15/{seq}", shown_as=shown))
+            except InputError as exc:
+                ap.exit(2, f"{ap.prog}: error: {exc}\n")
     seeds = [] if args.no_fast else args.fast_seeds[:2] if args.quick else args.fast_seeds
     fast = synthetic_scenes("fast-motion", seeds, detector=not args.no_detector)
     if not scenes and not fast:
         ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt")
+    if not fast and all(sc.video is None for sc in scenes) and set(args.methods) <= set(VIDEO_METHODS):
+        ap.error(f"nothing to measure: {' and '.join(args.methods)} need a video, and no scene has one")
     with_det = bool(fast) and all(sc.detections is not None for sc in fast)
     # Pool the generated seeds into one scene ("fast-motion"): spans of each seed keep their own frames.
     results: dict[str, object] = {
@@ -985,13 +1050,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         )
     eff_methods = [m for m in ("linear", "spline", "kalman", "guided-frames", "guided", "auto") if m in args.methods]
+    measured = [m for m in eff_methods if m not in VIDEO_METHODS or fast or any(sc.video for sc in scenes)]
     if not args.no_effort and eff_methods:
         results["notes"].append(  # type: ignore[union-attr]
-            f"keyframes needed ({', '.join(eff_methods)}"
+            f"keyframes needed ({', '.join(measured)}"
             + ("; kalman-ca is left out of it" if "kalman-ca" in args.methods else "")
             + "): "
             + ("all fast-motion spans; " if fast else "")
-            + f"the first {args.effort_spans} spans of each "
+            + (f"the first {args.effort_spans} spans of each " if args.effort_spans > 1 else "the first span of each ")
             + ("other " if fast else "")
             + "scene"
         )

@@ -335,8 +335,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     info = ts = None
     if args.video is not None:
         info, ts = probe(args.video)
-    if args.task and CONVERT_FORMATS[source] != "label_studio":
-        print(f"error: --task picks tasks of a Label Studio export; {args.input.name} is read as {source}",
+    if (args.task or args.annotation) and CONVERT_FORMATS[source] != "label_studio":
+        option = "--task picks tasks" if args.task else "--annotation picks annotations"
+        print(f"error: {option} of a Label Studio export; {args.input.name} is read as {source}",
               file=sys.stderr)  # fmt: skip
         return 2
     try:
@@ -400,14 +401,22 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     """The one task of a Label Studio export that ``prelabel convert`` reads (:func:`_label_studio_tasks`, then the
     tasks with an annotation or a prediction): an export of several needs ``--video`` or ``--task`` to say which."""
     from prelabel.errors import InvalidInputError
-    from prelabel.formats.label_studio import load_tasks, read_label_studio_task, task_at, task_source
+    from prelabel.formats.label_studio import (
+        load_tasks,
+        read_label_studio_task,
+        task_annotations,
+        task_at,
+        task_source,
+    )
 
     _, tasks = load_tasks(args.input)
-    chosen = _label_studio_tasks(tasks, args, args.input)
+    chosen = _label_studio_tasks(tasks, args, args.input, fill=False)
     for i in chosen:
         task_at(tasks, i, args.input)  # each an object
-    named = tuple(args.annotation or ())
+    named = tuple(args.annotation)
     _check_annotation_ids(named, [tasks[i] for i in chosen], args.input.name)
+    if named and not args.task:  # the annotation named says which task, too
+        chosen = [i for i in chosen if any(a.get("id") in named for a in task_annotations(tasks[i]))]
     readable = [i for i in chosen if task_source(tasks[i], named) is not None]
     ids = [tasks[i].get("id", f"#{i}") for i in readable]
     if not readable:
@@ -416,9 +425,10 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     if len(readable) > 1:
         hint = "--task ID" if args.video is not None else "--video (the tasks that refer to it) or --task ID"
         raise InvalidInputError(
-            f"{args.input.name}: {len(readable)} tasks hold labels (ids {ids[:10]}) and one is converted: give {hint}"
+            f"{args.input.name}: {len(readable)} tasks hold labels (ids {ids[:10]}) and one is converted: give "
+            f"{hint} (or --annotation ID)"
         )
-    _warn_other_annotations(tasks[readable[0]], readable[0], named)
+    _annotation_read(tasks[readable[0]], named)
     return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0], named)
 
 
@@ -818,12 +828,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from prelabel.formats import load
     from prelabel.formats.cvat import cvat_task_frames, patch_cvat
     from prelabel.formats.keyframes import AUTO
-    from prelabel.formats.label_studio import (
-        load_tasks,
-        patch_label_studio,
-        read_label_studio_task,
-        task_source,
-    )
+    from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_at
     from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
     from prelabel.video.decode import probe
@@ -845,21 +850,27 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     skipped: list[dict[str, object]] = []
     sources: dict[int, str | None] = {}
     grid = None  # the video frames a CVAT task holds: suggestions go on them
-    if args.task and fmt != "label_studio":
-        print("error: --task picks tasks of a Label Studio export; a CVAT file is one task", file=sys.stderr)
+    if (args.task or args.annotation) and fmt != "label_studio":
+        option = "--task picks tasks" if args.task else "--annotation picks annotations"
+        print(f"error: {option} of a Label Studio export; a CVAT file is one task", file=sys.stderr)
         return 2
     if fmt == "cvat":
         anns = {0: load(fmt, args.input, info)}
         grid = cvat_task_frames(args.input)
     else:
         # A Label Studio export holds every task of a project: each task with an annotation (or a prediction) is
-        # filled; with a video, only the tasks that refer to it (a file of one task: that task).
+        # filled; with a video, only the tasks that refer to it.
         _, tasks = load_tasks(args.input)
-        wanted = _label_studio_tasks(tasks, args, args.input)
-        chosen = tuple(args.annotation or ())
-        sources = {i: task_source(tasks[i], chosen) for i in wanted}
+        if not tasks:
+            print(f"error: {args.input} holds no task", file=sys.stderr)
+            return 2
+        wanted = _label_studio_tasks(tasks, args, args.input, fill=True)
+        for i in wanted:
+            task_at(tasks, i, args.input)  # each an object
+        chosen = tuple(args.annotation)
         _check_annotation_ids(chosen, [tasks[i] for i in wanted], args.input.name)
-        readings = {i: _warn_other_annotations(tasks[i], i, chosen) for i in wanted}
+        readings = {i: _annotation_read(tasks[i], chosen) for i in wanted}
+        sources = {i: readings[i].source for i in wanted}
         skipped = [{"task": i, "reason": "no annotation (other than cancelled ones) and no prediction"}
                    for i in wanted if sources[i] is None]  # fmt: skip
         anns = {i: read_label_studio_task(tasks[i], args.input.name, info, ts, i, chosen)
@@ -899,7 +910,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         for row in rows:
             if fmt == "label_studio":
                 task_id = tasks[index].get("id")
-                read = readings[index][0]
+                read = readings[index].read_id
                 row = {"task": index, **({"task_id": task_id} if task_id is not None else {}),
                        "read_from": sources[index], **({f"{sources[index]}_id": read} if read is not None else {}),
                        **row}  # fmt: skip
@@ -925,16 +936,22 @@ def _task_choice(args: argparse.Namespace) -> str:
     return f"only the tasks that refer to {args.video.name} are read" if args.video is not None else "all tasks"
 
 
-def _warn_other_annotations(task: Any, index: int, chosen: Sequence[Any]) -> tuple[Any, list[Any]]:
-    """:func:`~prelabel.formats.label_studio.task_reading` of a Label Studio task, with a warning where several
-    annotators labelled it (one annotation is read: the first, or the one ``--annotation`` names)."""
-    from prelabel.formats.label_studio import task_reading, task_source
+def _annotation_read(task: dict[str, Any], chosen: Sequence[Any]) -> Any:
+    """What a Label Studio task is read from (:func:`~prelabel.formats.label_studio.task_reading`), with a warning
+    where several annotators labelled it and ``--annotation`` did not say which (the first is read)."""
+    from prelabel.formats.label_studio import task_reading
 
-    read, others = task_reading(task, chosen)
-    if others and task_source(task, chosen) == "annotation":
-        print(f"warning: task {task.get('id', f'#{index}')}: annotation {read} is read, not {others} "
-              "(--annotation ID reads another)", file=sys.stderr)  # fmt: skip
-    return read, others
+    reading = task_reading(task, chosen)
+    if reading.source == "annotation" and reading.others and not reading.named:
+
+        def name(position: int | None, ident: Any) -> str:
+            return f"annotation {ident}" if ident is not None else f"the annotation at position {position}"
+
+        others = ", ".join(name(p, i) for p, i in reading.others)
+        hint = " (--annotation ID reads another)" if any(i is not None for _, i in reading.others) else ""
+        print(f"warning: task {task.get('id', '(no id)')}: {len(reading.others) + 1} annotators labelled it; "
+              f"{name(reading.position, reading.read_id)} is read, not {others}{hint}", file=sys.stderr)  # fmt: skip
+    return reading
 
 
 def _check_annotation_ids(chosen: Sequence[Any], tasks: Sequence[Any], name: str) -> None:
@@ -944,10 +961,9 @@ def _check_annotation_ids(chosen: Sequence[Any], tasks: Sequence[Any], name: str
         InvalidInputError: naming the ids no task read holds, and the annotation ids those tasks do hold.
     """
     from prelabel.errors import InvalidInputError
+    from prelabel.formats.label_studio import missing_annotation_ids
 
-    held = [a.get("id") for t in tasks if isinstance(t, dict) for key in ("annotations", "completions")
-            for a in t.get(key) or [] if isinstance(a, dict)]  # fmt: skip
-    missing = [i for i in chosen if i not in held]
+    missing, held = missing_annotation_ids(chosen, tasks)
     if missing:
         raise InvalidInputError(
             f"{name}: no task read holds an annotation with id {missing} (their annotations: {held[:10]})"
@@ -959,14 +975,16 @@ def _fillable(ann: Any) -> bool:
     return any(not k.outside for kt in ann.keyframe_tracks for k in kt.keyframes)
 
 
-def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path) -> list[int]:
-    """Which tasks of a Label Studio export to read (indices): those ``--task`` names by id (a warning for each that
-    refers to another file than the video); else, with a video, the tasks that refer to it by file name; else all.
+def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path, fill: bool) -> list[int]:
+    """Which tasks of a Label Studio export to read (indices): those ``--task`` names by id; else, with a video, the
+    tasks that refer to it by file name (to ``convert``, which takes only the frame size and timestamps from the
+    video, ``fill`` False, a file of one task is that task); else all. With ``fill`` (``interpolate``, which follows
+    the video's frames) a task named by ``--task`` that refers to another file gets a warning.
 
     Raises:
-        InvalidInputError: a ``--task`` id the file does not have, no task refers to the video (a file of one task
-            included: its id is the ``--task`` that reads it anyway), or the tasks that name its file name refer to
-            different files (two cameras' ``clip.mp4``): ``--task`` says which.
+        InvalidInputError: a ``--task`` id the file does not have, no task refers to the video (with ``fill``, a file
+            of one task included: its id is the ``--task`` that reads it anyway), or the tasks that name its file
+            name refer to different files (two cameras' ``clip.mp4``): ``--task`` says which.
     """
     from prelabel.errors import InvalidInputError
 
@@ -979,8 +997,8 @@ def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path) 
             known = [i for i in ids if i is not None]
             raise InvalidInputError(f"{path.name}: no task with id {missing} (ids: {known[:10]})")
         chosen = [i for i, tid in enumerate(ids) if tid in args.task]
-        if args.video is not None:
-            # The user named the task: it is read from this video, but a task made for another file says so.
+        if args.video is not None and fill:
+            # The user named the task: it is filled from this video, but a task made for another file says so.
             for i in chosen:
                 if refs[i] and not _same_video(refs[i], args.video):
                     print(f"warning: task {ids[i]} refers to {refs[i]!r}, not {args.video.name}: its keyframes are "
@@ -989,7 +1007,7 @@ def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path) 
     if args.video is None:
         return list(range(len(tasks)))
     if len(tasks) == 1:
-        if refs[0] and not _same_video(refs[0], args.video):
+        if fill and refs[0] and not _same_video(refs[0], args.video):
             if ids[0] is None:  # nothing for --task to name (a file this program wrote): read it, and say so
                 print(f"warning: the task of {path.name} refers to {refs[0]!r}, not {args.video.name}: its "
                       f"keyframes are filled from the frames of {args.video.name}", file=sys.stderr)  # fmt: skip
@@ -1128,21 +1146,22 @@ def _check_label_studio_boxes(keyframes: Sequence[Any], info: Any, where: str) -
     Raises:
         InvalidInputError: the first visible keyframe box outside the frame by more than its own width or height.
     """
-    from prelabel.errors import InvalidInputError
+    import numpy as np
 
-    for k in keyframes:
-        if k.outside or k.xyxy is None:
-            continue
+    from prelabel.errors import InvalidInputError
+    from prelabel.interpolate.validate import boxes_far_outside
+
+    shown = [k for k in keyframes if not k.outside and k.xyxy is not None]
+    far = np.flatnonzero(boxes_far_outside(np.array([k.xyxy for k in shown]).reshape(-1, 4), info.width, info.height))
+    if far.size:
+        k = shown[int(far[0])]
         x0, y0, x1, y1 = (float(v) for v in k.xyxy)
-        w, h = max(x1 - x0, 0.0), max(y1 - y0, 0.0)
-        if x1 < -w or y1 < -h or x0 > info.width + w or y0 > info.height + h:
-            pct = 100.0 / info.width, 100.0 / info.height
-            raise InvalidInputError(
-                f"{where}, frame {k.frame_idx + 1}: box x={x0 * pct[0]:.4g}, y={y0 * pct[1]:.4g}, "
-                f"width={w * pct[0]:.4g}, height={h * pct[1]:.4g} lies outside the frame by more than its own size "
-                "(Label Studio boxes are in percent of the frame, 0-100; where the object has left, the box before is "
-                "disabled)"
-            )
+        sx, sy = 100.0 / info.width, 100.0 / info.height
+        raise InvalidInputError(
+            f"{where}, frame {k.frame_idx + 1}: box x={x0 * sx:.4g}, y={y0 * sy:.4g}, width={(x1 - x0) * sx:.4g}, "
+            f"height={(y1 - y0) * sy:.4g} lies outside the frame by more than its own size (Label Studio boxes are "
+            "in percent of the frame, 0-100; where the object has left, the box before is disabled)"
+        )
 
 
 def _suggested_frames(res: Any, keyframes: Sequence[Any], grid: tuple[int, int, int] | None, base: int) -> list[int]:

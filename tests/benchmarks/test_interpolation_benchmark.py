@@ -88,11 +88,18 @@ def test_ground_truth_without_its_video(
     assert sorted(doc["scenes"]["custom"]) == ["auto", "kalman", "linear"]
     assert doc["scenes"]["custom"]["linear"]["5"]["all"]["mean_iou"] == pytest.approx(1.0, abs=1e-6)
     assert sorted(doc["keyframes_needed"]["custom"]) == ["auto", "kalman", "linear"]
+    md = (out / "interpolation.md").read_text()
+    assert "keyframes needed (linear, kalman, auto): the first span of each scene" in md  # guided was not measured
+    assert "Columns: **frames**" in md and "| linear | 5 | 23 | 1.000 |" in md  # 30 frames less 7 keyframes
     notes = " ".join(doc["notes"])
     assert "without a video: guided and guided-frames are left out" in notes
-    assert "from its seqinfo.ini (96x64, 30 frames)" in notes and "3 ground-truth boxes lie wholly outside" in notes
+    assert "frame size 96x64 and length 30 frames from its seqinfo.ini" in notes
+    assert "3 ground-truth boxes lie wholly outside" in notes
     assert "guided equals guided-frames" not in notes
     capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # guided alone has nothing to run on
+        bench.main([*argv, "--methods", "guided", "--out", str(out)])
+    assert exc.value.code == 2 and "guided need a video, and no scene has one" in capsys.readouterr().err
     (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=29\nframeRate=10\n")
     with pytest.raises(SystemExit) as exc:
         bench.main([*argv, "--out", str(out)])
@@ -100,6 +107,21 @@ def test_ground_truth_without_its_video(
     with pytest.raises(SystemExit) as exc:
         bench.main([*argv, "--dets", str(det), "--out", str(out)])
     assert exc.value.code == 2 and "--dets needs --video" in capsys.readouterr().err
+    # Ground truth that does not fit the frame is refused, not scored on what is left: width and height swapped
+    # (most boxes wholly outside), and x2,y2 written where MOTChallenge has w,h (boxes reaching far past the edges).
+    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=64\nimHeight=96\nseqLength=30\nframeRate=10\n")
+    wide = [f"{f + 1},7,{70 + f},20,12,20,1,1,1" for f in range(30)]
+    (seq / "gt" / "gt.txt").write_text("\n".join(wide) + "\n")
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*argv, "--out", str(out)])
+    assert exc.value.code == 2 and "of its boxes lie wholly outside the 64x96 frame" in capsys.readouterr().err
+    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=30\nframeRate=10\n")
+    as_xyxy = [f"{f + 1},7,{5 + 2 * f},20,{17 + 2 * f},40,1,1,1" for f in range(30)]
+    (seq / "gt" / "gt.txt").write_text("\n".join(as_xyxy) + "\n")
+    with pytest.raises(SystemExit) as exc:
+        bench.main([*argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "reach past the edges of the 96x64 frame" in err and "x2,y2 for w,h" in err
 
 
 @pytest.mark.skipif(

@@ -765,6 +765,9 @@ def test_a_label_studio_task_for_another_video_is_not_filled_from_this_one(
     captured = capsys.readouterr()
     assert "task 7 refers to" in captured.err and "as --task asks" in captured.err
     assert [r["task_id"] for r in json.loads(captured.out)["tracks"]] == [7]
+    # convert takes only the frame size and timestamps from the video: a one-task file is that task, as before.
+    assert main(["convert", str(src), "--to", "mot", "--video", str(video), "--out", str(tmp_path / "o.txt")]) == 0
+    assert "warning" not in capsys.readouterr().err
     # The same task naming this video (an upload of it) is read without a word.
     src.write_text(src.read_text().replace("0a1b2c3d-other_cam.mp4", "0a1b2c3d-clip.mp4"))
     assert main(base) == 0
@@ -786,26 +789,47 @@ def test_label_studio_tasks_labelled_by_several_annotators_say_which_is_read(
     base = ["interpolate", str(src), "--method", "linear", "--out", str(out)]
     assert main(base) == 0
     captured = capsys.readouterr()
-    assert "task 3: annotation 5003 is read, not [5001]" in captured.err, captured.err
+    read = "task 3: 2 annotators labelled it; annotation 5003 is read, not annotation 5001 (--annotation ID reads"
+    assert read in captured.err, captured.err
     assert [(r["annotation_id"], r["read_from"]) for r in json.loads(captured.out)["tracks"]] == [(5003, "annotation")]
     assert main([*base, "--annotation", "5001"]) == 0
     captured = capsys.readouterr()
-    assert "annotation 5001 is read, not [5003]" in captured.err
+    assert "warning" not in captured.err  # the user said which
     assert [r["annotation_id"] for r in json.loads(captured.out)["tracks"]] == [5001, 5001]
     regions = json.loads(out.read_text())[0]["predictions"][0]["result"]
     assert [r["id"] for r in regions] == ["b", "c"]  # the prediction is made from the annotation read
     assert main([*base, "--annotation", "77"]) == 2
     assert "no task read holds an annotation with id [77] (their annotations: [5003, 5001])" in capsys.readouterr().err
-    assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "o.txt"), "--annotation", "5001"]) == 0
-    assert len({line.split(",")[1] for line in (tmp_path / "o.txt").read_text().splitlines()}) == 2
+    assert main([*base, "--annotation", "5001", "--annotation", "5003"]) == 2
+    err = capsys.readouterr().err
+    assert "task 3: --annotation names 2 of its annotations ([5003, 5001]); name one per task" in err
+    # convert: --annotation also says which task, where the file holds several.
+    doc = json.loads(src.read_text())
+    doc.append({"id": 4, "data": data, "annotations": [{"id": 6001, "result": [one]}]})
+    src.write_text(json.dumps(doc))
+    mot = tmp_path / "o.txt"
+    assert main(["convert", str(src), "--to", "mot", "--out", str(mot)]) == 2
+    assert "2 tasks hold labels (ids [3, 4])" in capsys.readouterr().err
+    assert main(["convert", str(src), "--to", "mot", "--out", str(mot), "--annotation", "5001"]) == 0
+    assert len({line.split(",")[1] for line in mot.read_text().splitlines()}) == 2
+    # Annotations without ids are named by position, and --annotation, which cannot name them, is not suggested.
+    src.write_text(json.dumps([{"id": 3, "data": data, "annotations": [{"result": [one]}, {"result": two}]}]))
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    assert "annotation at position 0 is read, not the annotation at position 1" in err and "--annotation" not in err
+    # --annotation picks annotations of a Label Studio export only.
+    (tmp_path / "task.xml").write_text(_cvat_task([10, 20]))
+    assert main(["interpolate", str(tmp_path / "task.xml"), "--annotation", "1", "--out", str(tmp_path / "o.xml")]) == 2
+    assert "--annotation picks annotations of a Label Studio export" in capsys.readouterr().err
 
 
 def test_label_studio_mistakes_are_named_in_label_studio_terms(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A box at x=250 % was reported by the interpolation at 0-based frame 58 in pixels ("mark a keyframe
-    outside"), a coordinate written as a string was copied into the prediction as a string, and an export whose
-    task for this video was empty said it held no tracks though another task had some."""
+    outside"), a coordinate written as text was copied into the prediction as text (Label Studio's JavaScript joins
+    it to a number), and an export whose task for this video was empty said it held no tracks though another task
+    had some."""
     data = {"width": 640, "height": 360, "fps": 25.0, "frames_count": 40}
     src, out = tmp_path / "project.json", tmp_path / "o.json"
     base = ["interpolate", str(src), "--method", "linear", "--out", str(out)]
@@ -814,15 +838,28 @@ def test_label_studio_mistakes_are_named_in_label_studio_terms(
     src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
     assert main(base) == 2
     err = capsys.readouterr().err
-    assert "task 0 region 'r1', frame 11: box x=250, y=20, width=10" in err and "percent of the frame" in err, err
+    assert "task 1 region 'r1', frame 11: box x=250, y=20, width=10" in err and "percent of the frame" in err, err
     region["value"]["sequence"][1]["x"] = -5.0  # type: ignore[index]
     src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
     assert main(base) == 0  # partly outside (an object leaving the frame): fine
     capsys.readouterr()
     region["value"]["sequence"][1]["x"] = "12.5"  # type: ignore[index]
     src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
+    assert main(base) == 0  # read as the number it spells, and written as one
+    capsys.readouterr()
+    items = json.loads(out.read_text())[0]["predictions"][0]["result"][0]["value"]["sequence"]
+    assert [item["x"] for item in items if item["frame"] == 11] == [12.5]
+    assert all(not isinstance(v, str) for item in items for k, v in item.items() if k != "id")
+    region["value"]["sequence"][1]["x"] = True  # type: ignore[index]
+    src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
     assert main(base) == 2
-    assert "sequence[1]: expected a number in 'x', got '12.5'" in capsys.readouterr().err
+    assert "sequence[1]: expected a number in 'x', got True" in capsys.readouterr().err
+    src.write_text(json.dumps(["oops", {"id": 2, "data": data, "annotations": []}]))
+    assert main(base) == 2
+    assert "task 0 is a str, expected an object" in capsys.readouterr().err
+    src.write_text("[]")
+    assert main(base) == 2
+    assert "holds no task" in capsys.readouterr().err
     video = _black_clip(tmp_path / "clip.mp4")
     region["value"]["sequence"][1]["x"] = 30.0  # type: ignore[index]
     src.write_text(json.dumps([

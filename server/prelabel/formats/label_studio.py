@@ -24,7 +24,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,9 +207,7 @@ def write_label_studio(annotations: Annotations, path: Path, options: LabelStudi
 
 def _num(item: dict[str, Any], key: str, where: str) -> float:
     raw = item.get(key)
-    # Label Studio writes numbers; a string or a boolean is a hand-made file's mistake, and copied into the
-    # prediction as it is, Label Studio's JavaScript would join "12.5" to a number rather than add it.
-    if isinstance(raw, (str, bool)):
+    if isinstance(raw, bool):  # float(True) is 1.0: a flag where a number belongs is a mistake, not a coordinate
         raise InvalidInputError(f"{where}: expected a number in {key!r}, got {raw!r}")
     try:
         value = float(item[key])
@@ -257,6 +255,17 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
     return out
 
 
+def task_annotations(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """A task's annotations (``annotations``, or ``completions`` of older exports), objects only, in file order."""
+    return [
+        a
+        for key in ("annotations", "completions")
+        if isinstance(task.get(key), list)
+        for a in task[key]
+        if isinstance(a, dict)
+    ]
+
+
 def _pick(
     task: dict[str, Any], annotation_ids: Collection[Any] = ()
 ) -> tuple[str, list[dict[str, Any]], dict[str, Any]] | None:
@@ -265,15 +274,16 @@ def _pick(
     only: those are skipped), else an empty non-cancelled annotation; ``(kind, result, what)`` with kind
     ``"annotation"`` or ``"prediction"`` and the annotation or prediction read, or None when the task holds none of
     these."""
-    every = [a for key in ("annotations", "completions") for a in task.get(key) or [] if isinstance(a, dict)]
+    every = task_annotations(task)
     for a in every:
-        if annotation_ids and a.get("id") in annotation_ids:
+        if annotation_ids and a.get("id") is not None and a.get("id") in annotation_ids:
             return "annotation", _as_list(a.get("result") or []), a
     anns = [a for a in every if not a.get("was_cancelled", False)]
     for a in anns:
         if a.get("result"):
             return "annotation", _as_list(a["result"]), a
-    for p in task.get("predictions") or []:
+    predictions = task.get("predictions")
+    for p in predictions if isinstance(predictions, list) else []:
         if isinstance(p, dict) and p.get("result"):
             return "prediction", _as_list(p["result"]), p
     return ("annotation", [], anns[0]) if anns else None
@@ -297,15 +307,56 @@ def task_source(task: Any, annotation_ids: Collection[Any] = ()) -> str | None:
     return None if picked is None else picked[0]
 
 
-def task_reading(task: Any, annotation_ids: Collection[Any] = ()) -> tuple[Any, list[Any]]:
-    """The id of what :func:`read_label_studio` reads a task from (None: nothing, or no id), and the ids of the
-    task's other non-cancelled annotations with a result (several annotators labelled it; one is read)."""
-    picked = _pick(task, annotation_ids) if isinstance(task, dict) else None
+@dataclass(frozen=True)
+class TaskReading:
+    """What :func:`read_label_studio_task` reads a task from (:func:`task_reading`).
+
+    Attributes:
+        source: ``"annotation"``, ``"prediction"``, or None (the task holds neither).
+        read_id: the id of the annotation or prediction read (None: it has none).
+        position: its position among the task's annotations (None for a prediction).
+        others: positions of the task's other non-cancelled annotations with a result (several annotators labelled
+            it), with their ids (None where they have none).
+        named: whether the caller's ``annotation_ids`` named the annotation read.
+    """
+
+    source: str | None
+    read_id: Any = None
+    position: int | None = None
+    others: tuple[tuple[int, Any], ...] = ()
+    named: bool = False
+
+
+def task_reading(task: Any, annotation_ids: Collection[Any] = ()) -> TaskReading:
+    """What a task is read from, and the task's other annotations a reader should be told of.
+
+    Raises:
+        InvalidInputError: ``annotation_ids`` names more than one annotation of the task.
+    """
+    if not isinstance(task, dict):
+        return TaskReading(None)
+    anns = task_annotations(task)
+    named = [a.get("id") for a in anns if a.get("id") is not None and a.get("id") in annotation_ids]
+    if len(named) > 1:
+        raise InvalidInputError(f"task {task.get('id', '?')}: --annotation names {len(named)} of its annotations "
+                                f"({named}); name one per task")  # fmt: skip
+    picked = _pick(task, annotation_ids)
     if picked is None:
-        return None, []
-    anns = [a for key in ("annotations", "completions") for a in task.get(key) or [] if isinstance(a, dict)]
-    others = [a.get("id") for a in anns if a.get("result") and not a.get("was_cancelled", False) and a is not picked[2]]
-    return picked[2].get("id"), others
+        return TaskReading(None)
+    kind, _, what = picked
+    position = next((i for i, a in enumerate(anns) if a is what), None)
+    others = tuple(
+        (i, a.get("id"))
+        for i, a in enumerate(anns)
+        if a is not what and a.get("result") and not a.get("was_cancelled", False)
+    )
+    return TaskReading(kind, what.get("id"), position, others, bool(named))
+
+
+def missing_annotation_ids(annotation_ids: Collection[Any], tasks: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """The ``annotation_ids`` no task of ``tasks`` holds, and the ids the tasks' annotations have."""
+    held = [a.get("id") for t in tasks if isinstance(t, dict) for a in task_annotations(t) if a.get("id") is not None]
+    return [i for i in annotation_ids if i not in held], held
 
 
 def _track_id_of(region: dict[str, Any]) -> int | None:
@@ -438,13 +489,13 @@ def read_label_studio_task(
     annotation_ids: Collection[Any] = (),
 ) -> Annotations:
     """:func:`read_label_studio` on a task already parsed (``name``: the file's, for messages; ``index``: the
-    task's position in it, for the tracks' :attr:`KeyframeTrack.source`; ``annotation_ids``: an annotation of the
-    task with one of these ids is read in place of the first)."""
+    task's position in it, naming a task without an id in messages and the tracks' :attr:`KeyframeTrack.source`;
+    ``annotation_ids``: an annotation of the task with one of these ids is read in place of the first)."""
     path = Path(name)
-    task_index = index
+    task_name = f"task {task['id']}" if task.get("id") is not None else f"task #{index}"
     data = task.get("data") or {}
     if not isinstance(data, dict):
-        raise InvalidInputError(f"{path.name}: task {index}: data is {type(data).__name__}, expected an object")
+        raise InvalidInputError(f"{path.name}: {task_name}: data is {type(data).__name__}, expected an object")
     if info is None:
         try:
             info = VideoInfo(
@@ -460,7 +511,7 @@ def read_label_studio_task(
             f"{path.name}: frame size unknown: give the video (Label Studio boxes are in percent of the frame)"
         )
     results = _pick_results(task, path.name, annotation_ids)
-    _check_results(results, f"{path.name}: task {index}")
+    _check_results(results, f"{path.name}: {task_name}")
     rects = [r for r in results if _is_rect(r)]
     counts = [_frames_count(r, f"{path.name}: region {r.get('id', '?')!r}") for r in rects]
     if info.num_frames <= 0:
@@ -495,7 +546,7 @@ def read_label_studio_task(
             raise InvalidInputError(
                 f"{where}: a keyframe at frame {past[0] + 1}, past the video's {info.num_frames} frames"
             )
-        kt = KeyframeTrack(tid, label, kfs, f"task {task_index} region {r.get('id', '?')!r}")
+        kt = KeyframeTrack(tid, label, kfs, f"{task_name} region {r.get('id', '?')!r}")
         kts.append(kt)
         end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)
         tracks.append(densify(kt, end, labels.index(label), ts))
@@ -592,6 +643,21 @@ def patch_label_studio(
     return dst
 
 
+_NUMERIC = ("frame", "x", "y", "width", "height", "rotation", "time")
+
+
+def _as_number(key: str, value: Any) -> Any:
+    """A sequence item's numeric field written as text (``"12.5"``), as a number (``frame`` whole); anything else as
+    it is."""
+    if key not in _NUMERIC or not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if key == "frame" and number.is_integer() else number
+
+
 def _filled_sequence(
     ann: Annotations,
     sequence: list[dict[str, Any]],
@@ -599,8 +665,10 @@ def _filled_sequence(
     track: Track,
     reducer: KeyframeReducer | None,
 ) -> list[dict[str, Any]]:
-    """The annotator's ``sequence`` items (at the 0-based frames ``annotated``) as they are, plus an enabled item at
-    each of the reducer's keyframes of the filled ``track`` that the annotator has none at, in frame order."""
+    """The annotator's ``sequence`` items (at the 0-based frames ``annotated``) as they are (a number written as
+    text made a number: Label Studio's JavaScript would join "12.5" to a number rather than add it), plus an enabled
+    item at each of the reducer's keyframes of the filled ``track`` that the annotator has none at, in frame order."""
+    sequence = [{k: _as_number(k, v) for k, v in item.items()} for item in sequence]
     # The rotation Label Studio shows at a frame: linear between the keyframes around it (as every property of a
     # rectangle), held before the first and after the last.
     keys = sorted((float(i.get("frame", 0)), float(i.get("rotation", 0) or 0.0)) for i in sequence) or [(1.0, 0.0)]

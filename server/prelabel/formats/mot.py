@@ -95,12 +95,15 @@ def read_seqinfo(path: Path) -> VideoInfo | None:
         return None
 
 
-def _find_info(path: Path) -> VideoInfo | None:
-    for folder in (path.parent, path.parent.parent):
-        ini = folder / "seqinfo.ini"
-        if ini.is_file():
-            return read_seqinfo(ini)
-    return None
+def seqinfo_path(path: Path) -> Path | None:
+    """The ``seqinfo.ini`` beside a MOTChallenge file or one folder up (``<seq>/gt/gt.txt``), or None."""
+    return next((d / "seqinfo.ini" for d in (path.parent, path.parent.parent) if (d / "seqinfo.ini").is_file()), None)
+
+
+def find_seqinfo(path: Path) -> VideoInfo | None:
+    """The :func:`read_seqinfo` of :func:`seqinfo_path`; None where there is none, or none usable."""
+    ini = seqinfo_path(path)
+    return None if ini is None else read_seqinfo(ini)
 
 
 def _rows(path: Path) -> list[tuple[int, list[float]]]:
@@ -152,7 +155,7 @@ def read_mot(
             below 1, or one id twice on one frame, naming the row.
     """
     path = Path(path)
-    info = info or _find_info(path) or VideoInfo(0, 0, 0, 0.0)
+    info = info or find_seqinfo(path) or VideoInfo(0, 0, 0, 0.0)
     per_track: dict[int, list[TrackedBox]] = {}
     cls_of: dict[int, str] = {}
     seen: dict[tuple[int, int], int] = {}

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from prelabel.errors import InvalidInputError, PrelabelError
 from prelabel.interpolate.base import Float64Array, FrameSource
@@ -51,6 +52,15 @@ def keyframe_arrays(keyframes: Sequence[Keyframe]) -> KeyframeArrays:
     return KeyframeArrays(frames, outside, has_box, has_skel, xyxy)
 
 
+def boxes_far_outside(xyxy: npt.ArrayLike, width: float, height: float) -> BoolArray:
+    """(N,) whether each of (N, 4) ``xyxy`` boxes lies outside a ``width`` x ``height`` frame by more than its own
+    width or height (coordinates for another frame size or in other units; an object leaving the frame lies partly
+    outside, or just past the edge)."""
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    w, h = np.maximum(b[:, 2] - b[:, 0], 0.0), np.maximum(b[:, 3] - b[:, 1], 0.0)
+    return np.asarray((b[:, 2] < -w) | (b[:, 3] < -h) | (b[:, 0] > width + w) | (b[:, 1] > height + h))
+
+
 def _boxes_off_the_frame(arr: KeyframeArrays, video: FrameSource) -> tuple[int, str] | None:
     """The first visible keyframe whose box lies outside the video's frame by more than its own size, with the
     message, or None.
@@ -65,9 +75,7 @@ def _boxes_off_the_frame(arr: KeyframeArrays, video: FrameSource) -> tuple[int, 
         height, width = video.read(int(arr.frames[shown[0]])).shape[:2]
     except PrelabelError:  # a frame that does not decode: the method that reads it says so, not this check
         return None
-    b = arr.xyxy[shown]
-    w, h = np.maximum(b[:, 2] - b[:, 0], 0.0), np.maximum(b[:, 3] - b[:, 1], 0.0)
-    away = np.flatnonzero((b[:, 2] < -w) | (b[:, 3] < -h) | (b[:, 0] > width + w) | (b[:, 1] > height + h))
+    away = np.flatnonzero(boxes_far_outside(arr.xyxy[shown], width, height))
     if not away.size:
         return None
     i = int(shown[away[0]])
