@@ -97,31 +97,27 @@ def test_ground_truth_without_its_video(
     assert "3 ground-truth boxes lie wholly outside" in notes
     assert "guided equals guided-frames" not in notes
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:  # guided alone has nothing to run on
-        bench.main([*argv, "--methods", "guided", "--out", str(out)])
-    assert exc.value.code == 2 and "guided need a video, and no scene has one" in capsys.readouterr().err
-    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=29\nframeRate=10\n")
-    with pytest.raises(SystemExit) as exc:
-        bench.main([*argv, "--out", str(out)])
-    assert exc.value.code == 2 and "past the 29 frames of its seqinfo.ini" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        bench.main([*argv, "--dets", str(det), "--out", str(out)])
-    assert exc.value.code == 2 and "--dets needs --video" in capsys.readouterr().err
+
+    def refused(*extra: str) -> str:
+        with pytest.raises(SystemExit) as exc:
+            bench.main([*argv, *extra, "--out", str(out)])
+        assert exc.value.code == 2
+        return capsys.readouterr().err
+
+    assert "guided need a video, and no scene has one" in refused("--methods", "guided")  # nothing to run on
+    ini = seq / "seqinfo.ini"
+    ini.write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=29\nframeRate=10\n")
+    assert "past the 29 frames of its seqinfo.ini" in refused()
+    assert "--dets needs --video" in refused("--dets", str(det))
     # Ground truth that does not fit the frame is refused, not scored on what is left: width and height swapped
     # (most boxes wholly outside), and x2,y2 written where MOTChallenge has w,h (boxes reaching far past the edges).
-    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=64\nimHeight=96\nseqLength=30\nframeRate=10\n")
-    wide = [f"{f + 1},7,{70 + f},20,12,20,1,1,1" for f in range(30)]
-    (seq / "gt" / "gt.txt").write_text("\n".join(wide) + "\n")
-    with pytest.raises(SystemExit) as exc:
-        bench.main([*argv, "--out", str(out)])
-    assert exc.value.code == 2 and "of its boxes lie wholly outside the 64x96 frame" in capsys.readouterr().err
-    (seq / "seqinfo.ini").write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=30\nframeRate=10\n")
-    as_xyxy = [f"{f + 1},7,{5 + 2 * f},20,{17 + 2 * f},40,1,1,1" for f in range(30)]
-    (seq / "gt" / "gt.txt").write_text("\n".join(as_xyxy) + "\n")
-    with pytest.raises(SystemExit) as exc:
-        bench.main([*argv, "--out", str(out)])
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and "reach past the edges of the 96x64 frame" in err and "x2,y2 for w,h" in err
+    ini.write_text("[Sequence]\nimWidth=64\nimHeight=96\nseqLength=30\nframeRate=10\n")
+    (seq / "gt" / "gt.txt").write_text("".join(f"{f + 1},7,{70 + f},20,12,20,1,1,1\n" for f in range(30)))
+    assert "of its boxes lie wholly outside the 64x96 frame" in refused()
+    ini.write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=30\nframeRate=10\n")
+    (seq / "gt" / "gt.txt").write_text("".join(f"{f + 1},7,{5 + 2 * f},20,{17 + 2 * f},40,1,1,1\n" for f in range(30)))
+    err = refused()
+    assert "reach past the edges of the 96x64 frame" in err and "x2,y2 for w,h" in err
 
 
 @pytest.mark.skipif(
