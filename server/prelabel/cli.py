@@ -410,6 +410,8 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
     )
 
     _, tasks = load_tasks(args.input)
+    if not tasks:
+        raise InvalidInputError(f"{args.input.name} holds no task")
     chosen = _label_studio_tasks(tasks, args, args.input, fill=False)
     for i in chosen:
         task_at(tasks, i, args.input)  # each an object
@@ -426,9 +428,9 @@ def _convert_label_studio_task(args: argparse.Namespace, info: Any, ts: Any) -> 
         hint = "--task ID" if args.video is not None else "--video (the tasks that refer to it) or --task ID"
         raise InvalidInputError(
             f"{args.input.name}: {len(readable)} tasks hold labels (ids {ids[:10]}) and one is converted: give "
-            f"{hint} (or --annotation ID)"
+            f"{hint}" + ("" if named else " (or --annotation ID)")
         )
-    _annotation_read(tasks[readable[0]], named)
+    _annotation_read(tasks[readable[0]], readable[0], named)
     return read_label_studio_task(tasks[readable[0]], args.input.name, info, ts, readable[0], named)
 
 
@@ -869,7 +871,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             task_at(tasks, i, args.input)  # each an object
         chosen = tuple(args.annotation)
         _check_annotation_ids(chosen, [tasks[i] for i in wanted], args.input.name)
-        readings = {i: _annotation_read(tasks[i], chosen) for i in wanted}
+        readings = {i: _annotation_read(tasks[i], i, chosen) for i in wanted}
         sources = {i: readings[i].source for i in wanted}
         skipped = [{"task": i, "reason": "no annotation (other than cancelled ones) and no prediction"}
                    for i in wanted if sources[i] is None]  # fmt: skip
@@ -936,21 +938,17 @@ def _task_choice(args: argparse.Namespace) -> str:
     return f"only the tasks that refer to {args.video.name} are read" if args.video is not None else "all tasks"
 
 
-def _annotation_read(task: dict[str, Any], chosen: Sequence[Any]) -> Any:
-    """What a Label Studio task is read from (:func:`~prelabel.formats.label_studio.task_reading`), with a warning
-    where several annotators labelled it and ``--annotation`` did not say which (the first is read)."""
-    from prelabel.formats.label_studio import task_reading
+def _annotation_read(task: dict[str, Any], index: int, chosen: Sequence[Any]) -> Any:
+    """What a Label Studio task (at ``index`` in its file) is read from
+    (:func:`~prelabel.formats.label_studio.task_reading`), with a warning where several annotators labelled it and
+    ``--annotation`` did not say which (the first is read)."""
+    from prelabel.formats.label_studio import task_name, task_reading
 
-    reading = task_reading(task, chosen)
+    reading = task_reading(task, chosen, index)
     if reading.source == "annotation" and reading.others and not reading.named:
-
-        def name(position: int | None, ident: Any) -> str:
-            return f"annotation {ident}" if ident is not None else f"the annotation at position {position}"
-
-        others = ", ".join(name(p, i) for p, i in reading.others)
-        hint = " (--annotation ID reads another)" if any(i is not None for _, i in reading.others) else ""
-        print(f"warning: task {task.get('id', '(no id)')}: {len(reading.others) + 1} annotators labelled it; "
-              f"{name(reading.position, reading.read_id)} is read, not {others}{hint}", file=sys.stderr)  # fmt: skip
+        hint = " (--annotation ID reads another)" if reading.others_have_ids else ""
+        print(f"warning: {task_name(task, index)}: {len(reading.others) + 1} annotators labelled it; {reading.read} "
+              f"is read, not {', '.join(reading.others)}{hint}", file=sys.stderr)  # fmt: skip
     return reading
 
 
@@ -1007,6 +1005,9 @@ def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path, 
     if args.video is None:
         return list(range(len(tasks)))
     if len(tasks) == 1:
+        if not fill and refs[0] and not _same_video(refs[0], args.video):
+            print(f"warning: the task of {path.name} refers to {refs[0]!r}, not {args.video.name}: its boxes are "
+                  f"taken at the frame size and timestamps of {args.video.name}", file=sys.stderr)  # fmt: skip
         if fill and refs[0] and not _same_video(refs[0], args.video):
             if ids[0] is None:  # nothing for --task to name (a file this program wrote): read it, and say so
                 print(f"warning: the task of {path.name} refers to {refs[0]!r}, not {args.video.name}: its "
@@ -1348,7 +1349,8 @@ def _add_task_arg(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ID",
         help="Label Studio input: read the annotation with this id where several annotators labelled a task (repeat "
-        "for several tasks); default: each task's first annotation that is not cancelled",
+        "for several tasks; convert also reads the task that holds it); default: each task's first annotation with "
+        "a result that is not cancelled",
     )
 
 

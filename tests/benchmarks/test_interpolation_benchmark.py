@@ -104,7 +104,7 @@ def test_ground_truth_without_its_video(
         assert exc.value.code == 2
         return capsys.readouterr().err
 
-    assert "guided need a video, and no scene has one" in refused("--methods", "guided")  # nothing to run on
+    assert "guided needs a video, and no scene has one" in refused("--methods", "guided")  # nothing to run on
     ini = seq / "seqinfo.ini"
     ini.write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=29\nframeRate=10\n")
     assert "past the 29 frames of its seqinfo.ini" in refused()
@@ -117,7 +117,13 @@ def test_ground_truth_without_its_video(
     ini.write_text("[Sequence]\nimWidth=96\nimHeight=64\nseqLength=30\nframeRate=10\n")
     (seq / "gt" / "gt.txt").write_text("".join(f"{f + 1},7,{5 + 2 * f},20,{17 + 2 * f},40,1,1,1\n" for f in range(30)))
     err = refused()
-    assert "reach past the edges of the 96x64 frame" in err and "x2,y2 for w,h" in err
+    assert "reach past the edges of the 96x64 frame" in err and "x2,y2 written for w,h" in err
+    # Boxes that legitimately reach past an edge (a person the frame cuts, drawn whole) are scored.
+    cut = [f"{f + 1},7,{40 + f},30,12,50,1,1,1" for f in range(30)]  # feet below the 64-px frame throughout
+    (seq / "gt" / "gt.txt").write_text("\n".join(cut) + "\n")
+    bench.main([*argv, "--methods", "linear", "--no-effort", "--out", str(out)])
+    doc = json.loads((out / "interpolation.json").read_text())
+    assert doc["scenes"]["custom"]["linear"]["5"]["all"]["mean_iou"] == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.skipif(

@@ -765,9 +765,10 @@ def test_a_label_studio_task_for_another_video_is_not_filled_from_this_one(
     captured = capsys.readouterr()
     assert "task 7 refers to" in captured.err and "as --task asks" in captured.err
     assert [r["task_id"] for r in json.loads(captured.out)["tracks"]] == [7]
-    # convert takes only the frame size and timestamps from the video: a one-task file is that task, as before.
+    # convert takes only the frame size and timestamps from the video: a one-task file is that task, as before, with
+    # a word on where its pixels come from.
     assert main(["convert", str(src), "--to", "mot", "--video", str(video), "--out", str(tmp_path / "o.txt")]) == 0
-    assert "warning" not in capsys.readouterr().err
+    assert "its boxes are taken at the frame size and timestamps of clip.mp4" in capsys.readouterr().err
     # The same task naming this video (an upload of it) is read without a word.
     src.write_text(src.read_text().replace("0a1b2c3d-other_cam.mp4", "0a1b2c3d-clip.mp4"))
     assert main(base) == 0
@@ -812,11 +813,13 @@ def test_label_studio_tasks_labelled_by_several_annotators_say_which_is_read(
     assert "2 tasks hold labels (ids [3, 4])" in capsys.readouterr().err
     assert main(["convert", str(src), "--to", "mot", "--out", str(mot), "--annotation", "5001"]) == 0
     assert len({line.split(",")[1] for line in mot.read_text().splitlines()}) == 2
-    # Annotations without ids are named by position, and --annotation, which cannot name them, is not suggested.
-    src.write_text(json.dumps([{"id": 3, "data": data, "annotations": [{"result": [one]}, {"result": two}]}]))
+    # Annotations without ids are named by their place in the file, and --annotation, which cannot name them, is not
+    # suggested; a task without an id by its place too.
+    src.write_text(json.dumps([{"data": data, "annotations": ["x", {"result": [one]}, {"result": two}]}]))
     assert main(base) == 0
     err = capsys.readouterr().err
-    assert "annotation at position 0 is read, not the annotation at position 1" in err and "--annotation" not in err
+    assert "task #0: 2 annotators labelled it; annotations[1] is read, not annotations[2]" in err, err
+    assert "--annotation" not in err
     # --annotation picks annotations of a Label Studio export only.
     (tmp_path / "task.xml").write_text(_cvat_task([10, 20]))
     assert main(["interpolate", str(tmp_path / "task.xml"), "--annotation", "1", "--out", str(tmp_path / "o.xml")]) == 2
@@ -850,6 +853,15 @@ def test_label_studio_mistakes_are_named_in_label_studio_terms(
     items = json.loads(out.read_text())[0]["predictions"][0]["result"][0]["value"]["sequence"]
     assert [item["x"] for item in items if item["frame"] == 11] == [12.5]
     assert all(not isinstance(v, str) for item in items for k, v in item.items() if k != "id")
+    region["value"]["sequence"][1]["rotation"] = "abc"  # type: ignore[index]
+    src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}], "predictions": True}]))
+    assert main(base) == 2
+    assert "sequence[1]: expected a number in 'rotation', got 'abc'" in capsys.readouterr().err
+    region["value"]["sequence"][1]["rotation"] = 0  # type: ignore[index]
+    src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}], "predictions": True}]))
+    assert main(base) == 0  # a malformed "predictions" is replaced by the new one
+    capsys.readouterr()
+    assert [p["model_version"] for p in json.loads(out.read_text())[0]["predictions"]] == ["prelabel-interpolate"]
     region["value"]["sequence"][1]["x"] = True  # type: ignore[index]
     src.write_text(json.dumps([{"id": 1, "data": data, "annotations": [{"result": [region]}]}]))
     assert main(base) == 2

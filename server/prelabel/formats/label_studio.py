@@ -236,6 +236,8 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
         if frame < 1:
             raise InvalidInputError(f"{w}: frame {frame}, expected >= 1 (Label Studio frames are 1-based)")
         x, y = _num(item, "x", w), _num(item, "y", w)
+        if item.get("rotation") is not None:
+            _num(item, "rotation", w)  # copied into the prediction: a number there, and finite
         bw, bh = _num(item, "width", w), _num(item, "height", w)
         if bw < 0 or bh < 0:
             raise InvalidInputError(f"{w}: width {bw:g}, height {bh:g}; expected >= 0")
@@ -307,28 +309,46 @@ def task_source(task: Any, annotation_ids: Collection[Any] = ()) -> str | None:
     return None if picked is None else picked[0]
 
 
+def task_name(task: dict[str, Any], index: int) -> str:
+    """A task as messages name it: by its id (Label Studio's), else by its position in the file."""
+    return f"task {task['id']}" if task.get("id") is not None else f"task #{index}"
+
+
 @dataclass(frozen=True)
 class TaskReading:
     """What :func:`read_label_studio_task` reads a task from (:func:`task_reading`).
 
     Attributes:
         source: ``"annotation"``, ``"prediction"``, or None (the task holds neither).
-        read_id: the id of the annotation or prediction read (None: it has none).
-        position: its position among the task's annotations (None for a prediction).
-        others: positions of the task's other non-cancelled annotations with a result (several annotators labelled
-            it), with their ids (None where they have none).
+        read: the annotation or prediction read, as messages name it (its id, else its place in the task, such as
+            ``annotations[1]``); None where nothing is read.
+        read_id: its id (None: it has none).
+        others: the task's other non-cancelled annotations with a result (several annotators labelled it), named so.
+        others_have_ids: whether every one of those has an id (``--annotation`` can name them).
         named: whether the caller's ``annotation_ids`` named the annotation read.
     """
 
     source: str | None
+    read: str | None = None
     read_id: Any = None
-    position: int | None = None
-    others: tuple[tuple[int, Any], ...] = ()
+    others: tuple[str, ...] = ()
+    others_have_ids: bool = False
     named: bool = False
 
 
-def task_reading(task: Any, annotation_ids: Collection[Any] = ()) -> TaskReading:
-    """What a task is read from, and the task's other annotations a reader should be told of.
+def _entry_names(task: dict[str, Any]) -> dict[int, str]:
+    """``id(annotation) -> "annotation ID"``, or its place in the file's list (``annotations[1]``) without an id."""
+    names = {}
+    for key in ("annotations", "completions"):
+        entries = task.get(key)
+        for j, a in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(a, dict):
+                names[id(a)] = f"annotation {a['id']}" if a.get("id") is not None else f"{key}[{j}]"
+    return names
+
+
+def task_reading(task: Any, annotation_ids: Collection[Any] = (), index: int = 0) -> TaskReading:
+    """What a task (at ``index`` in its file) is read from, and its other annotations a reader should be told of.
 
     Raises:
         InvalidInputError: ``annotation_ids`` names more than one annotation of the task.
@@ -338,19 +358,23 @@ def task_reading(task: Any, annotation_ids: Collection[Any] = ()) -> TaskReading
     anns = task_annotations(task)
     named = [a.get("id") for a in anns if a.get("id") is not None and a.get("id") in annotation_ids]
     if len(named) > 1:
-        raise InvalidInputError(f"task {task.get('id', '?')}: --annotation names {len(named)} of its annotations "
+        raise InvalidInputError(f"{task_name(task, index)}: --annotation names {len(named)} of its annotations "
                                 f"({named}); name one per task")  # fmt: skip
     picked = _pick(task, annotation_ids)
     if picked is None:
         return TaskReading(None)
     kind, _, what = picked
-    position = next((i for i, a in enumerate(anns) if a is what), None)
-    others = tuple(
-        (i, a.get("id"))
-        for i, a in enumerate(anns)
-        if a is not what and a.get("result") and not a.get("was_cancelled", False)
+    names = _entry_names(task)
+    others = [a for a in anns if a is not what and a.get("result") and not a.get("was_cancelled", False)]
+    read = names.get(id(what)) or (f"prediction {what['id']}" if what.get("id") is not None else "a prediction")
+    return TaskReading(
+        kind,
+        read,
+        what.get("id"),
+        tuple(names[id(a)] for a in others),
+        all(a.get("id") is not None for a in others),
+        bool(named),
     )
-    return TaskReading(kind, what.get("id"), position, others, bool(named))
 
 
 def missing_annotation_ids(annotation_ids: Collection[Any], tasks: Sequence[Any]) -> tuple[list[Any], list[Any]]:
@@ -477,7 +501,7 @@ def read_label_studio(
     """
     path = Path(path)
     _, tasks = load_tasks(path)
-    return read_label_studio_task(task_at(tasks, task_index, path), path.name, info, ts_ms)
+    return read_label_studio_task(task_at(tasks, task_index, path), path.name, info, ts_ms, task_index)
 
 
 def read_label_studio_task(
@@ -492,10 +516,10 @@ def read_label_studio_task(
     task's position in it, naming a task without an id in messages and the tracks' :attr:`KeyframeTrack.source`;
     ``annotation_ids``: an annotation of the task with one of these ids is read in place of the first)."""
     path = Path(name)
-    task_name = f"task {task['id']}" if task.get("id") is not None else f"task #{index}"
+    who = task_name(task, index)
     data = task.get("data") or {}
     if not isinstance(data, dict):
-        raise InvalidInputError(f"{path.name}: {task_name}: data is {type(data).__name__}, expected an object")
+        raise InvalidInputError(f"{path.name}: {who}: data is {type(data).__name__}, expected an object")
     if info is None:
         try:
             info = VideoInfo(
@@ -511,7 +535,7 @@ def read_label_studio_task(
             f"{path.name}: frame size unknown: give the video (Label Studio boxes are in percent of the frame)"
         )
     results = _pick_results(task, path.name, annotation_ids)
-    _check_results(results, f"{path.name}: {task_name}")
+    _check_results(results, f"{path.name}: {who}")
     rects = [r for r in results if _is_rect(r)]
     counts = [_frames_count(r, f"{path.name}: region {r.get('id', '?')!r}") for r in rects]
     if info.num_frames <= 0:
@@ -546,7 +570,7 @@ def read_label_studio_task(
             raise InvalidInputError(
                 f"{where}: a keyframe at frame {past[0] + 1}, past the video's {info.num_frames} frames"
             )
-        kt = KeyframeTrack(tid, label, kfs, f"{task_name} region {r.get('id', '?')!r}")
+        kt = KeyframeTrack(tid, label, kfs, f"{who} region {r.get('id', '?')!r}")
         kts.append(kt)
         end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)
         tracks.append(densify(kt, end, labels.index(label), ts))
@@ -633,8 +657,11 @@ def patch_label_studio(
         prediction = {"model_version": model_version, "score": float(np.mean(scores)) if scores else 0.0, "result": out}
         # An earlier run's prediction is replaced (running again does not pile them up); predictions an export lists
         # by id only refer to the source project and cannot be imported, so they are dropped.
+        earlier = task.get("predictions")
         kept = [
-            p for p in task.get("predictions") or [] if isinstance(p, dict) and p.get("model_version") != model_version
+            p
+            for p in (earlier if isinstance(earlier, list) else [])
+            if isinstance(p, dict) and p.get("model_version") != model_version
         ]
         task["predictions"] = [*kept, prediction]
     dst.parent.mkdir(parents=True, exist_ok=True)
