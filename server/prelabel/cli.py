@@ -18,10 +18,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prelabel import __version__
 from prelabel.logs import setup_logging
+
+if TYPE_CHECKING:
+    from prelabel.formats.label_studio import TaskReading
 
 FORMATS_HELP = "json, cvat, labelstudio, coco, mot, yolo"
 RUNTIME_CHOICES = ("auto", "torch", "onnx", "openvino")
@@ -830,7 +833,13 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from prelabel.formats import load
     from prelabel.formats.cvat import cvat_task_frames, patch_cvat
     from prelabel.formats.keyframes import AUTO
-    from prelabel.formats.label_studio import load_tasks, patch_label_studio, read_label_studio_task, task_at
+    from prelabel.formats.label_studio import (
+        load_tasks,
+        patch_label_studio,
+        read_label_studio_task,
+        task_at,
+        task_name,
+    )
     from prelabel.interpolate import VideoFileFrames
     from prelabel.interpolate.base import InterpolationMethod
     from prelabel.video.decode import probe
@@ -882,8 +891,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         anns = {i: ann for i, ann in anns.items() if _fillable(ann)}
     if not any(_fillable(ann) for ann in anns.values()):
         if fmt == "label_studio":  # name the tasks read and why each had nothing (others were not read)
-            names: dict[object, object] = {i: tasks[i].get("id", f"#{i}") for i in wanted}
-            why = "; ".join(f"task {names[r['task']]}: {r['reason']}" for r in skipped[:5])
+            names: dict[object, str] = {i: task_name(tasks[i], i) for i in wanted}
+            why = "; ".join(f"{names[r['task']]}: {r['reason']}" for r in skipped[:5])
             left = len(tasks) - len(wanted)
             print(f"error: {args.input}: no keyframed track in the {len(wanted)} task(s) read ({why})"
                   + (f"; {left} other task(s) were not read ({_task_choice(args)})" if left else ""),
@@ -938,7 +947,7 @@ def _task_choice(args: argparse.Namespace) -> str:
     return f"only the tasks that refer to {args.video.name} are read" if args.video is not None else "all tasks"
 
 
-def _annotation_read(task: dict[str, Any], index: int, chosen: Sequence[Any]) -> Any:
+def _annotation_read(task: dict[str, Any], index: int, chosen: Sequence[Any]) -> TaskReading:
     """What a Label Studio task (at ``index`` in its file) is read from
     (:func:`~prelabel.formats.label_studio.task_reading`), with a warning where several annotators labelled it and
     ``--annotation`` did not say which (the first is read)."""
@@ -1005,13 +1014,12 @@ def _label_studio_tasks(tasks: list[Any], args: argparse.Namespace, path: Path, 
     if args.video is None:
         return list(range(len(tasks)))
     if len(tasks) == 1:
-        if not fill and refs[0] and not _same_video(refs[0], args.video):
-            print(f"warning: the task of {path.name} refers to {refs[0]!r}, not {args.video.name}: its boxes are "
-                  f"taken at the frame size and timestamps of {args.video.name}", file=sys.stderr)  # fmt: skip
-        if fill and refs[0] and not _same_video(refs[0], args.video):
-            if ids[0] is None:  # nothing for --task to name (a file this program wrote): read it, and say so
+        if refs[0] and not _same_video(refs[0], args.video):
+            if not fill or ids[0] is None:  # convert; or nothing for --task to name (a file this program wrote)
+                done = "filled from the frames" if fill else "taken at the frame size and timestamps"
                 print(f"warning: the task of {path.name} refers to {refs[0]!r}, not {args.video.name}: its "
-                      f"keyframes are filled from the frames of {args.video.name}", file=sys.stderr)  # fmt: skip
+                      f"{'keyframes are' if fill else 'boxes are'} {done} of {args.video.name}",
+                      file=sys.stderr)  # fmt: skip
                 return [0]
             raise InvalidInputError(
                 f"{path.name}: its task {ids[0]} refers to {refs[0]!r} (data.{args.data_key}), not "
