@@ -543,6 +543,40 @@ def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.
     assert nose_x[41:45] == pytest.approx([222.0, 224.0, 226.0, 228.0])  # toward where the skeleton was left
 
 
+def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A person keyed with boxes on some frames and skeletons on others (a CVAT user's habit) had the skeletons filled
+    from the box keyframes' skeletons alone, without a word; now a warning says which skeleton keyframes do not guide
+    the fill, and how to make them."""
+    from prelabel.types import COCO17_KEYPOINTS
+
+    def skeleton_xml(frame: int, dx: float) -> str:
+        points = "".join(
+            f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{100 + dx + 3 * k:.2f},'
+            f'{50 + 6 * k:.2f}"/>'
+            for k, name in enumerate(COCO17_KEYPOINTS)
+        )
+        return f'<skeleton frame="{frame}" keyframe="1" z_order="0">{points}</skeleton>'
+
+    def box_xml(frame: int, dx: float) -> str:
+        return (f'<box frame="{frame}" keyframe="1" outside="0" occluded="0" xtl="{95 + dx:.2f}" ytl="45" '
+                f'xbr="{160 + dx:.2f}" ybr="160" z_order="0"/>')  # fmt: skip
+
+    src = tmp_path / "paired.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>30</size>'
+        "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+        '<track id="0" label="person" source="manual" group_id="1">'
+        + "".join(box_xml(f, 4.0 * f) for f in (0, 15, 29))
+        + '</track><track id="1" label="person-skeleton" source="manual" group_id="1">'
+        + "".join(skeleton_xml(f, 4.0 * f) for f in (0, 10, 20, 29))
+        + "</track></annotations>"
+    )
+    assert main(["interpolate", str(src), "--method", "linear", "--out", str(tmp_path / "o.xml")]) == 0
+    err = capsys.readouterr().err
+    assert "2 skeleton keyframe(s) on frames without a box keyframe (first: 10)" in err, err
+    assert "key the box on the same frames" in err
+
+
 def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, object]:
     return {
         "id": rid,
