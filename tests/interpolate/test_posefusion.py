@@ -115,6 +115,26 @@ def test_keypoint_absent_in_a_keyframe_is_filled_from_estimates_inside_the_box()
     np.testing.assert_array_equal(none_present, pres)
 
 
+def test_a_keypoint_hidden_at_both_keyframes_of_a_shown_person_stays_hidden() -> None:
+    """The annotator hid the left wrist at both keyframes of a person they showed at both: CVAT keeps it hidden over
+    the gap, and so does the fusion, however confident the estimates (a CVAT skeleton user found hidden keypoints
+    shown again, most of them truly out of sight). Hidden at one end only, it is proposed as before."""
+    t = np.arange(11)
+    gt = swinging_person(t)
+    kf = np.array([0, 10])
+    est, conf = gt.copy(), np.full((11, 17), 0.9)
+    both = np.ones((2, 17), bool)
+    both[:, 9] = False
+    pred, pres = kinematic_skeletons(kf, gt[kf], both, _boxes(gt[kf]), _boxes(gt))
+    _, present = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt))
+    assert not present[:, 9].any() and present[:, [5, 7, 10]].all()
+    first = np.ones((2, 17), bool)
+    first[0, 9] = False
+    pred, pres = kinematic_skeletons(kf, gt[kf], first, _boxes(gt[kf]), _boxes(gt))
+    _, present = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt))
+    assert present[1:, 9].all() and not present[0, 9]
+
+
 def test_a_hidden_skeleton_is_proposed_only_where_the_model_sees_the_person_again() -> None:
     """A keyframe with every keypoint absent hides the skeleton (CVAT's rule) up to the next keyframe; with pose
     estimates, the frames where the model is confident (the person shows again) get its keypoints as proposals, the
