@@ -1110,12 +1110,11 @@ def _fill_keyframe_tracks(
             keyframes = kt.keyframes
         else:
             apart = [k.frame_idx for k in kt.keyframes if not k.outside and k.xyxy is None and k.skeleton is not None]
-            if apart:  # kept as they are in the skeleton track, but nothing between them is filled from them
+            if apart:  # the skeleton track is filled only between two box keyframes (formats.cvat's anchors)
                 where = kt.source or f"track {kt.track_id}"
                 print(f"warning: {where} ({kt.label!r}): {len(apart)} skeleton keyframe(s) on frames without a box "
-                      f"keyframe (first: {apart[0]}) are kept as they are but do not guide the filled skeletons, "
-                      "which follow the box keyframes' skeletons: key the box on the same frames",
-                      file=sys.stderr)  # fmt: skip
+                      f"keyframe (first: {apart[0]}): the skeleton next to them is not filled (CVAT interpolates it "
+                      "there as before); key the box on the same frames", file=sys.stderr)  # fmt: skip
         if kt.label not in methods:
             methods[kt.label] = default_registry().create(args.method or "auto")
         # One label's method keeps decoded frames at a time (256 grey frames: about 115 MB at 768x576 each).

@@ -527,7 +527,9 @@ def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.
     )
     out = tmp_path / "filled.xml"
     assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
-    (report,) = json.loads(capsys.readouterr().out)["tracks"]
+    captured = capsys.readouterr()
+    assert "skeleton keyframe(s)" not in captured.err  # a skeleton-only track has no box keyframes to miss
+    (report,) = json.loads(captured.out)["tracks"]
     assert report["frames"] == 45 and report["keyframes"] == 4  # frames shown: 0 to 44
     assert 0.0 < report["mean_confidence"] < 1.0
     assert report["suggested_keyframes"] and all(0 < f < 40 and f not in (20,) for f in report["suggested_keyframes"])
@@ -574,7 +576,16 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     assert main(["interpolate", str(src), "--method", "linear", "--out", str(tmp_path / "o.xml")]) == 0
     err = capsys.readouterr().err
     assert "2 skeleton keyframe(s) on frames without a box keyframe (first: 10)" in err, err
-    assert "key the box on the same frames" in err
+    assert "the skeleton next to them is not filled" in err and "key the box on the same frames" in err
+    aligned = tmp_path / "aligned.xml"
+    aligned.write_text(
+        src.read_text().split('<track id="1"')[0]
+        + '<track id="1" label="person-skeleton" source="manual" group_id="1">'
+        + "".join(skeleton_xml(f, 4.0 * f) for f in (0, 15, 29))
+        + "</track></annotations>"
+    )
+    assert main(["interpolate", str(aligned), "--method", "linear", "--out", str(tmp_path / "o2.xml")]) == 0
+    assert "skeleton keyframe(s)" not in capsys.readouterr().err  # keyed on the same frames: no warning
 
 
 def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, object]:

@@ -133,6 +133,19 @@ def test_a_keypoint_hidden_at_both_keyframes_of_a_shown_person_stays_hidden() ->
     pred, pres = kinematic_skeletons(kf, gt[kf], first, _boxes(gt[kf]), _boxes(gt))
     _, present = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt))
     assert present[1:, 9].all() and not present[0, 9]
+    # Per gap, keyframes not from 0: where a neighbouring keyframe hides the whole person (entering or leaving), the
+    # keypoint is proposed even though that keyframe lacks it too.
+    t = np.arange(100, 131)
+    gt = swinging_person(t - 100)
+    kf = np.array([100, 110, 120, 130])
+    kp = np.ones((4, 17), bool)
+    kp[[0, 1], 9] = False  # hidden at both ends of the first gap, the person shown: stays hidden
+    kp[2] = False  # the whole person hidden at 120
+    kp[3, 9] = False
+    pred, pres = kinematic_skeletons(kf, gt[kf - 100], kp, _boxes(gt[kf - 100]), _boxes(gt))
+    _, present = fuse_pose_estimates(kf, pred, pres, gt.copy(), np.full((31, 17), 0.9), _boxes(gt))
+    assert not present[0:11, 9].any()
+    assert present[11:20, 9].all() and present[21:30, 9].all() and not present[30, 9]
 
 
 def test_a_hidden_skeleton_is_proposed_only_where_the_model_sees_the_person_again() -> None:

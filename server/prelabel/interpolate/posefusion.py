@@ -241,7 +241,7 @@ def fuse_pose_estimates(
     Returns:
         ``(xy, present)``: (T, 17, 2) float64 keypoints and (T, 17) bool presence. Both equal the prediction at
         keyframes; a keypoint the prediction leaves out is present where a confident estimate inside the box
-        supplies it (at the estimate's position).
+        supplies it (at the estimate's position), unless both neighbouring keyframes show the person without it.
 
     Raises:
         InvalidInputError: arrays whose shapes disagree (the message names the array, expected vs actual).
