@@ -378,7 +378,7 @@ def _check_frame_fits(gt: Path, spans: Sequence[GtSpan], width: int, height: int
     if not len(b):
         return
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    outside = (b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= width) | (b[:, 1] >= height)
+    outside = _wholly_outside(b, width, height)
     slack = 1.0  # MOTChallenge coordinates start at 1: a box touching the far edge ends a pixel past it
     past = ~outside & ((b[:, 0] < -slack) | (b[:, 1] < -slack) | (b[:, 2] > width + slack) | (b[:, 3] > height + slack))
     as_corners = float(np.mean((w >= b[:, 0]) & (h >= b[:, 1])))
@@ -396,13 +396,18 @@ def _check_frame_fits(gt: Path, spans: Sequence[GtSpan], width: int, height: int
         )
 
 
+def _wholly_outside(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) whether each of (N, 4) boxes lies wholly outside a ``width`` x ``height`` frame."""
+    x1, y1, x2, y2 = np.asarray(xyxy, np.float64).reshape(-1, 4).T
+    return np.asarray((x2 <= 0) | (y2 <= 0) | (x1 >= width) | (y1 >= height))
+
+
 def _leave_out_off_frame(spans: Sequence[GtSpan], width: int, height: int) -> int:
     """Mark the boxes of ``spans`` that lie wholly outside a ``width`` x ``height`` frame as not to evaluate (the
     track runs on across them); returns how many were scored before."""
     count = 0
     for sp in spans:
-        x1, y1, x2, y2 = sp.xyxy.T
-        off = (x2 <= 0) | (y2 <= 0) | (x1 >= width) | (y1 >= height)
+        off = _wholly_outside(sp.xyxy, width, height)
         newly = off & sp.scored()
         if newly.any():
             count += int(newly.sum())
@@ -427,8 +432,16 @@ def pets09_scene(quick: bool) -> Scene | None:
     )
 
 
-MOT15_SEQUENCES = ("ADL-Rundle-6", "ETH-Sunnyday", "KITTI-17")  # ground truth only, held out from every choice
+MOT15_SEQUENCES = ("ADL-Rundle-6", "ETH-Sunnyday", "KITTI-17")  # ground truth only; no default was chosen on them
 VIDEO_METHODS = ("guided", "guided-frames")  # methods that need the frames (auto runs without them)
+
+
+def _runs_on(method: str, group: Sequence[Scene]) -> bool:
+    """Whether ``method`` can run on every scene of ``group`` (auto without the frames chooses among the geometric
+    methods)."""
+    return method not in VIDEO_METHODS or all(sc.video is not None for sc in group)
+
+
 SYNTH_DET = "prelabel-synth-det"
 BALL_IMGSZ = 480  # the shipped detector finds small balls better at 480 px than at its default 320 (model card)
 SYNTH_POSE = "prelabel-synth-pose"
@@ -537,8 +550,8 @@ def evaluate(
     ``by_class``: mean IoU and the detector ceiling (:func:`best_detection_iou`) on the in-between frames per class."""
     out: dict[str, dict[str, dict[str, object]]] = {}
     for m in methods:
-        if m in VIDEO_METHODS and any(sc.video is None for sc in group):
-            continue  # auto without the frames chooses among the geometric methods
+        if not _runs_on(m, group):
+            continue
         out[m] = {}
         for k in ks:
             ious, cerrs, speeds, pcks, okss, pspeed, confs = [], [], [], [], [], [], []
@@ -1090,7 +1103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, group in groups:
             eff[name] = {}
             for m in eff_methods:
-                if m in VIDEO_METHODS and any(sc.video is None for sc in group):
+                if not _runs_on(m, group):
                     continue
                 cap = None if name == "fast-motion" else args.effort_spans
                 eff[name][m] = {}

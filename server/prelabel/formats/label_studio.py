@@ -257,15 +257,21 @@ def sequence_keyframes(sequence: list[dict[str, Any]], info: VideoInfo, where: s
     return out
 
 
-def task_annotations(task: dict[str, Any]) -> list[dict[str, Any]]:
-    """A task's annotations (``annotations``, or ``completions`` of older exports), objects only, in file order."""
+def _annotation_entries(task: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A task's annotations (``annotations``, or ``completions`` of older exports), objects only, in file order, each
+    with its place in the file (``annotations[1]``)."""
     return [
-        a
+        (f"{key}[{j}]", a)
         for key in ("annotations", "completions")
         if isinstance(task.get(key), list)
-        for a in task[key]
+        for j, a in enumerate(task[key])
         if isinstance(a, dict)
     ]
+
+
+def task_annotations(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """A task's annotations (``annotations``, or ``completions`` of older exports), objects only, in file order."""
+    return [a for _, a in _annotation_entries(task)]
 
 
 def _pick(
@@ -336,17 +342,6 @@ class TaskReading:
     named: bool = False
 
 
-def _entry_names(task: dict[str, Any]) -> dict[int, str]:
-    """``id(annotation) -> "annotation ID"``, or its place in the file's list (``annotations[1]``) without an id."""
-    names = {}
-    for key in ("annotations", "completions"):
-        entries = task.get(key)
-        for j, a in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(a, dict):
-                names[id(a)] = f"annotation {a['id']}" if a.get("id") is not None else f"{key}[{j}]"
-    return names
-
-
 def task_reading(task: Any, annotation_ids: Collection[Any] = (), index: int = 0) -> TaskReading:
     """What a task (at ``index`` in its file) is read from, and its other annotations a reader should be told of.
 
@@ -364,7 +359,8 @@ def task_reading(task: Any, annotation_ids: Collection[Any] = (), index: int = 0
     if picked is None:
         return TaskReading(None)
     kind, _, what = picked
-    names = _entry_names(task)
+    # An annotation as messages name it: by its id, else by its place in the file.
+    names = {id(a): f"annotation {a['id']}" if a.get("id") is not None else at for at, a in _annotation_entries(task)}
     others = [a for a in anns if a is not what and a.get("result") and not a.get("was_cancelled", False)]
     read = names.get(id(what)) or (f"prediction {what['id']}" if what.get("id") is not None else "a prediction")
     return TaskReading(

@@ -274,7 +274,8 @@ def fuse_pose_estimates(
 
     # A keypoint the next keyframe lacks is only held up to it (:func:`linear_skeletons`): an estimate takes its
     # place as for a keypoint the keyframes leave out, and the held guess is kept only where none does.
-    known = pres & ~held_keypoints(kf, pres[kf - kf[0]])
+    key_pres = pres[kf - kf[0]]
+    known = pres & ~held_keypoints(kf, key_pres)
     # Left/right swap decided on keypoints both predicted and confidently estimated.
     index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & known, opts.swap_margin)
     rows = np.arange(n)[:, None]
@@ -296,7 +297,6 @@ def fuse_pose_estimates(
         inside = (ex >= box[:, 0:1] - m) & (ex <= box[:, 2:3] + m) & (ey >= box[:, 1:2] - m) & (ey <= box[:, 3:4] + m)
     # Not where the annotator hid the keypoint on a person they showed at both neighbouring keyframes: they said it is
     # not to be seen over the gap (a person entering or leaving, hidden at a keyframe as a whole, is still proposed).
-    key_pres = pres[kf - kf[0]]
     seg = np.clip(np.searchsorted(kf - kf[0], np.arange(n), side="right") - 1, 0, len(kf) - 2)
     shown = key_pres.any(axis=1)
     hidden_on_purpose = (shown[seg] & shown[seg + 1])[:, None] & ~key_pres[seg] & ~key_pres[seg + 1]
