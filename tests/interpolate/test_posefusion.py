@@ -7,7 +7,7 @@ import pytest
 
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate import interpolate_track
-from prelabel.interpolate.posefusion import PoseFusionOptions, fuse_pose_estimates, swap_left_right
+from prelabel.interpolate.posefusion import PoseFusionOptions, fuse_pose_estimates, keyframe_bias, swap_left_right
 from prelabel.interpolate.skeleton import kinematic_skeletons, with_virtual_nodes
 from prelabel.metrics.interpolation import pck
 from prelabel.types import Detections, Keyframe, Skeleton
@@ -187,6 +187,51 @@ def test_a_keypoint_held_up_to_the_keyframe_that_hides_it_takes_confident_estima
     assert np.linalg.norm(pred[5, 9] - gt[5, 9]) > 10.0  # the held guess was far off: a gate would have refused
 
 
+def test_a_still_person_is_not_pulled_off_identical_keyframes_by_a_biased_pose_model() -> None:
+    """A person lying still, keyed identically 15 frames apart; the pose model puts their knees and an ankle a steady
+    8 to 14 px off where the annotator put them (a CVAT skeleton user saw the knee moved 11 px off for 14 frames). The
+    offset the keyframes show is taken off the estimates, so the skeleton stays put."""
+    gt = swinging_person(np.zeros(16))
+    kf = np.array([0, 15])
+    rng = np.random.default_rng(3)
+    est = gt + rng.normal(0.0, 0.7, gt.shape)
+    est[:, 13] += (-14.0, -4.0)
+    est[:, 14] += (-9.0, -1.0)
+    est[:, 16] += (-1.0, 6.0)
+    conf = np.full((16, 17), 0.9)
+    present = np.ones((2, 17), bool)
+    pred, pres = kinematic_skeletons(kf, gt[kf], present, _boxes(gt[kf]), _boxes(gt))
+    fused, _ = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt))
+    plain, _ = fuse_pose_estimates(kf, pred, pres, est, conf, _boxes(gt), PoseFusionOptions(bias_max=0.0))
+    off = np.linalg.norm(fused - gt, axis=-1)
+    assert off.max() < 3.0, off.max(axis=0)
+    assert np.linalg.norm(plain - gt, axis=-1)[1:-1, 13].min() > 10.0  # without the correction it drifts
+
+
+def test_keyframe_bias_applies_to_still_keypoints_only() -> None:
+    n, kf = 11, np.array([0, 10])
+    pred = np.zeros((n, 17, 2)) + 100.0
+    pred[:, 9, 0] += np.linspace(0.0, 60.0, n)  # left wrist: moves 0.3 of the box between the keyframes
+    size = np.full(n, 200.0)
+    known = np.ones((n, 17), bool)
+    est = pred.copy()
+    est[:, :, 0] += 6.0  # the model's steady offset on every keypoint
+    est[:, 10, 0] += 12.0 * (np.arange(n) % 2)  # right wrist: its estimates jump 12 px (0.06 of the box) a frame
+    est[:, 15] += (50.0, 0.0)  # left ankle: 56 px off (more than bias_max 0.15 x 200): a miss, not a bias
+    conf = np.full((n, 17), 0.9)
+    conf[10, 7] = 0.0  # left elbow: offset known at the first keyframe only
+    bias = keyframe_bias(kf, pred, known, est, conf, size, PoseFusionOptions())
+    assert np.all(bias[[0, 10]] == 0.0)
+    np.testing.assert_allclose(bias[1:10, 0], [[6.0, 0.0]] * 9)  # still, both ends: the full offset
+    np.testing.assert_allclose(bias[1:10, 7], [[6.0, 0.0]] * 9)  # one end: held
+    assert np.all(bias[:, [9, 10, 15]] == 0.0)
+    # Full below half the limits, fading out to none at them: 30 px is 0.15 of the box, three quarters of still_move.
+    pred[:, 9, 0] = 100.0 + np.linspace(0.0, 30.0, n)
+    est[:, 9, 0] = pred[:, 9, 0] + 6.0
+    half = keyframe_bias(kf, pred, known, est, conf, size, PoseFusionOptions())
+    np.testing.assert_allclose(half[1:10, 9, 0], 3.0)
+
+
 def test_shape_mismatch_names_the_array() -> None:
     gt = swinging_person(np.arange(5))
     with pytest.raises(InvalidInputError, match=r"est_conf expected shape \(5, 17\)"):
@@ -237,3 +282,5 @@ def test_options_are_validated() -> None:
         PoseFusionOptions(length_ratio=(1.2, 1.5))
     with pytest.raises(InvalidInputError, match="gate_near <= gate_far"):
         PoseFusionOptions(gate_near=0.5, gate_far=0.2)
+    with pytest.raises(InvalidInputError, match="bias_max"):
+        PoseFusionOptions(bias_max=-0.1)

@@ -7,18 +7,23 @@ but are noisy, sometimes confuse left and right, and sometimes miss a joint. The
 1. **Left/right swap correction.** For the arm chain (shoulder, elbow, wrist) and the leg chain (hip, knee, ankle),
    the estimate's left and right sides are swapped when the swapped shoulders (hips) lie clearly closer to the
    prediction; the torso's prediction is reliable between keyframes, the swinging limbs' is not.
-2. **Per-joint gating.** A joint's estimate is used only when its confidence is at least ``min_conf`` and it lies
+2. **The model's offset on still keypoints.** Pose models place some keypoints a steady few pixels off where an
+   annotator does (a knee on a person lying down, say), and while the keypoint keeps still the offset stays. The
+   offset at the keyframes on either side (:func:`keyframe_bias`) is taken off the estimates of keypoints that keep
+   still over the gap, in full up to half ``still_move``/``still_speed``, fading to none at them: on moving limbs the
+   model's error at a keyframe says little about its error a few frames on.
+3. **Per-joint gating.** A joint's estimate is used only when its confidence is at least ``min_conf`` and it lies
    within a gate around the prediction; the gate (a fraction of the box size) widens with the distance from the
    nearest keyframe, where the prediction is least trusted.
-3. **Corrections along the tree.** From the root outward, each accepted estimate gives a correction: for the root
+4. **Corrections along the tree.** From the root outward, each accepted estimate gives a correction: for the root
    (mid-hip) a pixel offset, for every other node the angle between the predicted bone and the direction from the
    already fused parent to the estimate, and a length ratio clipped to ``length_ratio`` (2-D limbs foreshorten as
    they swing toward the camera). Positions are rebuilt parent to child, so the skeleton stays connected with
    bounded bone lengths on every frame.
-4. **In time.** Corrections are zero at keyframes, shrunk toward zero next to them (``d / (d + prior_frames)`` of the
+5. **In time.** Corrections are zero at keyframes, shrunk toward zero next to them (``d / (d + prior_frames)`` of the
    measured correction at ``d`` frames from the nearest keyframe), and linearly interpolated over frames where a
    joint has no accepted estimate. The result passes exactly through the keyframes.
-5. **Keypoints the keyframes leave out.** A keypoint absent in the keyframe before (hidden, or outside the image
+6. **Keypoints the keyframes leave out.** A keypoint absent in the keyframe before (hidden, or outside the image
    when the person enters) has no prediction until a keyframe shows it (CVAT's rule); a confident estimate inside
    the box path supplies it (and marks it present) where the frame shows it. One the next keyframe lacks is
    held up to then (on the body where the root is known at both keyframes, else in the image); the hold is a guess,
@@ -67,6 +72,12 @@ class PoseFusionOptions:
         fill_margin: such estimates must lie inside the box path grown by this fraction of its longer side.
         fill_min_match: and come from a detection overlapping the box path by at least this IoU (``est_match``), so
             a neighbour's skeleton does not fill in keypoints.
+        bias_max: the estimates' offset from the annotator's keypoints, measured at keyframes, is taken off the
+            estimates of a still keypoint in between when it is at most this fraction of the box's longer side
+            (larger offsets are a miss, not a bias); 0 disables the correction.
+        still_move: the correction applies in full to a keypoint moving less than half this fraction of the box's
+            longer side between the gap's keyframes, fading out linearly to none at it ...
+        still_speed: ... and whose estimates move less than half this fraction a frame in between (likewise).
     """
 
     min_conf: float = 0.6
@@ -78,6 +89,9 @@ class PoseFusionOptions:
     fill_conf: float = 0.3
     fill_margin: float = 0.1
     fill_min_match: float = 0.5
+    bias_max: float = 0.15
+    still_move: float = 0.2
+    still_speed: float = 0.04
 
     def __post_init__(self) -> None:
         lo, hi = self.length_ratio
@@ -90,6 +104,8 @@ class PoseFusionOptions:
             ("min_conf in [0, 1]", 0 <= self.min_conf <= 1, self.min_conf),
             ("fill_conf >= 0", self.fill_conf >= 0, self.fill_conf),
             ("fill_min_match in [0, 1]", 0 <= self.fill_min_match <= 1, self.fill_min_match),
+            ("bias_max >= 0", self.bias_max >= 0, self.bias_max),
+            ("still_move > 0 and still_speed > 0", self.still_move > 0 and self.still_speed > 0, self.still_move),
         )
         for what, ok, got in checks:
             if not ok:
@@ -268,9 +284,9 @@ def fuse_pose_estimates(
     size = np.max(box[:, 2:] - box[:, :2], axis=1)
     has_box = np.isfinite(size)
     size = np.where(has_box, np.maximum(size, 1.0), 0.0)
-    conf = np.where(has_box[:, None] & ~is_key[:, None], np.asarray(est_conf, np.float64), 0.0)
     raw = np.asarray(est_xy, np.float64)
-    conf = np.where(np.isfinite(raw).all(-1), conf, 0.0)
+    raw_conf = np.where(has_box[:, None] & np.isfinite(raw).all(-1), np.asarray(est_conf, np.float64), 0.0)
+    conf = np.where(is_key[:, None], 0.0, raw_conf)
 
     # A keypoint the next keyframe lacks is only held up to it (:func:`linear_skeletons`): an estimate takes its
     # place as for a keypoint the keyframes leave out, and the held guess is kept only where none does.
@@ -280,6 +296,8 @@ def fuse_pose_estimates(
     index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & known, opts.swap_margin)
     rows = np.arange(n)[:, None]
     est, conf = raw[rows, index], conf[rows, index]
+    if opts.bias_max > 0:
+        est = est - keyframe_bias(kf, pred, known, raw, raw_conf, size, opts)
     gate = (opts.gate_near + (opts.gate_far - opts.gate_near) * s) * size
     dist = np.linalg.norm(np.nan_to_num(est) - pred, axis=-1)
     accept = known & (conf >= opts.min_conf) & (dist <= gate[:, None])
@@ -304,6 +322,72 @@ def fuse_pose_estimates(
     out = np.where(fill[..., None], est, out)
     out[is_key] = pred[is_key]
     return np.asarray(out), pres | fill
+
+
+def keyframe_bias(
+    key_frames: npt.NDArray[np.int64],
+    pred: Float64Array,
+    known: BoolArray,
+    est_xy: Float64Array,
+    est_conf: Float64Array,
+    size: Float64Array,
+    opts: PoseFusionOptions,
+) -> Float64Array:
+    """The pose model's offset from the annotator's keypoints on still keypoints, to take off its estimates.
+
+    At each keyframe the offset of a confident estimate (after the left/right swap test) from the annotator's
+    keypoint is measured, where it is at most ``bias_max`` of the box's longer side. In a gap it is interpolated
+    linearly between the two keyframes (held where only one has it), weighted by how still the keypoint is: 1 for a
+    keypoint that moves less than half ``still_move`` of the box's longer side between the keyframes and whose
+    estimates move less than half ``still_speed`` a frame, fading to 0 at either limit. Zero at keyframes.
+
+    Args:
+        key_frames: (K,) int64 strictly increasing; ``pred``'s rows run from ``key_frames[0]``.
+        pred: (T, 17, 2) prediction, equal to the annotator's keypoints at keyframes.
+        known: (T, 17) where the prediction holds a keypoint (not a guess).
+        est_xy: (T, 17, 2) estimates (NaN where none).
+        est_conf: (T, 17) their confidences, keyframes included (0 where unusable).
+        size: (T,) the box path's longer side (0 where no box).
+        opts: ``min_conf``, ``swap_margin``, ``bias_max``, ``still_move``, ``still_speed``.
+
+    Returns:
+        (T, 17, 2) float64 offsets, zero where none applies.
+    """
+    n = len(pred)
+    out = np.zeros((n, 17, 2))
+    rows = np.asarray(key_frames, np.int64) - int(key_frames[0])
+    usable = (est_conf >= opts.min_conf) & known
+    index, _ = swap_left_right(pred[rows], np.nan_to_num(est_xy[rows]), usable[rows], opts.swap_margin)
+    r = np.arange(len(rows))[:, None]
+    off = np.nan_to_num(est_xy[rows][r, index]) - pred[rows]
+    near = np.hypot(off[..., 0], off[..., 1]) <= opts.bias_max * size[rows, None]
+    ok = usable[rows][r, index] & known[rows] & near
+    for g in range(len(rows) - 1):
+        a, b = int(rows[g]), int(rows[g + 1])
+        if b - a < 2:
+            continue
+        ok_a, ok_b = ok[g], ok[g + 1]
+        scale = max(min(size[a], size[b]), 1.0)
+        move = np.hypot(*(pred[b] - pred[a]).T) / scale
+        # Per-frame movement of the estimates in between (confident frames only; a step over missing frames is
+        # divided by the frames it spans).
+        speed = np.full(17, np.inf)
+        t = np.arange(a + 1, b)
+        for j in np.flatnonzero((ok_a | ok_b) & known[a] & known[b]):
+            seen = t[usable[a + 1 : b, j]]
+            if len(seen) >= 2:
+                step = np.hypot(*np.diff(est_xy[seen, j], axis=0).T) / np.diff(seen)
+                speed[j] = float(np.mean(step)) / scale
+        # Full below half the limits (estimates jitter), none at them.
+        weight = np.clip(2.0 - 2.0 * move / opts.still_move, 0.0, 1.0) * np.clip(
+            2.0 - 2.0 * speed / opts.still_speed, 0.0, 1.0
+        )
+        weight = np.where((ok_a | ok_b) & known[a] & known[b], weight, 0.0)
+        start = np.where(ok_a[:, None], off[g], off[g + 1])
+        end = np.where(ok_b[:, None], off[g + 1], off[g])
+        u = ((t - a) / (b - a))[:, None, None]
+        out[a + 1 : b] = weight[None, :, None] * ((1.0 - u) * start[None] + u * end[None])
+    return out
 
 
 def _check_shapes(
