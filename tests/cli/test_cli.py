@@ -549,11 +549,12 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     """A person keyed with boxes on some frames and skeletons on others (a CVAT user's habit) had the skeletons filled
     from the box keyframes' skeletons alone, without a word; now a warning says which skeleton keyframes do not guide
     the fill, and how to make them."""
+    from prelabel.formats import load
     from prelabel.types import COCO17_KEYPOINTS
 
-    def skeleton_xml(frame: int, dx: float) -> str:
+    def skeleton_xml(frame: int, dx: float, outside: int = 0) -> str:
         points = "".join(
-            f'<points label="{name}" keyframe="1" outside="0" occluded="0" points="{100 + dx + 3 * k:.2f},'
+            f'<points label="{name}" keyframe="1" outside="{outside}" occluded="0" points="{100 + dx + 3 * k:.2f},'
             f'{50 + 6 * k:.2f}"/>'
             for k, name in enumerate(COCO17_KEYPOINTS)
         )
@@ -586,6 +587,22 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     )
     assert main(["interpolate", str(aligned), "--method", "linear", "--out", str(tmp_path / "o2.xml")]) == 0
     assert "skeleton keyframe(s)" not in capsys.readouterr().err  # keyed on the same frames: no warning
+    # A skeleton hidden ("no skeleton from here") on a frame without a box keyframe is named too (the reader dropped
+    # it), and the written file keeps the skeleton hidden from there to the next skeleton keyframe.
+    hiding = tmp_path / "hiding.xml"
+    hiding.write_text(
+        src.read_text().split('<track id="1"')[0]
+        + '<track id="1" label="person-skeleton" source="manual" group_id="1">'
+        + skeleton_xml(0, 0.0) + skeleton_xml(15, 60.0) + skeleton_xml(22, 88.0, outside=1) + skeleton_xml(29, 116.0)
+        + "</track></annotations>"
+    )  # fmt: skip
+    out = tmp_path / "o3.xml"
+    assert main(["interpolate", str(hiding), "--method", "linear", "--every-frame", "--out", str(out)]) == 0
+    assert "1 skeleton keyframe(s) on frames without a box keyframe (first: 22)" in capsys.readouterr().err
+    back = load("cvat", out).tracks[0]
+    skeletons = [b.skeleton if (b := back.at(f)) is not None else None for f in range(30)]
+    shown = [f for f, s in enumerate(skeletons) if s is not None and s.present.any()]
+    assert shown == [*range(22), 29], shown
 
 
 def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, object]:

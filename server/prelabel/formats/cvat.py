@@ -1030,7 +1030,8 @@ def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> l
             elif cur is not None:
                 # A skeleton hidden at a visible box keyframe: no keypoint from here (those before are held up to it).
                 cur.skeleton = _hidden(k.skeleton) if k.outside and not cur.outside else k.skeleton
-            elif not k.outside and k.skeleton is not None:
-                # a skeleton keyframe between box keyframes: the box there is the interpolator's to fill
-                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, False)
+            else:
+                # A skeleton keyframe between box keyframes: the box there is the interpolator's to fill. One that hides
+                # the skeleton there ("no skeleton from here") is kept too, as a skeleton without keypoints.
+                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, _hidden(k.skeleton) if k.outside else k.skeleton)
     return [by_frame[f] for f in sorted(by_frame)]
