@@ -829,7 +829,42 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     """Fill an annotation tool's keyframes (CVAT XML or Label Studio JSON) with prelabel's interpolation and write
-    the result back in the same format, so the annotator opens it in their tool."""
+    the result back in the same format, so the annotator opens it in their tool. With ``--previous`` (CVAT), the
+    keyframes an earlier run added and the export still holds unchanged are filled again."""
+    if args.previous is None:
+        return _interpolate(args)
+    import tempfile
+
+    from prelabel.formats.cvat import strip_added_keyframes
+
+    given = args.format or ("labelstudio" if args.input.suffix.lower() == ".json" else "cvat")
+    problem = (
+        "--previous reads a CVAT file prelabel interpolate wrote; Label Studio keeps prelabel's fill apart as a "
+        "prediction already" if given != "cvat"
+        else f"{args.input}: not a file (expected a CVAT XML export)" if not args.input.is_file()
+        else f"--previous {args.previous}: not a file" if not args.previous.is_file()
+        else f"--out {args.out} is the annotator's file; write the filled file elsewhere"
+        if args.out.resolve() == args.input.resolve() else None
+    )  # fmt: skip
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    original = args.input
+    with tempfile.TemporaryDirectory(prefix="prelabel-") as tmp:
+        # The export without prelabel's unchanged keyframes, under its own name (messages name the file as given).
+        args.input = Path(tmp) / original.name
+        stripped = args.stripped = strip_added_keyframes(original, args.previous, args.input)
+        print(f"note: --previous {args.previous.name}: {stripped.removed} keyframe(s) prelabel added there and left "
+              f"unchanged are filled again; {stripped.edited} changed since are kept as the annotator's"
+              + (f"; {stripped.unmatched} track(s) match none of its tracks (all their keyframes kept)"
+                 if stripped.unmatched else ""), file=sys.stderr)  # fmt: skip
+        try:
+            return _interpolate(args)
+        finally:
+            args.input = original
+
+
+def _interpolate(args: argparse.Namespace) -> int:
     from prelabel.formats import load
     from prelabel.formats.cvat import cvat_task_frames, patch_cvat
     from prelabel.formats.keyframes import AUTO
@@ -934,6 +969,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if fmt == "label_studio":  # the annotator's tasks with a prediction added: their annotations stay
         path = patch_label_studio(args.input, args.out, filled, reducer, min_iou=args.min_iou, annotation_ids=chosen)
     report: dict[str, object] = {"written": str(path), "method": args.method, "tracks": summary}
+    if getattr(args, "stripped", None) is not None:
+        from dataclasses import asdict
+
+        report["previous"] = {"file": str(args.previous), **asdict(args.stripped)}
     if skipped:
         report["skipped_tasks"] = skipped
     print(json.dumps(report, indent=1))
@@ -1315,6 +1354,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models-dir", type=Path, help="folder with registry.yaml and weights")
     p.add_argument("--device", default="auto")
     _add_keyframe_args(p, "filled frames")
+    p.add_argument(
+        "--previous",
+        type=Path,
+        help="CVAT: the file an earlier run wrote (and you corrected in CVAT, then exported as INPUT): the keyframes "
+        "it added that INPUT holds unchanged are filled again, around your corrections",
+    )
     p.add_argument("--out", type=Path, required=True, help="where to write the result, same format as the input")
     p.set_defaults(func=cmd_interpolate)
 

@@ -1280,3 +1280,73 @@ def test_interpolate_keeps_one_labels_frames_at_a_time(tmp_path: Path, monkeypat
     out = tmp_path / "filled.xml"
     assert main(["interpolate", str(sparse), "--video", str(video), "--method", "guided", "--out", str(out)]) == 0
     assert len(objects) >= 2 and held and max(held) == 1, (len(objects), held)
+
+
+def test_interpolate_again_after_corrections_refills_the_keyframes_it_added(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The correction loop: keyframes -> prelabel fills (naming the keyframes it added) -> the annotator corrects
+    frames in CVAT and exports -> ``--previous`` fills again from the annotator's keyframes and corrections alone, as
+    if prelabel's earlier keyframes had never been there (left in, they pin the old fill around each correction)."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.formats import load
+    from prelabel.formats.cvat import ADDED_MARK
+
+    def box_xml(frame: int, x: float, y: float) -> str:
+        return (f'<box frame="{frame}" keyframe="1" outside="0" occluded="0" xtl="{x:.2f}" ytl="{y:.2f}" '
+                f'xbr="{x + 40:.2f}" ybr="{y + 80:.2f}" z_order="0"/>')  # fmt: skip
+
+    def path(f: int) -> tuple[float, float]:  # a curve that linear interpolation between the keyframes misses
+        return 20 + 6.0 * f, 40 + 0.12 * (f - 30) ** 2
+
+    def task(shapes: str) -> str:
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>61</size>'
+            "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+            f'<track id="0" label="car" source="manual">{shapes}</track></annotations>'
+        )
+
+    sparse = tmp_path / "sparse.xml"
+    sparse.write_text(task("".join(box_xml(f, *path(f)) for f in (0, 20, 40, 60))))
+    filled = tmp_path / "filled.xml"
+    assert main(["interpolate", str(sparse), "--method", "kalman", "--out", str(filled)]) == 0
+    assert ADDED_MARK in filled.read_text()
+    added = sorted(int(b.get("frame", "")) for b in ET.parse(filled).getroot().iter("box"))
+    added = [f for f in added if f not in (0, 20, 40, 60)]
+    assert len(added) >= 3, added
+    # In CVAT: the annotator moves one keyframe prelabel added and keys frame 47 (CVAT drops comments on export).
+    moved, new = added[len(added) // 2], 47
+    corrected_shapes = []
+    for b in ET.parse(filled).getroot().iter("box"):
+        f = int(b.get("frame", ""))
+        if f == moved:
+            b.set("xtl", f"{float(b.get('xtl', '')) + 15:.2f}")
+        corrected_shapes.append((f, ET.tostring(b, encoding="unicode")))
+    if new not in dict(corrected_shapes):
+        corrected_shapes.append((new, box_xml(new, path(new)[0] + 10, path(new)[1])))
+    export = tmp_path / "export.xml"
+    export.write_text(task("".join(x for _, x in sorted(corrected_shapes))))
+    capsys.readouterr()
+    again = tmp_path / "again.xml"
+    assert main(["interpolate", str(export), "--method", "kalman", "--previous", str(filled), "--out", str(again)]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["previous"]["edited"] == 1 and report["previous"]["removed"] == len(added) - 1 - (new in added)
+    assert f"{len(added) - 1 - (new in added)} keyframe(s) prelabel added there and left unchanged" in err
+    assert report["tracks"][0]["keyframes"] == 6  # 0, 20, 40, 60, the moved one and frame 47
+    # The same as filling the annotator's keyframes and corrections from scratch.
+    own = {0: box_xml(0, *path(0)), 20: box_xml(20, *path(20)), 40: box_xml(40, *path(40)), 60: box_xml(60, *path(60))}
+    own.update({f: x for f, x in corrected_shapes if f in (moved, new)})
+    clean = tmp_path / "clean.xml"
+    clean.write_text(task("".join(own[f] for f in sorted(own))))
+    assert main(["interpolate", str(clean), "--method", "kalman", "--out", str(tmp_path / "ref.xml")]) == 0
+    ref, got = load("cvat", tmp_path / "ref.xml").tracks[0], load("cvat", again).tracks[0]
+    np.testing.assert_allclose([b.xyxy for b in got.boxes], [b.xyxy for b in ref.boxes], atol=0.011)
+    # Without --previous the old keyframes stay and pin the fill: it differs.
+    assert main(["interpolate", str(export), "--method", "kalman", "--out", str(tmp_path / "pinned.xml")]) == 0
+    pinned = load("cvat", tmp_path / "pinned.xml").tracks[0]
+    assert np.abs(np.array([b.xyxy for b in pinned.boxes]) - [b.xyxy for b in ref.boxes]).max() > 1.0
+    # --previous is for CVAT files prelabel wrote.
+    assert main(["interpolate", str(export), "--previous", str(sparse), "--out", str(tmp_path / "x.xml")]) == 2
+    assert "names no keyframe prelabel added" in capsys.readouterr().err

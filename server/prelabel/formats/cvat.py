@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import Element, ElementTree, ParseError
+from xml.etree.ElementTree import Comment, Element, ElementTree, ParseError, TreeBuilder
 from xml.sax.saxutils import XMLGenerator
 from xml.sax.xmlreader import AttributesImpl
 
@@ -940,6 +940,7 @@ def _patch_box_track(
             shape.set("rotation", rotation)
         new.append(shape)
     _insert_sorted(el, "box", new)
+    _mark_added(el, new)
 
 
 def _patch_skeleton_track(
@@ -986,6 +987,154 @@ def _patch_skeleton_track(
             if shape is not None:
                 new.append(shape)
     _insert_sorted(el, "skeleton", new)
+    _mark_added(el, new)
+
+
+ADDED_MARK = "prelabel interpolate added the keyframes at frames:"
+
+
+def _mark_added(el: Element, new: list[Element]) -> None:
+    """Name the keyframes :func:`patch_cvat` added to a track element in a comment at its top (CVAT's importer skips
+    comments), for :func:`strip_added_keyframes` to tell them from the annotator's on a later run."""
+    if new:
+        frames = " ".join(str(f) for f in sorted({int(c.get("frame", "0")) for c in new}))
+        # No double hyphen: XML comments cannot hold one.
+        el.insert(0, Comment(f" {ADDED_MARK} {frames} (given this file as the previous one, prelabel interpolate "
+                             "fills again those a later export holds unchanged) "))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StrippedKeyframes:
+    """What :func:`strip_added_keyframes` did.
+
+    Attributes:
+        removed: keyframes prelabel had added and the export still holds unchanged (taken out, to be filled again).
+        edited: keyframes prelabel had added that the annotator changed (kept, as theirs now).
+        tracks: the export's tracks matched to a track of the previous file.
+        unmatched: the export's tracks none of the previous file's matched (all their keyframes count as the
+            annotator's).
+    """
+
+    removed: int
+    edited: int
+    tracks: int
+    unmatched: int
+
+
+def _shape_key(shape: Element) -> tuple[object, ...]:
+    """What an annotator can change on a keyframe shape: position, flags, attribute values (numbers to 0.01 px)."""
+
+    def num(v: str | None) -> object:
+        try:
+            return round(float(v or "nan"), 2)
+        except ValueError:
+            return v
+
+    corners = ("xtl", "ytl", "xbr", "ybr")
+    coords = (*(num(shape.get(k)) for k in corners), num(shape.get("rotation", "0")))
+    flags = tuple(shape.get(k, "0") for k in ("outside", "occluded", "z_order"))
+    attrs = tuple(sorted((a.get("name", ""), (a.text or "").strip()) for a in shape.findall("attribute")))
+    points = tuple(
+        sorted(
+            (pt.get("label", ""), pt.get("outside", "0"), pt.get("occluded", "0"),
+             tuple(num(v) for v in (pt.get("points") or "").split(",")))
+            for pt in shape.findall("points")
+        )
+    )  # fmt: skip
+    return (shape.tag, coords, flags, attrs, points)
+
+
+def _keyframe_keys(el: Element) -> dict[int, tuple[object, ...]]:
+    """A track element's keyframe shapes by frame, as :func:`_shape_key` sees them."""
+    return {
+        int(c.get("frame", "-1")): _shape_key(c)
+        for c in el
+        if c.tag in ("box", "skeleton") and c.get("keyframe", "1") == "1"
+    }
+
+
+def _previous_tracks(previous: Path) -> list[tuple[str, dict[int, tuple[object, ...]], set[int]]]:
+    """(label, keyframe shapes by frame, frames prelabel added) per track of a file :func:`patch_cvat` wrote."""
+    parser = DefusedET.DefusedXMLParser(
+        target=TreeBuilder(insert_comments=True), forbid_dtd=True, forbid_entities=True, forbid_external=True
+    )
+    try:
+        root = DefusedET.parse(str(previous), parser=parser).getroot()
+    except DefusedXmlException as exc:
+        raise InvalidInputError(f"{previous.name}: refused unsafe XML ({type(exc).__name__}: {exc})") from exc
+    except ParseError as exc:
+        raise InvalidInputError(f"{previous.name}: not well-formed XML: {exc}") from exc
+    out = []
+    for el in root.iter("track"):
+        added: set[int] = set()
+        for c in el:
+            if c.tag is Comment and c.text and ADDED_MARK in c.text:
+                listed = c.text.split(ADDED_MARK, 1)[1].split("(", 1)[0]
+                added |= {int(f) for f in listed.split() if f.isdigit()}
+        out.append((el.get("label", ""), _keyframe_keys(el), added))
+    if not any(added for _, _, added in out):
+        raise InvalidInputError(
+            f"{previous.name}: names no keyframe prelabel added (expected a file `prelabel interpolate` wrote)"
+        )
+    return out
+
+
+def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyframes:
+    """Take out of a CVAT export the keyframes an earlier ``prelabel interpolate`` added and nobody changed since.
+
+    The loop this serves: an annotator keys a few frames, prelabel fills the rest (``previous``, which names the
+    keyframes it added), the annotator corrects some frames in CVAT and exports again (``src``). Filled again from
+    the annotator's keyframes alone, and their corrections, prelabel's fill follows the corrections over the whole
+    gap; left in, its own earlier keyframes would pin the old fill around each correction.
+
+    Each track of ``src`` is matched to the ``previous`` track of the same label sharing most identical keyframe
+    shapes (CVAT numbers tracks afresh on export). A keyframe prelabel added is taken out where ``src`` holds it
+    unchanged (position, outside/occluded/z-order, attribute values, skeleton points, to 0.01 px); one the annotator
+    changed stays, as theirs. Nothing else changes.
+
+    Args:
+        src: the new CVAT for video 1.1 export.
+        previous: the file ``prelabel interpolate`` wrote before (uploaded to CVAT, then corrected there).
+        dst: where to write ``src`` without those keyframes.
+
+    Returns:
+        What was taken out and kept (:class:`StrippedKeyframes`).
+
+    Raises:
+        InvalidInputError: either file unsafe or malformed, or ``previous`` naming no keyframe prelabel added.
+    """
+    src, previous, dst = Path(src), Path(previous), Path(dst)
+    root = parse_xml_safely(src)
+    prev = _previous_tracks(previous)
+    free = list(range(len(prev)))
+    removed = edited = matched = unmatched = 0
+    for el in root.iter("track"):
+        shapes = {
+            int(c.get("frame", "-1")): c for c in el if c.tag in ("box", "skeleton") and c.get("keyframe", "1") == "1"
+        }
+        keys = _keyframe_keys(el)
+        label = el.get("label", "")
+        options = [
+            (sum(1 for f in keys.keys() & prev[i][1].keys() if keys[f] == prev[i][1][f]), i)
+            for i in free
+            if prev[i][0] == label
+        ]
+        score, best = max(options, default=(0, -1))
+        if score == 0:
+            unmatched += 1
+            continue
+        free.remove(best)
+        matched += 1
+        _, theirs, added = prev[best]
+        for f in sorted(added & shapes.keys()):
+            if f in theirs and keys[f] == theirs[f]:
+                el.remove(shapes[f])
+                removed += 1
+            else:
+                edited += 1
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)
+    return StrippedKeyframes(removed, edited, matched, unmatched)
 
 
 def _skeleton_shape(template: Element, f: int, skeleton: Skeleton) -> Element | None:
