@@ -859,12 +859,14 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
               + (f"; {stripped.unmatched} track(s) match none of its tracks (all their keyframes kept)"
                  if stripped.unmatched else ""), file=sys.stderr)  # fmt: skip
         try:
-            return _interpolate(args)
+            return _interpolate(args, shown=original)
         finally:
             args.input = original
 
 
-def _interpolate(args: argparse.Namespace) -> int:
+def _interpolate(args: argparse.Namespace, shown: Path | None = None) -> int:
+    """:func:`cmd_interpolate` on ``args.input``; messages name it ``shown`` (the annotator's file) where given."""
+    shown = shown or args.input
     from prelabel.formats import load
     from prelabel.formats.cvat import cvat_task_frames, patch_cvat
     from prelabel.formats.keyframes import AUTO
@@ -880,7 +882,7 @@ def _interpolate(args: argparse.Namespace) -> int:
     from prelabel.video.decode import probe
 
     if not args.input.is_file():
-        print(f"error: {args.input}: not a file (expected a CVAT XML or Label Studio JSON export)", file=sys.stderr)
+        print(f"error: {shown}: not a file (expected a CVAT XML or Label Studio JSON export)", file=sys.stderr)
         return 2
     if args.out.resolve() == args.input.resolve():
         print(f"error: --out {args.out} is the annotator's file; write the filled file elsewhere", file=sys.stderr)
@@ -908,7 +910,7 @@ def _interpolate(args: argparse.Namespace) -> int:
         # filled; with a video, only the tasks that refer to it.
         _, tasks = load_tasks(args.input)
         if not tasks:
-            print(f"error: {args.input} holds no task", file=sys.stderr)
+            print(f"error: {shown} holds no task", file=sys.stderr)
             return 2
         wanted = _label_studio_tasks(tasks, args, args.input, fill=True)
         for i in wanted:
@@ -929,11 +931,11 @@ def _interpolate(args: argparse.Namespace) -> int:
             names: dict[object, str] = {i: task_name(tasks[i], i) for i in wanted}
             why = "; ".join(f"{names[r['task']]}: {r['reason']}" for r in skipped[:5])
             left = len(tasks) - len(wanted)
-            print(f"error: {args.input}: no keyframed track in the {len(wanted)} task(s) read ({why})"
+            print(f"error: {shown}: no keyframed track in the {len(wanted)} task(s) read ({why})"
                   + (f"; {left} other task(s) were not read ({_task_choice(args)})" if left else ""),
                   file=sys.stderr)  # fmt: skip
         else:
-            print(f"error: {args.input} holds no keyframed tracks", file=sys.stderr)
+            print(f"error: {shown} holds no keyframed tracks", file=sys.stderr)
         return 2
     detections = None
     if args.detector:
@@ -977,6 +979,12 @@ def _interpolate(args: argparse.Namespace) -> int:
         report["skipped_tasks"] = skipped
     print(json.dumps(report, indent=1))
     return 0
+
+
+def _box_shown(box_keyframes: Sequence[Any], frame: int) -> bool:
+    """Whether the box track shows the object at ``frame``: its keyframe at or before it is not outside."""
+    before = [k for k in box_keyframes if k.frame_idx <= frame]
+    return bool(before) and not before[-1].outside
 
 
 def _task_choice(args: argparse.Namespace) -> str:
@@ -1148,7 +1156,9 @@ def _fill_keyframe_tracks(
         if skeleton_only:
             keyframes = kt.keyframes
         else:
-            apart = [k.frame_idx for k in kt.keyframes if not k.outside and k.xyxy is None and k.skeleton is not None]
+            # (a skeleton hidden where the box is not shown either is no keyframe to pair with a box)
+            apart = [k.frame_idx for k in kt.keyframes if not k.outside and k.xyxy is None and k.skeleton is not None
+                     and (k.skeleton.present.any() or _box_shown(keyframes, k.frame_idx))]  # fmt: skip
             if apart:  # the skeleton track is filled only between two box keyframes (formats.cvat's anchors)
                 where = kt.source or f"track {kt.track_id}"
                 print(f"warning: {where} ({kt.label!r}): {len(apart)} skeleton keyframe(s) on frames without a box "

@@ -345,3 +345,18 @@ def test_a_track_wholly_outside_the_frame_is_no_span(bench: ModuleType, own_data
     scene = bench.custom_scene(gt, video, None)
     assert [sp.track_id for sp in scene.spans] == [7]
     assert any("1 spans lie wholly outside the frame: left out" in n for n in scene.notes)
+
+
+def test_another_generated_preset_is_measured_under_its_name(bench: ModuleType, tmp_path: Path) -> None:
+    """``--preset actions``: everyday motion with skeletons, measured and named as that preset (not as fast-motion)."""
+    out = tmp_path / "res"
+    bench.main(["--preset", "actions", "--fast-seeds", "3", "--no-pets", "--no-detector", "--methods", "linear",
+                "kalman", "--ks", "10", "--effort-spans", "1", "--out", str(out)])  # fmt: skip
+    doc = json.loads((out / "interpolation.json").read_text())
+    assert list(doc["scenes"]) == ["actions"]
+    linear = doc["scenes"]["actions"]["linear"]["10"]
+    assert 0.3 < linear["all"]["mean_iou"] <= 1.0 and 0.0 < linear["skeleton"]["pck05_limbs"] <= 1.0
+    assert set(doc["keyframes_needed"]["actions"]) == {"linear", "kalman"}
+    notes = " ".join(doc["notes"])
+    assert "preset 'actions', seeds [3]" in notes and "the actions preset was not used to choose defaults" in notes
+    assert "## actions" in (out / "interpolation.md").read_text()

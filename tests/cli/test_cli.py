@@ -603,6 +603,37 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     skeletons = [b.skeleton if (b := back.at(f)) is not None else None for f in range(30)]
     shown = [f for f, s in enumerate(skeletons) if s is not None and s.present.any()]
     assert shown == [*range(22), 29], shown
+    # Not where the box is not shown either (the person has left): there is no box keyframe to ask for.
+    gone = tmp_path / "gone.xml"
+    gone.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>30</size>'
+        "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+        '<track id="0" label="person" source="manual" group_id="1">'
+        + box_xml(0, 0.0) + box_xml(15, 60.0) + box_xml(20, 80.0).replace('outside="0"', 'outside="1"')
+        + '</track><track id="1" label="person-skeleton" source="manual" group_id="1">'
+        + skeleton_xml(0, 0.0) + skeleton_xml(15, 60.0) + skeleton_xml(22, 88.0, outside=1)
+        + "</track></annotations>"
+    )  # fmt: skip
+    assert main(["interpolate", str(gone), "--method", "linear", "--out", str(tmp_path / "o4.xml")]) == 0
+    assert "skeleton keyframe(s)" not in capsys.readouterr().err
+    # --previous recognises the skeleton keyframes prelabel added as well as the boxes (a skeleton shape has no box
+    # coordinates: they once compared as NaN, never equal, and no skeleton track matched).
+    import xml.etree.ElementTree as ET
+
+    first = tmp_path / "aligned-filled.xml"
+    assert main(["interpolate", str(aligned), "--method", "kalman", "--every-frame", "--out", str(first)]) == 0
+    export = tmp_path / "export.xml"
+    ET.ElementTree(ET.parse(first).getroot()).write(export)  # as CVAT exports it: no comments
+    capsys.readouterr()
+    again = tmp_path / "again.xml"
+    assert main(["interpolate", str(export), "--method", "kalman", "--previous", str(first), "--out", str(again)]) == 0
+    previous = json.loads(capsys.readouterr().out)["previous"]
+    assert previous["tracks"] == 2 and previous["unmatched"] == 0 and previous["edited"] == 0
+    assert previous["removed"] == 2 * (30 - 3)  # every frame but the three keyframes, in both tracks
+    # A frame number that is not one is named by the reader, as without --previous (it raised ValueError).
+    export.write_text(export.read_text().replace('frame="5"', 'frame="5a"', 1))
+    assert main(["interpolate", str(export), "--previous", str(first), "--out", str(tmp_path / "bad.xml")]) == 2
+    assert "frame='5a', expected an integer" in capsys.readouterr().err
 
 
 def _ls_region(rid: str, items: list[tuple[int, float, bool]]) -> dict[str, object]:

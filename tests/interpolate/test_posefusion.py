@@ -206,6 +206,16 @@ def test_a_still_person_is_not_pulled_off_identical_keyframes_by_a_biased_pose_m
     off = np.linalg.norm(fused - gt, axis=-1)
     assert off.max() < 3.0, off.max(axis=0)
     assert np.linalg.norm(plain - gt, axis=-1)[1:-1, 13].min() > 10.0  # without the correction it drifts
+    # The model swapping the legs on some frames (which the fusion undoes) does not make the knees look fast.
+    swapped = est.copy()
+    swapped[[4, 10]] = swapped[[4, 10]][:, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11, 14, 13, 16, 15]]
+    fused, _ = fuse_pose_estimates(kf, pred, pres, swapped, conf, _boxes(gt))
+    assert np.linalg.norm(fused - gt, axis=-1).max() < 3.0
+    # min_conf 0 with a missed frame: the missing estimate is not taken for one (it made every estimate NaN).
+    missed, missed_conf = est.copy(), conf.copy()
+    missed[7], missed_conf[7] = np.nan, 0.0
+    fused, _ = fuse_pose_estimates(kf, pred, pres, missed, missed_conf, _boxes(gt), PoseFusionOptions(min_conf=0.0))
+    assert np.isfinite(fused).all() and np.linalg.norm(fused - gt, axis=-1).max() < 3.0
 
 
 def test_keyframe_bias_applies_to_still_keypoints_only() -> None:

@@ -1026,9 +1026,10 @@ def _shape_key(shape: Element) -> tuple[object, ...]:
 
     def num(v: str | None) -> object:
         try:
-            return round(float(v or "nan"), 2)
+            x = float(v) if v is not None else None
         except ValueError:
             return v
+        return None if x is None or x != x else round(x, 2)  # NaN never equals itself
 
     corners = ("xtl", "ytl", "xbr", "ybr")
     coords = (*(num(shape.get(k)) for k in corners), num(shape.get("rotation", "0")))
@@ -1044,13 +1045,20 @@ def _shape_key(shape: Element) -> tuple[object, ...]:
     return (shape.tag, coords, flags, attrs, points)
 
 
+def _keyframe_shapes_by_frame(el: Element) -> dict[int, Element]:
+    """A track element's keyframe shapes by frame; shapes without a whole-number frame are left to the reader,
+    which names them."""
+    out = {}
+    for c in el:
+        frame = c.get("frame", "")
+        if c.tag in ("box", "skeleton") and c.get("keyframe", "1") == "1" and frame.strip().isdigit():
+            out[int(frame)] = c
+    return out
+
+
 def _keyframe_keys(el: Element) -> dict[int, tuple[object, ...]]:
     """A track element's keyframe shapes by frame, as :func:`_shape_key` sees them."""
-    return {
-        int(c.get("frame", "-1")): _shape_key(c)
-        for c in el
-        if c.tag in ("box", "skeleton") and c.get("keyframe", "1") == "1"
-    }
+    return {f: _shape_key(c) for f, c in _keyframe_shapes_by_frame(el).items()}
 
 
 def _previous_tracks(previous: Path) -> list[tuple[str, dict[int, tuple[object, ...]], set[int]]]:
@@ -1074,7 +1082,8 @@ def _previous_tracks(previous: Path) -> list[tuple[str, dict[int, tuple[object, 
         out.append((el.get("label", ""), _keyframe_keys(el), added))
     if not any(added for _, _, added in out):
         raise InvalidInputError(
-            f"{previous.name}: names no keyframe prelabel added (expected a file `prelabel interpolate` wrote)"
+            f"{previous.name}: names no keyframe prelabel added: not a file `prelabel interpolate` wrote, or one "
+            "where it added none (then there is nothing to fill again: run without --previous)"
         )
     return out
 
@@ -1109,10 +1118,8 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
     free = list(range(len(prev)))
     removed = edited = matched = unmatched = 0
     for el in root.iter("track"):
-        shapes = {
-            int(c.get("frame", "-1")): c for c in el if c.tag in ("box", "skeleton") and c.get("keyframe", "1") == "1"
-        }
-        keys = _keyframe_keys(el)
+        shapes = _keyframe_shapes_by_frame(el)
+        keys = {f: _shape_key(c) for f, c in shapes.items()}
         label = el.get("label", "")
         options = [
             (sum(1 for f in keys.keys() & prev[i][1].keys() if keys[f] == prev[i][1][f]), i)

@@ -105,7 +105,11 @@ class PoseFusionOptions:
             ("fill_conf >= 0", self.fill_conf >= 0, self.fill_conf),
             ("fill_min_match in [0, 1]", 0 <= self.fill_min_match <= 1, self.fill_min_match),
             ("bias_max >= 0", self.bias_max >= 0, self.bias_max),
-            ("still_move > 0 and still_speed > 0", self.still_move > 0 and self.still_speed > 0, self.still_move),
+            (
+                "still_move > 0 and still_speed > 0",
+                self.still_move > 0 < self.still_speed,
+                (self.still_move, self.still_speed),
+            ),
         )
         for what, ok, got in checks:
             if not ok:
@@ -292,12 +296,14 @@ def fuse_pose_estimates(
     # place as for a keypoint the keyframes leave out, and the held guess is kept only where none does.
     key_pres = pres[kf - kf[0]]
     known = pres & ~held_keypoints(kf, key_pres)
-    # Left/right swap decided on keypoints both predicted and confidently estimated.
-    index, _ = swap_left_right(pred, np.nan_to_num(raw), (conf >= opts.min_conf) & known, opts.swap_margin)
+    # Left/right swap decided on keypoints both predicted and confidently estimated (at keyframes too, for the
+    # offsets measured there).
+    usable = (raw_conf >= opts.min_conf) & np.isfinite(raw).all(-1)
+    index, _ = swap_left_right(pred, np.nan_to_num(raw), usable & known, opts.swap_margin)
     rows = np.arange(n)[:, None]
     est, conf = raw[rows, index], conf[rows, index]
     if opts.bias_max > 0:
-        est = est - keyframe_bias(kf, pred, known, raw, raw_conf, size, opts)
+        est = est - keyframe_bias(kf, pred, known, est, np.where(usable, raw_conf, -1.0)[rows, index], size, opts)
     gate = (opts.gate_near + (opts.gate_far - opts.gate_near) * s) * size
     dist = np.linalg.norm(np.nan_to_num(est) - pred, axis=-1)
     accept = known & (conf >= opts.min_conf) & (dist <= gate[:, None])
@@ -335,18 +341,20 @@ def keyframe_bias(
 ) -> Float64Array:
     """The pose model's offset from the annotator's keypoints on still keypoints, to take off its estimates.
 
-    At each keyframe the offset of a confident estimate (after the left/right swap test) from the annotator's
-    keypoint is measured, where it is at most ``bias_max`` of the box's longer side. In a gap it is interpolated
+    At each keyframe the offset of a confident estimate from the annotator's keypoint is measured, where it is at
+    most ``bias_max`` of the box's longer side. In a gap it is interpolated
     linearly between the two keyframes (held where only one has it), weighted by how still the keypoint is: 1 for a
     keypoint that moves less than half ``still_move`` of the box's longer side between the keyframes and whose
-    estimates move less than half ``still_speed`` a frame, fading to 0 at either limit. Zero at keyframes.
+    estimates move less than half ``still_speed`` a frame, fading to 0 at either limit. Zero at keyframes, and over a
+    gap with fewer than two confident estimates in between (how still the keypoint keeps is not known there).
 
     Args:
         key_frames: (K,) int64 strictly increasing; ``pred``'s rows run from ``key_frames[0]``.
         pred: (T, 17, 2) prediction, equal to the annotator's keypoints at keyframes.
         known: (T, 17) where the prediction holds a keypoint (not a guess).
-        est_xy: (T, 17, 2) estimates (NaN where none).
-        est_conf: (T, 17) their confidences, keyframes included (0 where unusable).
+        est_xy: (T, 17, 2) estimates (NaN where none), left and right already matched to the prediction
+            (:func:`swap_left_right`).
+        est_conf: (T, 17) their confidences, keyframes included (below 0 where unusable).
         size: (T,) the box path's longer side (0 where no box).
         opts: ``min_conf``, ``swap_margin``, ``bias_max``, ``still_move``, ``still_speed``.
 
@@ -356,12 +364,10 @@ def keyframe_bias(
     n = len(pred)
     out = np.zeros((n, 17, 2))
     rows = np.asarray(key_frames, np.int64) - int(key_frames[0])
-    usable = (est_conf >= opts.min_conf) & known
-    index, _ = swap_left_right(pred[rows], np.nan_to_num(est_xy[rows]), usable[rows], opts.swap_margin)
-    r = np.arange(len(rows))[:, None]
-    off = np.nan_to_num(est_xy[rows][r, index]) - pred[rows]
+    usable = (est_conf >= opts.min_conf) & known & np.isfinite(est_xy).all(-1)
+    off = np.nan_to_num(est_xy[rows]) - pred[rows]
     near = np.hypot(off[..., 0], off[..., 1]) <= opts.bias_max * size[rows, None]
-    ok = usable[rows][r, index] & known[rows] & near
+    ok = usable[rows] & near
     for g in range(len(rows) - 1):
         a, b = int(rows[g]), int(rows[g + 1])
         if b - a < 2:
