@@ -3,7 +3,8 @@
 Scenes:
 - ``pets09``: PETS09-S2L1 (real video and ground truth, ``../shared/data/pets09-s2l1``); ``guided`` also uses the
   sequence's public Faster R-CNN detections (``det/det.txt``) as its detector, ``guided-frames`` uses frames only.
-- ``fast-motion``: generated scenes (``prelabel.synthetic``, preset ``fast-motion``), boxes and skeletons.
+- ``fast-motion``: generated scenes (``prelabel.synthetic``, preset ``fast-motion``), boxes and skeletons
+  (``--preset`` takes another preset, e.g. ``actions``: everyday motion at 30 fps).
 - ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``), or
   without one (``--mot-gt gt.txt``: the geometric methods and ``auto``; a ``seqinfo.ini`` beside it or one folder up
   gives the frame size and length).
@@ -57,6 +58,7 @@ from prelabel.metrics.interpolation import (
     speed_bin_masks,
     summarize_boxes,
 )
+from prelabel.synthetic.presets import PRESETS
 from prelabel.types import Detections, Keyframe, Skeleton
 
 logger = logging.getLogger("benchmarks.interpolation")
@@ -843,7 +845,7 @@ def markdown(results: dict[str, object]) -> str:
     by_cls = results.get("keyframes_needed_fast_motion_by_class", {})
     if by_cls:
         lines += [
-            "| class (fast-motion) | method | policy | keyframes | ratio to linear |",
+            "| class (generated scenes) | method | policy | keyframes | ratio to linear |",
             "| --- | --- | --- | --- | --- |",
         ]
         for c, per_m in by_cls.items():  # type: ignore[attr-defined]
@@ -957,7 +959,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         nargs="+",
         default=[20, 21, 22, 23, 24, 25],
-        help="generated fast-motion seeds (default: seeds no default was chosen on)",
+        help="seeds of the generated scenes (default: seeds no default was chosen on)",
     )
     ap.add_argument(
         "--mot-gt",
@@ -980,7 +982,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="add the MOT15 sequences of ../shared/data/mot15 (ground truth, no frames: geometric methods and auto; "
         "--min-visibility does not apply, their visibility column is -1)",
     )
-    ap.add_argument("--no-fast", action="store_true", help="leave out the generated fast-motion scenes")
+    ap.add_argument("--no-fast", action="store_true", help="leave out the generated scenes")
+    ap.add_argument(
+        "--preset",
+        default="fast-motion",
+        choices=sorted(PRESETS),
+        help="the generated scenes' preset (default fast-motion; e.g. actions: people squatting, bending and falling "
+        "at 30 fps, where keyframes every few frames leave little for the frames to add)",
+    )
     ap.add_argument("--no-detector", action="store_true", help="no shipped-detector support on generated scenes")
     ap.add_argument("--no-effort", action="store_true")
     ap.add_argument(
@@ -1025,14 +1034,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             except InputError as exc:
                 ap.exit(2, f"{ap.prog}: error: {exc}\n")
     seeds = [] if args.no_fast else args.fast_seeds[:2] if args.quick else args.fast_seeds
-    fast = synthetic_scenes("fast-motion", seeds, detector=not args.no_detector)
+    gen = args.preset  # the generated scenes' name in the results
+    fast = synthetic_scenes(gen, seeds, detector=not args.no_detector)
     if not scenes and not fast:
         ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt")
     if not fast and all(sc.video is None for sc in scenes) and set(args.methods) <= set(VIDEO_METHODS):
         needs = "needs" if len(args.methods) == 1 else "need"
         ap.error(f"nothing to measure: {' and '.join(args.methods)} {needs} a video, and no scene has one")
     with_det = bool(fast) and all(sc.detections is not None for sc in fast)
-    # Pool the generated seeds into one scene ("fast-motion"): spans of each seed keep their own frames.
+    # Pool the generated seeds into one scene (named after the preset): spans of each seed keep their own frames.
     results: dict[str, object] = {
         "notes": [
             f"run: methods {' '.join(args.methods)}; k {' '.join(map(str, args.ks))}"
@@ -1054,17 +1064,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     for sc in scenes:
         results["notes"].extend(sc.notes)  # type: ignore[union-attr]
         results["scenes"][sc.name] = evaluate([sc], args.methods, args.ks)  # type: ignore[index]
-    groups = ([("fast-motion", fast)] if fast else []) + [(s.name, [s]) for s in scenes]
+    groups = ([(gen, fast)] if fast else []) + [(s.name, [s]) for s in scenes]
     if fast:
-        results["scenes"]["fast-motion"] = evaluate(fast, args.methods, args.ks, args.per_class)  # type: ignore[index]
+        results["scenes"][gen] = evaluate(fast, args.methods, args.ks, args.per_class)  # type: ignore[index]
     results["detector_ceiling_mean_iou"] = {
         name: detector_ceiling(group) for name, group in groups if all(sc.detections is not None for sc in group)
     }
     if with_det:
-        results["pose_ceiling_pck05_limbs"] = {"fast-motion": pose_ceiling(fast)}
+        results["pose_ceiling_pck05_limbs"] = {gen: pose_ceiling(fast)}
     if fast:
         results["notes"].append(  # type: ignore[union-attr]
-            f"fast-motion: prelabel.synthetic preset 'fast-motion', seeds {list(seeds)}; "
+            f"{gen}: prelabel.synthetic preset '{gen}', seeds {list(seeds)}; "
             + (
                 f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls, at "
                 f"{BALL_IMGSZ} px), run once per scene; guided-frames uses frames only"
@@ -1079,7 +1089,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"keyframes needed ({', '.join(measured)}"
             + ("; kalman-ca is left out of it" if "kalman-ca" in args.methods else "")
             + "): "
-            + ("all fast-motion spans; " if fast else "")
+            + (f"all {gen} spans; " if fast else "")
             + (f"the first {args.effort_spans} spans of each " if args.effort_spans > 1 else "the first span of each ")
             + ("other " if fast else "")
             + "scene"
@@ -1093,8 +1103,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "tuning: the defaults of guided, its detection path and pose fusion were chosen on PETS09-S2L1"
         + (" (so its numbers here are not held out)" if any(s.name == "pets09" for s in scenes) else "")
         + " and on generated fast-motion seeds 0-5, with seeds 10-15 used to check choices; the default "
-        "--fast-seeds 20-25 served neither. Expect smaller gains on footage none of it resembles (--mot-gt/--video "
-        "takes your own)"
+        "--fast-seeds 20-25 served neither"
+        + (
+            f" (the {gen} preset was not used to choose defaults, except that the correction of the pose model's "
+            "offset on still keypoints was first seen on one actions scene, seed 5)"
+            if gen != "fast-motion"
+            else ""
+        )
+        + ". Expect smaller gains on footage none of it resembles (--mot-gt/--video takes your own)"
     )
 
     if not args.no_effort and eff_methods:
@@ -1105,7 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for m in eff_methods:
                 if not _runs_on(m, group):
                     continue
-                cap = None if name == "fast-motion" else args.effort_spans
+                cap = None if name == gen else args.effort_spans
                 eff[name][m] = {}
                 for pol in ("suggested", "worst"):
                     per_span = [
@@ -1114,7 +1130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         for sp, n in zip(s.spans, keyframes_needed_per_span(s, m, pol, max_spans=cap), strict=False)
                     ]
                     eff[name][m][pol] = sum(n for _, n in per_span)
-                    if args.per_class and name == "fast-motion":
+                    if args.per_class and name == gen:
                         for c in sorted({sp.class_name for sp, _ in per_span}):
                             eff_class[c][m][pol] = sum(n for sp, n in per_span if sp.class_name == c)
                 logger.info("keyframes needed %s %s: %s", name, m, eff[name][m])
