@@ -856,8 +856,13 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         stripped = args.stripped = strip_added_keyframes(original, args.previous, args.input)
         print(f"note: --previous {args.previous.name}: {stripped.removed} keyframe(s) prelabel added there and left "
               f"unchanged are filled again; {stripped.edited} changed since are kept as the annotator's"
+              + (f"; {stripped.held} unchanged kept all the same (their frames pair with a skeleton keyframe of "
+                 "yours, or would not be filled again)" if stripped.held else "")
               + (f"; {stripped.unmatched} track(s) match none of its tracks (all their keyframes kept)"
                  if stripped.unmatched else ""), file=sys.stderr)  # fmt: skip
+        if stripped.removed == 0 and stripped.edited > 0:
+            print(f"warning: none of the keyframes prelabel added in {args.previous.name} is unchanged in "
+                  f"{original.name}: is it the file this export was made from?", file=sys.stderr)  # fmt: skip
         try:
             return _interpolate(args, shown=original)
         finally:

@@ -549,6 +549,8 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     """A person keyed with boxes on some frames and skeletons on others (a CVAT user's habit) had the skeletons filled
     from the box keyframes' skeletons alone, without a word; now a warning says which skeleton keyframes do not guide
     the fill, and how to make them."""
+    import xml.etree.ElementTree as ET
+
     from prelabel.formats import load
     from prelabel.types import COCO17_KEYPOINTS
 
@@ -603,6 +605,20 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     skeletons = [b.skeleton if (b := back.at(f)) is not None else None for f in range(30)]
     shown = [f for f, s in enumerate(skeletons) if s is not None and s.present.any()]
     assert shown == [*range(22), 29], shown
+    # Points of the annotator's keyframe that CVAT did not key there (keyframe="0", as it exports them) are keyed on
+    # the frames prelabel adds: CVAT's importer drops a point that is not, and with it the fill.
+    partial = tmp_path / "partial.xml"
+    partial.write_text(aligned.read_text().replace('keyframe="1" outside="0" occluded="0" points="1', 'keyframe="0" '
+                       'outside="0" occluded="0" points="1'))  # fmt: skip
+    out = tmp_path / "o5.xml"
+    assert main(["interpolate", str(partial), "--method", "kalman", "--every-frame", "--out", str(out)]) == 0
+    added_points = [
+        pt.get("keyframe")
+        for sk in ET.parse(out).getroot().iter("skeleton")
+        if sk.get("frame") not in ("0", "15", "29")
+        for pt in sk.iter("points")
+    ]
+    assert len(added_points) == 27 * 17 and set(added_points) == {"1"}
     # Not where the box is not shown either (the person has left): there is no box keyframe to ask for.
     gone = tmp_path / "gone.xml"
     gone.write_text(
@@ -618,8 +634,6 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     assert "skeleton keyframe(s)" not in capsys.readouterr().err
     # --previous recognises the skeleton keyframes prelabel added as well as the boxes (a skeleton shape has no box
     # coordinates: they once compared as NaN, never equal, and no skeleton track matched).
-    import xml.etree.ElementTree as ET
-
     first = tmp_path / "aligned-filled.xml"
     assert main(["interpolate", str(aligned), "--method", "kalman", "--every-frame", "--out", str(first)]) == 0
     export = tmp_path / "export.xml"
@@ -630,6 +644,22 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     previous = json.loads(capsys.readouterr().out)["previous"]
     assert previous["tracks"] == 2 and previous["unmatched"] == 0 and previous["edited"] == 0
     assert previous["removed"] == 2 * (30 - 3)  # every frame but the three keyframes, in both tracks
+    # A CVAT user corrected the pose on a frame where prelabel had added both keyframes, leaving the box: the box
+    # keyframe stays with it (taken out, the skeleton keyframe would lose its box and the pose around it its fill).
+    tree = ET.parse(first)
+    for tr in tree.getroot().iter("track"):
+        for sk in tr.iter("skeleton"):
+            if sk.get("frame") == "7":
+                pt = sk.find("points")
+                assert pt is not None
+                pt.set("points", "1.00,2.00")
+    tree.write(export)
+    argv = ["interpolate", str(export), "--method", "kalman", "--every-frame", "--previous", str(first)]
+    assert main([*argv, "--out", str(again)]) == 0
+    previous = json.loads(capsys.readouterr().out)["previous"]
+    assert (previous["edited"], previous["held"], previous["removed"]) == (1, 1, 2 * 27 - 2)
+    skeleton_frames = {int(sk.get("frame", "")) for sk in ET.parse(again).getroot().iter("skeleton")}
+    assert skeleton_frames == set(range(30))  # filled again around frame 7, every frame as asked
     # A frame number that is not one is named by the reader, as without --previous (it raised ValueError).
     export.write_text(export.read_text().replace('frame="5"', 'frame="5a"', 1))
     assert main(["interpolate", str(export), "--previous", str(first), "--out", str(tmp_path / "bad.xml")]) == 2

@@ -27,6 +27,7 @@ CVAT has no place for scores, keypoint confidences or timestamps: importers give
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import logging
@@ -1010,6 +1011,9 @@ class StrippedKeyframes:
     Attributes:
         removed: keyframes prelabel had added and the export still holds unchanged (taken out, to be filled again).
         edited: keyframes prelabel had added that the annotator changed (kept, as theirs now).
+        held: keyframes prelabel had added, unchanged, kept all the same: the fill would not come back on their
+            frames (a skeleton next to a skeleton keyframe with no box keyframe on its frame), or the annotator keyed
+            the skeleton on their frame (the box keyframe there pairs with it).
         tracks: the export's tracks matched to a track of the previous file.
         unmatched: the export's tracks none of the previous file's matched (all their keyframes count as the
             annotator's).
@@ -1017,6 +1021,7 @@ class StrippedKeyframes:
 
     removed: int
     edited: int
+    held: int
     tracks: int
     unmatched: int
 
@@ -1099,7 +1104,10 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
     Each track of ``src`` is matched to the ``previous`` track of the same label sharing most identical keyframe
     shapes (CVAT numbers tracks afresh on export). A keyframe prelabel added is taken out where ``src`` holds it
     unchanged (position, outside/occluded/z-order, attribute values, skeleton points, to 0.01 px); one the annotator
-    changed stays, as theirs. Nothing else changes.
+    changed stays, as theirs. Box and skeleton tracks of one ``group_id`` are one object: a box keyframe prelabel
+    added stays where the skeleton keyframe on its frame stays (an annotator's correction of the pose there pairs
+    with it), and a skeleton keyframe prelabel added stays unless both skeleton keyframes around it that stay fall on
+    box keyframes (only there is the skeleton filled again). Nothing else changes.
 
     Args:
         src: the new CVAT for video 1.1 export.
@@ -1116,7 +1124,9 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
     root = parse_xml_safely(src)
     prev = _previous_tracks(previous)
     free = list(range(len(prev)))
-    removed = edited = matched = unmatched = 0
+    edited = matched = unmatched = 0
+    # Per matched track: its element, keyframe shapes by frame, and the unchanged keyframes prelabel added.
+    found: list[tuple[Element, dict[int, Element], set[int]]] = []
     for el in root.iter("track"):
         shapes = _keyframe_shapes_by_frame(el)
         keys = {f: _shape_key(c) for f, c in shapes.items()}
@@ -1133,15 +1143,46 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
         free.remove(best)
         matched += 1
         _, theirs, added = prev[best]
-        for f in sorted(added & shapes.keys()):
-            if f in theirs and keys[f] == theirs[f]:
-                el.remove(shapes[f])
-                removed += 1
-            else:
-                edited += 1
+        unchanged = {f for f in added & shapes.keys() if f in theirs and keys[f] == theirs[f]}
+        edited += len(added & shapes.keys()) - len(unchanged)
+        found.append((el, shapes, unchanged))
+    held = _hold_paired(found)
+    removed = 0
+    for el, shapes, unchanged in found:
+        for f in unchanged:
+            el.remove(shapes[f])
+        removed += len(unchanged)
     dst.parent.mkdir(parents=True, exist_ok=True)
     ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)
-    return StrippedKeyframes(removed, edited, matched, unmatched)
+    return StrippedKeyframes(removed, edited, held, matched, unmatched)
+
+
+def _hold_paired(found: list[tuple[Element, dict[int, Element], set[int]]]) -> int:
+    """Take out of the ``unchanged`` sets (in place) what :func:`strip_added_keyframes` keeps of a box and skeleton
+    track pair; returns how many."""
+    groups: dict[str, dict[str, tuple[dict[int, Element], set[int]]]] = {}
+    for el, shapes, unchanged in found:
+        group = el.get("group_id", "0") or "0"
+        if group != "0":
+            kind = "skeleton" if any(c.tag == "skeleton" for c in el) else "box"
+            groups.setdefault(group, {})[kind] = (shapes, unchanged)
+    held = 0
+    for pair in groups.values():
+        if "box" not in pair or "skeleton" not in pair:
+            continue  # a skeleton track alone is filled from its own keyframes: every piece comes back
+        (box_shapes, box_out), (skel_shapes, skel_out) = pair["box"], pair["skeleton"]
+        stays = sorted(set(skel_shapes) - skel_out)
+        keep_box = box_out & set(stays)
+        box_out -= keep_box
+        anchors = set(box_shapes) - box_out
+        keep_skel = set()
+        for f in skel_out:
+            i = bisect.bisect_left(stays, f)
+            if i == 0 or i == len(stays) or stays[i - 1] not in anchors or stays[i] not in anchors:
+                keep_skel.add(f)
+        skel_out -= keep_skel
+        held += len(keep_box) + len(keep_skel)
+    return held
 
 
 def _skeleton_shape(template: Element, f: int, skeleton: Skeleton) -> Element | None:
@@ -1157,6 +1198,8 @@ def _skeleton_shape(template: Element, f: int, skeleton: Skeleton) -> Element | 
         k = _KEYPOINT_INDEX.get(pt.get("label", ""))
         if k is None:
             continue
+        # Keyed on this frame, whatever the template's point says (CVAT's importer drops a point that is not).
+        pt.set("keyframe", "1")
         if bool(skeleton.present[k]):
             x, y = skeleton.keypoints[k, :2]
             pt.set("points", f"{_f2(x)},{_f2(y)}")
