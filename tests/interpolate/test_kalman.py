@@ -14,6 +14,7 @@ from prelabel.interpolate.kalman import (
     SmootherParams,
     likely_keyframe_states,
     process_noise,
+    rest_velocities,
     rts_smooth,
     transition,
 )
@@ -119,6 +120,38 @@ def test_a_small_box_nudged_on_two_frames_keeps_its_size() -> None:
     assert np.abs(res.xyxy - np.array([100.0, 100.0, 120.0, 140.0])).max() <= 3.5
 
 
+@pytest.mark.parametrize("method", ["kalman", "auto"])
+def test_a_keyframe_after_a_stop_does_not_move_the_box_while_it_stands(method: str) -> None:
+    """A person keyed at the same place at frames 0, 20, 40 and 60 moves off fast after 60; the annotator keys 66. The
+    velocity the smoother carried across frame 60 made the box drift toward the move from frame 40 on (15.6 px with
+    kalman on a generated clip, 28 px with guided, 20 frames before the keyframe that showed the move); a gap that
+    the keyframes show at rest now holds it."""
+    still = [300.0, 120.0, 360.0, 290.0]
+    kfs = [Keyframe(f, still) for f in (0, 20, 40, 60)] + [Keyframe(66, [330.0, 80.0, 410.0, 290.0])]
+    kfs.append(Keyframe(80, [380.0, 70.0, 430.0, 290.0]))
+    res = interpolate_track(kfs, method)
+    assert np.abs(res.xyxy[:61] - np.array(still)).max() < 0.5
+    # Without the limit it drifts: the limit is what holds it.
+    loose = interpolate_track(kfs, method_object=KalmanMethod(rest_rel=None)) if method == "kalman" else None
+    if loose is not None:
+        assert np.abs(loose.xyxy[40:60] - np.array(still)).max() > 5.0
+
+
+def test_rest_velocities_limit_only_gaps_at_rest() -> None:
+    kf = np.array([0, 10, 20, 30])
+    z = np.array([[0.0, 0.0], [1.0, 50.0], [1.5, 100.0], [40.0, 150.0]])  # x at rest over 0-20, then moves; y moves
+    v = np.array([[0.5, 5.0], [2.0, 5.0], [-1.0, 5.0], [4.0, 5.0]])
+    out = rest_velocities(kf, z, v, rest_px=2.0)
+    # No gap is at rest in every coordinate (y moves 50 px a gap): nothing changes.
+    np.testing.assert_array_equal(out, v)
+    z[:, 1] = [0.0, 0.5, 1.0, 60.0]
+    out = rest_velocities(kf, z, v, rest_px=2.0)
+    # Gaps 0-10 and 10-20 are at rest: velocities at frames 0, 10, 20 clipped into [0, 3 x slope] of each gap.
+    np.testing.assert_allclose(out[:3, 0], [0.3, 0.15, 0.0])
+    np.testing.assert_allclose(out[:3, 1], [0.15, 0.15, 0.15])
+    np.testing.assert_array_equal(out[3], v[3])  # after the moving gap: as it was
+
+
 def test_consecutive_keyframes_pin_a_sharp_turn() -> None:
     """A walker at 4 px a frame turns back at frame 30; the annotator keys 29, 30 and 31 to pin the turn. The box's
     steady size must not damp the turn the x keyframes show (each coordinate weighs its own process noise)."""
@@ -161,6 +194,11 @@ def test_likely_states_weigh_little_process_noise_for_a_still_object_and_much_fo
     np.testing.assert_array_equal(states_still[:, 0], still)  # the positions are the keyframes'
     np.testing.assert_array_equal(states_bounce[:, 0], bounce)
     assert np.abs(states_still[:, 1]).max() < 0.1  # 1 px of jitter every 10 frames is no motion
+
+
+def test_kalman_rest_must_be_non_negative() -> None:
+    with pytest.raises(InvalidInputError, match="rest_rel"):
+        KalmanMethod(rest_rel=-0.1)
 
 
 def test_kalman_jitter_must_be_positive() -> None:

@@ -168,6 +168,11 @@ class KalmanMethod:
             is not taken for the object's speed over the next gap. None: the velocities follow the keyframes exactly
             (the natural cubic spline through them).
         jitter_min_px: the placement noise's floor in pixels: people place a small box no closer than a large one.
+        rest_rel: (``cv``) a gap over which no coordinate of the box (centre, width, height) moves more than this
+            fraction of the mean box diagonal holds the object at rest: the path stays between its keyframes there
+            (:func:`~prelabel.interpolate.kalman.rest_velocities`), however fast it moves after. None: no limit.
+            On generated actions scenes (seeds 20-22, people squatting, bending, falling) mean IoU at k=20 went 0.732
+            -> 0.759; on PETS09-S2L1 0.8137 -> 0.8123, on the MOT15 sequences within 0.005 either way.
     """
 
     name: str = "kalman"
@@ -177,8 +182,11 @@ class KalmanMethod:
     jitter_rel: float | None = 0.01
     jitter_min_px: float = 1.0
     curvature: bool = True
+    rest_rel: float | None = 0.05
 
     def __post_init__(self) -> None:
+        if self.rest_rel is not None and not (np.isfinite(self.rest_rel) and self.rest_rel >= 0):
+            raise InvalidInputError(f"kalman rest_rel must be >= 0 or None, got {self.rest_rel}")
         if self.jitter_rel is not None and not (np.isfinite(self.jitter_rel) and self.jitter_rel > 0):
             raise InvalidInputError(f"kalman jitter_rel must be positive or None, got {self.jitter_rel}")
         if not (np.isfinite(self.jitter_min_px) and self.jitter_min_px >= 0):
@@ -191,7 +199,8 @@ class KalmanMethod:
         q = self.q_rel * scale * scale * (1.0 if model == "cv" else 1e-2)
         params = SmootherParams(model, q=q, r=1e-4, prior_var=1e4 * scale * scale)
         jitter = None if self.jitter_rel is None else max(self.jitter_rel * scale, self.jitter_min_px) ** 2
-        mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params, jitter)
+        rest = None if self.rest_rel is None else self.rest_rel * scale
+        mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params, jitter, rest)
         if model == "ca":  # the acceleration prior is diffuse; report the bridge uncertainty instead
             std = bridge_uncertainty(run.key_frames, scale, self.q_rel)
         other = linear_boxes(run.key_frames, run.key_xyxy) if self.curvature else None
