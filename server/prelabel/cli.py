@@ -860,7 +860,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                  "yours, or would not be filled again)" if stripped.held else "")
               + (f"; {stripped.unmatched} track(s) match none of its tracks (all their keyframes kept)"
                  if stripped.unmatched else ""), file=sys.stderr)  # fmt: skip
-        if stripped.removed == 0 and stripped.edited > 0:
+        if stripped.removed + stripped.held == 0 and stripped.edited > 0:
             print(f"warning: none of the keyframes prelabel added in {args.previous.name} is unchanged in "
                   f"{original.name}: is it the file this export was made from?", file=sys.stderr)  # fmt: skip
         try:

@@ -660,6 +660,20 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     assert (previous["edited"], previous["held"], previous["removed"]) == (1, 1, 2 * 27 - 2)
     skeleton_frames = {int(sk.get("frame", "")) for sk in ET.parse(again).getroot().iter("skeleton")}
     assert skeleton_frames == set(range(30))  # filled again around frame 7, every frame as asked
+    # Hiding the skeleton on one frame prelabel added (every point outside) hides it there only: the added keyframe
+    # that shows it again stays (taken out, the skeleton stayed hidden up to the next keyframe, 8 frames).
+    tree = ET.parse(first)
+    for sk in tree.getroot().iter("skeleton"):
+        if sk.get("frame") == "7":
+            for pt in sk.iter("points"):
+                pt.set("outside", "1")
+    tree.write(export)
+    assert main([*argv, "--out", str(again)]) == 0
+    previous = json.loads(capsys.readouterr().out)["previous"]
+    assert previous["held"] >= 2, previous  # the box keyframe at 7 and the skeleton keyframe at 8
+    skeletons = [b.skeleton if (b := load("cvat", again).tracks[0].at(f)) is not None else None for f in range(30)]
+    shown = [f for f, s in enumerate(skeletons) if s is not None and s.present.any()]
+    assert shown == [f for f in range(30) if f != 7], shown
     # A frame number that is not one is named by the reader, as without --previous (it raised ValueError).
     export.write_text(export.read_text().replace('frame="5"', 'frame="5a"', 1))
     assert main(["interpolate", str(export), "--previous", str(first), "--out", str(tmp_path / "bad.xml")]) == 2

@@ -1066,6 +1066,14 @@ def _keyframe_keys(el: Element) -> dict[int, tuple[object, ...]]:
     return {f: _shape_key(c) for f, c in _keyframe_shapes_by_frame(el).items()}
 
 
+def _hides(shape: Element) -> bool:
+    """Whether a keyframe shape hides the object: a box outside, or a skeleton with every point outside."""
+    if shape.tag == "skeleton":
+        points = shape.findall("points")
+        return shape.get("outside", "0") == "1" or (bool(points) and all(p.get("outside", "0") == "1" for p in points))
+    return shape.get("outside", "0") == "1"
+
+
 def _previous_tracks(previous: Path) -> list[tuple[str, dict[int, tuple[object, ...]], set[int]]]:
     """(label, keyframe shapes by frame, frames prelabel added) per track of a file :func:`patch_cvat` wrote."""
     parser = DefusedET.DefusedXMLParser(
@@ -1160,13 +1168,27 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
 def _hold_paired(found: list[tuple[Element, dict[int, Element], set[int]]]) -> int:
     """Take out of the ``unchanged`` sets (in place) what :func:`strip_added_keyframes` keeps of a box and skeleton
     track pair; returns how many."""
-    groups: dict[str, dict[str, tuple[dict[int, Element], set[int]]]] = {}
-    for el, shapes, unchanged in found:
-        group = el.get("group_id", "0") or "0"
-        if group != "0":
-            kind = "skeleton" if any(c.tag == "skeleton" for c in el) else "box"
-            groups.setdefault(group, {})[kind] = (shapes, unchanged)
+    groups: dict[int, dict[str, tuple[dict[int, Element], set[int]]]] = {}
     held = 0
+    for _, shapes, unchanged in found:
+        # A keyframe that hides the object (outside, or every skeleton point outside) hides it up to the next one:
+        # the added keyframe that shows it again stays, or taking it out would hide the frames after it too.
+        stays = sorted(set(shapes) - unchanged)
+        for f in stays:
+            if _hides(shapes[f]):
+                after = [g for g in unchanged if g > f]
+                nxt = min(after, default=None)
+                if nxt is not None and not any(f < s < nxt for s in stays):
+                    unchanged.discard(nxt)
+                    held += 1
+    for el, shapes, unchanged in found:
+        try:
+            group = int(el.get("group_id", "0") or 0)
+        except ValueError:
+            group = 0
+        if group > 0:  # the reader pairs the first box and the first skeleton track of a group
+            kind = "skeleton" if any(c.tag == "skeleton" for c in el) else "box"
+            groups.setdefault(group, {}).setdefault(kind, (shapes, unchanged))
     for pair in groups.values():
         if "box" not in pair or "skeleton" not in pair:
             continue  # a skeleton track alone is filled from its own keyframes: every piece comes back

@@ -168,11 +168,10 @@ class KalmanMethod:
             is not taken for the object's speed over the next gap. None: the velocities follow the keyframes exactly
             (the natural cubic spline through them).
         jitter_min_px: the placement noise's floor in pixels: people place a small box no closer than a large one.
-        rest_rel: (``cv``) a gap over which no coordinate of the box (centre, width, height) moves more than this
-            fraction of the mean box diagonal holds the object at rest: the path stays between its keyframes there
-            (:func:`~prelabel.interpolate.kalman.rest_velocities`), however fast it moves after. None: no limit.
-            On generated actions scenes (seeds 20-22, people squatting, bending, falling) mean IoU at k=20 went 0.732
-            -> 0.759; on PETS09-S2L1 0.8137 -> 0.8123, on the MOT15 sequences within 0.005 either way.
+        rest_rel: (``cv``) a gap over which no coordinate of the box (centre, width, height) moves faster than this
+            fraction of the mean box diagonal a frame holds the object at rest: the path stays between its keyframes
+            there (:func:`~prelabel.interpolate.kalman.rest_velocities`), however fast it moves after. None: no
+            limit. 0.0025 a frame is 5% of the diagonal over a 20-frame gap.
     """
 
     name: str = "kalman"
@@ -182,7 +181,7 @@ class KalmanMethod:
     jitter_rel: float | None = 0.01
     jitter_min_px: float = 1.0
     curvature: bool = True
-    rest_rel: float | None = 0.05
+    rest_rel: float | None = 0.0025
 
     def __post_init__(self) -> None:
         if self.rest_rel is not None and not (np.isfinite(self.rest_rel) and self.rest_rel >= 0):

@@ -288,22 +288,24 @@ def bridge_coefficients(
 
 
 def rest_velocities(
-    key_frames: npt.NDArray[np.int64], key_values: Float64Array, vel: Float64Array, rest_px: float
+    key_frames: npt.NDArray[np.int64], key_values: Float64Array, vel: Float64Array, rest_speed: float
 ) -> Float64Array:
     """Velocities at the keyframes, limited at the ends of gaps where the object is at rest.
 
     A constant-velocity smoother carries velocity across keyframes: an object keyed at the same place at both ends of
     a gap and moving off fast after it drifts toward where it goes next before it leaves (on a generated clip, 28 px
     on a 70 px wide person, 20 frames before the new keyframe that revealed the move). Over a gap where no coordinate
-    moves more than ``rest_px`` between its keyframes, each end's velocity is clipped to ``[0, 3 d]`` (the sign of
-    ``d``, the gap's secant slope): the cubic between them (the bridge's mean) then stays between their values
-    (Fritsch and Carlson's condition). Elsewhere velocities are left as they are, and smooth motion keeps its curves.
+    moves faster than ``rest_speed`` (its move between the keyframes over their distance in frames: keyframes a
+    frame apart say nothing of rest, however little the box moves), each end's velocity is clipped to ``[0, 3 d]``
+    (the sign of ``d``, the gap's secant slope): the cubic between them (the bridge's mean) then stays between their
+    values (Fritsch and Carlson's condition). Elsewhere velocities are left as they are: smooth motion keeps its
+    curves.
 
     Args:
         key_frames: (K,) int64 strictly increasing.
         key_values: (K, D) positions at them.
         vel: (K, D) velocities (per frame).
-        rest_px: the largest move between a gap's keyframes, in every coordinate, that counts as at rest.
+        rest_speed: the fastest move a frame, in every coordinate, that counts as at rest (pixels a frame).
 
     Returns:
         (K, D) float64 velocities.
@@ -313,7 +315,7 @@ def rest_velocities(
     v = np.asarray(vel, np.float64).copy()
     move = np.diff(z, axis=0)
     sec = move / np.diff(kf).astype(np.float64)[:, None]  # (K-1, D)
-    rest = (np.abs(move).max(axis=1) <= rest_px)[:, None]
+    rest = (np.abs(sec).max(axis=1) <= rest_speed)[:, None]
     lo = np.where(rest, np.minimum(0.0, 3.0 * sec), -np.inf)
     hi = np.where(rest, np.maximum(0.0, 3.0 * sec), np.inf)
     for end in (0, 1):  # the left and the right keyframe of each gap
@@ -327,7 +329,7 @@ def rts_smooth(
     key_values: Float64Array,
     params: SmootherParams,
     jitter_var: float | None = None,
-    rest_px: float | None = None,
+    rest_speed: float | None = None,
 ) -> tuple[Float64Array, Float64Array]:
     """Smooth ``D`` independent coordinates through keyframes, returning every frame from first to last keyframe.
 
@@ -339,9 +341,9 @@ def rts_smooth(
             keyframes come from :func:`likely_keyframe_states` (the path still passes through every keyframe; with
             ``ca``, three keyframes fit a parabola whatever the noise). None: keyframes are near-exact (``params.r``)
             for the velocities too.
-        rest_px: (``cv``) a gap over which no coordinate moves more than this many pixels holds the object at rest:
-            the velocities at its ends are limited (:func:`rest_velocities`) so the path there stays between its
-            keyframes' values. None: no limit.
+        rest_speed: (``cv``) a gap over which no coordinate moves faster than this (pixels a frame) holds the object
+            at rest: the velocities at its ends are limited (:func:`rest_velocities`) so the path there stays between
+            its keyframes' values. None: no limit.
 
     Returns:
         ``(mean, std)``: (T, D) float64 smoothed positions (exactly the keyframe values at keyframes) and (T,)
@@ -362,8 +364,8 @@ def rts_smooth(
         xs, _ = likely_keyframe_states(kf, z, params, jitter_var)
     else:
         xs = keyframe_states(kf, z, params)
-    if rest_px is not None and order == 2:
-        xs[:, 1, :] = rest_velocities(kf, z, xs[:, 1, :], rest_px)
+    if rest_speed is not None and order == 2:
+        xs[:, 1, :] = rest_velocities(kf, z, xs[:, 1, :], rest_speed)
 
     # Frames t0 .. t_last - 1 by segment: d1 = 0 at the left keyframe (where the bridge is the state itself).
     # Segments of equal length share their coefficients: one small matrix product per distinct length.
