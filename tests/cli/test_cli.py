@@ -500,29 +500,33 @@ def test_interpolate_with_a_detector_guides_fast_people(tmp_path: Path, capsys: 
     assert with_det > 0.75 and with_det > frames_only + 0.15, (with_det, frames_only)
 
 
+def _skeleton_xml(frame: int, dx: float, outside: int = 0) -> str:
+    """A CVAT skeleton keyframe of COCO-17 points in a fixed pose, ``dx`` px to the right; every point outside when
+    ``outside``."""
+    from prelabel.types import COCO17_KEYPOINTS
+
+    points = "".join(
+        f'<points label="{name}" keyframe="1" outside="{outside}" occluded="0" points="{100 + dx + 3 * k:.2f},'
+        f'{50 + 6 * k:.2f}"/>'
+        for k, name in enumerate(COCO17_KEYPOINTS)
+    )
+    return f'<skeleton frame="{frame}" keyframe="1" outside="{outside}" z_order="0">{points}</skeleton>'
+
+
 def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An object annotated with skeletons only (a CVAT skeleton track, no box track) is filled from its skeleton
     keyframes, scored and given suggestions like a box track; the annotator's skeleton keyframes stay as they were."""
     import xml.etree.ElementTree as ET
 
     from prelabel.formats.cvat import read_cvat
-    from prelabel.types import COCO17_KEYPOINTS
-
-    def skeleton_xml(frame: int, dx: float, outside: int = 0) -> str:
-        points = "".join(
-            f'<points label="{name}" keyframe="1" outside="{outside}" occluded="0" points="{100 + dx + 3 * k:.2f},'
-            f'{50 + 6 * k:.2f}"/>'
-            for k, name in enumerate(COCO17_KEYPOINTS)
-        )
-        return f'<skeleton frame="{frame}" keyframe="1" outside="{outside}" z_order="0">{points}</skeleton>'
 
     src = tmp_path / "skeletons.xml"
     src.write_text(
         '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>60</size>'
         "<original_size><width>640</width><height>360</height></original_size></task></meta>"
         '<track id="3" label="person-skeleton" source="manual">'
-        + "".join(skeleton_xml(f, dx) for f, dx in ((0, 0.0), (20, 80.0), (40, 120.0)))
-        + skeleton_xml(45, 130.0, outside=1)  # hidden from frame 45, left 10 px further right
+        + "".join(_skeleton_xml(f, dx) for f, dx in ((0, 0.0), (20, 80.0), (40, 120.0)))
+        + _skeleton_xml(45, 130.0, outside=1)  # hidden from frame 45, left 10 px further right
         + "</track></annotations>"
     )
     out = tmp_path / "filled.xml"
@@ -552,15 +556,6 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     import xml.etree.ElementTree as ET
 
     from prelabel.formats import load
-    from prelabel.types import COCO17_KEYPOINTS
-
-    def skeleton_xml(frame: int, dx: float, outside: int = 0) -> str:
-        points = "".join(
-            f'<points label="{name}" keyframe="1" outside="{outside}" occluded="0" points="{100 + dx + 3 * k:.2f},'
-            f'{50 + 6 * k:.2f}"/>'
-            for k, name in enumerate(COCO17_KEYPOINTS)
-        )
-        return f'<skeleton frame="{frame}" keyframe="1" z_order="0">{points}</skeleton>'
 
     def box_xml(frame: int, dx: float) -> str:
         return (f'<box frame="{frame}" keyframe="1" outside="0" occluded="0" xtl="{95 + dx:.2f}" ytl="45" '
@@ -573,7 +568,7 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
         '<track id="0" label="person" source="manual" group_id="1">'
         + "".join(box_xml(f, 4.0 * f) for f in (0, 15, 29))
         + '</track><track id="1" label="person-skeleton" source="manual" group_id="1">'
-        + "".join(skeleton_xml(f, 4.0 * f) for f in (0, 10, 20, 29))
+        + "".join(_skeleton_xml(f, 4.0 * f) for f in (0, 10, 20, 29))
         + "</track></annotations>"
     )
     assert main(["interpolate", str(src), "--method", "linear", "--out", str(tmp_path / "o.xml")]) == 0
@@ -584,7 +579,7 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     aligned.write_text(
         src.read_text().split('<track id="1"')[0]
         + '<track id="1" label="person-skeleton" source="manual" group_id="1">'
-        + "".join(skeleton_xml(f, 4.0 * f) for f in (0, 15, 29))
+        + "".join(_skeleton_xml(f, 4.0 * f) for f in (0, 15, 29))
         + "</track></annotations>"
     )
     assert main(["interpolate", str(aligned), "--method", "linear", "--out", str(tmp_path / "o2.xml")]) == 0
@@ -595,7 +590,8 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
     hiding.write_text(
         src.read_text().split('<track id="1"')[0]
         + '<track id="1" label="person-skeleton" source="manual" group_id="1">'
-        + skeleton_xml(0, 0.0) + skeleton_xml(15, 60.0) + skeleton_xml(22, 88.0, outside=1) + skeleton_xml(29, 116.0)
+        + _skeleton_xml(0, 0.0) + _skeleton_xml(15, 60.0)
+        + _skeleton_xml(22, 88.0, outside=1) + _skeleton_xml(29, 116.0)
         + "</track></annotations>"
     )  # fmt: skip
     out = tmp_path / "o3.xml"
@@ -627,7 +623,7 @@ def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, caps
         '<track id="0" label="person" source="manual" group_id="1">'
         + box_xml(0, 0.0) + box_xml(15, 60.0) + box_xml(20, 80.0).replace('outside="0"', 'outside="1"')
         + '</track><track id="1" label="person-skeleton" source="manual" group_id="1">'
-        + skeleton_xml(0, 0.0) + skeleton_xml(15, 60.0) + skeleton_xml(22, 88.0, outside=1)
+        + _skeleton_xml(0, 0.0) + _skeleton_xml(15, 60.0) + _skeleton_xml(22, 88.0, outside=1)
         + "</track></annotations>"
     )  # fmt: skip
     assert main(["interpolate", str(gone), "--method", "linear", "--out", str(tmp_path / "o4.xml")]) == 0

@@ -403,15 +403,19 @@ def write_cvat(annotations: Annotations, path: Path, options: CvatOptions | None
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def parse_xml_safely(path: Path) -> Element:
-    """Parse an XML file with DTDs, entity declarations and external references refused.
+def parse_xml_safely(path: Path, comments: bool = False) -> Element:
+    """Parse an XML file with DTDs, entity declarations and external references refused (``comments``: kept as
+    elements, as :func:`strip_added_keyframes` reads them; dropped otherwise).
 
     Raises:
         InvalidInputError: the file is not well-formed XML or tries entity expansion / external entities.
         NotFoundError: propagated as OSError subclasses by the caller's open.
     """
     try:
-        tree = DefusedET.parse(str(path), forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser = DefusedET.DefusedXMLParser(
+            target=TreeBuilder(insert_comments=comments), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        tree = DefusedET.parse(str(path), parser=parser)
     except DefusedXmlException as exc:
         raise InvalidInputError(f"{Path(path).name}: refused unsafe XML ({type(exc).__name__}: {exc})") from exc
     except ParseError as exc:
@@ -1076,15 +1080,7 @@ def _hides(shape: Element) -> bool:
 
 def _previous_tracks(previous: Path) -> list[tuple[str, dict[int, tuple[object, ...]], set[int]]]:
     """(label, keyframe shapes by frame, frames prelabel added) per track of a file :func:`patch_cvat` wrote."""
-    parser = DefusedET.DefusedXMLParser(
-        target=TreeBuilder(insert_comments=True), forbid_dtd=True, forbid_entities=True, forbid_external=True
-    )
-    try:
-        root = DefusedET.parse(str(previous), parser=parser).getroot()
-    except DefusedXmlException as exc:
-        raise InvalidInputError(f"{previous.name}: refused unsafe XML ({type(exc).__name__}: {exc})") from exc
-    except ParseError as exc:
-        raise InvalidInputError(f"{previous.name}: not well-formed XML: {exc}") from exc
+    root = parse_xml_safely(previous, comments=True)
     out = []
     for el in root.iter("track"):
         added: set[int] = set()
