@@ -430,7 +430,10 @@ def pets09_scene(quick: bool) -> Scene | None:
         spans,
         load_video_gray(d / "video.avi"),
         load_dets(d / "det" / "det.txt"),
-        ["guided uses det/det.txt (public Faster R-CNN detections) as its detector; guided-frames uses frames only"],
+        [
+            "guided uses det/det.txt (public Faster R-CNN detections) as its detector; guided-frames uses frames "
+            "only, the geometric methods the keyframes alone"
+        ],
     )
 
 
@@ -534,13 +537,17 @@ def every_k(n: int, k: int) -> list[int]:
 
 
 def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object]):
-    """Run one method; guided-frames is guided without detections (frames only)."""
+    """Run one method; guided-frames is guided without detections (frames only).
+
+    Only ``guided`` and ``auto`` get the scene's detections: the geometric methods run on the keyframes alone, as
+    their rows say (given detections, :func:`interpolate_track` would also fuse pose estimates into their skeletons).
+    """
     reg = default_registry()
     name = "guided" if method == "guided-frames" else method
     obj = cache.get(method)
     if obj is None:
         obj = cache[method] = reg.create(name)
-    dets = None if method == "guided-frames" else scene.detections
+    dets = scene.detections if method in ("guided", "auto") else None
     video = scene.video if name in ("guided", "auto") else None
     return interpolate_track(kfs, name, video=video, detections=dets, track_id=track_id, method_object=obj)  # type: ignore[arg-type]
 
@@ -1077,7 +1084,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{gen}: prelabel.synthetic preset '{gen}', seeds {list(seeds)}; "
             + (
                 f"guided and auto use the shipped {SYNTH_POSE} (persons, keypoints) and {SYNTH_DET} (balls, at "
-                f"{BALL_IMGSZ} px), run once per scene; guided-frames uses frames only"
+                f"{BALL_IMGSZ} px), run once per scene; guided-frames uses frames only, the geometric methods the "
+                "keyframes alone"
                 if with_det
                 else "no detector support (shipped models absent or --no-detector): guided equals guided-frames"
             )

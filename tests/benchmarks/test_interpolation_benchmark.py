@@ -360,3 +360,30 @@ def test_another_generated_preset_is_measured_under_its_name(bench: ModuleType, 
     notes = " ".join(doc["notes"])
     assert "preset 'actions', seeds [3]" in notes and "limit on gaps at rest was checked on seeds 20-22" in notes
     assert "## actions" in (out / "interpolation.md").read_text()
+
+
+def test_geometric_methods_run_on_the_keyframes_alone(bench: ModuleType) -> None:
+    """A scene's detections go to guided and auto only: a geometric method's row measures the keyframes alone, not
+    the pose estimates that :func:`interpolate_track` fuses into skeletons when it is given them."""
+    from prelabel.interpolate import interpolate_track
+    from prelabel.types import Detections
+
+    scene = bench.synthetic_scenes("actions", [3])[0]
+    span = next(sp for sp in scene.spans if sp.kp is not None and len(sp.frames) >= 25)
+    # Pose "estimates" 6 px right of the truth on every frame of the span, confident, on a box like the truth's.
+    dets = {}
+    for i, f in enumerate(span.frames):
+        kp = np.c_[span.kp[i] + [6.0, 0.0], np.full(17, 0.9)][None].astype(np.float32)
+        dets[int(f)] = Detections(span.xyxy[i][None], np.array([0.9]), np.array([0]), ("person",), kp)
+    scene.detections = dets
+    kidx = bench.every_k(len(span.frames), 12)
+    kfs = bench.keyframes_for(span, kidx)
+    alone = interpolate_track(kfs, "kalman", track_id=span.track_id)
+    with_dets = interpolate_track(kfs, "kalman", detections=dets, track_id=span.track_id)
+    assert alone.keypoints is not None and with_dets.keypoints is not None
+    assert not np.allclose(alone.keypoints, with_dets.keypoints)  # the estimates would move kalman's skeleton
+    for method in ("linear", "spline", "kalman", "kalman-ca"):
+        got = bench.method_call(method, scene, kfs, span.track_id, {})
+        ref = interpolate_track(kfs, method, track_id=span.track_id)
+        np.testing.assert_array_equal(got.keypoints, ref.keypoints)
+        np.testing.assert_array_equal(got.xyxy, ref.xyxy)
