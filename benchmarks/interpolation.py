@@ -7,7 +7,10 @@ Scenes:
   (``--preset`` takes another preset, e.g. ``actions``: everyday motion at 30 fps).
 - ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``), or
   without one (``--mot-gt gt.txt``: the geometric methods and ``auto``; a ``seqinfo.ini`` beside it or one folder up
-  gives the frame size and length).
+  gives the frame size and length); or a CVAT for video 1.1 export (``--cvat-gt annotations.xml``, boxes and
+  skeletons), scored on the frames it keys, not on CVAT's fill between them (:func:`cvat_scene`). ``--detector
+  MODEL`` runs a registry model on your video as guided's detector (``--dets`` gives MOTChallenge detections instead).
+- The geometric methods run on the keyframes alone; only ``guided`` and ``auto`` get detections.
 
 Keyframes every ``k`` frames (plus the last frame of each contiguous ground-truth span); metrics on the frames in
 between: mean / 10th-percentile IoU, centre error / box diagonal, skeleton PCK@0.05 and OKS, each split by motion
@@ -84,6 +87,8 @@ class GtSpan:
     kp_present: np.ndarray | None = None  # (T, 17)
     class_name: str = ""  # generated scenes: "person" or "ball"
     evaluate: np.ndarray | None = None  # (T,) bool: False where MOTChallenge flags the box not to evaluate
+    kp_scored: np.ndarray | None = None  # (T,) bool: the frames whose skeleton is scored (None: as the boxes)
+    key_allowed: np.ndarray | None = None  # indices where keyframes may go (None: any frame); see span_keyframes
 
     def scored(self) -> np.ndarray:
         """(T,) bool: the frames the metrics count."""
@@ -366,6 +371,112 @@ def custom_scene(
     return Scene(name, spans, frames, detections, notes)
 
 
+def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "custom") -> Scene:
+    """A CVAT for video 1.1 export as ground truth (boxes, skeletons or both), with its video for guided.
+
+    CVAT stores the keyframes people drew; the frames between them are CVAT's linear fill, not ground truth. So a
+    box is scored on the export's box keyframes only, a skeleton on its skeleton keyframes, and the benchmark's own
+    keyframes go on the export's keyframes nearest every k frames (:func:`span_keyframes`). An export keyed on every
+    frame, as ground truth for fast motion usually is, scores every frame. A span runs from an object's first to its
+    last keyframe before it goes outside (what CVAT holds after that is no drawing either)."""
+    from prelabel.errors import InvalidInputError
+    from prelabel.formats.cvat import read_cvat
+    from prelabel.types import VideoInfo
+
+    if gt.is_dir():
+        raise InputError(f"ground truth {gt} is a folder: give its CVAT for video 1.1 annotations.xml")
+    if not gt.is_file():
+        raise InputError(f"ground truth {gt}: no such file")
+    frames = load_video_gray(video) if video is not None else None
+    info = None
+    if frames is not None:
+        h, w = frames.read(0).shape[:2]
+        info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=0.0)
+    try:
+        ann = read_cvat(gt, info)
+    except InvalidInputError as exc:
+        raise InputError(f"ground truth {exc}") from exc
+    spans: list[GtSpan] = []
+    n_box = n_skel = 0
+    spacing: list[np.ndarray] = []
+    for track, kt in zip(ann.tracks, ann.keyframe_tracks, strict=True):
+        shown = [k for k in kt.keyframes if not k.outside]
+        box_keys = np.array(sorted(k.frame_idx for k in shown if k.xyxy is not None), np.int64)
+        skel_keys = np.array(
+            sorted(k.frame_idx for k in shown if k.skeleton is not None and k.skeleton.present.any()), np.int64
+        )
+        keys = np.union1d(box_keys, skel_keys)
+        f = track.frames
+        cuts = np.flatnonzero(np.diff(f) != 1) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
+            inside = keys[(keys >= f[a]) & (keys <= f[b - 1])]
+            if len(inside) < 2 or inside[-1] - inside[0] < 2:
+                continue  # one keyframe, or two a frame apart: nothing between them to score
+            lo, hi = a + int(inside[0] - f[a]), a + int(inside[-1] - f[a]) + 1
+            boxes = track.boxes[lo:hi]
+            frames_ = f[lo:hi]
+            span = GtSpan(track.track_id, frames_, np.stack([bx.xyxy for bx in boxes]).astype(np.float64))
+            span.evaluate = np.isin(frames_, box_keys if len(box_keys) else skel_keys)
+            span.key_allowed = np.flatnonzero(np.isin(frames_, inside))
+            if any(bx.skeleton is not None for bx in boxes):
+                span.kp = np.stack(
+                    [bx.skeleton.keypoints[:, :2] if bx.skeleton else np.zeros((17, 2)) for bx in boxes]
+                ).astype(np.float64)
+                span.kp_present = np.stack([bx.skeleton.present if bx.skeleton else np.zeros(17, bool) for bx in boxes])
+                span.kp_scored = np.isin(frames_, skel_keys)
+                n_skel += int(span.kp_scored.sum())
+            n_box += int(span.evaluate.sum())
+            spacing.append(np.diff(inside))
+            spans.append(span)
+    if not spans:
+        raise InputError(f"ground truth {gt}: no object has two keyframes with a frame between them")
+    n = info.num_frames if info is not None else ann.info.num_frames
+    cleaning: list[str] = []
+    detections = load_dets(dets, cleaning) if dets is not None else None
+    if detections is not None and n > 0:
+        past = [fr for fr in detections if fr >= n]
+        if past:
+            raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
+    gap = float(np.median(np.concatenate(spacing)))
+    spans_text = f"{len(spans)} span{'s' if len(spans) != 1 else ''} of {len(ann.keyframe_tracks)} objects"
+    where = f"video {video} ({n} frames)" if video is not None else "without a video: guided is left out"
+    notes = [
+        f"{name}: CVAT ground truth {gt} ({spans_text}), {where}; scored on the frames the export keys ({n_box} box "
+        f"and {n_skel} skeleton keyframes inside spans, median {gap:g} frames apart), not on CVAT's linear fill "
+        "between them; the benchmark's keyframes go on the export's keyframes nearest every k frames"
+        + (f" (at k up to {gap:g}, few frames or none are left to score)" if gap > 1 else "")
+        + (f"; detections {dets} guide guided" if dets else ""),
+        *cleaning,
+    ]
+    w, h = ann.info.width, ann.info.height
+    if w > 0 and h > 0:
+        off = _leave_out_off_frame(spans, w, h)
+        if off:
+            _note(notes, f"{name}: {off} ground-truth boxes lie wholly outside the {w}x{h} frame: not scored")
+    return Scene(name, spans, frames, detections, notes)
+
+
+def run_detectors(names: Sequence[str], video: Path, spans: Sequence[GtSpan]) -> dict[int, Detections]:
+    """The registry models ``names`` (detect or pose; ``models/registry.yaml``, or ``.pt`` paths) run on the colour
+    frames of ``video`` that ``spans`` cover, merged per frame, as ``prelabel interpolate --detector`` runs them."""
+    from prelabel.detect.manager import ModelManager
+    from prelabel.errors import PrelabelError
+    from prelabel.interpolate import VideoFileFrames
+    from prelabel.interpolate.support import detect_frames, span_frames
+    from prelabel.registry import ModelRegistry
+
+    registry = ModelRegistry.load(REPO / "models" / "registry.yaml")
+    manager = ModelManager(registry, "auto")
+    try:
+        models = [manager.get(spec.name, spec.task) for spec in (registry.get(n) for n in names)]
+        frames = span_frames((int(sp.frames[0]), int(sp.frames[-1])) for sp in spans)
+        return detect_frames(models, VideoFileFrames(video), frames)
+    except PrelabelError as exc:
+        raise InputError(f"--detector: {exc}") from exc
+    finally:
+        manager.close()
+
+
 def _check_frame_fits(gt: Path, spans: Sequence[GtSpan], width: int, height: int, source: str) -> None:
     """Refuse ground truth that does not fit the frame, over the boxes to be scored: most of them wholly outside it (a
     frame size for another video, such as a wide frame's width and height swapped), or the signature of columns
@@ -536,6 +647,20 @@ def every_k(n: int, k: int) -> list[int]:
     return idx
 
 
+def span_keyframes(span: GtSpan, k: int) -> list[int]:
+    """The keyframe indices of ``span`` at interval ``k``: every ``k`` frames and its last, each moved to the nearest
+    frame the ground truth allows a keyframe on (``key_allowed``: a CVAT export's own keyframes, so that the
+    benchmark's keyframes are boxes people drew, not CVAT's linear fill between them)."""
+    idx = every_k(len(span.frames), k)
+    if span.key_allowed is None:
+        return idx
+    allowed = np.asarray(span.key_allowed, np.int64)
+    pos = np.clip(np.searchsorted(allowed, idx), 1, len(allowed) - 1)
+    left, right = allowed[pos - 1], allowed[pos]
+    near = np.where(np.asarray(idx) - left <= right - np.asarray(idx), left, right)
+    return sorted({int(i) for i in near})
+
+
 def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object]):
     """Run one method; guided-frames is guided without detections (frames only).
 
@@ -571,7 +696,7 @@ def evaluate(
             for scene, sp in ((sc, sp) for sc in group for sp in sc.spans):
                 cache = caches[scene.name]
                 n = len(sp.frames)
-                kidx = every_k(n, k)
+                kidx = span_keyframes(sp, k)
                 kfs = keyframes_for(sp, kidx)
                 t = time.perf_counter()
                 res = method_call(m, scene, kfs, sp.track_id, cache)
@@ -588,11 +713,15 @@ def evaluate(
                 spd = box_speed(sp.xyxy)[inner]
                 speeds.append(spd)
                 if sp.kp is not None and res.keypoints is not None and res.keypoints_present is not None:
-                    pred = np.where(res.keypoints_present[..., None], res.keypoints[..., :2], np.nan)[inner]
+                    kin = inner.copy()
+                    if sp.kp_scored is not None:
+                        kin = sp.kp_scored.copy()
+                        kin[kidx] = False
+                    pred = np.where(res.keypoints_present[..., None], res.keypoints[..., :2], np.nan)[kin]
                     assert sp.kp_present is not None
-                    pcks.append(pck(pred, sp.kp[inner], sp.kp_present[inner], sp.xyxy[inner], 0.05))
-                    okss.append(oks(pred, sp.kp[inner], sp.kp_present[inner], sp.xyxy[inner]))
-                    pspeed.append(spd)
+                    pcks.append(pck(pred, sp.kp[kin], sp.kp_present[kin], sp.xyxy[kin], 0.05))
+                    okss.append(oks(pred, sp.kp[kin], sp.kp_present[kin], sp.xyxy[kin]))
+                    pspeed.append(box_speed(sp.xyxy)[kin])
             iou, cerr, spd = np.concatenate(ious), np.concatenate(cerrs), np.concatenate(speeds)
             res_k: dict[str, object] = {
                 "all": summarize_boxes(iou, cerr).as_dict(),
@@ -973,8 +1102,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=Path,
         help="your own MOTChallenge ground truth (with --video for guided; without, the geometric methods and auto)",
     )
-    ap.add_argument("--video", type=Path, help="the video of --mot-gt")
-    ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt")
+    ap.add_argument(
+        "--cvat-gt",
+        type=Path,
+        help="your own ground truth as a CVAT for video 1.1 export (boxes and skeletons; scored on its keyframes, "
+        "not on CVAT's fill between them), with --video for guided",
+    )
+    ap.add_argument("--video", type=Path, help="the video of --mot-gt or --cvat-gt")
+    ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt or --cvat-gt")
+    ap.add_argument(
+        "--detector",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="with --video: a registry model (detect or pose) run on the video as guided's and auto's detector, in "
+        "place of --dets; a pose model also guides their skeletons (e.g. prelabel-synth-pose); repeatable",
+    )
     ap.add_argument(
         "--min-visibility",
         type=float,
@@ -1018,15 +1161,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     cv2.setNumThreads(1)
 
     scenes: list[Scene] = []
-    if (args.video or args.dets) and not args.mot_gt:
-        ap.error("--video and --dets go with --mot-gt (your ground truth)")
+    if args.mot_gt and args.cvat_gt:
+        ap.error("give one ground truth: --mot-gt or --cvat-gt (run the benchmark once for each)")
+    if (args.video or args.dets) and not (args.mot_gt or args.cvat_gt):
+        ap.error("--video and --dets go with --mot-gt or --cvat-gt (your ground truth)")
     if args.dets and not args.video:
         ap.error("--dets needs --video (detections guide guided, which follows the frames)")
+    if args.detector and not args.video:
+        ap.error("--detector needs --video (with --mot-gt or --cvat-gt): it runs on the video's frames")
+    if args.detector and args.dets:
+        ap.error("give --dets or --detector, not both")
     if args.mot_gt:
         try:
             scenes.append(custom_scene(args.mot_gt, args.video, args.dets, args.min_visibility))
         except InputError as exc:
             ap.exit(2, f"{ap.prog}: error: {exc}\n")
+    if args.cvat_gt:
+        try:
+            scenes.append(cvat_scene(args.cvat_gt, args.video, args.dets))
+        except InputError as exc:
+            ap.exit(2, f"{ap.prog}: error: {exc}\n")
+    if args.detector:
+        own = scenes[-1]
+        try:
+            own.detections = run_detectors(args.detector, args.video, own.spans)
+        except InputError as exc:
+            ap.exit(2, f"{ap.prog}: error: {exc}\n")
+        own.notes.append(f"{own.name}: guided and auto use {', '.join(args.detector)} run on the video as detector")
     if not args.no_pets and (sc := pets09_scene(args.quick)) is not None:
         scenes.append(sc)
     if args.mot15:
@@ -1044,7 +1205,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen = args.preset  # the generated scenes' name in the results
     fast = synthetic_scenes(gen, seeds, detector=not args.no_detector)
     if not scenes and not fast:
-        ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt")
+        ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt or --cvat-gt")
     if not fast and all(sc.video is None for sc in scenes) and set(args.methods) <= set(VIDEO_METHODS):
         needs = "needs" if len(args.methods) == 1 else "need"
         ap.error(f"nothing to measure: {' and '.join(args.methods)} {needs} a video, and no scene has one")

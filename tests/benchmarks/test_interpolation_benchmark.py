@@ -387,3 +387,117 @@ def test_geometric_methods_run_on_the_keyframes_alone(bench: ModuleType) -> None
         ref = interpolate_track(kfs, method, track_id=span.track_id)
         np.testing.assert_array_equal(got.keypoints, ref.keypoints)
         np.testing.assert_array_equal(got.xyxy, ref.xyxy)
+
+
+def _scene_as_cvat(tmp_path: Path, keyframe_reducer: object) -> tuple[Path, Path]:
+    """Generated scene ``actions`` seed 3 written as a CVAT for video 1.1 export (and its video)."""
+    from prelabel.formats.cvat import CvatOptions, write_cvat
+    from prelabel.formats.model import Annotations
+    from prelabel.synthetic import generate
+
+    sc = generate("actions", 3)
+    ann = Annotations(sc.info, sc.tracks, labels=("person", "ball"))
+    xml = write_cvat(ann, tmp_path / "gt.xml", CvatOptions(keyframe_reducer=keyframe_reducer))  # type: ignore[arg-type]
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (sc.info.width, sc.info.height))
+    for img in sc.frames:
+        writer.write(img)
+    writer.release()
+    return xml, video
+
+
+def test_cvat_ground_truth_keyed_on_every_frame_is_the_scene(bench: ModuleType, tmp_path: Path) -> None:
+    """A CVAT export keyed on every frame reads back as the same spans as the scene it was written from: boxes and
+    skeletons to CVAT's two decimals, every frame scored."""
+    xml, video = _scene_as_cvat(tmp_path, None)
+    got = bench.cvat_scene(xml, video, None)
+    want = bench.synthetic_scenes("actions", [3])[0]
+    assert got.video is not None and got.video.num_frames == want.video.num_frames
+    key = {(sp.track_id, int(sp.frames[0])): sp for sp in want.spans}
+    assert len(got.spans) == len(want.spans)
+    for sp in got.spans:
+        ref = key[(sp.track_id, int(sp.frames[0]))]
+        np.testing.assert_array_equal(sp.frames, ref.frames)
+        np.testing.assert_allclose(sp.xyxy, ref.xyxy, atol=0.006)
+        assert sp.scored().all() and sp.key_allowed is not None and len(sp.key_allowed) == len(sp.frames)
+        assert (sp.kp is None) == (ref.kp is None)
+        if sp.kp is not None:
+            assert sp.kp_present is not None and sp.kp_scored is not None
+            np.testing.assert_array_equal(sp.kp_scored, sp.kp_present.any(axis=1))  # every frame showing one
+            np.testing.assert_array_equal(sp.kp_present, ref.kp_present)
+            np.testing.assert_allclose(sp.kp[sp.kp_present], ref.kp[ref.kp_present], atol=0.006)
+        assert bench.span_keyframes(sp, 7) == bench.every_k(len(sp.frames), 7)
+
+
+def test_cvat_ground_truth_is_scored_on_its_own_keyframes(bench: ModuleType, tmp_path: Path) -> None:
+    """Sparse keyframes (prelabel's own compression): CVAT's linear fill between them is not scored, and the
+    benchmark's keyframes go on the export's keyframes; the report says so."""
+    xml, video = _scene_as_cvat(tmp_path, "auto")
+    scene = bench.cvat_scene(xml, video, None)
+    ann_keys = {}
+    from prelabel.formats.cvat import read_cvat
+
+    for kt in read_cvat(xml).keyframe_tracks:
+        ann_keys[kt.track_id] = {k.frame_idx for k in kt.keyframes if not k.outside and k.xyxy is not None}
+    sparse = [sp for sp in scene.spans if sp.scored().sum() < len(sp.frames)]
+    assert sparse, "compression left every frame a keyframe: nothing tested"
+    for sp in scene.spans:
+        keyed = np.isin(sp.frames, sorted(ann_keys[sp.track_id]))
+        np.testing.assert_array_equal(sp.scored(), keyed)
+        assert keyed[0] and keyed[-1]  # a span runs from a keyframe to a keyframe
+        for k in (5, 10, 20):
+            kidx = bench.span_keyframes(sp, k)
+            assert kidx[0] == 0 and kidx[-1] == len(sp.frames) - 1
+            assert all(sp.key_allowed is not None and i in set(sp.key_allowed.tolist()) for i in kidx)
+    out = tmp_path / "res"
+    bench.main(["--cvat-gt", str(xml), "--no-pets", "--no-fast", "--methods", "linear", "kalman",
+                "--ks", "10", "20", "--no-effort", "--out", str(out)])  # fmt: skip
+    doc = json.loads((out / "interpolation.json").read_text())
+    res = doc["scenes"]["custom"]["kalman"]["20"]
+    assert 0.0 < res["all"]["mean_iou"] <= 1.0 and 0.0 <= res["skeleton"]["pck05_limbs"] <= 1.0
+    assert "not on CVAT's linear fill" in " ".join(doc["notes"])
+
+
+def test_cvat_ground_truth_input_errors(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<annotations><track id='0' label='person'><box frame='x'/></track></annotations>")
+    for argv, message in (
+        (["--cvat-gt", str(bad)], "bad.xml: track 0 ('person')"),
+        (["--cvat-gt", str(tmp_path / "none.xml")], "none.xml: no such file"),
+        (["--cvat-gt", str(bad), "--mot-gt", str(bad)], "give one ground truth"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            bench.main([*argv, "--no-pets", "--no-fast", "--out", str(tmp_path / "o")])
+        assert exc.value.code == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "error:" in last and message in last, last
+
+
+def test_a_registry_model_guides_guided_on_your_own_video(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--detector`` runs a registry pose model on the user's video: guided then follows its people and skeletons
+    (far above guided on frames alone on this clip), and the report names the model."""
+    xml, video = _scene_as_cvat(tmp_path, None)
+    out = tmp_path / "res"
+    bench.main(["--cvat-gt", str(xml), "--video", str(video), "--detector", "prelabel-synth-pose", "--no-pets",
+                "--no-fast", "--methods", "guided-frames", "guided", "--ks", "20", "--no-effort",
+                "--out", str(out)])  # fmt: skip
+    doc = json.loads((out / "interpolation.json").read_text())
+    res = doc["scenes"]["custom"]
+    assert res["guided"]["20"]["all"]["mean_iou"] > res["guided-frames"]["20"]["all"]["mean_iou"] + 0.05
+    assert res["guided"]["20"]["skeleton"]["pck05_limbs"] > res["guided-frames"]["20"]["skeleton"]["pck05_limbs"]
+    assert "prelabel-synth-pose run on the video" in " ".join(doc["notes"])
+    for argv, message in (
+        (["--detector", "no-such-model"], "--detector: "),
+        (["--detector", "prelabel-synth-pose", "--dets", str(xml)], "--dets or --detector"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            bench.main(["--cvat-gt", str(xml), "--video", str(video), *argv, "--no-pets", "--no-fast",
+                        "--out", str(out)])  # fmt: skip
+        assert exc.value.code == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert message in last, last
+    with pytest.raises(SystemExit):
+        bench.main(["--cvat-gt", str(xml), "--detector", "prelabel-synth-pose", "--no-pets", "--no-fast"])
+    assert "--detector needs --video" in capsys.readouterr().err
