@@ -87,8 +87,9 @@ class GtSpan:
     kp_present: np.ndarray | None = None  # (T, 17)
     class_name: str = ""  # generated scenes: "person" or "ball"
     evaluate: np.ndarray | None = None  # (T,) bool: False where MOTChallenge flags the box not to evaluate
-    kp_scored: np.ndarray | None = None  # (T,) bool: the frames whose skeleton is scored (None: as the boxes)
-    key_allowed: np.ndarray | None = None  # indices where keyframes may go (None: any frame); see span_keyframes
+    kp_scored: np.ndarray | None = None  # (T, 17) bool: the keypoints scored (None: every present one)
+    box_allowed: np.ndarray | None = None  # indices where a box keyframe may go (None: any frame); span_keyframes
+    kp_allowed: np.ndarray | None = None  # indices where a skeleton keyframe may go (None: as the boxes)
 
     def scored(self) -> np.ndarray:
         """(T,) bool: the frames the metrics count."""
@@ -374,13 +375,15 @@ def custom_scene(
 def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "custom") -> Scene:
     """A CVAT for video 1.1 export as ground truth (boxes, skeletons or both), with its video for guided.
 
-    CVAT stores the keyframes people drew; the frames between them are CVAT's linear fill, not ground truth. So a
-    box is scored on the export's box keyframes only, a skeleton on its skeleton keyframes, and the benchmark's own
-    keyframes go on the export's keyframes nearest every k frames (:func:`span_keyframes`). An export keyed on every
-    frame, as ground truth for fast motion usually is, scores every frame. A span runs from an object's first to its
-    last keyframe before it goes outside (what CVAT holds after that is no drawing either)."""
+    CVAT stores the keyframes people drew; the frames between them are CVAT's fill, not ground truth. So a box is
+    scored on the export's box keyframes only, a keypoint on the skeleton keyframes that key it (CVAT writes every
+    point of a skeleton keyframe, with ``keyframe="0"`` on those it did not key there), and the benchmark's own
+    keyframes go on the export's keyframes nearest every k frames, boxes on box keyframes and skeletons on skeleton
+    keyframes (:func:`span_keyframes`). An export keyed on every frame, as ground truth for fast motion usually is,
+    scores every frame. A span runs from an object's first to its last box keyframe (skeleton keyframe, for a
+    skeleton alone) before it goes outside: what CVAT holds after that is no drawing either."""
     from prelabel.errors import InvalidInputError
-    from prelabel.formats.cvat import read_cvat
+    from prelabel.formats.cvat import cvat_details_not_read, cvat_task_frames, cvat_unkeyed_points, read_cvat
     from prelabel.types import VideoInfo
 
     if gt.is_dir():
@@ -394,43 +397,66 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
         info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=0.0)
     try:
         ann = read_cvat(gt, info)
+        unkeyed = cvat_unkeyed_points(gt)
+        not_read = cvat_details_not_read(gt)
+        _, step, _ = cvat_task_frames(gt)
     except InvalidInputError as exc:
-        raise InputError(f"ground truth {exc}") from exc
+        raise InputError(f"ground truth {gt}: {str(exc).removeprefix(gt.name + ': ')}") from exc
+    n = info.num_frames if info is not None else 0
     spans: list[GtSpan] = []
     n_box = n_skel = 0
     spacing: list[np.ndarray] = []
+    skeleton_only = False
     for track, kt in zip(ann.tracks, ann.keyframe_tracks, strict=True):
         shown = [k for k in kt.keyframes if not k.outside]
         box_keys = np.array(sorted(k.frame_idx for k in shown if k.xyxy is not None), np.int64)
         skel_keys = np.array(
             sorted(k.frame_idx for k in shown if k.skeleton is not None and k.skeleton.present.any()), np.int64
         )
-        keys = np.union1d(box_keys, skel_keys)
+        main = box_keys if len(box_keys) else skel_keys
+        skeleton_only |= not len(box_keys) and bool(len(skel_keys))
         f = track.frames
+        if not len(f) or not len(main):
+            continue  # never shown, or shown with no keypoint CVAT's labels name as COCO-17
+        if n > 0 and int(main[-1]) >= n:
+            raise InputError(
+                f"ground truth {gt}: {kt.source or f'track {kt.track_id}'} has a keyframe at frame {int(main[-1])}, "
+                f"past the video's {n} frames ({video}): give the video the task was made from"
+            )
         cuts = np.flatnonzero(np.diff(f) != 1) + 1
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
-            inside = keys[(keys >= f[a]) & (keys <= f[b - 1])]
+            inside = main[(main >= f[a]) & (main <= f[b - 1])]
             if len(inside) < 2 or inside[-1] - inside[0] < 2:
                 continue  # one keyframe, or two a frame apart: nothing between them to score
             lo, hi = a + int(inside[0] - f[a]), a + int(inside[-1] - f[a]) + 1
             boxes = track.boxes[lo:hi]
             frames_ = f[lo:hi]
             span = GtSpan(track.track_id, frames_, np.stack([bx.xyxy for bx in boxes]).astype(np.float64))
-            span.evaluate = np.isin(frames_, box_keys if len(box_keys) else skel_keys)
-            span.key_allowed = np.flatnonzero(np.isin(frames_, inside))
+            span.evaluate = np.isin(frames_, inside)
+            span.box_allowed = np.flatnonzero(span.evaluate)
             if any(bx.skeleton is not None for bx in boxes):
                 span.kp = np.stack(
                     [bx.skeleton.keypoints[:, :2] if bx.skeleton else np.zeros((17, 2)) for bx in boxes]
                 ).astype(np.float64)
                 span.kp_present = np.stack([bx.skeleton.present if bx.skeleton else np.zeros(17, bool) for bx in boxes])
-                span.kp_scored = np.isin(frames_, skel_keys)
-                n_skel += int(span.kp_scored.sum())
+                keyed = np.isin(frames_, skel_keys)
+                span.kp_allowed = np.flatnonzero(keyed)
+                scored = keyed[:, None] & span.kp_present
+                for i in np.flatnonzero(keyed).tolist():
+                    fill = unkeyed.get(track.track_id, {}).get(int(frames_[i]))
+                    if fill is not None:
+                        scored[i] &= ~fill
+                span.kp_scored = scored
+                n_skel += int(scored.any(axis=1).sum())
             n_box += int(span.evaluate.sum())
             spacing.append(np.diff(inside))
             spans.append(span)
     if not spans:
-        raise InputError(f"ground truth {gt}: no object has two keyframes with a frame between them")
-    n = info.num_frames if info is not None else ann.info.num_frames
+        raise InputError(
+            f"ground truth {gt}: no object has two keyframes with a frame between them (skeletons count only with "
+            "COCO-17 point names)"
+        )
+    n = n or ann.info.num_frames
     cleaning: list[str] = []
     detections = load_dets(dets, cleaning) if dets is not None else None
     if detections is not None and n > 0:
@@ -441,13 +467,23 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     spans_text = f"{len(spans)} span{'s' if len(spans) != 1 else ''} of {len(ann.keyframe_tracks)} objects"
     where = f"video {video} ({n} frames)" if video is not None else "without a video: guided is left out"
     notes = [
-        f"{name}: CVAT ground truth {gt} ({spans_text}), {where}; scored on the frames the export keys ({n_box} box "
-        f"and {n_skel} skeleton keyframes inside spans, median {gap:g} frames apart), not on CVAT's linear fill "
-        "between them; the benchmark's keyframes go on the export's keyframes nearest every k frames"
+        f"{name}: CVAT ground truth {gt} ({spans_text}), {where}; scored on what the export keys ({n_box} box and "
+        f"{n_skel} skeleton keyframes inside spans; box keyframes median {gap:g} frames apart), not on CVAT's "
+        "fill between them; the benchmark's keyframes go on the export's keyframes nearest every k frames"
         + (f" (at k up to {gap:g}, few frames or none are left to score)" if gap > 1 else "")
         + (f"; detections {dets} guide guided" if dets else ""),
         *cleaning,
     ]
+    if skeleton_only:
+        notes.append(
+            f"{name}: objects with skeletons and no boxes are scored on the box around their keypoints (IoU columns)"
+        )
+    if step > 1:
+        notes.append(f"{name}: the task keeps every {step}th frame of the video: k counts the video's frames")
+    if not_read:
+        notes.append(
+            f"{name}: not read from the export (boxes scored as axis-aligned, all alike): {', '.join(not_read)}"
+        )
     w, h = ann.info.width, ann.info.height
     if w > 0 and h > 0:
         off = _leave_out_off_frame(spans, w, h)
@@ -630,13 +666,17 @@ def synthetic_scenes(preset: str, seeds: Sequence[int], detector: bool = False) 
 
 
 def keyframes_for(span: GtSpan, key_idx: Sequence[int]) -> list[Keyframe]:
+    """Keyframes at ``key_idx`` of ``span``: the box where ``box_allowed`` allows it, the skeleton where
+    ``kp_allowed`` (else ``box_allowed``) does."""
     out = []
+    kp_where = span.kp_allowed if span.kp_allowed is not None else span.box_allowed
     for i in key_idx:
         sk = None
-        if span.kp is not None and span.kp_present is not None:
+        if span.kp is not None and span.kp_present is not None and _allowed(kp_where, i):
             kp = np.c_[span.kp[i], np.ones(17)]
             sk = Skeleton(np.where(span.kp_present[i][:, None], kp, 0.0), span.kp_present[i])
-        out.append(Keyframe(int(span.frames[i]), span.xyxy[i], sk))
+        box = span.xyxy[i] if _allowed(span.box_allowed, i) else None
+        out.append(Keyframe(int(span.frames[i]), box, sk))
     return out
 
 
@@ -649,16 +689,29 @@ def every_k(n: int, k: int) -> list[int]:
 
 def span_keyframes(span: GtSpan, k: int) -> list[int]:
     """The keyframe indices of ``span`` at interval ``k``: every ``k`` frames and its last, each moved to the nearest
-    frame the ground truth allows a keyframe on (``key_allowed``: a CVAT export's own keyframes, so that the
-    benchmark's keyframes are boxes people drew, not CVAT's linear fill between them)."""
+    frame the ground truth allows a keyframe on (``box_allowed``: a CVAT export's own box keyframes), so that the
+    benchmark's keyframes are boxes people drew, not CVAT's fill between them. :func:`keyframes_for` gives the
+    skeleton there only where the export keys it too (``kp_allowed``), as ``prelabel interpolate`` fills CVAT's
+    skeletons from the skeleton keyframes on box keyframes."""
     idx = every_k(len(span.frames), k)
-    if span.key_allowed is None:
+    if span.box_allowed is None:
         return idx
-    allowed = np.asarray(span.key_allowed, np.int64)
-    pos = np.clip(np.searchsorted(allowed, idx), 1, len(allowed) - 1)
-    left, right = allowed[pos - 1], allowed[pos]
-    near = np.where(np.asarray(idx) - left <= right - np.asarray(idx), left, right)
-    return sorted({int(i) for i in near})
+    return sorted(set(_nearest(idx, span.box_allowed)))
+
+
+def _nearest(idx: Sequence[int], allowed: np.ndarray) -> list[int]:
+    """Each of ``idx`` moved to the nearest of the sorted, non-empty ``allowed``."""
+    a = np.asarray(allowed, np.int64)
+    i = np.asarray(idx, np.int64)
+    if len(a) == 1:
+        return [int(a[0])] * len(i)
+    pos = np.clip(np.searchsorted(a, i), 1, len(a) - 1)
+    left, right = a[pos - 1], a[pos]
+    return [int(v) for v in np.where(i - left <= right - i, left, right)]
+
+
+def _allowed(where: np.ndarray | None, i: int) -> bool:
+    return where is None or bool(np.isin(i, where))
 
 
 def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object]):
@@ -713,14 +766,13 @@ def evaluate(
                 spd = box_speed(sp.xyxy)[inner]
                 speeds.append(spd)
                 if sp.kp is not None and res.keypoints is not None and res.keypoints_present is not None:
-                    kin = inner.copy()
-                    if sp.kp_scored is not None:
-                        kin = sp.kp_scored.copy()
-                        kin[kidx] = False
-                    pred = np.where(res.keypoints_present[..., None], res.keypoints[..., :2], np.nan)[kin]
                     assert sp.kp_present is not None
-                    pcks.append(pck(pred, sp.kp[kin], sp.kp_present[kin], sp.xyxy[kin], 0.05))
-                    okss.append(oks(pred, sp.kp[kin], sp.kp_present[kin], sp.xyxy[kin]))
+                    shown = sp.kp_present if sp.kp_scored is None else sp.kp_present & sp.kp_scored
+                    kin = inner.copy() if sp.kp_scored is None else shown.any(axis=1)
+                    kin[kidx] = False
+                    pred = np.where(res.keypoints_present[..., None], res.keypoints[..., :2], np.nan)[kin]
+                    pcks.append(pck(pred, sp.kp[kin], shown[kin], sp.xyxy[kin], 0.05))
+                    okss.append(oks(pred, sp.kp[kin], shown[kin], sp.xyxy[kin]))
                     pspeed.append(box_speed(sp.xyxy)[kin])
             iou, cerr, spd = np.concatenate(ious), np.concatenate(cerrs), np.concatenate(speeds)
             res_k: dict[str, object] = {
@@ -744,17 +796,23 @@ def evaluate(
                 pk, ok, ps = np.concatenate(pcks), np.concatenate(okss), np.concatenate(pspeed)
                 limbs = [7, 8, 9, 10, 13, 14, 15, 16]  # elbows, wrists, knees, ankles
                 res_k["skeleton"] = {
-                    "pck05": float(np.nanmean(pk)),
-                    "pck05_limbs": float(np.nanmean(pk[:, limbs])),
-                    "oks": float(np.nanmean(ok)),
+                    "pck05": _nanmean(pk),
+                    "pck05_limbs": _nanmean(pk[:, limbs]),
+                    "oks": _nanmean(ok),
                     "by_speed": {
-                        b: {"pck05_limbs": float(np.nanmean(pk[msk][:, limbs])) if msk.any() else float("nan")}
-                        for b, msk in speed_bin_masks(ps).items()
+                        b: {"pck05_limbs": _nanmean(pk[msk][:, limbs])} for b, msk in speed_bin_masks(ps).items()
                     },
                 }
             out[m][str(k)] = res_k
             logger.info("%s %s k=%d: %s", group[0].name, m, k, res_k["all"])
     return out
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over the finite entries; NaN (without numpy's warning) where there are none."""
+    v = np.asarray(values, np.float64)
+    ok = np.isfinite(v)
+    return float(v[ok].mean()) if ok.any() else float("nan")
 
 
 def best_detection_iou(scene: Scene, span: GtSpan) -> np.ndarray:
@@ -847,6 +905,8 @@ def keyframes_needed_per_span(
             pick = int(np.argmin(iou))
             if policy == "suggested" and res.suggestions:
                 cand = [int(s.frame_idx - sp.frames[0]) for s in res.suggestions]
+                if sp.box_allowed is not None:  # the annotator keys the frame nearest it that the truth has drawn
+                    cand = _nearest(cand, sp.box_allowed)
                 cand = [c for c in cand if c not in kidx]
                 if cand:
                     pick = cand[0]
@@ -1280,7 +1340,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if gen != "fast-motion"
             else ""
         )
-        + ". Expect smaller gains on footage none of it resembles (--mot-gt/--video takes your own)"
+        + ". Expect smaller gains on footage none of it resembles (--mot-gt or --cvat-gt with --video takes your own)"
     )
 
     if not args.no_effort and eff_methods:

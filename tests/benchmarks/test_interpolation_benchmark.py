@@ -419,11 +419,11 @@ def test_cvat_ground_truth_keyed_on_every_frame_is_the_scene(bench: ModuleType, 
         ref = key[(sp.track_id, int(sp.frames[0]))]
         np.testing.assert_array_equal(sp.frames, ref.frames)
         np.testing.assert_allclose(sp.xyxy, ref.xyxy, atol=0.006)
-        assert sp.scored().all() and sp.key_allowed is not None and len(sp.key_allowed) == len(sp.frames)
+        assert sp.scored().all() and sp.box_allowed is not None and len(sp.box_allowed) == len(sp.frames)
         assert (sp.kp is None) == (ref.kp is None)
         if sp.kp is not None:
             assert sp.kp_present is not None and sp.kp_scored is not None
-            np.testing.assert_array_equal(sp.kp_scored, sp.kp_present.any(axis=1))  # every frame showing one
+            np.testing.assert_array_equal(sp.kp_scored, sp.kp_present)  # every point shown is drawn
             np.testing.assert_array_equal(sp.kp_present, ref.kp_present)
             np.testing.assert_allclose(sp.kp[sp.kp_present], ref.kp[ref.kp_present], atol=0.006)
         assert bench.span_keyframes(sp, 7) == bench.every_k(len(sp.frames), 7)
@@ -448,14 +448,16 @@ def test_cvat_ground_truth_is_scored_on_its_own_keyframes(bench: ModuleType, tmp
         for k in (5, 10, 20):
             kidx = bench.span_keyframes(sp, k)
             assert kidx[0] == 0 and kidx[-1] == len(sp.frames) - 1
-            assert all(sp.key_allowed is not None and i in set(sp.key_allowed.tolist()) for i in kidx)
+            boxed = [kf for kf in bench.keyframes_for(sp, kidx) if kf.xyxy is not None]
+            assert sp.box_allowed is not None and len(boxed) >= 2
+            assert {kf.frame_idx for kf in boxed} <= set(sp.frames[sp.box_allowed].tolist())
     out = tmp_path / "res"
     bench.main(["--cvat-gt", str(xml), "--no-pets", "--no-fast", "--methods", "linear", "kalman",
                 "--ks", "10", "20", "--no-effort", "--out", str(out)])  # fmt: skip
     doc = json.loads((out / "interpolation.json").read_text())
     res = doc["scenes"]["custom"]["kalman"]["20"]
     assert 0.0 < res["all"]["mean_iou"] <= 1.0 and 0.0 <= res["skeleton"]["pck05_limbs"] <= 1.0
-    assert "not on CVAT's linear fill" in " ".join(doc["notes"])
+    assert "not on CVAT's fill" in " ".join(doc["notes"])
 
 
 def test_cvat_ground_truth_input_errors(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -501,3 +503,96 @@ def test_a_registry_model_guides_guided_on_your_own_video(
     with pytest.raises(SystemExit):
         bench.main(["--cvat-gt", str(xml), "--detector", "prelabel-synth-pose", "--no-pets", "--no-fast"])
     assert "--detector needs --video" in capsys.readouterr().err
+
+
+_COCO = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+]  # fmt: skip
+
+
+def _person_at(f: int) -> tuple[np.ndarray, np.ndarray]:
+    """A person 40 x 120 px walking right 3 px a frame, and its 17 keypoints (a stick figure inside the box)."""
+    x0 = 20.0 + 3 * f
+    box = np.array([x0, 40.0, x0 + 40, 160.0])
+    kp = np.stack([np.full(17, x0 + 20.0) + np.linspace(-15, 15, 17), np.linspace(50, 150, 17)], axis=1)
+    return box, kp
+
+
+def _grouped_xml(path: Path, box_frames: list[int], skel_frames: list[int], unkeyed: dict[int, set[str]]) -> Path:
+    """A box track and a skeleton track of one person (group 1), keyed on their own frames, as CVAT exports them;
+    ``unkeyed``: per skeleton frame, points written with keyframe="0" (CVAT's fill there)."""
+    rows = ["<annotations><version>1.1</version><meta><task><size>60</size><original_size><width>320</width>"
+            "<height>200</height></original_size></task></meta>"]  # fmt: skip
+    rows.append('<track id="0" label="person" source="manual" group_id="1">')
+    for f in box_frames:
+        b = _person_at(f)[0]
+        rows.append(f'<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="{b[0]:.2f}" ytl="{b[1]:.2f}" '
+                    f'xbr="{b[2]:.2f}" ybr="{b[3]:.2f}" z_order="0"></box>')  # fmt: skip
+    rows.append("</track>")
+    rows.append('<track id="1" label="person-skeleton" source="manual" group_id="1">')
+    for f in skel_frames:
+        kp = _person_at(f)[1]
+        rows.append(f'<skeleton frame="{f}" keyframe="1" z_order="0">')
+        for name, (x, y) in zip(_COCO, kp, strict=True):
+            key = "0" if name in unkeyed.get(f, set()) else "1"
+            rows.append(f'<points label="{name}" keyframe="{key}" outside="0" occluded="0" points="{x:.2f},{y:.2f}">'
+                        "</points>")  # fmt: skip
+        rows.append("</skeleton>")
+    rows.append("</track></annotations>")
+    path.write_text("\n".join(rows))
+    return path
+
+
+def test_cvat_ground_truth_keyed_apart_gives_boxes_and_skeletons_only_where_drawn(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """Boxes keyed every 4 frames, skeletons every 6, some points of one skeleton keyframe written with keyframe="0":
+    the benchmark's keyframes are box keyframes, carrying a skeleton only where one was keyed; boxes are scored on box
+    keyframes, keypoints on the skeleton keyframes that key them."""
+    xml = _grouped_xml(tmp_path / "gt.xml", list(range(0, 49, 4)), list(range(0, 49, 6)), {12: {"left_wrist", "nose"}})
+    scene = bench.cvat_scene(xml, None, None)
+    (sp,) = scene.spans
+    assert sp.frames[0] == 0 and sp.frames[-1] == 48
+    np.testing.assert_array_equal(sp.frames[sp.box_allowed], np.arange(0, 49, 4))
+    np.testing.assert_array_equal(sp.frames[sp.scored()], np.arange(0, 49, 4))
+    assert sp.kp_scored is not None and sp.kp_allowed is not None
+    np.testing.assert_array_equal(sp.frames[sp.kp_scored.any(axis=1)], np.arange(0, 49, 6))
+    assert sp.kp_scored[12].sum() == 15 and not sp.kp_scored[12, [0, 9]].any()  # the two written unkeyed
+    kfs = bench.keyframes_for(sp, bench.span_keyframes(sp, 10))
+    assert all(kf.xyxy is not None and kf.frame_idx % 4 == 0 for kf in kfs)
+    assert [kf.frame_idx for kf in kfs if kf.skeleton is not None] == [
+        f for f in (kf.frame_idx for kf in kfs) if f % 6 == 0
+    ]
+    notes = " ".join(scene.notes)
+    assert "13 box and 9 skeleton keyframes" in notes and "median 4 frames apart" in notes
+
+
+def test_cvat_ground_truth_without_a_readable_object_or_with_a_short_video(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An object never shown and a skeleton whose points CVAT names "1".."17" are no spans (no traceback); a video
+    shorter than the keyframes (the export without a stop_frame) is refused in one line; rotated boxes are named."""
+    xml = _grouped_xml(tmp_path / "gt.xml", list(range(0, 41, 4)), [], {})
+    text = xml.read_text().replace('<box frame="4" keyframe="1"', '<box frame="4" keyframe="1" rotation="30"')
+    hidden = ('<track id="5" label="person" source="manual"><box frame="3" keyframe="1" outside="1" occluded="0" '
+              'xtl="1" ytl="1" xbr="9" ybr="9" z_order="0"></box></track>'
+              '<track id="6" label="person-skeleton" source="manual"><skeleton frame="2" keyframe="1" z_order="0">'
+              '<points label="1" keyframe="1" outside="0" occluded="0" points="5,5"></points></skeleton>'
+              '<skeleton frame="9" keyframe="1" z_order="0"><points label="1" keyframe="1" outside="0" occluded="0" '
+              'points="7,5"></points></skeleton></track>')  # fmt: skip
+    xml.write_text(text.replace("</annotations>", hidden + "</annotations>"))
+    scene = bench.cvat_scene(xml, None, None)
+    assert [sp.track_id for sp in scene.spans] == [1]
+    assert "rotated boxes" in " ".join(scene.notes)
+    video = tmp_path / "short.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 200))
+    for _ in range(30):
+        writer.write(np.full((200, 320, 3), 90, np.uint8))
+    writer.release()
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--cvat-gt", str(xml), "--video", str(video), "--no-pets", "--no-fast", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "frame 40, past the video's 30 frames" in last, last

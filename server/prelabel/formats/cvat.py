@@ -43,6 +43,7 @@ from xml.sax.xmlreader import AttributesImpl
 
 import defusedxml.ElementTree as DefusedET
 import numpy as np
+import numpy.typing as npt
 from defusedxml import DefusedXmlException
 
 from prelabel.errors import InvalidInputError
@@ -742,6 +743,38 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
     ann.keyframe_tracks = keyframe_tracks
     logger.info("read %d objects and %d segments from %s", len(tracks), len(segments), path)
     return ann
+
+
+def cvat_unkeyed_points(path: Path) -> dict[int, dict[int, npt.NDArray[np.bool_]]]:
+    """Skeleton points a CVAT file writes on a keyframe without keying them there.
+
+    CVAT writes every element of a skeleton on each of its keyframes and flags those not keyed on that frame with
+    ``keyframe="0"``: their positions are CVAT's fill (its importer drops them). :func:`read_cvat` reads them as
+    drawn; this says which they are.
+
+    Returns:
+        Per object (the track ids :func:`read_cvat` gives) and skeleton keyframe holding such points, a (17,) bool
+        mask of the COCO-17 points written with ``keyframe="0"``.
+    """
+    path = Path(path)
+    pairs = _raw_tracks(parse_xml_safely(path), path)
+    element = {id(r): el for el, r in pairs}
+    out: dict[int, dict[int, npt.NDArray[np.bool_]]] = {}
+    for tid, r in _assign_ids([r for _, r in pairs]):
+        if r.kind != "skeleton":
+            continue
+        where = f"{path.name}: track {r.cvat_id} ({r.label!r})"
+        for shape in element[id(r)]:
+            if shape.tag != "skeleton" or shape.get("keyframe", "1") != "1":
+                continue
+            mask = np.zeros(NUM_KEYPOINTS, bool)
+            for pt in shape.findall("points"):
+                k = _KEYPOINT_INDEX.get(pt.get("label", ""))
+                if k is not None and pt.get("keyframe", "1") == "0":
+                    mask[k] = True
+            if mask.any():
+                out.setdefault(tid, {})[_frame_attr(shape, where)] = mask
+    return out
 
 
 def cvat_details_not_read(path: Path) -> list[str]:
