@@ -378,8 +378,9 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     CVAT stores the keyframes people drew; the frames between them are CVAT's fill, not ground truth. So a box is
     scored on the export's box keyframes only, a keypoint on the skeleton keyframes that key it (CVAT writes every
     point of a skeleton keyframe, with ``keyframe="0"`` on those it did not key there), and the benchmark's own
-    keyframes go on the export's keyframes nearest every k frames, boxes on box keyframes and skeletons on skeleton
-    keyframes (:func:`span_keyframes`). An export keyed on every frame, as ground truth for fast motion usually is,
+    keyframes go on the export's box keyframes nearest every k frames, with the skeleton where the export keys it on
+    the same frame (:func:`span_keyframes`, as ``prelabel interpolate`` fills CVAT's skeletons). An export keyed on
+    every frame, as ground truth for fast motion usually is,
     scores every frame. A span runs from an object's first to its last box keyframe (skeleton keyframe, for a
     skeleton alone) before it goes outside: what CVAT holds after that is no drawing either."""
     from prelabel.errors import InvalidInputError
