@@ -90,6 +90,7 @@ class GtSpan:
     kp_scored: np.ndarray | None = None  # (T, 17) bool: the keypoints scored (None: every present one)
     box_allowed: np.ndarray | None = None  # indices where a box keyframe may go (None: any frame); span_keyframes
     kp_allowed: np.ndarray | None = None  # indices where a skeleton keyframe may go (None: as the boxes)
+    label: str = ""  # the annotation's label: guided and auto keep the detections of that class, as the CLI does
 
     def scored(self) -> np.ndarray:
         """(T,) bool: the frames the metrics count."""
@@ -396,16 +397,21 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     if frames is not None:
         h, w = frames.read(0).shape[:2]
         info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=0.0)
+    quiet = logging.getLogger("prelabel.formats.cvat")
     try:
         ann = read_cvat(gt, info)
-        unkeyed = cvat_unkeyed_points(gt)
-        not_read = cvat_details_not_read(gt)
-        _, step, _ = cvat_task_frames(gt)
+        was, quiet.disabled = quiet.disabled, True  # read_cvat has said what it skips: once is enough
+        try:
+            unkeyed = cvat_unkeyed_points(gt)
+            not_read = cvat_details_not_read(gt)
+            _, step, _ = cvat_task_frames(gt)
+        finally:
+            quiet.disabled = was
     except InvalidInputError as exc:
         raise InputError(f"ground truth {gt}: {str(exc).removeprefix(gt.name + ': ')}") from exc
     n = info.num_frames if info is not None else 0
     spans: list[GtSpan] = []
-    n_box = n_skel = 0
+    n_box = n_skel = skel_on_box = skel_apart = 0
     spacing: list[np.ndarray] = []
     skeleton_only = False
     for track, kt in zip(ann.tracks, ann.keyframe_tracks, strict=True):
@@ -415,7 +421,6 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
             sorted(k.frame_idx for k in shown if k.skeleton is not None and k.skeleton.present.any()), np.int64
         )
         main = box_keys if len(box_keys) else skel_keys
-        skeleton_only |= not len(box_keys) and bool(len(skel_keys))
         f = track.frames
         if not len(f) or not len(main):
             continue  # never shown, or shown with no keypoint CVAT's labels name as COCO-17
@@ -427,12 +432,16 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
         cuts = np.flatnonzero(np.diff(f) != 1) + 1
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(f)], strict=True):
             inside = main[(main >= f[a]) & (main <= f[b - 1])]
-            if len(inside) < 2 or inside[-1] - inside[0] < 2:
-                continue  # one keyframe, or two a frame apart: nothing between them to score
+            if len(inside) < 2:
+                continue
+            between = skel_keys[(skel_keys > inside[0]) & (skel_keys < inside[-1])]
+            if len(inside) < 3 and not len(between):
+                continue  # the benchmark keys both ends: no drawing left between them to score
             lo, hi = a + int(inside[0] - f[a]), a + int(inside[-1] - f[a]) + 1
             boxes = track.boxes[lo:hi]
             frames_ = f[lo:hi]
             span = GtSpan(track.track_id, frames_, np.stack([bx.xyxy for bx in boxes]).astype(np.float64))
+            span.label = kt.label
             span.evaluate = np.isin(frames_, inside)
             span.box_allowed = np.flatnonzero(span.evaluate)
             if any(bx.skeleton is not None for bx in boxes):
@@ -449,13 +458,18 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
                         scored[i] &= ~fill
                 span.kp_scored = scored
                 n_skel += int(scored.any(axis=1).sum())
+                on_box = np.isin(frames_[keyed], inside)
+                skel_on_box += int(on_box.sum())
+                skel_apart += int((~on_box).sum())
             n_box += int(span.evaluate.sum())
             spacing.append(np.diff(inside))
             spans.append(span)
+            skeleton_only |= not len(box_keys)
     if not spans:
         raise InputError(
-            f"ground truth {gt}: no object has two keyframes with a frame between them (skeletons count only with "
-            "COCO-17 point names)"
+            f"ground truth {gt}: no object has a drawn frame between two keyframes (three box keyframes, or a "
+            "skeleton keyframe between two: the benchmark keys both ends; skeletons count only with COCO-17 point "
+            "names)"
         )
     n = n or ann.info.num_frames
     cleaning: list[str] = []
@@ -469,12 +483,19 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     where = f"video {video} ({n} frames)" if video is not None else "without a video: guided is left out"
     notes = [
         f"{name}: CVAT ground truth {gt} ({spans_text}), {where}; scored on what the export keys ({n_box} box and "
-        f"{n_skel} skeleton keyframes inside spans; box keyframes median {gap:g} frames apart), not on CVAT's "
+        f"{n_skel} skeleton keyframes inside spans; keyframes median {gap:g} frames apart), not on CVAT's "
         "fill between them; the benchmark's keyframes go on the export's keyframes nearest every k frames"
         + (f" (at k up to {gap:g}, few frames or none are left to score)" if gap > 1 else "")
         + (f"; detections {dets} guide guided" if dets else ""),
         *cleaning,
     ]
+    if skel_apart and not skeleton_only:
+        notes.append(
+            f"{name}: {skel_apart} of {skel_on_box + skel_apart} skeleton keyframes lie on frames without a box "
+            "keyframe: scored, never given to the methods (prelabel interpolate fills a skeleton from the skeleton "
+            "keyframes on box keyframes; key both on the same frames)"
+            + ("; no skeleton keyframe is on a box keyframe, so no skeleton is interpolated" if not skel_on_box else "")
+        )
     if skeleton_only:
         notes.append(
             f"{name}: objects with skeletons and no boxes are scored on the box around their keypoints (IoU columns)"
@@ -488,6 +509,9 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     w, h = ann.info.width, ann.info.height
     if w > 0 and h > 0:
         off = _leave_out_off_frame(spans, w, h)
+        for sp in spans:
+            if sp.kp_scored is not None:
+                sp.kp_scored &= ~_wholly_outside(sp.xyxy, w, h)[:, None]
         if off:
             _note(notes, f"{name}: {off} ground-truth boxes lie wholly outside the {w}x{h} frame: not scored")
     return Scene(name, spans, frames, detections, notes)
@@ -668,7 +692,8 @@ def synthetic_scenes(preset: str, seeds: Sequence[int], detector: bool = False) 
 
 def keyframes_for(span: GtSpan, key_idx: Sequence[int]) -> list[Keyframe]:
     """Keyframes at ``key_idx`` of ``span``: the box where ``box_allowed`` allows it, the skeleton where
-    ``kp_allowed`` (else ``box_allowed``) does."""
+    ``kp_allowed`` (else ``box_allowed``) does. A skeleton keyframe's points CVAT wrote without keying them there
+    are given as written, as ``prelabel interpolate`` reads them (they are not scored)."""
     out = []
     kp_where = span.kp_allowed if span.kp_allowed is not None else span.box_allowed
     for i in key_idx:
@@ -704,6 +729,8 @@ def _nearest(idx: Sequence[int], allowed: np.ndarray) -> list[int]:
     """Each of ``idx`` moved to the nearest of the sorted, non-empty ``allowed``."""
     a = np.asarray(allowed, np.int64)
     i = np.asarray(idx, np.int64)
+    if not len(a):
+        raise ValueError("no frame allowed")
     if len(a) == 1:
         return [int(a[0])] * len(i)
     pos = np.clip(np.searchsorted(a, i), 1, len(a) - 1)
@@ -715,11 +742,14 @@ def _allowed(where: np.ndarray | None, i: int) -> bool:
     return where is None or bool(np.isin(i, where))
 
 
-def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object]):
+def method_call(
+    method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object], label: str = ""
+):
     """Run one method; guided-frames is guided without detections (frames only).
 
     Only ``guided`` and ``auto`` get the scene's detections: the geometric methods run on the keyframes alone, as
     their rows say (given detections, :func:`interpolate_track` would also fuse pose estimates into their skeletons).
+    ``label``: the track's class name, whose detections alone guided keeps where the detector knows it.
     """
     reg = default_registry()
     name = "guided" if method == "guided-frames" else method
@@ -728,7 +758,15 @@ def method_call(method: str, scene: Scene, kfs: list[Keyframe], track_id: int, c
         obj = cache[method] = reg.create(name)
     dets = scene.detections if method in ("guided", "auto") else None
     video = scene.video if name in ("guided", "auto") else None
-    return interpolate_track(kfs, name, video=video, detections=dets, track_id=track_id, method_object=obj)  # type: ignore[arg-type]
+    return interpolate_track(
+        kfs,
+        name,
+        video=video,
+        detections=dets,
+        track_id=track_id,
+        method_object=obj,  # type: ignore[arg-type]
+        label=label,
+    )
 
 
 def evaluate(
@@ -753,7 +791,7 @@ def evaluate(
                 kidx = span_keyframes(sp, k)
                 kfs = keyframes_for(sp, kidx)
                 t = time.perf_counter()
-                res = method_call(m, scene, kfs, sp.track_id, cache)
+                res = method_call(m, scene, kfs, sp.track_id, cache, sp.label)
                 t_total += time.perf_counter() - t
                 n_frames += n
                 inner = sp.scored().copy()
@@ -797,6 +835,7 @@ def evaluate(
                 pk, ok, ps = np.concatenate(pcks), np.concatenate(okss), np.concatenate(pspeed)
                 limbs = [7, 8, 9, 10, 13, 14, 15, 16]  # elbows, wrists, knees, ankles
                 res_k["skeleton"] = {
+                    "n": int(np.isfinite(pk).any(axis=1).sum()),
                     "pck05": _nanmean(pk),
                     "pck05_limbs": _nanmean(pk[:, limbs]),
                     "oks": _nanmean(ok),
@@ -896,7 +935,7 @@ def keyframes_needed_per_span(
         n = len(sp.frames)
         kidx = sorted({0, n - 1})
         while True:
-            res = method_call(method, scene, keyframes_for(sp, kidx), sp.track_id, cache)
+            res = method_call(method, scene, keyframes_for(sp, kidx), sp.track_id, cache, sp.label)
             iou = box_iou(res.xyxy, sp.xyxy)
             iou[kidx] = 1.0
             iou[~sp.scored()] = 1.0  # boxes not to evaluate ask for no keyframe

@@ -387,6 +387,10 @@ def test_geometric_methods_run_on_the_keyframes_alone(bench: ModuleType) -> None
         ref = interpolate_track(kfs, method, track_id=span.track_id)
         np.testing.assert_array_equal(got.keypoints, ref.keypoints)
         np.testing.assert_array_equal(got.xyxy, ref.xyxy)
+    auto = bench.method_call("auto", scene, kfs, span.track_id, {})  # auto, as guided, gets them
+    auto_alone = interpolate_track(kfs, "auto", video=scene.video, track_id=span.track_id)
+    assert auto.keypoints is not None and auto_alone.keypoints is not None
+    assert not np.allclose(auto.keypoints, auto_alone.keypoints)
 
 
 def _scene_as_cvat(tmp_path: Path, keyframe_reducer: object) -> tuple[Path, Path]:
@@ -567,6 +571,16 @@ def test_cvat_ground_truth_keyed_apart_gives_boxes_and_skeletons_only_where_draw
     ]
     notes = " ".join(scene.notes)
     assert "13 box and 9 skeleton keyframes" in notes and "median 4 frames apart" in notes
+    assert "4 of 9 skeleton keyframes lie on frames without a box keyframe" in notes
+    # Motion at constant velocity: linear is exact wherever the truth is drawn. At k=10 the keyframes are frames 0,
+    # 8, 20, 28, 40, 48 (skeletons on 0 and 48 only): boxes are scored on the 7 other box keyframes, skeletons on
+    # the 7 skeleton keyframes left (the one on frame 12 on its 15 keyed points).
+    out = tmp_path / "res"
+    bench.main(["--cvat-gt", str(xml), "--no-pets", "--no-fast", "--methods", "linear", "--ks", "10",
+                "--no-effort", "--out", str(out)])  # fmt: skip
+    res = json.loads((out / "interpolation.json").read_text())["scenes"]["custom"]["linear"]["10"]
+    assert res["all"]["n"] == 7 and res["all"]["mean_iou"] == pytest.approx(1.0, abs=1e-3)
+    assert res["skeleton"]["n"] == 7 and res["skeleton"]["pck05"] == 1.0
 
 
 def test_cvat_ground_truth_without_a_readable_object_or_with_a_short_video(
@@ -585,6 +599,9 @@ def test_cvat_ground_truth_without_a_readable_object_or_with_a_short_video(
     xml.write_text(text.replace("</annotations>", hidden + "</annotations>"))
     scene = bench.cvat_scene(xml, None, None)
     assert [sp.track_id for sp in scene.spans] == [1]
+    two = _grouped_xml(tmp_path / "two.xml", [0, 10], [], {})  # both ends keyed by the benchmark: nothing to score
+    with pytest.raises(bench.InputError, match="no object has a drawn frame between two keyframes"):
+        bench.cvat_scene(two, None, None)
     assert "rotated boxes" in " ".join(scene.notes)
     video = tmp_path / "short.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 200))

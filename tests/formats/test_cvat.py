@@ -11,7 +11,7 @@ import pytest
 from formats_fixtures import assert_tracks_equal, segment_keys
 
 from prelabel.errors import InvalidInputError
-from prelabel.formats.cvat import CvatOptions, read_cvat, write_cvat
+from prelabel.formats.cvat import CvatOptions, cvat_unkeyed_points, read_cvat, write_cvat
 from prelabel.formats.model import Annotations
 from prelabel.interpolate import interpolate_track
 from prelabel.types import COCO17_KEYPOINTS, Track, VideoInfo
@@ -590,3 +590,46 @@ def test_segment_boundaries_keep_the_boxes_within_tolerance(tmp_path: Path) -> N
         assert sorted((s.label, s.start_frame, s.end_frame) for s in back.segments) == sorted(
             (s.label, s.start_frame, s.end_frame) for s in segments
         )
+
+
+def test_skeleton_points_written_without_a_keyframe_are_named_per_object(tmp_path: Path) -> None:
+    """CVAT writes every element of a skeleton keyframe and flags those it did not key there (keyframe="0"):
+    cvat_unkeyed_points names them per object, under the track ids read_cvat gives (a group's box and first
+    skeleton share the group's id; a second skeleton in the group is an object of its own)."""
+
+    def skeleton(f: int, unkeyed: set[str]) -> str:
+        pts = "".join(
+            f'<points label="{name}" keyframe="{0 if name in unkeyed else 1}" outside="0" occluded="0" '
+            f'points="{10 + i},{20 + f}"></points>'
+            for i, name in enumerate(COCO17_KEYPOINTS)
+        )
+        return f'<skeleton frame="{f}" keyframe="1" z_order="0">{pts}</skeleton>'
+
+    box = '<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="5" ytl="5" xbr="60" ybr="90" z_order="0"></box>'
+    xml = tmp_path / "a.xml"
+    xml.write_text(
+        "<annotations><version>1.1</version>"
+        f'<track id="0" label="person" group_id="4">{box.format(f=0)}{box.format(f=9)}</track>'
+        f'<track id="1" label="person-skeleton" group_id="4">{skeleton(0, set())}{skeleton(5, {"nose"})}'
+        f"{skeleton(9, set())}</track>"
+        f'<track id="2" label="person-skeleton" group_id="4">{skeleton(1, {"left_wrist", "right_knee"})}'
+        f"{skeleton(8, set())}</track>"
+        f'<track id="3" label="person-skeleton">{skeleton(2, {"left_ankle"})}{skeleton(6, set())}</track>'
+        "</annotations>"
+    )
+    ids = sorted(kt.track_id for kt in read_cvat(xml).keyframe_tracks)
+    got = cvat_unkeyed_points(xml)
+    assert set(got) <= set(ids) and 4 in ids
+    assert list(got[4]) == [5] and np.flatnonzero(got[4][5]).tolist() == [COCO17_KEYPOINTS.index("nose")]
+    second = next(t for t in got if t != 4 and 1 in got[t])
+    assert sorted(np.flatnonzero(got[second][1]).tolist()) == sorted(
+        COCO17_KEYPOINTS.index(n) for n in ("left_wrist", "right_knee")
+    )
+    third = next(t for t in got if 2 in got[t])
+    assert third not in (4, second) and np.flatnonzero(got[third][2]).tolist() == [COCO17_KEYPOINTS.index("left_ankle")]
+    # the objects read_cvat gives those ids hold those skeleton keyframes
+    by_id = {
+        kt.track_id: {k.frame_idx for k in kt.keyframes if k.skeleton is not None}
+        for kt in read_cvat(xml).keyframe_tracks
+    }
+    assert {5} <= by_id[4] and {1} <= by_id[second] and {2} <= by_id[third]

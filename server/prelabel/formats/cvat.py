@@ -755,6 +755,9 @@ def cvat_unkeyed_points(path: Path) -> dict[int, dict[int, npt.NDArray[np.bool_]
     Returns:
         Per object (the track ids :func:`read_cvat` gives) and skeleton keyframe holding such points, a (17,) bool
         mask of the COCO-17 points written with ``keyframe="0"``.
+
+    Raises:
+        InvalidInputError: unsafe or malformed XML, or a skeleton keyframe without a whole frame number.
     """
     path = Path(path)
     pairs = _raw_tracks(parse_xml_safely(path), path)
