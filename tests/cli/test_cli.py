@@ -1421,3 +1421,56 @@ def test_interpolate_again_after_corrections_refills_the_keyframes_it_added(
     # --previous is for CVAT files prelabel wrote.
     assert main(["interpolate", str(export), "--previous", str(sparse), "--out", str(tmp_path / "x.xml")]) == 2
     assert "names no keyframe prelabel added" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("with_box", [False, True])
+def test_skeleton_points_cvat_wrote_without_keying_them_follow_the_fill(
+    with_box: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At frame 20 the annotator keyed the nose alone; CVAT wrote the other 16 points there too, unkeyed
+    (keyframe="0"), 30 px off (fill of keyframes since taken out, as in the --previous loop). They take the fill's
+    positions: the person, moving 4 px a frame, is filled through them; the nose stays where it was keyed. The same
+    with the skeleton grouped with a box track keyed on the same frames."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.types import COCO17_KEYPOINTS
+
+    points = "".join(
+        f'<points label="{name}" keyframe="{int(k == 0)}" outside="0" occluded="0" '
+        f'points="{185.0 if k == 0 else 100 + 110 + 3 * k:.2f},{50 + 6 * k:.2f}"/>'
+        for k, name in enumerate(COCO17_KEYPOINTS)
+    )  # the nose keyed 5 px off the line; the rest written 30 px off, unkeyed
+    partly = f'<skeleton frame="20" keyframe="1" outside="0" z_order="0">{points}</skeleton>'
+    src = tmp_path / "partly.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>60</size>'
+        "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+        + (
+            '<track id="2" label="person" source="manual" group_id="7">'
+            + "".join(
+                f'<box frame="{f}" keyframe="1" outside="0" occluded="0" xtl="{95 + 4 * f}" ytl="45" '
+                f'xbr="{155 + 4 * f}" ybr="150" z_order="0"></box>'
+                for f in (0, 20, 40)
+            )
+            + "</track>"
+            if with_box
+            else ""
+        )
+        + '<track id="3" label="person-skeleton" source="manual"'
+        + (' group_id="7">' if with_box else ">")
+        + _skeleton_xml(0, 0.0)
+        + partly
+        + _skeleton_xml(40, 160.0)
+        + "</track></annotations>"
+    )
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(src), "--method", "kalman", "--every-frame", "--out", str(out)]) == 0
+    capsys.readouterr()
+    skeleton_track = next(t for t in ET.parse(out).getroot().findall("track") if t.find("skeleton") is not None)
+    shapes = {int(s.get("frame")): s for s in skeleton_track}
+    for f in (10, 30):
+        pts = {p.get("label"): [float(v) for v in p.get("points").split(",")] for p in shapes[f].findall("points")}
+        for k, name in enumerate(COCO17_KEYPOINTS):
+            if name != "nose":
+                assert pts[name][0] == pytest.approx(100 + 4 * f + 3 * k, abs=0.6), (f, name, pts[name])
+    assert shapes[20].find("points").get("points") == "185.00,50.00"  # the keyed nose, as the annotator left it
