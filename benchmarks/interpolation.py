@@ -40,6 +40,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ import cv2
 
 import prelabel
 from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
+from prelabel.interpolate.api import with_unkeyed_points_filled
 from prelabel.interpolate.registry import default_registry
 from prelabel.metrics.interpolation import (
     SPEED_BINS,
@@ -91,6 +93,7 @@ class GtSpan:
     box_allowed: np.ndarray | None = None  # indices where a box keyframe may go (None: any frame); span_keyframes
     kp_allowed: np.ndarray | None = None  # indices where a skeleton keyframe may go (None: as the boxes)
     label: str = ""  # the annotation's label: guided and auto keep the detections of that class, as the CLI does
+    kp_unkeyed: dict[int, np.ndarray] | None = None  # frame -> (17,) points a skeleton keyframe holds unkeyed
 
     def scored(self) -> np.ndarray:
         """(T,) bool: the frames the metrics count."""
@@ -456,6 +459,7 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
                     fill = unkeyed.get(track.track_id, {}).get(int(frames_[i]))
                     if fill is not None:
                         scored[i] &= ~fill
+                        span.kp_unkeyed = {**(span.kp_unkeyed or {}), int(frames_[i]): fill}
                 span.kp_scored = scored
                 n_skel += int(scored.any(axis=1).sum())
                 on_box = np.isin(frames_[keyed], inside)
@@ -693,7 +697,8 @@ def synthetic_scenes(preset: str, seeds: Sequence[int], detector: bool = False) 
 def keyframes_for(span: GtSpan, key_idx: Sequence[int]) -> list[Keyframe]:
     """Keyframes at ``key_idx`` of ``span``: the box where ``box_allowed`` allows it, the skeleton where
     ``kp_allowed`` (else ``box_allowed``) does. A skeleton keyframe's points CVAT wrote without keying them there
-    are given as written, as ``prelabel interpolate`` reads them (they are not scored)."""
+    are given as written; :func:`method_call` moves them to the fill, as ``prelabel interpolate`` does (they are
+    not scored)."""
     out = []
     kp_where = span.kp_allowed if span.kp_allowed is not None else span.box_allowed
     for i in key_idx:
@@ -743,13 +748,21 @@ def _allowed(where: np.ndarray | None, i: int) -> bool:
 
 
 def method_call(
-    method: str, scene: Scene, kfs: list[Keyframe], track_id: int, cache: dict[str, object], label: str = ""
+    method: str,
+    scene: Scene,
+    kfs: list[Keyframe],
+    track_id: int,
+    cache: dict[str, object],
+    label: str = "",
+    unkeyed: Mapping[int, np.ndarray] | None = None,
 ):
     """Run one method; guided-frames is guided without detections (frames only).
 
     Only ``guided`` and ``auto`` get the scene's detections: the geometric methods run on the keyframes alone, as
     their rows say (given detections, :func:`interpolate_track` would also fuse pose estimates into their skeletons).
     ``label``: the track's class name, whose detections alone guided keeps where the detector knows it.
+    ``unkeyed``: frame -> the skeleton points a keyframe holds without keying them, moved to the fill
+    (:func:`~prelabel.interpolate.api.with_unkeyed_points_filled`, as ``prelabel interpolate`` moves CVAT's).
     """
     reg = default_registry()
     name = "guided" if method == "guided-frames" else method
@@ -758,15 +771,18 @@ def method_call(
         obj = cache[method] = reg.create(name)
     dets = scene.detections if method in ("guided", "auto") else None
     video = scene.video if name in ("guided", "auto") else None
-    return interpolate_track(
-        kfs,
-        name,
+    fill = partial(
+        interpolate_track,
+        method=name,
         video=video,
         detections=dets,
         track_id=track_id,
-        method_object=obj,  # type: ignore[arg-type]
+        method_object=obj,
         label=label,
     )
+    if unkeyed:
+        kfs = with_unkeyed_points_filled(kfs, unkeyed, fill)
+    return fill(kfs)
 
 
 def evaluate(
@@ -791,7 +807,7 @@ def evaluate(
                 kidx = span_keyframes(sp, k)
                 kfs = keyframes_for(sp, kidx)
                 t = time.perf_counter()
-                res = method_call(m, scene, kfs, sp.track_id, cache, sp.label)
+                res = method_call(m, scene, kfs, sp.track_id, cache, sp.label, sp.kp_unkeyed)
                 t_total += time.perf_counter() - t
                 n_frames += n
                 inner = sp.scored().copy()
@@ -935,7 +951,7 @@ def keyframes_needed_per_span(
         n = len(sp.frames)
         kidx = sorted({0, n - 1})
         while True:
-            res = method_call(method, scene, keyframes_for(sp, kidx), sp.track_id, cache, sp.label)
+            res = method_call(method, scene, keyframes_for(sp, kidx), sp.track_id, cache, sp.label, sp.kp_unkeyed)
             iou = box_iou(res.xyxy, sp.xyxy)
             iou[kidx] = 1.0
             iou[~sp.scored()] = 1.0  # boxes not to evaluate ask for no keyframe

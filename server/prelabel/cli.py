@@ -1141,13 +1141,14 @@ def _fill_keyframe_tracks(
     from 1 and the keyframes the annotator placed (the reader's "hidden from the next frame" markers are not
     theirs); CVAT's frames from 0, suggestions on the task's frames (``grid``: start, step, stop). ``unkeyed``:
     CVAT's skeleton points written on a keyframe without being keyed there (:func:`cvat_unkeyed_points`), which
-    take the fill's positions (:func:`_with_unkeyed_points_filled`)."""
+    take the fill's positions (:func:`~prelabel.interpolate.api.with_unkeyed_points_filled`)."""
     from dataclasses import replace
     from functools import partial
 
     from prelabel.errors import InvalidInputError
     from prelabel.formats import Annotations
     from prelabel.interpolate import interpolate_track
+    from prelabel.interpolate.api import with_unkeyed_points_filled
     from prelabel.interpolate.registry import default_registry
 
     tracks = []
@@ -1187,7 +1188,7 @@ def _fill_keyframe_tracks(
                            detections=detections, label=kt.label, method_object=methods[kt.label])  # fmt: skip
             marks = (unkeyed or {}).get(kt.track_id)
             if marks:
-                keyframes = _with_unkeyed_points_filled(keyframes, marks, fill)
+                keyframes = with_unkeyed_points_filled(keyframes, marks, fill)
             res = fill(keyframes, num_suggestions=args.suggestions)
         except InvalidInputError as exc:  # name the track as the annotator's file does
             raise InvalidInputError(f"{args.input.name}: {kt.source or f'track {kt.track_id}'}: {exc}") from exc
@@ -1215,49 +1216,6 @@ def _fill_keyframe_tracks(
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
     return out_ann, anchors, summary
-
-
-def _with_unkeyed_points_filled(keyframes: list[Any], marks: dict[int, Any], fill: Any) -> list[Any]:
-    """``keyframes`` with the skeleton points CVAT wrote on a keyframe without keying them there (``marks``: frame
-    -> (17,) bool) moved to where the fill puts them when that frame's skeleton keys nothing.
-
-    CVAT writes every point of a skeleton keyframe and flags those not keyed there (``keyframe="0"``): their
-    positions are CVAT's own fill, which its importer drops. Read as drawn, they would pin the fill there; in the
-    ``--previous`` loop they are fill of keyframes prelabel has since taken out. So the track is filled once without
-    those frames' skeletons (``fill(keyframes, num_suggestions=0)``; a box keyframe keeps its box, a skeleton-only
-    keyframe is left out), and each such point takes that fill's position; the points the annotator keyed stay.
-    """
-    from dataclasses import replace
-
-    import numpy as np
-
-    from prelabel.types import Skeleton
-
-    at = {i for i, k in enumerate(keyframes) if k.skeleton is not None and not k.outside and k.frame_idx in marks}
-    if not at:
-        return keyframes
-    first = [
-        k if i not in at else replace(k, skeleton=None)
-        for i, k in enumerate(keyframes)
-        if i not in at or k.xyxy is not None
-    ]
-    if not any(k.skeleton is not None for k in first if not k.outside):
-        return keyframes  # no other skeleton keyframe to fill from: the points stay as written
-    pre = fill(first, num_suggestions=0)
-    if pre.keypoints is None:
-        return keyframes
-    out = list(keyframes)
-    for i in sorted(at):
-        k = keyframes[i]
-        row = int(k.frame_idx - pre.frames[0])
-        if not 0 <= row < len(pre.frames):
-            continue  # before the first or after the last other keyframe: nothing to fill from
-        move = np.asarray(marks[k.frame_idx], bool) & k.skeleton.present & pre.keypoints_present[row]
-        if move.any():
-            kp = np.array(k.skeleton.keypoints, np.float32)
-            kp[move, :2] = pre.keypoints[row, move, :2]
-            out[i] = replace(k, skeleton=Skeleton(kp, k.skeleton.present, k.skeleton.score))
-    return out
 
 
 def _check_label_studio_boxes(keyframes: Sequence[Any], info: Any, where: str) -> None:

@@ -524,9 +524,12 @@ def _person_at(f: int) -> tuple[np.ndarray, np.ndarray]:
     return box, kp
 
 
-def _grouped_xml(path: Path, box_frames: list[int], skel_frames: list[int], unkeyed: dict[int, set[str]]) -> Path:
+def _grouped_xml(
+    path: Path, box_frames: list[int], skel_frames: list[int], unkeyed: dict[int, set[str]], stale: float = 0.0
+) -> Path:
     """A box track and a skeleton track of one person (group 1), keyed on their own frames, as CVAT exports them;
-    ``unkeyed``: per skeleton frame, points written with keyframe="0" (CVAT's fill there)."""
+    ``unkeyed``: per skeleton frame, points written with keyframe="0" (CVAT's fill there), ``stale`` px right of
+    the person's."""
     rows = ["<annotations><version>1.1</version><meta><task><size>60</size><original_size><width>320</width>"
             "<height>200</height></original_size></task></meta>"]  # fmt: skip
     rows.append('<track id="0" label="person" source="manual" group_id="1">')
@@ -541,6 +544,7 @@ def _grouped_xml(path: Path, box_frames: list[int], skel_frames: list[int], unke
         rows.append(f'<skeleton frame="{f}" keyframe="1" z_order="0">')
         for name, (x, y) in zip(_COCO, kp, strict=True):
             key = "0" if name in unkeyed.get(f, set()) else "1"
+            x += stale if key == "0" else 0.0
             rows.append(f'<points label="{name}" keyframe="{key}" outside="0" occluded="0" points="{x:.2f},{y:.2f}">'
                         "</points>")  # fmt: skip
         rows.append("</skeleton>")
@@ -613,3 +617,19 @@ def test_cvat_ground_truth_without_a_readable_object_or_with_a_short_video(
     assert exc.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "frame 40, past the video's 30 frames" in last, last
+
+
+def test_cvat_ground_truth_points_written_unkeyed_do_not_pin_the_fill(bench: ModuleType, tmp_path: Path) -> None:
+    """At a skeleton keyframe the benchmark gives (frame 12, k=12), 16 points are written unkeyed 30 px off: the
+    methods fill through them as prelabel interpolate does, so linear stays exact on this constant-velocity clip."""
+    names = set(_COCO) - {"nose"}
+    xml = _grouped_xml(tmp_path / "gt.xml", list(range(0, 49, 4)), list(range(0, 49, 6)), {12: names}, stale=30.0)
+    out = tmp_path / "res"
+    bench.main(["--cvat-gt", str(xml), "--no-pets", "--no-fast", "--methods", "linear", "--ks", "12",
+                "--no-effort", "--out", str(out)])  # fmt: skip
+    res = json.loads((out / "interpolation.json").read_text())["scenes"]["custom"]["linear"]["12"]
+    assert res["skeleton"]["n"] == 4 and res["skeleton"]["pck05"] == 1.0  # frames 6, 18, 30, 42
+    (sp,) = bench.cvat_scene(xml, None, None).spans
+    kfs = bench.keyframes_for(sp, bench.span_keyframes(sp, 12))
+    pinned = bench.interpolate_track(kfs, "linear")  # the points as written
+    assert pinned.keypoints is not None and abs(pinned.keypoints[6, 1, 0] - _person_at(6)[1][1, 0]) > 10

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 
 from prelabel.errors import InvalidInputError
 from prelabel.geometry import box_iou
@@ -426,3 +428,46 @@ def _skeletons(
                 kp[row, :, 2] = np.where(present[row], near, 0.0)
         kp[kf - t0, :, 2] = kconf
     return kp, present, has_skel
+
+
+def with_unkeyed_points_filled(
+    keyframes: Sequence[Keyframe],
+    marks: Mapping[int, npt.NDArray[np.bool_]],
+    fill: Callable[..., InterpolationResult],
+) -> list[Keyframe]:
+    """``keyframes`` with the skeleton points a keyframe holds without keying them (``marks``: frame -> (17,) bool)
+    moved to where the fill puts them when that frame's skeleton keys nothing. ``fill(keyframes,
+    num_suggestions=0)`` interpolates the track (:func:`interpolate_track` with the track's other arguments bound).
+
+    CVAT writes every point of a skeleton keyframe and flags those not keyed there (``keyframe="0"``): their
+    positions are CVAT's own fill, which its importer drops. Read as drawn, they would pin the fill there; in the
+    ``--previous`` loop they are fill of keyframes prelabel has since taken out. So the track is filled once without
+    those frames' skeletons (``fill(keyframes, num_suggestions=0)``; a box keyframe keeps its box, a skeleton-only
+    keyframe is left out), and each such point takes that fill's position; the points the annotator keyed stay.
+    """
+    at = {i for i, k in enumerate(keyframes) if k.skeleton is not None and not k.outside and k.frame_idx in marks}
+    if not at:
+        return list(keyframes)
+    first = [
+        k if i not in at else replace(k, skeleton=None)
+        for i, k in enumerate(keyframes)
+        if i not in at or k.xyxy is not None
+    ]
+    if not any(k.skeleton is not None for k in first if not k.outside):
+        return list(keyframes)  # no other skeleton keyframe to fill from: the points stay as written
+    pre = fill(first, num_suggestions=0)
+    if pre.keypoints is None or pre.keypoints_present is None:
+        return list(keyframes)
+    out = list(keyframes)
+    for i in sorted(at):
+        k = keyframes[i]
+        sk = k.skeleton
+        row = int(k.frame_idx - pre.frames[0])
+        if sk is None or not 0 <= row < len(pre.frames):
+            continue  # before the first or after the last other keyframe: nothing to fill from
+        move = np.asarray(marks[k.frame_idx], bool) & sk.present & pre.keypoints_present[row]
+        if move.any():
+            kp = np.array(sk.keypoints, np.float32)
+            kp[move, :2] = pre.keypoints[row, move, :2]
+            out[i] = replace(k, skeleton=Skeleton(kp, sk.present, sk.score))
+    return out
