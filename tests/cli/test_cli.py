@@ -1474,3 +1474,10 @@ def test_skeleton_points_cvat_wrote_without_keying_them_follow_the_fill(
             if name != "nose":
                 assert pts[name][0] == pytest.approx(100 + 4 * f + 3 * k, abs=0.6), (f, name, pts[name])
     assert shapes[20].find("points").get("points") == "185.00,50.00"  # the keyed nose, as the annotator left it
+    # Compressed (the default), the frames next to 20 are keyed too: CVAT drops the unkeyed points there on import
+    # and interpolates them across frame 20, from 19 to 21, so they stay on the fill.
+    compressed = tmp_path / "compressed.xml"
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(compressed)]) == 0
+    capsys.readouterr()
+    track = next(t for t in ET.parse(compressed).getroot().findall("track") if t.find("skeleton") is not None)
+    assert {19, 20, 21} <= {int(sh.get("frame")) for sh in track}

@@ -285,3 +285,44 @@ def test_a_keypoint_cut_off_from_the_root_moves_with_the_body(method: str) -> No
     assert res.keypoints_present[:, present].all()
     rel = res.keypoints[:, present, :2] - res.keypoints[:, 11:12, :2]  # every keypoint relative to the left hip
     np.testing.assert_allclose(rel, np.broadcast_to((base - base[11])[present], rel.shape), atol=1e-3)
+
+
+def test_points_held_unkeyed_take_the_fill_frame_by_frame() -> None:
+    """Skeleton keyframes at 0, 20, 40, 60 of a figure at rest. The nose is keyed 20 px right at frame 20 and held
+    unkeyed (10 px right, CVAT's own fill) at 40; the left wrist is keyed at 40 and held unkeyed at 20, written
+    hidden. Each unkeyed point takes the fill made without its own unkeyed frames: the nose at 40 from the keyed nose
+    at 20 (linear: 10 px right, as CVAT shows it), the wrist at 20 shown again where the fill shows it. Keyed points
+    do not move."""
+    from functools import partial
+
+    from prelabel.interpolate import interpolate_track
+    from prelabel.interpolate.api import with_unkeyed_points_filled
+    from prelabel.types import Keyframe, Skeleton
+
+    base = np.stack([np.linspace(100, 180, 17), np.linspace(40, 200, 17)], axis=1)
+    nose, wrist = 0, 9
+
+    def skel(dx_nose: float = 0.0, wrist_shown: bool = True) -> Skeleton:
+        kp = np.c_[base, np.ones(17)]
+        kp[nose, 0] += dx_nose
+        present = np.ones(17, bool)
+        present[wrist] = wrist_shown
+        kp[~present] = 0.0
+        return Skeleton(kp.astype(np.float32), present)
+
+    kfs = [Keyframe(0, skeleton=skel()), Keyframe(20, skeleton=skel(20.0, wrist_shown=False)),
+           Keyframe(40, skeleton=skel(10.0)), Keyframe(60, skeleton=skel())]  # fmt: skip
+    held = np.zeros(17, bool)
+    at20, at40 = held.copy(), held.copy()
+    at20[[p for p in range(17) if p != nose]] = True  # only the nose keyed at 20
+    at40[[p for p in range(17) if p != wrist]] = True  # only the wrist keyed at 40
+    fill = partial(interpolate_track, method="linear")
+    out = with_unkeyed_points_filled(kfs, {20: at20, 40: at40}, fill)
+    s20, s40 = out[1].skeleton, out[2].skeleton
+    assert s20 is not None and s40 is not None
+    assert s40.keypoints[nose, 0] == pytest.approx(base[nose, 0] + 10.0)  # between 20 px at 20 and 0 at 60
+    assert s20.keypoints[nose, 0] == pytest.approx(base[nose, 0] + 20.0)  # keyed there: as drawn
+    assert s20.present[wrist] and s20.keypoints[wrist, 0] == pytest.approx(base[wrist, 0])
+    np.testing.assert_allclose(s40.keypoints[wrist, :2], base[wrist])
+    np.testing.assert_allclose(s20.keypoints[1:9, :2], base[1:9], atol=1e-4)  # at rest: the fill is the figure
+    assert with_unkeyed_points_filled(kfs, {}, fill) == kfs

@@ -1019,6 +1019,9 @@ def _patch_skeleton_track(
             piece = Track(track.track_id, [b for b in track.boxes if g0 <= b.frame_idx <= g1])
             picked = {start + rel * step for rel in piece_reducer(_on_grid(piece, grid))}
             chosen = {f for f in shown if f in picked or f in ends}
+        # An annotator's keyframe holding points it does not key (keyframe="0"): CVAT drops those points on import
+        # and interpolates them across that frame, so the frames next to it are keyed too, to hold them to the fill.
+        chosen |= {f for f, g in ((g0 + step, g0), (g1 - step, g1)) if f in shown and _holds_unkeyed(annotated[g])}
         for f in sorted(chosen):
             shape = _skeleton_shape(annotated[g0], f, shown[f])
             if shape is not None:
@@ -1029,6 +1032,11 @@ def _patch_skeleton_track(
                 new.append(shape)
     _insert_sorted(el, "skeleton", new)
     _mark_added(el, new)
+
+
+def _holds_unkeyed(shape: Element) -> bool:
+    """Whether a skeleton keyframe holds points written without a keyframe there (``keyframe="0"``)."""
+    return any(pt.get("keyframe", "1") == "0" for pt in shape.findall("points"))
 
 
 ADDED_MARK = "prelabel interpolate added the keyframes at frames:"

@@ -436,38 +436,51 @@ def with_unkeyed_points_filled(
     fill: Callable[..., InterpolationResult],
 ) -> list[Keyframe]:
     """``keyframes`` with the skeleton points a keyframe holds without keying them (``marks``: frame -> (17,) bool)
-    moved to where the fill puts them when that frame's skeleton keys nothing. ``fill(keyframes,
+    set to what the fill makes of them when their unkeyed frames' skeletons key nothing. ``fill(keyframes,
     num_suggestions=0)`` interpolates the track (:func:`interpolate_track` with the track's other arguments bound).
 
     CVAT writes every point of a skeleton keyframe and flags those not keyed there (``keyframe="0"``): their
     positions are CVAT's own fill, which its importer drops. Read as drawn, they would pin the fill there; in the
-    ``--previous`` loop they are fill of keyframes prelabel has since taken out. So the track is filled once without
-    those frames' skeletons (``fill(keyframes, num_suggestions=0)``; a box keyframe keeps its box, a skeleton-only
-    keyframe is left out), and each such point takes that fill's position; the points the annotator keyed stay.
+    ``--previous`` loop they are fill of keyframes prelabel has since taken out. Points are grouped by the frames
+    where they are unkeyed; per group the track is filled once without those frames' skeletons (a box keyframe keeps
+    its box, a skeleton-only keyframe is left out), so a point keyed on another marked frame still counts there, and
+    each point of the group takes that fill's position and presence (one written hidden but unkeyed shows again
+    where the fill shows it). The points keyed on each frame stay. A frame before the first or after the last
+    remaining skeleton keyframe keeps its points as written.
     """
-    at = {i for i, k in enumerate(keyframes) if k.skeleton is not None and not k.outside and k.frame_idx in marks}
+    at = {i: k for i, k in enumerate(keyframes) if k.skeleton is not None and k.frame_idx in marks and not k.outside}
     if not at:
         return list(keyframes)
-    first = [
-        k if i not in at else replace(k, skeleton=None)
-        for i, k in enumerate(keyframes)
-        if i not in at or k.xyxy is not None
-    ]
-    if not any(k.skeleton is not None for k in first if not k.outside):
-        return list(keyframes)  # no other skeleton keyframe to fill from: the points stay as written
-    pre = fill(first, num_suggestions=0)
-    if pre.keypoints is None or pre.keypoints_present is None:
-        return list(keyframes)
+    where = {i: np.asarray(marks[k.frame_idx], bool) for i, k in at.items()}
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for p in range(NUM_KEYPOINTS):
+        frames = tuple(i for i in sorted(at) if where[i][p])
+        if frames:
+            groups.setdefault(frames, []).append(p)
+    xy = {i: np.array(k.skeleton.keypoints, np.float32) for i, k in at.items() if k.skeleton is not None}
+    shown = {i: np.array(k.skeleton.present, bool) for i, k in at.items() if k.skeleton is not None}
+    for frames, points in groups.items():
+        drop = set(frames)
+        first = [
+            k if i not in drop else replace(k, skeleton=None)
+            for i, k in enumerate(keyframes)
+            if i not in drop or k.xyxy is not None
+        ]
+        if not any(k.skeleton is not None for k in first if not k.outside):
+            continue  # no other skeleton keyframe to fill from: the points stay as written
+        pre = fill(first, num_suggestions=0)
+        if pre.keypoints is None or pre.keypoints_present is None:
+            continue
+        pts = np.array(points)
+        for i in frames:
+            row = int(keyframes[i].frame_idx - pre.frames[0])
+            if not 0 <= row < len(pre.frames) or not pre.has_skeleton[row]:
+                continue  # before the first or after the last other skeleton keyframe: nothing to fill from
+            xy[i][pts, :2] = pre.keypoints[row, pts, :2]
+            shown[i][pts] = pre.keypoints_present[row, pts]
     out = list(keyframes)
-    for i in sorted(at):
-        k = keyframes[i]
+    for i, k in at.items():
         sk = k.skeleton
-        row = int(k.frame_idx - pre.frames[0])
-        if sk is None or not 0 <= row < len(pre.frames):
-            continue  # before the first or after the last other keyframe: nothing to fill from
-        move = np.asarray(marks[k.frame_idx], bool) & sk.present & pre.keypoints_present[row]
-        if move.any():
-            kp = np.array(sk.keypoints, np.float32)
-            kp[move, :2] = pre.keypoints[row, move, :2]
-            out[i] = replace(k, skeleton=Skeleton(kp, sk.present, sk.score))
+        if sk is not None and shown[i].any():  # (none shown would hide the skeleton from here: keep as written)
+            out[i] = replace(k, skeleton=Skeleton(np.where(shown[i][:, None], xy[i], 0.0), shown[i], sk.score))
     return out
