@@ -8,7 +8,8 @@ Scenes:
 - ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``), or
   without one (``--mot-gt gt.txt``: the geometric methods and ``auto``; a ``seqinfo.ini`` beside it or one folder up
   gives the frame size and length); or a CVAT for video 1.1 export (``--cvat-gt annotations.xml``, boxes and
-  skeletons), scored on the frames it keys, not on CVAT's fill between them (:func:`cvat_scene`). ``--detector
+  skeletons), scored on the frames it keys, not on CVAT's fill between them (:func:`cvat_scene`; ``--ls-gt``
+  reads a Label Studio export's first task the same way). ``--detector
   MODEL`` runs a registry model on your video as guided's detector (``--dets`` gives MOTChallenge detections instead).
 - The geometric methods run on the keyframes alone; only ``guided`` and ``auto`` get detections.
 
@@ -376,8 +377,9 @@ def custom_scene(
     return Scene(name, spans, frames, detections, notes)
 
 
-def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "custom") -> Scene:
-    """A CVAT for video 1.1 export as ground truth (boxes, skeletons or both), with its video for guided.
+def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "custom", tool: str = "cvat") -> Scene:
+    """A CVAT for video 1.1 export as ground truth (boxes, skeletons or both), with its video for guided; with
+    ``tool="labelstudio"``, the first task of a Label Studio JSON export (``videorectangle`` boxes), read the same way.
 
     CVAT stores the keyframes people drew; the frames between them are CVAT's fill, not ground truth. So a box is
     scored on the export's box keyframes only, a keypoint on the skeleton keyframes that key it (CVAT writes every
@@ -389,10 +391,15 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     skeleton alone) before it goes outside: what CVAT holds after that is no drawing either."""
     from prelabel.errors import InvalidInputError
     from prelabel.formats.cvat import cvat_details_not_read, cvat_task_frames, cvat_unkeyed_points, read_cvat
+    from prelabel.formats.label_studio import read_label_studio
     from prelabel.types import VideoInfo
 
+    shown_tool = "CVAT" if tool == "cvat" else "Label Studio"
     if gt.is_dir():
-        raise InputError(f"ground truth {gt} is a folder: give its CVAT for video 1.1 annotations.xml")
+        raise InputError(
+            f"ground truth {gt} is a folder: give its "
+            + ("CVAT for video 1.1 annotations.xml" if tool == "cvat" else "Label Studio JSON export")
+        )
     if not gt.is_file():
         raise InputError(f"ground truth {gt}: no such file")
     frames = load_video_gray(video) if video is not None else None
@@ -401,15 +408,21 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
         h, w = frames.read(0).shape[:2]
         info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=0.0)
     quiet = logging.getLogger("prelabel.formats.cvat")
+    unkeyed: dict[int, dict[int, np.ndarray]] = {}
+    not_read: list[str] = []
+    step = 1
     try:
-        ann = read_cvat(gt, info)
-        was, quiet.disabled = quiet.disabled, True  # read_cvat has said what it skips: once is enough
-        try:
-            unkeyed = cvat_unkeyed_points(gt)
-            not_read = cvat_details_not_read(gt)
-            _, step, _ = cvat_task_frames(gt)
-        finally:
-            quiet.disabled = was
+        if tool != "cvat":
+            ann = read_label_studio(gt, info)
+        else:
+            ann = read_cvat(gt, info)
+            was, quiet.disabled = quiet.disabled, True  # read_cvat has said what it skips: once is enough
+            try:
+                unkeyed = cvat_unkeyed_points(gt)
+                not_read = cvat_details_not_read(gt)
+                _, step, _ = cvat_task_frames(gt)
+            finally:
+                quiet.disabled = was
     except InvalidInputError as exc:
         raise InputError(f"ground truth {gt}: {str(exc).removeprefix(gt.name + ': ')}") from exc
     n = info.num_frames if info is not None else 0
@@ -486,9 +499,10 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     spans_text = f"{len(spans)} span{'s' if len(spans) != 1 else ''} of {len(ann.keyframe_tracks)} objects"
     where = f"video {video} ({n} frames)" if video is not None else "without a video: guided is left out"
     notes = [
-        f"{name}: CVAT ground truth {gt} ({spans_text}), {where}; scored on what the export keys ({n_box} box and "
-        f"{n_skel} skeleton keyframes inside spans; keyframes median {gap:g} frames apart), not on CVAT's "
-        "fill between them; the benchmark's keyframes go on the export's keyframes nearest every k frames"
+        f"{name}: {shown_tool} ground truth {gt} ({spans_text}), {where}; scored on what the export keys "
+        f"({n_box} box and {n_skel} skeleton keyframes inside spans; keyframes median {gap:g} frames apart), not "
+        f"on {shown_tool}'s fill between them; the benchmark's keyframes go on the export's keyframes nearest "
+        "every k frames"
         + (f" (at k up to {gap:g}, few frames or none are left to score)" if gap > 1 else "")
         + (f"; detections {dets} guide guided" if dets else ""),
         *cleaning,
@@ -1224,7 +1238,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="your own ground truth as a CVAT for video 1.1 export (boxes and skeletons; scored on its keyframes, "
         "not on CVAT's fill between them), with --video for guided",
     )
-    ap.add_argument("--video", type=Path, help="the video of --mot-gt or --cvat-gt")
+    ap.add_argument(
+        "--ls-gt",
+        type=Path,
+        help="your own ground truth as a Label Studio JSON export (its first task's videorectangle tracks; scored on "
+        "the frames keyed, not on Label Studio's fill), with --video for guided",
+    )
+    ap.add_argument("--video", type=Path, help="the video of --mot-gt, --cvat-gt or --ls-gt")
     ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt or --cvat-gt")
     ap.add_argument(
         "--detector",
@@ -1277,14 +1297,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     cv2.setNumThreads(1)
 
     scenes: list[Scene] = []
-    if args.mot_gt and args.cvat_gt:
-        ap.error("give one ground truth: --mot-gt or --cvat-gt (run the benchmark once for each)")
-    if (args.video or args.dets) and not (args.mot_gt or args.cvat_gt):
-        ap.error("--video and --dets go with --mot-gt or --cvat-gt (your ground truth)")
+    if sum(x is not None for x in (args.mot_gt, args.cvat_gt, args.ls_gt)) > 1:
+        ap.error("give one ground truth: --mot-gt, --cvat-gt or --ls-gt (run the benchmark once for each)")
+    if (args.video or args.dets) and not (args.mot_gt or args.cvat_gt or args.ls_gt):
+        ap.error("--video and --dets go with --mot-gt, --cvat-gt or --ls-gt (your ground truth)")
     if args.dets and not args.video:
         ap.error("--dets needs --video (detections guide guided, which follows the frames)")
     if args.detector and not args.video:
-        ap.error("--detector needs --video (with --mot-gt or --cvat-gt): it runs on the video's frames")
+        ap.error("--detector needs --video (with --mot-gt, --cvat-gt or --ls-gt): it runs on the video's frames")
     if args.detector and args.dets:
         ap.error("give --dets or --detector, not both")
     if args.mot_gt:
@@ -1292,9 +1312,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             scenes.append(custom_scene(args.mot_gt, args.video, args.dets, args.min_visibility))
         except InputError as exc:
             ap.exit(2, f"{ap.prog}: error: {exc}\n")
-    if args.cvat_gt:
+    if args.cvat_gt or args.ls_gt:
         try:
-            scenes.append(cvat_scene(args.cvat_gt, args.video, args.dets))
+            tool = "cvat" if args.cvat_gt else "labelstudio"
+            scenes.append(cvat_scene(args.cvat_gt or args.ls_gt, args.video, args.dets, tool=tool))
         except InputError as exc:
             ap.exit(2, f"{ap.prog}: error: {exc}\n")
     if args.detector:
@@ -1321,7 +1342,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen = args.preset  # the generated scenes' name in the results
     fast = synthetic_scenes(gen, seeds, detector=not args.no_detector)
     if not scenes and not fast:
-        ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt or --cvat-gt")
+        ap.error("nothing to measure: PETS09 is absent or left out, --no-fast, and no --mot-gt, --cvat-gt or --ls-gt")
     if not fast and all(sc.video is None for sc in scenes) and set(args.methods) <= set(VIDEO_METHODS):
         needs = "needs" if len(args.methods) == 1 else "need"
         ap.error(f"nothing to measure: {' and '.join(args.methods)} {needs} a video, and no scene has one")

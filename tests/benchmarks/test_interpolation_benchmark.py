@@ -633,3 +633,29 @@ def test_cvat_ground_truth_points_written_unkeyed_do_not_pin_the_fill(bench: Mod
     kfs = bench.keyframes_for(sp, bench.span_keyframes(sp, 12))
     pinned = bench.interpolate_track(kfs, "linear")  # the points as written
     assert pinned.keypoints is not None and abs(pinned.keypoints[6, 1, 0] - _person_at(6)[1][1, 0]) > 10
+
+
+def test_label_studio_ground_truth_is_scored_on_its_keyframes(bench: ModuleType, tmp_path: Path) -> None:
+    """A Label Studio export (the generated scene written as annotations with prelabel's compression): read like a
+    CVAT export, scored on the frames it keys, with the same boxes as the CVAT export of the same scene."""
+    from prelabel.formats.label_studio import LabelStudioOptions, write_label_studio
+    from prelabel.formats.model import Annotations
+    from prelabel.synthetic import generate
+
+    sc = generate("actions", 3)
+    ann = Annotations(sc.info, sc.tracks, labels=("person", "ball"))
+    ls = write_label_studio(ann, tmp_path / "gt.json", LabelStudioOptions(as_annotations=True))
+    xml, _ = _scene_as_cvat(tmp_path, "auto")
+    got, cvat = bench.cvat_scene(ls, None, None, tool="labelstudio"), bench.cvat_scene(xml, None, None)
+    assert got.spans and any(sp.scored().sum() < len(sp.frames) for sp in got.spans)  # sparse: fill not scored
+    for sp in got.spans:
+        ref = next(r for r in cvat.spans if r.track_id == sp.track_id and r.frames[0] <= sp.frames[0] <= r.frames[-1])
+        lo = int(sp.frames[0] - ref.frames[0])
+        truth = ref.xyxy[lo : lo + len(sp.frames)]
+        np.testing.assert_allclose(sp.xyxy[sp.scored()], truth[sp.scored()], atol=0.05)  # percent rounding
+    out = tmp_path / "res"
+    bench.main(["--ls-gt", str(ls), "--no-pets", "--no-fast", "--methods", "linear", "--ks", "10", "--no-effort",
+                "--out", str(out)])  # fmt: skip
+    doc = json.loads((out / "interpolation.json").read_text())
+    assert 0.0 < doc["scenes"]["custom"]["linear"]["10"]["all"]["mean_iou"] <= 1.0
+    assert "Label Studio ground truth" in " ".join(doc["notes"])
