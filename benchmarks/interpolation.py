@@ -8,7 +8,7 @@ Scenes:
 - ``custom``: your own ground truth in MOTChallenge format with its video (``--mot-gt gt.txt --video video.mp4``), or
   without one (``--mot-gt gt.txt``: the geometric methods and ``auto``; a ``seqinfo.ini`` beside it or one folder up
   gives the frame size and length); or a CVAT for video 1.1 export (``--cvat-gt annotations.xml``, boxes and
-  skeletons), scored on the frames it keys, not on CVAT's fill between them (:func:`cvat_scene`; ``--ls-gt``
+  skeletons), scored on the frames it keys, not on CVAT's fill between them (:func:`annotation_scene`; ``--ls-gt``
   reads a Label Studio export's first task the same way). ``--detector
   MODEL`` runs a registry model on your video as guided's detector (``--dets`` gives MOTChallenge detections instead).
 - The geometric methods run on the keyframes alone; only ``guided`` and ``auto`` get detections.
@@ -292,6 +292,16 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
     return ArrayFrames(np.stack(frames))
 
 
+def _own_detections(dets: Path | None, n: int, notes: list[str]) -> dict[int, Detections] | None:
+    """A user's MOTChallenge detections (None without a file), refused past the video's ``n`` frames (0: unknown)."""
+    detections = load_dets(dets, notes) if dets is not None else None
+    if detections is not None and n > 0:
+        past = [f for f in detections if f >= n]
+        if past:
+            raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
+    return detections
+
+
 def custom_scene(
     gt: Path,
     video: Path | None,
@@ -325,11 +335,7 @@ def custom_scene(
         last = max(f for f, *_ in rows)
         if n > 0 and last >= n:
             raise InputError(f"ground truth {gt}: track {tid} has frame {last + 1} (1-based), past {source}")
-    detections = load_dets(dets, cleaning) if dets is not None else None
-    if detections is not None and n > 0:
-        past = [f for f in detections if f >= n]
-        if past:
-            raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
+    detections = _own_detections(dets, n, cleaning)
     spans_text = f"{len(spans)} span{'s' if len(spans) != 1 else ''}"
     if frames is not None:
         notes = [
@@ -377,7 +383,9 @@ def custom_scene(
     return Scene(name, spans, frames, detections, notes)
 
 
-def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "custom", tool: str = "cvat") -> Scene:
+def annotation_scene(
+    gt: Path, video: Path | None, dets: Path | None, name: str = "custom", tool: str = "cvat"
+) -> Scene:
     """A CVAT for video 1.1 export as ground truth (boxes, skeletons or both), with its video for guided; with
     ``tool="labelstudio"``, the first task of a Label Studio JSON export (``videorectangle`` boxes), read the same way.
 
@@ -407,7 +415,6 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
     if frames is not None:
         h, w = frames.read(0).shape[:2]
         info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=0.0)
-    quiet = logging.getLogger("prelabel.formats.cvat")
     unkeyed: dict[int, dict[int, np.ndarray]] = {}
     not_read: list[str] = []
     step = 1
@@ -416,13 +423,9 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
             ann = read_label_studio(gt, info)
         else:
             ann = read_cvat(gt, info)
-            was, quiet.disabled = quiet.disabled, True  # read_cvat has said what it skips: once is enough
-            try:
-                unkeyed = cvat_unkeyed_points(gt)
-                not_read = cvat_details_not_read(gt)
-                _, step, _ = cvat_task_frames(gt)
-            finally:
-                quiet.disabled = was
+            unkeyed = cvat_unkeyed_points(gt)
+            not_read = cvat_details_not_read(gt)
+            _, step, _ = cvat_task_frames(gt)
     except InvalidInputError as exc:
         raise InputError(f"ground truth {gt}: {str(exc).removeprefix(gt.name + ': ')}") from exc
     n = info.num_frames if info is not None else 0
@@ -468,11 +471,11 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
                 keyed = np.isin(frames_, skel_keys)
                 span.kp_allowed = np.flatnonzero(keyed)
                 scored = keyed[:, None] & span.kp_present
+                marks = unkeyed.get(track.track_id, {})
+                span.kp_unkeyed = {int(f): marks[int(f)] for f in frames_[keyed] if int(f) in marks} or None
                 for i in np.flatnonzero(keyed).tolist():
-                    fill = unkeyed.get(track.track_id, {}).get(int(frames_[i]))
-                    if fill is not None:
-                        scored[i] &= ~fill
-                        span.kp_unkeyed = {**(span.kp_unkeyed or {}), int(frames_[i]): fill}
+                    if int(frames_[i]) in marks:
+                        scored[i] &= ~marks[int(frames_[i])]
                 span.kp_scored = scored
                 n_skel += int(scored.any(axis=1).sum())
                 on_box = np.isin(frames_[keyed], inside)
@@ -490,11 +493,7 @@ def cvat_scene(gt: Path, video: Path | None, dets: Path | None, name: str = "cus
         )
     n = n or ann.info.num_frames
     cleaning: list[str] = []
-    detections = load_dets(dets, cleaning) if dets is not None else None
-    if detections is not None and n > 0:
-        past = [fr for fr in detections if fr >= n]
-        if past:
-            raise InputError(f"detections {dets}: frame {min(past) + 1} (1-based) is past the video's {n} frames")
+    detections = _own_detections(dets, n, cleaning)
     gap = float(np.median(np.concatenate(spacing)))
     spans_text = f"{len(spans)} span{'s' if len(spans) != 1 else ''} of {len(ann.keyframe_tracks)} objects"
     where = f"video {video} ({n} frames)" if video is not None else "without a video: guided is left out"
@@ -1315,7 +1314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.cvat_gt or args.ls_gt:
         try:
             tool = "cvat" if args.cvat_gt else "labelstudio"
-            scenes.append(cvat_scene(args.cvat_gt or args.ls_gt, args.video, args.dets, tool=tool))
+            scenes.append(annotation_scene(args.cvat_gt or args.ls_gt, args.video, args.dets, tool=tool))
         except InputError as exc:
             ap.exit(2, f"{ap.prog}: error: {exc}\n")
     if args.detector:

@@ -11,7 +11,6 @@ import argparse
 import bisect
 import contextlib
 import json
-import logging
 import os
 import re
 import signal
@@ -960,7 +959,7 @@ def _interpolate(args: argparse.Namespace, shown: Path | None = None) -> int:
     for index, ann in anns.items():
         out_ann, anchors, rows = _fill_keyframe_tracks(
             ann, args, frames, detections, ts, methods, label_studio=fmt == "label_studio", grid=grid,
-            unkeyed=_quietly(cvat_unkeyed_points, args.input) if fmt == "cvat" else None,
+            unkeyed=cvat_unkeyed_points(args.input) if fmt == "cvat" else None,
         )  # fmt: skip
         for row in rows:
             if fmt == "label_studio":
@@ -1124,16 +1123,6 @@ def _interpolate_detections(args: argparse.Namespace, frames: Any, ranges: list[
         return detect_frames(detectors, frames, span_frames(ranges))
     finally:
         manager.close()
-
-
-def _quietly(read: Any, path: Path) -> Any:
-    """``read(path)`` with the CVAT reader's warnings silenced: it has said what it skips on the first read."""
-    log = logging.getLogger("prelabel.formats.cvat")
-    was, log.disabled = log.disabled, True
-    try:
-        return read(path)
-    finally:
-        log.disabled = was
 
 
 def _fill_keyframe_tracks(

@@ -414,7 +414,7 @@ def test_cvat_ground_truth_keyed_on_every_frame_is_the_scene(bench: ModuleType, 
     """A CVAT export keyed on every frame reads back as the same spans as the scene it was written from: boxes and
     skeletons to CVAT's two decimals, every frame scored."""
     xml, video = _scene_as_cvat(tmp_path, None)
-    got = bench.cvat_scene(xml, video, None)
+    got = bench.annotation_scene(xml, video, None)
     want = bench.synthetic_scenes("actions", [3])[0]
     assert got.video is not None and got.video.num_frames == want.video.num_frames
     key = {(sp.track_id, int(sp.frames[0])): sp for sp in want.spans}
@@ -437,7 +437,7 @@ def test_cvat_ground_truth_is_scored_on_its_own_keyframes(bench: ModuleType, tmp
     """Sparse keyframes (prelabel's own compression): CVAT's linear fill between them is not scored, and the
     benchmark's keyframes go on the export's keyframes; the report says so."""
     xml, video = _scene_as_cvat(tmp_path, "auto")
-    scene = bench.cvat_scene(xml, video, None)
+    scene = bench.annotation_scene(xml, video, None)
     ann_keys = {}
     from prelabel.formats.cvat import read_cvat
 
@@ -560,7 +560,7 @@ def test_cvat_ground_truth_keyed_apart_gives_boxes_and_skeletons_only_where_draw
     the benchmark's keyframes are box keyframes, carrying a skeleton only where one was keyed; boxes are scored on box
     keyframes, keypoints on the skeleton keyframes that key them."""
     xml = _grouped_xml(tmp_path / "gt.xml", list(range(0, 49, 4)), list(range(0, 49, 6)), {12: {"left_wrist", "nose"}})
-    scene = bench.cvat_scene(xml, None, None)
+    scene = bench.annotation_scene(xml, None, None)
     (sp,) = scene.spans
     assert sp.frames[0] == 0 and sp.frames[-1] == 48
     np.testing.assert_array_equal(sp.frames[sp.box_allowed], np.arange(0, 49, 4))
@@ -601,11 +601,11 @@ def test_cvat_ground_truth_without_a_readable_object_or_with_a_short_video(
               '<skeleton frame="9" keyframe="1" z_order="0"><points label="1" keyframe="1" outside="0" occluded="0" '
               'points="7,5"></points></skeleton></track>')  # fmt: skip
     xml.write_text(text.replace("</annotations>", hidden + "</annotations>"))
-    scene = bench.cvat_scene(xml, None, None)
+    scene = bench.annotation_scene(xml, None, None)
     assert [sp.track_id for sp in scene.spans] == [1]
     two = _grouped_xml(tmp_path / "two.xml", [0, 10], [], {})  # both ends keyed by the benchmark: nothing to score
     with pytest.raises(bench.InputError, match="no object has a drawn frame between two keyframes"):
-        bench.cvat_scene(two, None, None)
+        bench.annotation_scene(two, None, None)
     assert "rotated boxes" in " ".join(scene.notes)
     video = tmp_path / "short.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 200))
@@ -629,7 +629,7 @@ def test_cvat_ground_truth_points_written_unkeyed_do_not_pin_the_fill(bench: Mod
                 "--no-effort", "--out", str(out)])  # fmt: skip
     res = json.loads((out / "interpolation.json").read_text())["scenes"]["custom"]["linear"]["12"]
     assert res["skeleton"]["n"] == 4 and res["skeleton"]["pck05"] == 1.0  # frames 6, 18, 30, 42
-    (sp,) = bench.cvat_scene(xml, None, None).spans
+    (sp,) = bench.annotation_scene(xml, None, None).spans
     kfs = bench.keyframes_for(sp, bench.span_keyframes(sp, 12))
     pinned = bench.interpolate_track(kfs, "linear")  # the points as written
     assert pinned.keypoints is not None and abs(pinned.keypoints[6, 1, 0] - _person_at(6)[1][1, 0]) > 10
@@ -646,7 +646,7 @@ def test_label_studio_ground_truth_is_scored_on_its_keyframes(bench: ModuleType,
     ann = Annotations(sc.info, sc.tracks, labels=("person", "ball"))
     ls = write_label_studio(ann, tmp_path / "gt.json", LabelStudioOptions(as_annotations=True))
     xml, _ = _scene_as_cvat(tmp_path, "auto")
-    got, cvat = bench.cvat_scene(ls, None, None, tool="labelstudio"), bench.cvat_scene(xml, None, None)
+    got, cvat = bench.annotation_scene(ls, None, None, tool="labelstudio"), bench.annotation_scene(xml, None, None)
     assert got.spans and any(sp.scored().sum() < len(sp.frames) for sp in got.spans)  # sparse: fill not scored
     for sp in got.spans:
         ref = next(r for r in cvat.spans if r.track_id == sp.track_id and r.frames[0] <= sp.frames[0] <= r.frames[-1])

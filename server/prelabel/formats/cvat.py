@@ -546,7 +546,7 @@ def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict
     return kfs, attrs
 
 
-def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
+def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Keyframe]:
     kfs: list[Keyframe] = []
     unknown: set[str] = set()
     for shape in el:
@@ -584,7 +584,7 @@ def _parse_skeleton_track(el: Element, where: str) -> list[Keyframe]:
             # Hidden from here on. CVAT moves the frames before it toward the positions its elements were left at.
             end = Skeleton(np.where(placed[:, None], kp, 0.0), placed, 1.0) if placed.any() else None
             kfs.append(Keyframe(frame_idx=f, skeleton=end, outside=True))
-    if unknown:
+    if unknown and warn:
         logger.warning("%s: skeleton elements %s are not COCO-17 keypoints; ignored", where, sorted(unknown))
     return kfs
 
@@ -760,7 +760,7 @@ def cvat_unkeyed_points(path: Path) -> dict[int, dict[int, npt.NDArray[np.bool_]
         InvalidInputError: unsafe or malformed XML, or a skeleton keyframe without a whole frame number.
     """
     path = Path(path)
-    pairs = _raw_tracks(parse_xml_safely(path), path)
+    pairs = _raw_tracks(parse_xml_safely(path), path, warn=False)  # read_cvat has said what it skips
     element = {id(r): el for el, r in pairs}
     out: dict[int, dict[int, npt.NDArray[np.bool_]]] = {}
     for tid, r in _assign_ids([r for _, r in pairs]):
@@ -813,8 +813,9 @@ def cvat_task_frames(path: Path) -> tuple[int, int, int]:
     return meta.start, meta.step, meta.stop
 
 
-def _raw_tracks(root: Element, path: Path) -> list[tuple[Element, _RawTrack]]:
-    """Each ``<track>`` element of boxes or skeletons with what it holds (others are skipped with a warning)."""
+def _raw_tracks(root: Element, path: Path, warn: bool = True) -> list[tuple[Element, _RawTrack]]:
+    """Each ``<track>`` element of boxes or skeletons with what it holds (others are skipped, with a warning unless
+    ``warn`` is False: a second read of a file :func:`read_cvat` has read)."""
     out: list[tuple[Element, _RawTrack]] = []
     for el in root.findall("track"):
         cvat_id = int(el.get("id", str(len(out))) or 0)
@@ -826,14 +827,14 @@ def _raw_tracks(root: Element, path: Path) -> list[tuple[Element, _RawTrack]]:
             raise InvalidInputError(f"{where}: group_id={el.get('group_id')!r}, expected an integer") from exc
         kinds = {child.tag for child in el}
         if "skeleton" in kinds:
-            kfs = _parse_skeleton_track(el, where)
+            kfs = _parse_skeleton_track(el, where, warn)
             _sorted_unique(kfs, None, where)
             out.append((el, _RawTrack(cvat_id, group, label, "skeleton", kfs, [{} for _ in kfs])))
         elif "box" in kinds:
             kfs, attrs = _parse_box_track(el, where)
             _sorted_unique(kfs, attrs, where)
             out.append((el, _RawTrack(cvat_id, group, label, "box", kfs, attrs)))
-        else:
+        elif warn:
             logger.warning("%s: shapes %s are not boxes or skeletons; track skipped", where, sorted(kinds))
     return out
 
@@ -874,7 +875,7 @@ def patch_cvat(
     root = parse_xml_safely(src)
     if root.tag != "annotations":
         raise InvalidInputError(f"{src.name}: root element is <{root.tag}>, expected <annotations>")
-    pairs = _raw_tracks(root, src)
+    pairs = _raw_tracks(root, src, warn=False)  # read (and its skips said) before it was filled
     tid_of = {id(r): tid for tid, r in _assign_ids([r for _, r in pairs])}
     by_id = {t.track_id: t for t in tracks}
     meta = _parse_meta(root)

@@ -295,8 +295,8 @@ def rest_velocities(
     A constant-velocity smoother carries velocity across keyframes: an object keyed at the same place at both ends of
     a gap and moving off fast after it drifts toward where it goes next before it leaves (on a generated clip, 28 px
     on a 70 px wide person, 20 frames before the new keyframe that revealed the move). Over a gap where no coordinate
-    moves faster than ``rest_speed`` (its move between the keyframes over their distance in frames: keyframes a
-    frame apart say nothing of rest, however little the box moves), each end's velocity is clipped to ``[0, 3 d]``
+    moves faster than ``rest_speed`` (its move between the keyframes over their distance in frames, so that a nudge
+    of a few pixels between keyframes a frame apart is no rest), each end's velocity is clipped to ``[0, 3 d]``
     (the sign of ``d``, the gap's secant slope): the cubic between them (the bridge's mean) then stays between their
     values (Fritsch and Carlson's condition). Elsewhere velocities are left as they are: smooth motion keeps its
     curves.
