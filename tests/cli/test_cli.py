@@ -549,6 +549,62 @@ def test_interpolate_fills_a_skeleton_only_track(tmp_path: Path, capsys: pytest.
     assert nose_x[41:45] == pytest.approx([222.0, 224.0, 226.0, 228.0])  # toward where the skeleton was left
 
 
+def test_interpolate_fills_a_skeleton_of_the_teams_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A skeleton-only track whose elements are none of COCO-17's (a hand: wrist, thumb, fingertip) held no keyframed
+    track for prelabel ("holds no keyframed tracks"); now it is the box around its elements, filled like any box,
+    and each element keeps its place in the filled box: on a hand swinging along a bow, the frames between keyframes
+    follow the fill instead of CVAT's straight line."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.interpolate import interpolate_track
+    from prelabel.types import Keyframe
+
+    offsets = {"wrist": (0.0, 40.0), "thumb": (-12.0, 10.0), "tip": (10.0, 0.0)}
+
+    def at(f: int) -> tuple[float, float]:  # the hand's top left: a bow
+        return 100.0 + 6.0 * f, 150.0 - 0.3 * f * (40 - f)
+
+    def shape(f: int) -> str:
+        x, y = at(f)
+        pts = "".join(
+            f'<points label="{n}" keyframe="1" outside="0" occluded="0" points="{x + dx + 12:.2f},{y + dy:.2f}"/>'
+            for n, (dx, dy) in offsets.items()
+        )
+        return f'<skeleton frame="{f}" keyframe="1" outside="0" z_order="0">{pts}</skeleton>'
+
+    src = tmp_path / "hand.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>41</size>'
+        "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+        '<track id="4" label="hand-skeleton" source="manual">' + "".join(shape(f) for f in (0, 20, 40))
+        + "</track></annotations>"
+    )  # fmt: skip
+    out = tmp_path / "filled.xml"
+    assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "not COCO-17 keypoints" in captured.err and "box around them" in captured.err
+    (report,) = json.loads(captured.out)["tracks"]
+    assert report["keyframes"] == 3 and report["frames"] == 41
+    # The fill prelabel made: kalman through the boxes around the elements at the keyframes.
+    keys = [Keyframe(f, xyxy=np.array([at(f)[0], at(f)[1], at(f)[0] + 22.0, at(f)[1] + 40.0])) for f in (0, 20, 40)]
+    box = interpolate_track(keys, method="kalman").xyxy
+    shapes = {int(s.get("frame")): s for s in ET.parse(out).getroot().find("track")}
+    assert {0, 20, 40} < set(shapes) and len(shapes) < 41  # keyed where CVAT's line would stray, not every frame
+    for name, (dx, dy) in offsets.items():
+        keyed = sorted(
+            (f, *(float(v) for v in p.get("points").split(",")))
+            for f, s in shapes.items()
+            for p in s.findall("points")
+            if p.get("label") == name
+        )
+        fs = [k[0] for k in keyed]
+        view = np.stack([np.interp(np.arange(41), fs, [k[i] for k in keyed]) for i in (1, 2)], axis=1)
+        want = box[:, :2] + [dx + 12.0, dy]
+        assert np.abs(view - want).max() <= 0.05 * 40 + 0.02, name  # within the compression bound of the fill
+        linear = np.stack([np.interp(np.arange(41), (0, 20, 40), want[[0, 20, 40], i]) for i in (0, 1)], axis=1)
+        assert np.abs(linear - want).max() > 5.0  # ... where CVAT's own line is off
+
+
 def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A person keyed with boxes on some frames and skeletons on others (a CVAT user's habit) had the skeletons filled
     from the box keyframes' skeletons alone, without a word; now a warning says which skeleton keyframes do not guide

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -633,3 +634,112 @@ def test_skeleton_points_written_without_a_keyframe_are_named_per_object(tmp_pat
         for kt in read_cvat(xml).keyframe_tracks
     }
     assert {5} <= by_id[4] and {1} <= by_id[second] and {2} <= by_id[third]
+
+
+def _extra_task(path: Path, elements: dict[str, tuple[float, float]], hidden: dict[int, set[str]]) -> Path:
+    """A task with a box track keyed at 0 and 20 (30 x 80 px, moving 2 px a frame to the right) and its skeleton
+    track, whose ``elements`` sit at the same place in the box at both keyframes (offsets from its top left); the
+    elements in ``hidden[frame]`` are outside there."""
+
+    def skeleton(f: int) -> str:
+        pts = "".join(
+            f'<points label="{name}" keyframe="1" outside="{int(name in hidden.get(f, set()))}" occluded="0" '
+            f'points="{10 + 2 * f + dx:.2f},{40 + dy:.2f}"/>'
+            for name, (dx, dy) in elements.items()
+        )
+        return f'<skeleton frame="{f}" keyframe="1" z_order="0">{pts}</skeleton>'
+
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>30</size>'
+        "<original_size><width>320</width><height>240</height></original_size></task></meta>"
+        '<track id="0" label="hand" group_id="7">'
+        + "".join(
+            f'<box frame="{f}" keyframe="1" outside="0" xtl="{10 + 2 * f}" ytl="40" xbr="{40 + 2 * f}" ybr="120"/>'
+            for f in (0, 20)
+        )
+        + '</track><track id="1" label="hand-skeleton" group_id="7">'
+        + skeleton(0)
+        + skeleton(20)
+        + "</track></annotations>"
+    )
+    return path
+
+
+def _curved_fill(tid: int, skeleton: bool) -> Track:
+    """The box of :func:`_extra_task` filled along a bow: 30 px right of CVAT's line halfway (COCO-17 keypoints, when
+    ``skeleton``, at fixed places in it)."""
+    from prelabel.types import Skeleton, TrackedBox
+
+    boxes = []
+    for f in range(21):
+        x0 = 10 + 2 * f + 30 * np.sin(np.pi * f / 20)
+        sk = None
+        if skeleton:
+            kp = np.c_[x0 + np.arange(17.0), 50 + 2 * np.arange(17.0), np.ones(17)].astype(np.float32)
+            sk = Skeleton(kp, np.ones(17, bool))
+        boxes.append(TrackedBox(f, np.array([x0, 40, x0 + 30, 120.0]), 1.0, skeleton=sk))
+    return Track(tid, boxes)
+
+
+def _cvat_view(path: Path, label: str) -> dict[int, tuple[float, float] | None]:
+    """Where CVAT shows skeleton element ``label`` of a file's first skeleton track on frames 0-20: linear between
+    the shapes keying it, hidden from a keyframe where it is outside to the next one."""
+    keys = []
+    for s in ET.parse(path).getroot().findall("track")[1]:
+        for p in s.findall("points"):
+            if p.get("label") == label and p.get("keyframe", "1") == "1":
+                x, y = (float(v) for v in p.get("points", "").split(","))
+                keys.append((int(s.get("frame", -1)), x, y, p.get("outside") == "1"))
+    keys.sort()
+    view: dict[int, tuple[float, float] | None] = {}
+    for (f0, x0, y0, out0), (f1, x1, y1, _) in itertools.pairwise(keys):
+        for f in range(f0, f1):
+            t = (f - f0) / (f1 - f0)
+            view[f] = None if out0 else ((1 - t) * x0 + t * x1, (1 - t) * y0 + t * y1)
+    f, x, y, out = keys[-1]
+    view[f] = None if out else (x, y)
+    return view
+
+
+@pytest.mark.parametrize("reducer", ["auto", None])
+def test_elements_that_are_not_coco_keypoints_move_with_the_filled_box(tmp_path: Path, reducer: str | None) -> None:
+    """A team's skeleton with an element COCO-17 does not have (a head top next to the 17): it was written at the
+    annotator's position of the keyframe before on every frame added (frozen at x=25 while the box moved on); it now
+    keeps its place in the filled box, and compression keys it where CVAT's line would leave it off."""
+    from prelabel.formats.cvat import patch_cvat
+
+    elements = {**{n: (1.0, 2.0) for n in COCO17_KEYPOINTS}, "head_top": (15.0, -5.0)}
+    src = _extra_task(tmp_path / "task.xml", elements, {})
+    (tid,) = [t.track_id for t in read_cvat(src).tracks]
+    filled = _curved_fill(tid, skeleton=True)
+    out = patch_cvat(src, tmp_path / "out.xml", [filled], keyframe_reducer=reducer, anchors={tid: [0, 20]})
+    view = _cvat_view(out, "head_top")
+    for f in range(21):
+        x0 = float(filled.boxes[f].xyxy[0])
+        assert view[f] == pytest.approx((x0 + 15.0, 35.0), abs=0.05 * 80 + 0.01), f
+    if reducer is None:
+        assert view[10] == pytest.approx((10 + 20 + 30 + 15, 35.0), abs=0.01)
+
+
+def test_a_skeleton_of_the_teams_own_is_filled_with_the_box(tmp_path: Path) -> None:
+    """A skeleton none of whose elements is a COCO-17 keypoint (a hand: wrist and fingertip) was left to CVAT's line
+    however the box was filled; now its elements follow the filled box, keyed where CVAT's line would stray. An element
+    hidden at the first keyframe stays hidden up to the next; one hidden at the last shows up to the frame before."""
+    from prelabel.formats.cvat import patch_cvat
+
+    elements = {"wrist": (15.0, 70.0), "tip": (20.0, 5.0), "thumb": (2.0, 30.0)}
+    src = _extra_task(tmp_path / "hand.xml", elements, {0: {"thumb"}, 20: {"tip"}})
+    (tid,) = [t.track_id for t in read_cvat(src).tracks]
+    filled = _curved_fill(tid, skeleton=False)
+    out = patch_cvat(src, tmp_path / "out.xml", [filled], anchors={tid: [0, 20]})
+    frames = [int(s.get("frame", -1)) for s in ET.parse(out).getroot().findall("track")[1]]
+    assert frames[0] == 0 and frames[-1] == 20 and 3 <= len(frames) < 21
+    wrist, tip, thumb = (_cvat_view(out, name) for name in ("wrist", "tip", "thumb"))
+    for f in range(21):
+        x0 = float(filled.boxes[f].xyxy[0])
+        assert wrist[f] == pytest.approx((x0 + 15.0, 110.0), abs=0.05 * 80 + 0.01), f
+        if f < 20:
+            assert tip[f] == pytest.approx((x0 + 20.0, 45.0), abs=0.05 * 80 + 0.01), f
+        assert thumb[f] is None if f < 20 else thumb[f] == pytest.approx((x0 + 2.0, 70.0), abs=0.01)
+    assert tip[20] is None
+    assert 19 in frames  # the tip's last frame shown, keyed so that CVAT does not move it toward where it hides

@@ -547,12 +547,19 @@ def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict
 
 
 def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Keyframe]:
+    """The keyframes of a skeleton track: its COCO-17 points as skeletons. A skeleton none of whose elements is a
+    COCO-17 keypoint (a team's own: a hand, an animal) gives the box around its shown, keyed elements instead, so that
+    the object is filled like a box (its elements then move with the filled box: :func:`patch_cvat`)."""
     kfs: list[Keyframe] = []
     unknown: set[str] = set()
-    for shape in el:
-        if shape.tag != "skeleton" or shape.get("keyframe", "1") != "1":
-            continue
+    shapes = [s for s in el if s.tag == "skeleton" and s.get("keyframe", "1") == "1"]
+    own = not any(pt.get("label", "") in _KEYPOINT_INDEX for s in shapes for pt in s.findall("points"))
+    for shape in shapes:
         f = _frame_attr(shape, where)
+        if own:
+            kfs.append(_own_skeleton_keyframe(shape, f))
+            unknown.update(pt.get("label", "") for pt in shape.findall("points"))
+            continue
         kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         present = np.zeros(NUM_KEYPOINTS, bool)
         placed = np.zeros(NUM_KEYPOINTS, bool)  # with a position, outside or not
@@ -585,8 +592,33 @@ def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Ke
             end = Skeleton(np.where(placed[:, None], kp, 0.0), placed, 1.0) if placed.any() else None
             kfs.append(Keyframe(frame_idx=f, skeleton=end, outside=True))
     if unknown and warn:
-        logger.warning("%s: skeleton elements %s are not COCO-17 keypoints; ignored", where, sorted(unknown))
+        logger.warning(
+            "%s: skeleton elements %s are not COCO-17 keypoints, not read as keypoints; prelabel interpolate moves "
+            "them with the object's box (%s)",
+            where,
+            sorted(unknown),
+            "without a box track in its group, the box around them" if own else "the other elements are read",
+        )
     return kfs
+
+
+def _own_skeleton_keyframe(shape: Element, f: int) -> Keyframe:
+    """A keyframe of a skeleton without COCO-17 elements: the box around its shown elements keyed there (``outside``
+    where none is shown: hidden from here)."""
+    xy = []
+    for pt in shape.findall("points"):
+        if pt.get("outside", "0") == "1" or pt.get("keyframe", "1") == "0":
+            continue
+        try:
+            x, y = (float(v) for v in pt.get("points", "").split(";")[0].split(","))
+        except ValueError:
+            continue
+        if np.isfinite(x) and np.isfinite(y):
+            xy.append((x, y))
+    if not xy or shape.get("outside", "0") == "1":
+        return Keyframe(frame_idx=f, outside=True)
+    pts = np.array(xy)
+    return Keyframe(frame_idx=f, xyxy=np.r_[pts.min(axis=0), pts.max(axis=0)])
 
 
 def _sorted_unique(kfs: list[Keyframe], attrs: list[dict[str, str]] | None, where: str) -> None:
@@ -996,6 +1028,7 @@ def _patch_skeleton_track(
     annotated = _keyframe_shapes(el, "skeleton")
     frames = sorted(annotated)
     start, step = grid
+    extra_keys = _extra_point_keys(annotated)
     new = []
     for g0, g1 in itertools.pairwise(frames):
         if anchors is not None and not (g0 in anchors and g1 in anchors):
@@ -1006,33 +1039,165 @@ def _patch_skeleton_track(
             for f in inner
             if (box := track.at(f)) is not None and box.skeleton is not None and box.skeleton.present.any()
         }
+        # Elements that are not COCO-17 keypoints (a skeleton of the team's own) move with the filled box.
+        extra = {f: _extra_points_at(extra_keys, track, f) for f in [g0, *inner, g1]} if extra_keys else {}
+        extra_shown = {f for f in inner if extra and any(v is not None for v in extra[f].values())}
+        showing = set(shown) | extra_shown
         # Where the filled skeleton stops showing before the next annotator keyframe: "no skeleton from here" (all
         # elements outside), with a keyframe on the frame before it and on the frame it shows again (skeleton
         # compression picks those itself; a reducer of the caller's may not).
-        hidden = [f for f in inner if f not in shown and (f - step in shown or f - step == g0)]
+        hidden = [f for f in inner if f not in showing and (f - step in showing or f - step == g0)]
         ends = {
-            f for f in shown if (f + step < g1 and f + step not in shown) or (f - step > g0 and f - step not in shown)
+            f
+            for f in showing
+            if (f + step < g1 and f + step not in showing) or (f - step > g0 and f - step not in showing)
         }
-        chosen = set(shown)
+        chosen = set(showing)
         piece_reducer = skeleton_compression_reducer(max_keypoint_error) if reducer == AUTO else reducer
-        if shown and piece_reducer is not None:
+        if showing and piece_reducer is not None:
             assert not isinstance(piece_reducer, str)
-            piece = Track(track.track_id, [b for b in track.boxes if g0 <= b.frame_idx <= g1])
-            picked = {start + rel * step for rel in piece_reducer(_on_grid(piece, grid))}
-            chosen = {f for f in shown if f in picked or f in ends}
+            picked: set[int] = set()
+            if shown:
+                piece = Track(track.track_id, [b for b in track.boxes if g0 <= b.frame_idx <= g1])
+                picked = {start + rel * step for rel in piece_reducer(_on_grid(piece, grid))}
+            chosen = {f for f in showing if f in picked or f in ends}
+            # Frames added for the COCO-17 keypoints alone could leave the other elements off their fill; with
+            # compression (the default), more are keyed until CVAT's interpolation keeps them within its bound too.
+            if extra and reducer == AUTO:
+                chosen |= _extra_point_frames(extra, track, [g0, *inner, g1], chosen, max_keypoint_error)
         # An annotator's keyframe holding points it does not key (keyframe="0"): CVAT drops those points on import
         # and interpolates them across that frame, so the frames next to it are keyed too, to hold them to the fill.
-        chosen |= {f for f, g in ((g0 + step, g0), (g1 - step, g1)) if f in shown and _holds_unkeyed(annotated[g])}
+        chosen |= {f for f, g in ((g0 + step, g0), (g1 - step, g1)) if f in showing and _holds_unkeyed(annotated[g])}
         for f in sorted(chosen):
-            shape = _skeleton_shape(annotated[g0], f, shown[f])
+            shape = _skeleton_shape(annotated[g0], f, shown.get(f), extra.get(f, {}))
             if shape is not None:
                 new.append(shape)
         for f in hidden:
-            shape = _skeleton_shape(annotated[g0], f, Skeleton.empty())
+            shape = _skeleton_shape(annotated[g0], f, None, {})
             if shape is not None:
                 new.append(shape)
     _insert_sorted(el, "skeleton", new)
     _mark_added(el, new)
+
+
+# An element's keyed positions in a skeleton track: (frame, x, y, outside), x and y NaN where unreadable.
+_ExtraKeys = dict[str, list[tuple[int, float, float, bool]]]
+
+
+def _extra_point_keys(annotated: Mapping[int, Element]) -> _ExtraKeys:
+    """Per element of a skeleton track that is not a COCO-17 keypoint, the annotator's skeleton keyframes keying it
+    (a point written with ``keyframe="0"`` is CVAT's fill there, not keyed), in frame order."""
+    out: _ExtraKeys = {}
+    for f in sorted(annotated):
+        for pt in annotated[f].findall("points"):
+            label = pt.get("label", "")
+            if label in _KEYPOINT_INDEX or pt.get("keyframe", "1") == "0":
+                continue
+            try:
+                x, y = (float(v) for v in pt.get("points", "").split(";")[0].split(","))
+            except ValueError:
+                x = y = float("nan")
+            outside = pt.get("outside", "0") == "1"
+            if not outside and not (np.isfinite(x) and np.isfinite(y)):
+                continue  # unreadable: left as the annotator wrote it, and not a keyframe of the fill
+            out.setdefault(label, []).append((f, x, y, outside))
+    return out
+
+
+def _extra_points_at(keys: _ExtraKeys, track: Track, f: int) -> dict[str, tuple[float, float] | None]:
+    """Where each element of ``keys`` is at frame ``f`` (None: hidden there), moved with the filled ``track``.
+
+    CVAT's fill of an element is linear between its keyframes ``e0 <= f < e1`` (toward ``e1``'s position even where
+    it hides there; held after the last). Taken relative to the box CVAT's fill would give between the track's boxes
+    at ``e0`` and ``e1``, that position is carried over to the filled box at ``f``: a head-top point moves along a
+    guided box's curve instead of cutting across it, and where the fill is linear it is CVAT's own."""
+    box = track.at(f)
+    out: dict[str, tuple[float, float] | None] = {}
+    for label, ks in keys.items():
+        i = bisect.bisect_right([k[0] for k in ks], f) - 1
+        if i < 0 or ks[i][3] or box is None:
+            out[label] = None  # before the element's first keyframe, hidden from its last one, or no box here
+            continue
+        e0, x0, y0, _ = ks[i]
+        nxt = ks[i + 1] if i + 1 < len(ks) else None
+        b0 = track.at(e0)
+        ref0 = np.asarray(b0.xyxy if b0 is not None else box.xyxy, np.float64)
+        p, ref = np.array([x0, y0]), ref0
+        if nxt is not None and f > e0 and np.isfinite(nxt[1]) and np.isfinite(nxt[2]):
+            e1 = nxt[0]
+            b1 = track.at(e1)
+            ref1 = np.asarray(b1.xyxy, np.float64) if b1 is not None else ref0
+            t = (f - e0) / (e1 - e0)
+            p = (1.0 - t) * p + t * np.array([nxt[1], nxt[2]])
+            ref = (1.0 - t) * ref0 + t * ref1
+        cur = np.asarray(box.xyxy, np.float64)
+        out[label] = _carried(p, ref, cur)
+    return out
+
+
+def _carried(
+    p: npt.NDArray[np.float64], ref: npt.NDArray[np.float64], cur: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """Point ``p`` relative to box ``ref`` (``xyxy``), put at the same place in box ``cur``; an axis on which ``ref``
+    is under a pixel wide moves with its centre."""
+    out = []
+    for ax in (0, 1):
+        side = ref[ax + 2] - ref[ax]
+        if side >= 1.0:
+            out.append(cur[ax] + (p[ax] - ref[ax]) * (cur[ax + 2] - cur[ax]) / side)
+        else:
+            out.append(p[ax] + 0.5 * (cur[ax] + cur[ax + 2] - ref[ax] - ref[ax + 2]))
+    return float(out[0]), float(out[1])
+
+
+def _extra_point_frames(
+    extra: Mapping[int, Mapping[str, tuple[float, float] | None]],
+    track: Track,
+    frames: list[int],
+    chosen: set[int],
+    max_error: float,
+) -> set[int]:
+    """Frames to key, besides ``chosen``, so that CVAT's linear fill between keyframes keeps every element in
+    ``extra`` (per frame of ``frames``, the piece from one annotator keyframe to the next on the task's frames)
+    within ``max_error`` of the box's longer side of where it is: the worst frame of a stretch is keyed until none is
+    off. A stretch where an element shows at one end and not the other is left as it is: the frames next to where it
+    hides or shows again are keyed (:func:`_visibility_ends`)."""
+    keys = set(chosen) | {frames[0], frames[-1]} | _visibility_ends(extra, frames)
+    added: set[int] = set()
+    todo = sorted(keys)
+    stack = list(itertools.pairwise(todo))
+    while stack:
+        a, b = stack.pop()
+        ia, ib = frames.index(a), frames.index(b)
+        worst, worst_err = None, 0.0
+        for f in frames[ia + 1 : ib]:
+            box = track.at(f)
+            if box is None:
+                continue
+            side = float(max(box.xyxy[2] - box.xyxy[0], box.xyxy[3] - box.xyxy[1], 1.0))
+            t = (f - a) / (b - a)
+            for label, pos in extra[f].items():
+                pa, pb = extra[a].get(label), extra[b].get(label)
+                if pos is None or pa is None or pb is None:
+                    continue
+                err = float(np.hypot(pos[0] - ((1 - t) * pa[0] + t * pb[0]), pos[1] - ((1 - t) * pa[1] + t * pb[1])))
+                if err > max_error * side and err / side > worst_err:
+                    worst, worst_err = f, err / side
+        if worst is not None:
+            added.add(worst)
+            stack += [(a, worst), (worst, b)]
+    return added | (keys - set(chosen) - {frames[0], frames[-1]})
+
+
+def _visibility_ends(extra: Mapping[int, Mapping[str, tuple[float, float] | None]], frames: list[int]) -> set[int]:
+    """The frames of ``frames`` (after the first, before the last) next to where an element of ``extra`` hides or
+    shows again: both sides are keyed, so CVAT neither shows it moving toward where it hides nor hides it early."""
+    out: set[int] = set()
+    for prev, cur in itertools.pairwise(frames):
+        for label in extra[cur]:
+            if (extra[prev].get(label) is None) != (extra[cur].get(label) is None):
+                out |= {prev, cur}
+    return out - {frames[0], frames[-1]}
 
 
 def _holds_unkeyed(shape: Element) -> bool:
@@ -1248,24 +1413,34 @@ def _hold_paired(found: list[tuple[Element, dict[int, Element], set[int]]]) -> i
     return held
 
 
-def _skeleton_shape(template: Element, f: int, skeleton: Skeleton) -> Element | None:
+def _skeleton_shape(
+    template: Element,
+    f: int,
+    skeleton: Skeleton | None,
+    extra: Mapping[str, tuple[float, float] | None],
+) -> Element | None:
     """A skeleton keyframe at frame ``f``: ``template`` (the annotator's keyframe before it) with ``skeleton``'s
-    points; None where the template is the annotator's "no skeleton from here" (the tool shows none until the next
-    keyframe)."""
+    points (None: every COCO-17 point outside) and the other elements at ``extra``'s positions (outside where it has
+    None or no entry); None where the template is the annotator's "no skeleton from here" (the tool shows none until
+    the next keyframe)."""
     if all(pt.get("outside", "0") == "1" for pt in template.findall("points")):
         return None
     shape = copy.deepcopy(template)
     shape.set("frame", str(f))
     shape.set("keyframe", "1")
     for pt in shape.findall("points"):
-        k = _KEYPOINT_INDEX.get(pt.get("label", ""))
-        if k is None:
-            continue
         # Keyed on this frame, whatever the template's point says (CVAT's importer drops a point that is not).
         pt.set("keyframe", "1")
-        if bool(skeleton.present[k]):
-            x, y = skeleton.keypoints[k, :2]
-            pt.set("points", f"{_f2(x)},{_f2(y)}")
+        k = _KEYPOINT_INDEX.get(pt.get("label", ""))
+        xy = (
+            extra.get(pt.get("label", ""))
+            if k is None
+            else (skeleton.keypoints[k, 0], skeleton.keypoints[k, 1])
+            if skeleton is not None and bool(skeleton.present[k])
+            else None
+        )
+        if xy is not None:
+            pt.set("points", f"{_f2(xy[0])},{_f2(xy[1])}")
             pt.set("outside", "0")
         else:
             pt.set("outside", "1")
@@ -1287,13 +1462,16 @@ def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> l
     if skel_raw is not None:
         for k in skel_raw.keyframes:
             cur = by_frame.get(k.frame_idx)
-            if box_raw is None:
-                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, k.skeleton, k.outside)
+            if box_raw is None:  # its skeleton, or (a skeleton of the team's own) the box around its elements
+                by_frame[k.frame_idx] = Keyframe(k.frame_idx, k.xyxy, k.skeleton, k.outside)
             elif cur is not None:
                 # A skeleton hidden at a visible box keyframe: no keypoint from here (those before are held up to it).
-                cur.skeleton = _hidden(k.skeleton) if k.outside and not cur.outside else k.skeleton
+                # So is a skeleton of the team's own (no COCO-17 point: :func:`_own_skeleton_keyframe`).
+                hides = k.outside or k.skeleton is None
+                cur.skeleton = _hidden(k.skeleton) if hides and not cur.outside else k.skeleton
             else:
                 # A skeleton keyframe between box keyframes: the box there is the interpolator's to fill. One that hides
                 # the skeleton there ("no skeleton from here") is kept too, as a skeleton without keypoints.
-                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, _hidden(k.skeleton) if k.outside else k.skeleton)
+                hides = k.outside or k.skeleton is None
+                by_frame[k.frame_idx] = Keyframe(k.frame_idx, None, _hidden(k.skeleton) if hides else k.skeleton)
     return [by_frame[f] for f in sorted(by_frame)]
