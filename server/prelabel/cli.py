@@ -857,9 +857,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         print(f"note: --previous {args.previous.name}: {stripped.removed} keyframe(s) prelabel added there and left "
               f"unchanged are filled again; {stripped.edited} changed since are kept as the annotator's"
               + (f"; {stripped.held} unchanged kept all the same (their frames pair with a skeleton keyframe of "
-                 "yours, or would not be filled again)" if stripped.held else "")
+                 "yours, start or end a part of a track, or would not be filled again)" if stripped.held else "")
               + (f"; {stripped.unmatched} track(s) match none of its tracks (all their keyframes kept)"
-                 if stripped.unmatched else ""), file=sys.stderr)  # fmt: skip
+                 if stripped.unmatched else "")
+              + (f"; {stripped.sliced} keyframe(s) CVAT made where its jobs start and end, holding the earlier fill, "
+                 "are filled again too" if stripped.sliced else ""), file=sys.stderr)  # fmt: skip
         if stripped.removed + stripped.held == 0 and stripped.edited > 0:
             print(f"warning: none of the keyframes prelabel added in {args.previous.name} is unchanged in "
                   f"{original.name}: is it the file this export was made from?", file=sys.stderr)  # fmt: skip

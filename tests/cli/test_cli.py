@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -1477,6 +1478,86 @@ def test_interpolate_again_after_corrections_refills_the_keyframes_it_added(
     # --previous is for CVAT files prelabel wrote.
     assert main(["interpolate", str(export), "--previous", str(sparse), "--out", str(tmp_path / "x.xml")]) == 2
     assert "names no keyframe prelabel added" in capsys.readouterr().err
+
+
+def test_interpolate_again_after_a_task_of_several_jobs_made_keyframes_at_their_bounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Uploaded to a CVAT task of several jobs, each job stores its part of a track with CVAT's fill as a keyframe
+    where the job starts and ends; the next export holds those keyframes (jobs of 20 frames overlapping by 5 here:
+    15, 19, 30, 34, 45, 49). They held the old fill and pinned the new one around every job bound; --previous now fills
+    them again. A track exported as one part per job (jobs that do not overlap) matches the previous track in each
+    part (before, only the first part matched and the others kept prelabel's keyframes as the annotator's)."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.formats import load
+
+    def box_xml(frame: int, xyxy: Any, outside: int = 0) -> str:
+        x0, y0, x1, y1 = (float(v) for v in xyxy)
+        return (f'<box frame="{frame}" keyframe="1" outside="{outside}" occluded="0" xtl="{x0:.2f}" ytl="{y0:.2f}" '
+                f'xbr="{x1:.2f}" ybr="{y1:.2f}" z_order="0"/>')  # fmt: skip
+
+    def path(f: int) -> tuple[float, float, float, float]:
+        x, y = 20 + 6.0 * f, 40 + 0.12 * (f - 30) ** 2
+        return x, y, x + 40, y + 80
+
+    jobs = ((0, 19), (15, 34), (30, 49), (45, 60))
+
+    def task(tracks: list[str]) -> str:
+        segments = "".join(f"<segment><id>{i}</id><start>{a}</start><stop>{b}</stop></segment>"
+                           for i, (a, b) in enumerate(jobs))  # fmt: skip
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>61</size>'
+            f"<overlap>5</overlap><segments>{segments}</segments>"
+            "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+            + "".join(f'<track id="{i}" label="car" source="manual">{t}</track>' for i, t in enumerate(tracks))
+            + "</annotations>"
+        )
+
+    sparse = tmp_path / "sparse.xml"
+    sparse.write_text(task(["".join(box_xml(f, path(f)) for f in (0, 20, 40, 60))]))
+    filled = tmp_path / "filled.xml"
+    assert main(["interpolate", str(sparse), "--method", "kalman", "--out", str(filled)]) == 0
+    shown = load("cvat", filled).tracks[0]  # what CVAT shows of it
+    kept = {int(b.get("frame", "")): ET.tostring(b, encoding="unicode") for b in ET.parse(filled).getroot().iter("box")}
+    added = sorted(set(kept) - {0, 20, 40, 60})
+    bounds = [f for f in (15, 19, 30, 34, 45, 49) if f not in kept]
+    assert bounds, kept
+    # CVAT's export after the upload: its keyframes at the job bounds, and the annotator's correction at frame 47.
+    moved = {47: box_xml(47, np.add(path(47), [12, 0, 12, 0]))}
+    export = tmp_path / "export.xml"
+    export.write_text(task(["".join({**kept, **{f: box_xml(f, shown.at(f).xyxy) for f in bounds}, **moved}[f]
+                                    for f in sorted({*kept, *bounds, 47}))]))  # fmt: skip
+    capsys.readouterr()
+    again = tmp_path / "again.xml"
+    assert main(["interpolate", str(export), "--method", "kalman", "--previous", str(filled), "--out", str(again)]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["previous"]["sliced"] == len(bounds) and report["previous"]["removed"] == len(added) - (47 in added)
+    assert f"{len(bounds)} keyframe(s) CVAT made where its jobs start and end" in err
+    assert report["tracks"][0]["keyframes"] == 5  # 0, 20, 40, 60 and the correction at 47
+    clean = tmp_path / "clean.xml"
+    clean.write_text(task(["".join({**{f: box_xml(f, path(f)) for f in (0, 20, 40, 60)}, **moved}[f]
+                                   for f in (0, 20, 40, 47, 60))]))  # fmt: skip
+    assert main(["interpolate", str(clean), "--method", "kalman", "--out", str(tmp_path / "ref.xml")]) == 0
+    ref, got = load("cvat", tmp_path / "ref.xml").tracks[0], load("cvat", again).tracks[0]
+    np.testing.assert_allclose([b.xyxy for b in got.boxes], [b.xyxy for b in ref.boxes], atol=0.011)
+    # Jobs without overlap: one part per job, each ending hidden where the next starts.
+    jobs = ((0, 29), (30, 60))
+    parts = [
+        "".join(kept[f] for f in sorted(kept) if f < 29) + box_xml(29, shown.at(29).xyxy) + box_xml(30, path(30), 1),
+        box_xml(30, shown.at(30).xyxy) + "".join(kept[f] for f in sorted(kept) if f > 30),
+    ]
+    split = tmp_path / "split.xml"
+    split.write_text(task(parts))
+    capsys.readouterr()
+    assert main(["interpolate", str(split), "--method", "kalman", "--previous", str(filled), "--out", str(again)]) == 0
+    previous = json.loads(capsys.readouterr().out)["previous"]
+    assert previous["tracks"] == 2 and previous["unmatched"] == 0
+    assert previous["removed"] == len([f for f in added if f not in (29, 30)]), (previous, added, sorted(kept))
+    # A part's first and last keyframes start and end what CVAT shows of it: kept.
+    shapes = [sorted(int(b.get("frame", "")) for b in t.iter("box")) for t in ET.parse(again).getroot().iter("track")]
+    assert 29 in shapes[0] and 30 in shapes[1]
 
 
 @pytest.mark.parametrize("with_box", [False, True])

@@ -1226,11 +1226,15 @@ class StrippedKeyframes:
         removed: keyframes prelabel had added and the export still holds unchanged (taken out, to be filled again).
         edited: keyframes prelabel had added that the annotator changed (kept, as theirs now).
         held: keyframes prelabel had added, unchanged, kept all the same: the fill would not come back on their
-            frames (a skeleton next to a skeleton keyframe with no box keyframe on its frame), or the annotator keyed
-            the skeleton on their frame (the box keyframe there pairs with it).
+            frames (a skeleton next to a skeleton keyframe with no box keyframe on its frame), the annotator keyed
+            the skeleton on their frame (the box keyframe there pairs with it), or they start or end a part of the
+            track (:func:`_hold_part_ends`).
         tracks: the export's tracks matched to a track of the previous file.
         unmatched: the export's tracks none of the previous file's matched (all their keyframes count as the
             annotator's).
+        sliced: keyframes CVAT made at its jobs' first and last frames when the previous file was uploaded to a task
+            of several jobs (each job stores its part of a track, with CVAT's fill as a keyframe where the part
+            starts and ends), that hold that fill unchanged (taken out, to be filled again).
     """
 
     removed: int
@@ -1238,6 +1242,7 @@ class StrippedKeyframes:
     held: int
     tracks: int
     unmatched: int
+    sliced: int = 0
 
 
 def _shape_key(shape: Element) -> tuple[object, ...]:
@@ -1337,30 +1342,34 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
     src, previous, dst = Path(src), Path(previous), Path(dst)
     root = parse_xml_safely(src)
     prev = _previous_tracks(previous)
-    free = list(range(len(prev)))
-    edited = matched = unmatched = 0
+    bounds = _job_bounds(root)
+    edited = matched = unmatched = sliced = held = 0
     # Per matched track: its element, keyframe shapes by frame, and the unchanged keyframes prelabel added.
     found: list[tuple[Element, dict[int, Element], set[int]]] = []
     for el in root.iter("track"):
         shapes = _keyframe_shapes_by_frame(el)
         keys = {f: _shape_key(c) for f, c in shapes.items()}
         label = el.get("label", "")
+        # Not one to one: a task of several jobs can export a track as one part per job (CVAT joins the parts of
+        # box tracks only where jobs overlap, never those of skeletons), each sharing the previous track's shapes.
         options = [
             (sum(1 for f in keys.keys() & prev[i][1].keys() if keys[f] == prev[i][1][f]), i)
-            for i in free
+            for i in range(len(prev))
             if prev[i][0] == label
         ]
         score, best = max(options, default=(0, -1))
         if score == 0:
             unmatched += 1
             continue
-        free.remove(best)
         matched += 1
         _, theirs, added = prev[best]
         unchanged = {f for f in added & shapes.keys() if f in theirs and keys[f] == theirs[f]}
         edited += len(added & shapes.keys()) - len(unchanged)
-        found.append((el, shapes, unchanged))
-    held = _hold_paired(found)
+        made = _job_bound_fill(shapes, keys, theirs, bounds)
+        sliced += len(made)
+        held += _hold_part_ends(shapes, keys, theirs, unchanged)
+        found.append((el, shapes, unchanged | made))
+    held += _hold_paired(found)
     removed = 0
     for el, shapes, unchanged in found:
         for f in unchanged:
@@ -1368,7 +1377,111 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
         removed += len(unchanged)
     dst.parent.mkdir(parents=True, exist_ok=True)
     ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)
-    return StrippedKeyframes(removed, edited, held, matched, unmatched)
+    sliced = min(sliced, removed)
+    return StrippedKeyframes(removed - sliced, edited, held, matched, unmatched, sliced)
+
+
+def _hold_part_ends(
+    shapes: Mapping[int, Element],
+    keys: Mapping[int, tuple[object, ...]],
+    theirs: Mapping[int, tuple[object, ...]],
+    unchanged: set[int],
+) -> int:
+    """Take out of ``unchanged`` (in place) the keyframes that start or end a part of the track: its first keyframe,
+    and the last one shown before a keyframe that hides it where the previous file did not (a task of jobs that do
+    not overlap exports a track as one part per job, each hidden from the next job's first frame; an annotator's new
+    hide is kept to the same way). Taken out, the part would start later or end moving toward where it hides.
+    Returns how many."""
+    frames = sorted(shapes)
+    keep = {frames[0]} if frames else set()
+    for prev, f in itertools.pairwise(frames):
+        if _hides(shapes[f]) and not _hides(shapes[prev]) and theirs.get(f) != keys[f]:
+            keep.add(prev)
+    held = keep & unchanged
+    unchanged -= held
+    return len(held)
+
+
+def _job_bounds(root: Element) -> set[int]:
+    """The video frames where a job of the task starts or stops (``meta/task/segments``; task-relative, on the task's
+    frames ``start_frame + i * step``); none for a task of one job."""
+    segs = root.findall("meta/task/segments/segment")
+    if len(segs) < 2:
+        return set()
+    meta = _parse_meta(root)
+    out = set()
+    for seg in segs:
+        for tag in ("start", "stop"):
+            text = _text(seg.find(tag))
+            if text.strip().isdigit():
+                out.add(meta.start + int(text) * meta.step)
+    return out
+
+
+def _job_bound_fill(
+    shapes: Mapping[int, Element],
+    keys: Mapping[int, tuple[object, ...]],
+    theirs: Mapping[int, tuple[object, ...]],
+    bounds: set[int],
+) -> set[int]:
+    """The keyframes of an export's track that CVAT made at its jobs' bounds from the previous file's track: on a
+    job's first or last frame, not a keyframe of the previous file, and holding CVAT's linear fill of the previous
+    file's keyframes there (to 0.02 px; flags and attribute values as the keyframe before). Only those with a shown
+    keyframe before and after them in the export: a part's first or last keyframe starts or ends what the tool
+    shows."""
+    frames = sorted(shapes)
+    prev_frames = sorted(theirs)
+    out = set()
+    for i, f in enumerate(frames):
+        if f not in bounds or f in theirs or i == 0 or i + 1 == len(frames):
+            continue
+        if _hides(shapes[frames[i - 1]]) or _hides(shapes[f]) or _hides(shapes[frames[i + 1]]):
+            continue
+        j = bisect.bisect_left(prev_frames, f)
+        if j == 0 or j == len(prev_frames):
+            continue
+        a, b = prev_frames[j - 1], prev_frames[j]
+        fill = _lerp_key(theirs[a], theirs[b], (f - a) / (b - a))
+        if fill is not None and _same_key(keys[f], fill):
+            out.add(f)
+    return out
+
+
+def _lerp_key(ka: tuple[Any, ...], kb: tuple[Any, ...], t: float) -> tuple[object, ...] | None:
+    """CVAT's linear fill between two keyframe shapes as :func:`_shape_key` gives them: positions (boxes' corners,
+    shown skeleton elements' points) linear, the rest the first's; None where it shows nothing (hidden from ``ka``),
+    the two differ in kind, or a box is rotated."""
+    tag, coords_a, flags_a, attrs_a, points_a = ka
+    coords_b, points_b = kb[1], kb[4]
+    if tag != kb[0] or flags_a[0] == "1":
+        return None
+
+    def mix(u: object, v: object) -> object:
+        if isinstance(u, float) and isinstance(v, float):
+            return (1.0 - t) * u + t * v
+        return u
+
+    if tag == "box":
+        if coords_a[4] not in (0.0, None) or coords_b[4] not in (0.0, None):
+            return None
+        coords = tuple(mix(u, v) for u, v in zip(coords_a, coords_b, strict=True))
+        return (tag, coords, flags_a, attrs_a, points_a)
+    by_label = {p[0]: p for p in points_b}
+    points = []
+    for p in points_a:
+        q = by_label.get(p[0])
+        xy = p[3] if q is None or p[1] == "1" or len(p[3]) != len(q[3]) else tuple(map(mix, p[3], q[3]))
+        points.append((p[0], p[1], p[2], xy))
+    return (tag, coords_a, flags_a, attrs_a, tuple(points))
+
+
+def _same_key(got: object, want: object, tol: float = 0.02) -> bool:
+    """Whether two :func:`_shape_key` tuples agree, numbers to ``tol``."""
+    if isinstance(got, tuple) and isinstance(want, tuple):
+        return len(got) == len(want) and all(_same_key(u, v, tol) for u, v in zip(got, want, strict=True))
+    if isinstance(got, float) and isinstance(want, float):
+        return abs(got - want) <= tol
+    return got == want
 
 
 def _hold_paired(found: list[tuple[Element, dict[int, Element], set[int]]]) -> int:
