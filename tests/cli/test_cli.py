@@ -606,6 +606,87 @@ def test_interpolate_fills_a_skeleton_of_the_teams_own(tmp_path: Path, capsys: p
         assert np.abs(linear - want).max() > 5.0  # ... where CVAT's own line is off
 
 
+def _element_view(path: Path, label: str, frames: range) -> list[tuple[float, float] | None]:
+    """Where CVAT shows skeleton element ``label`` of a file's first skeleton track: linear between the shapes that key
+    it (toward a hiding one's position too), hidden from a keyframe where it is outside, held after the last."""
+    import xml.etree.ElementTree as ET
+
+    track = next(t for t in ET.parse(path).getroot().iter("track") if t.find("skeleton") is not None)
+    keys = []
+    for shape in track.findall("skeleton"):
+        for p in shape.findall("points"):
+            if p.get("label") == label and p.get("keyframe", "1") == "1":
+                x, y = (float(v) for v in p.get("points", "").split(","))
+                hidden = p.get("outside") == "1" or shape.get("outside") == "1"
+                keys.append((int(shape.get("frame", "-1")), x, y, hidden))
+    keys.sort()
+    view: list[tuple[float, float] | None] = []
+    for f in frames:
+        before = [k for k in keys if k[0] <= f]
+        after = [k for k in keys if k[0] > f]
+        if not before or before[-1][3]:
+            view.append(None)
+            continue
+        a = before[-1]
+        t = 0.0 if not after else (f - a[0]) / (after[0][0] - a[0])
+        b = after[0] if after else a
+        view.append(((1 - t) * a[1] + t * b[1], (1 - t) * a[2] + t * b[2]))
+    return view
+
+
+@pytest.mark.parametrize("case", ["one_element_rekeyed", "few_coco_names_hidden", "one_element_shown"])
+def test_linear_fill_of_elements_that_are_not_coco_keypoints_is_cvats_own(tmp_path: Path, case: str) -> None:
+    """With --method linear every element of a skeleton of the team's own is where CVAT shows it, on every frame.
+    Found by a reviewer: re-keying one element of a dog at frame 20 (the rest written keyframe="0") stretched the box
+    the other elements were carried by, 71 px off at frame 19; a bird whose only COCO-17 names are its eyes, hidden at
+    20, was hidden whole from there and its beak thrown off the image; a hand showing only its wrist at 20 had its
+    fingertips squeezed onto it."""
+    names = {
+        "one_element_rekeyed": ["snout", "head", "withers", "back_paw", "tail_tip"],
+        "few_coco_names_hidden": ["beak", "left_eye", "right_eye", "crown", "tail"],
+        "one_element_shown": ["wrist", "index", "pinky"],
+    }[case]
+
+    def at(f: int, k: int) -> tuple[float, float]:
+        return 50.0 + 6.0 * f + 25.0 * k, 120.0 + 15.0 * k + (-40.0 if case == "one_element_rekeyed" and f == 20 else 0)
+
+    def shape(f: int) -> str:
+        pts = []
+        for k, n in enumerate(names):
+            x, y = at(f, k)
+            keyed, hidden = 1, 0
+            if case == "one_element_rekeyed" and f == 20:
+                keyed = int(n == "tail_tip")
+                if not keyed:
+                    x, y = (at(0, k)[0] + at(40, k)[0]) / 2, (at(0, k)[1] + at(40, k)[1]) / 2  # CVAT's fill
+            if case == "few_coco_names_hidden" and f == 20 and n.endswith("_eye"):
+                hidden = 1
+            if case == "one_element_shown" and f == 20 and n != "wrist":
+                hidden = 1
+            pts.append(
+                f'<points label="{n}" keyframe="{keyed}" outside="{hidden}" occluded="0" points="{x:.2f},{y:.2f}"/>'
+            )
+        return f'<skeleton frame="{f}" keyframe="1" outside="0" z_order="0">{"".join(pts)}</skeleton>'
+
+    src = tmp_path / "task.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>41</size>'
+        "<original_size><width>640</width><height>480</height></original_size></task></meta>"
+        f'<track id="2" label="animal-skeleton" source="manual">{"".join(shape(f) for f in (0, 20, 40))}</track>'
+        "</annotations>"
+    )
+    out = tmp_path / "out.xml"
+    assert main(["interpolate", str(src), "--method", "linear", "--every-frame", "--out", str(out)]) == 0
+    from prelabel.types import COCO17_KEYPOINTS
+
+    for n in (n for n in names if n not in COCO17_KEYPOINTS):  # the eyes hold still up to where they hide (README)
+        want, got = _element_view(src, n, range(41)), _element_view(out, n, range(41))
+        for f, (a, b) in enumerate(zip(want, got, strict=True)):
+            assert (a is None) == (b is None), (n, f, a, b)
+            if a is not None and b is not None:
+                assert b == pytest.approx(a, abs=0.011), (n, f)
+
+
 def test_skeleton_keyframes_off_the_box_keyframes_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A person keyed with boxes on some frames and skeletons on others (a CVAT user's habit) had the skeletons filled
     from the box keyframes' skeletons alone, without a word; now a warning says which skeleton keyframes do not guide

@@ -547,78 +547,75 @@ def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict
 
 
 def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Keyframe]:
-    """The keyframes of a skeleton track: its COCO-17 points as skeletons. A skeleton none of whose elements is a
-    COCO-17 keypoint (a team's own: a hand, an animal) gives the box around its shown, keyed elements instead, so that
-    the object is filled like a box (its elements then move with the filled box: :func:`patch_cvat`)."""
+    """The keyframes of a skeleton track: its COCO-17 points as skeletons.
+
+    A skeleton with other elements too (a team's own: a hand, an animal; or a head_top beside the 17) also gives, on
+    each keyframe where an element shows, the box around all its elements there (shown or hidden, keyed or not: what
+    the tool draws of the object), and shows where any element shows: without a box track in its group the object is
+    filled as that box, and :func:`patch_cvat` moves those elements with the filled box.
+    """
     kfs: list[Keyframe] = []
     unknown: set[str] = set()
     shapes = [s for s in el if s.tag == "skeleton" and s.get("keyframe", "1") == "1"]
-    own = not any(pt.get("label", "") in _KEYPOINT_INDEX for s in shapes for pt in s.findall("points"))
+    labels = {pt.get("label", "") for s in shapes for pt in s.findall("points")}
+    others = any(label not in _KEYPOINT_INDEX for label in labels)
+    coco = any(label in _KEYPOINT_INDEX for label in labels)
     for shape in shapes:
         f = _frame_attr(shape, where)
-        if own:
-            kfs.append(_own_skeleton_keyframe(shape, f))
-            unknown.update(pt.get("label", "") for pt in shape.findall("points"))
-            continue
         kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
         present = np.zeros(NUM_KEYPOINTS, bool)
         placed = np.zeros(NUM_KEYPOINTS, bool)  # with a position, outside or not
+        drawn = []  # every element's position, for the box around the object
+        other_shown = False
         for pt in shape.findall("points"):
             k = _KEYPOINT_INDEX.get(pt.get("label", ""))
-            if k is None:
-                unknown.add(pt.get("label", ""))
-                continue
             raw = pt.get("points", "")
+            hidden = pt.get("outside", "0") == "1"
             try:
                 x, y = (float(v) for v in raw.split(";")[0].split(","))
-            except ValueError as exc:
-                if pt.get("outside", "0") == "1":
+                parsed, readable = True, bool(np.isfinite(x) and np.isfinite(y))
+            except ValueError:
+                parsed = readable = False
+            if k is None:
+                unknown.add(pt.get("label", ""))
+                if readable:  # an unreadable element of the team's own is left as it was written
+                    drawn.append((x, y))
+                    other_shown |= not hidden
+                continue
+            if not readable:
+                if hidden:
                     continue  # a hidden element's position is only where the skeleton moves toward before it hides
-                raise InvalidInputError(
-                    f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r}, expected 'x,y'"
-                ) from exc
-            if not (np.isfinite(x) and np.isfinite(y)):
-                if pt.get("outside", "0") == "1":
-                    continue  # as an unreadable hidden position above
-                raise InvalidInputError(f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r} is not finite")
+                what = "is not finite" if parsed else "expected 'x,y'"
+                raise InvalidInputError(f"{where} frame {f}: keypoint {pt.get('label')!r} points={raw!r} {what}")
             kp[k] = (x, y, 1.0)
             placed[k] = True
-            present[k] = pt.get("outside", "0") != "1"
-        if present.any() and shape.get("outside", "0") != "1":
+            present[k] = not hidden
+            drawn.append((x, y))
+        if (present.any() or other_shown) and shape.get("outside", "0") != "1":
             kp[~present] = 0.0
-            kfs.append(Keyframe(frame_idx=f, skeleton=Skeleton(kp, present, 1.0)))
+            box = None
+            if others:
+                pts = np.array(drawn)
+                box = np.r_[pts.min(axis=0), pts.max(axis=0)]
+            # Only elements of the team's own shown: no COCO-17 keypoint from here (none at all in a skeleton of
+            # the team's own).
+            skeleton = Skeleton(kp, present, 1.0) if present.any() or coco else None
+            kfs.append(Keyframe(frame_idx=f, xyxy=box, skeleton=skeleton))
         else:
             # Hidden from here on. CVAT moves the frames before it toward the positions its elements were left at.
             end = Skeleton(np.where(placed[:, None], kp, 0.0), placed, 1.0) if placed.any() else None
             kfs.append(Keyframe(frame_idx=f, skeleton=end, outside=True))
     if unknown and warn:
         logger.warning(
-            "%s: skeleton elements %s are not COCO-17 keypoints, not read as keypoints; prelabel interpolate moves "
-            "them with the object's box (%s)",
+            "%s: skeleton elements %s are not COCO-17 keypoints: %s; a conversion drops them, and prelabel "
+            "interpolate moves them with the object's box",
             where,
             sorted(unknown),
-            "without a box track in its group, the box around them" if own else "the other elements are read",
+            "the others are read as keypoints"
+            if coco
+            else "without a box track in its group, the object is read as the box around them",
         )
     return kfs
-
-
-def _own_skeleton_keyframe(shape: Element, f: int) -> Keyframe:
-    """A keyframe of a skeleton without COCO-17 elements: the box around its shown elements keyed there (``outside``
-    where none is shown: hidden from here)."""
-    xy = []
-    for pt in shape.findall("points"):
-        if pt.get("outside", "0") == "1" or pt.get("keyframe", "1") == "0":
-            continue
-        try:
-            x, y = (float(v) for v in pt.get("points", "").split(";")[0].split(","))
-        except ValueError:
-            continue
-        if np.isfinite(x) and np.isfinite(y):
-            xy.append((x, y))
-    if not xy or shape.get("outside", "0") == "1":
-        return Keyframe(frame_idx=f, outside=True)
-    pts = np.array(xy)
-    return Keyframe(frame_idx=f, xyxy=np.r_[pts.min(axis=0), pts.max(axis=0)])
 
 
 def _sorted_unique(kfs: list[Keyframe], attrs: list[dict[str, str]] | None, where: str) -> None:
@@ -814,7 +811,8 @@ def cvat_unkeyed_points(path: Path) -> dict[int, dict[int, npt.NDArray[np.bool_]
 
 def cvat_details_not_read(path: Path) -> list[str]:
     """What of a CVAT file :func:`read_cvat` does not carry into :class:`Annotations` (and so a conversion drops), as
-    phrases with counts: attribute values other than checkboxes, rotations, occluded and z-ordered shapes, tags."""
+    phrases with counts: attribute values other than checkboxes, rotations, occluded and z-ordered shapes, skeleton
+    elements that are not COCO-17 keypoints, tags."""
     root = parse_xml_safely(Path(path))
     checkbox = set(_parse_meta(root).checkbox_attrs)
     shapes = [el for track in root.iter("track") for el in track if el.tag in ("box", "skeleton")]
@@ -825,6 +823,9 @@ def cvat_details_not_read(path: Path) -> list[str]:
         "rotated boxes": sum(1 for el in shapes if _rotated(el.get("rotation", ""))),
         "occluded shapes": sum(1 for el in shapes if el.get("occluded", "0") == "1"),
         "shapes with a z_order": sum(1 for el in shapes if el.get("z_order", "0") not in ("0", "")),
+        "skeleton points that are not COCO-17 keypoints": sum(
+            1 for el in shapes for pt in el.findall("points") if pt.get("label", "") not in _KEYPOINT_INDEX
+        ),
         "tags": sum(1 for _ in root.iter("tag")),
     }
     return [f"{n} {what}" for what, n in counts.items() if n]
@@ -1040,7 +1041,7 @@ def _patch_skeleton_track(
             if (box := track.at(f)) is not None and box.skeleton is not None and box.skeleton.present.any()
         }
         # Elements that are not COCO-17 keypoints (a skeleton of the team's own) move with the filled box.
-        extra = {f: _extra_points_at(extra_keys, track, f) for f in [g0, *inner, g1]} if extra_keys else {}
+        extra = {f: _extra_points_at(extra_keys, track, f, (g0, g1)) for f in [g0, *inner, g1]} if extra_keys else {}
         extra_shown = {f for f in inner if extra and any(v is not None for v in extra[f].values())}
         showing = set(shown) | extra_shown
         # Where the filled skeleton stops showing before the next annotator keyframe: "no skeleton from here" (all
@@ -1080,6 +1081,8 @@ def _patch_skeleton_track(
     _mark_added(el, new)
 
 
+# The least box side (pixels) the elements' bound is a share of: a box around one shown element is a point.
+_MIN_SIDE_PX = 10.0
 # An element's keyed positions in a skeleton track: (frame, x, y, outside), x and y NaN where unreadable.
 _ExtraKeys = dict[str, list[tuple[int, float, float, bool]]]
 
@@ -1104,14 +1107,23 @@ def _extra_point_keys(annotated: Mapping[int, Element]) -> _ExtraKeys:
     return out
 
 
-def _extra_points_at(keys: _ExtraKeys, track: Track, f: int) -> dict[str, tuple[float, float] | None]:
+def _extra_points_at(
+    keys: _ExtraKeys, track: Track, f: int, piece: tuple[int, int]
+) -> dict[str, tuple[float, float] | None]:
     """Where each element of ``keys`` is at frame ``f`` (None: hidden there), moved with the filled ``track``.
 
-    CVAT's fill of an element is linear between its keyframes ``e0 <= f < e1`` (toward ``e1``'s position even where
-    it hides there; held after the last). Taken relative to the box CVAT's fill would give between the track's boxes
-    at ``e0`` and ``e1``, that position is carried over to the filled box at ``f``: a head-top point moves along a
-    guided box's curve instead of cutting across it, and where the fill is linear it is CVAT's own."""
+    CVAT shows an element linearly between its keyframes ``e0 <= f < e1`` (toward ``e1``'s position even where it
+    hides there; held after the last). That position, taken relative to CVAT's linear fill of the track's boxes at the
+    annotator's keyframes ``piece = (g0, g1)`` around ``f``, is put at the same place in the filled box at ``f``: a
+    head-top point moves along a guided box's curve instead of cutting across it, and where the fill is CVAT's line
+    it is CVAT's own (an element keyed on its own frames moves no other element, as a box around them all would)."""
     box = track.at(f)
+    g0, g1 = piece
+    b0, b1 = track.at(g0), track.at(g1)
+    ref = None
+    if b0 is not None and b1 is not None:
+        t = (f - g0) / (g1 - g0)
+        ref = (1.0 - t) * np.asarray(b0.xyxy, np.float64) + t * np.asarray(b1.xyxy, np.float64)
     out: dict[str, tuple[float, float] | None] = {}
     for label, ks in keys.items():
         i = bisect.bisect_right([k[0] for k in ks], f) - 1
@@ -1119,19 +1131,12 @@ def _extra_points_at(keys: _ExtraKeys, track: Track, f: int) -> dict[str, tuple[
             out[label] = None  # before the element's first keyframe, hidden from its last one, or no box here
             continue
         e0, x0, y0, _ = ks[i]
+        p = np.array([x0, y0])
         nxt = ks[i + 1] if i + 1 < len(ks) else None
-        b0 = track.at(e0)
-        ref0 = np.asarray(b0.xyxy if b0 is not None else box.xyxy, np.float64)
-        p, ref = np.array([x0, y0]), ref0
         if nxt is not None and f > e0 and np.isfinite(nxt[1]) and np.isfinite(nxt[2]):
-            e1 = nxt[0]
-            b1 = track.at(e1)
-            ref1 = np.asarray(b1.xyxy, np.float64) if b1 is not None else ref0
-            t = (f - e0) / (e1 - e0)
+            t = (f - e0) / (nxt[0] - e0)
             p = (1.0 - t) * p + t * np.array([nxt[1], nxt[2]])
-            ref = (1.0 - t) * ref0 + t * ref1
-        cur = np.asarray(box.xyxy, np.float64)
-        out[label] = _carried(p, ref, cur)
+        out[label] = (float(p[0]), float(p[1])) if ref is None else _carried(p, ref, np.asarray(box.xyxy, np.float64))
     return out
 
 
@@ -1174,7 +1179,7 @@ def _extra_point_frames(
             box = track.at(f)
             if box is None:
                 continue
-            side = float(max(box.xyxy[2] - box.xyxy[0], box.xyxy[3] - box.xyxy[1], 1.0))
+            side = float(max(box.xyxy[2] - box.xyxy[0], box.xyxy[3] - box.xyxy[1], _MIN_SIDE_PX))
             t = (f - a) / (b - a)
             for label, pos in extra[f].items():
                 pa, pb = extra[a].get(label), extra[b].get(label)
@@ -1579,7 +1584,7 @@ def _merge_keyframes(box_raw: _RawTrack | None, skel_raw: _RawTrack | None) -> l
                 by_frame[k.frame_idx] = Keyframe(k.frame_idx, k.xyxy, k.skeleton, k.outside)
             elif cur is not None:
                 # A skeleton hidden at a visible box keyframe: no keypoint from here (those before are held up to it).
-                # So is a skeleton of the team's own (no COCO-17 point: :func:`_own_skeleton_keyframe`).
+                # So is one showing only elements that are not COCO-17 keypoints (:func:`_parse_skeleton_track`).
                 hides = k.outside or k.skeleton is None
                 cur.skeleton = _hidden(k.skeleton) if hides and not cur.outside else k.skeleton
             else:
