@@ -861,7 +861,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
               + (f"; {stripped.unmatched} track(s) match none of its tracks (all their keyframes kept)"
                  if stripped.unmatched else "")
               + (f"; {stripped.sliced} keyframe(s) CVAT made where its jobs start and end, holding the earlier fill, "
-                 "are filled again too" if stripped.sliced else ""), file=sys.stderr)  # fmt: skip
+                 "are filled again too" if stripped.sliced else "")
+              + (f"; {stripped.joined} part(s) of tracks CVAT exported one per job are joined again"
+                 if stripped.joined else ""), file=sys.stderr)  # fmt: skip
         if stripped.removed + stripped.held == 0 and stripped.edited > 0:
             print(f"warning: none of the keyframes prelabel added in {args.previous.name} is unchanged in "
                   f"{original.name}: is it the file this export was made from?", file=sys.stderr)  # fmt: skip

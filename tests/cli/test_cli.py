@@ -1567,8 +1567,8 @@ def test_interpolate_again_after_a_task_of_several_jobs_made_keyframes_at_their_
     """Uploaded to a CVAT task of several jobs, each job stores its part of a track with CVAT's fill as a keyframe
     where the job starts and ends; the next export holds those keyframes (jobs of 20 frames overlapping by 5 here:
     15, 19, 30, 34, 45, 49). They held the old fill and pinned the new one around every job bound; --previous now fills
-    them again. A track exported as one part per job (jobs that do not overlap) matches the previous track in each
-    part (before, only the first part matched and the others kept prelabel's keyframes as the annotator's)."""
+    them again. A track exported as one part per job (jobs that do not overlap) is joined again (before, only the first
+    part matched the previous track and the others kept prelabel's keyframes as the annotator's)."""
     import xml.etree.ElementTree as ET
 
     from prelabel.formats import load
@@ -1634,11 +1634,78 @@ def test_interpolate_again_after_a_task_of_several_jobs_made_keyframes_at_their_
     capsys.readouterr()
     assert main(["interpolate", str(split), "--method", "kalman", "--previous", str(filled), "--out", str(again)]) == 0
     previous = json.loads(capsys.readouterr().out)["previous"]
-    assert previous["tracks"] == 2 and previous["unmatched"] == 0
-    assert previous["removed"] == len([f for f in added if f not in (29, 30)]), (previous, added, sorted(kept))
-    # A part's first and last keyframes start and end what CVAT shows of it: kept.
-    shapes = [sorted(int(b.get("frame", "")) for b in t.iter("box")) for t in ET.parse(again).getroot().iter("track")]
-    assert 29 in shapes[0] and 30 in shapes[1]
+    assert previous["tracks"] == 2 and previous["unmatched"] == 0 and previous["joined"] == 1
+    assert previous["removed"] == len(added) and previous["sliced"] == 1  # prelabel's keyframes, CVAT's at 29
+    # One track again, filled from the annotator's keyframes alone: as the first time.
+    assert len(ET.parse(again).getroot().findall("track")) == 1
+    got, first = load("cvat", again).tracks[0], load("cvat", filled).tracks[0]
+    np.testing.assert_allclose([b.xyxy for b in got.boxes], [b.xyxy for b in first.boxes], atol=0.011)
+
+
+def test_interpolate_again_joins_the_skeleton_parts_of_a_task_of_several_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CVAT never joins the parts of a skeleton track that jobs exported apart, even where they overlap: the first part
+    hides from the frame after its job's last, the second starts on its job's first frame with CVAT's fill. --previous
+    joins them again and fills the track as one, as the first time."""
+    import xml.etree.ElementTree as ET
+
+    from prelabel.formats import load
+    from prelabel.types import COCO17_KEYPOINTS
+
+    def skeleton_xml(frame: int, kp: Any, outside: int = 0) -> str:
+        pts = "".join(
+            f'<points label="{n}" keyframe="1" outside="{outside}" occluded="0" points="{x:.2f},{y:.2f}"/>'
+            for n, (x, y) in zip(COCO17_KEYPOINTS, (tuple(p[:2]) for p in kp), strict=True)
+        )
+        return f'<skeleton frame="{frame}" keyframe="1" outside="0" z_order="0">{pts}</skeleton>'
+
+    def pose(f: int) -> Any:
+        return [(100 + 5.0 * f + 3 * k + 0.1 * (f - 20) ** 2, 60 + 6 * k) for k in range(17)]
+
+    def task(tracks: list[str], segments: str = "") -> str:
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>41</size>'
+            f"<overlap>5</overlap>{segments}"
+            "<original_size><width>640</width><height>360</height></original_size></task></meta>"
+            + "".join(
+                f'<track id="{i}" label="person-skeleton" source="manual">{t}</track>' for i, t in enumerate(tracks)
+            )
+            + "</annotations>"
+        )
+
+    sparse = tmp_path / "sparse.xml"
+    sparse.write_text(task(["".join(skeleton_xml(f, pose(f)) for f in (0, 20, 40))]))
+    filled = tmp_path / "filled.xml"
+    assert main(["interpolate", str(sparse), "--method", "kalman", "--out", str(filled)]) == 0
+    shown = load("cvat", filled).tracks[0]
+    kept = {
+        int(s.get("frame", "")): ET.tostring(s, encoding="unicode") for s in ET.parse(filled).getroot().iter("skeleton")
+    }
+
+    def fill(f: int) -> str:
+        return kept.get(f) or skeleton_xml(f, shown.at(f).skeleton.keypoints)  # type: ignore[union-attr]
+
+    # Jobs [0, 24] and [20, 40]: the first part ends hidden at 25, the second starts at 20.
+    segments = "<segments><segment><id>1</id><start>0</start><stop>24</stop></segment>"
+    segments += "<segment><id>2</id><start>20</start><stop>40</stop></segment></segments>"
+    first = "".join(fill(f) for f in sorted({*(f for f in kept if f <= 24), 24})) + skeleton_xml(25, pose(25), 1)
+    second = "".join(fill(f) for f in sorted({20, *(f for f in kept if f >= 20)}))
+    export = tmp_path / "export.xml"
+    export.write_text(task([first, second], segments))
+    capsys.readouterr()
+    again = tmp_path / "again.xml"
+    assert main(["interpolate", str(export), "--method", "kalman", "--previous", str(filled), "--out", str(again)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["previous"]["joined"] == 1 and len(report["tracks"]) == 1
+    assert len(ET.parse(again).getroot().findall("track")) == 1
+    got = load("cvat", again).tracks[0]
+    assert got.frames.tolist() == list(range(41))
+    np.testing.assert_allclose(
+        [b.skeleton.keypoints for b in got.boxes],  # type: ignore[union-attr]
+        [b.skeleton.keypoints for b in shown.boxes],  # type: ignore[union-attr]
+        atol=0.011,
+    )
 
 
 @pytest.mark.parametrize("with_box", [False, True])

@@ -1240,6 +1240,7 @@ class StrippedKeyframes:
         sliced: keyframes CVAT made at its jobs' first and last frames when the previous file was uploaded to a task
             of several jobs (each job stores its part of a track, with CVAT's fill as a keyframe where the part
             starts and ends), that hold that fill unchanged (taken out, to be filled again).
+        joined: parts of a track that such a task exported apart (one per job), joined again into one track.
     """
 
     removed: int
@@ -1248,6 +1249,7 @@ class StrippedKeyframes:
     tracks: int
     unmatched: int
     sliced: int = 0
+    joined: int = 0
 
 
 def _shape_key(shape: Element) -> tuple[object, ...]:
@@ -1347,10 +1349,10 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
     src, previous, dst = Path(src), Path(previous), Path(dst)
     root = parse_xml_safely(src)
     prev = _previous_tracks(previous)
-    bounds = _job_bounds(root)
-    edited = matched = unmatched = sliced = held = 0
-    # Per matched track: its element, keyframe shapes by frame, and the unchanged keyframes prelabel added.
-    found: list[tuple[Element, dict[int, Element], set[int]]] = []
+    bounds, starts, overlap = _job_bounds(root)
+    matched = unmatched = 0
+    # Per matched track: its element, keyframe shapes and their keys by frame, and the previous track it matched.
+    parts: list[tuple[Element, dict[int, Element], dict[int, tuple[object, ...]], int]] = []
     for el in root.iter("track"):
         shapes = _keyframe_shapes_by_frame(el)
         keys = {f: _shape_key(c) for f, c in shapes.items()}
@@ -1367,23 +1369,78 @@ def strip_added_keyframes(src: Path, previous: Path, dst: Path) -> StrippedKeyfr
             unmatched += 1
             continue
         matched += 1
+        parts.append((el, shapes, keys, best))
+    joined = _join_parts(root, parts, prev, starts, overlap)
+    edited = sliced = held = 0
+    found: list[tuple[Element, dict[int, Element], set[int]]] = []
+    made_all: list[set[int]] = []
+    for el, shapes, keys, best in parts:
         _, theirs, added = prev[best]
         unchanged = {f for f in added & shapes.keys() if f in theirs and keys[f] == theirs[f]}
         edited += len(added & shapes.keys()) - len(unchanged)
-        made = _job_bound_fill(shapes, keys, theirs, bounds)
-        sliced += len(made)
+        made = _job_bound_fill(shapes, keys, theirs, bounds) - unchanged
         held += _hold_part_ends(shapes, keys, theirs, unchanged)
         found.append((el, shapes, unchanged | made))
+        made_all.append(made)
     held += _hold_paired(found)
     removed = 0
-    for el, shapes, unchanged in found:
-        for f in unchanged:
+    for (el, shapes, out), made in zip(found, made_all, strict=True):
+        for f in out:
             el.remove(shapes[f])
-        removed += len(unchanged)
+        removed += len(out)
+        sliced += len(made & out)
     dst.parent.mkdir(parents=True, exist_ok=True)
     ElementTree(root).write(dst, encoding="utf-8", xml_declaration=True)
-    sliced = min(sliced, removed)
-    return StrippedKeyframes(removed - sliced, edited, held, matched, unmatched, sliced)
+    return StrippedKeyframes(removed - sliced, edited, held, matched, unmatched, sliced, joined)
+
+
+def _join_parts(
+    root: Element,
+    parts: list[tuple[Element, dict[int, Element], dict[int, tuple[object, ...]], int]],
+    prev: list[tuple[str, dict[int, tuple[object, ...]], set[int]]],
+    starts: set[int],
+    overlap: int,
+) -> int:
+    """Join again (in place) the parts CVAT exported of one track of the previous file, one per job: a part hidden
+    from a frame the previous track showed (``overlap`` frames at most after the next job's first frame, which is
+    where the next part starts, shown) takes the next part's shapes on the frames it has none, without that hide
+    (earlier parts win where both have a shape, as CVAT's own merge of box parts). Returns how many parts were
+    joined to an earlier one."""
+    joined = 0
+    chains: dict[tuple[int, str, str], list[int]] = {}
+    for i, (el, shapes, _, best) in enumerate(parts):
+        if shapes:
+            kind = "skeleton" if any(c.tag == "skeleton" for c in el) else "box"
+            chains.setdefault((best, kind, el.get("group_id", "")), []).append(i)
+    drop: set[int] = set()
+    for (best, kind, _), idx in chains.items():
+        idx.sort(key=lambda i: min(parts[i][1]))
+        theirs = prev[best][1]
+        head = idx[0]
+        for nxt in idx[1:]:
+            el_a, shapes_a, keys_a, _ = parts[head]
+            el_b, shapes_b, keys_b, _ = parts[nxt]
+            h, s = max(shapes_a), min(shapes_b)
+            if not (
+                _hides(shapes_a[h])
+                and theirs.get(h) != keys_a[h]
+                and s in starts
+                and s <= h <= s + overlap
+                and not _hides(shapes_b[s])
+            ):
+                head = nxt
+                continue
+            el_a.remove(shapes_a.pop(h))
+            keys_a.pop(h)
+            moved = [f for f in sorted(shapes_b) if f not in shapes_a]
+            for f in moved:
+                shapes_a[f], keys_a[f] = shapes_b[f], keys_b[f]
+            _insert_sorted(el_a, kind, [shapes_b[f] for f in moved])
+            root.remove(el_b)
+            drop.add(nxt)
+            joined += 1
+    parts[:] = [p for i, p in enumerate(parts) if i not in drop]
+    return joined
 
 
 def _hold_part_ends(
@@ -1407,20 +1464,26 @@ def _hold_part_ends(
     return len(held)
 
 
-def _job_bounds(root: Element) -> set[int]:
-    """The video frames where a job of the task starts or stops (``meta/task/segments``; task-relative, on the task's
-    frames ``start_frame + i * step``); none for a task of one job."""
+def _job_bounds(root: Element) -> tuple[set[int], set[int], int]:
+    """The video frames where a job of the task starts or stops, those where one starts, and the task's overlap
+    (``meta/task/segments`` and ``overlap``; segment bounds are task-relative, on the task's frames ``start_frame + i *
+    step``); nothing for a task of one job."""
     segs = root.findall("meta/task/segments/segment")
     if len(segs) < 2:
-        return set()
+        return set(), set(), 0
     meta = _parse_meta(root)
-    out = set()
+    bounds, starts = set(), set()
     for seg in segs:
         for tag in ("start", "stop"):
-            text = _text(seg.find(tag))
-            if text.strip().isdigit():
-                out.add(meta.start + int(text) * meta.step)
-    return out
+            text = _text(seg.find(tag)).strip()
+            if text.isdigit():
+                frame = meta.start + int(text) * meta.step
+                bounds.add(frame)
+                if tag == "start":
+                    starts.add(frame)
+    text = _text(root.find("meta/task/overlap")).strip()
+    overlap = int(text) * meta.step if text.isdigit() else 0
+    return bounds, starts, overlap
 
 
 def _job_bound_fill(
