@@ -53,6 +53,7 @@ import cv2
 import prelabel
 from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
 from prelabel.interpolate.api import with_unkeyed_points_filled
+from prelabel.interpolate.others import OtherTracks
 from prelabel.interpolate.registry import default_registry
 from prelabel.metrics.interpolation import (
     SPEED_BINS,
@@ -768,13 +769,15 @@ def method_call(
     cache: dict[str, object],
     label: str = "",
     unkeyed: Mapping[int, np.ndarray] | None = None,
+    detections: Mapping[int, Detections] | None = None,
 ):
     """Run one method; guided-frames is guided without detections (frames only).
 
-    Only ``guided`` and ``auto`` get the scene's detections: the geometric methods run on the keyframes alone, as
-    their rows say (given detections, :func:`interpolate_track` would also fuse pose estimates into their skeletons).
-    ``label``: the track's class name, whose detections alone guided keeps where the detector knows it.
-    ``unkeyed``: frame -> the skeleton points a keyframe holds without keying them, moved to the fill
+    Only ``guided`` and ``auto`` get the scene's detections (``detections`` in their place: the scene's less those
+    the other spans claim, :class:`~prelabel.interpolate.others.OtherTracks`): the geometric methods run on the
+    keyframes alone, as their rows say (given detections, :func:`interpolate_track` would also fuse pose estimates
+    into their skeletons). ``label``: the track's class name, whose detections alone guided keeps where the detector
+    knows it. ``unkeyed``: frame -> the skeleton points a keyframe holds without keying them, moved to the fill
     (:func:`~prelabel.interpolate.api.with_unkeyed_points_filled`, as ``prelabel interpolate`` moves CVAT's).
     """
     reg = default_registry()
@@ -782,7 +785,7 @@ def method_call(
     obj = cache.get(method)
     if obj is None:
         obj = cache[method] = reg.create(name)
-    dets = scene.detections if method in ("guided", "auto") else None
+    dets = (scene.detections if detections is None else detections) if method in ("guided", "auto") else None
     video = scene.video if name in ("guided", "auto") else None
     fill = partial(
         interpolate_track,
@@ -796,6 +799,16 @@ def method_call(
     if unkeyed:
         kfs = with_unkeyed_points_filled(kfs, unkeyed, fill)
     return fill(kfs)
+
+
+def other_spans(scene: Scene, k: int) -> OtherTracks | None:
+    """The scene's spans as keyed every ``k`` frames, for each span to leave to the others the detections they sit
+    on, as ``prelabel interpolate`` and the ``Interpolate`` RPC leave each track's neighbours theirs (None without
+    detections)."""
+    if scene.detections is None:
+        return None
+    keys = {j: keyframes_for(sp, span_keyframes(sp, k)) for j, sp in enumerate(scene.spans)}
+    return OtherTracks(keys, {j: sp.label or sp.class_name for j, sp in enumerate(scene.spans)})
 
 
 def evaluate(
@@ -814,13 +827,16 @@ def evaluate(
             t_total = 0.0
             n_frames = 0
             caches: dict[str, dict[str, object]] = {sc.name: {} for sc in group}  # method objects per video
-            for scene, sp in ((sc, sp) for sc in group for sp in sc.spans):
+            others = {sc.name: other_spans(sc, k) for sc in group} if m in ("guided", "auto") else {}
+            for scene, j, sp in ((sc, j, sp) for sc in group for j, sp in enumerate(sc.spans)):
                 cache = caches[scene.name]
                 n = len(sp.frames)
                 kidx = span_keyframes(sp, k)
                 kfs = keyframes_for(sp, kidx)
+                own = others.get(scene.name)
+                dets = own.detections_for(j, scene.detections)[0] if own and scene.detections is not None else None
                 t = time.perf_counter()
-                res = method_call(m, scene, kfs, sp.track_id, cache, sp.label, sp.kp_unkeyed)
+                res = method_call(m, scene, kfs, sp.track_id, cache, sp.label, sp.kp_unkeyed, dets)
                 t_total += time.perf_counter() - t
                 n_frames += n
                 inner = sp.scored().copy()
@@ -1403,6 +1419,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if no_dets and any(m in args.methods for m in ("guided", "auto")):
         results["notes"].append(  # type: ignore[union-attr]
             f"{', '.join(no_dets)}: no detections given, so guided equals guided-frames there"
+        )
+    if any(sc.detections is not None and len(sc.spans) > 1 for sc in scenes) and any(
+        m in args.methods for m in ("guided", "auto")
+    ):
+        results["notes"].append(  # type: ignore[union-attr]
+            "guided and auto leave to the other spans of a scene (keyed every k frames too, as an annotator keys "
+            "every object) the detections those sit on, as prelabel interpolate and the Interpolate RPC leave to a "
+            "file's or request's other tracks; the keyframes-needed simulation does not (its other spans have no "
+            "keyframes between their ends)"
         )
     results["notes"].append(  # type: ignore[union-attr]
         "tuning: the defaults of guided, its detection path and pose fusion were chosen on PETS09-S2L1"

@@ -1158,6 +1158,15 @@ def _fill_keyframe_tracks(
     tracks = []
     summary: list[dict[str, object]] = []
     anchors: dict[int, list[int]] = {}
+    others = None
+    if detections is not None and len(ann.keyframe_tracks) > 1:
+        from prelabel.interpolate.others import OtherTracks
+
+        # Each track leaves to its neighbours of its label the detections they sit on (as the tool draws them).
+        others = OtherTracks(
+            {kt.track_id: _box_keyframes(kt.keyframes) for kt in ann.keyframe_tracks},
+            {kt.track_id: kt.label for kt in ann.keyframe_tracks},
+        )
     for kt in ann.keyframe_tracks:
         if all(k.outside for k in kt.keyframes):
             where = kt.source or f"track {kt.track_id}"
@@ -1166,11 +1175,9 @@ def _fill_keyframe_tracks(
         # CVAT keeps skeletons in tracks of their own, keyed at other frames than the boxes: interpolate the box
         # keyframes (with the skeletons they carry); skeleton-only keyframes are left to the skeleton track. An
         # object annotated with skeletons only is filled from its skeleton keyframes.
-        keyframes = [k for k in kt.keyframes if k.outside or k.xyxy is not None]
+        keyframes = _box_keyframes(kt.keyframes)
         skeleton_only = not any(k.xyxy is not None for k in keyframes)
-        if skeleton_only:
-            keyframes = kt.keyframes
-        else:
+        if not skeleton_only:
             # (a skeleton hidden where the box is not shown either is no keyframe to pair with a box)
             apart = [k.frame_idx for k in kt.keyframes if not k.outside and k.xyxy is None and k.skeleton is not None
                      and (k.skeleton.present.any() or _box_shown(keyframes, k.frame_idx))]  # fmt: skip
@@ -1188,8 +1195,9 @@ def _fill_keyframe_tracks(
         if label_studio:
             _check_label_studio_boxes(keyframes, ann.info, f"{args.input.name}: {kt.source or f'track {kt.track_id}'}")
         try:
+            dets = detections if others is None else others.detections_for(kt.track_id, detections)[0]
             fill = partial(interpolate_track, method=args.method, video=frames, track_id=kt.track_id,
-                           detections=detections, label=kt.label, method_object=methods[kt.label])  # fmt: skip
+                           detections=dets, label=kt.label, method_object=methods[kt.label])  # fmt: skip
             marks = (unkeyed or {}).get(kt.track_id)
             if marks:
                 keyframes = with_unkeyed_points_filled(keyframes, marks, fill)
@@ -1220,6 +1228,13 @@ def _fill_keyframe_tracks(
     for t in out_ann.tracks:
         t.class_id = labels.index(t.class_name)
     return out_ann, anchors, summary
+
+
+def _box_keyframes(keyframes: Sequence[Any]) -> list[Any]:
+    """The keyframes a track is filled from: those with a box (and the outside ones), or all of an object annotated
+    with skeletons only."""
+    boxed = [k for k in keyframes if k.outside or k.xyxy is not None]
+    return boxed if any(k.xyxy is not None for k in boxed) else list(keyframes)
 
 
 def _check_label_studio_boxes(keyframes: Sequence[Any], info: Any, where: str) -> None:

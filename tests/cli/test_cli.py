@@ -501,6 +501,36 @@ def test_interpolate_with_a_detector_guides_fast_people(tmp_path: Path, capsys: 
     assert with_det > 0.75 and with_det > frames_only + 0.15, (with_det, frames_only)
 
 
+def test_interpolate_leaves_a_neighbours_detections_to_it(tmp_path: Path) -> None:
+    """Every track of the file leaves to the others of its label the detections they sit on: a second annotation of
+    the same person, keyed every 4 frames, takes the detections the first one's path used (its fill changes); one of
+    another label takes none (the fill is the one-track fill)."""
+    from prelabel.formats import Annotations, export, load
+    from prelabel.synthetic import write_scene
+    from prelabel.types import Track
+
+    scene = generate("fast-motion", 21, num_frames=41)
+    video = write_scene(scene, tmp_path / "clip")["video"]
+    person = next(t for t in scene.tracks if t.track_id == 3)  # visible from frame 4 to 40, fast
+
+    def filled(second: str | None) -> np.ndarray:
+        tracks = [person]
+        if second is not None:
+            tracks.append(Track(7, person.boxes, class_name=second))
+        ann = Annotations(info=scene.info, tracks=tracks, labels=("person", "ball"), ts_ms=scene.ts_ms)
+        src = tmp_path / f"keys-{second}.xml"
+        export(ann, "cvat", src, keyframe_reducer=lambda t: [4, 40] if t.track_id == 3 else list(range(4, 41, 4)))
+        out = tmp_path / f"filled-{second}.xml"
+        assert main(["interpolate", str(src), "--video", str(video), "--method", "guided", "--out", str(out),
+                     "--every-frame", "--detector", "prelabel-synth-pose"]) == 0  # fmt: skip
+        (first,) = [t for t in load("cvat", out).tracks if t.frames[0] == 4 and len(t) == 37 and t.track_id != 7]
+        return np.array([b.xyxy for b in first.boxes])
+
+    alone = filled(None)
+    assert np.abs(filled("person") - alone).max() > 1.0
+    np.testing.assert_allclose(filled("ball"), alone, atol=0.011)
+
+
 def _skeleton_xml(frame: int, dx: float, outside: int = 0) -> str:
     """A CVAT skeleton keyframe of COCO-17 points in a fixed pose, ``dx`` px to the right; every point outside when
     ``outside``."""

@@ -187,3 +187,40 @@ def test_a_track_that_did_not_change_is_answered_without_work(
         client.stub.Interpolate(request(moved, method="kalman"), timeout=120)
         client.stub.Interpolate(request(moved, suggestions=1), timeout=120)
         assert sorted(calls) == sorted(ids * 2)
+
+
+def test_a_neighbours_detections_are_left_to_it_and_answers_follow_them(
+    server: tuple[PrelabelServer, Path], clip: tuple[Path, Any]
+) -> None:
+    """With detector_models, each track of a request leaves to the other tracks of its label the detections they sit
+    on (:class:`~prelabel.interpolate.others.OtherTracks`). A second annotation of the same person, keyed every 4
+    frames, takes the detections the first one's path used: the first one's answer changes. A track of another label
+    takes none: the answer is the one-track answer again (the cached answer is not reused across the two)."""
+    srv, tmp = server
+    video, scene = clip
+    own = tmp / "neighbours.mp4"
+    shutil.copy(video, own)
+    (track,) = [t for t in scene.tracks if t.track_id == 3]
+    start = int(np.flatnonzero(track.frames == 4)[0])
+    gt = track.xyxy[start : start + 37]
+
+    def keyed(tid: int, label: str, every: list[int]) -> pb.KeyframeTrack:
+        kfs = [pb.Keyframe(frame_idx=4 + i, box=_box(gt[i]), has_box=True) for i in every]
+        return pb.KeyframeTrack(track_id=tid, label=label, keyframes=kfs)
+
+    def ask(tracks: list[pb.KeyframeTrack]) -> pb.InterpolatedTrack:
+        request = pb.InterpolateRequest(
+            tracks=tracks,
+            method="guided",
+            video=pb.VideoSource(path=str(own)),
+            detector_models=["prelabel-synth-pose", "prelabel-synth-det"],
+        )
+        with PrelabelClient(f"127.0.0.1:{srv.port}", timeout_s=120) as client:
+            return client.stub.Interpolate(request, timeout=120).tracks[0]
+
+    first = keyed(3, "person", [0, 36])
+    alone = ask([first])
+    twice = ask([first, keyed(9, "person", list(range(0, 37, 4)))])
+    assert twice != alone
+    assert ask([first, keyed(9, "person", list(range(0, 37, 4)))]) == twice
+    assert ask([first, keyed(9, "ball", list(range(0, 37, 4)))]) == alone

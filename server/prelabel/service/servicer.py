@@ -355,6 +355,12 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             detections = session.detections(det_key, detectors, span, options)
         method = request.method or "auto"
         num_suggestions = request.num_suggestions if request.HasField("num_suggestions") else 3
+        others = None
+        if detections is not None and len(request.tracks) > 1:
+            from prelabel.interpolate.others import OtherTracks
+
+            # Each track leaves to its neighbours of its label the detections they sit on (as the tool draws them).
+            others = OtherTracks(keyframes, {t.track_id: t.label for t in request.tracks})
         out = pb.InterpolateResponse()
         for track in request.tracks:
             _check_active(context)
@@ -362,7 +368,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             dets = detections
             if session is not None and detections is not None:
                 dets, label = session.for_label(det_key, detections, track.label), ""  # filtered once per label
-            key = (method, det_key, num_suggestions, track.SerializeToString(deterministic=True))
+            use, left = (dets, ()) if others is None or dets is None else others.detections_for(track.track_id, dets)
+            # The answer depends on the track and on the detections its neighbours took: both make the key.
+            key = (method, det_key, num_suggestions, track.SerializeToString(deterministic=True) + repr(left).encode())
             cached = session.result(key, dets) if session is not None else None
             if cached is not None:  # the track as an earlier call sent it: its answer then
                 out.tracks.add().ParseFromString(cached)
@@ -371,7 +379,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
                 keyframes[track.track_id],
                 method,
                 video=session.reader if session is not None else None,
-                detections=dets,
+                detections=use,
                 num_suggestions=num_suggestions,
                 track_id=track.track_id,
                 method_object=session.method(method, track.label) if session is not None else None,
