@@ -613,7 +613,7 @@ def test_interpolate_fills_a_skeleton_of_the_teams_own(tmp_path: Path, capsys: p
     out = tmp_path / "filled.xml"
     assert main(["interpolate", str(src), "--method", "kalman", "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "not COCO-17 keypoints" in captured.err and "box around them" in captured.err
+    assert "not COCO-17 keypoints" in captured.err and "the box around all" in captured.err
     (report,) = json.loads(captured.out)["tracks"]
     assert report["keyframes"] == 3 and report["frames"] == 41
     # The fill prelabel made: kalman through the boxes around the elements at the keyframes.
@@ -667,10 +667,10 @@ def _element_view(path: Path, label: str, frames: range) -> list[tuple[float, fl
 @pytest.mark.parametrize("case", ["one_element_rekeyed", "few_coco_names_hidden", "one_element_shown"])
 def test_linear_fill_of_elements_that_are_not_coco_keypoints_is_cvats_own(tmp_path: Path, case: str) -> None:
     """With --method linear every element of a skeleton of the team's own is where CVAT shows it, on every frame.
-    Found by a reviewer: re-keying one element of a dog at frame 20 (the rest written keyframe="0") stretched the box
-    the other elements were carried by, 71 px off at frame 19; a bird whose only COCO-17 names are its eyes, hidden at
-    20, was hidden whole from there and its beak thrown off the image; a hand showing only its wrist at 20 had its
-    fingertips squeezed onto it."""
+    Before: re-keying one element of a dog at frame 20 (the rest written keyframe="0") stretched the box the other
+    elements were carried by, 71 px off at frame 19; a bird whose only COCO-17 names are its eyes, hidden at 20, was
+    hidden whole from there and its beak thrown off the image; a hand showing only its wrist at 20 had its fingertips
+    squeezed onto it."""
     names = {
         "one_element_rekeyed": ["snout", "head", "withers", "back_paw", "tail_tip"],
         "few_coco_names_hidden": ["beak", "left_eye", "right_eye", "crown", "tail"],

@@ -743,3 +743,27 @@ def test_a_skeleton_of_the_teams_own_is_filled_with_the_box(tmp_path: Path) -> N
         assert thumb[f] is None if f < 20 else thumb[f] == pytest.approx((x0 + 2.0, 70.0), abs=0.01)
     assert tip[20] is None
     assert 19 in frames  # the tip's last frame shown, keyed so that CVAT does not move it toward where it hides
+
+
+@pytest.mark.parametrize("reducer", ["auto", None])
+def test_an_element_hiding_with_the_box_is_keyed_once(tmp_path: Path, reducer: str | None) -> None:
+    """Where the box hides (outside from 10 to 12) an element of the team's own hides with it: that frame was written
+    twice (once as where the element hides, once as "no skeleton from here"), and the file could not be read back
+    ("two keyframes at frame 10")."""
+    from prelabel.formats.cvat import patch_cvat
+
+    src = _extra_task(tmp_path / "hand.xml", {"wrist": (15.0, 70.0), "tip": (20.0, 5.0)}, {})
+    root = ET.parse(src).getroot()
+    box_track = root.findall("track")[0]
+    for f, outside in ((10, "1"), (13, "0")):
+        shape = ET.SubElement(box_track, "box", frame=str(f), keyframe="1", outside=outside, xtl=str(10 + 2 * f))
+        shape.attrib.update(ytl="40", xbr=str(40 + 2 * f), ybr="120")
+    ET.ElementTree(root).write(src)
+    (tid,) = [t.track_id for t in read_cvat(src).tracks]
+    bow = _curved_fill(tid, skeleton=False)
+    filled = Track(tid, [b for b in bow.boxes if not 10 <= b.frame_idx <= 12])
+    out = patch_cvat(src, tmp_path / "out.xml", [filled], keyframe_reducer=reducer, anchors={tid: [0, 10, 13, 20]})
+    frames = [int(s.get("frame", -1)) for s in ET.parse(out).getroot().findall("track")[1]]
+    assert len(frames) == len(set(frames)) and 10 in frames, frames
+    back = read_cvat(out).track(tid)
+    assert not any(10 <= b.frame_idx <= 12 for b in back.boxes)

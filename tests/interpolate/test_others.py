@@ -34,14 +34,20 @@ def test_a_neighbours_detections_are_left_to_it() -> None:
     walker = [Keyframe(f, xyxy=_walker(f)) for f in (0, 10, 20)]
     dets = {f: _dets(_walker(f), np.array([200.0, 50, 240, 150])) for f in range(21)}
     others = OtherTracks({1: sliver, 2: walker}, {1: "person", 2: "Person"})
-    mine, left = others.detections_for(1, dets)
-    assert left == tuple((f, 0) for f in range(21))  # the walker's box, on every frame the sliver is shown
+    mine, digest = others.detections_for(1, dets)
+    assert others.left_to_others(1, dets) == [(f, 0) for f in range(21)]  # the walker's box, every frame
     assert len(mine[5]) == 1 and mine[5].xyxy[0, 0] == 200.0  # the unclaimed detection stays
     assert set(mine) == set(dets) and len(mine) == len(dets)
     theirs, none_left = others.detections_for(2, dets)
-    assert none_left == () and theirs is dets
-    assert OtherTracks({1: sliver, 2: walker}, {1: "person", 2: "car"}).detections_for(1, dets)[1] == ()
-    assert OtherTracks({1: sliver}, {1: "person"}).detections_for(1, dets)[1] == ()
+    assert none_left == b"" and theirs is dets and others.left_to_others(2, dets) == []
+    # The digest names what was left out: another split of the same frames gives another digest.
+    fewer = {f: d if f != 7 else _dets(np.array([200.0, 50, 240, 150])) for f, d in dets.items()}
+    assert len(digest) == 32 and OtherTracks({1: sliver, 2: walker}, {}).detections_for(1, fewer)[1] not in (
+        b"",
+        digest,
+    )
+    assert OtherTracks({1: sliver, 2: walker}, {1: "person", 2: "car"}).left_to_others(1, dets) == []
+    assert OtherTracks({1: sliver}, {1: "person"}).detections_for(1, dets)[1] == b""
 
 
 def test_a_detection_closer_to_the_track_itself_is_kept() -> None:
@@ -50,8 +56,8 @@ def test_a_detection_closer_to_the_track_itself_is_kept() -> None:
     a = [Keyframe(f, xyxy=np.array([100.0, 100, 140, 200])) for f in (0, 10)]
     b = [Keyframe(f, xyxy=np.array([110.0, 100, 150, 200])) for f in (0, 10)]
     dets = {5: _dets(np.array([103.0, 100, 143, 200]))}  # IoU 0.86 with a, 0.70 with b
-    assert OtherTracks({"a": a, "b": b}, {"a": "", "b": ""}).detections_for("a", dets)[1] == ()
-    assert OtherTracks({"a": a, "b": b}, {"a": "", "b": ""}).detections_for("b", dets)[1] == ((5, 0),)
+    assert OtherTracks({"a": a, "b": b}, {"a": "", "b": ""}).left_to_others("a", dets) == []
+    assert OtherTracks({"a": a, "b": b}, {"a": "", "b": ""}).left_to_others("b", dets) == [(5, 0)]
 
 
 def test_invalid_keyframes_claim_nothing() -> None:
@@ -59,7 +65,7 @@ def test_invalid_keyframes_claim_nothing() -> None:
     sliver = [Keyframe(f, xyxy=_sliver(f)) for f in (0, 10, 20)]
     broken = [Keyframe(5, xyxy=_walker(5)), Keyframe(5, xyxy=_walker(5))]  # duplicate frames
     dets = {f: _dets(_walker(f)) for f in range(21)}
-    assert OtherTracks({1: sliver, 2: broken}, {1: "", 2: ""}).detections_for(1, dets)[1] == ()
+    assert OtherTracks({1: sliver, 2: broken}, {1: "", 2: ""}).left_to_others(1, dets) == []
 
 
 def test_guided_no_longer_follows_the_person_passing_in_front() -> None:

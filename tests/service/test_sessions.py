@@ -220,7 +220,5 @@ def test_a_neighbours_detections_are_left_to_it_and_answers_follow_them(
 
     first = keyed(3, "person", [0, 36])
     alone = ask([first])
-    twice = ask([first, keyed(9, "person", list(range(0, 37, 4)))])
-    assert twice != alone
-    assert ask([first, keyed(9, "person", list(range(0, 37, 4)))]) == twice
+    assert ask([first, keyed(9, "person", list(range(0, 37, 4)))]) != alone
     assert ask([first, keyed(9, "ball", list(range(0, 37, 4)))]) == alone

@@ -607,13 +607,11 @@ def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Ke
             kfs.append(Keyframe(frame_idx=f, skeleton=end, outside=True))
     if unknown and warn:
         logger.warning(
-            "%s: skeleton elements %s are not COCO-17 keypoints: %s; a conversion drops them, and prelabel "
-            "interpolate moves them with the object's box",
+            "%s: skeleton elements %s are not COCO-17 keypoints: a conversion drops them, and prelabel interpolate "
+            "moves them with the object's box (the box around all the skeleton's elements where no box track shares "
+            "its group_id)",
             where,
             sorted(unknown),
-            "the others are read as keypoints"
-            if coco
-            else "without a box track in its group, the object is read as the box around them",
         )
     return kfs
 
@@ -1065,7 +1063,7 @@ def _patch_skeleton_track(
             # Frames added for the COCO-17 keypoints alone could leave the other elements off their fill; with
             # compression (the default), more are keyed until CVAT's interpolation keeps them within its bound too.
             if extra and reducer == AUTO:
-                chosen |= _extra_point_frames(extra, track, [g0, *inner, g1], chosen, max_keypoint_error)
+                chosen |= _extra_point_frames(extra, track, [g0, *inner, g1], chosen, max_keypoint_error) & showing
         # An annotator's keyframe holding points it does not key (keyframe="0"): CVAT drops those points on import
         # and interpolates them across that frame, so the frames next to it are keyed too, to hold them to the fill.
         chosen |= {f for f, g in ((g0 + step, g0), (g1 - step, g1)) if f in showing and _holds_unkeyed(annotated[g])}
@@ -1126,7 +1124,7 @@ def _extra_points_at(
         ref = (1.0 - t) * np.asarray(b0.xyxy, np.float64) + t * np.asarray(b1.xyxy, np.float64)
     out: dict[str, tuple[float, float] | None] = {}
     for label, ks in keys.items():
-        i = bisect.bisect_right([k[0] for k in ks], f) - 1
+        i = bisect.bisect_right(ks, f, key=lambda k: k[0]) - 1
         if i < 0 or ks[i][3] or box is None:
             out[label] = None  # before the element's first keyframe, hidden from its last one, or no box here
             continue
@@ -1169,11 +1167,11 @@ def _extra_point_frames(
     hides or shows again are keyed (:func:`_visibility_ends`)."""
     keys = set(chosen) | {frames[0], frames[-1]} | _visibility_ends(extra, frames)
     added: set[int] = set()
-    todo = sorted(keys)
-    stack = list(itertools.pairwise(todo))
+    at = {f: i for i, f in enumerate(frames)}
+    stack = list(itertools.pairwise(sorted(keys)))
     while stack:
         a, b = stack.pop()
-        ia, ib = frames.index(a), frames.index(b)
+        ia, ib = at[a], at[b]
         worst, worst_err = None, 0.0
         for f in frames[ia + 1 : ib]:
             box = track.at(f)

@@ -14,6 +14,7 @@ at k=20; ``fast-motion`` 0.880 -> 0.882 at k=10 and 0.878 -> 0.881 at k=20; PETS
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -36,6 +37,10 @@ class OtherTracks:
     """What the annotator's tool shows of each track of a request (CVAT's linear fill of its keyframes), to leave to
     each track's neighbours of its class the detections it sits on.
 
+    The detections are split once per frame for all tracks (:meth:`detections_for` caches the split for the last
+    detections object it saw): one IoU matrix per frame where two tracks of a label are shown, so a request of many
+    tracks over a long video costs about one pass over its frames, not one per track.
+
     Args:
         keyframes: per track (any hashable key), its keyframes; a track whose keyframes do not fill (invalid input,
             named by its own call later) claims nothing.
@@ -54,64 +59,87 @@ class OtherTracks:
         from prelabel.interpolate.api import interpolate_track
 
         self.min_iou, self.margin = min_iou, margin
-        self._label = {t: labels.get(t, "").strip().lower() for t in keyframes}
-        self._boxes: dict[object, dict[int, np.ndarray]] = {}
-        self._by_frame: dict[int, list[tuple[object, np.ndarray]]] = {}
+        label = {t: labels.get(t, "").strip().lower() for t in keyframes}
+        shown: dict[int, list[tuple[Any, np.ndarray]]] = {}
         for t, kfs in keyframes.items():
             try:
                 res = interpolate_track(list(kfs), method="linear", num_suggestions=0)
             except InvalidInputError:
                 continue
-            shown = {int(f): res.xyxy[i] for i, f in enumerate(res.frames.tolist()) if res.has_box[i]}
-            self._boxes[t] = shown
-            for f, box in shown.items():
-                self._by_frame.setdefault(f, []).append((t, box))
+            for i in np.flatnonzero(res.has_box):
+                shown.setdefault(int(res.frames[i]), []).append((t, res.xyxy[i].astype(np.float64)))
+        # Per frame, per label shown there by two tracks or more: the tracks and their boxes.
+        self._contested: dict[int, list[tuple[list[Any], np.ndarray]]] = {}
+        for f, items in shown.items():
+            groups: dict[str, list[tuple[Any, np.ndarray]]] = {}
+            for t, box in items:
+                groups.setdefault(label[t], []).append((t, box))
+            pairs = [([t for t, _ in g], np.stack([b for _, b in g])) for g in groups.values() if len(g) > 1]
+            if pairs:
+                self._contested[f] = pairs
+        self._split: tuple[Mapping[int, Detections], dict[Any, dict[int, np.ndarray]]] | None = None
 
     def detections_for(
-        self, track: object, detections: Mapping[int, Detections]
-    ) -> tuple[Mapping[int, Detections], tuple[tuple[int, int], ...]]:
-        """``detections`` without those another track of ``track``'s label claims on the frames ``track`` is shown,
-        and which were left out: ``(frame, index)`` pairs (the same pairs, the same answer: a cache key)."""
-        own = self._boxes.get(track)
-        if not own:
-            return detections, ()
-        label = self._label[track]
-        left: dict[int, Detections] = {}
-        dropped: list[tuple[int, int]] = []
-        for f, box in own.items():
-            others = [b for t, b in self._by_frame.get(f, ()) if t != track and self._label[t] == label]
+        self, track: Any, detections: Mapping[int, Detections]
+    ) -> tuple[Mapping[int, Detections], bytes]:
+        """``detections`` without those another track of ``track``'s label claims on the frames ``track`` is shown
+        (read frame by frame as asked), and a digest of which were left out (empty where none: the same digest, the
+        same detections; a cache key)."""
+        keep = self._keep(detections).get(track)
+        if not keep:
+            return detections, b""
+        logger.debug("track %s: detections left to other tracks on %d frames", track, len(keep))
+        digest = hashlib.sha256()
+        for f in sorted(keep):
+            digest.update(f.to_bytes(8, "little", signed=True) + np.packbits(keep[f]).tobytes() + b";")
+        return _Overlay(keep, detections), digest.digest()
+
+    def left_to_others(self, track: Any, detections: Mapping[int, Detections]) -> list[tuple[int, int]]:
+        """The ``(frame, index)`` of the detections :meth:`detections_for` leaves out for ``track``, in order."""
+        keep = self._keep(detections).get(track, {})
+        return [(f, int(i)) for f in sorted(keep) for i in np.flatnonzero(~keep[f])]
+
+    def _keep(self, detections: Mapping[int, Detections]) -> dict[Any, dict[int, np.ndarray]]:
+        """Per track, per frame where another track claims some of ``detections``: which to keep."""
+        if self._split is not None and self._split[0] is detections:
+            return self._split[1]
+        out: dict[Any, dict[int, np.ndarray]] = {}
+        for f, pairs in self._contested.items():
             d = detections.get(f)
-            if not others or d is None or len(d) == 0:
+            if d is None or len(d) == 0:
                 continue
             xyxy = d.xyxy.astype(np.float64)
-            mine = box_iou(xyxy, box[None].astype(np.float64))[:, 0]
-            theirs = box_iou(xyxy, np.stack(others).astype(np.float64)).max(axis=1)
-            drop = (theirs >= self.min_iou) & (theirs > mine + self.margin)
-            if drop.any():
-                keep = ~drop
-                left[f] = Detections(
-                    d.xyxy[keep],
-                    d.scores[keep],
-                    d.class_ids[keep],
-                    d.class_names,
-                    None if d.keypoints is None else d.keypoints[keep],
-                )
-                dropped += [(f, int(i)) for i in np.flatnonzero(drop)]
-        if not left:
-            return detections, ()
-        logger.debug("track %s: %d detections left to other tracks", track, len(dropped))
-        return _Overlay(left, detections), tuple(dropped)
+            for tracks, boxes in pairs:
+                iou = box_iou(xyxy, boxes)  # (detections, tracks)
+                # The best other track per detection and track: the best overall, or the second where that is it.
+                order = np.argsort(iou, axis=1)
+                rows = np.arange(len(iou))
+                first, second = iou[rows, order[:, -1]], iou[rows, order[:, -2]]
+                theirs = np.where(order[:, -1:] == np.arange(len(tracks))[None, :], second[:, None], first[:, None])
+                drop = (theirs >= self.min_iou) & (theirs > iou + self.margin)
+                for j in np.flatnonzero(drop.any(axis=0)):
+                    out.setdefault(tracks[j], {})[f] = ~drop[:, j]
+        self._split = (detections, out)
+        return out
 
 
 class _Overlay(Mapping[int, Detections]):
-    """``base`` with the frames of ``top`` replaced (``top``'s frames are some of ``base``'s)."""
+    """``base`` with the detections of the frames in ``keep`` narrowed to its mask (built on first read)."""
 
-    def __init__(self, top: dict[int, Detections], base: Mapping[int, Detections]) -> None:
-        self._top, self._base = top, base
+    def __init__(self, keep: dict[int, np.ndarray], base: Mapping[int, Detections]) -> None:
+        self._keep, self._base = keep, base
+        self._done: dict[int, Detections] = {}
 
     def __getitem__(self, frame: int) -> Detections:
-        hit = self._top.get(frame)
-        return hit if hit is not None else self._base[frame]
+        d = self._base[frame]
+        mask = self._keep.get(frame)
+        if mask is None:
+            return d
+        hit = self._done.get(frame)
+        if hit is None:
+            kp = None if d.keypoints is None else d.keypoints[mask]
+            hit = self._done[frame] = Detections(d.xyxy[mask], d.scores[mask], d.class_ids[mask], d.class_names, kp)
+        return hit
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._base)

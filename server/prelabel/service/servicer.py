@@ -368,9 +368,9 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
             dets = detections
             if session is not None and detections is not None:
                 dets, label = session.for_label(det_key, detections, track.label), ""  # filtered once per label
-            use, left = (dets, ()) if others is None or dets is None else others.detections_for(track.track_id, dets)
-            # The answer depends on the track and on the detections its neighbours took: both make the key.
-            key = (method, det_key, num_suggestions, track.SerializeToString(deterministic=True) + repr(left).encode())
+            use, left = (dets, b"") if others is None or dets is None else others.detections_for(track.track_id, dets)
+            # The answer depends on the track and on the detections its neighbours took (a digest): both make the key.
+            key = (method, det_key, num_suggestions, track.SerializeToString(deterministic=True) + left)
             cached = session.result(key, dets) if session is not None else None
             if cached is not None:  # the track as an earlier call sent it: its answer then
                 out.tracks.add().ParseFromString(cached)
