@@ -37,8 +37,8 @@ class OtherTracks:
     """What the annotator's tool shows of each track of a request (CVAT's linear fill of its keyframes), to leave to
     each track's neighbours of its class the detections it sits on.
 
-    The detections are split once per frame for all tracks (:meth:`detections_for` caches the split for the last
-    detections object it saw): one IoU matrix per frame where two tracks of a label are shown, so a request of many
+    The detections are split once per frame for all tracks (:meth:`detections_for` keeps the split of each detections
+    object it saw): one IoU matrix per frame where two tracks of a label are shown, so a request of many
     tracks over a long video costs about one pass over its frames, not one per track.
 
     Args:
@@ -77,7 +77,8 @@ class OtherTracks:
             pairs = [([t for t, _ in g], np.stack([b for _, b in g])) for g in groups.values() if len(g) > 1]
             if pairs:
                 self._contested[f] = pairs
-        self._split: tuple[Mapping[int, Detections], dict[Any, dict[int, np.ndarray]]] | None = None
+        # Per detections object (held, so its id stays its own): the split.
+        self._splits: dict[int, tuple[Mapping[int, Detections], dict[Any, dict[int, np.ndarray]]]] = {}
 
     def detections_for(
         self, track: Any, detections: Mapping[int, Detections]
@@ -101,8 +102,9 @@ class OtherTracks:
 
     def _keep(self, detections: Mapping[int, Detections]) -> dict[Any, dict[int, np.ndarray]]:
         """Per track, per frame where another track claims some of ``detections``: which to keep."""
-        if self._split is not None and self._split[0] is detections:
-            return self._split[1]
+        hit = self._splits.get(id(detections))
+        if hit is not None and hit[0] is detections:
+            return hit[1]
         out: dict[Any, dict[int, np.ndarray]] = {}
         for f, pairs in self._contested.items():
             d = detections.get(f)
@@ -119,7 +121,7 @@ class OtherTracks:
                 drop = (theirs >= self.min_iou) & (theirs > iou + self.margin)
                 for j in np.flatnonzero(drop.any(axis=0)):
                     out.setdefault(tracks[j], {})[f] = ~drop[:, j]
-        self._split = (detections, out)
+        self._splits[id(detections)] = (detections, out)
         return out
 
 
