@@ -105,6 +105,13 @@ def _box(xyxy: np.ndarray) -> pb.Box:
     return pb.Box(x1=float(xyxy[0]), y1=float(xyxy[1]), x2=float(xyxy[2]), y2=float(xyxy[3]))
 
 
+def _person_boxes(scene: Any) -> np.ndarray:
+    """Person 3's boxes of the clip on frames 4 to 40 (it is visible there, fast)."""
+    (track,) = [t for t in scene.tracks if t.track_id == 3]
+    start = int(np.flatnonzero(track.frames == 4)[0])
+    return track.xyxy[start : start + 37]
+
+
 def test_repeated_calls_answer_as_a_fresh_server_would(
     server: tuple[PrelabelServer, Path], clip: tuple[Path, Any]
 ) -> None:
@@ -114,9 +121,7 @@ def test_repeated_calls_answer_as_a_fresh_server_would(
     video, scene = clip
     fresh = tmp / "fresh.mp4"
     shutil.copy(video, fresh)
-    (track,) = [t for t in scene.tracks if t.track_id == 3]
-    start = int(np.flatnonzero(track.frames == 4)[0])
-    gt = track.xyxy[start : start + 37]
+    gt = _person_boxes(scene)
 
     def request(path: Path, kidx: list[int]) -> pb.InterpolateRequest:
         kfs = [pb.Keyframe(frame_idx=4 + i, box=_box(gt[i]), has_box=True) for i in kidx]
@@ -200,9 +205,7 @@ def test_a_neighbours_detections_are_left_to_it_and_answers_follow_them(
     video, scene = clip
     own = tmp / "neighbours.mp4"
     shutil.copy(video, own)
-    (track,) = [t for t in scene.tracks if t.track_id == 3]
-    start = int(np.flatnonzero(track.frames == 4)[0])
-    gt = track.xyxy[start : start + 37]
+    gt = _person_boxes(scene)
 
     def keyed(tid: int, label: str, every: list[int]) -> pb.KeyframeTrack:
         kfs = [pb.Keyframe(frame_idx=4 + i, box=_box(gt[i]), has_box=True) for i in every]

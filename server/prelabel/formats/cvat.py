@@ -546,6 +546,16 @@ def _parse_box_track(el: Element, where: str) -> tuple[list[Keyframe], list[dict
     return kfs, attrs
 
 
+def _point_xy(pt: Element) -> tuple[float, float] | None:
+    """A skeleton element's position (``points="x,y"``; NaN or infinite as written), or None where it is not two
+    numbers."""
+    try:
+        x, y = (float(v) for v in pt.get("points", "").split(";")[0].split(","))
+    except ValueError:
+        return None
+    return x, y
+
+
 def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Keyframe]:
     """The keyframes of a skeleton track: its COCO-17 points as skeletons.
 
@@ -571,11 +581,10 @@ def _parse_skeleton_track(el: Element, where: str, warn: bool = True) -> list[Ke
             k = _KEYPOINT_INDEX.get(pt.get("label", ""))
             raw = pt.get("points", "")
             hidden = pt.get("outside", "0") == "1"
-            try:
-                x, y = (float(v) for v in raw.split(";")[0].split(","))
-                parsed, readable = True, bool(np.isfinite(x) and np.isfinite(y))
-            except ValueError:
-                parsed = readable = False
+            xy = _point_xy(pt)
+            parsed = xy is not None
+            x, y = xy if xy is not None else (float("nan"), float("nan"))
+            readable = bool(np.isfinite(x) and np.isfinite(y))
             if k is None:
                 unknown.add(pt.get("label", ""))
                 if readable:  # an unreadable element of the team's own is left as it was written
@@ -1094,10 +1103,7 @@ def _extra_point_keys(annotated: Mapping[int, Element]) -> _ExtraKeys:
             label = pt.get("label", "")
             if label in _KEYPOINT_INDEX or pt.get("keyframe", "1") == "0":
                 continue
-            try:
-                x, y = (float(v) for v in pt.get("points", "").split(";")[0].split(","))
-            except ValueError:
-                x = y = float("nan")
+            x, y = _point_xy(pt) or (float("nan"), float("nan"))
             outside = pt.get("outside", "0") == "1"
             if not outside and not (np.isfinite(x) and np.isfinite(y)):
                 continue  # unreadable: left as the annotator wrote it, and not a keyframe of the fill
