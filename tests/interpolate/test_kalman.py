@@ -7,7 +7,7 @@ import pytest
 from filterpy.kalman import KalmanFilter
 
 from prelabel.errors import InvalidInputError
-from prelabel.interpolate import interpolate_track
+from prelabel.interpolate import interpolate_track, kalman
 from prelabel.interpolate.geometric import KalmanMethod
 from prelabel.interpolate.kalman import (
     Q_GRID_DECADES,
@@ -232,8 +232,6 @@ def test_tiny_boxes_keyed_a_frame_apart_still_interpolate(model: str) -> None:
 
 
 def test_likely_states_fall_back_to_exact_keyframes_where_nothing_factors(monkeypatch: pytest.MonkeyPatch) -> None:
-    import prelabel.interpolate.kalman as kalman
-
     def refuse(*args: object, **kwargs: object) -> None:
         raise np.linalg.LinAlgError("not positive definite")
 
@@ -244,3 +242,45 @@ def test_likely_states_fall_back_to_exact_keyframes_where_nothing_factors(monkey
     states, weights = likely_keyframe_states(frames, values, params, jitter_var=1.0)
     np.testing.assert_allclose(states, kalman.keyframe_states(frames, values, params))
     assert not weights.any()
+
+
+def test_likely_states_leave_unfactored_only_process_noises_the_floor_would_drop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bound spares factorisations, and the states and weights are those of weighing every process noise."""
+    real = kalman.cholesky_banded
+    factored: list[int] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        factored.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kalman, "cholesky_banded", counting)
+    rng = np.random.default_rng(3)
+    walk_frames = np.arange(0, 40_000, 20, dtype=np.int64)
+    walk = np.cumsum(rng.normal(0, 5, (len(walk_frames), 2)), axis=0)
+    walk = np.hstack([walk, np.full((len(walk_frames), 2), 60.0)])  # centre wanders, size holds: two optima
+    short = np.arange(0, 50, 10, dtype=np.int64)
+    cases = [
+        (walk_frames, walk, "cv"),
+        (walk_frames, walk, "ca"),
+        (short, 100.0 + rng.normal(0, 1.0, (5, 4)), "cv"),
+        (short, np.outer(short, [3.0, -1.0, 0.2, 0.0]) + rng.normal(0, 0.5, (5, 4)), "ca"),
+        (short, (100.0 + 60.0 * np.abs(np.sin(short / 9.0)))[:, None], "cv"),
+    ]
+    spared = []
+    for frames, values, model in cases:
+        params = SmootherParams(model, q=1.0 if model == "cv" else 0.01, r=1e-4, prior_var=1e8)
+        factored.clear()
+        states, weights = likely_keyframe_states(frames, values, params, jitter_var=1.0)
+        pruned = len(factored)
+        with monkeypatch.context() as m:
+            m.setattr(kalman, "_BOUND_MARGIN", np.inf)  # no bound: every process noise factored
+            factored.clear()
+            all_states, all_weights = likely_keyframe_states(frames, values, params, jitter_var=1.0)
+            assert len(factored) == len(Q_GRID_DECADES)
+        np.testing.assert_array_equal(weights > 0, all_weights > 0)
+        np.testing.assert_allclose(weights, all_weights, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(states, all_states, rtol=1e-12, atol=1e-9)
+        spared.append(len(Q_GRID_DECADES) - pruned)
+    assert spared[0] >= 4 and spared[1] >= 4, spared  # a long track: a narrow band of process noises counts

@@ -57,10 +57,9 @@ def bridge_uncertainty(key_frames: np.ndarray, scale: float, q_rel: float = DEFA
     keyframe and ``L = d1 + d2``: zero at keyframes, largest mid-gap, growing with the gap length.
     """
     kf = np.asarray(key_frames, dtype=np.int64)
-    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
     if len(kf) == 1:
         return np.zeros(1)
-    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
+    frames, seg = segment_index(kf)
     d1 = (frames - kf[seg]).astype(np.float64)
     d2 = (kf[seg + 1] - frames).astype(np.float64)
     return np.asarray(scale * np.sqrt(q_rel / 3.0) * (d1 * d2 / (d1 + d2)) ** 1.5)
@@ -82,20 +81,38 @@ def linear_boxes(key_frames: np.ndarray, key_xyxy: Float64Array) -> Float64Array
         (T, 4) float64 for frames ``key_frames[0] .. key_frames[-1]``.
     """
     kf = np.asarray(key_frames, dtype=np.int64)
-    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    key = np.asarray(key_xyxy, np.float64)
     if len(kf) == 1:
-        return np.asarray(key_xyxy, np.float64).reshape(1, 4).copy()
-    # offset = (frame - f0) / (f1 - f0); points = p0 + (p1 - p0) * offset, exactly as CVAT computes it.
-    seg = np.clip(np.searchsorted(kf, frames, side="right") - 1, 0, len(kf) - 2)
-    off = (frames - kf[seg]) / (kf[seg + 1] - kf[seg])
-    p0 = key_xyxy[seg]
-    return np.asarray(p0 + (key_xyxy[seg + 1] - p0) * off[:, None])
+        return key.reshape(1, 4).copy()
+    # offset = (frame - f0) / (f1 - f0); points = p0 + (p1 - p0) * offset, exactly as CVAT computes it (p1 - p0 once
+    # per gap, the same numbers).
+    frames, seg = segment_index(kf)
+    off = (frames - kf[seg]) / np.diff(kf)[seg]
+    out = np.diff(key, axis=0)[seg]
+    out *= off[:, None]
+    out += key[seg]
+    return out
+
+
+def segment_index(key_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame from the first keyframe to the last, and the gap each lies in: ``(frames, seg)``, (T,) int64
+    each, ``seg`` the index of the keyframe at or before the frame (the last frame counts in the last gap).
+
+    Args:
+        key_frames: (K,) int64 strictly increasing, K >= 2.
+    """
+    kf = np.asarray(key_frames, dtype=np.int64)
+    frames = np.arange(int(kf[0]), int(kf[-1]) + 1)
+    seg = np.repeat(np.arange(len(kf) - 1), np.diff(kf))
+    return frames, np.append(seg, len(kf) - 2)
 
 
 def path_disagreement(a_xyxy: Float64Array, b_xyxy: Float64Array) -> Float64Array:
     """(T,) pixels between two box paths (T, 4) ``xyxy``: centre distance plus half the width and height differences."""
-    a, b = xyxy_to_cxcywh(a_xyxy), xyxy_to_cxcywh(b_xyxy)
-    return np.asarray(np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1]) + 0.5 * np.abs(a[:, 2:] - b[:, 2:]).sum(axis=1))
+    d = np.asarray(a_xyxy, np.float64) - b_xyxy  # the centres differ by half the sums, the sizes by the differences
+    dist = np.hypot((d[:, 0] + d[:, 2]) / 2.0, (d[:, 1] + d[:, 3]) / 2.0)
+    dist += 0.5 * (np.abs(d[:, 2] - d[:, 0]) + np.abs(d[:, 3] - d[:, 1]))
+    return dist
 
 
 def pchip_boxes(key_frames: np.ndarray, key_xyxy: Float64Array) -> Float64Array:
