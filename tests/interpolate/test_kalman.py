@@ -284,3 +284,28 @@ def test_likely_states_leave_unfactored_only_process_noises_the_floor_would_drop
         np.testing.assert_allclose(states, all_states, rtol=1e-12, atol=1e-9)
         spared.append(len(Q_GRID_DECADES) - pruned)
     assert spared[0] >= 4 and spared[1] >= 4, spared  # a long track: a narrow band of process noises counts
+
+
+def test_kalman_solves_on_one_blas_thread_however_many_the_process_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banded solves gain nothing from more BLAS threads; the method holds them to one for its solves only."""
+    from threadpoolctl import ThreadpoolController
+
+    from prelabel.interpolate import geometric
+
+    seen: list[int] = []
+    real = geometric.rts_smooth
+
+    def watching(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        seen.extend(p["num_threads"] for p in ThreadpoolController().info() if p["user_api"] == "blas")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(geometric, "rts_smooth", watching)
+    kfs = [Keyframe(i * 10, np.array([10.0 + 3 * i, 20.0, 60.0 + 3 * i, 120.0])) for i in range(6)]
+    controller = ThreadpoolController()
+    if not controller.select(user_api="blas").lib_controllers:
+        pytest.skip("no BLAS library found to limit")
+    with controller.limit(limits=2, user_api="blas"):
+        interpolate_track(kfs, "kalman")
+        after = [p["num_threads"] for p in controller.info() if p["user_api"] == "blas"]
+    assert seen and set(seen) == {1}, seen
+    assert set(after) == {2}, after  # given back once the solves are done

@@ -14,10 +14,11 @@ Confidence for all of them comes from the distance to the surrounding keyframes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from prelabel.errors import InvalidInputError
 from prelabel.interpolate.base import Float64Array, RunEstimate, RunInput
@@ -25,6 +26,13 @@ from prelabel.interpolate.kalman import SmootherParams, rts_smooth
 
 # Process noise relative to the squared box diagonal, per frame^3 (cv) or frame^5 (ca).
 DEFAULT_Q_REL = 1e-3
+
+
+@cache
+def _threadpools() -> ThreadpoolController:
+    """The process's thread pools (BLAS among them), found once: looking them up again for every call took 3 ms,
+    half of what the kalman methods take on a short track. Made after scipy's linear algebra is loaded (above)."""
+    return ThreadpoolController()
 
 
 def xyxy_to_cxcywh(xyxy: Float64Array) -> Float64Array:
@@ -219,7 +227,7 @@ class KalmanMethod:
         rest = None if self.rest_rel is None else self.rest_rel * scale
         # One BLAS thread: the banded solves gain nothing from a second (same wall clock, twice the CPU time on two
         # cores: kalman-ca 1.76 M box-frames/s either way, 0.9 M per CPU second with two threads).
-        with threadpool_limits(1, user_api="blas"):
+        with _threadpools().limit(limits=1, user_api="blas"):
             mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params, jitter, rest)
         if model == "ca":  # the acceleration prior is diffuse; report the bridge uncertainty instead
             std = bridge_uncertainty(run.key_frames, scale, self.q_rel)
