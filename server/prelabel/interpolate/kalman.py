@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg import cho_solve_banded, cholesky_banded, solveh_banded
-from scipy.linalg.lapack import dtbtrs
+from scipy.linalg import solveh_banded
+from scipy.linalg.lapack import dpbtrf, dpbtrs, dtbtrs
 
 from prelabel.errors import InvalidInputError
 
@@ -183,6 +183,22 @@ Q_GRID_DECADES = np.arange(-8.0, 5.0)
 WEIGHT_FLOOR = 1e-4
 #: Added to the floor's cut-off (in -2 log likelihood) before process noises go unweighed for their bound (rounding).
 _BOUND_MARGIN = 1.0
+#: Fewer keyframes than this: every process noise is weighed (the bound's bookkeeping costs more than the
+#: factorisations it spares).
+_BOUND_MIN_KEYS = 64
+
+
+def cholesky_banded(ab: Float64Array) -> Float64Array:
+    """Upper Cholesky factor of a symmetric positive definite matrix in upper banded storage (LAPACK ``dpbtrf``,
+    without scipy's checks around it: they took four times the factorisation on a short track).
+
+    Raises:
+        np.linalg.LinAlgError: the matrix is not positive definite.
+    """
+    chol, info = dpbtrf(ab, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"banded Cholesky factorisation failed (LAPACK info {info})")
+    return np.asarray(chol, np.float64)
 
 
 def likely_keyframe_states(
@@ -252,7 +268,7 @@ def likely_keyframe_states(
     def weigh(g: int) -> None:
         q = params.q * 10.0 ** float(Q_GRID_DECADES[g])
         try:
-            chol = np.asarray(cholesky_banded(a1 / q + a0, lower=False, check_finite=False))
+            chol = cholesky_banded(a1 / q + a0)
         except np.linalg.LinAlgError:
             return
         factors[g] = chol
@@ -281,6 +297,10 @@ def likely_keyframe_states(
     weigh(0)
     weigh(n_grid - 1)
     spans = [(0, n_grid - 1)]
+    if n_key < _BOUND_MIN_KEYS:
+        for g in range(1, n_grid - 1):
+            weigh(g)
+        spans = []
     while spans:  # the span nearest to counting first: a lower minimum found early spares the others
         i, j = min(spans, key=lambda ij: margin(*ij))
         spans.remove((i, j))
@@ -296,7 +316,7 @@ def likely_keyframe_states(
     weights /= weights.sum(axis=0)
     xs = np.zeros((n_key, order, dims))
     for g in np.flatnonzero(weights.max(axis=1) > 0).tolist():
-        sol = np.asarray(cho_solve_banded((factors[g], False), rhs, check_finite=False))
+        sol, _ = dpbtrs(factors[g], rhs, lower=0)
         xs += sol.reshape(n_key, order, dims) * weights[g]
     xs[:, 0, :] = z_raw
     return xs, weights
