@@ -287,6 +287,33 @@ def test_a_keypoint_cut_off_from_the_root_moves_with_the_body(method: str) -> No
     np.testing.assert_allclose(rel, np.broadcast_to((base - base[11])[present], rel.shape), atol=1e-3)
 
 
+@pytest.mark.parametrize("method", ["kalman", "spline", "auto"])
+@pytest.mark.parametrize("hidden", ["all", "hips"])
+def test_keypoints_the_next_keyframe_hides_move_with_the_box_where_the_root_is_unknown_there(
+    method: str, hidden: str
+) -> None:
+    """A person crossing 200 px in 10 frames, whose next keyframe hides the whole skeleton or just the hips (the root):
+    the keypoints shown until then stayed where the first keyframe left them (a reviewer's case: the nose at x = 105
+    on frame 5, the box's centre at 205). They keep their place in the box."""
+    xy = swinging_person(np.zeros(1))[0] - np.array([200.0, 300.0]) + np.array([105.0, 140.0])
+    box0 = np.array([80.0, 15.0, 130.0, 200.0])
+    shown = np.zeros(17, bool) if hidden == "all" else ~np.isin(np.arange(17), [11, 12])
+    kfs = [
+        Keyframe(0, box0, Skeleton(np.c_[xy, np.ones(17)], np.ones(17, bool), 1.0)),
+        Keyframe(
+            10, box0 + np.array([200.0, 0, 200, 0]), Skeleton(np.c_[xy + np.array([200.0, 0]), np.ones(17)], shown, 1.0)
+        ),
+    ]
+    res = interpolate_track(kfs, method, num_suggestions=0)
+    assert res.keypoints is not None and res.keypoints_present is not None
+    assert res.keypoints_present[1:10].all()  # CVAT's rule: shown up to the keyframe that hides them
+    centre_x = (res.xyxy[:, 0] + res.xyxy[:, 2]) / 2.0
+    for f in range(1, 10):
+        np.testing.assert_allclose(res.keypoints[f, ~shown, 0], xy[~shown, 0] + centre_x[f] - 105.0, atol=1e-6)
+        np.testing.assert_allclose(res.keypoints[f, ~shown, 1], xy[~shown, 1], atol=1e-6)
+    assert abs(res.keypoints[5, 11, 0] - centre_x[5] - (xy[11, 0] - 105.0)) < 1e-6 and centre_x[5] > 180
+
+
 def test_points_held_unkeyed_take_the_fill_frame_by_frame() -> None:
     """Skeleton keyframes at 0, 20, 40, 60 of a figure at rest. The nose is keyed 20 px right at frame 20 and held
     unkeyed (10 px right, CVAT's own fill) at 40; the left wrist is keyed at 40 and held unkeyed at 20, written

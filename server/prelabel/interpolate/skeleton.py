@@ -190,7 +190,8 @@ def kinematic_skeletons(
         (T, 17, 2) float64 positions and (T, 17) bool presence, exact at keyframes, present as
         :func:`linear_skeletons` says (CVAT's rule). A keypoint present in both neighbouring keyframes but whose
         chain to the root is broken keeps a linear offset from the root (linear in the image where the root is not
-        known at both).
+        known at both). One the next keyframe lacks keeps its offset from the root, or, where the root is not known
+        at both, from the box path's centre (held in the image without a box path).
     """
     opts = options or KinematicOptions()
     kf = np.asarray(key_frames, np.int64)
@@ -246,9 +247,18 @@ def kinematic_skeletons(
         out = np.where(loose[..., None], carried, out)
     # A keypoint the next keyframe lacks holds its place on the body (its offset from the root at the keyframe before)
     # where the root is known at both keyframes; linear_skeletons holds it in the image.
-    held = held_keypoints(kf, key_present) & chain[seg, ROOT, None] & chain_t[:, ROOT, None]
+    held_all = held_keypoints(kf, key_present)
+    held = held_all & chain[seg, ROOT, None] & chain_t[:, ROOT, None]
     body = pos[:, ROOT, None, :] + (key_xy[seg] - xy19[seg, ROOT, None, :])
     out = np.where(held[..., None], body, out)
+    # Where the root is not known at both (the next keyframe hides the hips, or the whole skeleton), a held keypoint
+    # moves with the box path, keeping its offset from the box centre at the keyframe before: held in the image, it
+    # stayed behind while the box crossed the frame.
+    by_box = held_all & ~held
+    if boxes is not None and by_box.any():
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+        shift = centre - centre[kf[seg] - kf[0]]
+        out = np.where(by_box[..., None], key_xy[seg] + shift[:, None, :], out)
     present = lin_present.copy()
     idx = kf - kf[0]
     out[idx] = key_xy
