@@ -90,11 +90,13 @@ def prepare_image(
 def frames_of(tracks: Sequence[pb.InterpolatedTrack], labels: Mapping[int, str] | None = None) -> list[pb.FrameTracks]:
     """``Interpolate``'s answer as per-frame tracks, what ``CompressTracks`` takes (the frames where a track is in
     view, with its box and skeleton; a skeleton-only track's frames without a box, which the server boxes around
-    the present keypoints; ``labels``: per track id, its class name)."""
+    the present keypoints, where one is present: a skeleton hidden there is out of view; ``labels``: per track id,
+    its class name)."""
     by_frame: dict[int, list[pb.TrackedObject]] = {}
     for track in tracks:
         for f in track.frames:
-            if f.outside or not (f.has_box or f.has_skeleton):
+            shown = f.has_skeleton and any(k.present for k in f.skeleton.keypoints)
+            if f.outside or not (f.has_box or shown):
                 continue
             obj = pb.TrackedObject(
                 track_id=track.track_id,

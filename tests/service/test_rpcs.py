@@ -719,6 +719,34 @@ def test_a_skeleton_only_track_is_compressed(
     assert all(k.has_skeleton for k in stored.keyframes)
 
 
+def test_a_skeleton_hidden_from_a_keyframe_is_out_of_view_until_one_shows_it(
+    env: tuple[PrelabelClient, Path], pose_track: Track
+) -> None:
+    """A skeleton-only track hidden at a keyframe (no keypoint present) and shown again later: the frames between
+    show no skeleton (as those before an outside keyframe), and frames_of leaves them out, so CompressTracks stores
+    the hiding as out of view. It answered INVALID_ARGUMENT ("no box, and no skeleton with a present keypoint")."""
+    from prelabel.client import frames_of
+    from prelabel.types import Keyframe, Skeleton
+
+    client, _ = env
+    shown = [b for b in pose_track.boxes if b.skeleton is not None and b.frame_idx < 70]
+    keys = [Keyframe(b.frame_idx, None, b.skeleton) for b in shown[::3]]
+    hide = keys[2].frame_idx
+    assert keys[2].skeleton is not None
+    keys[2] = Keyframe(hide, None, Skeleton(keys[2].skeleton.keypoints, np.zeros(17, bool)))
+    show = keys[3].frame_idx
+    (answer,) = client.interpolate({5: keys}, "linear")
+    by = {f.frame_idx: f for f in answer.frames}
+    assert by[hide].has_skeleton and not any(k.present for k in by[hide].skeleton.keypoints)  # as sent
+    assert not any(by[f].has_skeleton for f in range(hide + 1, show))
+    assert by[hide - 1].has_skeleton and by[show].has_skeleton
+    frames = frames_of([answer])
+    assert not ({f.frame_idx for f in frames} & set(range(hide, show)))
+    (stored,) = client.compress_tracks(frames)
+    got = {k.frame_idx: k for k in stored.keyframes}
+    assert got[hide].outside and not got[show].outside
+
+
 def test_an_interpolated_track_is_stored_with_the_annotators_keyframes(env: tuple[PrelabelClient, Path]) -> None:
     """Interpolate's answer goes into CompressTracks (client.frames_of) with the annotator's keyframes kept: they come
     back exactly, with the frames between stored as few keyframes."""

@@ -198,7 +198,9 @@ def interpolation_to_proto(res: InterpolationResult) -> pb.InterpolatedTrack:
             frame.box.CopyFrom(box_to_proto(res.xyxy[i]))
             frame.has_box = True
         skeleton = res.skeleton_at(i)
-        if skeleton is not None:
+        # A skeleton hidden from a keyframe on (no keypoint present) is that keyframe's, as sent; the frames after
+        # it show none, as those before an outside keyframe do.
+        if skeleton is not None and (bool(skeleton.present.any()) or bool(res.is_keyframe[i])):
             frame.skeleton.CopyFrom(skeleton_to_proto(skeleton))
             frame.has_skeleton = True
         out.frames.append(frame)
