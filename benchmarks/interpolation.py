@@ -191,9 +191,19 @@ def load_mot(
     which splits their track as a missing frame does. What was left out is said in ``notes`` (and logged)."""
     rows = read_mot_rows(path, "ground truth", ids=True)
     keep = rows[:, 6] != 0 if rows.shape[1] > 6 else np.ones(len(rows), bool)
+    if not keep.all():
+        _note(notes, f"ground truth {path}: {int((~keep).sum())} rows flagged 0 (7th column) not scored")
     if min_visibility > 0:
         if rows.shape[1] < 9:
             raise InputError(f"ground truth {path}: --min-visibility needs a 9th column (visibility)")
+        vis = rows[:, 8]
+        if not ((vis >= 0) & (vis <= 1)).all():
+            bad = vis[~((vis >= 0) & (vis <= 1))]
+            held = f"{bad.min():g}" if bad.min() == bad.max() else f"{bad.min():g} to {bad.max():g}"
+            raise InputError(
+                f"ground truth {path}: --min-visibility reads the 9th column as a visibility in [0, 1], and it holds "
+                f"{held} (MOT15 files keep world coordinates there): leave --min-visibility out"
+            )
         low = keep & (rows[:, 8] < min_visibility)
         _note(notes, f"ground truth {path}: {int(low.sum())} boxes with visibility below {min_visibility:g} not scored")
         keep &= ~low
@@ -277,6 +287,11 @@ def load_dets(path: Path, notes: list[str] | None = None) -> dict[int, Detection
 
 def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
     """Every frame of ``path`` (upright, as :mod:`prelabel.interpolate.frames` reads it), grey, in memory."""
+    if path.is_dir():
+        raise InputError(
+            f"video {path} is a folder: give a video file (a MOTChallenge img1/ folder of frames can be made one, "
+            "e.g. ffmpeg -framerate FPS -i img1/%06d.jpg -c:v libx264 -crf 10 video.mp4)"
+        )
     if not path.is_file():
         raise InputError(f"video {path}: no such file")
     cap = cv2.VideoCapture(str(path))
@@ -328,8 +343,17 @@ def custom_scene(
     if not spans:
         raise InputError(f"ground truth {gt}: no track has 3 consecutive frames (one between two keyframes)")
     frames = load_video_gray(video) if video is not None else None
-    ini = seqinfo_path(gt) if video is None else None
+    ini = seqinfo_path(gt)
     info = read_seqinfo(ini) if ini is not None else None
+    if frames is not None and info is not None and info.width > 0 and info.height > 0:
+        vh, vw = frames.read(0).shape[:2]
+        if (vw, vh) != (info.width, info.height):
+            raise InputError(
+                f"ground truth {gt}: its seqinfo.ini ({ini}) says {info.width}x{info.height} frames, the video "
+                f"{video} is {vw}x{vh}: give the video the boxes were drawn on"
+            )
+    if frames is not None:
+        ini, info = None, None  # the video's frames and length count from here on
     n = frames.num_frames if frames is not None else (info.num_frames if info is not None else 0)
     source = f"the video's {n} frames ({video})" if video is not None else f"the {n} frames of its seqinfo.ini ({ini})"
     for tid, rows in sorted(tracks.items()):
@@ -1308,6 +1332,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     args.ks = sorted(set(args.ks))
+    try:  # before any work: a run that cannot write its results is lost at the end
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        ap.error(f"--out {args.out}: cannot make the results folder there ({exc.strerror or exc})")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cv2.setNumThreads(1)
 

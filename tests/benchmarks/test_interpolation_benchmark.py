@@ -163,6 +163,14 @@ def _garbage(path: Path) -> Path:
         (lambda gt, video: (gt.write_text("1;7;5;20;12;20\n2;7;5;20;12;20\n"), video), "line 2: not numbers"),
         (lambda gt, video: (None, video.with_name("absent.mp4")), "no such file"),
         (lambda gt, video: (None, _garbage(video.with_name("bad.mp4"))), "no frame decodes"),
+        (lambda gt, video: (None, video.parent), "is a folder: give a video file"),
+        (
+            lambda gt, video: (
+                gt.with_name("seqinfo.ini").write_text("[Sequence]\nimWidth=1280\nimHeight=720\n"),
+                video,
+            ),
+            "says 1280x720 frames, the video",
+        ),
     ],
 )
 def test_bad_input_is_one_line(
@@ -180,6 +188,30 @@ def test_bad_input_is_one_line(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_ninth_column_that_is_no_visibility_is_refused(bench: ModuleType, own_data: tuple[Path, Path, Path]) -> None:
+    """MOT15 files keep world coordinates in the 9th column: --min-visibility read them as visibilities and left
+    most boxes unscored without a word."""
+    gt, video, _ = own_data
+    gt.write_text("1,7,5,20,12,20,1,-4.2,3\n2,7,7,20,12,20,1,1.5,0.5\n3,7,9,20,12,20,1,1,1\n")
+    with pytest.raises(bench.InputError, match=r"holds 3 \(MOT15 files keep world coordinates there\)"):
+        bench.custom_scene(gt, video, None, min_visibility=0.5)
+    assert len(bench.custom_scene(gt, video, None).spans) == 1  # without --min-visibility the column is not read
+
+
+def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(
+    bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file named as --out failed with a traceback once every method had run."""
+    gt, _, _ = own_data
+    taken = tmp_path / "afile"
+    taken.write_text("")
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--mot-gt", str(gt), "--no-pets", "--no-fast", "--methods", "linear", "--out", str(taken)])
+    assert exc.value.code == 2
+    err = capsys.readouterr()
+    assert "cannot make the results folder" in err.err and "linear" not in err.out
 
 
 @pytest.mark.parametrize(
