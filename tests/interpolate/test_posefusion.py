@@ -287,6 +287,42 @@ def test_interpolate_track_uses_pose_detections() -> None:
     np.testing.assert_allclose(guided.keypoints[kidx, :, :2], gt[kidx], atol=1e-3)
 
 
+def test_a_skeleton_only_track_uses_pose_detections_too() -> None:
+    """Keyframes with skeletons and no boxes (a CVAT skeleton track): the poses guided them only where keyframes had
+    boxes, and the frames said the requested method all the same (a reviewer's case). The boxes around the keypoints
+    now take the box track's part."""
+    t = np.arange(41)
+    gt = swinging_person(t)
+    est, conf = _noisy_estimates(gt, 1)
+    boxes = _boxes(gt)
+    dets = {
+        int(f): Detections(
+            boxes[f : f + 1].astype(np.float32),
+            np.ones(1, np.float32),
+            np.zeros(1, np.int64),
+            ("person",),
+            np.c_[est[f], conf[f]][None].astype(np.float32),
+        )
+        for f in t
+    }
+    kidx = list(range(0, 41, 10))
+    kfs = [Keyframe(i, None, Skeleton(np.c_[gt[i], np.ones(17)], np.ones(17, bool))) for i in kidx]
+    inner = np.setdiff1d(t, kidx)
+    pcks = {}
+    for method in ("kalman", "auto"):
+        guided = interpolate_track(kfs, method, detections=dets)
+        assert guided.keypoints is not None and not guided.has_box.any()
+        pcks[method] = _pck_limbs(guided.keypoints[..., :2].astype(np.float64), gt, inner)
+        np.testing.assert_allclose(guided.keypoints[kidx, :, :2], gt[kidx], atol=1e-3)
+    plain = interpolate_track(kfs, "kalman")
+    assert plain.keypoints is not None
+    p_plain = _pck_limbs(plain.keypoints[..., :2].astype(np.float64), gt, inner)
+    assert min(pcks.values()) >= p_plain + 0.3, (pcks, p_plain)
+    lin = interpolate_track(kfs, "linear", detections=dets)  # linear stays CVAT's rule
+    assert lin.keypoints is not None
+    np.testing.assert_allclose(lin.keypoints, interpolate_track(kfs, "linear").keypoints)
+
+
 def test_options_are_validated() -> None:
     with pytest.raises(InvalidInputError, match="length_ratio"):
         PoseFusionOptions(length_ratio=(1.2, 1.5))

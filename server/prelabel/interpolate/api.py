@@ -27,7 +27,7 @@ from prelabel.interpolate.base import (
     RunInput,
     SuggestedKeyframe,
 )
-from prelabel.interpolate.geometric import KalmanMethod, linear_boxes
+from prelabel.interpolate.geometric import KalmanMethod, LinearMethod, SplineMethod, linear_boxes
 from prelabel.interpolate.posefusion import fuse_pose_estimates
 from prelabel.interpolate.registry import MethodRegistry, default_registry
 from prelabel.interpolate.skeleton import kinematic_skeletons, linear_skeletons
@@ -200,6 +200,7 @@ def interpolate_track(
     is_key = np.zeros(n, bool)
     is_key[kframes - t0] = True
     xyxy = np.full((n, 4), np.nan)
+    skel_path: Float64Array | None = None  # a skeleton-only track's box path (its keypoints' boxes) a method followed
     conf = np.zeros(n)
     unc = np.zeros(n)
     fmethods = [""] * n
@@ -225,7 +226,17 @@ def interpolate_track(
             xyxy[fa + 1 - t0 : fb - t0] = lin[1:-1]
 
     elif arr.has_skeleton[~arr.outside].any():
-        reason = _skeleton_only_confidence(keyframes, kframes, runs, track_id, name, conf, unc, fmethods)
+        # With detections (poses), or frames for a method that follows them, the method runs on the boxes around
+        # the skeletons' keypoints: the skeletons' root follows that path and the poses guide them, as on a box track.
+        guide = None
+        if not linear_meth and (
+            detections is not None or (video is not None and not isinstance(meth, _KEYFRAMES_ONLY))
+        ):
+            guide = (meth, video, detections)
+            skel_path = np.full((n, 4), np.nan)
+        reason = _skeleton_only_confidence(
+            keyframes, kframes, runs, track_id, name, conf, unc, fmethods, guide, skel_path
+        )
         tails = [i for i in tails if _has_keypoint(keyframes[i].skeleton)]
     for i in tails:
         fa, fb = int(kframes[i]), int(kframes[i + 1])
@@ -245,7 +256,9 @@ def interpolate_track(
     for i in np.flatnonzero(outside & ~is_key).tolist():
         fmethods[i] = ""
 
-    kp, kp_present, has_skel = _skeletons(keyframes, kframes, frames, runs, xyxy, conf, linear_meth, detections)
+    kp, kp_present, has_skel = _skeletons(
+        keyframes, kframes, frames, runs, xyxy, conf, linear_meth, detections, skel_path
+    )
     if kp is not None and kp_present is not None:
         _skeleton_tails(keyframes, kframes, tails, conf, kp, kp_present, has_skel)
 
@@ -274,6 +287,10 @@ def interpolate_track(
     return result
 
 
+#: Methods that use the keyframes alone (frames and detections do not change them).
+_KEYFRAMES_ONLY = (LinearMethod, SplineMethod, KalmanMethod)
+
+
 def _has_keypoint(sk: Skeleton | None) -> bool:
     return sk is not None and bool(sk.present.any())
 
@@ -299,17 +316,25 @@ def _skeleton_only_confidence(
     conf: Float64Array,
     unc: Float64Array,
     fmethods: list[str],
+    guide: tuple[InterpolationMethod, FrameSource | None, Mapping[int, Detections] | None] | None = None,
+    path: Float64Array | None = None,
 ) -> str:
     """Confidence and uncertainty of a track with skeletons and no boxes, written into ``conf``, ``unc`` and
     ``fmethods`` (``name`` between keyframes): the geometric prior's bridge on the boxes around each keyframe's
     present keypoints, as for a box track, so its frames are scored and its gaps suggested like any other. Runs
     split where a keyframe's skeleton has no present keypoint; a group reaches on to such a keyframe, as its
     keypoints are held up to it (:func:`~prelabel.interpolate.skeleton.linear_skeletons`), with the box before it.
-    Returns the suggestions' reason."""
+
+    ``guide``: a method that follows frames or detections (with them): it runs on each group's boxes instead, and
+    its path, confidence and per-frame method are written into ``path`` ((T, 4), a box on every frame of each run:
+    held from a group's last keyframe over the frames the skeleton holds or hides), ``conf``, ``unc`` and
+    ``fmethods``. Returns the suggestions' reason."""
     t0 = int(kframes[0])
     prior = KalmanMethod()
+    reason = "distance from keyframes (skeletons)"
     for run in runs:
         for g in _skeleton_groups(keyframes, run):
+            shown = len(g)
             if g[-1] + 1 < run.stop:  # the next keyframe of the run shows no keypoint: held up to it
                 g = [*g, g[-1] + 1]
             ext = np.full((len(g), 4), np.nan)
@@ -322,7 +347,23 @@ def _skeleton_only_confidence(
             sl = slice(int(kf[0]) - t0, int(kf[-1]) - t0 + 1)
             conf[sl], unc[sl] = est.confidence, est.uncertainty
             fmethods[sl] = [name] * (sl.stop - sl.start)
-    return "distance from keyframes (skeletons)"
+            if guide is None or path is None:
+                continue
+            meth, video, detections = guide
+            followed = meth.interpolate_run(RunInput(track_id, kf[:shown], ext[:shown], video, detections))
+            own = slice(sl.start, int(kf[shown - 1]) - t0 + 1)
+            path[own] = followed.xyxy
+            conf[own], unc[own] = followed.confidence, followed.uncertainty
+            fmethods[own] = list(followed.method)
+            reason = followed.reason + " (boxes around the skeletons)"
+        if guide is not None and path is not None:  # held where the skeleton holds or hides: nothing to follow
+            rows = slice(int(kframes[run.start]) - t0, int(kframes[run.stop - 1]) - t0 + 1)
+            held = path[rows]
+            have = np.isfinite(held).all(axis=1)
+            if have.any():
+                last = np.maximum.accumulate(np.where(have, np.arange(len(held)), 0))
+                path[rows] = held[last]
+    return reason
 
 
 def _skeleton_tails(
@@ -367,7 +408,11 @@ def _skeletons(
     conf: Float64Array,
     linear_meth: bool,
     detections: Mapping[int, Detections] | None,
+    skel_path: Float64Array | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """Skeletons on every frame (keypoints (T, 17, 3), presence (T, 17), has skeleton (T,)); None, None where no
+    keyframe has one. ``skel_path``: a skeleton-only track's box path (boxes around its keypoints, followed by a
+    method), used as a box track's boxes are where it covers a run's skeleton keyframes."""
     n = len(frames)
     t0 = int(frames[0])
     has_skel = np.zeros(n, bool)
@@ -393,6 +438,8 @@ def _skeletons(
             if (all(keyframes[i].xyxy is not None for i in g) and np.isfinite(boxes).all())
             else None
         )
+        if key_boxes is None and skel_path is not None and np.isfinite(skel_path[sl]).all():
+            boxes, key_boxes = skel_path[sl], skel_path[kf - t0]
         if linear_meth:
             sxy, spr = linear_skeletons(kf, kxy, kpr)
         else:
