@@ -437,9 +437,12 @@ def annotation_scene(
         raise InputError(f"ground truth {gt}: no such file")
     frames = load_video_gray(video) if video is not None else None
     info = None
-    if frames is not None:
+    if frames is not None and video is not None:
         h, w = frames.read(0).shape[:2]
-        info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=0.0)
+        cap = cv2.VideoCapture(str(video))
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        cap.release()
+        info = VideoInfo(width=w, height=h, num_frames=frames.num_frames, fps=fps if np.isfinite(fps) else 0.0)
     unkeyed: dict[int, dict[int, np.ndarray]] = {}
     not_read: list[str] = []
     step = 1
@@ -1284,7 +1287,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the frames keyed, not on Label Studio's fill), with --video for guided",
     )
     ap.add_argument("--video", type=Path, help="the video of --mot-gt, --cvat-gt or --ls-gt")
-    ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt or --cvat-gt")
+    ap.add_argument("--dets", type=Path, help="optional MOTChallenge detections for --mot-gt, --cvat-gt or --ls-gt")
     ap.add_argument(
         "--detector",
         action="append",

@@ -140,6 +140,9 @@ def test_a_project_numbering_frames_at_another_rate_than_the_video_is_refused(tm
     path.write_text(json.dumps([export]))
     with pytest.raises(InvalidInputError, match=r"aB3xY9.*counted 29 frames.*has 12 \(10 fps\).*frameRate=\"10\""):
         read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0))
+    with pytest.raises(InvalidInputError, match=r"has 12: set frameRate to the video's frame rate on the") as exc:
+        read_label_studio(path, info=VideoInfo(200, 100, 12, 0.0))  # a rate not known: none named
+    assert "0 fps" not in str(exc.value)
     export["annotations"][0]["result"][0]["value"]["framesCount"] = 13  # a frame more: browsers count so
     path.write_text(json.dumps([export]))
     assert read_label_studio(path, info=VideoInfo(200, 100, 12, 10.0)).keyframe_tracks[0].frames == [0, 4, 5, 8]

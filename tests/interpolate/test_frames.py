@@ -186,3 +186,12 @@ def test_a_seek_whose_target_does_not_check_out_leaves_no_misplaced_frame(
     assert video.seeks == 0
     for f in range(50, 60):  # frames the failed seek passed, read again (from the cache where kept)
         np.testing.assert_array_equal(video.read(f), truth[f], err_msg=f"frame {f}")
+
+
+def test_a_folder_is_named_as_one(tmp_path: Path) -> None:
+    """A folder given as the video (MOTChallenge's img1/) was 'file not found', though it is there."""
+    (tmp_path / "img1").mkdir()
+    with pytest.raises(InvalidInputError, match="img1: a folder, not a video file"):
+        VideoFileFrames(tmp_path / "img1")
+    with pytest.raises(InvalidInputError, match=r"absent\.mp4: file not found"):
+        VideoFileFrames(tmp_path / "absent.mp4")

@@ -542,11 +542,15 @@ def read_label_studio_task(
             # Label Studio numbers frames at its labeling config's frameRate (24 unless set): at another rate than
             # the video's, its frame numbers are other moments of the video, and it counts other frames.
             if count > 0 and abs(count - info.num_frames) > _COUNT_SLACK:
+                rate = (
+                    f'{info.num_frames} ({info.fps:.3g} fps): set frameRate="{info.fps:.6g}"'
+                    if info.fps > 0
+                    else f"{info.num_frames}: set frameRate to the video's frame rate"
+                )
                 raise InvalidInputError(
                     f"{path.name}: region {r.get('id', '?')!r}: Label Studio counted {count} frames in the video, "
-                    f'which has {info.num_frames} ({info.fps:.3g} fps): set frameRate="{info.fps:.6g}" on the '
-                    "labeling config's <Video> tag (its frame numbers are other moments of this video), or give "
-                    "the video the task refers to"
+                    f"which has {rate} on the labeling config's <Video> tag (its frame numbers are other moments of "
+                    "this video), or give the video the task refers to"
                 )
     ann = Annotations(info=info, ts_ms=ts_ms, name=str(data.get("video", path.stem)))
     ts = ann.frame_ts_ms

@@ -177,6 +177,8 @@ class VideoFileFrames:
         index: FrameIndex | None = None,
     ) -> None:
         self._path = Path(path)
+        if self._path.is_dir():
+            raise InvalidInputError(f"video {self._path.name}: a folder, not a video file")
         if not self._path.is_file():
             raise InvalidInputError(f"video {self._path.name}: file not found")
         from prelabel.video.decode import refuse_referencing_file
