@@ -51,7 +51,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2
 
 import prelabel
-from prelabel.interpolate import ArrayFrames, FrameSource, interpolate_track
+from prelabel.errors import InvalidInputError
+from prelabel.interpolate import ArrayFrames, FrameSource, VideoFileFrames, interpolate_track
 from prelabel.interpolate.api import with_unkeyed_points_filled
 from prelabel.interpolate.others import OtherTracks
 from prelabel.interpolate.registry import default_registry
@@ -308,6 +309,37 @@ def load_video_gray(path: Path, max_frames: int | None = None) -> ArrayFrames:
     return ArrayFrames(np.stack(frames))
 
 
+#: A video whose grey frames would take more than this is read from its file as needed, not decoded into memory.
+MEMORY_FRAMES_BYTES = 1 << 30
+
+
+def load_own_video(path: Path, notes: list[str]) -> FrameSource:
+    """A user's video: decoded into memory (:func:`load_video_gray`) where its grey frames fit in
+    :data:`MEMORY_FRAMES_BYTES` (as the default scenes are, so guided's speed is the code's, not the decoder's), else
+    read from the file as needed (as the server and CLI read it; said in ``notes``). A 10-minute 1080p clip at 30 fps
+    would need 37 GB in memory (and decoding it takes about twice its size at the peak)."""
+    if path.is_file():
+        cap = cv2.VideoCapture(str(path))
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) * int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        declared *= int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        cap.release()
+        if declared > MEMORY_FRAMES_BYTES:
+            try:
+                video = VideoFileFrames(path)
+                video.read(0)
+                _ = video.num_frames
+            except InvalidInputError as exc:
+                raise InputError(f"video {path}: {str(exc).removeprefix(f'video {path.name}: ')}") from exc
+            _note(
+                notes,
+                f"video {path}: {declared / 2**30:.1f} GB of grey frames, more than the "
+                f"{MEMORY_FRAMES_BYTES / 2**30:.0f} GB decoded into memory: read from the file as needed (guided's "
+                "frames/s then include decoding)",
+            )
+            return video
+    return load_video_gray(path)
+
+
 def _own_detections(dets: Path | None, n: int, notes: list[str]) -> dict[int, Detections] | None:
     """A user's MOTChallenge detections (None without a file), refused past the video's ``n`` frames (0: unknown)."""
     detections = load_dets(dets, notes) if dets is not None else None
@@ -342,7 +374,7 @@ def custom_scene(
     spans = spans_from_mot(tracks, notes=cleaning)
     if not spans:
         raise InputError(f"ground truth {gt}: no track has 3 consecutive frames (one between two keyframes)")
-    frames = load_video_gray(video) if video is not None else None
+    frames = load_own_video(video, cleaning) if video is not None else None
     ini = seqinfo_path(gt)
     info = read_seqinfo(ini) if ini is not None else None
     if frames is not None and info is not None and info.width > 0 and info.height > 0:
@@ -422,7 +454,6 @@ def annotation_scene(
     every frame, as ground truth for fast motion usually is,
     scores every frame. A span runs from an object's first to its last box keyframe (skeleton keyframe, for a
     skeleton alone) before it goes outside: what CVAT holds after that is no drawing either."""
-    from prelabel.errors import InvalidInputError
     from prelabel.formats.cvat import cvat_details_not_read, cvat_task_frames, cvat_unkeyed_points, read_cvat
     from prelabel.formats.label_studio import read_label_studio
     from prelabel.types import VideoInfo
@@ -435,7 +466,8 @@ def annotation_scene(
         )
     if not gt.is_file():
         raise InputError(f"ground truth {gt}: no such file")
-    frames = load_video_gray(video) if video is not None else None
+    video_notes: list[str] = []
+    frames = load_own_video(video, video_notes) if video is not None else None
     info = None
     if frames is not None and video is not None:
         h, w = frames.read(0).shape[:2]
@@ -559,7 +591,7 @@ def annotation_scene(
                 sp.kp_scored &= ~_wholly_outside(sp.xyxy, w, h)[:, None]
         if off:
             _note(notes, f"{name}: {off} ground-truth boxes lie wholly outside the {w}x{h} frame: not scored")
-    return Scene(name, spans, frames, detections, notes)
+    return Scene(name, spans, frames, detections, notes + video_notes)
 
 
 def run_detectors(names: Sequence[str], video: Path, spans: Sequence[GtSpan]) -> dict[int, Detections]:
@@ -1176,8 +1208,10 @@ def markdown(results: dict[str, object]) -> str:
             f"- {m}: {v['wall'] / 1e6:.2f} M box-frames/s wall clock, {v['cpu'] / 1e6:.2f} M per CPU second "
             "(one 200k-frame track, keyframe every 20, median of 5)"
         )
+    from_file = set(results.get("frames_read_from_file", []))  # type: ignore[call-overload]
     for s, v in results.get("guided_frames_per_s", {}).items():  # type: ignore[union-attr]
-        lines.append(f"- guided (frames only) on {s}: {v:.0f} frames/s per track (frames decoded in memory beforehand)")
+        how = "frames read from the video file as needed" if s in from_file else "frames decoded in memory beforehand"
+        lines.append(f"- guided (frames only) on {s}: {v:.0f} frames/s per track ({how})")
     for s, v in results.get("guided_file_frames_per_s", {}).items():  # type: ignore[union-attr]
         lines.append(
             f"- guided (frames only) on {s}, read from the video file with a fresh reader per call (as the server and "
@@ -1502,6 +1536,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     geo = [m for m in ("linear", "spline", "kalman", "kalman-ca") if m in args.methods]
     results["throughput_box_frames_per_s"] = throughput_geometric(geo)
+    results["frames_read_from_file"] = [sc.name for sc in scenes if isinstance(sc.video, VideoFileFrames)]
     results["guided_frames_per_s"] = {
         s: per_m["guided-frames"][str(args.ks[-1])]["frames_per_s"]  # type: ignore[index]
         for s, per_m in results["scenes"].items()  # type: ignore[union-attr]

@@ -691,3 +691,24 @@ def test_label_studio_ground_truth_is_scored_on_its_keyframes(bench: ModuleType,
     doc = json.loads((out / "interpolation.json").read_text())
     assert 0.0 < doc["scenes"]["custom"]["linear"]["10"]["all"]["mean_iou"] <= 1.0
     assert "Label Studio ground truth" in " ".join(doc["notes"])
+
+
+def test_a_video_too_large_for_memory_is_read_from_its_file(
+    bench: ModuleType, own_data: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every frame of a user's video was decoded into memory: 3 GB for 600 frames at 1080p, 90 GB for ten minutes
+    at 30 fps. Past the budget the frames are read from the file, with the same results, and the report says so."""
+    gt, video, det = own_data
+    argv = ["--mot-gt", str(gt), "--video", str(video), "--dets", str(det), "--no-pets", "--no-fast", "--methods",
+            "linear", "guided-frames", "guided", "--ks", "5", "--no-effort"]  # fmt: skip
+    bench.main([*argv, "--out", str(tmp_path / "memory")])
+    monkeypatch.setattr(bench, "MEMORY_FRAMES_BYTES", 1000)
+    bench.main([*argv, "--out", str(tmp_path / "file")])
+    got = {d: json.loads((tmp_path / d / "interpolation.json").read_text()) for d in ("memory", "file")}
+    for m in ("linear", "guided"):
+        a, b = (got[d]["scenes"]["custom"][m]["5"]["all"] for d in ("memory", "file"))
+        assert a["mean_iou"] == pytest.approx(b["mean_iou"], abs=1e-6) and a["n"] == b["n"]
+    assert got["file"]["frames_read_from_file"] == ["custom"] and got["memory"]["frames_read_from_file"] == []
+    assert "read from the file as needed" in " ".join(got["file"]["notes"])
+    md = (tmp_path / "file" / "interpolation.md").read_text()
+    assert "on custom: " in md and "(frames read from the video file as needed)" in md
