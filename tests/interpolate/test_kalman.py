@@ -256,6 +256,7 @@ def test_likely_states_leave_unfactored_only_process_noises_the_floor_would_drop
         return real(*args, **kwargs)
 
     monkeypatch.setattr(kalman, "cholesky_banded", counting)
+    monkeypatch.setattr(kalman, "_BOUND_MIN_KEYS", 0)  # the bound on short tracks too (they weigh every noise)
     rng = np.random.default_rng(3)
     walk_frames = np.arange(0, 40_000, 20, dtype=np.int64)
     walk = np.cumsum(rng.normal(0, 5, (len(walk_frames), 2)), axis=0)
@@ -309,3 +310,26 @@ def test_kalman_solves_on_one_blas_thread_however_many_the_process_has(monkeypat
         after = [p["num_threads"] for p in controller.info() if p["user_api"] == "blas"]
     assert seen and set(seen) == {1}, seen
     assert set(after) == {2}, after  # given back once the solves are done
+
+
+def test_a_process_noise_whose_misfit_comes_out_below_zero_gets_no_weight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The misfit is a sum of squares; where the difference that computes it loses it to ill-conditioning it came
+    out far below zero (-5e4 on tiny boxes keyed a frame apart next to gaps of thousands), and that process noise
+    took all the weight. A noise computed so gets none."""
+    frames = np.arange(0, 100, 10, dtype=np.int64)
+    values = (100.0 + np.random.default_rng(2).normal(0, 1.0, len(frames)))[:, None]
+    params = SmootherParams("cv", q=1.0, r=1e-4, prior_var=1e8)
+    _, honest = likely_keyframe_states(frames, values, params, jitter_var=1.0)
+    assert honest[0, 0] > 0.01  # a still object: the smallest noise counts
+    real = kalman.dtbtrs
+    calls: list[int] = []
+
+    def broken_first(*args: object, **kwargs: object) -> tuple[np.ndarray, int]:
+        y, info = real(*args, **kwargs)
+        calls.append(1)
+        return (np.asarray(y) + 10.0 if len(calls) == 1 else y), info  # the first noise weighed: |y|^2 past z^T z
+
+    monkeypatch.setattr(kalman, "dtbtrs", broken_first)
+    states, weights = likely_keyframe_states(frames, values, params, jitter_var=1.0)
+    assert weights[0, 0] == 0.0 and weights.sum() == pytest.approx(1.0)
+    assert np.isfinite(states).all()

@@ -318,6 +318,14 @@ def test_a_skeleton_only_track_uses_pose_detections_too() -> None:
     assert plain.keypoints is not None
     p_plain = _pck_limbs(plain.keypoints[..., :2].astype(np.float64), gt, inner)
     assert min(pcks.values()) >= p_plain + 0.3, (pcks, p_plain)
+    # A run that begins with the skeleton hidden (keyed with no keypoint present) is guided all the same.
+    hidden_first = [Keyframe(0, None, Skeleton(np.zeros((17, 3)), np.zeros(17, bool))), *kfs[1:]]
+    late = interpolate_track(hidden_first, "kalman", detections=dets)
+    assert late.keypoints is not None and late.keypoints_present is not None and not late.keypoints_present[0].any()
+    after = inner[inner > 10]
+    p_late = _pck_limbs(late.keypoints[..., :2].astype(np.float64), gt, after)
+    p_late_plain = _pck_limbs(plain.keypoints[..., :2].astype(np.float64), gt, after)
+    assert p_late >= p_late_plain + 0.3, (p_late, p_late_plain)
     lin = interpolate_track(kfs, "linear", detections=dets)  # linear stays CVAT's rule
     assert lin.keypoints is not None
     np.testing.assert_allclose(lin.keypoints, interpolate_track(kfs, "linear").keypoints)

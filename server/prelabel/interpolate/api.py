@@ -360,9 +360,9 @@ def _skeleton_only_confidence(
             rows = slice(int(kframes[run.start]) - t0, int(kframes[run.stop - 1]) - t0 + 1)
             held = path[rows]
             have = np.isfinite(held).all(axis=1)
-            if have.any():
-                last = np.maximum.accumulate(np.where(have, np.arange(len(held)), 0))
-                path[rows] = held[last]
+            if have.any():  # (before the run's first shown keyframe, the skeleton hides: its box will do)
+                last = np.maximum.accumulate(np.where(have, np.arange(len(held)), -1))
+                path[rows] = held[np.where(last < 0, int(np.argmax(have)), last)]
     return reason
 
 

@@ -271,9 +271,15 @@ def likely_keyframe_states(
             chol = cholesky_banded(a1 / q + a0)
         except np.linalg.LinAlgError:
             return
-        factors[g] = chol
         y, _ = dtbtrs(chol, rhs, uplo="U", trans="T")
-        misfit[g] = z_sq - (np.asarray(y) ** 2).sum(axis=0)
+        fit = z_sq - (np.asarray(y) ** 2).sum(axis=0)
+        if (fit < -1.0).any():
+            # The misfit is a sum of squares: a unit or more below zero, the difference lost it to ill-conditioning
+            # (the extreme process noises, with keyframes far apart in value or time) and the likelihood means
+            # nothing: no weight. Weighted, such a noise took all of it.
+            return
+        factors[g] = chol
+        misfit[g] = fit
         logdet[g] = (
             2.0 * float(np.log(chol[-1]).sum())
             + logdet_q1
