@@ -258,21 +258,26 @@ def test_run_length_must_match_the_keyframes() -> None:
                             np.ones(4))  # fmt: skip
 
 
-def test_interpolate_track_uses_pose_detections() -> None:
-    t = np.arange(41)
-    gt = swinging_person(t)
+def _pose_detections(gt: np.ndarray, boxes: np.ndarray) -> dict[int, Detections]:
+    """Per frame, one person detection with the ground truth's box and noisy keypoints (:func:`_noisy_estimates`)."""
     est, conf = _noisy_estimates(gt, 1)
-    boxes = _boxes(gt)
-    dets = {
-        int(f): Detections(
+    return {
+        f: Detections(
             boxes[f : f + 1].astype(np.float32),
             np.ones(1, np.float32),
             np.zeros(1, np.int64),
             ("person",),
             np.c_[est[f], conf[f]][None].astype(np.float32),
         )
-        for f in t
+        for f in range(len(gt))
     }
+
+
+def test_interpolate_track_uses_pose_detections() -> None:
+    t = np.arange(41)
+    gt = swinging_person(t)
+    boxes = _boxes(gt)
+    dets = _pose_detections(gt, boxes)
     kidx = list(range(0, 41, 10))
     kfs = [
         Keyframe(i, boxes[i].astype(np.float32), Skeleton(np.c_[gt[i], np.ones(17)], np.ones(17, bool))) for i in kidx
@@ -293,18 +298,8 @@ def test_a_skeleton_only_track_uses_pose_detections_too() -> None:
     now take the box track's part."""
     t = np.arange(41)
     gt = swinging_person(t)
-    est, conf = _noisy_estimates(gt, 1)
     boxes = _boxes(gt)
-    dets = {
-        int(f): Detections(
-            boxes[f : f + 1].astype(np.float32),
-            np.ones(1, np.float32),
-            np.zeros(1, np.int64),
-            ("person",),
-            np.c_[est[f], conf[f]][None].astype(np.float32),
-        )
-        for f in t
-    }
+    dets = _pose_detections(gt, boxes)
     kidx = list(range(0, 41, 10))
     kfs = [Keyframe(i, None, Skeleton(np.c_[gt[i], np.ones(17)], np.ones(17, bool))) for i in kidx]
     inner = np.setdiff1d(t, kidx)
