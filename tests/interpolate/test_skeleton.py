@@ -314,6 +314,28 @@ def test_keypoints_the_next_keyframe_hides_move_with_the_box_where_the_root_is_u
     assert abs(res.keypoints[5, 11, 0] - centre_x[5] - (xy[11, 0] - 105.0)) < 1e-6 and centre_x[5] > 180
 
 
+def test_keypoints_the_next_keyframe_hides_keep_their_place_in_a_box_that_grows() -> None:
+    """A person walking toward the camera (the box doubles) whose next keyframe hides the skeleton: each keypoint
+    keeps its place in the box, in box sizes, not just its offset from the centre."""
+    xy = swinging_person(np.zeros(1))[0] - np.array([200.0, 300.0]) + np.array([105.0, 140.0])
+    box0 = np.array([80.0, 15.0, 130.0, 200.0])
+    c0, s0 = (box0[:2] + box0[2:]) / 2.0, box0[2:] - box0[:2]
+    c1 = c0 + np.array([150.0, 20.0])
+    box1 = np.r_[c1 - s0, c1 + s0]  # twice the size, moved
+    kfs = [
+        Keyframe(0, box0, Skeleton(np.c_[xy, np.ones(17)], np.ones(17, bool), 1.0)),
+        Keyframe(10, box1, Skeleton(np.zeros((17, 3)), np.zeros(17, bool), 1.0)),
+    ]
+    res = interpolate_track(kfs, "kalman", num_suggestions=0)
+    assert res.keypoints is not None
+    centre = (res.xyxy[:, :2] + res.xyxy[:, 2:]) / 2.0
+    size = res.xyxy[:, 2:] - res.xyxy[:, :2]
+    for f in range(1, 10):
+        rel = (res.keypoints[f, :, :2] - centre[f]) / size[f]
+        np.testing.assert_allclose(rel, (xy - c0) / s0, atol=1e-5)
+    assert size[5, 1] > 1.3 * s0[1]
+
+
 def test_points_held_unkeyed_take_the_fill_frame_by_frame() -> None:
     """Skeleton keyframes at 0, 20, 40, 60 of a figure at rest. The nose is keyed 20 px right at frame 20 and held
     unkeyed (10 px right, CVAT's own fill) at 40; the left wrist is keyed at 40 and held unkeyed at 20, written

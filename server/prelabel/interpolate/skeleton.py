@@ -191,7 +191,7 @@ def kinematic_skeletons(
         :func:`linear_skeletons` says (CVAT's rule). A keypoint present in both neighbouring keyframes but whose
         chain to the root is broken keeps a linear offset from the root (linear in the image where the root is not
         known at both). One the next keyframe lacks keeps its offset from the root, or, where the root is not known
-        at both, from the box path's centre (held in the image without a box path).
+        at both, its place in the box path's box (held in the image without a box path).
     """
     opts = options or KinematicOptions()
     kf = np.asarray(key_frames, np.int64)
@@ -252,13 +252,15 @@ def kinematic_skeletons(
     body = pos[:, ROOT, None, :] + (key_xy[seg] - xy19[seg, ROOT, None, :])
     out = np.where(held[..., None], body, out)
     # Where the root is not known at both (the next keyframe hides the hips, or the whole skeleton), a held keypoint
-    # moves with the box path, keeping its offset from the box centre at the keyframe before: held in the image, it
-    # stayed behind while the box crossed the frame.
+    # keeps its place in the box path's box (its offset from the centre, in box sizes, at the keyframe before): held
+    # in the image, it stayed behind while the box crossed the frame.
     by_box = held_all & ~held
     if boxes is not None and by_box.any():
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
-        shift = centre - centre[kf[seg] - kf[0]]
-        out = np.where(by_box[..., None], key_xy[seg] + shift[:, None, :], out)
+        size = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
+        a = kf[seg] - kf[0]  # the keyframe before each frame, as a row of the box path
+        moved = centre[:, None, :] + (key_xy[seg] - centre[a][:, None, :]) * (size / size[a])[:, None, :]
+        out = np.where(by_box[..., None], moved, out)
     present = lin_present.copy()
     idx = kf - kf[0]
     out[idx] = key_xy
