@@ -1544,7 +1544,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     if not args.no_pets and (DATA / "pets09-s2l1").exists():
         results["guided_file_frames_per_s"] = {"pets09": throughput_guided_file(DATA / "pets09-s2l1")}
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "interpolation.json").write_text(json.dumps(_json_safe(results), indent=1, allow_nan=False))
     (args.out / "interpolation.md").write_text(markdown(results))
     plot(results, args.out / "interpolation_error_vs_k.png")

@@ -234,9 +234,7 @@ def interpolate_track(
         ):
             guide = (meth, video, detections)
             skel_path = np.full((n, 4), np.nan)
-        reason = _skeleton_only_confidence(
-            keyframes, kframes, runs, track_id, name, conf, unc, fmethods, guide, skel_path
-        )
+        reason = _skeleton_only_runs(keyframes, kframes, runs, track_id, name, conf, unc, fmethods, guide, skel_path)
         tails = [i for i in tails if _has_keypoint(keyframes[i].skeleton)]
     for i in tails:
         fa, fb = int(kframes[i]), int(kframes[i + 1])
@@ -307,7 +305,7 @@ def _skeleton_groups(keyframes: Sequence[Keyframe], run: range) -> list[list[int
     return [g for g in groups if g]
 
 
-def _skeleton_only_confidence(
+def _skeleton_only_runs(
     keyframes: Sequence[Keyframe],
     kframes: np.ndarray,
     runs: list[range],
