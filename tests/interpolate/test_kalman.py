@@ -333,3 +333,57 @@ def test_a_process_noise_whose_misfit_comes_out_below_zero_gets_no_weight(monkey
     states, weights = likely_keyframe_states(frames, values, params, jitter_var=1.0)
     assert weights[0, 0] == 0.0 and weights.sum() == pytest.approx(1.0)
     assert np.isfinite(states).all()
+
+
+def test_overlapping_kalman_calls_give_the_process_its_blas_threads_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two interpolations in threads that overlap (the server's worker pool): the first to leave must not give back
+    the process's threads while the other still solves, and the last to leave gives back what the process had, not
+    the one thread the first had set (which left BLAS at one thread for the rest of the process)."""
+    import threading
+
+    from threadpoolctl import ThreadpoolController
+
+    from prelabel.interpolate import geometric
+
+    controller = ThreadpoolController()
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in controller.info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("no BLAS library with more than one thread to limit")
+    real = geometric.rts_smooth
+    inside = [threading.Event(), threading.Event()]
+    leave = [threading.Event(), threading.Event()]
+    seen: dict[int, list[int]] = {0: [], 1: []}
+
+    def held(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        who = int(threading.current_thread().name[-1])
+        inside[who].set()
+        assert leave[who].wait(10)
+        seen[who].extend(blas_threads())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(geometric, "rts_smooth", held)
+    kfs = [Keyframe(i * 10, np.array([10.0 + 3 * i, 20.0, 60.0 + 3 * i, 120.0])) for i in range(6)]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            interpolate_track(kfs, "kalman")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, name=f"interp-{i}") for i in range(2)]
+    threads[0].start()
+    assert inside[0].wait(10)
+    threads[1].start()
+    assert inside[1].wait(10)
+    leave[0].set()  # the first in leaves first, while the second still solves
+    threads[0].join(10)
+    leave[1].set()
+    threads[1].join(10)
+    assert not errors, errors
+    assert set(seen[0]) == {1} and set(seen[1]) == {1}, seen  # the second solved on one thread after the first left
+    assert blas_threads() == before  # the process's threads are back

@@ -13,10 +13,15 @@ Confidence for all of them comes from the distance to the surrounding keyframes:
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
+import threadpoolctl
 from scipy.interpolate import PchipInterpolator
 from threadpoolctl import ThreadpoolController
 
@@ -33,6 +38,57 @@ def _threadpools() -> ThreadpoolController:
     """The process's thread pools (BLAS among them), found once: looking them up again for every call took 3 ms,
     half of what the kalman methods take on a short track. Made after scipy's linear algebra is loaded (above)."""
     return ThreadpoolController()
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter: Any = None  # threadpoolctl's limiter (its class is private)
+
+
+@cache
+def _blas_per_thread() -> bool:
+    """Whether every BLAS library here keeps a thread count per thread (OpenMP-threaded OpenBLAS does)."""
+    libs = _threadpools().select(user_api="blas").lib_controllers
+    return bool(libs) and all(getattr(lib, "threading_layer", None) == "openmp" for lib in libs)
+
+
+def _release_blas_control() -> None:
+    """Let any thread set OpenBLAS's thread count next (recent threadpoolctl releases let only the thread that set it
+    last do so until released; older releases have no such rule)."""
+    release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS held to one thread while any caller is inside.
+
+    Most BLAS builds keep one thread count for the whole process. With a limit per call, two interpolations that
+    overlapped (the server's worker threads) broke it: the second saved the first's one thread as the count to give
+    back, and gave it back last, leaving BLAS at one thread for the rest of the process; the first, leaving, gave the
+    second's solves the process's threads back. Here the first caller in sets the limit and the last one out restores
+    what the process had. Where each thread has its own count (OpenMP builds), each call limits its own thread."""
+    global _blas_users, _blas_limiter
+    if _blas_per_thread():
+        with _threadpools().limit(limits=1, user_api="blas"):
+            yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            _release_blas_control()
+            _blas_limiter = _threadpools().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _release_blas_control()  # the last one out may not be the thread that set the limit
+                _blas_limiter.restore_original_limits()
+                _release_blas_control()
+                _blas_limiter = None
 
 
 def xyxy_to_cxcywh(xyxy: Float64Array) -> Float64Array:
@@ -227,7 +283,7 @@ class KalmanMethod:
         rest = None if self.rest_rel is None else self.rest_rel * scale
         # One BLAS thread: the banded solves gain nothing from a second (same wall clock, twice the CPU time on two
         # cores: kalman-ca 1.76 M box-frames/s either way, 0.9 M per CPU second with two threads).
-        with _threadpools().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             mean, std = rts_smooth(run.key_frames, xyxy_to_cxcywh(run.key_xyxy), params, jitter, rest)
         if model == "ca":  # the acceleration prior is diffuse; report the bridge uncertainty instead
             std = bridge_uncertainty(run.key_frames, scale, self.q_rel)
