@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
 from prelabel.errors import InvalidInputError
 from prelabel.geometry import box_iou
@@ -277,6 +277,15 @@ class GuidedMethod:
             detections fit.
         min_key_side_px: a run whose keyframe boxes' longer sides are shorter than this (pixels; their median)
             follows the geometric prior: there is nothing in so small a box to follow.
+        prior_lowpass: on a static camera, the geometric prior's share of the final path (what the axis trust,
+            :meth:`_axis_trust`, leaves it: most of the vertical on PETS09-S2L1) is smoothed by a Gaussian of this
+            standard deviation (frames), still through the keyframes (:func:`lowpass_through_keys`). The prior, which
+            weighs its process noises by how likely they make the keyframes, turns sharply at keyframes where people
+            walk unevenly. Guided mean IoU at k = 5, 10, 20, 40 on PETS09-S2L1: 0.9665, 0.9393, 0.8898, 0.8132
+            unsmoothed, 0.9674, 0.9413, 0.8919, 0.8141 smoothed; fast-motion seeds 0-5 at k = 10 and 20 unchanged
+            (0.8816, 0.8805). Smoothing the whole path gained more on PETS09-S2L1 (0.8943 at k=20), but it also rounds
+            the turns the measurements see at a keyframe (a bounce keyed where it turns: 0.93 to 0.76). None: not
+            smoothed.
     """
 
     name: str = "guided"
@@ -324,6 +333,7 @@ class GuidedMethod:
     axis_trust_floor_px: float = 1.0
     det_path_fg_ratio: float | None = 1.0
     min_key_side_px: float = 4.0
+    prior_lowpass: float | None = 1.5
     # Caches belong to one video, held by reference and compared with ``is``: an ``id`` can be reused by the next
     # video once the previous one is freed, and would then serve the old video's frames.
     # Backgrounds per window of frames (:func:`background_window`), so that a run's answer never depends on which
@@ -1017,7 +1027,11 @@ class GuidedMethod:
         # two disagree there, whichever is right, and that is what the uncertainty below reads.
         departure = np.hypot(*(centre - pc[:, :2]).T)
         if fg_sq is not None and self.axis_trust:
-            centre = pc[:, :2] + self._axis_trust(run, fg_sq, key_c) * (centre - pc[:, :2])
+            trust = self._axis_trust(run, fg_sq, key_c)
+            centre = pc[:, :2] + trust * (centre - pc[:, :2])
+            if self.prior_lowpass:
+                smooth = lowpass_through_keys(pc[:, :2], key_rows, self.prior_lowpass)
+                centre = centre + (1.0 - trust) * (smooth - pc[:, :2])
         out = pc.copy()
         out[:, :2] = centre
         # Expected error (pixels): the geometric prior's own uncertainty (distance from keyframes) plus how far the
@@ -1439,6 +1453,15 @@ class GuidedMethod:
             out[i] = (wg * blend[i] + wd * corrected) / (wg + wd)
             sup[i] = True
         return out, sup
+
+
+def lowpass_through_keys(d: Float64Array, key_rows: npt.NDArray[np.int64], sigma: float) -> Float64Array:
+    """``d`` (n, m) smoothed along its rows by a Gaussian of ``sigma`` rows, plus the linear interpolation of what the
+    smoothing took away at ``key_rows``: the result equals ``d`` there and is as smooth as the Gaussian between."""
+    s = gaussian_filter1d(d, sigma, axis=0, mode="nearest")
+    rows = np.arange(len(d))
+    lost = d[key_rows] - s[key_rows]
+    return s + np.stack([np.interp(rows, key_rows, lost[:, j]) for j in range(d.shape[1])], axis=1)
 
 
 def _mean_fit(best: Float64Array, whole: npt.NDArray[np.bool_]) -> float | None:
