@@ -1209,6 +1209,7 @@ def _fill_keyframe_tracks(
         tracks.append(replace(track, class_name=kt.label))
         summary.append({
             "track_id": kt.track_id,
+            **kt.tool_ids,  # the file's own ids of the object: track_id is prelabel's
             "label": kt.label,
             "keyframes": sum(not k.outside for k in keyframes) if label_studio else len(keyframes),
             "frames": len(track),

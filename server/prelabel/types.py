@@ -43,6 +43,12 @@ COCO17_KEYPOINTS: tuple[str, ...] = (
     "right_ankle",
 )
 NUM_KEYPOINTS = len(COCO17_KEYPOINTS)
+# Largest frame index a keyframe may hold: frame indices are 64-bit integers in the arrays that carry them.
+MAX_FRAME_IDX = 2**62
+# Most frames one track's keyframes may be filled over where no video bounds them: 2,000,000 frames are 18 hours at
+# 30 frames per second, and their boxes, confidences and skeletons take about a GB while filled; a keyframe number off
+# by a few digits would otherwise have the process allocate until it fails.
+MAX_TRACK_FRAMES = 2_000_000
 
 # Limb edges (0-based keypoint indices), as drawn by COCO tools.
 COCO17_EDGES: tuple[tuple[int, int], ...] = (
@@ -324,6 +330,8 @@ class Keyframe:
             raise InvalidInputError(f"keyframe frame_idx must be a whole frame number, got {frame!r}")
         if frame < 0:
             raise InvalidInputError(f"keyframe frame_idx must be >= 0, got {frame}")
+        if frame > MAX_FRAME_IDX:
+            raise InvalidInputError(f"keyframe frame_idx must be at most {MAX_FRAME_IDX}, got {frame}")
         if self.xyxy is not None:
             box = np.asarray(self.xyxy, np.float32).reshape(-1)
             if box.shape != (4,):

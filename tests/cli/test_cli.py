@@ -1260,6 +1260,59 @@ def test_interpolate_names_a_bad_track_as_the_annotators_file_does(
     assert "task.xml: CVAT track id=7:" in err and "frame 100: outside the video" in err, err
 
 
+def test_interpolate_refuses_a_keyframe_far_past_a_task_of_unknown_length(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CVAT file that states no task size, or a Label Studio task no frame count, with a keyframe at frame
+    30,000,000 (a typo): refused at once naming the object, where every frame up to it was built first (gigabytes)."""
+    cvat = tmp_path / "nosize.xml"
+    cvat.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><name>t</name>'
+        "</task></meta>"
+        '<track id="4" label="person"><box frame="0" keyframe="1" outside="0" xtl="1" ytl="1" xbr="5" ybr="5"/>'
+        '<box frame="30000000" keyframe="1" outside="0" xtl="10" ytl="10" xbr="50" ybr="50"/></track></annotations>'
+    )
+    ls = tmp_path / "nocount.json"
+    data = {"video": "clip.mp4", "width": 640, "height": 360}
+    ls.write_text(json.dumps([{"id": 3, "data": data, "annotations": [{"id": 1, "result": [
+        {"id": "r1", "type": "videorectangle", "value": {"labels": ["person"], "sequence": [
+            {"frame": 1, "enabled": True, "x": 5, "y": 20, "width": 10, "height": 30},
+            {"frame": 30000001, "enabled": True, "x": 25, "y": 20, "width": 10, "height": 30}]}}]}]}]))  # fmt: skip
+    for src, name in ((cvat, "CVAT track id=4"), (ls, "region 'r1'")):
+        assert main(["interpolate", str(src), "--method", "linear", "--out", str(tmp_path / f"o{src.suffix}")]) == 2
+        err = capsys.readouterr().err
+        assert name in err and "30000001 frames" in err, err
+
+
+def test_interpolate_reports_each_track_by_the_files_own_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report's track_id is prelabel's (a CVAT id + 1, or the group); the file's ids come with it, so that a tool
+    shows each track's suggestions on the right object."""
+    src = tmp_path / "task.xml"
+    src.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task><size>41</size>'
+        "</task></meta>"
+        '<track id="0" label="car"><box frame="0" keyframe="1" outside="0" xtl="1" ytl="1" xbr="9" ybr="9"/>'
+        '<box frame="40" keyframe="1" outside="0" xtl="30" ytl="1" xbr="38" ybr="9"/></track>'
+        '<track id="2" label="person" group_id="9">'
+        '<box frame="0" keyframe="1" outside="0" xtl="1" ytl="11" xbr="9" ybr="29"/>'
+        '<box frame="20" keyframe="1" outside="0" xtl="21" ytl="11" xbr="29" ybr="29"/></track></annotations>'
+    )
+    argv = ["interpolate", str(src), "--method", "linear", "--out", str(tmp_path / "o.xml")]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["tracks"]
+    assert [(r["label"], r["cvat_track_ids"]) for r in rows] == [("car", [0]), ("person", [2])], rows
+    assert [r["track_id"] for r in rows] == [1, 9]  # prelabel's own, kept for the API's callers
+    ls = tmp_path / "tasks.json"
+    data = {"video": "clip.mp4", "width": 640, "height": 360, "framesCount": 40}
+    ls.write_text(json.dumps([{"id": 3, "data": data, "annotations": [
+        {"id": 1, "result": [_ls_region("aB3", [(1, 10.0, True), (21, 30.0, True)])]}]}]))  # fmt: skip
+    assert main(["interpolate", str(ls), "--method", "linear", "--out", str(tmp_path / "o.json")]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["tracks"]
+    assert row["region_id"] == "aB3", row
+
+
 def _result_doc(track: Track, num_frames: int) -> dict[str, object]:
     """A result.json of one track, as prelabel run writes it."""
     boxes = []

@@ -121,6 +121,23 @@ def test_bad_input_names_track_and_frame(kfs: list[Keyframe], match: str) -> Non
     assert "track 7" in str(err.value)
 
 
+def test_a_span_no_video_bounds_is_refused_before_anything_is_allocated() -> None:
+    """Without a video nothing but the keyframes bounds the frames to fill: a frame number off by digits (2**40
+    frames, 8 TiB of boxes) is refused naming the track and frame, as is a frame past what 64 bits hold."""
+    from prelabel.types import MAX_FRAME_IDX, MAX_TRACK_FRAMES
+
+    box = np.array([10.0, 10, 50, 90])
+    with pytest.raises(InvalidInputError, match=r"track 5, frame 1099511627776: .*at most 2000000"):
+        interpolate_track([Keyframe(0, box), Keyframe(30, box), Keyframe(2**40, box)], "linear", track_id=5)
+    ok = interpolate_track([Keyframe(7, box), Keyframe(7 + MAX_TRACK_FRAMES - 1, box)], "linear", track_id=5)
+    assert len(ok.xyxy) == MAX_TRACK_FRAMES  # the limit itself is served
+    with pytest.raises(InvalidInputError, match=f"frame {7 + MAX_TRACK_FRAMES}:"):
+        interpolate_track([Keyframe(7, box), Keyframe(7 + MAX_TRACK_FRAMES, box)], "linear", track_id=5)
+    with pytest.raises(InvalidInputError, match="at most"):
+        Keyframe(2**64, box)
+    assert Keyframe(MAX_FRAME_IDX, box).frame_idx == MAX_FRAME_IDX
+
+
 def test_nan_and_out_of_video_are_rejected() -> None:
     kf = _kf(2, 0)
     assert kf.xyxy is not None

@@ -753,8 +753,12 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
             labels.append(label)
         class_id = labels.index(label)
         end = max(last_frame, max((k.frame_idx for p in parts.values() for k in p.keyframes), default=0))
-        box_track = densify(KeyframeTrack(tid, label, box_raw.keyframes), end, class_id, ts) if box_raw else None
-        skel_track = densify(KeyframeTrack(tid, label, skel_raw.keyframes), end, class_id, ts) if skel_raw else None
+        source = " and ".join(f"CVAT track id={r.cvat_id}" for r in (box_raw, skel_raw) if r is not None)
+        where = f"{path.name}: {source}"
+        box_track = densify(KeyframeTrack(tid, label, box_raw.keyframes, where), end, class_id, ts) if box_raw else None
+        skel_track = (
+            densify(KeyframeTrack(tid, label, skel_raw.keyframes, where), end, class_id, ts) if skel_raw else None
+        )
         if box_track is not None and skel_track is not None:
             for tb in box_track.boxes:
                 sb = skel_track.at(tb.frame_idx)
@@ -763,8 +767,8 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
         else:
             track = box_track if box_track is not None else skel_track  # type: ignore[assignment]
         tracks.append(track)
-        source = " and ".join(f"CVAT track id={r.cvat_id}" for r in (box_raw, skel_raw) if r is not None)
-        keyframe_tracks.append(KeyframeTrack(tid, label, _merge_keyframes(box_raw, skel_raw), source))
+        ids = {"cvat_track_ids": [r.cvat_id for r in (box_raw, skel_raw) if r is not None]}
+        keyframe_tracks.append(KeyframeTrack(tid, label, _merge_keyframes(box_raw, skel_raw), source, ids))
         if box_raw is not None:
             for name, a, b in _segments_from_attrs(
                 tid, box_raw.keyframes, box_raw.attrs, meta.checkbox_attrs, last_frame

@@ -19,7 +19,7 @@ import numpy as np
 
 from prelabel.errors import InvalidInputError
 from prelabel.formats.model import KeyframeTrack, frame_runs
-from prelabel.types import Keyframe, Skeleton, Source, Track, TrackedBox
+from prelabel.types import MAX_TRACK_FRAMES, Keyframe, Skeleton, Source, Track, TrackedBox
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,14 @@ def densify(
     """
     boxes: list[TrackedBox] = []
     ks = kt.keyframes
+    shown = [k.frame_idx for k in ks if not k.outside]
+    last = max([end_frame, *(k.frame_idx for k in ks[-1:])])
+    if shown and last - shown[0] + 1 > MAX_TRACK_FRAMES:
+        raise InvalidInputError(
+            f"{kt.source or f'track {kt.track_id}'}: its keyframes would be filled over {last - shown[0] + 1} "
+            f"frames; at most {MAX_TRACK_FRAMES} are (a frame number off by digits? a file that states its length, "
+            "CVAT's <size> or Label Studio's framesCount, refuses keyframes past it)"
+        )
     for i, k in enumerate(ks):
         if k.outside:
             continue

@@ -32,12 +32,15 @@ class KeyframeTrack:
             object is out of view, which lasts until the next keyframe.
         source: how the file names the object, for messages (``CVAT track id=4``, ``task 0 region 'aB3'``);
             ``track_id`` is prelabel's, which the file may not show.
+        tool_ids: the file's own ids of the object, for reports a tool reads back (``{"cvat_track_ids": [4, 5]}``:
+            its box track and its skeleton track; ``{"region_id": "aB3"}``); empty where the file has none.
     """
 
     track_id: int
     label: str
     keyframes: list[Keyframe] = field(default_factory=list)
     source: str = ""
+    tool_ids: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.track_id <= 0:

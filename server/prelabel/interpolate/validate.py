@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from prelabel.errors import InvalidInputError, PrelabelError
 from prelabel.interpolate.base import Float64Array, FrameSource
-from prelabel.types import COCO17_KEYPOINTS, BoolArray, IntArray, Keyframe
+from prelabel.types import COCO17_KEYPOINTS, MAX_TRACK_FRAMES, BoolArray, IntArray, Keyframe
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,10 @@ def validate_keyframes(
     """Check one track's keyframes before interpolating.
 
     Rules: at least one keyframe; frame indices >= 0 and strictly increasing (no duplicates); inside the video when
-    one is given, and each visible keyframe's box within its own size of the frame (one frame is read for its size);
-    finite boxes and skeletons; every visible keyframe has a box or a skeleton; among visible (non-outside)
-    keyframes, either all or none carry a box.
+    one is given (at most :data:`MAX_TRACK_FRAMES` from the first keyframe to the last otherwise), and each visible
+    keyframe's box within its own size of the frame (one frame is read for its size); finite boxes and skeletons;
+    every visible keyframe has a box or a skeleton; among visible (non-outside) keyframes, either all or none carry a
+    box.
 
     Returns:
         The keyframes as :class:`KeyframeArrays`.
@@ -126,6 +127,15 @@ def validate_keyframes(
         out = np.flatnonzero(f >= video.num_frames)
         if out.size:
             problems.append((int(out[0]), f"outside the video (expected 0 <= frame < {video.num_frames})"))
+    elif len(f) and int(f.max()) - int(f[0]) + 1 > MAX_TRACK_FRAMES:  # within a video, its length bounds the span
+        far = int(np.flatnonzero(f - f[0] + 1 > MAX_TRACK_FRAMES)[0])
+        problems.append(
+            (
+                far,
+                f"the track would span {int(f.max()) - int(f[0]) + 1} frames from frame {int(f[0])}; at most "
+                f"{MAX_TRACK_FRAMES} without a video (a frame number off by digits? otherwise split the track)",
+            )
+        )
     bad_box = np.flatnonzero(arr.has_box & ~np.isfinite(arr.xyxy).all(axis=1))
     if bad_box.size:
         i = int(bad_box[0])
