@@ -767,7 +767,7 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
         else:
             track = box_track if box_track is not None else skel_track  # type: ignore[assignment]
         tracks.append(track)
-        ids = {"cvat_track_ids": [r.cvat_id for r in (box_raw, skel_raw) if r is not None]}
+        ids: dict[str, object] = {"cvat_track_ids": [r.cvat_id for r in (box_raw, skel_raw) if r is not None]}
         keyframe_tracks.append(KeyframeTrack(tid, label, _merge_keyframes(box_raw, skel_raw), source, ids))
         if box_raw is not None:
             for name, a, b in _segments_from_attrs(

@@ -570,7 +570,7 @@ def read_label_studio_task(
             raise InvalidInputError(
                 f"{where}: a keyframe at frame {past[0] + 1}, past the video's {info.num_frames} frames"
             )
-        ids = {"region_id": r["id"]} if r.get("id") is not None else {}
+        ids: dict[str, object] = {"region_id": r["id"]} if r.get("id") is not None else {}
         kt = KeyframeTrack(tid, label, kfs, f"{who} region {r.get('id', '?')!r}", ids)
         kts.append(kt)
         end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)

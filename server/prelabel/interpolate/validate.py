@@ -128,10 +128,10 @@ def validate_keyframes(
         if out.size:
             problems.append((int(out[0]), f"outside the video (expected 0 <= frame < {video.num_frames})"))
     elif len(f) and int(f.max()) - int(f[0]) + 1 > MAX_TRACK_FRAMES:  # within a video, its length bounds the span
-        far = int(np.flatnonzero(f - f[0] + 1 > MAX_TRACK_FRAMES)[0])
+        beyond = int(np.flatnonzero(f - f[0] + 1 > MAX_TRACK_FRAMES)[0])
         problems.append(
             (
-                far,
+                beyond,
                 f"the track would span {int(f.max()) - int(f[0]) + 1} frames from frame {int(f[0])}; at most "
                 f"{MAX_TRACK_FRAMES} without a video (a frame number off by digits? otherwise split the track)",
             )
