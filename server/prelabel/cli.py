@@ -1154,6 +1154,7 @@ def _fill_keyframe_tracks(
     from prelabel.interpolate import interpolate_track
     from prelabel.interpolate.api import with_unkeyed_points_filled
     from prelabel.interpolate.registry import default_registry
+    from prelabel.interpolate.validate import KeyframeError
 
     tracks = []
     summary: list[dict[str, object]] = []
@@ -1202,7 +1203,10 @@ def _fill_keyframe_tracks(
             if marks:
                 keyframes = with_unkeyed_points_filled(keyframes, marks, fill)
             res = fill(keyframes, num_suggestions=args.suggestions)
-        except InvalidInputError as exc:  # name the track as the annotator's file does
+        except KeyframeError as exc:  # name the track and frame as the annotator's file does
+            where = f"{args.input.name}: {kt.source or f'track {kt.track_id}'}"
+            raise InvalidInputError(f"{where}, frame {exc.frame + (1 if label_studio else 0)}: {exc.reason}") from exc
+        except InvalidInputError as exc:
             raise InvalidInputError(f"{args.input.name}: {kt.source or f'track {kt.track_id}'}: {exc}") from exc
         track = res.to_track(skeleton_boxes=skeleton_only)
         anchors[kt.track_id] = [k.frame_idx for k in keyframes]

@@ -1257,7 +1257,8 @@ def test_interpolate_names_a_bad_track_as_the_annotators_file_does(
     argv = ["interpolate", str(src), "--video", str(video), "--method", "linear", "--out", str(tmp_path / "o.xml")]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "task.xml: CVAT track id=7:" in err and "frame 100: outside the video" in err, err
+    assert "task.xml: CVAT track id=7, frame 100: outside the video" in err, err
+    assert "track 8" not in err, err  # prelabel's own number for the object is not the file's
 
 
 def test_interpolate_refuses_a_keyframe_far_past_a_task_of_unknown_length(

@@ -36,6 +36,19 @@ class KeyframeArrays:
     xyxy: Float64Array
 
 
+class KeyframeError(InvalidInputError):
+    """A keyframe breaks a rule of :func:`validate_keyframes`: which track, which frame (prelabel's, from 0), why.
+
+    The message reads ``track 7, frame 12: <reason>``; a caller that names tracks and frames as another tool does (a
+    CVAT id, Label Studio's frames from 1) builds its own from the attributes."""
+
+    def __init__(self, track_id: int, frame: int, reason: str) -> None:
+        super().__init__(f"track {track_id}, frame {frame}: {reason}")
+        self.track_id = track_id
+        self.frame = frame
+        self.reason = reason
+
+
 def keyframe_arrays(keyframes: Sequence[Keyframe]) -> KeyframeArrays:
     """Gather ``keyframes`` into :class:`KeyframeArrays` (no checks)."""
     n = len(keyframes)
@@ -101,7 +114,8 @@ def validate_keyframes(
         The keyframes as :class:`KeyframeArrays`.
 
     Raises:
-        InvalidInputError: naming the track and the offending frame (the first offending keyframe in order).
+        KeyframeError: naming the track and the offending frame (the first offending keyframe in order).
+        InvalidInputError: no keyframes, or a track id that is not positive.
     """
     if track_id <= 0:
         raise InvalidInputError(f"track {track_id}: track_id must be positive")
@@ -177,5 +191,5 @@ def validate_keyframes(
         )
     if problems:
         i, msg = min(problems, key=lambda p: p[0])
-        raise InvalidInputError(f"track {track_id}, frame {int(f[i])}: {msg}")
+        raise KeyframeError(track_id, int(f[i]), msg)
     return arr
