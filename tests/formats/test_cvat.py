@@ -767,3 +767,35 @@ def test_an_element_hiding_with_the_box_is_keyed_once(tmp_path: Path, reducer: s
     assert len(frames) == len(set(frames)) and 10 in frames, frames
     back = read_cvat(out).track(tid)
     assert not any(10 <= b.frame_idx <= 12 for b in back.boxes)
+
+
+def _one_track_xml(size: str, boxes: list[tuple[int, int]]) -> str:
+    """A CVAT file with one person track: (frame, outside) keyframes, and ``size`` as its <task> says it."""
+    rows = "".join(f'<box frame="{f}" keyframe="1" outside="{o}" xtl="1" ytl="1" xbr="9" ybr="9"/>' for f, o in boxes)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><annotations><version>1.1</version><meta><task>'
+        f'{size}</task></meta><track id="4" label="person">{rows}</track></annotations>'
+    )
+
+
+def test_only_the_frames_a_track_is_drawn_on_count_against_the_limit_of_a_file_without_length(
+    tmp_path: Path,
+) -> None:
+    """A file that states no length bounds its keyframes by nothing: a track drawn on more than MAX_TRACK_FRAMES
+    frames (a frame number off by digits) is refused naming it. Frames out of view do not count, and a file that
+    states its length is bounded by it: long tasks with short tracks read as before."""
+    from prelabel.types import MAX_TRACK_FRAMES
+
+    far = MAX_TRACK_FRAMES + 100_000
+    ok = tmp_path / "gap.xml"  # shown 0-9, out of view until `far`, shown 11 frames there
+    ok.write_text(_one_track_xml("", [(0, 0), (10, 1), (far, 0), (far + 10, 0)]))
+    (track,) = read_cvat(ok).tracks
+    assert len(track.boxes) == 21
+    sized = tmp_path / "sized.xml"  # a task of 2.5 M frames with a person seen for 10 of them
+    sized.write_text(_one_track_xml(f"<size>{far + 500_000}</size>", [(0, 0), (10, 1)]))
+    (track,) = read_cvat(sized).tracks
+    assert len(track.boxes) == 10
+    typo = tmp_path / "typo.xml"
+    typo.write_text(_one_track_xml("", [(0, 0), (far, 0)]))
+    with pytest.raises(InvalidInputError, match=rf"typo.xml: CVAT track id=4: .* drawn on {far + 1} frames"):
+        read_cvat(typo)

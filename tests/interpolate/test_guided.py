@@ -981,3 +981,20 @@ def test_the_departure_lowpass_keeps_the_keyframes_and_slow_motion_and_drops_a_f
     after = float(np.sqrt(np.mean((out[inner, 0] - slow_kept[inner]) ** 2)))
     assert after < 0.5 * before, (before, after)
     assert float(np.max(np.abs(out[inner, 1] - slow_kept[inner]))) < 1.0  # the turn is followed, not flattened
+
+
+def test_the_priors_share_of_a_static_path_is_smoothed_through_the_keyframes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the axis trust leaves the path to the geometric prior (here: wholly, vertically and horizontally), the
+    path is the prior smoothed through the keyframes by ``prior_lowpass``; without it, the prior itself."""
+    frames, gt = _walker_with_a_hat()
+    video = ArrayFrames(frames)
+    kidx = sorted({*range(0, len(gt), 12), len(gt) - 1})
+    kfs = [Keyframe(i, gt[i]) for i in kidx]
+    monkeypatch.setattr(GuidedMethod, "_axis_trust", lambda self, run, v_f, key_c: np.zeros((len(gt), 2)))
+    prior = interpolate_track(kfs, "kalman", method_object=GuidedMethod().prior).xyxy
+    centre = (prior[:, :2] + prior[:, 2:]) / 2
+    for lowpass, want in ((None, centre), (1.5, lowpass_through_keys(centre, np.array(kidx), 1.5))):
+        res = interpolate_track(kfs, "guided", video=video, method_object=GuidedMethod(prior_lowpass=lowpass))
+        np.testing.assert_allclose((res.xyxy[:, :2] + res.xyxy[:, 2:]) / 2, want, atol=1e-3)  # float32 boxes
+        np.testing.assert_allclose(res.xyxy[kidx], gt[kidx], atol=1e-4)
+    assert np.abs(want - centre).max() > 0.05  # the smoothing moved the path: the check above could fail

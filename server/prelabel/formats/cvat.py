@@ -57,7 +57,17 @@ from prelabel.formats.keyframes import (
     skeleton_compression_reducer,
 )
 from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs, segment_runs
-from prelabel.types import COCO17_EDGES, COCO17_KEYPOINTS, NUM_KEYPOINTS, Keyframe, Segment, Skeleton, Source, Track
+from prelabel.types import (
+    COCO17_EDGES,
+    COCO17_KEYPOINTS,
+    MAX_TRACK_FRAMES,
+    NUM_KEYPOINTS,
+    Keyframe,
+    Segment,
+    Skeleton,
+    Source,
+    Track,
+)
 from prelabel.types import VideoInfo as _VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -755,9 +765,12 @@ def read_cvat(path: Path, info: _VideoInfo | None = None, ts_ms: np.ndarray | No
         end = max(last_frame, max((k.frame_idx for p in parts.values() for k in p.keyframes), default=0))
         source = " and ".join(f"CVAT track id={r.cvat_id}" for r in (box_raw, skel_raw) if r is not None)
         where = f"{path.name}: {source}"
-        box_track = densify(KeyframeTrack(tid, label, box_raw.keyframes, where), end, class_id, ts) if box_raw else None
+        cap = MAX_TRACK_FRAMES if n <= 0 else None  # a stated length bounds the keyframes already
+        box_track = (
+            densify(KeyframeTrack(tid, label, box_raw.keyframes, where), end, class_id, ts, cap) if box_raw else None
+        )
         skel_track = (
-            densify(KeyframeTrack(tid, label, skel_raw.keyframes, where), end, class_id, ts) if skel_raw else None
+            densify(KeyframeTrack(tid, label, skel_raw.keyframes, where), end, class_id, ts, cap) if skel_raw else None
         )
         if box_track is not None and skel_track is not None:
             for tb in box_track.boxes:

@@ -19,7 +19,7 @@ import numpy as np
 
 from prelabel.errors import InvalidInputError
 from prelabel.formats.model import KeyframeTrack, frame_runs
-from prelabel.types import MAX_TRACK_FRAMES, Keyframe, Skeleton, Source, Track, TrackedBox
+from prelabel.types import Keyframe, Skeleton, Source, Track, TrackedBox
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ def densify(
     end_frame: int,
     class_id: int = 0,
     ts_ms: Callable[[int], float] | None = None,
+    max_frames: int | None = None,
 ) -> Track:
     """Render an annotator's keyframes into a dense track, frame by frame.
 
@@ -153,20 +154,29 @@ def densify(
         end_frame: last frame (inclusive) the final visible keyframe extends to; values below it are raised to it.
         class_id: class id given to the track.
         ts_ms: frame -> timestamp in ms for the boxes; None leaves 0.
+        max_frames: most frames the track may be drawn on (readers of a file that states no length give
+            :data:`~prelabel.types.MAX_TRACK_FRAMES`: nothing else bounds a keyframe number off by digits); None: no
+            limit.
 
     Returns:
         The dense track; keyframes have ``Source.KEYFRAME``, frames in between ``Source.INTERPOLATED``.
+
+    Raises:
+        InvalidInputError: the track would be drawn on more than ``max_frames`` frames.
     """
     boxes: list[TrackedBox] = []
     ks = kt.keyframes
-    shown = [k.frame_idx for k in ks if not k.outside]
-    last = max([end_frame, *(k.frame_idx for k in ks[-1:])])
-    if shown and last - shown[0] + 1 > MAX_TRACK_FRAMES:
-        raise InvalidInputError(
-            f"{kt.source or f'track {kt.track_id}'}: its keyframes would be filled over {last - shown[0] + 1} "
-            f"frames; at most {MAX_TRACK_FRAMES} are (a frame number off by digits? a file that states its length, "
-            "CVAT's <size> or Label Studio's framesCount, refuses keyframes past it)"
+    if max_frames is not None:
+        drawn = sum(
+            (ks[i + 1].frame_idx if i + 1 < len(ks) else max(end_frame, k.frame_idx) + 1) - k.frame_idx
+            for i, k in enumerate(ks)
+            if not k.outside
         )
+        if drawn > max_frames:
+            raise InvalidInputError(
+                f"{kt.source or f'track {kt.track_id}'}: its keyframes would be drawn on {drawn} frames, at most "
+                f"{max_frames} where the file states no length (a frame number off by digits?)"
+            )
     for i, k in enumerate(ks):
         if k.outside:
             continue

@@ -41,7 +41,7 @@ from prelabel.formats.keyframes import (
     resolve_reducer,
 )
 from prelabel.formats.model import Annotations, KeyframeTrack, frame_runs
-from prelabel.types import Keyframe, Segment, Source, Track, VideoInfo
+from prelabel.types import MAX_TRACK_FRAMES, Keyframe, Segment, Source, Track, VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -574,7 +574,11 @@ def read_label_studio_task(
         kt = KeyframeTrack(tid, label, kfs, f"{who} region {r.get('id', '?')!r}", ids)
         kts.append(kt)
         end = info.num_frames - 1 if info.num_frames > 0 else (kfs[-1].frame_idx if kfs else 0)
-        tracks.append(densify(kt, end, labels.index(label), ts))
+        cap = MAX_TRACK_FRAMES if info.num_frames <= 0 else None  # a known length bounds the keyframes already
+        try:
+            tracks.append(densify(kt, end, labels.index(label), ts, cap))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{path.name}: {exc}") from exc
     segments: list[Segment] = []
     for r in results:
         if str(r.get("type", "")).lower() != "timelinelabels":

@@ -35,9 +35,11 @@ DEFAULT_Q_REL = 1e-3
 
 @cache
 def _threadpools() -> ThreadpoolController:
-    """The process's thread pools (BLAS among them), found once: looking them up again for every call took 3 ms,
-    half of what the kalman methods take on a short track. Made after scipy's linear algebra is loaded (above)."""
-    return ThreadpoolController()
+    """The process's BLAS libraries, found once: looking them up again for every call took 3 ms, half of what the
+    kalman methods take on a short track. Made after scipy's linear algebra is loaded (above). BLAS only: a limit
+    restored by another thread than the one that set it must not hand that thread an OpenMP runtime's count, which
+    is kept per thread."""
+    return ThreadpoolController().select(user_api="blas")
 
 
 _blas_lock = threading.Lock()
@@ -47,9 +49,14 @@ _blas_limiter: Any = None  # threadpoolctl's limiter (its class is private)
 
 @cache
 def _blas_per_thread() -> bool:
-    """Whether every BLAS library here keeps a thread count per thread (OpenMP-threaded OpenBLAS does)."""
-    libs = _threadpools().select(user_api="blas").lib_controllers
-    return bool(libs) and all(getattr(lib, "threading_layer", None) == "openmp" for lib in libs)
+    """Whether every BLAS library here keeps a thread count per thread: OpenMP-threaded OpenBLAS does, and
+    threadpoolctl sets it per thread from release 3.7 (before, it set OpenBLAS's own count, which is the process's)."""
+    try:
+        release = tuple(int(part) for part in threadpoolctl.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    libs = _threadpools().lib_controllers
+    return release >= (3, 7) and bool(libs) and all(getattr(lib, "threading_layer", None) == "openmp" for lib in libs)
 
 
 def _release_blas_control() -> None:
@@ -68,16 +75,16 @@ def one_blas_thread() -> Iterator[None]:
     overlapped (the server's worker threads) broke it: the second saved the first's one thread as the count to give
     back, and gave it back last, leaving BLAS at one thread for the rest of the process; the first, leaving, gave the
     second's solves the process's threads back. Here the first caller in sets the limit and the last one out restores
-    what the process had. Where each thread has its own count (OpenMP builds), each call limits its own thread."""
+    what the process had. Where each thread has its own count (:func:`_blas_per_thread`), each call limits its own."""
     global _blas_users, _blas_limiter
     if _blas_per_thread():
-        with _threadpools().limit(limits=1, user_api="blas"):
+        with _threadpools().limit(limits=1):
             yield
         return
     with _blas_lock:
         if _blas_users == 0:
             _release_blas_control()
-            _blas_limiter = _threadpools().limit(limits=1, user_api="blas")
+            _blas_limiter = _threadpools().limit(limits=1)
         _blas_users += 1
     try:
         yield
