@@ -803,8 +803,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 print("error: a job id is needed", file=sys.stderr)
                 return 2
             if args.action == "watch":
-                for job in client.watch_job(args.job_id):
-                    print(json.dumps(MessageToDict(job)), flush=True)
+                from prelabel.v1 import prelabel_pb2 as pb
+
+                last = None
+                for last in client.watch_job(args.job_id):
+                    print(json.dumps(MessageToDict(last)), flush=True)
+                if last is not None and last.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+                    # ``watch && download`` must not go on to a job that left no result
+                    print(f"error: job {last.job_id} {pb.JobState.Name(last.state)}: {last.error}", file=sys.stderr)
+                    return 1
             else:
                 job = client.get_job(args.job_id) if args.action == "get" else client.cancel_job(args.job_id)
                 print(json.dumps(MessageToDict(job), indent=1))
@@ -1359,7 +1366,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("jobs", help="list, watch, cancel or download a server's jobs")
+    p = sub.add_parser(
+        "jobs", help="list, watch, cancel or download a server's jobs (watch exits 1 if the job failed or is cancelled)"
+    )
     p.add_argument("action", choices=("list", "get", "watch", "cancel", "download"))
     p.add_argument("job_id", nargs="?", default="", help="the job (as SubmitJob or jobs list gave it); not for list")
     p.add_argument("--server", default="127.0.0.1:50051", help="host:port (default: %(default)s)")

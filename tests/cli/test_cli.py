@@ -205,6 +205,9 @@ def test_ctrl_c_through_a_server_cancels_the_job(tmp_path: Path, capsys: pytest.
             time.sleep(0.1)
         assert store.get(job.job_id).state == JobState.CANCELLED
         assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("mot.txt"))
+        # ``prelabel jobs watch ID && prelabel jobs download ID``: the watch says the job left no result
+        assert main(["jobs", "watch", job.job_id, "--server", f"127.0.0.1:{srv.port}"]) == 1
+        assert f"error: job {job.job_id} JOB_STATE_CANCELLED" in capsys.readouterr().err
     finally:
         srv.stop()
 

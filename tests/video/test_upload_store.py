@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import DamagedClip
 
-from prelabel.errors import NotFoundError
+from prelabel.errors import InvalidInputError, NotFoundError, ResourceExhaustedError
 from prelabel.video.store import UploadStore
 
 
@@ -55,3 +55,13 @@ def test_a_job_reading_an_upload_marks_it_used(tmp_path: Path, damaged_clip: Dam
     mark_used(video)  # as the job starts, and again as it ends
     assert store.last_used(upload_id) > time.time() - 60
     assert store.sweep(3600.0) == [] and store.path(upload_id) == video
+
+
+def test_a_negative_announced_size_is_a_malformed_header_not_a_large_upload(tmp_path: Path) -> None:
+    """size_bytes -1 was answered RESOURCE_EXHAUSTED ("exceeds the limit"): the header is wrong, not the upload big."""
+    store = UploadStore(tmp_path / "uploads", 1 << 20)
+    data = b"0" * 16
+    with pytest.raises(InvalidInputError, match="size_bytes must be >= 0"):
+        store.put("x.avi", -1, hashlib.sha256(data).hexdigest(), [data])
+    with pytest.raises(ResourceExhaustedError, match="exceeds the limit"):
+        store.put("x.avi", (1 << 20) + 1, hashlib.sha256(data).hexdigest(), [data])

@@ -79,13 +79,16 @@ class UploadStore:
             chunks: the file content in pieces.
 
         Raises:
-            InvalidInputError: missing or malformed checksum, size or checksum mismatch, not a video.
+            InvalidInputError: missing or malformed checksum, a negative size, size or checksum mismatch, not a
+                video.
             ResourceExhaustedError: larger than ``max_bytes``.
         """
         expected = expected_sha256.lower().strip()
         if not re.fullmatch(r"[0-9a-f]{64}", expected):
             raise InvalidInputError("upload header: sha256 must be 64 hex digits")
-        if expected_size < 0 or expected_size > self.max_bytes:
+        if expected_size < 0:
+            raise InvalidInputError(f"upload header: size_bytes must be >= 0 (0: unknown), got {expected_size}")
+        if expected_size > self.max_bytes:
             raise ResourceExhaustedError(f"upload of {expected_size} bytes exceeds the limit of {self.max_bytes}")
         suffix = Path(filename).suffix.lower()
         suffix = suffix if _SAFE_SUFFIX.match(suffix) else ".bin"
