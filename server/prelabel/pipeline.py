@@ -118,6 +118,7 @@ class PipelineResult:
     segments: list[Segment]
     class_names: tuple[str, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
+    frame_range: tuple[int, int] | None = None  # (start, end exclusive) of a run over part of the video
 
 
 class DetectionCache(Protocol):
@@ -343,7 +344,8 @@ class Pipeline:
             segments = propose_segments(people, fps=fps, ts_ms=ts_all, model=action_model, models_dir=self.models_dir)
             models["actions"] = action_model
         class_names = tuple(detector.class_names) if detector else ()
-        yield PipelineResult(info, ts_all, detections, tracks, segments, class_names, models)
+        part = (cfg.start_frame, cfg.start_frame + done) if (cfg.start_frame, done) != (0, info.num_frames) else None
+        yield PipelineResult(info, ts_all, detections, tracks, segments, class_names, models, part)
 
     def _action_model(self) -> str:
         """The configured action model, else the registry's default when its weights exist, else the rules."""

@@ -208,3 +208,47 @@ def test_keypoints_outside_the_frame_are_not_present(tmp_path: Path) -> None:
         assert sk.present.tolist() == [False, *[True] * 15, False]
         kp = sk.keypoints[sk.present]
         assert (kp[:, 0] >= 0).all() and (kp[:, 0] <= 128).all() and (kp[:, 1] >= 0).all() and (kp[:, 1] <= 96).all()
+
+
+def test_a_run_over_part_of_the_video_exports_the_frames_it_labelled_only(tmp_path: Path) -> None:
+    """start_frame 10, end_frame 30 of a 40-frame clip: COCO listed 40 images and YOLO wrote 40 label files, the 20
+    frames nobody looked at as frames with no object (a training set would learn them as background)."""
+    import json
+    import zipfile
+
+    from prelabel.formats import export
+    from prelabel.formats.result_json import read_result_json
+    from prelabel.jobs.results import write_results
+
+    config = PipelineConfig(stages=("detect", "track"), detector_model="one-box", start_frame=10, end_frame=30)
+    result = Pipeline(lambda name, task: OneBox(), config).run(_clip(tmp_path, 40), None)
+    assert result.frame_range == (10, 30)
+    assert {b.frame_idx for t in result.tracks for b in t.boxes} <= set(range(10, 30))
+    out = tmp_path / "out"
+    write_results(result, "clip40.avi", out, ["json", "coco", "yolo"])
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["frames_processed"] == [10, 30] and doc["info"]["num_frames"] == 40
+    assert any("only frames 10 to 29" in w for w in doc["warnings"]), doc["warnings"]
+    coco = json.loads((out / "coco.json").read_text())
+    assert [im["frame_id"] for im in coco["images"]] == list(range(10, 30))
+    with zipfile.ZipFile(out / "yolo.zip") as zf:
+        labels = sorted(n for n in zf.namelist() if n.endswith(".txt"))
+    assert labels == [f"frame_{f:06d}.txt" for f in range(10, 30)]
+    # The range travels with the result: converted later, the exports still list those frames alone.
+    again = read_result_json(out / "result.json")
+    export(again, "coco", tmp_path / "again.json")
+    assert [im["frame_id"] for im in json.loads((tmp_path / "again.json").read_text())["images"]] == list(range(10, 30))
+    whole = Pipeline(lambda name, task: OneBox(), PipelineConfig(stages=("detect", "track"), detector_model="one-box"))
+    assert whole.run(_clip(tmp_path, 40), None).frame_range is None
+
+
+def test_a_run_with_detections_and_no_track_says_its_exports_are_empty(tmp_path: Path) -> None:
+    """A job with stages ['detect'] listed CVAT, Label Studio, COCO, MOT and YOLO results, all empty, and said
+    nothing (``prelabel run --stages detect`` warned; a job's caller was not told)."""
+    from prelabel.jobs.results import result_to_json
+
+    config = PipelineConfig(stages=("detect",), detector_model="one-box")
+    result = Pipeline(lambda name, task: OneBox(), config).run(_clip(tmp_path, 12), None)
+    assert not result.tracks
+    (warning,) = result_to_json(result, "clip12.avi")["warnings"]
+    assert warning.startswith("12 detections but no track"), warning

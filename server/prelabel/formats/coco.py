@@ -36,7 +36,8 @@ def _skeleton_fields(skel: Skeleton) -> dict[str, Any]:
 
 
 def write_coco(annotations: Annotations, path: Path) -> Path:
-    """Write ``annotations`` as one COCO JSON with an image per frame (``0..num_frames-1``).
+    """Write ``annotations`` as one COCO JSON with an image per labelled frame (``0..num_frames-1``, or
+    :attr:`Annotations.labelled`'s range).
 
     Args:
         annotations: tracks (boxes, optional skeletons) and segments.
@@ -66,7 +67,7 @@ def write_coco(annotations: Annotations, path: Path) -> Path:
             "frame_id": f,
             "ts_ms": ann.frame_ts_ms(f),
         }
-        for f in range(n)
+        for f in ann.labelled_frames
     ]
     rows = []
     for t in sorted(ann.tracks, key=lambda t: t.track_id):

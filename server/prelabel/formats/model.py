@@ -71,6 +71,9 @@ class Annotations:
         action_labels: action names used by ``segments`` (kept in this order by exporters that list them).
         keyframe_tracks: the annotator's keyframes per track, filled by importers of annotation-tool formats.
         name: the video's name (file name or task name), used where a format wants one.
+        labelled: ``(start, end)``, end exclusive: the only frames that were labelled (a run over part of the
+            video); None: every frame. Formats that list frames (COCO images, YOLO label files) list these only, so
+            that a frame nobody looked at is not read as one without objects.
     """
 
     info: VideoInfo
@@ -81,6 +84,7 @@ class Annotations:
     action_labels: tuple[str, ...] = ()
     keyframe_tracks: list[KeyframeTrack] = field(default_factory=list)
     name: str = "video"
+    labelled: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
@@ -101,6 +105,14 @@ class Annotations:
             self.ts_ms = np.asarray(self.ts_ms, dtype=np.float64).reshape(-1)
             if n > 0 and self.ts_ms.shape != (n,):
                 raise InvalidInputError(f"annotations.ts_ms: expected shape ({n},), got {self.ts_ms.shape}")
+
+    @property
+    def labelled_frames(self) -> range:
+        """The frames that were labelled: ``labelled`` (within the video), else every frame."""
+        if self.labelled is None:
+            return range(self.num_frames)
+        start, end = self.labelled
+        return range(max(start, 0), min(end, self.num_frames) if self.num_frames > 0 else end)
 
     @property
     def num_frames(self) -> int:

@@ -121,6 +121,11 @@ def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
     ts_ms = np.asarray(ts, np.float64) if isinstance(ts, list) and len(ts) == file_info.num_frames else None
     names = [str(c) for c in doc.get("class_names") or []]
     labels = tuple(dict.fromkeys([*names, *(t.class_name for t in tracks if t.class_name)]))
+    labelled = doc.get("frames_processed")
+    try:
+        part = (int(labelled[0]), int(labelled[1])) if labelled is not None else None
+    except (TypeError, ValueError, IndexError) as exc:
+        raise InvalidInputError(f"{path.name}: frames_processed must be [start, end], got {labelled!r}") from exc
     ann = Annotations(
         info=info or file_info,
         tracks=tracks,
@@ -129,6 +134,7 @@ def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
         labels=labels,
         action_labels=tuple(dict.fromkeys(s.label for s in segments)),
         name=str(doc.get("video") or path.stem),
+        labelled=part,
     )
     logger.info("read %d tracks and %d segments from %s", len(tracks), len(segments), path)
     return ann

@@ -1,9 +1,10 @@
 """YOLO text labels, one file per frame, as Ultralytics writes tracked results with ``save_txt`` and ``save_conf``.
 
 Each line is ``class cx cy w h [x y conf]*17 conf track_id``, coordinates normalised to [0, 1] by the frame size
-(``cxcywh`` boxes; keypoints only for pose rows, missing ones ``0 0 0``). Every frame ``0..num_frames-1`` gets a file
-``frame_{idx:06d}.txt`` (empty when nothing is in view), and ``data.yaml`` lists the class names (``names``, plus
-``kpt_shape`` when there are skeletons) and the frame size the coordinates are normalised by.
+(``cxcywh`` boxes; keypoints only for pose rows, missing ones ``0 0 0``). Every frame ``0..num_frames-1`` (of a run over
+part of the video, every frame it labelled) gets a file ``frame_{idx:06d}.txt`` (empty when nothing is in view), and
+``data.yaml`` lists the class names (``names``, plus ``kpt_shape`` when there are skeletons), the frame size the
+coordinates are normalised by and, for a run over part of the video, ``labelled_frames`` ``[start, end)``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def write_yolo(annotations: Annotations, path: Path) -> Path:
         raise InvalidInputError(f"YOLO export: frame size must be known, got {w}x{h}")
     labels = ann.all_labels()
     pose = any(b.skeleton is not None for t in ann.tracks for b in t.boxes)
-    lines: dict[int, list[str]] = {f: [] for f in range(ann.num_frames)}
+    lines: dict[int, list[str]] = {f: [] for f in ann.labelled_frames}  # a file says "no object" where empty
     for t in sorted(ann.tracks, key=lambda t: t.track_id):
         cls = labels.index(ann.class_name(t))
         for b in t.boxes:
@@ -55,7 +56,7 @@ def write_yolo(annotations: Annotations, path: Path) -> Path:
                     kp[p] = b.skeleton.keypoints[p] / [w, h, 1.0]
                 vals += kp.reshape(-1).tolist()
             vals.append(float(b.score))
-            lines[b.frame_idx].append(f"{cls} " + " ".join(f"{v:.8g}" for v in vals) + f" {t.track_id}")
+            lines.setdefault(b.frame_idx, []).append(f"{cls} " + " ".join(f"{v:.8g}" for v in vals) + f" {t.track_id}")
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     for f, rows in lines.items():
@@ -64,6 +65,8 @@ def write_yolo(annotations: Annotations, path: Path) -> Path:
         "names": dict(enumerate(labels)),
         "video": {"name": ann.name, "width": w, "height": h, "num_frames": ann.num_frames, "fps": ann.info.fps},
     }
+    if ann.labelled is not None:
+        meta["labelled_frames"] = [ann.labelled_frames.start, ann.labelled_frames.stop]
     if pose:
         meta["kpt_shape"] = [NUM_KEYPOINTS, 3]
     (folder / "data.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))

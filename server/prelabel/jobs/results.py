@@ -77,6 +77,7 @@ def result_to_json(result: PipelineResult, video_name: str, video_sha256: str | 
             "variable_frame_rate": info.variable_frame_rate,
             "damaged_frames": list(info.damaged_frames),
         },
+        **({"frames_processed": list(result.frame_range)} if result.frame_range is not None else {}),
         "models": dict(sorted(result.models.items())),
         "class_names": list(result.class_names),
         "ts_ms": [float(t) for t in result.ts_ms],
@@ -95,6 +96,19 @@ def result_warnings(result: PipelineResult) -> list[str]:
     ``warnings``)."""
     info = result.info
     out = []
+    if result.frame_range is not None:
+        start, end = result.frame_range
+        out.append(
+            f"only frames {start} to {end - 1} (0-based) of the video's {info.num_frames} were labelled: COCO and YOLO "
+            "list those frames alone; in CVAT, Label Studio and MOT files the frames outside them hold no labels "
+            "because nobody looked, not because nothing is there"
+        )
+    n_dets = sum(len(d) for d in result.detections.values())
+    if n_dets and not result.tracks:
+        out.append(
+            f"{n_dets} detections but no track (a run without the 'track' stage, or objects seen too briefly): the "
+            "export formats hold tracks and are empty; result.json's detections hold what the detector saw"
+        )
     if info.truncated:
         out.append(
             f"the video's container lists {info.declared_frames} frames but {info.num_frames} decode (a truncated "
@@ -144,6 +158,7 @@ def write_results(
         labels=tuple(labels),
         action_labels=tuple(sorted({s.label for s in result.segments})),
         name=video_name,
+        labelled=result.frame_range,
     )
     wanted = set(RESULT_FORMATS) if formats is None else {canonical_format(f) for f in formats}
     for key, (fmt, filename, _) in RESULT_FORMATS.items():
