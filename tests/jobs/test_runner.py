@@ -106,6 +106,44 @@ def test_cancel_stops_a_running_job_within_a_second(
     assert runner.store.get(job.job_id).state == JobState.CANCELLED
 
 
+def test_a_cancel_landing_as_a_worker_picks_the_job_up_stops_it(
+    tmp_path: Path, make_request: RequestFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker reads the job (queued), then registers it as running; a cancel between the two marked it cancelled
+    while the worker ran the whole video and wrote its results. Held open here for 0.5 s."""
+    import threading
+
+    models = ModelManager(ModelRegistry.load(default_models_dir() / "registry.yaml"), "cpu")
+    runner = JobRunner(tmp_path / "data", models.get, workers=1, max_active=3)
+    read = threading.Event()
+    real_get = runner.store.get
+
+    def slow_get(job_id: str):  # type: ignore[no-untyped-def]
+        record = real_get(job_id)
+        if threading.current_thread().name.startswith("job-worker") and not read.is_set():
+            read.set()
+            time.sleep(0.5)  # the worker has read the job and not yet registered it
+        return record
+
+    monkeypatch.setattr(runner.store, "get", slow_get)
+    runner.start()
+    try:
+        video = make_clip(tmp_path / "clip", frames=120)
+        job = runner.submit(make_request(video), video)
+        assert read.wait(30)
+        assert runner.cancel(job.job_id).state == JobState.CANCELLED
+        # One worker: a job submitted next ends only once the worker has let go of the cancelled one.
+        small = make_clip(tmp_path / "small", frames=8)
+        after = runner.submit(make_request(small), small)
+        assert _wait(runner, after.job_id) == JobState.SUCCEEDED
+        final = real_get(job.job_id)
+        assert final.state == JobState.CANCELLED and final.frames_done < 120, final
+        assert not runner.result_folder(job.job_id).exists()  # no labels written for a cancelled job
+    finally:
+        runner.stop()
+        models.close()
+
+
 def test_corrupt_video_fails_with_reason_while_another_job_completes(
     runner: JobRunner, tmp_path: Path, make_request: RequestFactory
 ) -> None:

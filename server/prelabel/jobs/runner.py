@@ -201,14 +201,17 @@ class JobRunner:
         Raises:
             NotFoundError: unknown job.
         """
-        job = self.store.get(job_id)
-        if job.state.terminal:
-            return job
+        # Under the lock that a worker takes to start the job: either the worker has registered it (its run is told
+        # to stop) or it will find the job cancelled (and not start). Checked apart, a cancel landing between the
+        # worker's read of the job and its registration marked the job cancelled while the worker ran it whole.
         with self._lock:
+            job = self.store.get(job_id)
+            if job.state.terminal:
+                return job
             running = self._running.get(job_id)
             if running is not None:
                 running.cancel.set()
-        return self.store.update(job_id, state=JobState.CANCELLED, error="cancelled by request")
+            return self.store.update(job_id, state=JobState.CANCELLED, error="cancelled by request")
 
     def result_folder(self, job_id: str) -> Path:
         """Where a job's results are written."""
@@ -234,11 +237,11 @@ class JobRunner:
             mark_used(job.video_path)
 
     def _run(self, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job.state.terminal:
-            return
         cancel = threading.Event()
-        with self._lock:
+        with self._lock:  # with :meth:`cancel`'s check: a job cancelled from here on is told through ``cancel``
+            job = self.store.get(job_id)
+            if job.state.terminal:
+                return
             self._running[job_id] = _Running(cancel)
         try:
             self.store.update(job_id, state=JobState.RUNNING, stage="starting", error="")
