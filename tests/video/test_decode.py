@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from tests.conftest import DamagedClip
@@ -141,6 +142,23 @@ def test_a_text_file_is_not_a_video_and_errors_name_the_file_only(tmp_path: Path
     with pytest.raises(InvalidInputError) as err:
         probe(bad)
     assert "bad.mp4" in str(err.value) and str(tmp_path) not in str(err.value)
+
+
+def test_a_truncated_avi_is_named(tmp_path: Path) -> None:
+    """An AVI cut short loses the index at its end: the duration FFmpeg then works out from the packets that remain
+    agrees with what decodes, and the file passed as whole; its header still counts the frames written."""
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (320, 240))
+    for i in range(30):
+        img = np.full((240, 320, 3), 90, np.uint8)
+        cv2.rectangle(img, (10 + 3 * i, 40), (50 + 3 * i, 200), (20, 200, 30), -1)
+        writer.write(img)
+    writer.release()
+    assert probe(whole)[0].num_frames == 30 and not probe(whole)[0].truncated
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    info, _ = probe(cut)
+    assert info.num_frames < 25 and info.declared_frames == 30 and info.truncated
 
 
 def test_a_truncated_matroska_file_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -458,6 +458,10 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
             width, height = reader.picture_size
         fps = reader.nominal_fps
         declared_s = _video_duration_s(reader._container, stream)
+        if "avi" in (reader._container.format.name or "").split(","):
+            # AVI's header counts the frames written; its duration, where the index at the end is cut off, is
+            # worked out from the packets that remain, so it always agrees with what decodes: judge by the count.
+            declared_s = 0.0
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
         if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
             declared = round(declared_s * fps)
