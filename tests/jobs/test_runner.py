@@ -104,6 +104,7 @@ def test_cancel_stops_a_running_job_within_a_second(
     done_at_cancel = runner.store.get(job.job_id).frames_done
     assert done_at_cancel < 400
     assert runner.store.get(job.job_id).state == JobState.CANCELLED
+    assert not (runner.jobs_dir / job.job_id / "ckpt").exists()  # kept for resuming only: a cancelled job is not
 
 
 def test_a_cancel_landing_as_a_worker_picks_the_job_up_stops_it(

@@ -314,6 +314,7 @@ class JobRunner:
                 log.info("job %s paused by shutdown; it resumes at the next start", job_id)
             else:
                 self.store.update(job_id, state=JobState.CANCELLED, error="cancelled by request")
+                shutil.rmtree(self.jobs_dir / job_id / "ckpt", ignore_errors=True)  # nothing will resume it
         except PrelabelError as exc:
             log.warning("job %s failed: %s", job_id, exc)
             error = str(exc)
@@ -323,6 +324,7 @@ class JobRunner:
                 error = re.sub(rf"\bvideo {stored}(?=[ :])", lambda _: f"video {client_name}", error)
             self._mark_upload_used(job)
             self.store.update(job_id, state=JobState.FAILED, error=error)
+            shutil.rmtree(self.jobs_dir / job_id / "ckpt", ignore_errors=True)  # a failed job is not resumed
         finally:
             self._mark_upload_used(job)
             with self._lock:
