@@ -238,6 +238,16 @@ def test_a_run_over_part_of_the_video_exports_the_frames_it_labelled_only(tmp_pa
     again = read_result_json(out / "result.json")
     export(again, "coco", tmp_path / "again.json")
     assert [im["frame_id"] for im in json.loads((tmp_path / "again.json").read_text())["images"]] == list(range(10, 30))
+    # ... and so does a COCO or YOLO export of it, converted again (each lists the frames it was given)
+    from prelabel.formats import load
+
+    export(load("coco", out / "coco.json"), "yolo", tmp_path / "from_coco")
+    assert sorted(p.name for p in (tmp_path / "from_coco").glob("*.txt")) == [
+        f"frame_{f:06d}.txt" for f in range(10, 30)
+    ]
+    export(load("yolo", out / "yolo.zip"), "coco", tmp_path / "from_yolo.json")
+    from_yolo = json.loads((tmp_path / "from_yolo.json").read_text())
+    assert [im["frame_id"] for im in from_yolo["images"]] == list(range(10, 30))
     whole = Pipeline(lambda name, task: OneBox(), PipelineConfig(stages=("detect", "track"), detector_model="one-box"))
     assert whole.run(_clip(tmp_path, 40), None).frame_range is None
 

@@ -159,6 +159,24 @@ def test_a_truncated_avi_is_named(tmp_path: Path) -> None:
     cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
     info, _ = probe(cut)
     assert info.num_frames < 25 and info.declared_frames == 30 and info.truncated
+    # Intact, with dropped frames (as a capture tool or a variable rate written to AVI leaves them): the header
+    # counts their empty slots too, 79 where 60 frames decode, and the file is whole.
+    gaps = tmp_path / "gaps.avi"
+    with av.open(str(gaps), "w", format="avi") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
+        stream.codec_context.time_base = Fraction(1, 25)
+        for i, slot in enumerate(s for s in range(80) if s % 4 != 3):
+            img = np.full((120, 160, 3), 80, np.uint8)
+            img[40:80, 10 + i : 50 + i] = (0, 200, 0)
+            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+            frame.pts, frame.time_base = slot, Fraction(1, 25)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    info, _ = probe(gaps)
+    assert info.num_frames == 60 and info.declared_frames == 79 and not info.truncated
 
 
 def test_a_truncated_matroska_file_is_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from prelabel.errors import InvalidInputError
-from prelabel.formats.model import Annotations
+from prelabel.formats.model import Annotations, labelled_run
 from prelabel.types import COCO17_EDGES, COCO17_KEYPOINTS, NUM_KEYPOINTS, Segment, Skeleton, Source, Track, TrackedBox
 from prelabel.types import VideoInfo as _VideoInfo
 
@@ -238,5 +238,7 @@ def read_coco(path: Path, info: _VideoInfo | None = None) -> Annotations:
     if info.num_frames > 0 and len(ts) == info.num_frames:
         ts_arr = np.array([ts[f] for f in range(info.num_frames)], np.float64)
     name = str((doc.get("videos") or [{}])[0].get("name", path.stem))
+    labelled = labelled_run(frame_of.values(), info.num_frames)  # an export of a run over part of the video
     return Annotations(info=info, tracks=tracks, segments=segments, ts_ms=ts_arr, labels=tuple(labels),
-                       action_labels=tuple(dict.fromkeys(s.label for s in segments)), name=name)  # fmt: skip
+                       action_labels=tuple(dict.fromkeys(s.label for s in segments)), name=name,
+                       labelled=labelled)  # fmt: skip

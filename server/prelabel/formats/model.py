@@ -9,7 +9,7 @@ format module converts at its own edge.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +56,15 @@ class KeyframeTrack:
     def frames(self) -> list[int]:
         """Frame indices of the keyframes, in order."""
         return [k.frame_idx for k in self.keyframes]
+
+
+def labelled_run(frames: Iterable[int], num_frames: int) -> tuple[int, int] | None:
+    """``(start, end)`` of ``frames`` when they are one run of consecutive frames short of a ``num_frames``-frame
+    video (the frames a run over part of it labelled, as an export of it lists them), else None."""
+    got = sorted(set(frames))
+    if not got or num_frames <= 0 or got[-1] - got[0] + 1 != len(got) or len(got) >= num_frames:
+        return None
+    return got[0], got[-1] + 1
 
 
 @dataclass
@@ -112,7 +121,7 @@ class Annotations:
         if self.labelled is None:
             return range(self.num_frames)
         start, end = self.labelled
-        return range(max(start, 0), min(end, self.num_frames) if self.num_frames > 0 else end)
+        return range(max(start, 0), min(end, self.info.num_frames) if self.info.num_frames > 0 else end)
 
     @property
     def num_frames(self) -> int:

@@ -122,10 +122,16 @@ def read_result_json(path: Path, info: VideoInfo | None = None) -> Annotations:
     names = [str(c) for c in doc.get("class_names") or []]
     labels = tuple(dict.fromkeys([*names, *(t.class_name for t in tracks if t.class_name)]))
     labelled = doc.get("frames_processed")
-    try:
-        part = (int(labelled[0]), int(labelled[1])) if labelled is not None else None
-    except (TypeError, ValueError, IndexError) as exc:
-        raise InvalidInputError(f"{path.name}: frames_processed must be [start, end], got {labelled!r}") from exc
+    part = None
+    if labelled is not None:
+        if not (
+            isinstance(labelled, list)
+            and len(labelled) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in labelled)
+            and 0 <= labelled[0] < labelled[1]
+        ):
+            raise InvalidInputError(f"{path.name}: frames_processed must be [start, end] frames, got {labelled!r}")
+        part = (labelled[0], labelled[1])
     ann = Annotations(
         info=info or file_info,
         tracks=tracks,

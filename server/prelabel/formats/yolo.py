@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from prelabel.errors import InvalidInputError
-from prelabel.formats.model import Annotations
+from prelabel.formats.model import Annotations, labelled_run
 from prelabel.types import NUM_KEYPOINTS, Skeleton, Source, Track, TrackedBox, VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -187,4 +187,9 @@ def read_yolo(path: Path, info: VideoInfo | None = None, ts_ms: np.ndarray | Non
         name = names.get(cls, str(cls))
         tracks.append(Track(tid, [per_track[tid][f] for f in sorted(per_track[tid])], cls, name))
     video_name = str((meta.get("video") or {}).get("name", folder.stem if folder.is_file() else folder.name))
-    return Annotations(info=info, tracks=tracks, labels=tuple(labels), ts_ms=ts_ms, name=video_name)
+    stated = meta.get("labelled_frames")  # a run over part of the video: the frames it labelled
+    if isinstance(stated, list) and len(stated) == 2 and all(isinstance(v, int) for v in stated):
+        labelled: tuple[int, int] | None = (stated[0], stated[1])
+    else:
+        labelled = labelled_run((f for _, f, _ in label_files), info.num_frames)
+    return Annotations(info=info, tracks=tracks, labels=tuple(labels), ts_ms=ts_ms, name=video_name, labelled=labelled)

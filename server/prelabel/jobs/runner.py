@@ -210,7 +210,9 @@ class JobRunner:
                 return job
             running = self._running.get(job_id)
             if running is not None:
-                running.cancel.set()
+                running.cancel.set()  # its worker removes the checkpoint as it stops
+            else:  # queued (a job a restart requeued may hold one): nothing will resume it
+                shutil.rmtree(self.jobs_dir / job_id / "ckpt", ignore_errors=True)
             return self.store.update(job_id, state=JobState.CANCELLED, error="cancelled by request")
 
     def result_folder(self, job_id: str) -> Path:
@@ -229,6 +231,7 @@ class JobRunner:
             except Exception:  # a worker never dies: the failure is recorded on the job
                 log.exception("job %s: unexpected failure", job_id)
                 self.store.update(job_id, state=JobState.FAILED, error="internal error (see server log)")
+                shutil.rmtree(self.jobs_dir / job_id / "ckpt", ignore_errors=True)  # a failed job is not resumed
 
     @staticmethod
     def _mark_upload_used(job: JobRecord) -> None:

@@ -458,11 +458,12 @@ def probe(path: Path | str) -> tuple[VideoInfo, npt.NDArray[np.float64]]:
             width, height = reader.picture_size
         fps = reader.nominal_fps
         declared_s = _video_duration_s(reader._container, stream)
-        if "avi" in (reader._container.format.name or "").split(","):
-            # AVI's header counts the frames written; its duration, where the index at the end is cut off, is
-            # worked out from the packets that remain, so it always agrees with what decodes: judge by the count.
-            declared_s = 0.0
         declared = int(stream.frames or 0)  # what the container's index lists (0: unknown)
+        if "avi" in (reader._container.format.name or "").split(",") and declared and fps > 0:
+            # AVI's header counts the frame slots written (a dropped frame keeps an empty one); the duration FFmpeg
+            # reports for a file whose index at the end is cut off comes from the packets that remain, so it always
+            # agrees with what decodes. The slots at the stream's rate are the length the file promises.
+            declared_s = declared / fps
         if not declared and fps > 0:  # Matroska, WebM: no frame count, a duration
             declared = round(declared_s * fps)
         tick_ms = float(stream.time_base * 1000) if stream.time_base else 0.0
