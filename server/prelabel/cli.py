@@ -390,6 +390,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if lost:
             print(f"warning: {args.input.name}: the conversion keeps boxes, skeletons, labels and checkbox "
                   f"actions; it drops {', '.join(lost)}", file=sys.stderr)  # fmt: skip
+    if ann.labelled is not None and target not in ("coco", "yolo"):  # formats with no list of frames labelled
+        first, stop = ann.labelled_frames.start, ann.labelled_frames.stop
+        print(f"warning: {args.input.name} labels frames {first} to {stop - 1} (0-based) only; in {args.target} "
+              "the other frames hold no labels because nobody looked, not because nothing is there",
+              file=sys.stderr)  # fmt: skip
     reducer = None if args.every_frame else AUTO
     path = export(ann, target, args.out, reducer, min_iou=args.min_iou, max_keypoint_error=args.max_keypoint_error)
     if target == "label_studio" and any(b.skeleton is not None for t in ann.tracks for b in t.boxes):

@@ -1339,6 +1339,24 @@ def _result_doc(track: Track, num_frames: int) -> dict[str, object]:
     }
 
 
+def test_converting_a_result_of_part_of_a_video_says_which_frames_were_looked_at(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pose_track: Track
+) -> None:
+    """A result.json of a run over part of the video, converted to a format with no list of frames (MOT, CVAT,
+    Label Studio): the other frames read as empty there, so the conversion says so; COCO lists the frames alone."""
+    doc = _result_doc(pose_track, 150)
+    first, last = int(pose_track.frames[0]), int(pose_track.frames[-1])
+    doc["frames_processed"] = [first, last + 1]
+    src = tmp_path / "result.json"
+    src.write_text(json.dumps(doc))
+    assert main(["convert", str(src), "--to", "mot", "--out", str(tmp_path / "part.txt")]) == 0
+    assert f"labels frames {first} to {last} (0-based) only; in mot" in capsys.readouterr().err
+    assert main(["convert", str(src), "--to", "coco", "--out", str(tmp_path / "part.json")]) == 0
+    assert "labels frames" not in capsys.readouterr().err
+    images = json.loads((tmp_path / "part.json").read_text())["images"]
+    assert [im["frame_id"] for im in images] == list(range(first, last + 1))
+
+
 def test_convert_stores_a_dense_result_as_few_keyframes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
