@@ -98,3 +98,19 @@ def test_a_batch_decodes_while_the_interpreter_shuts_down() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "4"
+
+
+def test_an_undecodable_image_never_reaches_ultralytics_package_installer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ultralytics replaces Pillow's Image.open with one that runs its installer (pip install pi-heif) whenever
+    Pillow cannot identify a file: a client's undecodable bytes had the server run pip where it was online."""
+    import ultralytics.utils.checks as checks
+    import ultralytics.utils.patches  # noqa: F401 - applies the patch, as importing ultralytics does
+
+    from prelabel.images import image_size
+
+    asked: list[object] = []
+    monkeypatch.setattr(checks, "check_requirements", lambda *a, **k: asked.append(a) or True)
+    assert image_size(b"this is not an image") is None
+    assert asked == []
+    png = cv2.imencode(".png", np.zeros((5, 7, 3), np.uint8))[1].tobytes()
+    assert image_size(png) == (7, 5)  # headers Pillow reads are still read

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -50,6 +51,14 @@ def map_images(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     return [f.result() for f in futures]
 
 
+def _pillow_open() -> Callable[..., PIL.Image.Image]:
+    """Pillow's own ``Image.open``: Ultralytics, once imported, replaces it with one that runs its package installer
+    (a HEIF plugin) whenever Pillow cannot identify a file, which a client's undecodable bytes would then trigger."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    original = getattr(patches, "_image_open", None)
+    return original if callable(original) else PIL.Image.open
+
+
 def image_size(data: bytes, index: int = 0) -> tuple[int, int] | None:
     """``(width, height)`` read off an encoded image's header without decoding it; None where the header is not one
     Pillow reads (the decoder then tells).
@@ -60,7 +69,7 @@ def image_size(data: bytes, index: int = 0) -> tuple[int, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
-            with PIL.Image.open(io.BytesIO(data)) as im:
+            with _pillow_open()(io.BytesIO(data)) as im:
                 return int(im.size[0]), int(im.size[1])
     except PIL.Image.DecompressionBombError as exc:
         raise InvalidInputError(f"image {index}: larger than allowed ({exc})") from exc

@@ -121,3 +121,29 @@ def test_a_failing_request_does_not_fail_its_batch_mates() -> None:
             bad.result(5)
     finally:
         det.close()
+
+
+def test_images_of_other_shapes_do_not_share_a_forward_pass() -> None:
+    """A mixed-shape batch is letterboxed to a common square where an image alone gets its own smallest rectangle:
+    an image's detections changed with the sizes of other callers' images. Each pass now holds one shape, and every
+    request still gets its own results, in order."""
+    shapes: list[set[tuple[int, ...]]] = []
+
+    class ShapeRecorder(RecordingDetector):
+        def detect(self, images: Sequence[Image], options: DetectOptions | None = None) -> list[Detections]:
+            shapes.append({img.shape for img in images})
+            return super().detect(images, options)
+
+    backend = ShapeRecorder()
+    det = BatchingDetector(backend, max_batch=8, max_delay_ms=50)
+    try:
+        wide = [np.full((8, 16, 3), v, np.uint8) for v in (1, 2)]
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(det.detect, [_img(10 + k), wide[k % 2], _img(20 + k)]) for k in range(4)]
+            results = [f.result(10) for f in futures]
+        for k, res in enumerate(results):
+            assert [float(r.xyxy[0, 0]) for r in res] == [10 + k, 1 + k % 2, 20 + k]
+        assert shapes and all(len(s) == 1 for s in shapes), shapes
+        assert sum(backend.batches) == 12
+    finally:
+        det.close()
