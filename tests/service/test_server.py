@@ -152,11 +152,15 @@ def test_empty_batch_unknown_model_and_bad_options(client: PrelabelClient) -> No
         (lambda: client.detect([_image()], "arch-yolo11n", conf=1.5), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda: client.detect([_image()], "arch-yolo11n", imgsz=100), grpc.StatusCode.INVALID_ARGUMENT),
         (lambda: client.detect([_image()], "arch-yolo11n-pose"), grpc.StatusCode.NOT_FOUND),  # wrong task
+        # class ids the model does not have kept nothing, without a word
+        (lambda: client.detect([_image()], "arch-yolo11n", classes=[99]), grpc.StatusCode.INVALID_ARGUMENT),
+        (lambda: client.detect([_image()], "arch-yolo11n", classes=[-1]), grpc.StatusCode.INVALID_ARGUMENT),
     ]
     for call, code in cases:
         with pytest.raises(grpc.RpcError) as err:
             call()
         assert err.value.code() == code, err.value.details()
+    assert len(client.detect([_image()], "arch-yolo11n", classes=[0])) == 1  # a class it has, and still serving
 
 
 def test_missing_weights_is_failed_precondition_naming_the_file(client: PrelabelClient) -> None:

@@ -42,6 +42,19 @@ class DetectOptions:
             raise InvalidInputError(f"imgsz must be 0 or a multiple of 32 up to {MAX_IMGSZ}, got {self.imgsz}")
         if self.max_det <= 0:
             raise InvalidInputError(f"max_det must be positive, got {self.max_det}")
+        if any(c < 0 for c in self.classes):
+            raise InvalidInputError(f"classes must be class ids (>= 0), got {list(self.classes)}")
+
+    def check_classes(self, class_names: Sequence[str]) -> None:
+        """Refuse class ids the model does not have (a filter on them would silently keep nothing).
+
+        Raises:
+            InvalidInputError: naming the ids and the model's classes.
+        """
+        bad = [c for c in self.classes if class_names and c >= len(class_names)]
+        if bad:
+            known = ", ".join(f"{i} {name}" for i, name in enumerate(class_names))
+            raise InvalidInputError(f"classes {bad} are not class ids of this model ({known})")
 
     @property
     def batch_key(self) -> tuple[float, float, tuple[int, ...], int, int]:

@@ -166,6 +166,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
     def Detect(self, request: pb.DetectRequest, context: grpc.ServicerContext) -> pb.DetectResponse:
         options = convert.detect_options(request.options)
         detector = self.ctx.models.get(request.model, "detect")
+        options.check_classes(detector.class_names)
         images = self._decode_batch(list(request.images))
         results = detector.detect(images, options)
         out = pb.DetectResponse(model=detector.name)
@@ -178,6 +179,7 @@ class PrelabelServicer(pb_grpc.PrelabelServicer):  # type: ignore[misc]
 
         options = PoseOptions(detect=convert.detect_options(request.options), min_kpt_conf=MIN_KEYPOINT_CONF)
         detector = self.ctx.models.get(request.model, "pose")
+        options.detect.check_classes(detector.class_names)
         images = self._decode_batch(list(request.images))
         out = pb.EstimatePoseResponse(model=detector.name)
         for i, (img, people) in enumerate(zip(images, estimate_pose(detector, images, options), strict=True)):
