@@ -1205,8 +1205,9 @@ def _fill_keyframe_tracks(
         for label, other in methods.items():
             if label != kt.label and hasattr(other, "release_frames"):
                 other.release_frames()
+        where = f"{args.input.name}: {kt.source or f'track {kt.track_id}'}"  # the object as the file names it
         if label_studio:
-            _check_label_studio_boxes(keyframes, ann.info, f"{args.input.name}: {kt.source or f'track {kt.track_id}'}")
+            _check_label_studio_boxes(keyframes, ann.info, where)
         try:
             dets = detections if others is None else others.detections_for(kt.track_id, detections)[0]
             fill = partial(interpolate_track, method=args.method, video=frames, track_id=kt.track_id,
@@ -1216,10 +1217,9 @@ def _fill_keyframe_tracks(
                 keyframes = with_unkeyed_points_filled(keyframes, marks, fill)
             res = fill(keyframes, num_suggestions=args.suggestions)
         except KeyframeError as exc:  # name the track and frame as the annotator's file does
-            where = f"{args.input.name}: {kt.source or f'track {kt.track_id}'}"
             raise InvalidInputError(f"{where}, frame {exc.frame + (1 if label_studio else 0)}: {exc.reason}") from exc
         except InvalidInputError as exc:
-            raise InvalidInputError(f"{args.input.name}: {kt.source or f'track {kt.track_id}'}: {exc}") from exc
+            raise InvalidInputError(f"{where}: {exc}") from exc
         track = res.to_track(skeleton_boxes=skeleton_only)
         anchors[kt.track_id] = [k.frame_idx for k in keyframes]
         tracks.append(replace(track, class_name=kt.label))

@@ -166,15 +166,13 @@ class BatchingDetector:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, img in enumerate(images):
             by_shape.setdefault(tuple(img.shape), []).append(i)
-        found: list[Detections | None] = [None] * len(images)
+        found: dict[int, Detections] = {}
         for idx in by_shape.values():
             for start in range(0, len(idx), self.max_batch):
                 chunk = idx[start : start + self.max_batch]
-                for i, det in zip(chunk, self.detector.detect([images[i] for i in chunk], options), strict=True):
-                    found[i] = det
+                found.update(zip(chunk, self.detector.detect([images[i] for i in chunk], options), strict=True))
                 self.batches_run += 1
-        results = [det for det in found if det is not None]
-        assert len(results) == len(images)
+        results = [found[i] for i in range(len(images))]
         offset = 0
         for req in batch:
             n = len(req.images)
