@@ -307,10 +307,13 @@ class JobRunner:
             tmp.rename(results)
             warnings = result_warnings(result)
             self._mark_upload_used(job)  # before the job stops counting as one that reads it
+            # For resuming only: the results are written. Removed before the job says it succeeded, so that a caller
+            # seeing SUCCEEDED finds no checkpoint (removed after, a watcher could see both; a crash in between now
+            # labels the video again from the start).
+            shutil.rmtree(folder / "ckpt", ignore_errors=True)
             self.store.update(
                 job_id, state=JobState.SUCCEEDED, stage="done", eta_s=0.0, formats=formats, warnings=warnings
             )
-            shutil.rmtree(folder / "ckpt", ignore_errors=True)  # for resuming only: the results are written
             log.info("job %s succeeded", job_id)
         except CancelledError:
             if self._shutdown.is_set() and self.store.get(job_id).state == JobState.RUNNING:
